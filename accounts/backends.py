@@ -1,0 +1,21 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.db.models import Q
+
+
+class EmailOrPhoneBackend(ModelBackend):
+    """Sign in with the email address (any case) or the phone number on file."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        User = get_user_model()
+        login = (username or kwargs.get(User.USERNAME_FIELD) or "").strip()
+        if not login or password is None:
+            return None
+        user = User.objects.filter(Q(email__iexact=login) | Q(phone=login)).order_by("pk").first()
+        if user is None:
+            # Spend the same time as a real check, so timing does not reveal who exists.
+            User().set_password(password)
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None

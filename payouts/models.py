@@ -1,0 +1,1 @@
+# Balances, withdrawals and payout batches arrive with the payouts issue (SPEC §8).

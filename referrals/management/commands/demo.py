@@ -1,0 +1,54 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from referrals.models import Member
+from referrals.services import member_join
+
+# (email, name, sponsor's email or None): a founder, then three levels below.
+DEMO_NAMES = ["Li Na", "Wang Wei", "Zhang Min", "Liu Yang", "Chen Jing", "Yang Fan", "Zhao Lei", "Huang Li", "Zhou Tao"]
+
+
+def _demo_tree() -> list[tuple[str, str, str | None]]:
+    people = [("founder@example.com", "Founder Sun", None)]
+    level = [people[0][0]]
+    counter = 0
+    for width in (3, 3, 2):
+        next_level = []
+        for sponsor in level:
+            for _ in range(width):
+                counter += 1
+                email = f"member{counter}@example.com"
+                people.append((email, DEMO_NAMES[counter % len(DEMO_NAMES)], sponsor))
+                next_level.append(email)
+        level = next_level
+    return people
+
+
+class Command(BaseCommand):
+    help = "Load demo data (idempotent: running it again adds nothing twice) and print the demo logins."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        User = get_user_model()
+        password = settings.DEMO_PASSWORD
+        if not User.objects.filter(email="admin@example.com").exists():
+            User.objects.create_superuser("admin@example.com", password, first_name="Admin")
+
+        created = 0
+        for email, name, sponsor_email in _demo_tree():
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(email, password, first_name=name)
+            if Member.objects.filter(user=user).exists():
+                continue
+            sponsor = Member.objects.get(user__email=sponsor_email) if sponsor_email else None
+            member_join(user=user, sponsor=sponsor)
+            created += 1
+
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new members)."))
+        self.stdout.write(f"Logins (password for all: {password}):")
+        self.stdout.write("  staff (admin at /admin/): admin@example.com")
+        self.stdout.write("  founder (top of the tree): founder@example.com")
+        self.stdout.write("  member three levels down:  member13@example.com")

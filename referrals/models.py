@@ -1,0 +1,122 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from mptt.models import MPTTModel, TreeForeignKey
+
+# No 0/O, 1/I/L: codes are read aloud and typed from posters.
+INVITE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+INVITE_CODE_LENGTH = 8  # 31**8, about 8.5e11 codes
+
+
+def new_invite_code() -> str:
+    return "".join(secrets.choice(INVITE_CODE_ALPHABET) for _ in range(INVITE_CODE_LENGTH))
+
+
+class Member(MPTTModel):
+    """One participant in the programme: a node of the upline tree.
+
+    `parent` (the sponsor) is the source of truth. django-mptt's `lft`, `rght`,
+    `tree_id` and `level` are derived data for team queries; `check_referral_tree`
+    verifies and rebuilds them. Write the tree only through `referrals.services`.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+
+    class JoinSource(models.TextChoices):
+        INVITE = "invite", _("Invite link")
+        SHARE_LINK = "share_link", _("Share link")
+        DEFAULT_SPONSOR = "default_sponsor", _("Default sponsor")
+        DIRECT = "direct", _("No sponsor")
+        STAFF = "staff", _("Added by staff")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="member", verbose_name=_("user")
+    )
+    parent = TreeForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("sponsor"),
+    )
+    invite_code = models.CharField(_("invite code"), max_length=16, unique=True, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    join_source = models.CharField(_("joined through"), max_length=20, choices=JoinSource.choices)
+    joined_at = models.DateTimeField(_("joined"), default=timezone.now, editable=False)
+
+    class MPTTMeta:
+        order_insertion_by: list[str] = []
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.invite_code})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class TreeEvent(models.Model):
+    """Audit row for every change to the tree or to a member's standing.
+
+    Member references keep their ids even if the member row is later deleted
+    (no database constraint), so the history outlives what it describes.
+    """
+
+    class Kind(models.TextChoices):
+        JOIN = "join", _("Joined")
+        MOVE = "move", _("Re-parented")
+        DELETE = "delete", _("Deleted")
+        STATUS = "status", _("Status changed")
+        REPAIR = "repair", _("Tree repaired")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    member = models.ForeignKey(
+        Member, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+", verbose_name=_("member")
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    old_parent = models.ForeignKey(
+        Member,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+        verbose_name=_("old sponsor"),
+    )
+    new_parent = models.ForeignKey(
+        Member,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+        verbose_name=_("new sponsor"),
+    )
+    before = models.JSONField(_("before"), default=dict, blank=True)
+    after = models.JSONField(_("after"), default=dict, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("tree event")
+        verbose_name_plural = _("tree events")
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=["member", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.member_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,188 @@
+"""Every write to members and the upline tree (SPEC §4).
+
+Structural writes (join, move, delete, repair) take the tree lock first, then
+re-read the rows they touch: django-mptt computes its updates from the
+in-memory `lft`/`rght` of the instances it is given, so a value read before the
+lock may already be stale.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from referrals.locks import tree_lock_acquire
+from referrals.models import Member, TreeEvent, new_invite_code
+from referrals.selectors import member_ancestor_ids, member_by_invite_code, tree_check
+
+
+class ReferralError(ValidationError):
+    """A refused tree or membership change; the message is fit to show the user."""
+
+
+def _snapshot(member: Member) -> dict:
+    return {"parent_id": member.parent_id, "status": member.status}
+
+
+def _unique_invite_code() -> str:
+    # Callers hold the tree lock, and only they create members, so check-then-insert
+    # cannot race; the unique constraint is the backstop.
+    while True:
+        code = new_invite_code()
+        if not Member.objects.filter(invite_code=code).exists():
+            return code
+
+
+def _default_sponsor() -> Member | None:
+    code = settings.REFERRALS_DEFAULT_SPONSOR_CODE
+    if not code:
+        return None
+    sponsor = member_by_invite_code(code)
+    return sponsor if sponsor is not None and sponsor.is_active else None
+
+
+@transaction.atomic
+def member_join(*, user, sponsor: Member | None = None, source: str | None = None, actor=None) -> Member:
+    """Make `user` a member under `sponsor` (or a root / the default sponsor when None).
+
+    Raises ReferralError if the user is already a member or the sponsor is not
+    active. Serialised with every other tree write; a user joins at most once.
+    """
+    tree_lock_acquire()
+    if Member.objects.filter(user=user).exists():
+        raise ReferralError(_("You are already a member."), code="already_member")
+    if sponsor is not None:
+        sponsor = Member.objects.filter(pk=sponsor.pk).first()
+        if sponsor is None or not sponsor.is_active:
+            raise ReferralError(_("This invitation is no longer valid."), code="sponsor_inactive")
+        source = source or Member.JoinSource.INVITE
+    else:
+        sponsor = _default_sponsor()
+        source = Member.JoinSource.DEFAULT_SPONSOR if sponsor is not None else (source or Member.JoinSource.DIRECT)
+
+    member = Member(user=user, parent=sponsor, invite_code=_unique_invite_code(), join_source=source)
+    member.save()
+    TreeEvent.objects.create(
+        kind=TreeEvent.Kind.JOIN,
+        member=member,
+        actor=actor or user,
+        new_parent=sponsor,
+        after=_snapshot(member),
+        reason=source,
+    )
+    return member
+
+
+@transaction.atomic
+def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: str) -> Member:
+    """Re-parent `member` (with its whole team) under `new_sponsor`, or make it a root when None.
+
+    Staff only. Refuses a cycle (under itself or its own downline) and a move to
+    the current sponsor, changing nothing. Commission already written is never
+    touched: it recorded its beneficiaries when it was written.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReferralError(_("Give a reason for the move; it goes in the audit log."), code="reason_required")
+    tree_lock_acquire()
+    member = Member.objects.get(pk=member.pk)
+    if new_sponsor is not None:
+        new_sponsor = Member.objects.get(pk=new_sponsor.pk)
+        if new_sponsor.pk == member.pk or member.pk in member_ancestor_ids(new_sponsor):
+            raise ReferralError(
+                _("%(sponsor)s is %(member)s or in their own team; a member cannot be moved under their downline.")
+                % {"sponsor": new_sponsor, "member": member},
+                code="cycle",
+            )
+    if member.parent_id == (new_sponsor.pk if new_sponsor else None):
+        raise ReferralError(_("%(member)s is already there.") % {"member": member}, code="no_change")
+
+    before = _snapshot(member)
+    old_parent_id = member.parent_id
+    member.move_to(new_sponsor, "last-child")
+    member.refresh_from_db()
+    TreeEvent.objects.create(
+        kind=TreeEvent.Kind.MOVE,
+        member=member,
+        actor=actor,
+        old_parent_id=old_parent_id,
+        new_parent=new_sponsor,
+        before=before,
+        after=_snapshot(member),
+        reason=reason,
+    )
+    return member
+
+
+@transaction.atomic
+def member_delete(*, member: Member, actor, reason: str) -> None:
+    """Remove a member who has no team. A member with a downline must be moved first."""
+    tree_lock_acquire()
+    member = Member.objects.get(pk=member.pk)
+    if Member.objects.filter(parent=member).exists():
+        raise ReferralError(
+            _("%(member)s has a team; move the team before deleting the member.") % {"member": member},
+            code="has_team",
+        )
+    before = _snapshot(member)
+    member_id, parent_id = member.pk, member.parent_id
+    member.delete()
+    TreeEvent.objects.create(
+        kind=TreeEvent.Kind.DELETE,
+        member_id=member_id,
+        actor=actor,
+        old_parent_id=parent_id,
+        before=before,
+        reason=reason or "",
+    )
+
+
+@transaction.atomic
+def member_set_status(*, member: Member, status: str, actor, reason: str = "") -> Member:
+    """Suspend or reactivate a member. Not a tree change, so no tree lock: a row lock."""
+    if status not in Member.Status.values:
+        raise ReferralError(_("Unknown status %(status)s.") % {"status": status}, code="bad_status")
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status == status:
+        return member
+    before = _snapshot(member)
+    Member.objects.filter(pk=member.pk).update(status=status)
+    member.status = status
+    TreeEvent.objects.create(
+        kind=TreeEvent.Kind.STATUS, member=member, actor=actor, before=before, after=_snapshot(member), reason=reason
+    )
+    return member
+
+
+BULK_UPDATE_BATCH = 2_000
+
+
+@transaction.atomic
+def tree_repair(*, actor=None) -> int:
+    """Rewrite every member's nested-set fields from the parent links; return how many changed.
+
+    Idempotent: on a valid tree it changes nothing and writes no event. Refuses
+    (ReferralError) when the parent links themselves are broken (a cycle), which
+    needs a person to decide who goes where.
+    """
+    tree_lock_acquire()
+    report = tree_check()
+    if report.unreachable:
+        raise ReferralError(
+            _("Parent links form a cycle at members %(ids)s; fix the sponsors by hand first.")
+            % {"ids": ", ".join(map(str, report.unreachable[:20]))},
+            code="cycle",
+        )
+    if not report.wrong:
+        return 0
+    members = []
+    for member_id, (_have, (tree_id, lft, rght, level)) in report.wrong.items():
+        members.append(Member(pk=member_id, tree_id=tree_id, lft=lft, rght=rght, level=level))
+    Member.objects.bulk_update(members, ["tree_id", "lft", "rght", "level"], batch_size=BULK_UPDATE_BATCH)
+    TreeEvent.objects.create(
+        kind=TreeEvent.Kind.REPAIR,
+        actor=actor,
+        after={"members_changed": len(members)},
+        reason="check_referral_tree --fix",
+    )
+    return len(members)

@@ -1,0 +1,28 @@
+import logging
+
+from celery import shared_task
+
+from referrals.selectors import tree_check
+
+logger = logging.getLogger("referrals.tree")
+
+
+@shared_task
+def referral_tree_check_task() -> int:
+    """Nightly: verify the nested sets against the parent links; alert staff (ADMINS) if wrong.
+
+    Read-only, so safe to run twice. Repair stays a deliberate staff act
+    (`check_referral_tree --fix`). Returns the number of problems found.
+    """
+    report = tree_check()
+    problems = len(report.wrong) + len(report.unreachable)
+    if problems:
+        logger.error(
+            "Referral tree check: %s problem(s) in %s members. Run `manage.py check_referral_tree --fix`.\n%s",
+            problems,
+            report.checked,
+            "\n".join(report.describe(limit=20)),
+        )
+    else:
+        logger.info("Referral tree check: %s members, all consistent.", report.checked)
+    return problems

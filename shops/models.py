@@ -1,0 +1,1 @@
+# Catalogue, shops, orders and payments arrive with the storefront issue (SPEC §6).
