@@ -15,6 +15,7 @@ class MemberAdmin(MPTTModelAdmin):
     """Members indented by level. The sponsor changes only through the audited move action."""
 
     mptt_level_indent = 16
+    mptt_indent_field = "__str__"
     list_display = ("__str__", "status", "join_source", "joined_at", "level")
     list_filter = ("status", "join_source")
     search_fields = ("invite_code", "user__email", "user__phone", "user__first_name", "user__last_name")
