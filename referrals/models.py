@@ -65,6 +65,13 @@ class Member(MPTTModel):
         return self.status == self.Status.ACTIVE
 
 
+def _member_reference(verbose_name) -> models.ForeignKey:
+    # No database constraint: an audit row keeps the member's id after the member is deleted.
+    return models.ForeignKey(
+        Member, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+", verbose_name=verbose_name
+    )
+
+
 class TreeEvent(models.Model):
     """Audit row for every change to the tree or to a member's standing.
 
@@ -80,9 +87,7 @@ class TreeEvent(models.Model):
         REPAIR = "repair", _("Tree repaired")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    member = models.ForeignKey(
-        Member, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+", verbose_name=_("member")
-    )
+    member = _member_reference(_("member"))
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -91,22 +96,8 @@ class TreeEvent(models.Model):
         related_name="+",
         verbose_name=_("actor"),
     )
-    old_parent = models.ForeignKey(
-        Member,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        related_name="+",
-        verbose_name=_("old sponsor"),
-    )
-    new_parent = models.ForeignKey(
-        Member,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        related_name="+",
-        verbose_name=_("new sponsor"),
-    )
+    old_parent = _member_reference(_("old sponsor"))
+    new_parent = _member_reference(_("new sponsor"))
     before = models.JSONField(_("before"), default=dict, blank=True)
     after = models.JSONField(_("after"), default=dict, blank=True)
     reason = models.TextField(_("reason"), blank=True)
