@@ -194,6 +194,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BEAT_SCHEDULE = {
+    "orders-cancel-unpaid": {
+        "task": "shops.tasks.orders_cancel_expired_task",
+        "schedule": 60.0,
+    },
     "referral-tree-check-nightly": {
         "task": "referrals.tasks.referral_tree_check_task",
         "schedule": crontab(hour=3, minute=17),
@@ -202,6 +206,15 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- The product --------------------------------------------------------------
 CURRENCY = env.str("CURRENCY", default="CNY")
+
+# Payments: the provider buyers pay with, and every provider the webhook endpoint accepts.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
+PAYMENT_PROVIDERS = {"sandbox": "shops.payments.sandbox.SandboxProvider"}
+PAYMENTS_SANDBOX_SECRET = env.str("PAYMENTS_SANDBOX_SECRET", default="sandbox-webhook-secret")
+PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
+# Unpaid orders are cancelled (and their stock returned) after this many minutes.
+ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
+ORDER_MAX_QUANTITY_PER_LINE = 99
 # Invite code of the member that sponsor-less sign-ups join under; empty: they become roots.
 REFERRALS_DEFAULT_SPONSOR_CODE = env.str("REFERRALS_DEFAULT_SPONSOR_CODE", default="")
 # Demo logins printed by `manage.py demo`.

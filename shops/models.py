@@ -1,1 +1,339 @@
-# Catalogue, shops, orders and payments arrive with the storefront issue (SPEC §6).
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from config.money import CENT, RATE_ONE, RATE_ZERO, ZERO, MoneyField, RateField
+
+# Slugs that would shadow a page or read as official.
+RESERVED_SLUGS = frozenset(
+    {
+        "admin", "api", "static", "media", "join", "login", "logout", "dashboard", "cart", "checkout", "orders",
+        "order", "pay", "payments", "sandbox", "s", "l", "shop", "shops", "new", "edit", "help", "support",
+        "official", "platform", "staff", "root", "www", "about", "terms", "privacy", "i18n", "null", "none",
+    }
+)  # fmt: skip
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$",
+    _("Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit."),
+)
+
+
+def validate_shop_slug(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(_("“%(slug)s” is reserved; pick another address."), params={"slug": value})
+
+
+class Category(models.Model):
+    name = models.CharField(_("name"), max_length=80, unique=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ("position", "name")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    """A catalogue product. Staff manage these; members list them in their shops."""
+
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    image = models.ImageField(_("image"), upload_to="products/", blank=True)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="products", null=True, blank=True, verbose_name=_("category")
+    )
+    price = MoneyField(_("price"), validators=[MinValueValidator(CENT)])
+    stock = models.PositiveIntegerField(_("stock"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+    commission_rate = RateField(
+        _("commission rate"),
+        default=RATE_ZERO,
+        help_text=_("Fraction of the net price the platform shares with members, 0 to 1 (0.1000 = 10 %)."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ("title", "pk")
+        constraints = [
+            models.CheckConstraint(condition=Q(stock__gte=0), name="shops_product_stock_not_negative"),
+            models.CheckConstraint(condition=Q(price__gt=ZERO), name="shops_product_price_positive"),
+            models.CheckConstraint(
+                condition=Q(commission_rate__gte=RATE_ZERO) & Q(commission_rate__lte=RATE_ONE),
+                name="shops_product_commission_rate_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_in_stock(self) -> bool:
+        return self.stock > 0
+
+
+class Shop(models.Model):
+    """A member's micro-shop: one per member, at /s/<slug>/."""
+
+    owner = models.OneToOneField(
+        "referrals.Member", on_delete=models.PROTECT, related_name="shop", verbose_name=_("owner")
+    )
+    name = models.CharField(_("name"), max_length=80)
+    slug = models.SlugField(
+        _("address"), max_length=40, unique=True, validators=[slug_validator, validate_shop_slug],
+        help_text=_("Your shop lives at /s/<address>/."),
+    )  # fmt: skip
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    logo = models.ImageField(_("logo"), upload_to="shops/", blank=True)
+    is_open = models.BooleanField(_("open"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    products = models.ManyToManyField(Product, through="ShopListing", related_name="shops", blank=True)
+
+    class Meta:
+        verbose_name = _("shop")
+        verbose_name_plural = _("shops")
+        ordering = ("name", "pk")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShopListing(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="listings", verbose_name=_("shop"))
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="listings", verbose_name=_("product"))
+    position = models.PositiveIntegerField(_("position"), default=0)
+    is_featured = models.BooleanField(_("featured"), default=False)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("shop listing")
+        verbose_name_plural = _("shop listings")
+        ordering = ("-is_featured", "position", "pk")
+        constraints = [models.UniqueConstraint(fields=["shop", "product"], name="shops_listing_unique_product")]
+
+    def __str__(self) -> str:
+        return f"{self.product} @ {self.shop}"
+
+
+def new_order_number() -> str:
+    # Date prefix for people reading it on the phone, 8 random digits so numbers cannot be guessed in sequence.
+    return timezone.localtime().strftime("%y%m%d") + f"{secrets.randbelow(10**8):08d}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", _("Awaiting payment")
+        PAID = "paid", _("Paid")
+        SHIPPED = "shipped", _("Shipped")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        REFUNDED = "refunded", _("Refunded")
+
+    number = models.CharField(_("order number"), max_length=20, unique=True, editable=False)
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="orders", verbose_name=_("shop"))
+    sharer = models.ForeignKey(
+        "referrals.Member",
+        on_delete=models.PROTECT,
+        related_name="shared_orders",
+        null=True,
+        blank=True,
+        verbose_name=_("sharer"),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT, db_index=True
+    )
+    buyer_name = models.CharField(_("name"), max_length=100)
+    buyer_phone = models.CharField(_("phone"), max_length=20, blank=True)
+    buyer_email = models.EmailField(_("email"), blank=True)
+    shipping_address = models.TextField(_("address"), max_length=500)
+    total = MoneyField(_("total"))
+    refunded_total = MoneyField(_("refunded"), default=ZERO)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    created_at = models.DateTimeField(_("placed"), default=timezone.now, db_index=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("shipped"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ("-created_at", "-pk")
+        constraints = [
+            models.CheckConstraint(condition=Q(total__gt=ZERO), name="shops_order_total_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_total__gte=ZERO) & Q(refunded_total__lte=F("total")),
+                name="shops_order_refund_within_total",
+            ),
+            models.CheckConstraint(condition=~Q(buyer_phone="") | ~Q(buyer_email=""), name="shops_order_has_contact"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def refundable_total(self):
+        return self.total - self.refunded_total
+
+
+class OrderLine(models.Model):
+    """One product on an order, with everything the money depends on snapshotted at checkout."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="lines", verbose_name=_("order"))
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+", verbose_name=_("product"))
+    title = models.CharField(_("title"), max_length=200)
+    unit_price = MoneyField(_("unit price"))
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    net_amount = MoneyField(_("net amount"))
+    commission_rate = RateField(_("commission rate"))
+    refunded_quantity = models.PositiveIntegerField(_("refunded quantity"), default=0)
+    refunded_amount = MoneyField(_("refunded amount"), default=ZERO)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ("pk",)
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="shops_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_quantity__lte=F("quantity")), name="shops_line_refund_within_quantity"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=F("net_amount")), name="shops_line_refund_within_amount"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.title}"
+
+    @property
+    def refundable_quantity(self) -> int:
+        return self.quantity - self.refunded_quantity
+
+
+class OrderEvent(models.Model):
+    """Audit row for every order transition, payment and refund."""
+
+    class Kind(models.TextChoices):
+        PLACED = "placed", _("Placed")
+        STATUS = "status", _("Status changed")
+        PAYMENT = "payment", _("Payment")
+        REFUND = "refund", _("Refund")
+        NOTE = "note", _("Note")
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events", verbose_name=_("order"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(_("by"), max_length=60, blank=True, help_text=_("buyer, system, provider, …"))
+    from_status = models.CharField(_("from"), max_length=20, blank=True)
+    to_status = models.CharField(_("to"), max_length=20, blank=True)
+    amount = MoneyField(_("amount"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
+        ordering = ("created_at", "pk")
+
+    def __str__(self) -> str:
+        return f"{self.order}: {self.get_kind_display()} {self.from_status}→{self.to_status}"
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments", verbose_name=_("order"))
+    provider = models.CharField(_("provider"), max_length=30)
+    reference = models.CharField(_("reference"), max_length=64, unique=True)
+    amount = MoneyField(_("amount"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    notify_url = models.URLField(_("webhook URL"), max_length=500)
+    return_url = models.URLField(_("return URL"), max_length=500)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.reference}"
+
+
+class Refund(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("order"))
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment"))
+    amount = MoneyField(_("amount"))
+    provider_refund_id = models.CharField(_("provider refund id"), max_length=64, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ("created_at", "pk")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=ZERO), name="shops_refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"refund {self.pk} of {self.order}"
+
+
+class RefundLine(models.Model):
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="lines")
+    order_line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="refund_lines")
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    amount = MoneyField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["refund", "order_line"], name="shops_refundline_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="shops_refundline_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.order_line_id}"
+
+
+class WebhookEvent(models.Model):
+    """Every webhook accepted, once: the unique event id makes a replay change nothing."""
+
+    provider = models.CharField(_("provider"), max_length=30)
+    event_id = models.CharField(_("event id"), max_length=100)
+    event_type = models.CharField(_("type"), max_length=60)
+    payload = models.JSONField(_("payload"))
+    outcome = models.CharField(_("outcome"), max_length=200, blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        ordering = ("-received_at", "-pk")
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="shops_webhook_unique_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id}"

@@ -1,0 +1,479 @@
+"""Every write to the catalogue, shops, orders, payments and refunds (SPEC §6).
+
+Order transitions lock the order row first (`_order_locked`), check the move
+against ORDER_TRANSITIONS, write an OrderEvent, and hand money news to the
+commissions app only after the transaction commits.
+"""
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from commissions.tasks import commission_apply_refund_task, commission_split_order_task
+from config.money import ZERO
+from shops.models import (
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payment,
+    Product,
+    Refund,
+    RefundLine,
+    Shop,
+    ShopListing,
+    WebhookEvent,
+    new_order_number,
+)
+from shops.payments import WebhookNotice, WebhookRejected, get_provider
+
+logger = logging.getLogger(__name__)
+
+Status = Order.Status
+ORDER_TRANSITIONS: dict[str, set[str]] = {
+    Status.PENDING_PAYMENT: {Status.PAID, Status.CANCELLED},
+    Status.PAID: {Status.SHIPPED, Status.REFUNDED},
+    Status.SHIPPED: {Status.COMPLETED, Status.REFUNDED},
+    Status.COMPLETED: {Status.REFUNDED},
+    Status.CANCELLED: set(),
+    Status.REFUNDED: set(),
+}
+REFUNDABLE = {Status.PAID, Status.SHIPPED, Status.COMPLETED}
+STATUS_TIMESTAMPS = {
+    Status.PAID: "paid_at",
+    Status.SHIPPED: "shipped_at",
+    Status.COMPLETED: "completed_at",
+    Status.CANCELLED: "cancelled_at",
+}
+
+
+class ShopError(ValidationError):
+    """A refused shop or order change; the message is fit to show the user. Nothing was changed."""
+
+
+class SoldOut(ShopError):
+    def __init__(self, product: Product):
+        super().__init__(
+            _("Sorry, “%(title)s” has just sold out (or not enough are left). Nothing was charged.")
+            % {"title": product.title},
+            code="sold_out",
+        )
+        self.product = product
+
+
+class IllegalTransition(ShopError):
+    pass
+
+
+# --- Shops ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def shop_open(*, owner, name: str, slug: str, description: str = "", logo=None, is_open: bool = True) -> Shop:
+    """Open `owner`'s one shop. Raises ShopError (field errors) on bad input or a second shop."""
+    if Shop.objects.filter(owner=owner).exists():
+        raise ShopError(_("You already have a shop."), code="has_shop")
+    shop = Shop(owner=owner, name=name, slug=(slug or "").strip().lower(), description=description, is_open=is_open)
+    if logo:
+        shop.logo = logo
+    shop.full_clean()
+    try:
+        with transaction.atomic():
+            shop.save()
+    except IntegrityError as error:
+        raise ShopError({"slug": [_("This address is taken; pick another.")]}) from error
+    return shop
+
+
+@transaction.atomic
+def shop_update(*, shop: Shop, **fields) -> Shop:
+    allowed = {"name", "slug", "description", "logo", "is_open"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"shop_update cannot change {sorted(unknown)}")
+    shop = Shop.objects.select_for_update().get(pk=shop.pk)
+    for name, value in fields.items():
+        if name == "slug":
+            value = (value or "").strip().lower()
+        if name == "logo" and value is None:
+            continue
+        setattr(shop, name, value)
+    shop.full_clean()
+    try:
+        with transaction.atomic():
+            shop.save()
+    except IntegrityError as error:
+        raise ShopError({"slug": [_("This address is taken; pick another.")]}) from error
+    return shop
+
+
+@transaction.atomic
+def shop_listing_add(*, shop: Shop, product: Product, is_featured: bool = False) -> ShopListing:
+    """List a catalogue product in the shop, last. Idempotent: listing it again returns the listing."""
+    if not product.is_active:
+        raise ShopError(_("“%(title)s” is not for sale.") % {"title": product.title}, code="inactive")
+    existing = ShopListing.objects.filter(shop=shop, product=product).first()
+    if existing is not None:
+        return existing
+    Shop.objects.select_for_update().filter(pk=shop.pk).first()  # serialise position numbering per shop
+    last = ShopListing.objects.filter(shop=shop).aggregate(last=Max("position"))["last"]
+    return ShopListing.objects.create(
+        shop=shop, product=product, position=0 if last is None else last + 1, is_featured=is_featured
+    )
+
+
+def shop_listing_remove(*, shop: Shop, listing_id: int) -> None:
+    deleted, _detail = ShopListing.objects.filter(shop=shop, pk=listing_id).delete()
+    if not deleted:
+        raise ShopError(_("That product is not in your shop."), code="not_listed")
+
+
+@transaction.atomic
+def shop_listing_move(*, shop: Shop, listing_id: int, offset: int) -> None:
+    """Move a listing `offset` places (-1 up, +1 down) among the shop's listings; renumbers 0..n-1."""
+    Shop.objects.select_for_update().filter(pk=shop.pk).first()
+    listings = list(ShopListing.objects.filter(shop=shop).order_by("position", "pk"))
+    index = next((i for i, listing in enumerate(listings) if listing.pk == listing_id), None)
+    if index is None:
+        raise ShopError(_("That product is not in your shop."), code="not_listed")
+    target = min(max(index + offset, 0), len(listings) - 1)
+    listings.insert(target, listings.pop(index))
+    for position, listing in enumerate(listings):
+        listing.position = position
+    ShopListing.objects.bulk_update(listings, ["position"])
+
+
+def shop_listing_set_featured(*, shop: Shop, listing_id: int, is_featured: bool) -> None:
+    if not ShopListing.objects.filter(shop=shop, pk=listing_id).update(is_featured=is_featured):
+        raise ShopError(_("That product is not in your shop."), code="not_listed")
+
+
+# --- Orders ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuyerDetails:
+    name: str
+    phone: str
+    email: str
+    address: str
+
+
+def _event(order: Order, kind: str, *, actor=None, actor_label: str = "", **fields) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, kind=kind, actor=actor, actor_label=actor_label, **fields)
+
+
+def _order_locked(order_id: int) -> Order:
+    return Order.objects.select_for_update().get(pk=order_id)
+
+
+@transaction.atomic
+def order_place(*, shop: Shop, items: dict[int, int], buyer: BuyerDetails, sharer=None) -> Order:
+    """Place an order for `items` ({product id: quantity}) in `shop`, reserving stock.
+
+    Stock is taken with one conditional UPDATE per product (in product id order,
+    so concurrent checkouts cannot deadlock): it never goes negative, and the
+    buyer who loses the race gets SoldOut with nothing changed. The sharer
+    defaults to the shop's owner.
+    """
+    if not shop.is_open:
+        raise ShopError(_("This shop is closed and not taking orders."), code="shop_closed")
+    if not items:
+        raise ShopError(_("Your cart is empty."), code="empty")
+    limit = settings.ORDER_MAX_QUANTITY_PER_LINE
+    if any(not 1 <= quantity <= limit for quantity in items.values()):
+        raise ShopError(_("Quantities must be between 1 and %(max)d.") % {"max": limit}, code="quantity")
+    listed = set(ShopListing.objects.filter(shop=shop, product_id__in=items).values_list("product_id", flat=True))
+    products = Product.objects.in_bulk(list(items))
+    for product_id in items:
+        product = products.get(product_id)
+        if product is None or product_id not in listed or not product.is_active:
+            title = product.title if product else _("a product")
+            raise ShopError(_("%(title)s is no longer for sale here.") % {"title": title}, code="unavailable")
+
+    for product_id in sorted(items):
+        taken = Product.objects.filter(pk=product_id, is_active=True, stock__gte=items[product_id]).update(
+            stock=F("stock") - items[product_id]
+        )
+        if not taken:
+            raise SoldOut(products[product_id])
+
+    order = Order(
+        shop=shop,
+        sharer=sharer if sharer is not None else shop.owner,
+        buyer_name=buyer.name,
+        buyer_phone=buyer.phone,
+        buyer_email=buyer.email,
+        shipping_address=buyer.address,
+        currency=settings.CURRENCY,
+        total=ZERO,
+    )
+    lines = []
+    for product_id in sorted(items):
+        product, quantity = products[product_id], items[product_id]
+        lines.append(
+            OrderLine(
+                product=product,
+                title=product.title,
+                unit_price=product.price,
+                quantity=quantity,
+                net_amount=product.price * quantity,
+                commission_rate=product.commission_rate,
+            )
+        )
+    order.total = sum((line.net_amount for line in lines), ZERO)
+    while True:  # order numbers are random; retry the rare collision
+        order.number = new_order_number()
+        try:
+            with transaction.atomic():
+                order.save()
+            break
+        except IntegrityError:
+            if Order.objects.filter(number=order.number).exists():
+                continue
+            raise
+    for line in lines:
+        line.order = order
+    OrderLine.objects.bulk_create(lines)
+    _event(order, OrderEvent.Kind.PLACED, actor_label="buyer", to_status=order.status, amount=order.total)
+    return order
+
+
+def _order_transition(order: Order, to_status: str, *, actor=None, actor_label: str = "", note: str = "") -> Order:
+    """Move a locked order to `to_status` if ORDER_TRANSITIONS allows it; record the event."""
+    from_status = order.status
+    if to_status not in ORDER_TRANSITIONS[from_status]:
+        raise IllegalTransition(
+            _("An order that is “%(from)s” cannot become “%(to)s”.")
+            % {"from": Status(from_status).label, "to": Status(to_status).label},
+            code="illegal_transition",
+        )
+    order.status = to_status
+    fields = ["status"]
+    stamp = STATUS_TIMESTAMPS.get(to_status)
+    if stamp:
+        setattr(order, stamp, timezone.now())
+        fields.append(stamp)
+    order.save(update_fields=fields)
+    _event(
+        order,
+        OrderEvent.Kind.STATUS,
+        actor=actor,
+        actor_label=actor_label,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+    )
+    return order
+
+
+def _return_stock(quantities: dict[int, int]) -> None:
+    for product_id in sorted(quantities):
+        if quantities[product_id]:
+            Product.objects.filter(pk=product_id).update(stock=F("stock") + quantities[product_id])
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, actor=None, actor_label: str = "", reason: str = "") -> Order:
+    """Cancel an unpaid order and return its stock. IllegalTransition once it is paid."""
+    order = _order_locked(order.pk)
+    _order_transition(order, Status.CANCELLED, actor=actor, actor_label=actor_label, note=reason)
+    _return_stock({line.product_id: line.quantity for line in order.lines.all()})
+    return order
+
+
+@transaction.atomic
+def order_mark_shipped(*, order: Order, actor=None, note: str = "") -> Order:
+    return _order_transition(_order_locked(order.pk), Status.SHIPPED, actor=actor, actor_label="staff", note=note)
+
+
+@transaction.atomic
+def order_mark_completed(*, order: Order, actor=None, note: str = "") -> Order:
+    return _order_transition(_order_locked(order.pk), Status.COMPLETED, actor=actor, actor_label="staff", note=note)
+
+
+def orders_cancel_expired(*, now=None) -> int:
+    """Cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT_MINUTES; return how many."""
+    cutoff = (now or timezone.now()) - timedelta(minutes=settings.ORDER_PAYMENT_TIMEOUT_MINUTES)
+    cancelled = 0
+    expired = Order.objects.filter(status=Status.PENDING_PAYMENT, created_at__lt=cutoff).values_list("pk", flat=True)
+    for order_id in list(expired[:1000]):
+        try:
+            order_cancel(order=Order(pk=order_id), actor_label="system", reason=_("Not paid in time."))
+            cancelled += 1
+        except IllegalTransition:
+            pass  # paid (or cancelled) since we looked: nothing to do
+    return cancelled
+
+
+# --- Payments -------------------------------------------------------------------
+
+
+@transaction.atomic
+def payment_start(*, order: Order, notify_url: str, return_url: str, provider_name: str | None = None):
+    """Open a payment for an unpaid order; return (payment, URL to send the buyer to)."""
+    order = _order_locked(order.pk)
+    if order.status != Status.PENDING_PAYMENT:
+        raise ShopError(_("This order is not awaiting payment."), code="not_payable")
+    provider = get_provider(provider_name)
+    payment = Payment.objects.create(
+        order=order,
+        provider=provider.name,
+        reference=f"pay_{secrets.token_hex(12)}",
+        amount=order.total,
+        notify_url=notify_url,
+        return_url=return_url,
+    )
+    return payment, provider.start(payment)
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    duplicate: bool
+    outcome: str
+
+
+@transaction.atomic
+def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> WebhookResult:
+    """Verify and apply one provider webhook, exactly once per event id.
+
+    Raises WebhookRejected (forged, stale, malformed, unknown provider or payment):
+    nothing changes. A replay of an accepted event returns duplicate=True and
+    changes nothing. The event row and its effect commit together, so a webhook
+    that fails half-way is retried whole by the provider.
+    """
+    try:
+        provider = get_provider(provider_name)
+    except KeyError as error:
+        raise WebhookRejected(f"unknown provider {provider_name!r}") from error
+    notice = provider.parse_webhook(body, headers)
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                provider=provider.name, event_id=notice.event_id, event_type=notice.event_type, payload=notice.payload
+            )
+    except IntegrityError:
+        return WebhookResult(duplicate=True, outcome="already processed")
+    payment = (
+        Payment.objects.select_related("order")
+        .filter(provider=provider.name)
+        .filter(reference=notice.payment_reference)
+        .first()
+    )
+    if payment is None:
+        raise WebhookRejected(f"unknown payment {notice.payment_reference!r}")
+    outcome = _apply_payment_notice(payment, notice)
+    event.outcome = outcome
+    event.save(update_fields=["outcome"])
+    return WebhookResult(duplicate=False, outcome=outcome)
+
+
+def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
+    order = _order_locked(payment.order_id)
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if notice.event_type == "payment.failed":
+        if payment.status == Payment.Status.PENDING:
+            payment.status = Payment.Status.FAILED
+            payment.completed_at = timezone.now()
+            payment.save(update_fields=["status", "completed_at"])
+            _event(order, OrderEvent.Kind.PAYMENT, actor_label=payment.provider, note=_("Payment declined."))
+        return "payment failed"
+
+    if notice.amount != payment.amount:
+        raise WebhookRejected(f"amount {notice.amount} does not match payment {payment.amount}")
+    if payment.status == Payment.Status.SUCCEEDED:
+        return "payment already succeeded"
+    payment.status = Payment.Status.SUCCEEDED
+    payment.completed_at = timezone.now()
+    payment.save(update_fields=["status", "completed_at"])
+    _event(order, OrderEvent.Kind.PAYMENT, actor_label=payment.provider, amount=payment.amount, note=payment.reference)
+    if order.status == Status.PENDING_PAYMENT:
+        _order_transition(order, Status.PAID, actor_label=payment.provider)
+        transaction.on_commit(partial(commission_split_order_task.delay, order.pk))
+        return "order paid"
+    # Paid after the order was cancelled (timeout) or paid twice: give the money straight back.
+    result = get_provider(payment.provider).refund(payment, payment.amount, idempotency_key=f"late-{payment.pk}")
+    _event(
+        order,
+        OrderEvent.Kind.REFUND,
+        actor_label="system",
+        amount=payment.amount,
+        note=_("Payment arrived for an order that is %(status)s; refunded in full (%(ref)s).")
+        % {"status": order.get_status_display(), "ref": result.provider_refund_id},
+    )
+    return "late payment refunded"
+
+
+# --- Refunds --------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_refund(
+    *, order: Order, quantities: dict[int, int] | None = None, actor=None, reason: str = "", restock: bool | None = None
+) -> Refund:
+    """Refund some lines ({order line id: quantity}) or, with None, everything not yet refunded.
+
+    Locks the order and its lines; refuses (ShopError, nothing changed) a quantity
+    above what is left to refund, a line of another order, or an order that was
+    never paid. Refunds through the provider with an idempotency key. Stock goes
+    back when the goods never left (order not shipped) unless `restock` says
+    otherwise. When nothing is left to refund the order becomes `refunded`.
+    """
+    order = _order_locked(order.pk)
+    if order.status not in REFUNDABLE:
+        raise IllegalTransition(
+            _("Only paid orders can be refunded; this one is “%(status)s”.") % {"status": order.get_status_display()},
+            code="not_refundable",
+        )
+    lines = {line.pk: line for line in OrderLine.objects.select_for_update().filter(order=order).order_by("pk")}
+    if quantities is None:
+        quantities = {pk: line.refundable_quantity for pk, line in lines.items() if line.refundable_quantity}
+    quantities = {pk: qty for pk, qty in quantities.items() if qty}
+    if not quantities:
+        raise ShopError(_("Choose at least one item to refund."), code="nothing_to_refund")
+    for line_id, quantity in quantities.items():
+        line = lines.get(line_id)
+        if line is None:
+            raise ShopError(_("That item is not on this order."), code="unknown_line")
+        if quantity < 0 or quantity > line.refundable_quantity:
+            raise ShopError(
+                _("Only %(left)d of “%(title)s” can still be refunded.")
+                % {"left": line.refundable_quantity, "title": line.title},
+                code="too_many",
+            )
+    payment = order.payments.filter(status=Payment.Status.SUCCEEDED).order_by("pk").first()
+    if payment is None:
+        raise ShopError(_("No successful payment to refund."), code="no_payment")
+
+    amounts = {line_id: lines[line_id].unit_price * quantity for line_id, quantity in quantities.items()}
+    total = sum(amounts.values(), ZERO)
+    refund = Refund.objects.create(order=order, payment=payment, amount=total, actor=actor, reason=reason)
+    RefundLine.objects.bulk_create(
+        RefundLine(refund=refund, order_line_id=line_id, quantity=quantity, amount=amounts[line_id])
+        for line_id, quantity in quantities.items()
+    )
+    for line_id, quantity in quantities.items():
+        OrderLine.objects.filter(pk=line_id).update(
+            refunded_quantity=F("refunded_quantity") + quantity, refunded_amount=F("refunded_amount") + amounts[line_id]
+        )
+    order.refunded_total += total
+    order.save(update_fields=["refunded_total"])
+    if restock if restock is not None else order.status == Status.PAID:
+        _return_stock({lines[line_id].product_id: qty for line_id, qty in quantities.items()})
+
+    result = get_provider(payment.provider).refund(payment, total, idempotency_key=f"refund-{refund.pk}")
+    refund.provider_refund_id = result.provider_refund_id
+    refund.save(update_fields=["provider_refund_id"])
+    _event(order, OrderEvent.Kind.REFUND, actor=actor, actor_label="staff" if actor else "", amount=total, note=reason)
+    if order.refunded_total == order.total:
+        _order_transition(order, Status.REFUNDED, actor=actor, actor_label="staff" if actor else "", note=reason)
+    transaction.on_commit(partial(commission_apply_refund_task.delay, refund.pk))
+    return refund
