@@ -1,8 +1,20 @@
+from decimal import Decimal
+
 import factory
 from django.contrib.auth import get_user_model
 
 from referrals.models import Member
 from referrals.services import member_join
+from shops.models import Category, Order, Product, Shop
+from shops.payments.sandbox import build_webhook
+from shops.services import (
+    BuyerDetails,
+    order_place,
+    payment_start,
+    payment_webhook_receive,
+    shop_listing_add,
+    shop_open,
+)
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -41,3 +53,66 @@ def make_chain(length: int) -> list[Member]:
     for _ in range(length - 1):
         chain.append(MemberFactory(sponsor=chain[-1]))
     return chain
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("name",)
+
+    name = factory.Iterator(["Tea", "Snacks", "Home", "Beauty"])
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    title = factory.Sequence(lambda n: f"Product {n}")
+    description = "A fine product."
+    category = factory.SubFactory(CategoryFactory)
+    price = Decimal("19.90")
+    stock = 100
+    is_active = True
+    commission_rate = Decimal("0.1000")
+
+
+class ShopFactory(factory.Factory):
+    """A shop opened through the service, owned by a new member unless one is given."""
+
+    class Meta:
+        model = Shop
+
+    owner = factory.SubFactory(MemberFactory)
+    name = factory.Sequence(lambda n: f"Shop {n}")
+    slug = factory.Sequence(lambda n: f"shop-{n}")
+
+    @classmethod
+    def _create(cls, model_class, owner, name, slug, **kwargs):
+        return shop_open(owner=owner, name=name, slug=slug, **kwargs)
+
+
+def shop_with_products(*products: Product, **shop_kwargs) -> Shop:
+    """A shop listing the given products (or two new ones)."""
+    shop = ShopFactory(**shop_kwargs)
+    for product in products or (ProductFactory(), ProductFactory()):
+        shop_listing_add(shop=shop, product=product)
+    return shop
+
+
+BUYER = BuyerDetails(name="Wang Fang", phone="13900001111", email="", address="1 Nanjing Road, Shanghai")
+
+
+def place_order(shop: Shop, items: dict | None = None) -> Order:
+    """An unpaid order for `items` ({product: quantity}; default one of each listed product)."""
+    if items is None:
+        items = {listing.product: 1 for listing in shop.listings.select_related("product")}
+    return order_place(shop=shop, items={product.pk: qty for product, qty in items.items()}, buyer=BUYER)
+
+
+def pay_order(order: Order) -> Order:
+    """Pay an order through the sandbox provider's signed webhook, as production does."""
+    payment, _url = payment_start(order=order, notify_url="http://testserver/wh", return_url="http://testserver/r")
+    body, headers = build_webhook(payment, "succeeded")
+    payment_webhook_receive(provider_name="sandbox", body=body, headers=headers)
+    order.refresh_from_db()
+    return order

@@ -1,0 +1,315 @@
+"""Buyer pages (no login), the sandbox provider's hosted page and webhook, and the owner's shop pages."""
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from referrals.selectors import member_for_user
+from shops import selectors
+from shops.cart import Cart, may_see_order, remember_order
+from shops.forms import CheckoutForm, OrderLookupForm, QuantityForm, ShopForm
+from shops.models import Category, Order, Payment, Shop
+from shops.payments import WebhookRejected
+from shops.payments import sandbox as sandbox_provider
+from shops.services import (
+    BuyerDetails,
+    ShopError,
+    order_cancel,
+    order_place,
+    payment_start,
+    payment_webhook_receive,
+    shop_listing_add,
+    shop_listing_move,
+    shop_listing_remove,
+    shop_listing_set_featured,
+    shop_open,
+    shop_update,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _shop_or_404(slug: str) -> Shop:
+    shop = selectors.shop_by_slug(slug)
+    if shop is None:
+        raise Http404(_("No shop lives at this address."))
+    return shop
+
+
+def shop_home(request, slug: str):
+    shop = _shop_or_404(slug)
+    cart = Cart(request.session, shop.pk)
+    return render(
+        request,
+        "shops/shop_home.html",
+        {"shop": shop, "listings": list(selectors.shop_listings(shop)), "cart_count": cart.count()},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def product_detail(request, slug: str, product_id: int):
+    shop = _shop_or_404(slug)
+    listing = selectors.shop_product(shop, product_id)
+    if listing is None:
+        raise Http404(_("This product is not in this shop."))
+    product = listing.product
+    cart = Cart(request.session, shop.pk)
+    form = QuantityForm(request.POST or None, initial={"quantity": 1})
+    for_sale = shop.is_open and product.is_active
+    if request.method == "POST":
+        if not for_sale:
+            messages.error(request, _("This product is not for sale right now."))
+        elif form.is_valid() and form.cleaned_data["quantity"] > 0:
+            cart.add(product.pk, form.cleaned_data["quantity"])
+            messages.success(request, _("Added to your cart."))
+            return redirect("shops:cart", slug=shop.slug)
+    return render(
+        request,
+        "shops/product.html",
+        {"shop": shop, "product": product, "form": form, "for_sale": for_sale, "cart_count": cart.count()},
+        status=400 if request.method == "POST" and form.errors else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def cart_view(request, slug: str):
+    shop = _shop_or_404(slug)
+    cart = Cart(request.session, shop.pk)
+    if request.method == "POST":
+        try:
+            product_id = int(request.POST.get("product", ""))
+        except ValueError:
+            return HttpResponseBadRequest(_("Which product?"))
+        if "remove" in request.POST:
+            cart.set(product_id, 0)
+        else:
+            form = QuantityForm(request.POST)
+            if form.is_valid():
+                cart.set(product_id, form.cleaned_data["quantity"])
+            else:
+                messages.error(request, " ".join(form.errors.get("quantity", [])))
+        return redirect("shops:cart", slug=shop.slug)
+    lines = selectors.cart_lines(shop, cart.items())
+    return render(
+        request,
+        "shops/cart.html",
+        {"shop": shop, "lines": lines, "total": selectors.cart_total(lines), "cart_count": cart.count()},
+    )
+
+
+def _start_payment(request, order: Order):
+    provider = settings.PAYMENT_PROVIDER
+    _payment, url = payment_start(
+        order=order,
+        provider_name=provider,
+        notify_url=request.build_absolute_uri(reverse("shops:payment_webhook", args=[provider])),
+        return_url=request.build_absolute_uri(reverse("shops:order_detail", args=[order.number])),
+    )
+    return redirect(url)
+
+
+@require_http_methods(["GET", "POST"])
+def checkout(request, slug: str):
+    shop = _shop_or_404(slug)
+    cart = Cart(request.session, shop.pk)
+    lines = selectors.cart_lines(shop, cart.items())
+    if not lines:
+        messages.info(request, _("Your cart is empty."))
+        return redirect("shops:shop_home", slug=shop.slug)
+    form = CheckoutForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        buyer = BuyerDetails(name=data["name"], phone=data["phone"], email=data["email"], address=data["address"])
+        try:
+            order = order_place(shop=shop, items={line.product.pk: line.quantity for line in lines}, buyer=buyer)
+        except ShopError as error:
+            form.add_error(None, error)
+        else:
+            cart.clear()
+            remember_order(request.session, order.number)
+            return _start_payment(request, order)
+    return render(
+        request,
+        "shops/checkout.html",
+        {"shop": shop, "lines": lines, "total": selectors.cart_total(lines), "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def _buyer_order_or_404(request, number: str) -> Order:
+    if not may_see_order(request.session, number):
+        raise Http404(_("Order not found. Look it up with its number and your phone or email."))
+    order = selectors.order_for_buyer(number)
+    if order is None:
+        raise Http404(_("Order not found."))
+    return order
+
+
+def order_detail(request, number: str):
+    order = _buyer_order_or_404(request, number)
+    return render(request, "shops/order.html", {"order": order, "shop": order.shop})
+
+
+@require_POST
+def order_pay(request, number: str):
+    order = _buyer_order_or_404(request, number)
+    try:
+        return _start_payment(request, order)
+    except ShopError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("shops:order_detail", number=number)
+
+
+@require_POST
+def order_cancel_by_buyer(request, number: str):
+    order = _buyer_order_or_404(request, number)
+    try:
+        order_cancel(order=order, actor_label="buyer", reason=_("Cancelled by the buyer."))
+        messages.success(request, _("Your order is cancelled."))
+    except ShopError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("shops:order_detail", number=number)
+
+
+@require_http_methods(["GET", "POST"])
+def order_lookup(request):
+    form = OrderLookupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        order = selectors.order_lookup(form.cleaned_data["number"], form.cleaned_data["contact"])
+        if order is not None:
+            remember_order(request.session, order.number)
+            return redirect("shops:order_detail", number=order.number)
+        form.add_error(None, _("No order matches that number and phone or email."))
+    return render(request, "shops/order_lookup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# --- The sandbox provider's hosted page and the webhook endpoint -------------------
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_pay(request, reference: str):
+    payment = get_object_or_404(Payment.objects.select_related("order__shop"), provider="sandbox", reference=reference)
+    if request.method == "POST":
+        outcome = request.POST.get("outcome")
+        if outcome not in ("succeeded", "failed"):
+            return HttpResponseBadRequest(_("Choose pay or decline."))
+        if payment.status == Payment.Status.PENDING:
+            sandbox_provider.send_webhook(payment, outcome)
+        return redirect(payment.return_url)
+    return render(request, "shops/sandbox_pay.html", {"payment": payment, "order": payment.order})
+
+
+@csrf_exempt
+@require_POST
+def payment_webhook(request, provider: str):
+    try:
+        result = payment_webhook_receive(provider_name=provider, body=request.body, headers=request.headers)
+    except WebhookRejected as error:
+        logger.warning("webhook from %s refused: %s", provider, error)
+        return HttpResponseBadRequest(f"refused: {error}", content_type="text/plain")
+    logger.info("webhook from %s: %s", provider, result.outcome)
+    return HttpResponse(result.outcome, content_type="text/plain")
+
+
+# --- The owner's shop pages ------------------------------------------------------------
+
+
+def _member_or_redirect(request):
+    member = member_for_user(request.user)
+    if member is None:
+        messages.info(request, _("Join the programme to open your shop."))
+    return member
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_shop(request):
+    member = _member_or_redirect(request)
+    if member is None:
+        return redirect("referrals:join")
+    shop = Shop.objects.filter(owner=member).first()
+    form = ShopForm(request.POST or None, request.FILES or None, instance=shop)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if shop is None:
+                shop = shop_open(owner=member, **data)
+                messages.success(request, _("Your shop is open."))
+            else:
+                shop = shop_update(shop=shop, **{**data, "logo": data["logo"] or None})
+                messages.success(request, _("Saved."))
+            return redirect("shops:my_shop")
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                form.add_error(None, error)
+    return render(request, "shops/my_shop.html", {"shop": shop, "form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_shop_products(request):
+    member = _member_or_redirect(request)
+    if member is None:
+        return redirect("referrals:join")
+    shop = Shop.objects.filter(owner=member).first()
+    if shop is None:
+        messages.info(request, _("Open your shop first."))
+        return redirect("shops:my_shop")
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            target = int(request.POST.get("id", ""))
+        except ValueError:
+            return HttpResponseBadRequest(_("Which product?"))
+        try:
+            if action == "add":
+                product = selectors.catalogue_products().filter(pk=target).first()
+                if product is None:
+                    raise Http404
+                shop_listing_add(shop=shop, product=product)
+            elif action == "remove":
+                shop_listing_remove(shop=shop, listing_id=target)
+            elif action in ("up", "down"):
+                shop_listing_move(shop=shop, listing_id=target, offset=-1 if action == "up" else 1)
+            elif action in ("feature", "unfeature"):
+                shop_listing_set_featured(shop=shop, listing_id=target, is_featured=action == "feature")
+            else:
+                return HttpResponseBadRequest(_("Unknown action."))
+        except ShopError as error:
+            if error.code == "not_listed":
+                raise Http404(error.messages[0]) from error
+            messages.error(request, " ".join(error.messages))
+        return redirect(request.get_full_path())
+    search = request.GET.get("q", "").strip()
+    try:
+        category_id = int(request.GET.get("category") or 0) or None
+    except ValueError:
+        category_id = None
+    listings = list(shop.listings.select_related("product").order_by("position", "pk"))
+    listed_ids = {listing.product_id for listing in listings}
+    catalogue = list(selectors.catalogue_products(search=search, category_id=category_id)[:50])
+    return render(
+        request,
+        "shops/my_shop_products.html",
+        {
+            "shop": shop,
+            "listings": listings,
+            "catalogue": catalogue,
+            "listed_ids": listed_ids,
+            "categories": Category.objects.all(),
+            "search": search,
+            "category_id": category_id,
+        },
+    )
