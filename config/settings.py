@@ -143,7 +143,9 @@ STORAGES = {
 
 # --- Security (production) ----------------------------------------------------
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Only behind a proxy that overwrites X-Forwarded-Proto; otherwise clients could claim HTTPS.
+    if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
@@ -199,7 +201,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "referral-tree-check-nightly": {
-        "task": "referrals.tasks.referral_tree_check_task",
+        "task": "referrals.tasks.tree_check_task",
         "schedule": crontab(hour=3, minute=17),
     },
 }

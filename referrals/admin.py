@@ -49,6 +49,7 @@ class MemberAdmin(MPTTModelAdmin):
             sponsor=form.cleaned_data.get("parent"),
             source=Member.JoinSource.STAFF,
             actor=request.user,
+            use_default_sponsor=False,
         )
         obj.pk = member.pk
         obj.invite_code = member.invite_code
@@ -98,9 +99,16 @@ class MemberAdmin(MPTTModelAdmin):
         return TemplateResponse(request, "admin/referrals/member/move.html", context)
 
     def _set_status(self, request, queryset, status):
+        changed = 0
         for member in queryset.order_by("pk"):
-            member_set_status(member=member, status=status, actor=request.user, reason="admin action")
-        self.message_user(request, _("Updated %(count)d member(s).") % {"count": queryset.count()}, messages.SUCCESS)
+            if member.status == status:
+                continue
+            try:
+                member_set_status(member=member, status=status, actor=request.user, reason="admin action")
+                changed += 1
+            except ReferralError as error:
+                self.message_user(request, f"{member}: {' '.join(error.messages)}", messages.ERROR)
+        self.message_user(request, _("Updated %(count)d member(s).") % {"count": changed}, messages.SUCCESS)
 
     @admin.action(description=_("Suspend"))
     def suspend_members(self, request, queryset):

@@ -56,9 +56,25 @@ class Member(MPTTModel):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        indexes = [models.Index(fields=["tree_id", "lft"], name="referrals_member_tree_lft")]
+        constraints = [
+            # Backstop for the tree lock: two roots can never share a tree id.
+            models.UniqueConstraint(
+                fields=["tree_id"], condition=models.Q(parent__isnull=True), name="referrals_member_one_root_per_tree"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.invite_code})"
+
+    @property
+    def display_name(self) -> str:
+        """What other members and the public see: the name, else a masked email; never the full address."""
+        name = self.user.get_full_name().strip()
+        if name:
+            return name
+        local, _at, domain = self.user.email.partition("@")
+        return f"{local[:2]}***@{domain}" if domain else _("a member")
 
     @property
     def is_active(self) -> bool:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from mptt.exceptions import InvalidMove
 
 from referrals.locks import tree_lock_acquire
 from referrals.models import Member, TreeEvent, new_invite_code
@@ -41,24 +42,36 @@ def _default_sponsor() -> Member | None:
     return sponsor if sponsor is not None and sponsor.is_active else None
 
 
-@transaction.atomic
-def member_join(*, user, sponsor: Member | None = None, source: str | None = None, actor=None) -> Member:
-    """Make `user` a member under `sponsor` (or a root / the default sponsor when None).
+def _member_locked(member_id: int) -> Member | None:
+    # Row lock after the tree lock (never before), so a concurrent status change is seen and not overwritten.
+    return Member.objects.select_for_update().filter(pk=member_id).first()
 
-    Raises ReferralError if the user is already a member or the sponsor is not
-    active. Serialised with every other tree write; a user joins at most once.
+
+@transaction.atomic
+def member_join(
+    *, user, sponsor: Member | None = None, source: str | None = None, actor=None, use_default_sponsor: bool = True
+) -> Member:
+    """Make `user` a member under `sponsor`; without one, under the configured default sponsor or as a root.
+
+    Staff creating a root pass use_default_sponsor=False. Raises ReferralError if
+    the user is already a member or the sponsor is not active. Serialised with
+    every other tree write; a user joins at most once.
     """
     tree_lock_acquire()
     if Member.objects.filter(user=user).exists():
         raise ReferralError(_("You are already a member."), code="already_member")
     if sponsor is not None:
-        sponsor = Member.objects.filter(pk=sponsor.pk).first()
+        sponsor = _member_locked(sponsor.pk)
         if sponsor is None or not sponsor.is_active:
             raise ReferralError(_("This invitation is no longer valid."), code="sponsor_inactive")
         source = source or Member.JoinSource.INVITE
     else:
-        sponsor = _default_sponsor()
-        source = Member.JoinSource.DEFAULT_SPONSOR if sponsor is not None else (source or Member.JoinSource.DIRECT)
+        sponsor = _default_sponsor() if use_default_sponsor else None
+        if sponsor is not None:
+            sponsor = _member_locked(sponsor.pk)
+            source = Member.JoinSource.DEFAULT_SPONSOR
+        else:
+            source = source or Member.JoinSource.DIRECT
 
     member = Member(user=user, parent=sponsor, invite_code=_unique_invite_code(), join_source=source)
     member.save()
@@ -85,9 +98,14 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
     if not reason:
         raise ReferralError(_("Give a reason for the move; it goes in the audit log."), code="reason_required")
     tree_lock_acquire()
-    member = Member.objects.get(pk=member.pk)
+    member = _member_locked(member.pk)
     if new_sponsor is not None:
         new_sponsor = Member.objects.get(pk=new_sponsor.pk)
+        if not new_sponsor.is_active:
+            raise ReferralError(
+                _("%(sponsor)s is suspended; pick an active sponsor.") % {"sponsor": new_sponsor},
+                code="sponsor_inactive",
+            )
         if new_sponsor.pk == member.pk or member.pk in member_ancestor_ids(new_sponsor):
             raise ReferralError(
                 _("%(sponsor)s is %(member)s or in their own team; a member cannot be moved under their downline.")
@@ -99,7 +117,13 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
 
     before = _snapshot(member)
     old_parent_id = member.parent_id
-    member.move_to(new_sponsor, "last-child")
+    try:
+        member.move_to(new_sponsor, "last-child")
+    except InvalidMove as error:  # only reachable when the nested sets are already corrupt
+        raise ReferralError(
+            _("The tree's derived fields are inconsistent; run check_referral_tree --fix, then move again."),
+            code="tree_corrupt",
+        ) from error
     member.refresh_from_db()
     TreeEvent.objects.create(
         kind=TreeEvent.Kind.MOVE,
@@ -118,7 +142,7 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
 def member_delete(*, member: Member, actor, reason: str) -> None:
     """Remove a member who has no team. A member with a downline must be moved first."""
     tree_lock_acquire()
-    member = Member.objects.get(pk=member.pk)
+    member = _member_locked(member.pk)
     if Member.objects.filter(parent=member).exists():
         raise ReferralError(
             _("%(member)s has a team; move the team before deleting the member.") % {"member": member},
@@ -139,10 +163,15 @@ def member_delete(*, member: Member, actor, reason: str) -> None:
 
 @transaction.atomic
 def member_set_status(*, member: Member, status: str, actor, reason: str = "") -> Member:
-    """Suspend or reactivate a member. Not a tree change, so no tree lock: a row lock."""
+    """Suspend or reactivate a member. Not a tree change, so no tree lock: a row lock.
+
+    Tree writers lock the same row after the tree lock, so neither overwrites the other.
+    """
     if status not in Member.Status.values:
         raise ReferralError(_("Unknown status %(status)s.") % {"status": status}, code="bad_status")
-    member = Member.objects.select_for_update().get(pk=member.pk)
+    member = _member_locked(member.pk)
+    if member is None:
+        raise ReferralError(_("This member no longer exists."), code="gone")
     if member.status == status:
         return member
     before = _snapshot(member)

@@ -8,7 +8,7 @@ logger = logging.getLogger("referrals.tree")
 
 
 @shared_task
-def referral_tree_check_task() -> int:
+def tree_check_task() -> int:
     """Nightly: verify the nested sets against the parent links; alert staff (ADMINS) if wrong.
 
     Read-only, so safe to run twice. Repair stays a deliberate staff act

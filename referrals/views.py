@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -43,6 +43,9 @@ def join(request, invite_code: str | None = None):
         except ReferralError as error:
             messages.error(request, " ".join(error.messages))
             return redirect(request.path)
+        except IntegrityError:  # the same email signed up a moment ago, between validation and save
+            form.add_error("email", _("An account with this email address already exists. Log in instead."))
+            return render(request, "referrals/join.html", {**context, "form": form})
         if form is not None:
             login(request, user, backend=LOGIN_BACKEND)
         messages.success(request, _("Welcome! You have joined."))

@@ -5,7 +5,7 @@ from celery.contrib.testing.worker import start_worker
 
 from config.celery import app
 from referrals.models import Member
-from referrals.tasks import referral_tree_check_task
+from referrals.tasks import tree_check_task
 from tests.factories import make_chain
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -25,9 +25,9 @@ def celery_worker():
 def test_tree_check_runs_on_a_worker_through_the_broker(celery_worker):
     root, child = make_chain(2)
 
-    healthy = referral_tree_check_task.apply_async(ignore_result=False)
+    healthy = tree_check_task.apply_async(ignore_result=False)
     assert healthy.get(timeout=60) == 0
 
     Member.objects.filter(pk=child.pk).update(level=9)
-    broken = referral_tree_check_task.apply_async(ignore_result=False)
+    broken = tree_check_task.apply_async(ignore_result=False)
     assert broken.get(timeout=60) == 1

@@ -155,6 +155,27 @@ def test_suspend_action_is_audited(admin_client):
     assert TreeEvent.objects.filter(kind=TreeEvent.Kind.STATUS, member=member).exists()
 
 
+def test_suspend_action_counts_only_members_it_changed(admin_client, staff_user):
+    active, already = MemberFactory(), MemberFactory()
+    admin_client.post(CHANGELIST, {"action": "suspend_members", ACTION_CHECKBOX_NAME: [already.pk]})
+
+    response = admin_client.post(
+        CHANGELIST, {"action": "suspend_members", ACTION_CHECKBOX_NAME: [active.pk, already.pk]}, follow=True
+    )
+
+    assert "Updated 1 member(s)." in response.content.decode()
+    assert TreeEvent.objects.filter(kind=TreeEvent.Kind.STATUS).count() == 2
+
+
+def test_staff_adding_a_member_without_sponsor_makes_a_root_even_with_a_default_sponsor(admin_client, settings):
+    settings.REFERRALS_DEFAULT_SPONSOR_CODE = MemberFactory().invite_code
+    user = UserFactory()
+
+    admin_client.post(reverse("admin:referrals_member_add"), {"user": user.pk, "parent": ""})
+
+    assert Member.objects.get(user=user).parent_id is None
+
+
 def test_tree_events_are_read_only(admin_client):
     MemberFactory()
     event = TreeEvent.objects.get()

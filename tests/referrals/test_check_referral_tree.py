@@ -3,7 +3,7 @@ from django.core.management import CommandError, call_command
 
 from referrals.models import Member, TreeEvent
 from referrals.selectors import tree_check
-from referrals.tasks import referral_tree_check_task
+from referrals.tasks import tree_check_task
 from tests.factories import MemberFactory, make_chain
 
 pytestmark = pytest.mark.django_db
@@ -79,11 +79,11 @@ def test_fix_refuses_a_parent_cycle_and_changes_nothing():
 
 def test_nightly_task_counts_problems_and_alerts(caplog):
     root, child = make_chain(2)
-    assert referral_tree_check_task() == 0
+    assert tree_check_task() == 0
 
     wreck(child, level=5)
     with caplog.at_level("ERROR", logger="referrals.tree"):
-        problems = referral_tree_check_task()
+        problems = tree_check_task()
 
     assert problems == 1
     assert "check_referral_tree --fix" in caplog.text

@@ -213,3 +213,12 @@ def test_dashboard_needs_login(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def test_join_page_does_not_reveal_the_sponsors_email(client):
+    sponsor = MemberFactory(user=UserFactory(first_name="", email="secret.person@example.com"))
+
+    page = client.get(reverse("referrals:join_with_code", args=[sponsor.invite_code])).content.decode()
+
+    assert "secret.person@example.com" not in page
+    assert "se***@example.com invites you" in page

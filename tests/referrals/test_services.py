@@ -45,17 +45,6 @@ def test_join_refuses_a_suspended_sponsor(staff_user):
     assert not Member.objects.filter(user=user).exists()
 
 
-def test_join_reads_the_sponsor_fresh_not_from_a_stale_instance():
-    sponsor = MemberFactory()
-    stale = Member.objects.get(pk=sponsor.pk)
-    MemberFactory(sponsor=sponsor)  # shifts sponsor.rght in the database; `stale` keeps the old value
-
-    MemberFactory(sponsor=stale)
-
-    assert tree_check().is_valid
-    assert Member.objects.get(pk=sponsor.pk).get_descendant_count() == 2
-
-
 def test_move_under_own_downline_is_refused_and_changes_nothing(staff_user):
     root, child, grandchild = make_chain(3)
     before = tree_state()
@@ -168,3 +157,35 @@ def test_status_change_refuses_an_unknown_status(staff_user):
 
     member.refresh_from_db()
     assert member.status == Member.Status.ACTIVE
+
+
+def test_move_under_a_suspended_sponsor_is_refused(staff_user):
+    root, child = make_chain(2)
+    suspended = MemberFactory()
+    member_set_status(member=suspended, status=Member.Status.SUSPENDED, actor=staff_user)
+
+    with pytest.raises(ReferralError) as refused:
+        member_move(member=child, new_sponsor=suspended, actor=staff_user, reason="x")
+
+    assert refused.value.code == "sponsor_inactive"
+    assert Member.objects.get(pk=child.pk).parent_id == root.pk
+
+
+def test_default_sponsor_applies_to_self_service_joins_only(settings):
+    house = MemberFactory()
+    settings.REFERRALS_DEFAULT_SPONSOR_CODE = house.invite_code
+
+    joined = member_join(user=UserFactory())
+    staff_root = member_join(user=UserFactory(), source=Member.JoinSource.STAFF, use_default_sponsor=False)
+
+    assert joined.parent_id == house.pk
+    assert staff_root.parent_id is None
+    assert staff_root.join_source == Member.JoinSource.STAFF
+
+
+def test_public_name_never_shows_the_full_email():
+    named = MemberFactory(user=UserFactory(first_name="Li", last_name="Na"))
+    unnamed = MemberFactory(user=UserFactory(first_name="", email="secret.person@example.com"))
+
+    assert named.display_name == "Li Na"
+    assert unnamed.display_name == "se***@example.com"
