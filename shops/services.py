@@ -188,6 +188,8 @@ def order_place(*, shop: Shop, items: dict[int, int], buyer: BuyerDetails, share
         raise ShopError(_("This shop is closed and not taking orders."), code="shop_closed")
     if not items:
         raise ShopError(_("Your cart is empty."), code="empty")
+    if not (buyer.phone or buyer.email) or not buyer.name or not buyer.address:
+        raise ShopError(_("Give a name, an address, and a phone number or an email address."), code="buyer")
     limit = settings.ORDER_MAX_QUANTITY_PER_LINE
     if any(not 1 <= quantity <= limit for quantity in items.values()):
         raise ShopError(_("Quantities must be between 1 and %(max)d.") % {"max": limit}, code="quantity")
@@ -247,7 +249,9 @@ def order_place(*, shop: Shop, items: dict[int, int], buyer: BuyerDetails, share
     return order
 
 
-def _order_transition(order: Order, to_status: str, *, actor=None, actor_label: str = "", note: str = "") -> Order:
+def _order_transition(
+    order: Order, to_status: str, *, actor=None, actor_label: str = "", note: str = "", amount=None
+) -> Order:
     """Move a locked order to `to_status` if ORDER_TRANSITIONS allows it; record the event."""
     from_status = order.status
     if to_status not in ORDER_TRANSITIONS[from_status]:
@@ -270,6 +274,7 @@ def _order_transition(order: Order, to_status: str, *, actor=None, actor_label: 
         actor_label=actor_label,
         from_status=from_status,
         to_status=to_status,
+        amount=amount,
         note=note,
     )
     return order
@@ -396,11 +401,20 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
     payment.save(update_fields=["status", "completed_at"])
     _event(order, OrderEvent.Kind.PAYMENT, actor_label=payment.provider, amount=payment.amount, note=payment.reference)
     if order.status == Status.PENDING_PAYMENT:
-        _order_transition(order, Status.PAID, actor_label=payment.provider)
+        _order_transition(order, Status.PAID, actor_label=payment.provider, amount=payment.amount)
         transaction.on_commit(partial(commission_split_order_task.delay, order.pk))
         return "order paid"
     # Paid after the order was cancelled (timeout) or paid twice: give the money straight back.
     result = get_provider(payment.provider).refund(payment, payment.amount, idempotency_key=f"late-{payment.pk}")
+    payment.status = Payment.Status.REFUNDED
+    payment.save(update_fields=["status"])
+    Refund.objects.create(
+        order=order,
+        payment=payment,
+        amount=payment.amount,
+        provider_refund_id=result.provider_refund_id,
+        reason="late payment",
+    )
     _event(
         order,
         OrderEvent.Kind.REFUND,
@@ -474,6 +488,8 @@ def order_refund(
     refund.save(update_fields=["provider_refund_id"])
     _event(order, OrderEvent.Kind.REFUND, actor=actor, actor_label="staff" if actor else "", amount=total, note=reason)
     if order.refunded_total == order.total:
-        _order_transition(order, Status.REFUNDED, actor=actor, actor_label="staff" if actor else "", note=reason)
+        _order_transition(
+            order, Status.REFUNDED, actor=actor, actor_label="staff" if actor else "", note=reason, amount=total
+        )
     transaction.on_commit(partial(commission_apply_refund_task.delay, refund.pk))
     return refund
