@@ -286,6 +286,7 @@ class Refund(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment"))
     amount = MoneyField(_("amount"))
     provider_refund_id = models.CharField(_("provider refund id"), max_length=64, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
     reason = models.TextField(_("reason"), blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -120,10 +120,10 @@ def shop_listing_add(*, shop: Shop, product: Product, is_featured: bool = False)
     """List a catalogue product in the shop, last. Idempotent: listing it again returns the listing."""
     if not product.is_active:
         raise ShopError(_("“%(title)s” is not for sale.") % {"title": product.title}, code="inactive")
+    Shop.objects.select_for_update().filter(pk=shop.pk).first()  # serialise listing changes per shop
     existing = ShopListing.objects.filter(shop=shop, product=product).first()
     if existing is not None:
         return existing
-    Shop.objects.select_for_update().filter(pk=shop.pk).first()  # serialise position numbering per shop
     last = ShopListing.objects.filter(shop=shop).aggregate(last=Max("position"))["last"]
     return ShopListing.objects.create(
         shop=shop, product=product, position=0 if last is None else last + 1, is_featured=is_featured
@@ -413,6 +413,7 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
         payment=payment,
         amount=payment.amount,
         provider_refund_id=result.provider_refund_id,
+        idempotency_key=f"late-{payment.pk}",
         reason="late payment",
     )
     _event(
@@ -457,7 +458,9 @@ def order_refund(
         line = lines.get(line_id)
         if line is None:
             raise ShopError(_("That item is not on this order."), code="unknown_line")
-        if quantity < 0 or quantity > line.refundable_quantity:
+        if quantity < 0:
+            raise ShopError(_("Quantities cannot be negative."), code="negative")
+        if quantity > line.refundable_quantity:
             raise ShopError(
                 _("Only %(left)d of “%(title)s” can still be refunded.")
                 % {"left": line.refundable_quantity, "title": line.title},
@@ -469,7 +472,13 @@ def order_refund(
 
     amounts = {line_id: lines[line_id].unit_price * quantity for line_id, quantity in quantities.items()}
     total = sum(amounts.values(), ZERO)
-    refund = Refund.objects.create(order=order, payment=payment, amount=total, actor=actor, reason=reason)
+    # The key depends only on the order's refund state and the request, never on a row id: if the provider
+    # refunds but this transaction then rolls back, the retry sends the same key and is not paid twice.
+    wanted = ",".join(f"{line_id}x{quantities[line_id]}" for line_id in sorted(quantities))
+    idempotency_key = f"refund-{order.pk}-{order.refunded_total}-{wanted}"
+    refund = Refund.objects.create(
+        order=order, payment=payment, amount=total, actor=actor, reason=reason, idempotency_key=idempotency_key
+    )
     RefundLine.objects.bulk_create(
         RefundLine(refund=refund, order_line_id=line_id, quantity=quantity, amount=amounts[line_id])
         for line_id, quantity in quantities.items()
@@ -483,7 +492,7 @@ def order_refund(
     if restock if restock is not None else order.status == Status.PAID:
         _return_stock({lines[line_id].product_id: qty for line_id, qty in quantities.items()})
 
-    result = get_provider(payment.provider).refund(payment, total, idempotency_key=f"refund-{refund.pk}")
+    result = get_provider(payment.provider).refund(payment, total, idempotency_key=idempotency_key)
     refund.provider_refund_id = result.provider_refund_id
     refund.save(update_fields=["provider_refund_id"])
     _event(order, OrderEvent.Kind.REFUND, actor=actor, actor_label="staff" if actor else "", amount=total, note=reason)

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from config.celery import app as celery_app
 from shops.models import Order
@@ -33,6 +34,18 @@ def browser_page(monkeypatch, tmp_path, settings):
         yield page
         context.close()
         browser.close()
+    _close_live_server_connections()
+
+
+def _close_live_server_connections() -> None:
+    # The live server's request threads keep persistent connections (CONN_MAX_AGE); end them so the
+    # test database can be dropped at the end of the run.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 def test_a_buyer_buys_on_the_demo_shop_in_a_real_browser(live_server, browser_page, tmp_path):

@@ -1,3 +1,4 @@
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -6,8 +7,24 @@ from django.core.management import call_command
 
 from referrals.models import Member
 from referrals.selectors import tree_check
+from shops.models import Order, OrderEvent, Product, Shop, ShopListing
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # the demo's product images must never land in the repository
+
+
+def _storefront_counts() -> dict[str, int]:
+    return {
+        "products": Product.objects.count(),
+        "shops": Shop.objects.count(),
+        "listings": ShopListing.objects.count(),
+        "orders": Order.objects.count(),
+        "events": OrderEvent.objects.count(),
+    }
 
 
 def test_demo_builds_a_deep_tree_and_is_idempotent():
@@ -23,3 +40,37 @@ def test_demo_builds_a_deep_tree_and_is_idempotent():
     assert tree_check().is_valid
     assert "admin@example.com" in first.getvalue()
     assert "(0 new members)" in second.getvalue()
+
+
+def test_demo_builds_a_storefront_with_orders_in_every_state(tmp_path):
+    call_command("demo", stdout=StringIO())
+
+    products = list(Product.objects.all())
+    assert len(products) >= 12
+    assert all(product.image and (tmp_path / product.image.name).is_file() for product in products)
+    assert all(product.image.name.startswith("products/") for product in products)
+    assert all(Decimal("0.05") <= product.commission_rate <= Decimal("0.30") for product in products)
+    demo = Shop.objects.get(slug="demo")
+    assert demo.owner.user.email == "founder@example.com"
+    assert 4 <= demo.listings.count() <= 8
+    assert all(listing.product.stock > 0 and listing.product.is_active for listing in demo.listings.all())
+    assert Shop.objects.count() >= 4
+    for shop in Shop.objects.all():
+        assert 4 <= shop.listings.count() <= 8
+        assert 1 <= shop.listings.filter(is_featured=True).count() <= 2
+    for status in Order.Status.values:
+        assert Order.objects.filter(status=status).exists(), status
+    assert Order.objects.filter(status=Order.Status.PAID, refunded_total__gt=0).exists()
+
+
+def test_running_the_demo_twice_adds_nothing_to_the_storefront(tmp_path):
+    call_command("demo", stdout=StringIO())
+    counts = _storefront_counts()
+    images = sorted(path.name for path in (tmp_path / "products").iterdir())
+
+    output = StringIO()
+    call_command("demo", stdout=output)
+
+    assert _storefront_counts() == counts
+    assert sorted(path.name for path in (tmp_path / "products").iterdir()) == images
+    assert "0 new orders" in output.getvalue()

@@ -517,7 +517,7 @@ def test_refund_one_line_of_a_multi_line_order(staff_user, paid_two_line_order):
         staff_user.pk,
         "Damaged in transit",
     )
-    expected_refund_id = SandboxProvider().refund(payment, Decimal("39.80"), f"refund-{refund.pk}").provider_refund_id
+    expected_refund_id = SandboxProvider().refund(payment, Decimal("39.80"), refund.idempotency_key).provider_refund_id
     assert refund.provider_refund_id == expected_refund_id
     assert refund.provider_refund_id.startswith("sbx_re_")
     assert list(RefundLine.objects.values_list("refund_id", "order_line_id", "quantity", "amount")) == [
@@ -774,3 +774,24 @@ def test_placing_an_order_without_any_contact_is_a_clear_error():
     assert refused.value.code == "buyer"
     assert Order.objects.count() == 0
     assert Product.objects.get(pk=product.pk).stock == 3
+
+
+def test_a_retried_refund_after_a_rollback_sends_the_same_idempotency_key(monkeypatch):
+    order = pay_order(place_order(shop_with_products()))
+    line = order.lines.first()
+    keys = []
+    real_refund = SandboxProvider.refund
+
+    def refund_then_crash(self, payment, amount, idempotency_key):
+        keys.append(idempotency_key)
+        real_refund(self, payment, amount, idempotency_key)
+        raise RuntimeError("connection lost after the provider refunded")
+
+    monkeypatch.setattr(SandboxProvider, "refund", refund_then_crash)
+    with pytest.raises(RuntimeError):
+        order_refund(order=order, quantities={line.pk: 1})
+    monkeypatch.setattr(SandboxProvider, "refund", real_refund)
+    refund = order_refund(order=order, quantities={line.pk: 1})
+
+    assert Refund.objects.count() == 1
+    assert keys == [refund.idempotency_key]

@@ -5,6 +5,7 @@ from django.db import transaction
 
 from referrals.models import Member
 from referrals.services import member_join
+from shops.demo import DEMO_BASE_URL, DEMO_SHOP_SLUG, demo_storefront
 
 # (email, name, sponsor's email or None): a founder, then three levels below.
 DEMO_NAMES = ["Li Na", "Wang Wei", "Zhang Min", "Liu Yang", "Chen Jing", "Yang Fan", "Zhao Lei", "Huang Li", "Zhou Tao"]
@@ -44,11 +45,14 @@ class Command(BaseCommand):
             if Member.objects.filter(user=user).exists():
                 continue
             sponsor = Member.objects.get(user__email=sponsor_email) if sponsor_email else None
-            member_join(user=user, sponsor=sponsor)
+            member_join(user=user, sponsor=sponsor, use_default_sponsor=False)
             created += 1
+
+        demo_storefront(self.stdout)
 
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new members)."))
         self.stdout.write(f"Logins (password for all: {password}):")
         self.stdout.write("  staff (admin at /admin/): admin@example.com")
         self.stdout.write("  founder (top of the tree): founder@example.com")
         self.stdout.write("  member three levels down:  member13@example.com")
+        self.stdout.write(f"  demo shop (buyers, no login): {DEMO_BASE_URL}/s/{DEMO_SHOP_SLUG}/ (the founder's)")

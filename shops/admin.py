@@ -1,0 +1,417 @@
+"""Staff screens for the catalogue, shops, orders and webhooks.
+
+Orders are read-only here: money, lines and events change only through the
+actions, and every action calls a service in shops/services.py, which locks the
+order, checks the transition and writes the event row.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Prefetch
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from config.money import ZERO, format_money
+from shops.models import (
+    Category,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payment,
+    Product,
+    Refund,
+    RefundLine,
+    Shop,
+    ShopListing,
+    WebhookEvent,
+)
+from shops.services import (
+    REFUNDABLE,
+    ShopError,
+    order_cancel,
+    order_mark_completed,
+    order_mark_shipped,
+    order_refund,
+)
+
+# A line refund form for more orders than this is a mistake (e.g. "select all"), not a workflow.
+REFUND_LINES_MAX_ORDERS = 20
+
+
+# --- Catalogue ------------------------------------------------------------------
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "position")
+    list_editable = ("position",)
+    search_fields = ("name",)
+
+
+class ProductForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = ("title", "description", "image", "category", "price", "stock", "is_active", "commission_rate")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "stock" in self.fields:
+            # Compare against the stock the editor saw, not the stock at save time, so an untouched stock field
+            # is not written back over units that checkouts took meanwhile (see ProductAdmin.save_model).
+            self.fields["stock"].show_hidden_initial = True
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    form = ProductForm
+    list_display = ("title", "category", "price", "stock", "is_active", "commission_rate", "updated_at")
+    list_display_links = ("title",)
+    list_editable = ("is_active",)
+    list_filter = ("is_active", "category")
+    search_fields = ("title", "description")
+    list_select_related = ("category",)
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = ("created_at", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()
+            return
+        # Write only what the editor changed: a full-row save would put back the stock read when the form was
+        # opened and undo checkouts that happened since.
+        columns = {field.name for field in obj._meta.concrete_fields}
+        changed = [name for name in form.changed_data if name in columns]
+        if changed:
+            obj.save(update_fields=[*changed, "updated_at"])
+
+
+# --- Shops ----------------------------------------------------------------------
+
+
+class ShopListingInline(admin.TabularInline):
+    model = ShopListing
+    fields = ("product", "position", "is_featured", "created_at")
+    readonly_fields = ("created_at",)
+    raw_id_fields = ("product",)
+    extra = 0
+    ordering = ("position", "pk")
+
+
+@admin.register(Shop)
+class ShopAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "owner", "is_open", "created_at")
+    list_filter = ("is_open", "created_at")
+    search_fields = ("name", "slug", "owner__user__email", "owner__invite_code")
+    list_select_related = ("owner__user",)
+    raw_id_fields = ("owner",)
+    readonly_fields = ("created_at",)
+    inlines = (ShopListingInline,)
+    show_full_result_count = False
+
+
+# --- Orders ---------------------------------------------------------------------
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """An inline that only shows rows: what it lists is written by the order services."""
+
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may see the order may see its lines, events, payments and refunds.
+        return request.user.has_perm("shops.view_order") or request.user.has_perm("shops.change_order")
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = ("product", "title", "unit_price", "quantity", "net_amount", "commission_rate", "refunded_quantity",
+              "refunded_amount")  # fmt: skip
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product")
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ("provider", "reference", "amount", "status", "created_at", "completed_at")
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = ("created_at", "amount", "refunded_lines", "reason", "actor", "provider_refund_id")
+
+    def get_queryset(self, request):
+        lines = RefundLine.objects.select_related("order_line").order_by("pk")
+        # "order" because the inline prints each row's __str__, which names the order.
+        return super().get_queryset(request).select_related("order", "actor").prefetch_related(Prefetch("lines", lines))
+
+    @admin.display(description=_("lines"))
+    def refunded_lines(self, refund):
+        return ", ".join(f"{line.quantity} × {line.order_line.title}" for line in refund.lines.all())
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ("created_at", "kind", "from_status", "to_status", "amount", "actor_label", "actor", "note")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order", "actor")  # __str__ names the order
+
+
+class OrderRefundLinesForm(forms.Form):
+    """Per order line a quantity to refund (0 to what is left), and one reason for the whole refund."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, data=None, *, lines: list[OrderLine]):
+        super().__init__(data)
+        self.lines = lines
+        for line in lines:
+            self.fields[self.field_name(line)] = forms.IntegerField(
+                label=line.title,
+                min_value=0,
+                max_value=line.refundable_quantity,
+                required=False,
+                initial=0,
+                widget=forms.NumberInput(attrs={"style": "width: 6em"}),
+            )
+
+    @staticmethod
+    def field_name(line: OrderLine) -> str:
+        return f"line_{line.pk}"
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and not any(self.quantities().values()):
+            raise forms.ValidationError(_("Enter a quantity to refund for at least one line."))
+        return cleaned
+
+    def quantities(self) -> dict[int, dict[int, int]]:
+        """{order id: {order line id: quantity}} for the lines with a quantity above 0; call after is_valid()."""
+        chosen: dict[int, dict[int, int]] = {}
+        for line in self.lines:
+            quantity = self.cleaned_data.get(self.field_name(line)) or 0
+            if quantity:
+                chosen.setdefault(line.order_id, {})[line.pk] = quantity
+        return chosen
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """Orders as the services left them. Nothing is edited by hand; the actions call the services."""
+
+    list_display = ("number", "shop", "status", "total_display", "refunded_display", "buyer_name", "created_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("number", "buyer_phone", "buyer_email", "buyer_name")
+    list_select_related = ("shop",)
+    list_per_page = 50
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (None, {"fields": ("number", "status", "shop", "sharer", "total", "refunded_total", "currency")}),
+        (_("Buyer"), {"fields": ("buyer_name", "buyer_phone", "buyer_email", "shipping_address")}),
+        (_("Times"), {"fields": ("created_at", "paid_at", "shipped_at", "completed_at", "cancelled_at")}),
+    )
+    inlines = (OrderLineInline, PaymentInline, RefundInline, OrderEventInline)
+    actions = ("mark_shipped", "mark_completed", "cancel_orders", "refund_in_full", "refund_lines")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("shop", "sharer__user")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.opts.fields]
+
+    def has_add_permission(self, request):
+        return False  # orders are placed by buyers, through order_place
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # money and its audit trail are never deleted
+
+    def has_change_permission(self, request, obj=None):
+        # The change permission gates the actions (obj is None there); a single order's page is view-only,
+        # so a POST to it is refused and nothing on it can be saved over a concurrent service.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    @admin.display(description=_("total"), ordering="total")
+    def total_display(self, order):
+        return format_money(order.total)
+
+    @admin.display(description=_("refunded"), ordering="refunded_total")
+    def refunded_display(self, order):
+        return format_money(order.refunded_total) if order.refunded_total else "—"
+
+    def _for_each(self, request, queryset, service, success_message) -> int:
+        """Call `service(order)` per order; a refusal is reported for that order and the rest go on."""
+        done = 0
+        for order in queryset.order_by("pk"):
+            try:
+                service(order)
+                done += 1
+            except ShopError as error:
+                self.message_user(request, f"{order}: {' '.join(error.messages)}", messages.ERROR)
+        if done:
+            self.message_user(request, success_message(done), messages.SUCCESS)
+        return done
+
+    @admin.action(description=_("Mark shipped"), permissions=["change"])
+    def mark_shipped(self, request, queryset):
+        self._for_each(
+            request,
+            queryset,
+            lambda order: order_mark_shipped(order=order, actor=request.user),
+            lambda count: ngettext("Marked %d order shipped.", "Marked %d orders shipped.", count) % count,
+        )
+
+    @admin.action(description=_("Mark completed"), permissions=["change"])
+    def mark_completed(self, request, queryset):
+        self._for_each(
+            request,
+            queryset,
+            lambda order: order_mark_completed(order=order, actor=request.user),
+            lambda count: ngettext("Marked %d order completed.", "Marked %d orders completed.", count) % count,
+        )
+
+    @admin.action(description=_("Cancel unpaid orders (stock goes back)"), permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        self._for_each(
+            request,
+            queryset,
+            lambda order: order_cancel(
+                order=order, actor=request.user, actor_label="staff", reason=str(_("Cancelled by staff."))
+            ),
+            lambda count: ngettext("Cancelled %d order.", "Cancelled %d orders.", count) % count,
+        )
+
+    @admin.action(description=_("Refund in full (what is not yet refunded)"), permissions=["change"])
+    def refund_in_full(self, request, queryset):
+        self._for_each(
+            request,
+            queryset,
+            lambda order: order_refund(
+                order=order, quantities=None, actor=request.user, reason=str(_("Refunded in full by staff."))
+            ),
+            lambda count: ngettext("Refunded %d order in full.", "Refunded %d orders in full.", count) % count,
+        )
+
+    @admin.action(description=_("Refund chosen lines…"), permissions=["change"])
+    def refund_lines(self, request, queryset):
+        orders = list(queryset.order_by("pk")[: REFUND_LINES_MAX_ORDERS + 1])
+        if len(orders) > REFUND_LINES_MAX_ORDERS:
+            self.message_user(
+                request,
+                _("Choose at most %(max)d orders to refund by line.") % {"max": REFUND_LINES_MAX_ORDERS},
+                messages.ERROR,
+            )
+            return None
+        lines_by_order: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
+        for line in OrderLine.objects.filter(order__in=orders).order_by("order_id", "pk"):
+            lines_by_order[line.order_id].append(line)
+        # Only lines of paid orders with something left get an input; order_refund re-checks all of it under lock.
+        refundable_lines = [
+            line
+            for order in orders
+            if order.status in REFUNDABLE
+            for line in lines_by_order[order.pk]
+            if line.refundable_quantity > 0
+        ]
+        if not refundable_lines:
+            self.message_user(request, _("None of the chosen orders has anything left to refund."), messages.ERROR)
+            return None
+
+        form = OrderRefundLinesForm(request.POST if "apply" in request.POST else None, lines=refundable_lines)
+        if form.is_valid():
+            refunded, amount = 0, ZERO
+            chosen = form.quantities()
+            for order in orders:
+                if order.pk not in chosen:
+                    continue
+                try:
+                    refund = order_refund(
+                        order=order, quantities=chosen[order.pk], actor=request.user, reason=form.cleaned_data["reason"]
+                    )
+                except ShopError as error:
+                    self.message_user(request, f"{order}: {' '.join(error.messages)}", messages.ERROR)
+                    continue
+                refunded += 1
+                amount += refund.amount
+            if refunded:
+                message = ngettext(
+                    "Refunded %(amount)s on %(count)d order.", "Refunded %(amount)s on %(count)d orders.", refunded
+                )
+                self.message_user(
+                    request, message % {"amount": format_money(amount), "count": refunded}, messages.SUCCESS
+                )
+            return None
+
+        refundable_ids = {line.pk for line in refundable_lines}
+        groups = [
+            {
+                "order": order,
+                "status": order.get_status_display(),
+                "is_refundable": order.status in REFUNDABLE,
+                "total": format_money(order.total),
+                "refunded_total": format_money(order.refunded_total),
+                "rows": [
+                    {
+                        "line": line,
+                        "unit_price": format_money(line.unit_price),
+                        "field": form[form.field_name(line)] if line.pk in refundable_ids else None,
+                    }
+                    for line in lines_by_order[order.pk]
+                ],
+            }
+            for order in orders
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Refund chosen lines"),
+            "opts": self.opts,
+            "orders": orders,
+            "groups": groups,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/shops/order/refund_lines.html", context)
+
+
+# --- Webhooks -------------------------------------------------------------------
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """Every accepted webhook, as received. An audit trail: nothing here is added, changed or deleted."""
+
+    list_display = ("received_at", "provider", "event_type", "event_id", "outcome")
+    list_filter = ("provider", "event_type", "received_at")
+    search_fields = ("=event_id", "outcome")
+    date_hierarchy = "received_at"
+    list_per_page = 50
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

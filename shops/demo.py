@@ -1,0 +1,223 @@
+"""Demo storefront for `manage.py demo`: a catalogue, shops for members of the demo tree, and orders in every state.
+
+Idempotent: categories are keyed on name, products on title, shops on their owner, listings on (shop, product);
+orders are only placed while the demo shop has none. Every order moves through the services, as in production.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from io import BytesIO
+
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.urls import reverse
+from django.utils.text import slugify
+from PIL import Image, ImageDraw, ImageFont
+
+from referrals.models import Member
+from shops.models import Category, Order, Product, Shop
+from shops.payments.sandbox import build_webhook
+from shops.services import (
+    BuyerDetails,
+    order_cancel,
+    order_mark_completed,
+    order_mark_shipped,
+    order_place,
+    order_refund,
+    payment_start,
+    payment_webhook_receive,
+    shop_listing_add,
+    shop_open,
+)
+
+DEMO_SHOP_SLUG = "demo"
+DEMO_BASE_URL = "http://127.0.0.1:8000"
+IMAGE_SIZE = 480
+
+
+@dataclass(frozen=True)
+class DemoProduct:
+    title: str
+    category: str
+    price: Decimal
+    stock: int
+    commission_rate: Decimal
+    description: str
+
+
+# Category name → image background colour.
+CATEGORIES = {
+    "Tea": (46, 125, 50),
+    "Snacks": (230, 126, 34),
+    "Home & Kitchen": (41, 98, 155),
+    "Beauty": (194, 24, 91),
+    "Digital": (69, 90, 100),
+}
+
+PRODUCTS = [
+    DemoProduct("West Lake Longjing green tea 250 g", "Tea", Decimal("168.00"), 400, Decimal("0.2000"),
+                "Pre-Qingming spring picking from Hangzhou, pan-fired by hand. Sweet, nutty, chestnut finish."),
+    DemoProduct("Anxi Tieguanyin oolong tea 500 g", "Tea", Decimal("128.00"), 300, Decimal("0.1800"),
+                "Lightly roasted Iron Goddess oolong from Fujian, vacuum-packed in 7 g sachets."),
+    DemoProduct("Yunnan Pu'er ripe tea cake 357 g", "Tea", Decimal("98.00"), 250, Decimal("0.2500"),
+                "A classic 357 g bing from Menghai, aged five years; earthy, smooth and dark."),
+    DemoProduct("Sichuan spicy beef jerky 200 g", "Snacks", Decimal("39.90"), 500, Decimal("0.1200"),
+                "Air-dried beef strips with Sichuan pepper and chilli: numbing, hot and chewy."),
+    DemoProduct("Daily mixed nuts, 30 packs", "Snacks", Decimal("89.00"), 400, Decimal("0.1000"),
+                "Walnuts, cashews, almonds, cranberries and raisins, one 25 g pack for every day of the month."),
+    DemoProduct("Guangzhou wife cakes, box of 8", "Snacks", Decimal("32.80"), 350, Decimal("0.1500"),
+                "Flaky Cantonese pastries with winter-melon filling, baked fresh in Guangzhou."),
+    DemoProduct("Jingdezhen porcelain tea set, 6 cups", "Home & Kitchen", Decimal("268.00"), 120, Decimal("0.2200"),
+                "Hand-painted blue-and-white gaiwan, pitcher and six cups in a gift box."),
+    DemoProduct("Bamboo steamer, 2 tiers, 26 cm", "Home & Kitchen", Decimal("59.00"), 300, Decimal("0.1500"),
+                "Natural bamboo with a lid, for dumplings, baozi and vegetables."),
+    DemoProduct("Hangzhou mulberry silk pillowcase", "Home & Kitchen", Decimal("199.00"), 200, Decimal("0.3000"),
+                "22-momme 6A mulberry silk, hidden zip, gentle on hair and skin."),
+    DemoProduct("Camellia oil hand cream 50 ml", "Beauty", Decimal("29.90"), 600, Decimal("0.2800"),
+                "Cold-pressed camellia seed oil from Hunan; light, not greasy."),
+    DemoProduct("Rice water facial masks, 10 sheets", "Beauty", Decimal("49.90"), 500, Decimal("0.2500"),
+                "Fermented rice essence sheet masks for a bright, even complexion."),
+    DemoProduct("65 W GaN USB-C fast charger", "Digital", Decimal("99.00"), 300, Decimal("0.0800"),
+                "Two USB-C and one USB-A port; charges a laptop and a phone at once."),
+    DemoProduct("Bluetooth earbuds with charging case", "Digital", Decimal("159.00"), 250, Decimal("0.0500"),
+                "Bluetooth 5.3, noise reduction for calls, 30 hours with the case."),
+]  # fmt: skip
+
+# (owner's email, shop name, slug, description, product titles in order, how many of the first are featured)
+SHOPS = [
+    ("founder@example.com", "Sun's Tea & Treats", DEMO_SHOP_SLUG, "Spring teas and snacks picked by Founder Sun.",
+     [0, 1, 2, 3, 5, 6, 9, 11], 2),
+    ("member1@example.com", "Wang Wei's Kitchen", "wang-wei-kitchen", "Things Wang Wei cooks with every day.",
+     [7, 6, 4, 3, 0], 1),
+    ("member2@example.com", "Zhang Min Beauty", "zhang-min-beauty", "Gentle skincare, tested by Zhang Min.",
+     [9, 10, 8, 2], 2),
+    ("member3@example.com", "Liu Yang Digital", "liu-yang-digital", "Chargers and earbuds that last.",
+     [11, 12, 4, 5, 1, 10], 1),
+    ("member4@example.com", "Chen Jing Tea Corner", "chen-jing-tea", "Everyday tea for the office.",
+     [1, 2, 0, 5], 1),
+]  # fmt: skip
+
+BUYERS = [
+    BuyerDetails("Chen Xiaoling", "13800138001", "", "Room 1203, 88 Century Avenue, Pudong, Shanghai"),
+    BuyerDetails("Zhao Jun", "", "zhao.jun@example.com", "15 Wangfujing Street, Dongcheng, Beijing"),
+    BuyerDetails("Huang Mei", "13922223333", "huang.mei@example.com", "7 Tianhe Road, Tianhe, Guangzhou"),
+    BuyerDetails("Zhou Peng", "13711112222", "", "210 Shennan Road, Futian, Shenzhen"),
+    BuyerDetails("Wu Ting", "", "wu.ting@example.com", "36 Chunxi Road, Jinjiang, Chengdu"),
+]
+
+
+def _initials(title: str) -> str:
+    words = [word for word in title.replace("-", " ").split() if word[:1].isalpha()]
+    return "".join(word[0].upper() for word in words[:2]) or "?"
+
+
+def _product_image(title: str, colour: tuple[int, int, int]) -> ContentFile:
+    """A coloured square with the product's initials, as PNG."""
+    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), colour)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=IMAGE_SIZE // 3)
+    text = _initials(title)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    position = ((IMAGE_SIZE - (right - left)) / 2 - left, (IMAGE_SIZE - (bottom - top)) / 2 - top)
+    draw.text(position, text, fill=(255, 255, 255), font=font)
+    buffer = BytesIO()
+    image.save(buffer, format="PNG")
+    return ContentFile(buffer.getvalue())
+
+
+def _catalogue() -> list[Product]:
+    categories = {}
+    for position, name in enumerate(CATEGORIES):
+        categories[name], _created = Category.objects.get_or_create(name=name, defaults={"position": position})
+    products = []
+    for item in PRODUCTS:
+        # Keyed on the title; a second run leaves whatever staff changed since alone.
+        product, _created = Product.objects.get_or_create(
+            title=item.title,
+            defaults={
+                "category": categories[item.category],
+                "description": item.description,
+                "price": item.price,
+                "stock": item.stock,
+                "commission_rate": item.commission_rate,
+            },
+        )
+        if not product.image:
+            product.image.save(f"{slugify(item.title)}.png", _product_image(item.title, CATEGORIES[item.category]))
+        products.append(product)
+    return products
+
+
+def _shops(products: list[Product]) -> list[Shop]:
+    shops = []
+    for email, name, slug, description, indexes, featured in SHOPS:
+        owner = Member.objects.get(user__email=email)
+        shop = Shop.objects.filter(owner=owner).first() or shop_open(
+            owner=owner, name=name, slug=slug, description=description
+        )
+        for position, index in enumerate(indexes):
+            shop_listing_add(shop=shop, product=products[index], is_featured=position < featured)
+        shops.append(shop)
+    return shops
+
+
+def _place(shop: Shop, items: dict[Product, int], buyer: BuyerDetails) -> Order:
+    return order_place(shop=shop, items={product.pk: quantity for product, quantity in items.items()}, buyer=buyer)
+
+
+def _pay(order: Order) -> Order:
+    """Pay through the sandbox provider's signed webhook, exactly as a buyer's payment arrives."""
+    payment, _url = payment_start(
+        order=order,
+        notify_url=DEMO_BASE_URL + reverse("shops:payment_webhook", args=["sandbox"]),
+        return_url=DEMO_BASE_URL + reverse("shops:order_detail", args=[order.number]),
+        provider_name="sandbox",
+    )
+    body, headers = build_webhook(payment, "succeeded")
+    payment_webhook_receive(provider_name="sandbox", body=body, headers=headers)
+    order.refresh_from_db()
+    return order
+
+
+def _orders(shops: list[Shop], products: list[Product]) -> int:
+    """Orders in every state; returns how many were placed (0 when the demo shop already has orders)."""
+    demo_shop, *other_shops = shops
+    if demo_shop.orders.exists():
+        return 0
+    staff = get_user_model().objects.filter(email="admin@example.com").first()
+    longjing, tieguanyin, puer, jerky, _nuts, wife_cakes, tea_set, *_rest = products
+    placed = []
+
+    def place(shop, items, buyer):
+        order = _place(shop, items, buyer)
+        placed.append(order)
+        return order
+
+    place(demo_shop, {longjing: 1}, BUYERS[0])  # left awaiting payment
+    _pay(place(demo_shop, {tieguanyin: 2, jerky: 3}, BUYERS[1]))
+    order_mark_shipped(order=_pay(place(demo_shop, {puer: 1}, BUYERS[2])), actor=staff)
+    shipped = order_mark_shipped(order=_pay(place(demo_shop, {tea_set: 1, longjing: 2}, BUYERS[3])), actor=staff)
+    order_mark_completed(order=shipped, actor=staff)
+    order_cancel(order=place(demo_shop, {wife_cakes: 4}, BUYERS[4]), actor_label="buyer", reason="Ordered twice.")
+    order_refund(order=_pay(place(demo_shop, {jerky: 2}, BUYERS[0])), actor=staff, reason="Buyer changed their mind.")
+    partly = _pay(place(demo_shop, {longjing: 1, wife_cakes: 3}, BUYERS[2]))
+    cakes_line = partly.lines.get(product=wife_cakes)
+    order_refund(order=partly, quantities={cakes_line.pk: 1}, actor=staff, reason="One box arrived crushed.")
+
+    # A little trade in the other shops, so their owners' dashboards are not empty.
+    for number, shop in enumerate(other_shops):
+        listed = [listing.product for listing in shop.listings.select_related("product").order_by("position", "pk")]
+        order = _pay(place(shop, {listed[0]: 1, listed[1]: 2}, BUYERS[(number + 1) % len(BUYERS)]))
+        if number % 2 == 0:
+            order_mark_completed(order=order_mark_shipped(order=order, actor=staff), actor=staff)
+    return len(placed)
+
+
+@transaction.atomic
+def demo_storefront(stdout) -> None:
+    """Create the demo catalogue, shops and orders (idempotent); `stdout` gets one summary line."""
+    products = _catalogue()
+    shops = _shops(products)
+    placed = _orders(shops, products)
+    stdout.write(f"Storefront ready: {len(products)} products, {len(shops)} shops, {placed} new orders.\n")
