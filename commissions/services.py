@@ -14,9 +14,9 @@ logger = logging.getLogger(__name__)
 
 def commission_split_order(*, order_id: int) -> None:
     """Write the commission entries for a paid order. Idempotent per (order line, level, kind)."""
-    logger.info("order %s paid: commission split pending the commission ledger", order_id)
+    logger.debug("order %s paid: commission split pending the commission ledger", order_id)
 
 
 def commission_apply_refund(*, refund_id: int) -> None:
     """Reverse or claw back the commission on the refunded lines. Idempotent per refund."""
-    logger.info("refund %s recorded: commission reversal pending the commission ledger", refund_id)
+    logger.debug("refund %s recorded: commission reversal pending the commission ledger", refund_id)

@@ -167,6 +167,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "referrals.tree": {"handlers": ["console", "mail_admins"], "level": "INFO", "propagate": False},
+        # One line per task run is noise in the embedded default, where tasks run in-process.
+        "celery.app.trace": {"level": env.str("CELERY_TRACE_LOG_LEVEL", default="WARNING")},
     },
 }
 

@@ -43,7 +43,8 @@ class CheckoutForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if not self.errors and not cleaned.get("phone") and not cleaned.get("email"):
+        contact_errors = "phone" in self.errors or "email" in self.errors
+        if not contact_errors and not cleaned.get("phone") and not cleaned.get("email"):
             self.add_error("phone", _("Give a phone number or an email address, so we can reach you."))
         return cleaned
 

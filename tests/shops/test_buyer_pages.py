@@ -246,3 +246,15 @@ def test_slug_taken_is_a_form_error(client):
 
     assert response.status_code == 400
     assert "taken" in response.content.decode() or "already exists" in response.content.decode()
+
+
+def test_checkout_asks_for_a_contact_together_with_the_other_errors(client):
+    shop = shop_with_products()
+    product = shop.listings.first().product
+    client.post(reverse("shops:product_detail", args=[shop.slug, product.pk]), {"quantity": 1})
+
+    response = client.post(reverse("shops:checkout", args=[shop.slug]), {"name": "", "address": ""})
+
+    errors = response.context["form"].errors
+    assert set(errors) == {"name", "phone", "address"}
+    assert "phone number or an email" in errors["phone"][0]
