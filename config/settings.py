@@ -198,6 +198,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BEAT_SCHEDULE = {
+    "clicks-flush": {"task": "referrals.tasks.clicks_flush_task", "schedule": 30.0},
     "orders-cancel-unpaid": {
         "task": "shops.tasks.orders_cancel_expired_task",
         "schedule": 60.0,
@@ -219,6 +220,19 @@ PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
 ORDER_MAX_QUANTITY_PER_LINE = 99
+# Share links and attribution (SPEC §5).
+ATTRIBUTION_WINDOW_DAYS = env.int("ATTRIBUTION_WINDOW_DAYS", default=30)
+ATTRIBUTION_MODEL = env.str("ATTRIBUTION_MODEL", default="last")  # "last" click wins, or "first"
+if ATTRIBUTION_MODEL not in ("last", "first"):
+    raise ImproperlyConfigured("ATTRIBUTION_MODEL must be 'last' or 'first'.")
+ATTRIBUTION_COOKIE = "cps_ref"
+# A visitor who came through a share link and signs up joins under that sharer (an invite link always wins).
+REFERRALS_JOIN_VIA_SHARE_LINK = env.bool("REFERRALS_JOIN_VIA_SHARE_LINK", default=True)
+# Where clicks are counted before the periodic flush: Redis when set (production), else process memory.
+CLICKS_REDIS_URL = env.str("CLICKS_REDIS_URL", default=REDIS_URL)
+# Behind a proxy that sets X-Forwarded-For, the visitor's address for unique counts is its first entry.
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+
 # Invite code of the member that sponsor-less sign-ups join under; empty: they become roots.
 REFERRALS_DEFAULT_SPONSOR_CODE = env.str("REFERRALS_DEFAULT_SPONSOR_CODE", default="")
 # Demo logins printed by `manage.py demo`.

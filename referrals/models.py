@@ -127,3 +127,67 @@ class TreeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.member_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+SHARE_CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+SHARE_CODE_LENGTH = 10  # 55**10, about 2.5e17: not guessable by walking the space
+
+
+def new_share_code() -> str:
+    return "".join(secrets.choice(SHARE_CODE_ALPHABET) for _ in range(SHARE_CODE_LENGTH))
+
+
+class ShareLink(models.Model):
+    """A member's short link to their own shop, or to one product listed in it: /l/<code>."""
+
+    owner = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="share_links", verbose_name=_("owner"))
+    shop = models.ForeignKey("shops.Shop", on_delete=models.PROTECT, related_name="share_links", verbose_name=_("shop"))
+    product = models.ForeignKey(
+        "shops.Product",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="share_links",
+        verbose_name=_("product"),
+    )
+    code = models.CharField(_("code"), max_length=16, unique=True, editable=False)
+    campaign = models.CharField(_("campaign"), max_length=60, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("share link")
+        verbose_name_plural = _("share links")
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"/l/{self.code}"
+
+
+class ShareLinkDailyStat(models.Model):
+    """Clicks and unique visitors of one link on one day, flushed in bulk from the click counter."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="daily_stats")
+    day = models.DateField()
+    clicks = models.PositiveBigIntegerField(default=0)
+    unique_visitors = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("daily link statistics")
+        verbose_name_plural = _("daily link statistics")
+        constraints = [models.UniqueConstraint(fields=["link", "day"], name="referrals_linkstat_unique_day")]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} {self.day}: {self.clicks}"
+
+
+class ClickFlush(models.Model):
+    """One applied batch of counted clicks: the unique batch id makes a retried flush change nothing."""
+
+    batch_id = models.CharField(max_length=64, unique=True)
+    clicks = models.PositiveBigIntegerField(default=0)
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.batch_id

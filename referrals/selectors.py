@@ -1,6 +1,13 @@
-from django.db import connection
+from dataclasses import dataclass
+from decimal import Decimal
 
-from referrals.models import Member
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, DecimalField, F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+
+from referrals.models import Member, ShareLink, ShareLinkDailyStat
 from referrals.tree import TreeReport, compute_nested_sets
 
 
@@ -63,3 +70,74 @@ def tree_check() -> TreeReport:
     """Compare every member's nested-set fields with what the parent links imply."""
     rows = Member.objects.order_by().values_list("id", "parent_id", "tree_id", "lft", "rght", "level")
     return compute_nested_sets(rows.iterator(chunk_size=20_000))
+
+
+# --- Share links ----------------------------------------------------------------------
+
+LINK_CACHE_SECONDS = 300
+MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    link_id: int
+    owner_id: int
+    url: str
+
+
+def _link_cache_key(code: str) -> str:
+    return f"sharelink:v1:{code}"
+
+
+def share_link_resolve(code: str) -> LinkTarget | None:
+    """Where /l/<code> goes, or None for an unknown or inactive link. Cached: usually no database query."""
+    key = _link_cache_key(code)
+    cached = cache.get(key)
+    if cached == MISSING:
+        return None
+    if cached is not None:
+        return LinkTarget(*cached)
+    link = ShareLink.objects.select_related("shop").filter(code=code, is_active=True).first()
+    if link is None:
+        cache.set(key, MISSING, 60)
+        return None
+    target = LinkTarget(link_id=link.pk, owner_id=link.owner_id, url=share_link_target_url(link))
+    cache.set(key, (target.link_id, target.owner_id, target.url), LINK_CACHE_SECONDS)
+    return target
+
+
+def share_link_cache_forget(code: str) -> None:
+    cache.delete(_link_cache_key(code))
+
+
+def share_link_target_url(link: ShareLink) -> str:
+    if link.product_id:
+        return reverse("shops:product_detail", args=[link.shop.slug, link.product_id])
+    return reverse("shops:shop_home", args=[link.shop.slug])
+
+
+def member_share_links(member: Member):
+    """The member's links with clicks, unique visitors, orders, sales and conversion, in one query."""
+    from shops.models import Order
+
+    sold = Order.objects.filter(share_link=OuterRef("pk"), paid_at__isnull=False).exclude(status=Order.Status.REFUNDED)
+    stats = ShareLinkDailyStat.objects.filter(link=OuterRef("pk")).values("link")
+    return (
+        ShareLink.objects.filter(owner=member)
+        .select_related("shop", "product")
+        .annotate(
+            clicks=Coalesce(Subquery(stats.annotate(n=Sum("clicks")).values("n")[:1]), 0),
+            unique_visitors=Coalesce(Subquery(stats.annotate(n=Sum("unique_visitors")).values("n")[:1]), 0),
+            orders=Coalesce(Subquery(sold.values("share_link").annotate(n=Count("pk")).values("n")[:1]), 0),
+            sales=Coalesce(
+                Subquery(sold.values("share_link").annotate(n=Sum(F("total") - F("refunded_total"))).values("n")[:1]),
+                Value(Decimal("0.00")),
+                output_field=DecimalField(max_digits=14, decimal_places=2),
+            ),
+        )
+        .order_by("-created_at", "-pk")
+    )
+
+
+def member_share_link(member: Member, link_id: int) -> ShareLink | None:
+    return ShareLink.objects.select_related("shop", "product").filter(owner=member, pk=link_id).first()

@@ -8,13 +8,23 @@ lock may already be stale.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from mptt.exceptions import InvalidMove
 
+from referrals.clicks import click_counter, is_bot, visitor_hash
 from referrals.locks import tree_lock_acquire
-from referrals.models import Member, TreeEvent, new_invite_code
-from referrals.selectors import member_ancestor_ids, member_by_invite_code, tree_check
+from referrals.models import (
+    ClickFlush,
+    Member,
+    ShareLink,
+    ShareLinkDailyStat,
+    TreeEvent,
+    new_invite_code,
+    new_share_code,
+)
+from referrals.selectors import member_ancestor_ids, member_by_invite_code, share_link_cache_forget, tree_check
 
 
 class ReferralError(ValidationError):
@@ -215,3 +225,82 @@ def tree_repair(*, actor=None) -> int:
         reason="check_referral_tree --fix",
     )
     return len(members)
+
+
+# --- Share links and clicks (SPEC §5) ---------------------------------------------
+
+
+@transaction.atomic
+def share_link_create(*, owner: Member, product=None, campaign: str = "") -> ShareLink:
+    """A new link to the owner's own shop, or to a product listed in it. ReferralError otherwise."""
+    from shops.models import Shop, ShopListing
+
+    shop = Shop.objects.filter(owner=owner).first()
+    if shop is None:
+        raise ReferralError(_("Open your shop first; links point to your own shop."), code="no_shop")
+    if product is not None and not ShopListing.objects.filter(shop=shop, product=product).exists():
+        raise ReferralError(_("You can only link to products listed in your own shop."), code="not_listed")
+    campaign = (campaign or "").strip()
+    if len(campaign) > 60:
+        raise ReferralError(_("Keep the campaign label under 60 characters."), code="campaign")
+    while True:
+        code = new_share_code()
+        if not ShareLink.objects.filter(code=code).exists():
+            break
+    return ShareLink.objects.create(owner=owner, shop=shop, product=product, code=code, campaign=campaign)
+
+
+def share_link_deactivate(*, link: ShareLink) -> ShareLink:
+    """Stop the link; /l/<code> answers 404 from now on (its cached target is dropped)."""
+    ShareLink.objects.filter(pk=link.pk).update(is_active=False)
+    link.is_active = False
+    share_link_cache_forget(link.code)
+    return link
+
+
+def share_link_click(*, link_id: int, ip: str, user_agent: str) -> bool:
+    """Count one click in the click counter (no database write). Bots are not counted; returns whether counted."""
+    if is_bot(user_agent):
+        return False
+    day = timezone.localdate()
+    click_counter().record(
+        link_id=link_id, day=day, visitor=visitor_hash(link_id=link_id, day=day, ip=ip, user_agent=user_agent)
+    )
+    return True
+
+
+def clicks_flush() -> int:
+    """Move counted clicks into ShareLinkDailyStat; return how many clicks were applied.
+
+    Safe to run twice or concurrently: each batch is applied in one transaction that
+    first records its batch id (unique), and is dropped from the counter only after.
+    """
+    counter = click_counter()
+    applied = 0
+    for batch in counter.batches():
+        total = sum(clicks for clicks, _uniques in batch.counts.values())
+        try:
+            with transaction.atomic():
+                ClickFlush.objects.create(batch_id=batch.batch_id, clicks=total)
+                _stats_add(batch.counts)
+        except IntegrityError:
+            pass  # applied already (by an earlier run that stopped before ack, or by a concurrent one)
+        else:
+            applied += total
+        counter.ack(batch.batch_id)
+    return applied
+
+
+def _stats_add(counts) -> None:
+    existing = set(ShareLink.objects.filter(pk__in={link_id for link_id, _day in counts}).values_list("pk", flat=True))
+    rows = [
+        (link_id, day, clicks, uniques) for (link_id, day), (clicks, uniques) in counts.items() if link_id in existing
+    ]
+    table = connection.ops.quote_name(ShareLinkDailyStat._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (link_id, day, clicks, unique_visitors) VALUES (%s, %s, %s, %s) "  # noqa: S608
+            f"ON CONFLICT (link_id, day) DO UPDATE SET clicks = {table}.clicks + EXCLUDED.clicks, "
+            f"unique_visitors = {table}.unique_visitors + EXCLUDED.unique_visitors",
+            rows,
+        )

@@ -3,6 +3,7 @@ import logging
 from celery import shared_task
 
 from referrals.selectors import tree_check
+from referrals.services import clicks_flush
 
 logger = logging.getLogger("referrals.tree")
 
@@ -26,3 +27,9 @@ def tree_check_task() -> int:
     else:
         logger.info("Referral tree check: %s members, all consistent.", report.checked)
     return problems
+
+
+@shared_task
+def clicks_flush_task() -> int:
+    """Periodic: move counted clicks into the database. Safe to run twice or concurrently."""
+    return clicks_flush()

@@ -1,15 +1,37 @@
+import io
+
+import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
-from referrals.selectors import member_by_invite_code, member_for_user
-from referrals.services import ReferralError, member_join
+from referrals.attribution import attribution_cookie_set, attribution_from_request
+from referrals.forms import ShareLinkForm
+from referrals.models import Member
+from referrals.selectors import (
+    member_by_invite_code,
+    member_for_user,
+    member_share_link,
+    member_share_links,
+    share_link_resolve,
+)
+from referrals.services import (
+    ReferralError,
+    member_join,
+    share_link_click,
+    share_link_create,
+    share_link_deactivate,
+)
+from shops.models import Shop
 
 LOGIN_BACKEND = "accounts.backends.EmailOrPhoneBackend"
 
@@ -25,6 +47,12 @@ def join(request, invite_code: str | None = None):
         }
     elif sponsor is not None and not sponsor.is_active:
         problem = _("This invitation is no longer valid. You can still join without a sponsor.")
+    source = None
+    if not invite_code and settings.REFERRALS_JOIN_VIA_SHARE_LINK:
+        # No invite link: a valid share-link cookie makes its sharer the sponsor.
+        attribution = attribution_from_request(request)
+        if attribution is not None:
+            sponsor, source = attribution.sharer, Member.JoinSource.SHARE_LINK
     context = {"sponsor": sponsor if problem is None else None, "problem": problem, "invite_code": invite_code}
 
     if member_for_user(request.user) is not None:
@@ -39,7 +67,7 @@ def join(request, invite_code: str | None = None):
         try:
             with transaction.atomic():
                 user = request.user if form is None else form.save()
-                member_join(user=user, sponsor=sponsor)
+                member_join(user=user, sponsor=sponsor, source=source)
         except ReferralError as error:
             messages.error(request, " ".join(error.messages))
             return redirect(request.path)
@@ -71,3 +99,109 @@ def dashboard(request):
             "direct_count": member.get_children().count(),
         },
     )
+
+
+# --- Share links --------------------------------------------------------------------------
+
+
+def _client_ip(request) -> str:
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+@require_http_methods(["GET", "HEAD"])
+def share_link_redirect(request, code: str):
+    """The hot path: cached lookup, a counter increment, a signed cookie, a 302. No database write."""
+    target = share_link_resolve(code)
+    if target is None:
+        return render(request, "referrals/link_not_found.html", status=404)
+    response = HttpResponseRedirect(target.url)
+    add_never_cache_headers(response)
+    user_agent = request.META.get("HTTP_USER_AGENT", "")
+    if share_link_click(link_id=target.link_id, ip=_client_ip(request), user_agent=user_agent):
+        attribution_cookie_set(request, response, sharer_id=target.owner_id, link_id=target.link_id)
+    return response
+
+
+def _member_or_join(request):
+    member = member_for_user(request.user)
+    if member is None:
+        messages.info(request, _("Join the programme to get your shop and links."))
+    return member
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def links(request):
+    member = _member_or_join(request)
+    if member is None:
+        return redirect("referrals:join")
+    shop = Shop.objects.filter(owner=member).first()
+    form = ShareLinkForm(request.POST or None, shop=shop)
+    if request.method == "POST" and form.is_valid():
+        try:
+            link = share_link_create(
+                owner=member, product=form.cleaned_data["product"], campaign=form.cleaned_data["campaign"]
+            )
+            messages.success(request, _("Link created: %(url)s") % {"url": _link_url(request, link)})
+            return redirect("referrals:links")
+        except ReferralError as error:
+            form.add_error(None, error)
+    rows = [(link, _link_url(request, link)) for link in member_share_links(member)]
+    return render(
+        request,
+        "referrals/links.html",
+        {"shop": shop, "form": form, "rows": rows},
+        status=400 if form.errors else 200,
+    )
+
+
+def _link_url(request, link) -> str:
+    return request.build_absolute_uri(reverse("share_link", args=[link.code]))
+
+
+@login_required
+@require_POST
+def link_deactivate(request, link_id: int):
+    member = member_for_user(request.user)
+    link = member_share_link(member, link_id) if member else None
+    if link is None:
+        raise Http404(_("No such link."))
+    share_link_deactivate(link=link)
+    messages.success(request, _("Link %(code)s no longer works.") % {"code": link.code})
+    return redirect("referrals:links")
+
+
+def _qr_response(url: str, fmt: str, filename: str) -> HttpResponse:
+    qr = segno.make(url, error="m")
+    buffer = io.BytesIO()
+    if fmt == "svg":
+        qr.save(buffer, kind="svg", scale=8, border=2, xmldecl=False)
+        content_type = "image/svg+xml"
+    else:
+        qr.save(buffer, kind="png", scale=10, border=2)
+        content_type = "image/png"
+    response = HttpResponse(buffer.getvalue(), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    return response
+
+
+@login_required
+def link_qr(request, link_id: int, fmt: str):
+    member = member_for_user(request.user)
+    link = member_share_link(member, link_id) if member else None
+    if link is None:
+        raise Http404(_("No such link."))
+    return _qr_response(_link_url(request, link), fmt, f"link-{link.code}")
+
+
+@login_required
+def invite_qr(request, fmt: str):
+    member = member_for_user(request.user)
+    if member is None:
+        raise Http404(_("Join the programme first."))
+    url = request.build_absolute_uri(reverse("referrals:join_with_code", args=[member.invite_code]))
+    return _qr_response(url, fmt, f"invite-{member.invite_code}")

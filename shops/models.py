@@ -151,6 +151,25 @@ class Order(models.Model):
         blank=True,
         verbose_name=_("sharer"),
     )
+    share_link = models.ForeignKey(
+        "referrals.ShareLink",
+        on_delete=models.PROTECT,
+        related_name="orders",
+        null=True,
+        blank=True,
+        verbose_name=_("share link"),
+    )
+    buyer_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("signed-in buyer"),
+    )
+    is_self_purchase = models.BooleanField(
+        _("self-purchase"), default=False, help_text=_("The buyer is the sharer (signed in as them, or their contact).")
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT, db_index=True
     )

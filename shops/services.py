@@ -176,13 +176,16 @@ def _order_locked(order_id: int) -> Order:
 
 
 @transaction.atomic
-def order_place(*, shop: Shop, items: dict[int, int], buyer: BuyerDetails, sharer=None) -> Order:
+def order_place(
+    *, shop: Shop, items: dict[int, int], buyer: BuyerDetails, sharer=None, share_link=None, buyer_user=None
+) -> Order:
     """Place an order for `items` ({product id: quantity}) in `shop`, reserving stock.
 
     Stock is taken with one conditional UPDATE per product (in product id order,
     so concurrent checkouts cannot deadlock): it never goes negative, and the
     buyer who loses the race gets SoldOut with nothing changed. The sharer
-    defaults to the shop's owner.
+    defaults to the shop's owner. The order is flagged a self-purchase when the
+    buyer is the sharer: signed in as them, or giving their email or phone.
     """
     if not shop.is_open:
         raise ShopError(_("This shop is closed and not taking orders."), code="shop_closed")
@@ -208,9 +211,13 @@ def order_place(*, shop: Shop, items: dict[int, int], buyer: BuyerDetails, share
         if not taken:
             raise SoldOut(products[product_id])
 
+    sharer = sharer if sharer is not None else shop.owner
     order = Order(
         shop=shop,
-        sharer=sharer if sharer is not None else shop.owner,
+        sharer=sharer,
+        share_link=share_link,
+        buyer_user=buyer_user if getattr(buyer_user, "is_authenticated", False) else None,
+        is_self_purchase=_is_self_purchase(sharer, buyer, buyer_user),
         buyer_name=buyer.name,
         buyer_phone=buyer.phone,
         buyer_email=buyer.email,
@@ -247,6 +254,15 @@ def order_place(*, shop: Shop, items: dict[int, int], buyer: BuyerDetails, share
     OrderLine.objects.bulk_create(lines)
     _event(order, OrderEvent.Kind.PLACED, actor_label="buyer", to_status=order.status, amount=order.total)
     return order
+
+
+def _is_self_purchase(sharer, buyer: BuyerDetails, buyer_user) -> bool:
+    sharer_user = sharer.user
+    if getattr(buyer_user, "is_authenticated", False) and buyer_user.pk == sharer_user.pk:
+        return True
+    same_email = bool(buyer.email) and buyer.email.strip().lower() == sharer_user.email.lower()
+    same_phone = bool(buyer.phone) and bool(sharer_user.phone) and buyer.phone.strip() == sharer_user.phone
+    return same_email or same_phone
 
 
 def _order_transition(

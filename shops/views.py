@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from referrals.attribution import attribution_from_request
 from referrals.selectors import member_for_user
 from shops import selectors
 from shops.cart import Cart, may_see_order, remember_order
@@ -129,8 +130,16 @@ def checkout(request, slug: str):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         buyer = BuyerDetails(name=data["name"], phone=data["phone"], email=data["email"], address=data["address"])
+        attribution = attribution_from_request(request)
         try:
-            order = order_place(shop=shop, items={line.product.pk: line.quantity for line in lines}, buyer=buyer)
+            order = order_place(
+                shop=shop,
+                items={line.product.pk: line.quantity for line in lines},
+                buyer=buyer,
+                sharer=attribution.sharer if attribution else None,
+                share_link=attribution.link if attribution else None,
+                buyer_user=request.user,
+            )
         except ShopError as error:
             form.add_error(None, error)
         else:

@@ -1,0 +1,62 @@
+"""The signed attribution cookie a share link sets: who shared (member id), through which link, when.
+
+Signed with SECRET_KEY (django.core.signing), so a forged or edited cookie is ignored; its signature
+carries the time it was set, so one older than ATTRIBUTION_WINDOW_DAYS is ignored too.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from referrals.models import Member, ShareLink
+
+SALT = "cps.attribution.v1"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    sharer: Member
+    link: ShareLink | None
+
+
+def _window_seconds() -> int:
+    return settings.ATTRIBUTION_WINDOW_DAYS * 24 * 60 * 60
+
+
+def _read(request) -> tuple[int, int] | None:
+    value = request.get_signed_cookie(settings.ATTRIBUTION_COOKIE, default=None, salt=SALT, max_age=_window_seconds())
+    if not value:
+        return None
+    try:
+        sharer_id, link_id = (int(part) for part in value.split(":"))
+    except ValueError:
+        return None
+    return sharer_id, link_id
+
+
+def attribution_cookie_set(request, response, *, sharer_id: int, link_id: int) -> None:
+    """Remember this click on `response`. Last click wins, unless ATTRIBUTION_MODEL is "first" and one is valid."""
+    if settings.ATTRIBUTION_MODEL == "first" and _read(request) is not None:
+        return
+    response.set_signed_cookie(
+        settings.ATTRIBUTION_COOKIE,
+        f"{sharer_id}:{link_id}",
+        salt=SALT,
+        max_age=_window_seconds(),
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+
+
+def attribution_from_request(request) -> Attribution | None:
+    """The valid attribution in the request: signed, within the window, of an active member; else None."""
+    found = _read(request)
+    if found is None:
+        return None
+    sharer_id, link_id = found
+    sharer = Member.objects.select_related("user").filter(pk=sharer_id, status=Member.Status.ACTIVE).first()
+    if sharer is None:
+        return None
+    link = ShareLink.objects.filter(pk=link_id, owner=sharer).first()
+    return Attribution(sharer=sharer, link=link)

@@ -1,0 +1,153 @@
+"""Click counting off the database: the redirect adds to a counter, a periodic task flushes it.
+
+Two counters behind one interface:
+- RedisClickCounter (production, whenever REDIS_URL is set): one Lua call per click adds to a pending hash
+  and, for a visitor not yet seen that day, to the unique count. A flush atomically RENAMEs the pending hash
+  to a batch key, so clicks that arrive meanwhile start a new hash and are neither lost nor counted twice;
+  the batch is deleted only after the database has it, and a batch left over by a crash is picked up again.
+- LocalClickCounter (the embedded default: one process, tasks run in it): the same, in a locked dict.
+
+Batches carry an id that the flush records in the database in the same transaction as the counts
+(`ClickFlush.batch_id` is unique), so a batch applied but not yet deleted is never applied twice.
+"""
+
+import contextlib
+import functools
+import hashlib
+import hmac
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import crawleruseragents
+from django.conf import settings
+
+# {(link id, day): [clicks, unique visitors]}
+Counts = dict[tuple[int, date], list[int]]
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_id: str
+    counts: Counts
+
+
+@functools.lru_cache(maxsize=20_000)
+def is_bot(user_agent: str) -> bool:
+    """Crawlers, scripts and link-preview fetchers (the maintained crawler-user-agents list); no UA is a script."""
+    user_agent = user_agent.strip()
+    return not user_agent or crawleruseragents.is_crawler(user_agent)
+
+
+def visitor_hash(*, link_id: int, day: date, ip: str, user_agent: str) -> str:
+    """A per-link, per-day visitor id. The key rotates daily and never leaves the server; no IP is stored."""
+    key = hmac.new(settings.SECRET_KEY.encode(), f"visitor-salt:{day.isoformat()}".encode(), hashlib.sha256).digest()
+    return hmac.new(key, f"{link_id}|{ip}|{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _field(link_id: int, day: date, kind: str) -> str:
+    return f"{link_id}:{day.isoformat()}:{kind}"
+
+
+def _parse(fields: dict) -> Counts:
+    counts: Counts = defaultdict(lambda: [0, 0])
+    for field, value in fields.items():
+        field = field.decode() if isinstance(field, bytes) else field
+        link_id, day, kind = field.split(":")
+        counts[(int(link_id), date.fromisoformat(day))][0 if kind == "c" else 1] += int(value)
+    return dict(counts)
+
+
+class LocalClickCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = defaultdict(int)
+        self._seen: set[tuple[int, date, str]] = set()
+        self._batches: dict[str, dict[str, int]] = {}
+
+    def record(self, *, link_id: int, day: date, visitor: str) -> None:
+        with self._lock:
+            self._pending[_field(link_id, day, "c")] += 1
+            if (link_id, day, visitor) not in self._seen:
+                self._seen.add((link_id, day, visitor))
+                self._pending[_field(link_id, day, "u")] += 1
+
+    def batches(self) -> Iterator[Batch]:
+        with self._lock:
+            if self._pending:
+                self._batches[uuid.uuid4().hex] = dict(self._pending)
+                self._pending = defaultdict(int)
+            today = date.today()
+            self._seen = {seen for seen in self._seen if (today - seen[1]).days <= 1}
+            waiting = list(self._batches.items())
+        for batch_id, fields in waiting:
+            yield Batch(batch_id, _parse(fields))
+
+    def ack(self, batch_id: str) -> None:
+        with self._lock:
+            self._batches.pop(batch_id, None)
+
+
+_RECORD_SCRIPT = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
+  redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+end
+return 1
+"""
+
+
+class RedisClickCounter:
+    PENDING = "cps:clicks:pending"
+    BATCH_PREFIX = "cps:clicks:batch:"
+    SEEN_PREFIX = "cps:clicks:seen:"
+    SEEN_SECONDS = 2 * 24 * 60 * 60
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self._record = self.redis.register_script(_RECORD_SCRIPT)
+
+    def record(self, *, link_id: int, day: date, visitor: str) -> None:
+        seen_key = f"{self.SEEN_PREFIX}{link_id}:{day.isoformat()}:{visitor}"
+        self._record(
+            keys=[self.PENDING, seen_key],
+            args=[_field(link_id, day, "c"), _field(link_id, day, "u"), self.SEEN_SECONDS],
+        )
+
+    def batches(self) -> Iterator[Batch]:
+        import redis
+
+        with contextlib.suppress(redis.ResponseError):  # nothing pending: RENAME of a missing key
+            self.redis.rename(self.PENDING, f"{self.BATCH_PREFIX}{uuid.uuid4().hex}")
+        for key in self.redis.scan_iter(match=f"{self.BATCH_PREFIX}*", count=500):
+            key = key.decode()
+            yield Batch(key.removeprefix(self.BATCH_PREFIX), _parse(self.redis.hgetall(key)))
+
+    def ack(self, batch_id: str) -> None:
+        self.redis.delete(f"{self.BATCH_PREFIX}{batch_id}")
+
+
+_counter = None
+_counter_lock = threading.Lock()
+
+
+def click_counter():
+    """The process's counter: Redis when REDIS_URL is set, else local memory."""
+    global _counter
+    if _counter is None:
+        with _counter_lock:
+            if _counter is None:
+                url = settings.CLICKS_REDIS_URL
+                _counter = RedisClickCounter(url) if url else LocalClickCounter()
+    return _counter
+
+
+def click_counter_reset() -> None:
+    """Forget the process's counter (tests switch settings)."""
+    global _counter
+    _counter = None
