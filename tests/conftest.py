@@ -8,18 +8,36 @@ from tests.factories import MemberFactory, UserFactory
 def pytest_collection_modifyitems(config, items):
     is_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://", "pgsql://"))
     has_broker = bool(os.environ.get("CELERY_BROKER_URL"))
+    has_redis = bool(os.environ.get("REDIS_URL"))
     skip_postgres = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://user@host:5432/db")
     skip_broker = pytest.mark.skip(reason="needs a Celery broker: set CELERY_BROKER_URL=redis://host:6379/0")
+    skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL=redis://host:6379/1")
     for item in items:
         if "postgres" in item.keywords and not is_postgres:
             item.add_marker(skip_postgres)
         if "broker" in item.keywords and not has_broker:
             item.add_marker(skip_broker)
+        if "redis" in item.keywords and not has_redis:
+            item.add_marker(skip_redis)
 
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches(settings):
+    """Each test starts with an empty cache and a fresh in-process click counter (never a shared Redis)."""
+    from django.core.cache import cache
+
+    from referrals.clicks import click_counter_reset
+
+    settings.CLICKS_REDIS_URL = ""
+    cache.clear()
+    click_counter_reset()
+    yield
+    click_counter_reset()
 
 
 @pytest.fixture
