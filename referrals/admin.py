@@ -6,8 +6,15 @@ from django.utils.translation import ngettext
 from mptt.admin import MPTTModelAdmin
 
 from referrals.forms import MemberAddForm, MemberMoveForm
-from referrals.models import Member, TreeEvent
-from referrals.services import ReferralError, member_delete, member_join, member_move, member_set_status
+from referrals.models import Member, ShareLink, ShareLinkDailyStat, TreeEvent
+from referrals.services import (
+    ReferralError,
+    member_delete,
+    member_join,
+    member_move,
+    member_set_status,
+    share_link_deactivate,
+)
 
 
 @admin.register(Member)
@@ -147,3 +154,41 @@ class TreeEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ShareLinkDailyStatInline(admin.TabularInline):
+    model = ShareLinkDailyStat
+    fields = ("day", "clicks", "unique_visitors")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-day",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    list_display = ("code", "owner", "shop", "product", "campaign", "is_active", "created_at")
+    list_filter = ("is_active", "created_at")
+    search_fields = ("code", "campaign", "owner__invite_code", "owner__user__email", "shop__slug")
+    list_select_related = ("owner__user", "shop", "product")
+    raw_id_fields = ("owner", "shop", "product")
+    readonly_fields = ("code", "owner", "shop", "product", "campaign", "is_active", "created_at")
+    inlines = (ShareLinkDailyStatInline,)
+    actions = ("switch_off",)
+
+    def has_add_permission(self, request):
+        return False  # members create links from their dashboard, through share_link_create
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders point at links; switch them off instead
+
+    @admin.action(description=_("Switch off (the link answers 404)"))
+    def switch_off(self, request, queryset):
+        count = 0
+        for link in queryset.filter(is_active=True):
+            share_link_deactivate(link=link)
+            count += 1
+        self.message_user(request, _("Switched off %(count)d link(s).") % {"count": count}, messages.SUCCESS)

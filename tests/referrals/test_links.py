@@ -363,3 +363,16 @@ def test_user_without_membership_gets_no_invite_qr(client):
     client.force_login(UserFactory())
 
     assert client.get(reverse("referrals:invite_qr", args=["svg"])).status_code == 404
+
+
+def test_staff_see_links_in_admin_and_can_switch_them_off(client, staff_user, link, django_assert_max_num_queries):
+    client.force_login(staff_user)
+    changelist = reverse("admin:referrals_sharelink_changelist")
+
+    with django_assert_max_num_queries(8):
+        listed = client.get(changelist)
+    client.post(changelist, {"action": "switch_off", "_selected_action": [link.pk]})
+
+    assert link.code in listed.content.decode()
+    assert not ShareLink.objects.get(pk=link.pk).is_active
+    assert client.get(reverse("share_link", args=[link.code]), HTTP_USER_AGENT=BROWSER).status_code == 404
