@@ -1,1 +1,226 @@
-# Plans, the compliance policy and the commission ledger arrive with the commissions issue (SPEC §7).
+"""Compliance policy, commission plans and the commission ledger (SPEC §7).
+
+Nothing in the ledger is ever edited in place except its status and status times; refunds add
+negative `reversal` or `clawback` rows. The unique constraints make every split and every refund's
+reversal exactly-once, whatever the tasks do.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from commissions.calculations import HARD_MAX_LEVELS, INELIGIBLE_SHARE_PLATFORM, INELIGIBLE_SHARE_ROLL_UP, Plan, Policy
+from config.money import MoneyField, RateField
+
+
+class CompliancePolicy(models.Model):
+    """One version of the caps. The active row is the one in force; every change is a new version."""
+
+    class IneligibleShare(models.TextChoices):
+        PLATFORM = INELIGIBLE_SHARE_PLATFORM, _("The platform keeps it")
+        ROLL_UP = INELIGIBLE_SHARE_ROLL_UP, _("Roll up to the next eligible upline (within max levels)")
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    max_levels = models.PositiveSmallIntegerField(
+        _("max paid levels"),
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(HARD_MAX_LEVELS)],
+        help_text=_("Members paid on one sale, the sharer included. Never more than 3."),
+    )
+    max_total_rate = RateField(
+        _("max total rate"), default=Decimal("1.0000"), help_text=_("Sum of level rates, of the pool.")
+    )
+    max_payout_ratio = RateField(
+        _("max payout ratio"), default=Decimal("0.3000"), help_text=_("All member shares of a line, of its net amount.")
+    )
+    self_purchase_earns = models.BooleanField(_("self-purchase earns commission"), default=False)
+    ineligible_share = models.CharField(
+        _("share of an ineligible member"),
+        max_length=16,
+        choices=IneligibleShare.choices,
+        default=IneligibleShare.PLATFORM,
+    )
+    is_active = models.BooleanField(_("active"), default=False)
+    effective_from = models.DateTimeField(_("in force from"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(_("reason for the change"), blank=True)
+
+    class Meta:
+        verbose_name = _("compliance policy")
+        verbose_name_plural = _("compliance policies")
+        ordering = ("-version",)
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="commissions_one_policy"),
+            # The legal ceiling lives in the database too: no code path, form or SQL client can store 4 levels.
+            models.CheckConstraint(
+                condition=Q(max_levels__gte=1) & Q(max_levels__lte=HARD_MAX_LEVELS), name="commissions_policy_levels"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_total_rate__gte=0) & Q(max_total_rate__lte=1), name="commissions_policy_total_rate"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_payout_ratio__gte=0) & Q(max_payout_ratio__lte=1), name="commissions_policy_ratio"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy v{self.version}"
+
+    def as_calculation(self) -> Policy:
+        return Policy(
+            max_levels=self.max_levels,
+            max_total_rate=self.max_total_rate,
+            max_payout_ratio=self.max_payout_ratio,
+            self_purchase_earns=self.self_purchase_earns,
+            ineligible_share=self.ineligible_share,
+        )
+
+
+class CommissionPlan(models.Model):
+    """One version of the level rates (fractions of the pool); in force from `effective_from` once activated."""
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    name = models.CharField(_("name"), max_length=80)
+    level1_rate = RateField(_("level 1 rate (the sharer)"))
+    level2_rate = RateField(_("level 2 rate"), null=True, blank=True)
+    level3_rate = RateField(_("level 3 rate"), null=True, blank=True)
+    effective_from = models.DateTimeField(_("in force from"), null=True, blank=True)
+    is_activated = models.BooleanField(_("activated"), default=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("commission plan")
+        verbose_name_plural = _("commission plans")
+        ordering = ("-version",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_activated=False) | Q(effective_from__isnull=False), name="commissions_plan_from"
+            ),
+            models.CheckConstraint(
+                condition=Q(level3_rate__isnull=True) | Q(level2_rate__isnull=False), name="commissions_plan_no_gap"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"plan v{self.version} {self.name}"
+
+    @property
+    def rates(self) -> tuple:
+        return tuple(rate for rate in (self.level1_rate, self.level2_rate, self.level3_rate) if rate is not None)
+
+    def as_calculation(self) -> Plan:
+        return Plan(rates=self.rates)
+
+
+class OrderSplit(models.Model):
+    """Marks an order as split (one row per order): its existence is the split's exactly-once key."""
+
+    order = models.OneToOneField("shops.Order", on_delete=models.PROTECT, related_name="commission_split")
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="+", null=True)
+    policy = models.ForeignKey(CompliancePolicy, on_delete=models.PROTECT, related_name="+", null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"split of order {self.order_id}"
+
+
+class CommissionEntry(models.Model):
+    class Kind(models.TextChoices):
+        COMMISSION = "commission", _("Commission")
+        REVERSAL = "reversal", _("Reversal (refund before release)")
+        CLAWBACK = "clawback", _("Clawback (refund after release)")
+        PLATFORM = "platform", _("Platform remainder")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        AVAILABLE = "available", _("Available")
+        PAID = "paid", _("Paid out")
+        REVERSED = "reversed", _("Reversed")
+
+    order = models.ForeignKey("shops.Order", on_delete=models.PROTECT, related_name="commission_entries")
+    order_line = models.ForeignKey("shops.OrderLine", on_delete=models.PROTECT, related_name="commission_entries")
+    refund = models.ForeignKey(
+        "shops.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="commission_entries"
+    )
+    beneficiary = models.ForeignKey(
+        "referrals.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="commission_entries"
+    )
+    level = models.PositiveSmallIntegerField(_("level"))  # 0 = the platform remainder
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    base = MoneyField(_("base (pool)"))
+    rate = RateField(_("rate"))
+    amount = MoneyField(_("amount"))
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="+", null=True)
+    policy = models.ForeignKey(CompliancePolicy, on_delete=models.PROTECT, related_name="+", null=True)
+    capped_by = models.CharField(_("cap that bound"), max_length=30, blank=True)
+    rolled_up_from = models.ForeignKey(
+        "referrals.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    released_at = models.DateTimeField(_("released"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid out"), null=True, blank=True)
+    reversed_at = models.DateTimeField(_("reversed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("commission entry")
+        verbose_name_plural = _("commission entries")
+        ordering = ("-created_at", "-pk")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order_line", "level", "kind"], condition=Q(refund__isnull=True), name="commissions_split_once"
+            ),
+            models.UniqueConstraint(
+                fields=["order_line", "level", "kind", "refund"],
+                condition=Q(refund__isnull=False),
+                name="commissions_refund_once",
+            ),
+            models.CheckConstraint(condition=Q(level__lte=HARD_MAX_LEVELS), name="commissions_entry_level_ceiling"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["reversal", "clawback"], amount__lte=0)
+                | (~Q(kind__in=["reversal", "clawback"]) & Q(amount__gte=0)),
+                name="commissions_entry_sign",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["beneficiary", "status"]),
+            models.Index(fields=["status", "order"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} L{self.level} {self.amount}"
+
+
+class SplitQueue(models.Model):
+    """Outbox: written in the same transaction that marks an order paid, so no split is ever lost.
+
+    The split task drains it in batches (SELECT … FOR UPDATE SKIP LOCKED); a periodic sweep re-sends
+    what a lost message left behind.
+    """
+
+    order = models.OneToOneField("shops.Order", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    queued_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} awaiting its split"
+
+
+class RefundApplied(models.Model):
+    """Marks a refund whose reversals and clawbacks are written (one row per refund)."""
+
+    refund = models.OneToOneField("shops.Refund", on_delete=models.PROTECT, related_name="+")
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"refund {self.refund_id} applied"

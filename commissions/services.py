@@ -1,22 +1,413 @@
-"""The commission ledger's entry points (SPEC §7).
+"""The commission ledger's writes (SPEC §7): policy and plan versions, the split, releases, refunds.
 
-The storefront calls these, through the tasks in commissions/tasks.py, after an
-order's payment or refund has committed. The split itself (plans, caps, the
-ledger) arrives with the commissions issue; until then these record nothing.
-Both must stay idempotent: they may run twice, concurrently, or not at all (a
-periodic sweep will catch what was lost).
+How a paid order becomes ledger rows, exactly once:
+1. In the transaction that marks the order paid, `commission_order_paid` adds it to `SplitQueue` (an
+   outbox: if the broker is down, nothing is lost) and asks for `commission_split_order_task` after commit.
+2. That task drains the queue in batches: it locks up to `COMMISSION_SPLIT_BATCH` queued orders with SKIP
+   LOCKED (so concurrent workers take different orders), locks those orders' rows, splits every line with
+   the plan and policy in force at payment time and the upline at that moment, bulk-inserts the entries and
+   an `OrderSplit` marker, applies refunds that arrived first, and deletes the queue rows, in one
+   transaction. Unique constraints (one split per order, one entry per line, level and kind) make a
+   duplicate or concurrent run a no-op. A periodic sweep re-sends queued orders whose message was lost.
+3. Refunds lock the same order row (the storefront's refund does), so a refund is either seen by the split
+   or applied after it by `commission_apply_refund`, never missed.
 """
 
 import logging
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, Max, OuterRef, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from commissions.calculations import (
+    HARD_MAX_LEVELS,
+    ChainMember,
+    Plan,
+    Policy,
+    line_pool,
+    plan_violations,
+    refund_reversals,
+    split_line,
+)
+from commissions.models import (
+    CommissionEntry,
+    CommissionPlan,
+    CompliancePolicy,
+    OrderSplit,
+    RefundApplied,
+    SplitQueue,
+)
+from config.money import ZERO
 
 logger = logging.getLogger(__name__)
 
+Entry = CommissionEntry
+POLICY_FIELDS = ("max_levels", "max_total_rate", "max_payout_ratio", "self_purchase_earns", "ineligible_share")
 
-def commission_split_order(*, order_id: int) -> None:
-    """Write the commission entries for a paid order. Idempotent per (order line, level, kind)."""
-    logger.debug("order %s paid: commission split pending the commission ledger", order_id)
+
+class CommissionError(ValidationError):
+    """A refused policy or plan change; the message is fit for staff. Nothing was changed."""
+
+
+# --- Policy and plans ------------------------------------------------------------------------------
+
+
+def _calculation_policy(values: dict) -> Policy:
+    if int(values["max_levels"]) > HARD_MAX_LEVELS:
+        raise CommissionError(
+            {"max_levels": [_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS}]},
+            code="too_many_levels",
+        )
+    try:
+        return Policy(**{name: values[name] for name in POLICY_FIELDS})
+    except (TypeError, ValueError) as error:
+        raise CommissionError(str(error), code="invalid_policy") from error
+
+
+def policy_in_force(at=None) -> CompliancePolicy | None:
+    at = at or timezone.now()
+    return CompliancePolicy.objects.filter(effective_from__lte=at).order_by("-effective_from", "-version").first()
+
+
+def plan_in_force(at=None) -> CommissionPlan | None:
+    at = at or timezone.now()
+    return (
+        CommissionPlan.objects.filter(is_activated=True, effective_from__lte=at)
+        .order_by("-effective_from", "-version")
+        .first()
+    )
+
+
+def _plans_that_must_stay_legal(now) -> list[CommissionPlan]:
+    current = plan_in_force(now)
+    upcoming = list(CommissionPlan.objects.filter(is_activated=True, effective_from__gt=now))
+    return ([current] if current else []) + upcoming
+
+
+@transaction.atomic
+def policy_publish(*, actor, note: str = "", **changes) -> CompliancePolicy:
+    """Publish a new policy version (the old one stays, inactive, as history) and make it the one in force.
+
+    Refused (CommissionError, nothing changed) when a value is out of range, when max_levels exceeds the
+    hard ceiling of 3, or when the plan in force (or one scheduled) would break the new policy.
+    """
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise CommissionError(_("Unknown policy fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    current = CompliancePolicy.objects.select_for_update().filter(is_active=True).first()
+    values = {name: getattr(current, name) for name in POLICY_FIELDS} if current else {}
+    values = {**{f.name: f.get_default() for f in CompliancePolicy._meta.fields if f.name in POLICY_FIELDS}, **values}
+    values.update(changes)
+    policy = _calculation_policy(values)
+    now = timezone.now()
+    for plan in _plans_that_must_stay_legal(now):
+        problems = plan_violations(plan.as_calculation(), policy)
+        if problems:
+            raise CommissionError(
+                _("%(plan)s would break this policy (%(problems)s). Change the plan first.")
+                % {"plan": plan, "problems": "; ".join(problems)},
+                code="plan_illegal",
+            )
+    if current:
+        current.is_active = False
+        current.save(update_fields=["is_active"])
+    version = (CompliancePolicy.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+    return CompliancePolicy.objects.create(
+        version=version, is_active=True, effective_from=now, created_by=actor, note=note, **values
+    )
+
+
+def _plan_problems(rates: tuple, policy: CompliancePolicy | None) -> list[str]:
+    if policy is None:
+        return [_("There is no compliance policy yet.")]
+    try:
+        return plan_violations(Plan(rates=tuple(Decimal(r) for r in rates)), policy.as_calculation())
+    except (TypeError, ValueError) as error:
+        return [str(error)]
+
+
+def plan_validate(*, rates: tuple) -> None:
+    """Raise CommissionError listing every way these rates break the policy in force."""
+    if len(rates) > HARD_MAX_LEVELS:
+        raise CommissionError(_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS})
+    problems = _plan_problems(rates, policy_in_force())
+    if problems:
+        raise CommissionError(problems, code="plan_illegal")
+
+
+@transaction.atomic
+def plan_create(*, actor, name: str, rates: tuple) -> CommissionPlan:
+    """A draft plan (not in force until activated). Refused if it breaks the policy in force."""
+    rates = tuple(rates)
+    plan_validate(rates=rates)
+    padded = (*rates, None, None, None)[:3]
+    version = (CommissionPlan.objects.select_for_update().aggregate(v=Max("version"))["v"] or 0) + 1
+    return CommissionPlan.objects.create(
+        version=version,
+        name=name,
+        level1_rate=padded[0],
+        level2_rate=padded[1],
+        level3_rate=padded[2],
+        created_by=actor,
+    )
+
+
+@transaction.atomic
+def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> CommissionPlan:
+    """Put a draft plan in force from `effective_from` (default now). Refused if it breaks the policy."""
+    plan = CommissionPlan.objects.select_for_update().get(pk=plan.pk)
+    if plan.is_activated:
+        raise CommissionError(_("This plan is already activated; plans in force never change."), code="activated")
+    plan_validate(rates=plan.rates)
+    plan.is_activated = True
+    plan.effective_from = effective_from or timezone.now()
+    plan.save(update_fields=["is_activated", "effective_from"])
+    return plan
+
+
+# --- The split --------------------------------------------------------------------------------------
+
+
+def commission_order_paid(*, order_id: int) -> None:
+    """Called by the storefront inside the transaction that marks an order paid: queue its split."""
+    from commissions.tasks import commission_split_order_task
+
+    SplitQueue.objects.bulk_create([SplitQueue(order_id=order_id)], ignore_conflicts=True)
+    transaction.on_commit(partial(commission_split_order_task.delay, order_id))
+
+
+def commission_split_order(*, order_id: int | None = None) -> int:
+    """Split queued orders (this one among them, if still queued), in batches; return how many were split."""
+    return commission_split_queued(limit=settings.COMMISSION_SPLIT_BATCH)
+
+
+def _versions_at(paid_at, plans: list[CommissionPlan], policies: list[CompliancePolicy]):
+    plan = next((p for p in plans if p.effective_from <= paid_at), None)
+    policy = next((p for p in policies if p.effective_from <= paid_at), None)
+    return plan, policy
+
+
+@transaction.atomic
+def commission_split_queued(*, limit: int = 500) -> int:
+    """Drain up to `limit` queued orders in one transaction. Safe to run twice or concurrently."""
+    from referrals.selectors import member_uplines
+    from shops.models import Order, OrderLine, Refund
+
+    queued = list(SplitQueue.objects.select_for_update(skip_locked=True).order_by("queued_at", "order_id")[:limit])
+    if not queued:
+        return 0
+    order_ids = sorted(row.order_id for row in queued)
+    # Lock the orders (in id order) so a refund cannot slip between reading refunds and writing entries.
+    orders = {
+        order.pk: order
+        for order in Order.objects.select_for_update()
+        .filter(pk__in=order_ids, paid_at__isnull=False)
+        .exclude(Exists(OrderSplit.objects.filter(order=OuterRef("pk"))))
+        .order_by("pk")
+    }
+    plans = list(CommissionPlan.objects.filter(is_activated=True).order_by("-effective_from", "-version"))
+    policies = list(CompliancePolicy.objects.order_by("-effective_from", "-version"))
+    chains = member_uplines({order.sharer_id for order in orders.values() if order.sharer_id}, HARD_MAX_LEVELS)
+    lines_by_order = defaultdict(list)
+    for line in OrderLine.objects.filter(order_id__in=orders).order_by("pk"):
+        lines_by_order[line.order_id].append(line)
+
+    entries, markers = [], []
+    for order in orders.values():
+        plan, policy = _versions_at(order.paid_at, plans, policies)
+        markers.append(OrderSplit(order=order, plan=plan, policy=policy))
+        chain = [ChainMember(member_id, eligible) for member_id, eligible in chains.get(order.sharer_id, [])]
+        for line in lines_by_order[order.pk]:
+            entries.extend(_line_entries(order, line, chain, plan, policy))
+    OrderSplit.objects.bulk_create(markers)
+    Entry.objects.bulk_create(entries, batch_size=2000)
+    refunds = list(Refund.objects.filter(order_id__in=orders).order_by("pk"))
+    for refund in refunds:
+        _apply_refund(refund)
+    SplitQueue.objects.filter(order_id__in=order_ids).delete()
+    return len(orders)
+
+
+def _line_entries(order, line, chain, plan, policy) -> list[CommissionEntry]:
+    pool = line_pool(line.net_amount, line.commission_rate)
+    common = {"order": order, "order_line": line, "base": pool, "plan": plan, "policy": policy}
+    if plan is None or policy is None:
+        note = "no plan in force" if plan is None else "no policy in force"
+        return [Entry(kind=Entry.Kind.PLATFORM, level=0, rate=Decimal("1"), amount=pool, note=note, **common)]
+    split = split_line(
+        pool=pool,
+        net_amount=line.net_amount,
+        chain=chain,
+        plan=plan.as_calculation(),
+        policy=policy.as_calculation(),
+        is_self_purchase=order.is_self_purchase,
+    )
+    rows = [
+        Entry(
+            kind=Entry.Kind.COMMISSION,
+            level=share.level,
+            beneficiary_id=share.member_id,
+            rate=share.rate,
+            amount=share.amount,
+            capped_by=share.capped_by or "",
+            rolled_up_from_id=share.rolled_up_from,
+            **common,
+        )
+        for share in split.shares
+    ]
+    note = "self-purchase" if order.is_self_purchase and not split.shares else ""
+    rows.append(
+        Entry(
+            kind=Entry.Kind.PLATFORM,
+            level=0,
+            rate=Decimal("1"),
+            amount=split.platform_remainder,
+            capped_by=split.capped_by or "",
+            note=note,
+            **common,
+        )
+    )
+    return rows
+
+
+# --- Refunds ----------------------------------------------------------------------------------------
 
 
 def commission_apply_refund(*, refund_id: int) -> None:
-    """Reverse or claw back the commission on the refunded lines. Idempotent per refund."""
-    logger.debug("refund %s recorded: commission reversal pending the commission ledger", refund_id)
+    """Reverse (before release) or claw back (after release or payout) the commission on a refund.
+
+    Idempotent (a RefundApplied marker and unique entries). If the order is not split yet, does nothing:
+    the split applies refunds it finds, under the same order lock.
+    """
+    from shops.models import Order, Refund
+
+    with transaction.atomic():
+        refund = Refund.objects.filter(pk=refund_id).first()
+        if refund is None:
+            return
+        Order.objects.select_for_update().filter(pk=refund.order_id).first()
+        if not OrderSplit.objects.filter(order_id=refund.order_id).exists():
+            return
+        _apply_refund(refund)
+
+
+def _apply_refund(refund) -> None:
+    if RefundApplied.objects.filter(refund=refund).exists():
+        return
+    try:
+        with transaction.atomic():
+            # The marker first: a concurrent run blocks on it, then fails here and writes nothing.
+            RefundApplied.objects.create(refund=refund)
+            _write_reversals(refund)
+    except IntegrityError:
+        logger.info("refund %s was applied by a concurrent run", refund.pk)
+
+
+def _write_reversals(refund) -> None:
+    from shops.models import RefundLine
+
+    now = timezone.now()
+    for refund_line in RefundLine.objects.filter(refund=refund).select_related("order_line"):
+        line = refund_line.order_line
+        cumulative = (
+            RefundLine.objects.filter(order_line=line, refund_id__lte=refund.pk).aggregate(total=Sum("amount"))["total"]
+            or ZERO
+        )
+        originals = {
+            entry.level: entry
+            for entry in Entry.objects.filter(order_line=line, kind=Entry.Kind.COMMISSION, amount__gt=0)
+        }
+        if not originals:
+            continue
+        earlier = (
+            Entry.objects.filter(
+                order_line=line, kind__in=[Entry.Kind.REVERSAL, Entry.Kind.CLAWBACK], refund_id__lt=refund.pk
+            )
+            .values_list("level")
+            .annotate(total=Sum("amount"))
+        )
+        already = {level: -total for level, total in earlier}
+        reversals = refund_reversals(
+            shares=[_Paid(e.level, e.beneficiary_id, e.amount) for e in originals.values()],
+            net_amount=line.net_amount,
+            refunded_net_total=cumulative,
+            already_reversed=already,
+        )
+        for reversal in reversals:
+            original = originals[reversal.level]
+            before_release = original.status == Entry.Status.PENDING
+            Entry.objects.create(
+                order_id=line.order_id,
+                order_line=line,
+                refund=refund,
+                beneficiary_id=original.beneficiary_id,
+                level=original.level,
+                kind=Entry.Kind.REVERSAL if before_release else Entry.Kind.CLAWBACK,
+                base=original.base,
+                rate=original.rate,
+                amount=-reversal.amount,
+                plan_id=original.plan_id,
+                policy_id=original.policy_id,
+                status=Entry.Status.PENDING if before_release else Entry.Status.AVAILABLE,
+                released_at=None if before_release else now,
+                note=f"refund {refund.pk}",
+            )
+            if before_release and already.get(original.level, ZERO) + reversal.amount == original.amount:
+                # Nothing of it is left to earn: the original and its reversals leave the balances together.
+                Entry.objects.filter(order_line=line, level=original.level).filter(
+                    Q(kind=Entry.Kind.COMMISSION) | Q(kind=Entry.Kind.REVERSAL)
+                ).update(status=Entry.Status.REVERSED, reversed_at=now)
+
+
+class _Paid:
+    __slots__ = ("amount", "level", "member_id")
+
+    def __init__(self, level, member_id, amount):
+        self.level, self.member_id, self.amount = level, member_id, amount
+
+
+# --- Release and sweep --------------------------------------------------------------------------------
+
+
+def commission_release_due(*, now=None) -> int:
+    """Make pending entries available once their order is completed and the hold period has passed."""
+    from shops.models import Order
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
+    due_orders = Order.objects.filter(status=Order.Status.COMPLETED, completed_at__lte=cutoff)
+    with transaction.atomic():
+        return Entry.objects.filter(status=Entry.Status.PENDING, order__in=due_orders).update(
+            status=Entry.Status.AVAILABLE, released_at=now
+        )
+
+
+def commission_sweep(*, now=None) -> int:
+    """Re-queue paid orders that have no split and no queue row, and re-send stale queue rows.
+
+    Returns how many orders were (re)sent. The split itself stays exactly-once whatever this sends.
+    """
+    from commissions.tasks import commission_split_order_task
+    from shops.models import Order
+
+    now = now or timezone.now()
+    lost = (
+        Order.objects.filter(paid_at__isnull=False, paid_at__gte=now - timedelta(days=90))
+        .exclude(Exists(OrderSplit.objects.filter(order=OuterRef("pk"))))
+        .exclude(Exists(SplitQueue.objects.filter(order=OuterRef("pk"))))
+    )
+    missing = list(lost.values_list("pk", flat=True)[:10_000])
+    SplitQueue.objects.bulk_create([SplitQueue(order_id=pk) for pk in missing], ignore_conflicts=True)
+    stale = SplitQueue.objects.filter(queued_at__lte=now - timedelta(seconds=settings.COMMISSION_SWEEP_AFTER_SECONDS))
+    waiting = stale.count() + len(missing)
+    batches = -(-waiting // settings.COMMISSION_SPLIT_BATCH)
+    for _batch in range(batches):
+        commission_split_order_task.delay(None)
+    return waiting

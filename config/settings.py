@@ -198,6 +198,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BEAT_SCHEDULE = {
+    "commissions-sweep": {"task": "commissions.tasks.commission_sweep_task", "schedule": 120.0},
+    "commissions-release": {"task": "commissions.tasks.commission_release_due_task", "schedule": crontab(minute=5)},
     "clicks-flush": {"task": "referrals.tasks.clicks_flush_task", "schedule": 30.0},
     "orders-cancel-unpaid": {
         "task": "shops.tasks.orders_cancel_expired_task",
@@ -220,6 +222,11 @@ PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
 ORDER_MAX_QUANTITY_PER_LINE = 99
+# Commissions (SPEC §7).
+COMMISSION_HOLD_DAYS = env.int("COMMISSION_HOLD_DAYS", default=7)
+COMMISSION_SPLIT_BATCH = env.int("COMMISSION_SPLIT_BATCH", default=500)
+COMMISSION_SWEEP_AFTER_SECONDS = env.int("COMMISSION_SWEEP_AFTER_SECONDS", default=120)
+
 # Share links and attribution (SPEC §5).
 ATTRIBUTION_WINDOW_DAYS = env.int("ATTRIBUTION_WINDOW_DAYS", default=30)
 ATTRIBUTION_MODEL = env.str("ATTRIBUTION_MODEL", default="last")  # "last" click wins, or "first"

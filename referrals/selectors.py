@@ -141,3 +141,29 @@ def member_share_links(member: Member):
 
 def member_share_link(member: Member, link_id: int) -> ShareLink | None:
     return ShareLink.objects.select_related("shop", "product").filter(owner=member, pk=link_id).first()
+
+
+def member_uplines(member_ids, levels: int) -> dict[int, list[tuple[int, bool]]]:
+    """For many members at once: {member id: [(member id, is active), ...]} from the member itself upwards,
+    at most `levels` long (the member included). One query over the parent links, never the nested sets.
+    """
+    member_ids = list(set(member_ids))
+    if not member_ids or levels <= 0:
+        return {}
+    table = connection.ops.quote_name(Member._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(member_ids))
+    sql = f"""
+        WITH RECURSIVE chain(start_id, id, depth) AS (
+            SELECT id, id, 0 FROM {table} WHERE id IN ({placeholders})
+            UNION ALL
+            SELECT c.start_id, m.parent_id, c.depth + 1 FROM chain c JOIN {table} m ON m.id = c.id
+            WHERE m.parent_id IS NOT NULL AND c.depth + 1 < %s
+        )
+        SELECT c.start_id, c.id, m.status FROM chain c JOIN {table} m ON m.id = c.id ORDER BY c.start_id, c.depth
+    """  # noqa: S608 - interpolates only the quoted table name and placeholders
+    chains: dict[int, list[tuple[int, bool]]] = {member_id: [] for member_id in member_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*member_ids, levels])
+        for start_id, member_id, status in cursor.fetchall():
+            chains[start_id].append((member_id, status == Member.Status.ACTIVE))
+    return chains

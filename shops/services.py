@@ -18,7 +18,8 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from commissions.tasks import commission_apply_refund_task, commission_split_order_task
+from commissions.services import commission_order_paid
+from commissions.tasks import commission_apply_refund_task
 from config.money import ZERO
 from shops.models import (
     Order,
@@ -418,7 +419,7 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
     _event(order, OrderEvent.Kind.PAYMENT, actor_label=payment.provider, amount=payment.amount, note=payment.reference)
     if order.status == Status.PENDING_PAYMENT:
         _order_transition(order, Status.PAID, actor_label=payment.provider, amount=payment.amount)
-        transaction.on_commit(partial(commission_split_order_task.delay, order.pk))
+        commission_order_paid(order_id=order.pk)  # queues the split in this transaction, sends it after commit
         return "order paid"
     # Paid after the order was cancelled (timeout) or paid twice: give the money straight back.
     result = get_provider(payment.provider).refund(payment, payment.amount, idempotency_key=f"late-{payment.pk}")
