@@ -26,6 +26,7 @@ from referrals.selectors import (
 )
 from referrals.services import (
     ReferralError,
+    clicks_flush,
     member_join,
     share_link_click,
     share_link_create,
@@ -150,6 +151,9 @@ def links(request):
             return redirect("referrals:links")
         except ReferralError as error:
             form.add_error(None, error)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # The embedded default runs no beat: flush the in-process counter here so the figures are current.
+        clicks_flush()
     rows = [(link, _link_url(request, link)) for link in member_share_links(member)]
     return render(
         request,
