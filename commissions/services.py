@@ -411,3 +411,27 @@ def commission_sweep(*, now=None) -> int:
     for _batch in range(batches):
         commission_split_order_task.delay(None)
     return waiting
+
+
+# --- Payouts ------------------------------------------------------------------------------------------
+
+
+def commission_entries_mark_paid(*, member_id: int, amount, at) -> int:
+    """Label the member's available entries `paid`, oldest released first, as far as a payout of `amount` covers.
+
+    Called by the payouts app inside the transaction that records a payout. The balance does not depend on
+    these labels (released = available + paid); they tell the member which commission a payout covered.
+    An entry the payout only partly covers stays available.
+    """
+    covered = ZERO
+    ids = []
+    for entry_id, entry_amount in (
+        Entry.objects.filter(beneficiary_id=member_id, status=Entry.Status.AVAILABLE)
+        .order_by("released_at", "pk")
+        .values_list("pk", "amount")
+    ):
+        if covered + entry_amount > amount:
+            break
+        covered += entry_amount
+        ids.append(entry_id)
+    return Entry.objects.filter(pk__in=ids).update(status=Entry.Status.PAID, paid_at=at)

@@ -5,6 +5,7 @@ in-process, local-memory cache, DEBUG on. Production sets DEBUG=0, SECRET_KEY,
 DATABASE_URL (PostgreSQL), CELERY_BROKER_URL and REDIS_URL; README lists every setting.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -198,6 +199,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BEAT_SCHEDULE = {
+    "payouts-run": {"task": "payouts.tasks.payout_batches_run_task", "schedule": crontab(minute="*/15")},
     "commissions-sweep": {"task": "commissions.tasks.commission_sweep_task", "schedule": 120.0},
     "commissions-release": {"task": "commissions.tasks.commission_release_due_task", "schedule": crontab(minute=5)},
     "clicks-flush": {"task": "referrals.tasks.clicks_flush_task", "schedule": 30.0},
@@ -226,6 +228,17 @@ ORDER_MAX_QUANTITY_PER_LINE = 99
 COMMISSION_HOLD_DAYS = env.int("COMMISSION_HOLD_DAYS", default=7)
 COMMISSION_SPLIT_BATCH = env.int("COMMISSION_SPLIT_BATCH", default=500)
 COMMISSION_SWEEP_AFTER_SECONDS = env.int("COMMISSION_SWEEP_AFTER_SECONDS", default=120)
+
+# Payouts (SPEC §8).
+WITHDRAWAL_MINIMUM = Decimal(env.str("WITHDRAWAL_MINIMUM", default="10.00"))
+WITHDRAWAL_MAX_OPEN = env.int("WITHDRAWAL_MAX_OPEN", default=3)
+# Requests up to this amount are approved automatically; 0 turns auto-approval off.
+WITHDRAWAL_AUTO_APPROVE_MAX = Decimal(env.str("WITHDRAWAL_AUTO_APPROVE_MAX", default="0.00"))
+PAYOUT_PROVIDER = env.str("PAYOUT_PROVIDER", default="sandbox")
+PAYOUT_PROVIDERS = {
+    "sandbox": "payouts.providers.sandbox.SandboxPayoutProvider",
+    "manual": "payouts.providers.manual.ManualPayoutProvider",
+}
 
 # Share links and attribution (SPEC §5).
 ATTRIBUTION_WINDOW_DAYS = env.int("ATTRIBUTION_WINDOW_DAYS", default=30)

@@ -1,1 +1,168 @@
-# Balances, withdrawals and payout batches arrive with the payouts issue (SPEC §8).
+"""Payout accounts, withdrawals and payout batches (SPEC §8).
+
+A member's balance is derived from the commission ledger minus withdrawals, never stored: see
+payouts.selectors.member_balance. `MemberWallet` is only the row that is locked whenever money leaves.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from config.money import ZERO, MoneyField
+
+
+class PayoutAccount(models.Model):
+    class Method(models.TextChoices):
+        BANK = "bank", _("Bank transfer")
+        ALIPAY = "alipay", _("Alipay")
+        WECHAT = "wechat", _("WeChat Pay")
+
+    member = models.OneToOneField("referrals.Member", on_delete=models.PROTECT, related_name="payout_account")
+    method = models.CharField(_("method"), max_length=10, choices=Method.choices)
+    holder_name = models.CharField(_("account holder's real name"), max_length=60)
+    bank_name = models.CharField(_("bank"), max_length=80, blank=True)
+    bank_branch = models.CharField(_("branch"), max_length=120, blank=True)
+    account_number = models.CharField(_("card / account number"), max_length=34, blank=True)
+    alipay_account = models.CharField(_("Alipay account (phone or email)"), max_length=100, blank=True)
+    wechat_id = models.CharField(_("WeChat ID"), max_length=40, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("payout account")
+        verbose_name_plural = _("payout accounts")
+
+    def __str__(self) -> str:
+        return f"{self.get_method_display()} {self.masked_identifier}"
+
+    @property
+    def identifier(self) -> str:
+        return {"bank": self.account_number, "alipay": self.alipay_account, "wechat": self.wechat_id}[self.method]
+
+    @property
+    def masked_identifier(self) -> str:
+        return mask(self.identifier)
+
+    def snapshot(self) -> dict:
+        """What a withdrawal records of the account at request time (later edits do not redirect money)."""
+        return {
+            "method": self.method,
+            "holder_name": self.holder_name,
+            "bank_name": self.bank_name,
+            "bank_branch": self.bank_branch,
+            "account_number": self.account_number,
+            "alipay_account": self.alipay_account,
+            "wechat_id": self.wechat_id,
+        }
+
+
+def mask(value: str) -> str:
+    """`6222 0212 3456 7890` → `6222 **** 7890`; short values keep only their last two characters."""
+    value = (value or "").replace(" ", "")
+    if "@" in value:
+        local, _at, domain = value.partition("@")
+        return f"{local[:2]}***@{domain}"
+    if len(value) >= 8:
+        return f"{value[:4]} **** {value[-4:]}"
+    return "*" * max(len(value) - 2, 0) + value[-2:]
+
+
+class MemberWallet(models.Model):
+    """The row locked (SELECT … FOR UPDATE) whenever money leaves a member's balance."""
+
+    member = models.OneToOneField("referrals.Member", on_delete=models.PROTECT, related_name="wallet")
+
+    def __str__(self) -> str:
+        return f"wallet of {self.member_id}"
+
+
+class PayoutBatch(models.Model):
+    class Status(models.TextChoices):
+        PROCESSING = "processing", _("Processing")
+        DONE = "done", _("Done")
+
+    provider = models.CharField(_("provider"), max_length=20)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PROCESSING)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("payout batch")
+        verbose_name_plural = _("payout batches")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.provider})"
+
+
+class Withdrawal(models.Model):
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Requested")
+        APPROVED = "approved", _("Approved")
+        PROCESSING = "processing", _("Processing")
+        PAID = "paid", _("Paid")
+        REJECTED = "rejected", _("Rejected")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="withdrawals")
+    amount = MoneyField(_("amount"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    account = models.JSONField(_("payout account at request time"))
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="withdrawals")
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
+    provider_reference = models.CharField(_("provider reference"), max_length=100, blank=True)
+    reason = models.TextField(_("reason (rejection or failure)"), blank=True)
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now)
+    decided_at = models.DateTimeField(_("approved or rejected"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("withdrawal")
+        verbose_name_plural = _("withdrawals")
+        ordering = ("-requested_at", "-pk")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=ZERO), name="payouts_withdrawal_positive")]
+        indexes = [models.Index(fields=["member", "status"]), models.Index(fields=["status", "requested_at"])]
+
+    def __str__(self) -> str:
+        return f"withdrawal {self.pk}: {self.amount} ({self.status})"
+
+
+class WithdrawalEvent(models.Model):
+    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=40, blank=True)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12)
+    amount = MoneyField()
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at", "pk")
+
+    def __str__(self) -> str:
+        return f"{self.withdrawal_id}: {self.from_status}→{self.to_status}"
+
+
+class SandboxTransfer(models.Model):
+    """The sandbox provider's own side: one row per idempotency key, i.e. per transfer actually made."""
+
+    class Outcome(models.TextChoices):
+        PAID = "paid", _("Paid")
+        FAILED = "failed", _("Failed")
+
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    amount = MoneyField()
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.idempotency_key

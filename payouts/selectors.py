@@ -1,0 +1,111 @@
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Q, Sum
+
+from config.money import ROUND_HALF_UP, ZERO, quantize_money
+from payouts.models import Withdrawal
+
+# Withdrawals whose money has left (or is leaving) the balance.
+OUTGOING = (
+    Withdrawal.Status.REQUESTED,
+    Withdrawal.Status.APPROVED,
+    Withdrawal.Status.PROCESSING,
+    Withdrawal.Status.PAID,
+)
+OPEN = (Withdrawal.Status.REQUESTED, Withdrawal.Status.APPROVED, Withdrawal.Status.PROCESSING)
+
+
+@dataclass(frozen=True)
+class Balance:
+    released: Decimal  # commission made available (or already paid out), clawbacks included
+    pending: Decimal  # commission still on hold
+    in_flight: Decimal  # withdrawals requested, approved or processing
+    paid_out: Decimal  # withdrawals paid
+    clawed_back: Decimal  # clawbacks (negative)
+
+    @property
+    def available(self) -> Decimal:
+        """What can be withdrawn now; negative after a clawback, netted against future commission."""
+        return self.released - self.in_flight - self.paid_out
+
+
+def member_balance(member) -> Balance:
+    """The balance, derived from the ledger and the withdrawals (two aggregate queries). Never stored."""
+    from commissions.models import CommissionEntry as Entry
+
+    member_id = getattr(member, "pk", member)
+    entries = Entry.objects.filter(beneficiary_id=member_id).aggregate(
+        released=Sum("amount", filter=Q(status__in=[Entry.Status.AVAILABLE, Entry.Status.PAID])),
+        pending=Sum("amount", filter=Q(status=Entry.Status.PENDING)),
+        clawed_back=Sum("amount", filter=Q(kind=Entry.Kind.CLAWBACK)),
+    )
+    withdrawals = Withdrawal.objects.filter(member_id=member_id).aggregate(
+        in_flight=Sum("amount", filter=Q(status__in=OPEN)),
+        paid_out=Sum("amount", filter=Q(status=Withdrawal.Status.PAID)),
+    )
+
+    def cents(value) -> Decimal:  # SQLite sums decimals without their scale
+        return quantize_money(value or ZERO, ROUND_HALF_UP)
+
+    return Balance(
+        released=cents(entries["released"]),
+        pending=cents(entries["pending"]),
+        in_flight=cents(withdrawals["in_flight"]),
+        paid_out=cents(withdrawals["paid_out"]),
+        clawed_back=cents(entries["clawed_back"]),
+    )
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    at: object
+    description: str
+    amount: Decimal
+    balance: Decimal
+
+
+def member_statement(member) -> list[StatementLine]:
+    """Every credit and debit of the withdrawable balance, oldest first, with the running balance.
+
+    Ends at member_balance(member).available.
+    """
+    from commissions.models import CommissionEntry as Entry
+
+    moves = []
+    released = (
+        Entry.objects.filter(beneficiary=member, status__in=[Entry.Status.AVAILABLE, Entry.Status.PAID])
+        .select_related("order")
+        .order_by("released_at", "pk")
+    )
+    for entry in released:
+        label = {Entry.Kind.CLAWBACK: "Clawback", Entry.Kind.REVERSAL: "Reversal"}.get(entry.kind, "Commission")
+        moves.append(
+            (
+                entry.released_at or entry.created_at,
+                f"{label}, order {entry.order.number}, level {entry.level}",
+                entry.amount,
+            )
+        )
+    for withdrawal in Withdrawal.objects.filter(member=member).order_by("requested_at", "pk"):
+        moves.append((withdrawal.requested_at, f"Withdrawal {withdrawal.pk}", -withdrawal.amount))
+        if withdrawal.status in (Withdrawal.Status.FAILED, Withdrawal.Status.REJECTED, Withdrawal.Status.CANCELLED):
+            back_at = withdrawal.failed_at or withdrawal.decided_at or withdrawal.requested_at
+            moves.append(
+                (
+                    back_at,
+                    f"Withdrawal {withdrawal.pk} {withdrawal.get_status_display().lower()}: returned",
+                    withdrawal.amount,
+                )
+            )
+    moves.sort(key=lambda move: move[0])
+    running = ZERO
+    lines = []
+    for at, description, amount in moves:
+        running += amount
+        lines.append(StatementLine(at=at, description=description, amount=amount, balance=running))
+    return lines
+
+
+def member_withdrawal(member, withdrawal_id: int) -> Withdrawal | None:
+    return Withdrawal.objects.filter(member=member, pk=withdrawal_id).first()

@@ -1,0 +1,276 @@
+"""Withdrawals and payouts (SPEC §8): every change locks, checks the state machine, writes an event.
+
+Money leaves a balance only under a lock on the member's MemberWallet row, taken before the balance is
+computed, so two withdrawals at the same moment cannot both pass. A payout is sent with the
+withdrawal's idempotency key and its result applied only if the withdrawal is still `processing`, so a
+batch sent twice (or by two workers at once) pays nobody twice.
+"""
+
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from config.money import CENT
+from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent
+from payouts.providers import get_payout_provider
+from payouts.selectors import OPEN, member_balance
+
+Status = Withdrawal.Status
+TRANSITIONS = {
+    Status.REQUESTED: {Status.APPROVED, Status.REJECTED, Status.CANCELLED},
+    Status.APPROVED: {Status.PROCESSING},
+    Status.PROCESSING: {Status.PAID, Status.FAILED},
+}
+ACCOUNT_FIELDS = {
+    PayoutAccount.Method.BANK: ("bank_name", "account_number"),
+    PayoutAccount.Method.ALIPAY: ("alipay_account",),
+    PayoutAccount.Method.WECHAT: ("wechat_id",),
+}
+
+
+class PayoutError(ValidationError):
+    """A refused payout change; the message is fit to show. Nothing was changed."""
+
+
+# --- Accounts --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def payout_account_save(*, member, method: str, holder_name: str, **details) -> PayoutAccount:
+    """Create or replace the member's payout account; the fields the method needs are required."""
+    if method not in PayoutAccount.Method.values:
+        raise PayoutError({"method": [_("Choose bank transfer, Alipay or WeChat Pay.")]})
+    values = {name: (details.get(name) or "").strip() for name in ("bank_name", "bank_branch", "account_number",
+                                                                    "alipay_account", "wechat_id")}  # fmt: skip
+    values["account_number"] = values["account_number"].replace(" ", "")
+    errors = {}
+    if not (holder_name or "").strip():
+        errors["holder_name"] = [_("Enter the account holder's real name.")]
+    for name in ACCOUNT_FIELDS[method]:
+        if not values[name]:
+            errors[name] = [_("Required for this method.")]
+    if (
+        method == PayoutAccount.Method.BANK
+        and values["account_number"]
+        and not (values["account_number"].isdigit() and 12 <= len(values["account_number"]) <= 19)
+    ):
+        errors["account_number"] = [_("A bank card number has 12 to 19 digits.")]
+    if errors:
+        raise PayoutError(errors)
+    # Keep only what the method uses, so a masked display never shows a stale number of another method.
+    for name in values:
+        if name not in ACCOUNT_FIELDS[method] and name != "bank_branch":
+            values[name] = ""
+    if method != PayoutAccount.Method.BANK:
+        values["bank_branch"] = ""
+    account, _created = PayoutAccount.objects.update_or_create(
+        member=member, defaults={"method": method, "holder_name": holder_name.strip(), **values}
+    )
+    return account
+
+
+# --- Withdrawals ------------------------------------------------------------------------------------
+
+
+def _wallet_lock(member) -> None:
+    MemberWallet.objects.bulk_create([MemberWallet(member=member)], ignore_conflicts=True)
+    MemberWallet.objects.select_for_update().get(member=member)
+
+
+def _event(withdrawal: Withdrawal, from_status: str, *, actor=None, actor_label="", reason="") -> None:
+    WithdrawalEvent.objects.create(
+        withdrawal=withdrawal,
+        actor=actor,
+        actor_label=actor_label,
+        from_status=from_status,
+        to_status=withdrawal.status,
+        amount=withdrawal.amount,
+        reason=reason,
+    )
+
+
+def _move(withdrawal: Withdrawal, to_status: str, *, actor=None, actor_label="", note="", **fields) -> Withdrawal:
+    from_status = withdrawal.status
+    if to_status not in TRANSITIONS.get(from_status, set()):
+        raise PayoutError(
+            _("A withdrawal that is “%(from)s” cannot become “%(to)s”.")
+            % {"from": Status(from_status).label, "to": Status(to_status).label},
+            code="illegal_transition",
+        )
+    withdrawal.status = to_status
+    for name, value in fields.items():
+        setattr(withdrawal, name, value)
+    withdrawal.save(update_fields=["status", *fields])
+    _event(withdrawal, from_status, actor=actor, actor_label=actor_label, reason=note)
+    return withdrawal
+
+
+def _clean_amount(amount) -> Decimal:
+    try:
+        amount = Decimal(str(amount).strip())
+    except (InvalidOperation, ValueError) as error:
+        raise PayoutError({"amount": [_("Enter an amount such as 50.00.")]}) from error
+    if not amount.is_finite() or amount != amount.quantize(CENT):
+        raise PayoutError({"amount": [_("Enter an amount in whole cents, such as 50.00.")]})
+    return amount
+
+
+@transaction.atomic
+def withdrawal_request(*, member, amount) -> Withdrawal:
+    """Ask to withdraw `amount`. Locks the member's wallet, then checks minimum, balance, account, open count.
+
+    Requests up to WITHDRAWAL_AUTO_APPROVE_MAX are approved at once.
+    """
+    amount = _clean_amount(amount)
+    if amount < settings.WITHDRAWAL_MINIMUM:
+        raise PayoutError({"amount": [_("The minimum withdrawal is %(min)s.") % {"min": settings.WITHDRAWAL_MINIMUM}]})
+    _wallet_lock(member)
+    account = PayoutAccount.objects.filter(member=member).first()
+    if account is None:
+        raise PayoutError(_("Add a payout account first."), code="no_account")
+    if Withdrawal.objects.filter(member=member, status__in=OPEN).count() >= settings.WITHDRAWAL_MAX_OPEN:
+        raise PayoutError(
+            _("You have %(n)d withdrawals in progress; wait for one to finish.") % {"n": settings.WITHDRAWAL_MAX_OPEN},
+            code="too_many_open",
+        )
+    available = member_balance(member).available
+    if amount > available:
+        raise PayoutError({"amount": [_("You can withdraw at most %(available)s.") % {"available": max(available, 0)}]})
+    withdrawal = Withdrawal.objects.create(
+        member=member, amount=amount, account=account.snapshot(), idempotency_key=uuid.uuid4().hex
+    )
+    _event(withdrawal, "", actor=member.user, actor_label="member")
+    if amount <= settings.WITHDRAWAL_AUTO_APPROVE_MAX:
+        _move(withdrawal, Status.APPROVED, actor_label="auto-approval", decided_at=timezone.now())
+    return withdrawal
+
+
+def _locked(withdrawal_id: int) -> Withdrawal:
+    return Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+
+
+@transaction.atomic
+def withdrawal_cancel(*, withdrawal: Withdrawal, member) -> Withdrawal:
+    """The member takes back a request that is not approved yet."""
+    withdrawal = _locked(withdrawal.pk)
+    if withdrawal.member_id != member.pk:
+        raise PayoutError(_("Not your withdrawal."), code="not_yours")
+    if withdrawal.status != Status.REQUESTED:
+        raise PayoutError(_("Only a request that is not approved yet can be cancelled."), code="not_cancellable")
+    return _move(withdrawal, Status.CANCELLED, actor=member.user, actor_label="member", decided_at=timezone.now())
+
+
+@transaction.atomic
+def withdrawal_approve(*, withdrawal: Withdrawal, actor) -> Withdrawal:
+    return _move(_locked(withdrawal.pk), Status.APPROVED, actor=actor, actor_label="staff", decided_at=timezone.now())
+
+
+@transaction.atomic
+def withdrawal_reject(*, withdrawal: Withdrawal, actor, reason: str) -> Withdrawal:
+    reason = (reason or "").strip()
+    if not reason:
+        raise PayoutError({"reason": [_("Give the member a reason.")]}, code="reason_required")
+    return _move(
+        _locked(withdrawal.pk),
+        Status.REJECTED,
+        actor=actor,
+        actor_label="staff",
+        note=reason,
+        decided_at=timezone.now(),
+        reason=reason,
+    )
+
+
+# --- Batches -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: int = 10_000) -> PayoutBatch | None:
+    """Group approved withdrawals (up to `limit`) into a new batch, all `processing`. None if there are none."""
+    provider_name = provider_name or settings.PAYOUT_PROVIDER
+    approved = list(
+        Withdrawal.objects.select_for_update(skip_locked=True).filter(status=Status.APPROVED).order_by("pk")[:limit]
+    )
+    if not approved:
+        return None
+    batch = PayoutBatch.objects.create(provider=provider_name, created_by=actor)
+    events = []
+    for withdrawal in approved:
+        withdrawal.status = Status.PROCESSING
+        withdrawal.batch = batch
+        events.append(
+            WithdrawalEvent(
+                withdrawal=withdrawal,
+                actor=actor,
+                actor_label="staff" if actor else "system",
+                from_status=Status.APPROVED,
+                to_status=Status.PROCESSING,
+                amount=withdrawal.amount,
+            )
+        )
+    Withdrawal.objects.bulk_update(approved, ["status", "batch"], batch_size=2000)
+    WithdrawalEvent.objects.bulk_create(events, batch_size=2000)
+    return batch
+
+
+def payout_batch_send(*, batch: PayoutBatch) -> dict[str, int]:
+    """Send every still-processing withdrawal of the batch; apply each answer once. Safe to run twice."""
+    provider = get_payout_provider(batch.provider)
+    outcome = {"paid": 0, "failed": 0, "pending": 0}
+    for withdrawal_id in batch.withdrawals.filter(status=Status.PROCESSING).order_by("pk").values_list("pk", flat=True):
+        withdrawal = Withdrawal.objects.get(pk=withdrawal_id)
+        result = provider.send(withdrawal, idempotency_key=withdrawal.idempotency_key)
+        if result.status == "pending":
+            outcome["pending"] += 1
+            continue
+        if withdrawal_record_result(withdrawal=withdrawal, status=result.status, reference=result.reference,
+                                    reason=result.reason, actor_label=provider.name):  # fmt: skip
+            outcome[result.status] += 1
+    _batch_close_if_done(batch)
+    return outcome
+
+
+@transaction.atomic
+def withdrawal_record_result(
+    *, withdrawal: Withdrawal, status: str, reference: str = "", reason: str = "", actor=None, actor_label=""
+) -> bool:
+    """Apply a provider's (or staff's) answer: paid or failed. Returns False if it was applied already."""
+    from commissions.services import commission_entries_mark_paid
+
+    withdrawal = _locked(withdrawal.pk)
+    if withdrawal.status != Status.PROCESSING:
+        return False
+    now = timezone.now()
+    if status == Status.PAID:
+        _move(withdrawal, Status.PAID, actor=actor, actor_label=actor_label, provider_reference=reference, paid_at=now)
+        commission_entries_mark_paid(member_id=withdrawal.member_id, amount=withdrawal.amount, at=now)
+    elif status == Status.FAILED:
+        reason = reason or _("The payout provider refused the transfer.")
+        _move(withdrawal, Status.FAILED, actor=actor, actor_label=actor_label, note=reason,
+              provider_reference=reference, failed_at=now, reason=reason)  # fmt: skip
+    else:
+        raise PayoutError(_("A result is paid or failed."), code="bad_result")
+    return True
+
+
+def _batch_close_if_done(batch: PayoutBatch) -> None:
+    if not batch.withdrawals.filter(status=Status.PROCESSING).exists():
+        PayoutBatch.objects.filter(pk=batch.pk, status=PayoutBatch.Status.PROCESSING).update(
+            status=PayoutBatch.Status.DONE, completed_at=timezone.now()
+        )
+
+
+def payout_batches_run(*, provider_name: str | None = None) -> int:
+    """Periodic: batch what is approved and send it; also resend batches still processing. Returns batches sent."""
+    batch = payout_batch_create(provider_name=provider_name)
+    open_batches = PayoutBatch.objects.filter(status=PayoutBatch.Status.PROCESSING).order_by("pk")
+    sent = 0
+    for open_batch in open_batches:
+        payout_batch_send(batch=open_batch)
+        sent += 1
+    return sent if sent else int(batch is not None)

@@ -1,0 +1,17 @@
+from celery import shared_task
+
+from config.celery import IDEMPOTENT_TASK
+from payouts.models import PayoutBatch
+from payouts.services import payout_batch_send, payout_batches_run
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def payout_batches_run_task() -> int:
+    """Periodic: batch approved withdrawals and send them. Idempotent per withdrawal (state + provider key)."""
+    return payout_batches_run()
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def payout_batch_send_task(batch_id: int) -> dict:
+    batch = PayoutBatch.objects.filter(pk=batch_id).first()
+    return payout_batch_send(batch=batch) if batch else {}
