@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from payouts.demo import demo_money
 from referrals.models import Member
 from referrals.services import member_join
 from shops.demo import DEMO_BASE_URL, DEMO_SHOP_SLUG, demo_storefront
@@ -30,8 +31,13 @@ def _demo_tree() -> list[tuple[str, str, str | None]]:
 class Command(BaseCommand):
     help = "Load demo data (idempotent: running it again adds nothing twice) and print the demo logins."
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        created = self._people_and_shops()
+        demo_money(self.stdout)
+        self._print_logins(created)
+
+    @transaction.atomic
+    def _people_and_shops(self) -> int:
         User = get_user_model()
         password = settings.DEMO_PASSWORD
         if not User.objects.filter(email="admin@example.com").exists():
@@ -49,7 +55,10 @@ class Command(BaseCommand):
             created += 1
 
         demo_storefront(self.stdout)
+        return created
 
+    def _print_logins(self, created: int) -> None:
+        password = settings.DEMO_PASSWORD
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new members)."))
         self.stdout.write(f"Logins (password for all: {password}):")
         self.stdout.write("  staff (admin at /admin/): admin@example.com")
