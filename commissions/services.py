@@ -295,7 +295,10 @@ def commission_apply_refund(*, refund_id: int) -> None:
         Order.objects.select_for_update().filter(pk=refund.order_id).first()
         if not OrderSplit.objects.filter(order_id=refund.order_id).exists():
             return
-        _apply_refund(refund)
+        # In refund order: a later refund's amounts are computed on top of the earlier ones, so an earlier
+        # refund whose task arrives late is applied first, never after.
+        for earlier in Refund.objects.filter(order_id=refund.order_id, pk__lte=refund.pk).order_by("pk"):
+            _apply_refund(earlier)
 
 
 def _apply_refund(refund) -> None:
