@@ -211,6 +211,8 @@ class SplitQueue(models.Model):
 
     order = models.OneToOneField("shops.Order", on_delete=models.CASCADE, primary_key=True, related_name="+")
     queued_at = models.DateTimeField(default=timezone.now)
+    # [[member id, eligible], ...] from the sharer up, read at payment time; null when the sweep queued it.
+    chain = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"order {self.order_id} awaiting its split"

@@ -58,15 +58,29 @@ class CommissionError(ValidationError):
 
 # --- Policy and plans ------------------------------------------------------------------------------
 
+CONFIG_LOCK_KEY = 0x636F6D6D5F636667  # "comm_cfg": serialises policy and plan changes on PostgreSQL
+
+
+def _config_lock() -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CONFIG_LOCK_KEY])
+
 
 def _calculation_policy(values: dict) -> Policy:
-    if int(values["max_levels"]) > HARD_MAX_LEVELS:
+    try:
+        levels = int(values["max_levels"])
+    except (TypeError, ValueError) as error:
+        raise CommissionError({"max_levels": [_("Enter a whole number of levels, 1 to 3.")]}) from error
+    if levels > HARD_MAX_LEVELS:
         raise CommissionError(
             {"max_levels": [_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS}]},
             code="too_many_levels",
         )
     try:
-        return Policy(**{name: values[name] for name in POLICY_FIELDS})
+        return Policy(**{**{name: values[name] for name in POLICY_FIELDS}, "max_levels": levels})
     except (TypeError, ValueError) as error:
         raise CommissionError(str(error), code="invalid_policy") from error
 
@@ -101,6 +115,7 @@ def policy_publish(*, actor, note: str = "", **changes) -> CompliancePolicy:
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise CommissionError(_("Unknown policy fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    _config_lock()  # then read: a concurrent publish has committed or not started
     current = CompliancePolicy.objects.select_for_update().filter(is_active=True).first()
     values = {name: getattr(current, name) for name in POLICY_FIELDS} if current else {}
     values = {**{f.name: f.get_default() for f in CompliancePolicy._meta.fields if f.name in POLICY_FIELDS}, **values}
@@ -148,7 +163,8 @@ def plan_create(*, actor, name: str, rates: tuple) -> CommissionPlan:
     rates = tuple(rates)
     plan_validate(rates=rates)
     padded = (*rates, None, None, None)[:3]
-    version = (CommissionPlan.objects.select_for_update().aggregate(v=Max("version"))["v"] or 0) + 1
+    _config_lock()
+    version = (CommissionPlan.objects.aggregate(v=Max("version"))["v"] or 0) + 1
     return CommissionPlan.objects.create(
         version=version,
         name=name,
@@ -162,12 +178,17 @@ def plan_create(*, actor, name: str, rates: tuple) -> CommissionPlan:
 @transaction.atomic
 def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> CommissionPlan:
     """Put a draft plan in force from `effective_from` (default now). Refused if it breaks the policy."""
+    _config_lock()
     plan = CommissionPlan.objects.select_for_update().get(pk=plan.pk)
     if plan.is_activated:
         raise CommissionError(_("This plan is already activated; plans in force never change."), code="activated")
+    now = timezone.now()
+    if effective_from is not None and effective_from < now:
+        # A backdated plan would re-price orders paid before it existed (their splits may still be queued).
+        raise CommissionError(_("A plan can start now or later, never in the past."), code="backdated")
     plan_validate(rates=plan.rates)
     plan.is_activated = True
-    plan.effective_from = effective_from or timezone.now()
+    plan.effective_from = effective_from or now
     plan.save(update_fields=["is_activated", "effective_from"])
     return plan
 
@@ -175,11 +196,20 @@ def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> Commis
 # --- The split --------------------------------------------------------------------------------------
 
 
-def commission_order_paid(*, order_id: int) -> None:
-    """Called by the storefront inside the transaction that marks an order paid: queue its split."""
-    from commissions.tasks import commission_split_order_task
+def commission_order_paid(*, order_id: int, sharer_id: int | None) -> None:
+    """Called by the storefront inside the transaction that marks an order paid: queue its split.
 
-    SplitQueue.objects.bulk_create([SplitQueue(order_id=order_id)], ignore_conflicts=True)
+    The upline is read now (one query) and kept with the queue row, so a split that runs later still pays
+    the chain as it was at payment time, whatever moves or suspensions happen in between.
+    """
+    from commissions.tasks import commission_split_order_task
+    from referrals.selectors import member_uplines
+
+    chain = member_uplines([sharer_id], HARD_MAX_LEVELS).get(sharer_id, []) if sharer_id else []
+    SplitQueue.objects.bulk_create(
+        [SplitQueue(order_id=order_id, chain=[[member_id, eligible] for member_id, eligible in chain])],
+        ignore_conflicts=True,
+    )
     transaction.on_commit(partial(commission_split_order_task.delay, order_id))
 
 
@@ -214,7 +244,10 @@ def commission_split_queued(*, limit: int = 500) -> int:
     }
     plans = list(CommissionPlan.objects.filter(is_activated=True).order_by("-effective_from", "-version"))
     policies = list(CompliancePolicy.objects.order_by("-effective_from", "-version"))
-    chains = member_uplines({order.sharer_id for order in orders.values() if order.sharer_id}, HARD_MAX_LEVELS)
+    # The chain as it was at payment (kept on the queue row); a row the sweep queued has none: read it now.
+    snapshots = {row.order_id: row.chain for row in queued if row.chain is not None}
+    unknown = {order.sharer_id for pk, order in orders.items() if pk not in snapshots and order.sharer_id}
+    current = member_uplines(unknown, HARD_MAX_LEVELS)
     lines_by_order = defaultdict(list)
     for line in OrderLine.objects.filter(order_id__in=orders).order_by("pk"):
         lines_by_order[line.order_id].append(line)
@@ -223,7 +256,8 @@ def commission_split_queued(*, limit: int = 500) -> int:
     for order in orders.values():
         plan, policy = _versions_at(order.paid_at, plans, policies)
         markers.append(OrderSplit(order=order, plan=plan, policy=policy))
-        chain = [ChainMember(member_id, eligible) for member_id, eligible in chains.get(order.sharer_id, [])]
+        links = snapshots[order.pk] if order.pk in snapshots else current.get(order.sharer_id, [])
+        chain = [ChainMember(member_id, eligible) for member_id, eligible in links]
         for line in lines_by_order[order.pk]:
             entries.extend(_line_entries(order, line, chain, plan, policy))
     OrderSplit.objects.bulk_create(markers)
@@ -397,8 +431,8 @@ def commission_sweep(*, now=None) -> int:
 
     Returns how many orders were (re)sent. The split itself stays exactly-once whatever this sends.
     """
-    from commissions.tasks import commission_split_order_task
-    from shops.models import Order
+    from commissions.tasks import commission_apply_refund_task, commission_split_order_task
+    from shops.models import Order, Refund
 
     now = now or timezone.now()
     lost = (
@@ -413,7 +447,17 @@ def commission_sweep(*, now=None) -> int:
     batches = -(-waiting // settings.COMMISSION_SPLIT_BATCH)
     for _batch in range(batches):
         commission_split_order_task.delay(None)
-    return waiting
+    # Refunds of split orders whose reversal message was lost (older than a moment, so not still in flight).
+    unapplied = (
+        Refund.objects.filter(created_at__gte=now - timedelta(days=90), created_at__lte=now - timedelta(seconds=60))
+        .filter(Exists(OrderSplit.objects.filter(order=OuterRef("order"))))
+        .exclude(Exists(RefundApplied.objects.filter(refund=OuterRef("pk"))))
+        .values_list("pk", flat=True)
+    )
+    resent = list(unapplied[:10_000])
+    for refund_id in resent:
+        commission_apply_refund_task.delay(refund_id)
+    return waiting + len(resent)
 
 
 # --- Payouts ------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("referrals.urls")),
     path("", include("shops.urls")),
+    path("", include("commissions.urls")),
+    path("", include("payouts.urls")),
 ]
 
 if settings.DEBUG:

@@ -58,13 +58,13 @@ class PayoutAccount(models.Model):
 
 
 def mask(value: str) -> str:
-    """`6222 0212 3456 7890` → `6222 **** 7890`; short values keep only their last two characters."""
+    """`6222 0212 3456 7890` → `**** 7890`; emails keep two characters; short values their last two."""
     value = (value or "").replace(" ", "")
     if "@" in value:
         local, _at, domain = value.partition("@")
         return f"{local[:2]}***@{domain}"
     if len(value) >= 8:
-        return f"{value[:4]} **** {value[-4:]}"
+        return f"**** {value[-4:]}"  # 尾号 only: banks and Alipay show the last four
     return "*" * max(len(value) - 2, 0) + value[-2:]
 
 

@@ -8,6 +8,7 @@ batch sent twice (or by two workers at once) pays nobody twice.
 
 import uuid
 from decimal import Decimal, InvalidOperation
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -60,6 +61,10 @@ def payout_account_save(*, member, method: str, holder_name: str, **details) -> 
         and not (values["account_number"].isdigit() and 12 <= len(values["account_number"]) <= 19)
     ):
         errors["account_number"] = [_("A bank card number has 12 to 19 digits.")]
+    for name, value in [("holder_name", holder_name or ""), *values.items()]:
+        limit = PayoutAccount._meta.get_field(name).max_length
+        if len(value.strip()) > limit:
+            errors.setdefault(name, []).append(_("At most %(n)d characters.") % {"n": limit})
     if errors:
         raise PayoutError(errors)
     # Keep only what the method uses, so a masked display never shows a stale number of another method.
@@ -113,9 +118,10 @@ def _move(withdrawal: Withdrawal, to_status: str, *, actor=None, actor_label="",
 def _clean_amount(amount) -> Decimal:
     try:
         amount = Decimal(str(amount).strip())
+        whole_cents = amount.is_finite() and amount == amount.quantize(CENT) and abs(amount) < Decimal("1e12")
     except (InvalidOperation, ValueError) as error:
         raise PayoutError({"amount": [_("Enter an amount such as 50.00.")]}) from error
-    if not amount.is_finite() or amount != amount.quantize(CENT):
+    if not whole_cents:
         raise PayoutError({"amount": [_("Enter an amount in whole cents, such as 50.00.")]})
     return amount
 
@@ -242,6 +248,8 @@ def withdrawal_record_result(
     """Apply a provider's (or staff's) answer: paid or failed. Returns False if it was applied already."""
     from commissions.services import commission_entries_mark_paid
 
+    if status not in (Status.PAID, Status.FAILED):
+        raise PayoutError(_("A result is paid or failed."), code="bad_result")
     withdrawal = _locked(withdrawal.pk)
     if withdrawal.status != Status.PROCESSING:
         return False
@@ -253,8 +261,8 @@ def withdrawal_record_result(
         reason = reason or _("The payout provider refused the transfer.")
         _move(withdrawal, Status.FAILED, actor=actor, actor_label=actor_label, note=reason,
               provider_reference=reference, failed_at=now, reason=reason)  # fmt: skip
-    else:
-        raise PayoutError(_("A result is paid or failed."), code="bad_result")
+    if withdrawal.batch_id:
+        transaction.on_commit(partial(_batch_close_if_done, withdrawal.batch))
     return True
 
 

@@ -419,7 +419,8 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
     _event(order, OrderEvent.Kind.PAYMENT, actor_label=payment.provider, amount=payment.amount, note=payment.reference)
     if order.status == Status.PENDING_PAYMENT:
         _order_transition(order, Status.PAID, actor_label=payment.provider, amount=payment.amount)
-        commission_order_paid(order_id=order.pk)  # queues the split in this transaction, sends it after commit
+        # Queues the split in this transaction (with the upline as it is now) and sends it after commit.
+        commission_order_paid(order_id=order.pk, sharer_id=order.sharer_id)
         return "order paid"
     # Paid after the order was cancelled (timeout) or paid twice: give the money straight back.
     result = get_provider(payment.provider).refund(payment, payment.amount, idempotency_key=f"late-{payment.pk}")

@@ -1,0 +1,118 @@
+"""Forms for the commission screens. They check the shape of what was typed; the services decide what is allowed
+(every refusal comes back as a CommissionError and is shown on the form, see `add_commission_error`)."""
+
+from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
+from commissions.calculations import HARD_MAX_LEVELS
+from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
+from commissions.services import CommissionError, plan_create, policy_publish
+from config.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, RATE_ONE, RATE_ZERO
+
+LEVEL_CHOICES = [(level, str(level)) for level in range(1, HARD_MAX_LEVELS + 1)]
+
+
+def _rate_field(label, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label,
+        required=required,
+        max_digits=RATE_MAX_DIGITS,
+        decimal_places=RATE_DECIMAL_PLACES,
+        min_value=RATE_ZERO,
+        max_value=RATE_ONE,
+        help_text=help_text,
+    )
+
+
+def add_commission_error(form: forms.Form, error: CommissionError) -> None:
+    """Show a service's refusal on the form: on the field it names, else above the form."""
+    if hasattr(error, "error_dict") and set(error.error_dict) <= set(form.fields):
+        form.add_error(None, error)
+    else:
+        form.add_error(None, error.messages)
+
+
+# --- Staff --------------------------------------------------------------------------------------------
+
+
+class CompliancePolicyPublishForm(forms.Form):
+    """A new policy version. Saving publishes it (the current one stays as history)."""
+
+    max_levels = forms.TypedChoiceField(
+        label=_("Max paid levels"),
+        choices=LEVEL_CHOICES,
+        coerce=int,
+        help_text=format_lazy(
+            _("Members paid on one sale, the sharer included. Never more than {max}."), max=HARD_MAX_LEVELS
+        ),
+    )
+    max_total_rate = _rate_field(_("Max total rate"), help_text=_("Sum of the level rates, as a fraction of the pool."))
+    max_payout_ratio = _rate_field(
+        _("Max payout ratio"), help_text=_("All member shares of a line, as a fraction of its net amount.")
+    )
+    self_purchase_earns = forms.BooleanField(label=_("Self-purchase earns commission"), required=False)
+    ineligible_share = forms.ChoiceField(
+        label=_("Share of an ineligible member"), choices=CompliancePolicy.IneligibleShare.choices
+    )
+    note = forms.CharField(
+        label=_("Reason for the change"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
+    )
+
+    @classmethod
+    def initial_from(cls, policy: CompliancePolicy | None) -> dict:
+        if policy is None:
+            return {}
+        return {name: getattr(policy, name) for name in cls.base_fields if name != "note"}
+
+    def save(self, *, actor) -> CompliancePolicy:
+        """Publish; raises CommissionError (nothing changed) when the service refuses."""
+        values = dict(self.cleaned_data)
+        note = values.pop("note")
+        return policy_publish(actor=actor, note=note, **values)
+
+
+class CommissionPlanCreateForm(forms.Form):
+    """A draft plan: one rate per level (fractions of the pool). It is checked against the policy in force."""
+
+    name = forms.CharField(label=_("Name"), max_length=CommissionPlan._meta.get_field("name").max_length)
+    level1_rate = _rate_field(_("Level 1 rate (the sharer)"))
+    level2_rate = _rate_field(_("Level 2 rate"), required=False, help_text=_("Empty: level 2 is not paid."))
+    level3_rate = _rate_field(_("Level 3 rate"), required=False, help_text=_("Empty: level 3 is not paid."))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("level3_rate") is not None and cleaned.get("level2_rate") is None and not self.errors:
+            self.add_error("level2_rate", _("Enter the level 2 rate: a plan that pays level 3 pays level 2 too."))
+        return cleaned
+
+    def rates(self) -> tuple:
+        levels = (self.cleaned_data.get(f"level{level}_rate") for level in range(1, HARD_MAX_LEVELS + 1))
+        return tuple(rate for rate in levels if rate is not None)
+
+    def save(self, *, actor) -> CommissionPlan:
+        """Create the draft; raises CommissionError (nothing changed) with every way it breaks the policy."""
+        return plan_create(actor=actor, name=self.cleaned_data["name"], rates=self.rates())
+
+
+# --- Member dashboard ---------------------------------------------------------------------------------
+
+
+class CommissionFilterForm(forms.Form):
+    """The filters of a member's entry list (GET). Invalid values are ignored, never an error page."""
+
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("All")), *CommissionEntry.Status.choices], required=False
+    )
+    level = forms.TypedChoiceField(
+        label=_("Level"),
+        choices=[("", _("All")), *LEVEL_CHOICES],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+
+    def filters(self) -> dict:
+        """{status, level} from whichever fields are valid."""
+        self.is_valid()
+        return {"status": self.cleaned_data.get("status") or None, "level": self.cleaned_data.get("level")}

@@ -1,0 +1,278 @@
+"""Reads of the commission ledger for the member dashboard and the staff screens.
+
+A member only ever reads entries whose beneficiary they are: every member selector filters on it, so another
+member's entry is simply not found (the views answer 404).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from commissions.calculations import HARD_MAX_LEVELS, line_pool
+from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
+from config.money import ROUND_DOWN, ZERO, quantize_money
+from shops.models import Order, OrderLine, RefundLine
+
+Entry = CommissionEntry
+ADJUSTMENT_KINDS = (Entry.Kind.REVERSAL, Entry.Kind.CLAWBACK)
+MEMBER_LEVELS = tuple(range(1, HARD_MAX_LEVELS + 1))
+
+
+# --- Member dashboard ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommissionSummary:
+    """A member's earnings by where they stand. Amounts are sums of ledger entries (signed).
+
+    `pending`: on hold (commission less reversals before release). `available`: released and not yet paid out,
+    clawbacks included, so it can be negative. `paid`: entries a payout covered. `clawed_back`: the total taken
+    back after release, as a positive amount (already counted in `available` or `paid`).
+    """
+
+    pending: Decimal
+    available: Decimal
+    paid: Decimal
+    clawed_back: Decimal
+
+
+def member_commission_summary(member) -> CommissionSummary:
+    """One aggregate query over the member's entries."""
+    totals = Entry.objects.filter(beneficiary=member).aggregate(
+        pending=Sum("amount", filter=Q(status=Entry.Status.PENDING), default=ZERO),
+        available=Sum("amount", filter=Q(status=Entry.Status.AVAILABLE), default=ZERO),
+        paid=Sum("amount", filter=Q(status=Entry.Status.PAID), default=ZERO),
+        clawed_back=Sum("amount", filter=Q(kind=Entry.Kind.CLAWBACK), default=ZERO),
+    )
+    return CommissionSummary(
+        pending=totals["pending"],
+        available=totals["available"],
+        paid=totals["paid"],
+        clawed_back=-totals["clawed_back"] if totals["clawed_back"] else ZERO,
+    )
+
+
+def member_commission_entries(member, status: str | None = None, level: int | None = None) -> QuerySet:
+    """The member's entries, newest first, with what a list row shows (order number, line title) joined in.
+
+    An unknown status or level gives no rows, never an error.
+    """
+    entries = Entry.objects.filter(beneficiary=member).select_related("order", "order_line")
+    # Only what the member may see: the buyer's name and contact stay in the database.
+    entries = entries.only(
+        "pk",
+        "order__number",
+        "order_line__title",
+        "level",
+        "kind",
+        "amount",
+        "status",
+        "capped_by",
+        "created_at",
+        "beneficiary_id",
+    )
+    if status:
+        entries = entries.filter(status=status)
+    if level is not None:
+        entries = entries.filter(level=level) if level in MEMBER_LEVELS else entries.none()
+    return entries.order_by("-created_at", "-pk")
+
+
+def _refunded_line_amount() -> Subquery:
+    """For a reversal or clawback: how much of its line its refund paid back (None for a commission)."""
+    return Subquery(
+        RefundLine.objects.filter(refund_id=OuterRef("refund_id"), order_line_id=OuterRef("order_line_id")).values(
+            "amount"
+        )[:1]
+    )
+
+
+def member_commission_entry(member, entry_id: int) -> Entry | None:
+    """The member's own entry with everything its explanation needs, or None (also for anybody else's)."""
+    return (
+        Entry.objects.select_related("order", "order_line", "plan", "policy", "rolled_up_from__user")
+        .filter(beneficiary=member, pk=entry_id)
+        .annotate(refunded_line_amount=_refunded_line_amount())
+        .first()
+    )
+
+
+def member_commission_entry_related(entry: Entry) -> list[Entry]:
+    """The other entries of the same beneficiary, line and level (the commission, its reversals and clawbacks),
+    oldest first, each with `refunded_line_amount`: how much of this line its refund paid back."""
+    return list(
+        Entry.objects.filter(beneficiary_id=entry.beneficiary_id, order_line_id=entry.order_line_id, level=entry.level)
+        .exclude(pk=entry.pk)
+        .annotate(refunded_line_amount=_refunded_line_amount())
+        .order_by("created_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class StatusStep:
+    label: str
+    at: datetime
+
+
+def commission_entry_history(entry: Entry) -> list[StatusStep]:
+    """What happened to an entry, in time order, from its own timestamps."""
+    steps = [
+        (_("Created"), entry.created_at),
+        (_("Released (available)"), entry.released_at),
+        (_("Paid out"), entry.paid_at),
+        (_("Reversed"), entry.reversed_at),
+    ]
+    return sorted((StatusStep(str(label), at) for label, at in steps if at is not None), key=lambda step: step.at)
+
+
+def commission_entry_before_cap(entry: Entry) -> Decimal:
+    """The level's share as the plan rate alone would give it (pool × rate, rounded down), before any cap."""
+    return quantize_money(entry.base * entry.rate, ROUND_DOWN)
+
+
+# --- Staff: one order's whole split -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundOfLine:
+    """One refund of one line: the refunded amount and the reversal or clawback entries it caused."""
+
+    refund: object
+    quantity: int
+    amount: Decimal
+    entries: list
+
+
+@dataclass(frozen=True)
+class LineSplit:
+    line: object
+    pool: Decimal  # from the entries when split, else what the pool would be
+    commissions: list  # kind=commission entries, by level
+    platform: Entry | None
+    member_total: Decimal
+    refunds: list[RefundOfLine] = field(default_factory=list)
+    adjustment_total: Decimal = ZERO  # reversals and clawbacks (negative)
+
+    @property
+    def is_split(self) -> bool:
+        return self.platform is not None
+
+    @property
+    def reconciles(self) -> bool:
+        """sum(member shares) + platform remainder == pool."""
+        return self.is_split and self.member_total + self.platform.amount == self.pool
+
+    @property
+    def member_net(self) -> Decimal:
+        return self.member_total + self.adjustment_total
+
+
+@dataclass(frozen=True)
+class OrderSplitReport:
+    order: object
+    split: OrderSplit | None
+    is_queued: bool
+    lines: list[LineSplit]
+
+    @property
+    def reconciles(self) -> bool:
+        return bool(self.lines) and all(line.reconciles for line in self.lines)
+
+    @property
+    def pool_total(self) -> Decimal:
+        return sum((line.pool for line in self.lines), ZERO)
+
+    @property
+    def member_total(self) -> Decimal:
+        return sum((line.member_total for line in self.lines), ZERO)
+
+    @property
+    def platform_total(self) -> Decimal:
+        return sum((line.platform.amount for line in self.lines if line.platform), ZERO)
+
+    @property
+    def adjustment_total(self) -> Decimal:
+        return sum((line.adjustment_total for line in self.lines), ZERO)
+
+
+def order_commission_split(order_id: int) -> OrderSplitReport | None:
+    """Everything the ledger holds about one order, line by line (a fixed number of queries), or None."""
+    order = Order.objects.select_related("shop", "sharer__user").filter(pk=order_id).first()
+    if order is None:
+        return None
+    split = OrderSplit.objects.select_related("plan", "policy").filter(order=order).first()
+    is_queued = split is None and SplitQueue.objects.filter(order=order).exists()
+    lines = list(OrderLine.objects.filter(order=order).order_by("pk"))
+    entries_by_line = defaultdict(list)
+    for entry in (
+        Entry.objects.filter(order=order)
+        .select_related("beneficiary__user", "rolled_up_from__user", "refund")
+        .order_by("level", "pk")
+    ):
+        entries_by_line[entry.order_line_id].append(entry)
+    refund_lines_by_line = defaultdict(list)
+    for refund_line in RefundLine.objects.filter(order_line__order=order).select_related("refund").order_by("pk"):
+        refund_lines_by_line[refund_line.order_line_id].append(refund_line)
+
+    reports = []
+    for line in lines:
+        entries = entries_by_line[line.pk]
+        commissions = [e for e in entries if e.kind == Entry.Kind.COMMISSION]
+        platform = next((e for e in entries if e.kind == Entry.Kind.PLATFORM), None)
+        adjustments = [e for e in entries if e.kind in ADJUSTMENT_KINDS]
+        refunds = [
+            RefundOfLine(
+                refund=refund_line.refund,
+                quantity=refund_line.quantity,
+                amount=refund_line.amount,
+                entries=[e for e in adjustments if e.refund_id == refund_line.refund_id],
+            )
+            for refund_line in refund_lines_by_line[line.pk]
+        ]
+        pool = entries[0].base if entries else line_pool(line.net_amount, line.commission_rate)
+        reports.append(
+            LineSplit(
+                line=line,
+                pool=pool,
+                commissions=commissions,
+                platform=platform,
+                member_total=sum((e.amount for e in commissions), ZERO),
+                refunds=refunds,
+                adjustment_total=sum((e.amount for e in adjustments), ZERO),
+            )
+        )
+    return OrderSplitReport(order=order, split=split, is_queued=is_queued, lines=reports)
+
+
+# --- Staff: policy and plans -------------------------------------------------------------------------
+
+
+def policy_active() -> CompliancePolicy | None:
+    return CompliancePolicy.objects.filter(is_active=True).first()
+
+
+def order_id_by_reference(reference: str) -> int | None:
+    """The id of the order with this number, else of the order with this id; None if neither exists."""
+    reference = (reference or "").strip()
+    if not reference:
+        return None
+    order_id = Order.objects.filter(number=reference).values_list("pk", flat=True).first()
+    if order_id is None and reference.isdigit() and len(reference) <= 18:
+        order_id = Order.objects.filter(pk=int(reference)).values_list("pk", flat=True).first()
+    return order_id
+
+
+def plans_with_in_force(plans: QuerySet, at=None) -> QuerySet:
+    """Annotate each plan with `in_force_id`, the id of the plan in force at `at` (now), in the same query."""
+    at = at or timezone.now()
+    in_force = (
+        CommissionPlan.objects.filter(is_activated=True, effective_from__lte=at)
+        .order_by("-effective_from", "-version")
+        .values("pk")[:1]
+    )
+    return plans.annotate(in_force_id=Subquery(in_force))

@@ -1,0 +1,82 @@
+"""The member's commission pages: their earnings, their entries, and why each entry is what it is.
+
+A member only ever sees entries they are the beneficiary of (the selectors filter on it): anybody else's entry
+is a 404, exactly like one that does not exist.
+"""
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
+from commissions.forms import CommissionFilterForm
+from commissions.selectors import (
+    commission_entry_before_cap,
+    commission_entry_history,
+    member_commission_entries,
+    member_commission_entry,
+    member_commission_entry_related,
+    member_commission_summary,
+)
+from referrals.selectors import member_for_user
+
+ENTRIES_PER_PAGE = 20
+
+
+def percent(rate: Decimal | None) -> str:
+    """0.8000 → "80%", 0.1250 → "12.5%"."""
+    if rate is None:
+        return ""
+    return f"{(rate * 100).normalize():f}%"
+
+
+@login_required
+@require_GET
+def commission_entries(request):
+    member = member_for_user(request.user)
+    if member is None:
+        messages.info(request, _("Join the programme to earn commission."))
+        return redirect("referrals:join")
+    form = CommissionFilterForm(request.GET)
+    entries = member_commission_entries(member, **form.filters())
+    page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "commissions/entries.html",
+        {"summary": member_commission_summary(member), "form": form, "page": page},
+    )
+
+
+@login_required
+@require_GET
+def commission_entry_detail(request, entry_id: int):
+    member = member_for_user(request.user)
+    entry = member_commission_entry(member, entry_id) if member is not None else None
+    if entry is None:
+        raise Http404(_("No such commission entry."))
+    policy = entry.policy
+    cap_limit = None
+    if policy is not None and entry.capped_by == CAP_MAX_TOTAL_RATE:
+        cap_limit = percent(policy.max_total_rate)
+    elif policy is not None and entry.capped_by == CAP_MAX_PAYOUT_RATIO:
+        cap_limit = percent(policy.max_payout_ratio)
+    return render(
+        request,
+        "commissions/entry_detail.html",
+        {
+            "entry": entry,
+            "line": entry.order_line,
+            "rate_percent": percent(entry.rate),
+            "commission_rate_percent": percent(entry.order_line.commission_rate),
+            "before_cap": commission_entry_before_cap(entry),
+            "cap_limit": cap_limit,
+            "history": commission_entry_history(entry),
+            "related": member_commission_entry_related(entry),
+        },
+    )

@@ -1,0 +1,628 @@
+"""Finance staff's screens for payout accounts, withdrawals and payout batches.
+
+Everything here is read-only; money moves only through the actions, and every action calls a service in
+payouts/services.py, which locks the withdrawal, checks the transition and writes the event row.
+
+Full account numbers are shown only to finance staff: superusers and members of the "finance" group. (A
+custom permission such as `payouts.view_unmasked_payoutaccount` would be cleaner, but it needs a migration of
+payouts.models; the group stands in for it until then.) Everyone else sees them masked, and the CSV export for
+the bank, which must carry full numbers, is offered only to finance staff.
+"""
+
+import csv
+from collections import Counter
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Sum
+from django.http import HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from config.money import ZERO, format_money
+from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
+from payouts.models import PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent, mask
+from payouts.services import (
+    PayoutError,
+    payout_batch_create,
+    payout_batch_send,
+    withdrawal_approve,
+    withdrawal_record_result,
+    withdrawal_reject,
+)
+
+FINANCE_GROUP = "finance"
+MANUAL_PROVIDER = "manual"
+# A batch page lists its withdrawals inline up to this many; bigger batches link to the filtered list instead.
+BATCH_INLINE_MAX = 200
+# How many chosen withdrawals an action's confirmation page names.
+DESCRIBED_MAX = 100
+# How many unapplied result lines one message names; the rest are counted.
+PROBLEMS_LISTED_MAX = 50
+Status = Withdrawal.Status
+
+
+def sees_unmasked(request) -> bool:
+    """Finance staff: superusers and active staff in the "finance" group (cached for the request)."""
+    user = request.user
+    if not (user.is_active and user.is_staff):
+        return False
+    if user.is_superuser:
+        return True
+    if not hasattr(request, "_payouts_sees_unmasked"):
+        request._payouts_sees_unmasked = user.groups.filter(name=FINANCE_GROUP).exists()
+    return request._payouts_sees_unmasked
+
+
+def account_identifier(snapshot: dict) -> str:
+    """The card number, Alipay account or WeChat ID of an account snapshot (Withdrawal.account)."""
+    key = {"bank": "account_number", "alipay": "alipay_account", "wechat": "wechat_id"}.get(snapshot.get("method"))
+    return (snapshot.get(key) or "") if key else ""
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Keep a member's text from being run as a formula when finance opens the file in Excel or WPS."""
+    value = str(value)
+    if value[:1] in ("=", "@", "\t", "\r") or (value[:1] in ("+", "-") and not value[1:].replace(" ", "").isdigit()):
+        return "'" + value
+    return value
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """An inline that only shows rows written by the payout services."""
+
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("payouts.view_withdrawal") or request.user.has_perm("payouts.change_withdrawal")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows as the services left them. The change permission gates the actions only (obj is None there);
+    a single row's page is view-only, so nothing on it can be saved over a concurrent service."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return list(self.get_fields(request, obj))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # money and its audit trail are never deleted
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    def _action_page(self, request, *, action, title, intro, objects, form, submit_label, multipart=False):
+        """The intermediate page of an action that needs input (a reason, a file)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "opts": self.opts,
+            "objects": objects,
+            "form": form,
+            "action": action,
+            "submit_label": submit_label,
+            "multipart": multipart,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            # Carried over as the changelist sent them, so "select all N" still means all N on the second POST.
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across") == "1",
+        }
+        return TemplateResponse(request, "admin/payouts/action_form.html", context)
+
+
+# --- Payout accounts ---------------------------------------------------------------------------------------
+
+
+@admin.register(PayoutAccount)
+class PayoutAccountAdmin(ReadOnlyAdmin):
+    list_display = ("member", "method", "holder_name", "masked_identifier_display", "updated_at")
+    list_filter = ("method",)
+    # Not searchable by account number: a search that matches would tell non-finance staff the full number.
+    search_fields = ("member__user__email", "member__invite_code", "holder_name")
+    list_select_related = ("member__user",)
+    list_per_page = 50
+    show_full_result_count = False
+
+    def get_fields(self, request, obj=None):
+        fields = ["member", "method", "holder_name", "bank_name", "bank_branch", "masked_identifier_display"]
+        if sees_unmasked(request):
+            fields += ["account_number", "alipay_account", "wechat_id"]
+        return [*fields, "updated_at"]
+
+    @admin.display(description=_("account (masked)"))
+    def masked_identifier_display(self, account):
+        return account.masked_identifier
+
+
+# --- Withdrawals -------------------------------------------------------------------------------------------
+
+
+class WithdrawalEventInline(ReadOnlyInline):
+    model = WithdrawalEvent
+    fields = ("created_at", "from_status", "to_status", "amount", "actor_label", "actor", "reason")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ReadOnlyAdmin):
+    list_display = ("id", "member", "amount_display", "status", "requested_at", "batch", "reason")
+    list_display_links = ("id",)
+    list_filter = ("status", "requested_at", "batch__provider")
+    search_fields = ("=id", "member__user__email", "member__invite_code", "provider_reference")
+    list_select_related = ("member__user", "batch")
+    list_per_page = 100
+    show_full_result_count = False
+    date_hierarchy = "requested_at"
+    inlines = (WithdrawalEventInline,)
+    actions = ("approve_withdrawals", "reject_withdrawals", "mark_paid", "mark_failed")
+    fields = (
+        "member",
+        "amount_display",
+        "status",
+        "account_display",
+        "batch",
+        "provider_reference",
+        "reason",
+        "requested_at",
+        "decided_at",
+        "paid_at",
+        "failed_at",
+        "idempotency_key",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("member__user", "batch")
+
+    def get_urls(self):
+        urls = [
+            path(
+                "create-batch/",
+                self.admin_site.admin_view(self.create_batch_view),
+                name="payouts_withdrawal_create_batch",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_create_batch": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, withdrawal):
+        return format_money(withdrawal.amount)
+
+    def get_fields(self, request, obj=None):
+        # Which of the two account columns depends on who is looking (a ModelAdmin is shared by all requests,
+        # so the choice is made here rather than remembered on self).
+        account = "account_unmasked" if sees_unmasked(request) else "account_masked"
+        return [account if name == "account_display" else name for name in self.fields]
+
+    @admin.display(description=_("payout account at request time"))
+    def account_masked(self, withdrawal):
+        return _describe_account(withdrawal.account or {}, unmasked=False)
+
+    @admin.display(description=_("payout account at request time"))
+    def account_unmasked(self, withdrawal):
+        return _describe_account(withdrawal.account or {}, unmasked=True)
+
+    def _for_each(self, request, queryset, service, success_message) -> int:
+        """Call `service(withdrawal)` per row; a refusal is reported for that row and the rest go on."""
+        done = 0
+        for withdrawal in queryset.select_related(None).order_by("pk"):
+            try:
+                service(withdrawal)
+                done += 1
+            except PayoutError as error:
+                self.message_user(request, f"{withdrawal}: {' '.join(error.messages)}", messages.ERROR)
+        if done:
+            self.message_user(request, success_message(done), messages.SUCCESS)
+        return done
+
+    @admin.action(description=_("Approve"), permissions=["change"])
+    def approve_withdrawals(self, request, queryset):
+        self._for_each(
+            request,
+            queryset,
+            lambda withdrawal: withdrawal_approve(withdrawal=withdrawal, actor=request.user),
+            lambda count: ngettext("Approved %d withdrawal.", "Approved %d withdrawals.", count) % count,
+        )
+
+    @admin.action(description=_("Reject (with a reason for the member)…"), permissions=["change"])
+    def reject_withdrawals(self, request, queryset):
+        form = RejectForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._for_each(
+                request,
+                queryset,
+                lambda withdrawal: withdrawal_reject(withdrawal=withdrawal, actor=request.user, reason=reason),
+                lambda count: ngettext("Rejected %d withdrawal.", "Rejected %d withdrawals.", count) % count,
+            )
+            return None
+        return self._action_page(
+            request,
+            action="reject_withdrawals",
+            title=_("Reject withdrawals"),
+            intro=_("The money goes back to each member's balance; the reason is shown to them."),
+            objects=self._described(queryset),
+            form=form,
+            submit_label=_("Reject"),
+        )
+
+    @admin.action(description=_("Mark paid (manual payout)…"), permissions=["change"])
+    def mark_paid(self, request, queryset):
+        form = MarkPaidForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            self._record_results(request, queryset, Status.PAID, reference=form.cleaned_data["reference"])
+            return None
+        return self._action_page(
+            request,
+            action="mark_paid",
+            title=_("Mark withdrawals paid"),
+            intro=_("Only withdrawals being processed can be marked paid; the commission they cover is labelled paid."),
+            objects=self._described(queryset),
+            form=form,
+            submit_label=_("Mark paid"),
+        )
+
+    @admin.action(description=_("Mark failed (money back to the member)…"), permissions=["change"])
+    def mark_failed(self, request, queryset):
+        form = MarkFailedForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._record_results(
+                request,
+                queryset,
+                Status.FAILED,
+                reference=form.cleaned_data["reference"],
+                reason=form.cleaned_data["reason"],
+            )
+            return None
+        return self._action_page(
+            request,
+            action="mark_failed",
+            title=_("Mark withdrawals failed"),
+            intro=_("Only withdrawals being processed can fail; the money goes back to each member's balance."),
+            objects=self._described(queryset),
+            form=form,
+            submit_label=_("Mark failed"),
+        )
+
+    def _record_results(self, request, queryset, status, *, reference="", reason=""):
+        recorded, batches = 0, set()
+        for withdrawal in queryset.select_related(None).order_by("pk"):
+            try:
+                applied = withdrawal_record_result(
+                    withdrawal=withdrawal,
+                    status=status,
+                    reference=reference,
+                    reason=reason,
+                    actor=request.user,
+                    actor_label="staff",
+                )
+            except PayoutError as error:
+                self.message_user(request, f"{withdrawal}: {' '.join(error.messages)}", messages.ERROR)
+                continue
+            if not applied:
+                self.message_user(
+                    request,
+                    _("%(withdrawal)s: not being processed (it is “%(status)s”); unchanged.")
+                    % {"withdrawal": withdrawal, "status": withdrawal.get_status_display()},
+                    messages.ERROR,
+                )
+                continue
+            recorded += 1
+            batches.add(withdrawal.batch_id)
+        _close_manual_batches(batches)
+        if recorded:
+            message = (
+                ngettext("Marked %d withdrawal paid.", "Marked %d withdrawals paid.", recorded)
+                if status == Status.PAID
+                else ngettext("Marked %d withdrawal failed.", "Marked %d withdrawals failed.", recorded)
+            )
+            self.message_user(request, message % recorded, messages.SUCCESS)
+
+    @staticmethod
+    def _described(queryset) -> list[str]:
+        rows = list(queryset.select_related("member__user").order_by("pk")[: DESCRIBED_MAX + 1])
+        described = [
+            f"{w.pk}: {w.member} — {format_money(w.amount)} ({w.get_status_display()})" for w in rows[:DESCRIBED_MAX]
+        ]
+        if len(rows) > DESCRIBED_MAX:
+            described.append(_("… and more (%(count)d in all)") % {"count": queryset.count()})
+        return described
+
+    def create_batch_view(self, request):
+        """Batch every approved withdrawal now (the periodic task does the same) and, unless the provider is
+        manual, send it. A view rather than an action: the service batches all approved withdrawals, not a
+        selection, so a checkbox per row would promise something it does not do."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = CreateBatchForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            provider = form.cleaned_data["provider"]
+            batch = payout_batch_create(provider_name=provider, actor=request.user)
+            if batch is None:
+                self.message_user(request, _("No approved withdrawals to batch."), messages.WARNING)
+                return HttpResponseRedirect(reverse("admin:payouts_withdrawal_changelist"))
+            if provider == MANUAL_PROVIDER:
+                self.message_user(
+                    request,
+                    _("Created %(batch)s. Export it as CSV for the bank, then upload the result file.")
+                    % {"batch": batch},
+                    messages.SUCCESS,
+                )
+            else:
+                outcome = payout_batch_send(batch=batch)
+                self.message_user(request, _outcome_message(batch, outcome), messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:payouts_payoutbatch_change", args=[batch.pk]))
+        approved = Withdrawal.objects.filter(status=Status.APPROVED).aggregate(count=Count("pk"), total=Sum("amount"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Create a payout batch now"),
+            "opts": self.opts,
+            "form": form,
+            "approved_count": approved["count"],
+            "approved_total": format_money(approved["total"] or ZERO),
+        }
+        return TemplateResponse(request, "admin/payouts/withdrawal/create_batch.html", context)
+
+
+def _describe_account(snapshot: dict, *, unmasked: bool) -> str:
+    identifier = account_identifier(snapshot)
+    method = (
+        PayoutAccount.Method(snapshot["method"]).label if snapshot.get("method") in PayoutAccount.Method.values else ""
+    )
+    bank = " ".join(part for part in (snapshot.get("bank_name"), snapshot.get("bank_branch")) if part)
+    shown = identifier if unmasked else mask(identifier)
+    return " · ".join(str(part) for part in (method, snapshot.get("holder_name"), shown, bank) if part)
+
+
+def _outcome_message(batch, outcome: dict) -> str:
+    return _("%(batch)s sent: %(paid)d paid, %(failed)d failed, %(pending)d awaiting the provider.") % {
+        "batch": batch,
+        **outcome,
+    }
+
+
+def _close_manual_batches(batch_ids) -> None:
+    """A manual batch whose every line has a result becomes done. Sending a manual batch sends nothing (the
+    manual provider only answers "pending") and closes it if nothing is left processing."""
+    for batch in PayoutBatch.objects.filter(pk__in=[pk for pk in batch_ids if pk], provider=MANUAL_PROVIDER):
+        payout_batch_send(batch=batch)
+
+
+@admin.register(WithdrawalEvent)
+class WithdrawalEventAdmin(ReadOnlyAdmin):
+    """Every state change of every withdrawal. An audit trail: nothing here is added, changed or deleted."""
+
+    list_display = ("created_at", "withdrawal", "from_status", "to_status", "amount", "actor_label", "actor", "reason")
+    list_filter = ("to_status", "actor_label", "created_at")
+    search_fields = ("=withdrawal__id",)
+    list_select_related = ("withdrawal", "actor")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("withdrawal", "from_status", "to_status", "amount", "actor_label", "actor", "reason", "created_at")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- Payout batches ----------------------------------------------------------------------------------------
+
+
+class BatchWithdrawalInline(ReadOnlyInline):
+    model = Withdrawal
+    fields = ("member", "amount", "status", "provider_reference", "reason", "paid_at", "failed_at")
+    show_change_link = True
+    ordering = ("pk",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("member__user")
+
+
+EXPORT_HEADER = [
+    "序号 Serial",
+    "收款方式 Method",
+    "收款人姓名 Payee name",
+    "收款账号 Account",
+    "开户银行 Bank",
+    "开户支行 Branch",
+    "金额 Amount",
+    "提现编号 Withdrawal ID",
+    "备注 Remark",
+]
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "provider",
+        "status",
+        "created_at",
+        "completed_at",
+        "created_by",
+        "withdrawal_count",
+        "total_display",
+    )
+    list_filter = ("status", "provider", "created_at")
+    search_fields = ("=id",)
+    list_select_related = ("created_by",)
+    list_per_page = 50
+    show_full_result_count = False
+    inlines = (BatchWithdrawalInline,)
+    actions = ("export_csv", "send_again", "upload_results")
+    fields = (
+        "provider",
+        "status",
+        "created_at",
+        "completed_at",
+        "created_by",
+        "withdrawal_count",
+        "total_display",
+        "withdrawals_link",
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("created_by")
+            .annotate(withdrawal_count=Count("withdrawals"), withdrawal_total=Sum("withdrawals__amount"))
+        )
+
+    def get_inline_instances(self, request, obj=None):
+        if obj is not None and obj.withdrawal_count > BATCH_INLINE_MAX:
+            return []  # thousands of rows on one page help nobody; withdrawals_link opens the filtered list
+        return super().get_inline_instances(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not sees_unmasked(request):
+            actions.pop("export_csv", None)  # the file carries full account numbers
+        return actions
+
+    @admin.display(description=_("withdrawals"), ordering="withdrawal_count")
+    def withdrawal_count(self, batch):
+        return batch.withdrawal_count
+
+    @admin.display(description=_("total"), ordering="withdrawal_total")
+    def total_display(self, batch):
+        return format_money(batch.withdrawal_total or ZERO)
+
+    @admin.display(description=_("list"))
+    def withdrawals_link(self, batch):
+        url = reverse("admin:payouts_withdrawal_changelist") + f"?batch__id__exact={batch.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("All withdrawals of this batch"))
+
+    @admin.action(description=_("Export CSV for the bank / Alipay batch transfer"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        if not sees_unmasked(request):
+            raise PermissionDenied
+        batches = list(queryset.order_by("pk"))
+        # Only lines still awaiting a result: a paid or failed line in the file could be paid (again) by hand.
+        withdrawals = Withdrawal.objects.filter(batch__in=batches, status=Status.PROCESSING).order_by("batch_id", "pk")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        names = "-".join(str(batch.pk) for batch in batches[:5])
+        response["Content-Disposition"] = f'attachment; filename="payout-batch-{names}-{stamp}.csv"'
+        response.write("\ufeff")  # the BOM makes Excel read the Chinese headers as UTF-8
+        writer = csv.writer(response)
+        writer.writerow(EXPORT_HEADER)
+        methods = dict(PayoutAccount.Method.choices)
+        for serial, withdrawal in enumerate(withdrawals.iterator(chunk_size=2000), 1):
+            account = withdrawal.account or {}
+            writer.writerow(
+                [
+                    serial,
+                    str(methods.get(account.get("method"), account.get("method", ""))),
+                    spreadsheet_safe(account.get("holder_name", "")),
+                    spreadsheet_safe(account_identifier(account)),
+                    spreadsheet_safe(account.get("bank_name", "")),
+                    spreadsheet_safe(account.get("bank_branch", "")),
+                    f"{withdrawal.amount:.2f}",
+                    withdrawal.pk,
+                    f"佣金提现 {withdrawal.pk}",
+                ]
+            )
+        return response
+
+    @admin.action(description=_("Send again (safe: nobody is paid twice)"), permissions=["change"])
+    def send_again(self, request, queryset):
+        for batch in queryset.order_by("pk"):
+            outcome = payout_batch_send(batch=batch)
+            self.message_user(request, _outcome_message(batch, outcome), messages.SUCCESS)
+
+    @admin.action(description=_("Upload the bank's result file…"), permissions=["change"])
+    def upload_results(self, request, queryset):
+        batches = list(queryset.order_by("pk"))
+        form = ResultUploadForm(request.POST if "apply" in request.POST else None, request.FILES or None)
+        if "apply" in request.POST and form.is_valid():
+            self._apply_results(request, batches, form.cleaned_data["file"])
+            return None
+        return self._action_page(
+            request,
+            action="upload_results",
+            title=_("Upload payout results"),
+            intro=_(
+                "A CSV with one line per withdrawal: withdrawal id, status (paid or failed), bank reference, "
+                "reason (for failures). Lines already recorded are skipped, so uploading a file twice is safe."
+            ),
+            objects=[f"{batch} — {batch.get_status_display()}" for batch in batches],
+            form=form,
+            submit_label=_("Apply results"),
+            multipart=True,
+        )
+
+    def _apply_results(self, request, batches, lines) -> None:
+        ids = {line.withdrawal_id for line in lines if line.withdrawal_id is not None and not line.problem}
+        in_batches = {w.pk: w for w in Withdrawal.objects.filter(batch__in=batches, pk__in=ids)}
+        applied, problems = Counter(), []
+        for line in lines:
+            withdrawal = in_batches.get(line.withdrawal_id)
+            if line.problem:
+                problem = line.problem
+            elif withdrawal is None:
+                problem = _("withdrawal %(id)s is not in the chosen batch") % {"id": line.withdrawal_id}
+            else:
+                try:
+                    if withdrawal_record_result(
+                        withdrawal=withdrawal,
+                        status=line.status,
+                        reference=line.reference,
+                        reason=line.reason,
+                        actor=request.user,
+                        actor_label="staff upload",
+                    ):
+                        applied[line.status] += 1
+                        continue
+                    problem = _("withdrawal %(id)s already has a result; skipped") % {"id": line.withdrawal_id}
+                except PayoutError as error:
+                    problem = " ".join(error.messages)
+            problems.append(_("line %(number)d: %(problem)s") % {"number": line.line_number, "problem": problem})
+        _close_manual_batches(batch.pk for batch in batches)
+        self.message_user(
+            request,
+            _("Applied %(paid)d paid and %(failed)d failed.")
+            % {"paid": applied[Status.PAID], "failed": applied[Status.FAILED]},
+            messages.SUCCESS if applied else messages.WARNING,
+        )
+        if problems:
+            listed = "; ".join(str(problem) for problem in problems[:PROBLEMS_LISTED_MAX])
+            more = len(problems) - PROBLEMS_LISTED_MAX
+            if more > 0:
+                listed += " " + str(_("… and %(more)d more.") % {"more": more})
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d line not applied: %(lines)s", "%(count)d lines not applied: %(lines)s", len(problems)
+                )
+                % {"count": len(problems), "lines": listed},
+                messages.ERROR,
+            )
