@@ -40,6 +40,20 @@ def _fresh_caches(settings):
     click_counter_reset()
 
 
+@pytest.fixture(autouse=True)
+def _eager_celery(request):
+    """Tasks run in-process, as in the embedded default, except in tests marked `broker` (a real worker)."""
+    from config.celery import app
+
+    if "broker" in request.keywords:
+        yield
+        return
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
+
+
 @pytest.fixture
 def member_factory(db):
     return MemberFactory

@@ -15,11 +15,14 @@ pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 def celery_worker():
     saved = {k: app.conf[k] for k in ("task_always_eager", "result_backend", "task_ignore_result")}
     app.conf.update(task_always_eager=False, result_backend="cache+memory://", task_ignore_result=False)
+    vars(app._local).pop("backend", None)  # drop a backend cached before the result backend was set
+    app.control.purge()  # messages left by earlier runs must not run against this test database
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
             yield worker
     finally:
         app.conf.update(saved)
+        vars(app._local).pop("backend", None)
 
 
 def test_tree_check_runs_on_a_worker_through_the_broker(celery_worker):
