@@ -6,11 +6,10 @@ is a 404, exactly like one that does not exist.
 
 from decimal import Decimal
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -24,6 +23,7 @@ from commissions.selectors import (
     member_commission_entry_related,
     member_commission_summary,
 )
+from referrals.decorators import member_required
 from referrals.selectors import member_for_user
 
 ENTRIES_PER_PAGE = 20
@@ -36,13 +36,10 @@ def percent(rate: Decimal | None) -> str:
     return f"{(rate * 100).normalize():f}%"
 
 
-@login_required
+@member_required
 @require_GET
 def commission_entries(request):
-    member = member_for_user(request.user)
-    if member is None:
-        messages.info(request, _("Join the programme to earn commission."))
-        return redirect("referrals:join")
+    member = request.member
     form = CommissionFilterForm(request.GET)
     entries = member_commission_entries(member, **form.filters())
     page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))

@@ -24,6 +24,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from config.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from config.money import ZERO, format_money
 from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
 from payouts.models import PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent, mask
@@ -73,27 +74,8 @@ def spreadsheet_safe(value: str) -> str:
     return value
 
 
-class ReadOnlyInline(admin.TabularInline):
-    """An inline that only shows rows written by the payout services."""
-
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("payouts.view_withdrawal") or request.user.has_perm("payouts.change_withdrawal")
+class ReadOnlyInline(SharedReadOnlyInline):
+    parent_permissions = ("payouts.view_withdrawal", "payouts.change_withdrawal")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -20,25 +20,17 @@ from payouts.forms import PayoutAccountForm, WithdrawalForm, add_service_errors
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
+from referrals.decorators import member_required
 from referrals.selectors import member_for_user
 
 # The overview lists the latest withdrawals; the statement has every one of them.
 OVERVIEW_WITHDRAWALS = 50
 
 
-def _member(request):
-    member = member_for_user(request.user)
-    if member is None:
-        messages.info(request, _("Join the programme to earn and withdraw commission."))
-    return member
-
-
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def overview(request):
-    member = _member(request)
-    if member is None:
-        return redirect("referrals:join")
+    member = request.member
     form = WithdrawalForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -63,12 +55,10 @@ def overview(request):
     return render(request, "payouts/overview.html", context, status=400 if form.errors else 200)
 
 
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def account(request):
-    member = _member(request)
-    if member is None:
-        return redirect("referrals:join")
+    member = request.member
     current = PayoutAccount.objects.filter(member=member).first()
     form = PayoutAccountForm(request.POST or None, account=current)
     if request.method == "POST" and form.is_valid():
@@ -87,11 +77,9 @@ def account(request):
     )
 
 
-@login_required
+@member_required
 def statement(request):
-    member = _member(request)
-    if member is None:
-        return redirect("referrals:join")
+    member = request.member
     lines = member_statement(member)
     if request.GET.get("format") == "csv":
         return _statement_csv(member, lines)
@@ -102,11 +90,9 @@ def statement(request):
     )
 
 
-@login_required
+@member_required
 def statement_csv(request):
-    member = _member(request)
-    if member is None:
-        return redirect("referrals:join")
+    member = request.member
     return _statement_csv(member, member_statement(member))
 
 

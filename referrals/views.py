@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
 from referrals.attribution import attribution_cookie_set, attribution_from_request
+from referrals.decorators import member_required
 from referrals.forms import ShareLinkForm
 from referrals.models import Member
 from referrals.selectors import (
@@ -127,19 +128,10 @@ def share_link_redirect(request, code: str):
     return response
 
 
-def _member_or_join(request):
-    member = member_for_user(request.user)
-    if member is None:
-        messages.info(request, _("Join the programme to get your shop and links."))
-    return member
-
-
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def links(request):
-    member = _member_or_join(request)
-    if member is None:
-        return redirect("referrals:join")
+    member = request.member
     shop = Shop.objects.filter(owner=member).first()
     form = ShareLinkForm(request.POST or None, shop=shop)
     if request.method == "POST" and form.is_valid():

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from config.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from config.money import ZERO, format_money
 from shops.models import (
     Category,
@@ -115,28 +116,8 @@ class ShopAdmin(admin.ModelAdmin):
 # --- Orders ---------------------------------------------------------------------
 
 
-class ReadOnlyInline(admin.TabularInline):
-    """An inline that only shows rows: what it lists is written by the order services."""
-
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        # Whoever may see the order may see its lines, events, payments and refunds.
-        return request.user.has_perm("shops.view_order") or request.user.has_perm("shops.change_order")
+class ReadOnlyInline(SharedReadOnlyInline):
+    parent_permissions = ("shops.view_order", "shops.change_order")
 
 
 class OrderLineInline(ReadOnlyInline):

@@ -4,7 +4,6 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from referrals.attribution import attribution_from_request
-from referrals.selectors import member_for_user
+from referrals.decorators import member_required
 from shops import selectors
 from shops.cart import Cart, may_see_order, remember_order
 from shops.forms import CheckoutForm, OrderLookupForm, QuantityForm, ShopForm
@@ -232,19 +231,10 @@ def payment_webhook(request, provider: str):
 # --- The owner's shop pages ------------------------------------------------------------
 
 
-def _member_or_redirect(request):
-    member = member_for_user(request.user)
-    if member is None:
-        messages.info(request, _("Join the programme to open your shop."))
-    return member
-
-
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def my_shop(request):
-    member = _member_or_redirect(request)
-    if member is None:
-        return redirect("referrals:join")
+    member = request.member
     shop = Shop.objects.filter(owner=member).first()
     form = ShopForm(request.POST or None, request.FILES or None, instance=shop)
     if request.method == "POST" and form.is_valid():
@@ -266,12 +256,10 @@ def my_shop(request):
     return render(request, "shops/my_shop.html", {"shop": shop, "form": form}, status=400 if form.errors else 200)
 
 
-@login_required
+@member_required
 @require_http_methods(["GET", "POST"])
 def my_shop_products(request):
-    member = _member_or_redirect(request)
-    if member is None:
-        return redirect("referrals:join")
+    member = request.member
     shop = Shop.objects.filter(owner=member).first()
     if shop is None:
         messages.info(request, _("Open your shop first."))
