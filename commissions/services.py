@@ -463,22 +463,32 @@ def commission_sweep(*, now=None) -> int:
 # --- Payouts ------------------------------------------------------------------------------------------
 
 
-def commission_entries_mark_paid(*, member_id: int, amount, at) -> int:
-    """Label the member's available entries `paid`, oldest released first, as far as a payout of `amount` covers.
+def commission_entries_mark_paid(*, paid_out_by_member: dict[int, Decimal], at) -> int:
+    """Label members' released entries `paid`, oldest first, as far as everything paid out to them covers.
 
-    Called by the payouts app inside the transaction that records a payout. The balance does not depend on
-    these labels (released = available + paid); they tell the member which commission a payout covered.
-    An entry the payout only partly covers stays available.
+    `paid_out_by_member` is each member's total of paid withdrawals. Cumulative, so several payouts
+    together cover what none covers alone; an entry only partly covered stays available. Called by the
+    payouts app under a lock on the members' wallets. The balance does not depend on these labels
+    (released = available + paid); they tell a member which commission their payouts covered.
     """
-    covered = ZERO
-    ids = []
-    for entry_id, entry_amount in (
-        Entry.objects.filter(beneficiary_id=member_id, status=Entry.Status.AVAILABLE)
-        .order_by("released_at", "pk")
-        .values_list("pk", "amount")
+    members = sorted(paid_out_by_member)
+    labelled: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    available: dict[int, list] = defaultdict(list)
+    for entry_id, member_id, status, amount in (
+        Entry.objects.filter(beneficiary_id__in=members, status__in=[Entry.Status.AVAILABLE, Entry.Status.PAID])
+        .order_by("beneficiary_id", "released_at", "pk")
+        .values_list("pk", "beneficiary_id", "status", "amount")
     ):
-        if covered + entry_amount > amount:
-            break
-        covered += entry_amount
-        ids.append(entry_id)
+        if status == Entry.Status.PAID:
+            labelled[member_id] += amount
+        else:
+            available[member_id].append((entry_id, amount))
+    ids = []
+    for member_id in members:
+        covered = labelled[member_id]
+        for entry_id, amount in available[member_id]:
+            if covered + amount > paid_out_by_member[member_id]:
+                break
+            covered += amount
+            ids.append(entry_id)
     return Entry.objects.filter(pk__in=ids).update(status=Entry.Status.PAID, paid_at=at)

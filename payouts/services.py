@@ -13,12 +13,13 @@ from functools import partial
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.money import CENT
 from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent
-from payouts.providers import get_payout_provider
+from payouts.providers import PayoutResult, get_payout_provider
 from payouts.selectors import OPEN, member_balance
 
 Status = Withdrawal.Status
@@ -195,48 +196,56 @@ def withdrawal_reject(*, withdrawal: Withdrawal, actor, reason: str) -> Withdraw
 # --- Batches -----------------------------------------------------------------------------------------
 
 
+SEND_CHUNK = 500
+
+
 @transaction.atomic
 def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: int = 10_000) -> PayoutBatch | None:
     """Group approved withdrawals (up to `limit`) into a new batch, all `processing`. None if there are none."""
     provider_name = provider_name or settings.PAYOUT_PROVIDER
     approved = list(
-        Withdrawal.objects.select_for_update(skip_locked=True).filter(status=Status.APPROVED).order_by("pk")[:limit]
+        Withdrawal.objects.select_for_update(skip_locked=True)
+        .filter(status=Status.APPROVED)
+        .order_by("pk")
+        .values_list("pk", "amount")[:limit]
     )
     if not approved:
         return None
     batch = PayoutBatch.objects.create(provider=provider_name, created_by=actor)
-    events = []
-    for withdrawal in approved:
-        withdrawal.status = Status.PROCESSING
-        withdrawal.batch = batch
-        events.append(
+    Withdrawal.objects.filter(pk__in=[pk for pk, _amount in approved]).update(status=Status.PROCESSING, batch=batch)
+    WithdrawalEvent.objects.bulk_create(
+        [
             WithdrawalEvent(
-                withdrawal=withdrawal,
+                withdrawal_id=pk,
                 actor=actor,
                 actor_label="staff" if actor else "system",
                 from_status=Status.APPROVED,
                 to_status=Status.PROCESSING,
-                amount=withdrawal.amount,
+                amount=amount,
             )
-        )
-    Withdrawal.objects.bulk_update(approved, ["status", "batch"], batch_size=2000)
-    WithdrawalEvent.objects.bulk_create(events, batch_size=2000)
+            for pk, amount in approved
+        ],
+        batch_size=2000,
+    )
     return batch
 
 
 def payout_batch_send(*, batch: PayoutBatch) -> dict[str, int]:
-    """Send every still-processing withdrawal of the batch; apply each answer once. Safe to run twice."""
+    """Send every still-processing withdrawal of the batch; apply each answer once. Safe to run twice.
+
+    Works in chunks of SEND_CHUNK: one provider call (with every withdrawal's idempotency key) and one
+    transaction per chunk, which applies the answers only to withdrawals still `processing`.
+    """
     provider = get_payout_provider(batch.provider)
     outcome = {"paid": 0, "failed": 0, "pending": 0}
-    for withdrawal_id in batch.withdrawals.filter(status=Status.PROCESSING).order_by("pk").values_list("pk", flat=True):
-        withdrawal = Withdrawal.objects.get(pk=withdrawal_id)
-        result = provider.send(withdrawal, idempotency_key=withdrawal.idempotency_key)
-        if result.status == "pending":
-            outcome["pending"] += 1
-            continue
-        if withdrawal_record_result(withdrawal=withdrawal, status=result.status, reference=result.reference,
-                                    reason=result.reason, actor_label=provider.name):  # fmt: skip
-            outcome[result.status] += 1
+    ids = list(batch.withdrawals.filter(status=Status.PROCESSING).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), SEND_CHUNK):
+        withdrawals = list(Withdrawal.objects.filter(pk__in=ids[start : start + SEND_CHUNK]).order_by("pk"))
+        results = provider.send_many(withdrawals)
+        answered = {pk: result for pk, result in results.items() if result.status != "pending"}
+        outcome["pending"] += len(results) - len(answered)
+        for status, count in _record_results(answered, actor_label=provider.name).items():
+            outcome[status] += count
     _batch_close_if_done(batch)
     return outcome
 
@@ -246,24 +255,70 @@ def withdrawal_record_result(
     *, withdrawal: Withdrawal, status: str, reference: str = "", reason: str = "", actor=None, actor_label=""
 ) -> bool:
     """Apply a provider's (or staff's) answer: paid or failed. Returns False if it was applied already."""
-    from commissions.services import commission_entries_mark_paid
-
     if status not in (Status.PAID, Status.FAILED):
         raise PayoutError(_("A result is paid or failed."), code="bad_result")
-    withdrawal = _locked(withdrawal.pk)
-    if withdrawal.status != Status.PROCESSING:
+    result = PayoutResult(status=status, reference=reference, reason=reason)
+    applied = _record_results({withdrawal.pk: result}, actor=actor, actor_label=actor_label)
+    if not sum(applied.values()):
         return False
-    now = timezone.now()
-    if status == Status.PAID:
-        _move(withdrawal, Status.PAID, actor=actor, actor_label=actor_label, provider_reference=reference, paid_at=now)
-        commission_entries_mark_paid(member_id=withdrawal.member_id, amount=withdrawal.amount, at=now)
-    elif status == Status.FAILED:
-        reason = reason or _("The payout provider refused the transfer.")
-        _move(withdrawal, Status.FAILED, actor=actor, actor_label=actor_label, note=reason,
-              provider_reference=reference, failed_at=now, reason=reason)  # fmt: skip
-    if withdrawal.batch_id:
-        transaction.on_commit(partial(_batch_close_if_done, withdrawal.batch))
+    batch_id = Withdrawal.objects.filter(pk=withdrawal.pk).values_list("batch_id", flat=True).first()
+    if batch_id:
+        transaction.on_commit(partial(_batch_close_if_done, PayoutBatch(pk=batch_id)))
     return True
+
+
+@transaction.atomic
+def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict[str, int]:
+    """Apply answers ({withdrawal id: PayoutResult}) to the withdrawals still processing, in one transaction.
+
+    Locks those withdrawals (id order), then the paid members' wallets (id order), so the commission
+    entries a payout covers are labelled by one writer per member at a time.
+    """
+    from commissions.services import commission_entries_mark_paid
+
+    counts = {"paid": 0, "failed": 0}
+    locked = list(
+        Withdrawal.objects.select_for_update().filter(pk__in=list(results), status=Status.PROCESSING).order_by("pk")
+    )
+    if not locked:
+        return counts
+    now = timezone.now()
+    events, paid_members = [], set()
+    for withdrawal in locked:
+        result = results[withdrawal.pk]
+        withdrawal.status = result.status
+        withdrawal.provider_reference = result.reference
+        if result.status == Status.PAID:
+            withdrawal.paid_at = now
+            paid_members.add(withdrawal.member_id)
+        else:
+            withdrawal.failed_at = now
+            withdrawal.reason = result.reason or _("The payout provider refused the transfer.")
+        counts[result.status] += 1
+        events.append(
+            WithdrawalEvent(
+                withdrawal=withdrawal,
+                actor=actor,
+                actor_label=actor_label,
+                from_status=Status.PROCESSING,
+                to_status=withdrawal.status,
+                amount=withdrawal.amount,
+                reason=withdrawal.reason if withdrawal.status == Status.FAILED else "",
+            )
+        )
+    Withdrawal.objects.bulk_update(locked, ["status", "provider_reference", "paid_at", "failed_at", "reason"])
+    WithdrawalEvent.objects.bulk_create(events)
+    if paid_members:
+        members = sorted(paid_members)
+        MemberWallet.objects.bulk_create([MemberWallet(member_id=m) for m in members], ignore_conflicts=True)
+        list(MemberWallet.objects.select_for_update().filter(member_id__in=members).order_by("pk"))
+        paid_out = dict(
+            Withdrawal.objects.filter(member_id__in=members, status=Status.PAID)
+            .values_list("member_id")
+            .annotate(total=Sum("amount"))
+        )
+        commission_entries_mark_paid(paid_out_by_member=paid_out, at=now)
+    return counts
 
 
 def _batch_close_if_done(batch: PayoutBatch) -> None:

@@ -20,6 +20,11 @@ class PayoutProvider:
         """Pay `withdrawal`. The same key twice must never pay twice: it returns the first answer."""
         raise NotImplementedError
 
+    def send_many(self, withdrawals) -> dict[int, PayoutResult]:
+        """Pay several, each with its own idempotency key; {withdrawal id: result}. Providers with a batch
+        API override this."""
+        return {w.pk: self.send(w, idempotency_key=w.idempotency_key) for w in withdrawals}
+
 
 def get_payout_provider(name: str | None = None) -> PayoutProvider:
     name = name or settings.PAYOUT_PROVIDER

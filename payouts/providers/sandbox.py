@@ -9,15 +9,40 @@ from django.db import IntegrityError, transaction
 
 from payouts.providers import PayoutProvider, PayoutResult
 
+FAILURE = "account frozen (sandbox rule: amounts ending in .13 fail)"
+
+
+def _outcome(amount) -> str:
+    return "failed" if f"{amount:.2f}".endswith(".13") else "paid"
+
 
 class SandboxPayoutProvider(PayoutProvider):
     name = "sandbox"
 
+    def send_many(self, withdrawals) -> dict:
+        from payouts.models import SandboxTransfer
+
+        SandboxTransfer.objects.bulk_create(
+            [
+                SandboxTransfer(idempotency_key=w.idempotency_key, amount=w.amount, outcome=_outcome(w.amount))
+                for w in withdrawals
+            ],
+            ignore_conflicts=True,  # a key seen before keeps its first transfer: nobody is paid twice
+        )
+        transfers = SandboxTransfer.objects.in_bulk(
+            [w.idempotency_key for w in withdrawals], field_name="idempotency_key"
+        )
+        results = {}
+        for w in withdrawals:
+            transfer = transfers[w.idempotency_key]
+            reason = FAILURE if transfer.outcome == "failed" else ""
+            results[w.pk] = PayoutResult(status=transfer.outcome, reference=f"sbx_po_{transfer.pk}", reason=reason)
+        return results
+
     def send(self, withdrawal, idempotency_key: str) -> PayoutResult:
         from payouts.models import SandboxTransfer
 
-        failed = f"{withdrawal.amount:.2f}".endswith(".13")
-        outcome = SandboxTransfer.Outcome.FAILED if failed else SandboxTransfer.Outcome.PAID
+        outcome = _outcome(withdrawal.amount)
         try:
             with transaction.atomic():
                 transfer = SandboxTransfer.objects.create(
@@ -25,5 +50,5 @@ class SandboxPayoutProvider(PayoutProvider):
                 )
         except IntegrityError:
             transfer = SandboxTransfer.objects.get(idempotency_key=idempotency_key)
-        reason = "account frozen (sandbox rule: amounts ending in .13 fail)" if transfer.outcome == "failed" else ""
+        reason = FAILURE if transfer.outcome == "failed" else ""
         return PayoutResult(status=transfer.outcome, reference=f"sbx_po_{transfer.pk}", reason=reason)
