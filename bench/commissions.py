@@ -170,7 +170,10 @@ class Catalogue:
 def make_catalogue(sharers: int) -> Catalogue:
     """A three-level plan in force and `sharers` chains root → sponsor → sharer, made through the services."""
     from accounts.models import User
+    from commissions.calculations import HARD_MAX_LEVELS
     from commissions.services import plan_activate, plan_create, policy_publish
+    from referrals.selectors import member_uplines
+    from referrals.services import member_join
     from shops.models import Product
     from shops.services import shop_listing_add, shop_open
 
@@ -180,10 +183,6 @@ def make_catalogue(sharers: int) -> Catalogue:
         Product.objects.create(title=title, price=price, stock=10**9, commission_rate=rate)
         for title, price, rate in PRODUCTS
     ]
-    from commissions.calculations import HARD_MAX_LEVELS
-    from referrals.selectors import member_uplines
-    from referrals.services import member_join
-
     made = []
     for i in range(sharers):
         chain = []
@@ -412,19 +411,19 @@ def timed_run(args, catalogue: Catalogue, broker, run_dir: Path, *, messages: st
 
     queue = f"{run_dir.name}-{messages}-{batch}-{workers}"
     gate = f"{queue}-gate"
-    started = time.perf_counter()
-    sent = send_messages(queue, order_ids, messages=messages, batch=batch)
-    log(f"[{label}] sent {sent:,} messages in {time.perf_counter() - started:.1f} s (not timed)")
-
-    worker = start_worker(
-        celery_app=args.celery_app,
-        gate=gate,
-        node=f"bench@{queue}",
-        batch=batch,
-        concurrency=workers,
-        log_path=run_dir / f"{queue}.log",
-    )
+    worker = None
     try:
+        started = time.perf_counter()
+        sent = send_messages(queue, order_ids, messages=messages, batch=batch)
+        log(f"[{label}] sent {sent:,} messages in {time.perf_counter() - started:.1f} s (not timed)")
+        worker = start_worker(
+            celery_app=args.celery_app,
+            gate=gate,
+            node=f"bench@{queue}",
+            batch=batch,
+            concurrency=workers,
+            log_path=run_dir / f"{queue}.log",
+        )
         load = os.getloadavg()[0]
         started = time.perf_counter()
         app.control.add_consumer(queue, destination=[worker.node], reply=True, timeout=10)
@@ -451,11 +450,14 @@ def timed_run(args, catalogue: Catalogue, broker, run_dir: Path, *, messages: st
                 log(f"[{label}] {now:.0f} s: {done:,} split, {broker.llen(queue):,} messages waiting")
             time.sleep(POLL_SECONDS)
     finally:
-        worker.stop()
-        for name in (queue, gate):
-            for pattern in (f"{name}*", f"_kombu.binding.{name}*", f"_kombu.binding_permanent.{name}*"):
-                for key in broker.scan_iter(match=pattern):
-                    broker.delete(key)
+        if worker is not None:
+            worker.stop()
+        # The queues, kombu's bindings for them and the worker's control binding: the name is random.
+        for key in broker.scan_iter(match=f"*{queue}*"):
+            broker.delete(key)
+        for member in broker.smembers("_kombu.binding.celery.pidbox"):
+            if queue.encode() in member:
+                broker.srem("_kombu.binding.celery.pidbox", member)
     problems = [line for line in worker.log.read_text(errors="replace").splitlines() if "ERROR" in line]
     if problems:
         raise RuntimeError(f"[{label}] tasks failed:\n" + "\n".join(problems[:20]))

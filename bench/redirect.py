@@ -34,6 +34,7 @@ the link cache in each worker's memory instead of Redis (clicks still go to Redi
 
 import argparse
 import contextlib
+import fcntl
 import http.client
 import io
 import os
@@ -62,6 +63,8 @@ REDIS_PATTERNS = ("cps:clicks:*", "*sharelink:v1:*")
 # A round is disturbed when something outside the benchmark (another job on the machine) used more than
 # this share of all CPUs during either endpoint's run; the verdicts then use the undisturbed rounds.
 DISTURBED_SHARE = 0.10
+# One run at a time on a machine: two would share the CPU, the throwaway database and the Redis keys.
+LOCK_FILE = Path(tempfile.gettempdir()) / "bench-redirect.lock"
 ATTRIBUTION_COOKIE = "cps_ref"
 
 # Counts, per wrk thread, the requests written (request() runs just before each write) and the
@@ -821,6 +824,20 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    lock = LOCK_FILE.open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        print(
+            f"another bench/redirect.py is running (pid {lock.read().strip() or '?'}, lock {LOCK_FILE}); "
+            "two runs would share the CPU, the throwaway database and the Redis keys.",
+            file=sys.stderr,
+        )
+        return 2
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
     if shutil.which("wrk") is None:
         print("bench/redirect.py needs wrk on PATH (apt-get install wrk).", file=sys.stderr)
         return 2

@@ -170,10 +170,13 @@ def queue(broker) -> Iterator[str]:
         yield name
     finally:
         app.conf.task_default_queue = saved
-        # The queue's lists and kombu's exchange bindings for it (the parked queue's too).
-        for pattern in (f"{name}*", f"_kombu.binding.{name}*", f"_kombu.binding_permanent.{name}*"):
-            for key in broker.scan_iter(match=pattern):
-                broker.delete(key)
+        # The queue's lists and kombu's bindings for it (the parked queue's too), and our workers' control
+        # bindings (node names end in @<queue>). The name is random, so nothing else can match it.
+        for key in broker.scan_iter(match=f"*{name}*"):
+            broker.delete(key)
+        for member in broker.smembers("_kombu.binding.celery.pidbox"):
+            if name.encode() in member:
+                broker.srem("_kombu.binding.celery.pidbox", member)
         forget_unacked(broker, name)
 
 
