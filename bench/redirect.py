@@ -28,7 +28,7 @@ What it does:
    ShareLinkDailyStat with the requests wrk sent to /l/ (a small wrk Lua script counts the
    requests written, and the responses that were not a 302; wrk itself counts responses).
 
-The markdown tables go to stdout, progress to stderr. `--cache-url locmem://` is a diagnostic:
+The markdown tables go to stdout, progress to stderr. `--cache-url locmemcache://` is a diagnostic:
 the link cache in each worker's memory instead of Redis (clicks still go to Redis).
 """
 
@@ -220,7 +220,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cache-url",
         default="",
-        help="diagnostic only: CACHE_URL for the link cache (e.g. locmem://) instead of Redis; clicks stay in Redis",
+        help="diagnostic: CACHE_URL of the link cache (e.g. locmemcache://) instead of Redis; clicks stay in Redis",
     )
     args = parser.parse_args(argv)
     if min(args.connections, args.wrk_threads, args.duration, args.rounds, args.warmup, args.inprocess) < 1:
