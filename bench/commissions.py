@@ -1,8 +1,9 @@
 """Benchmark the commission split end to end: paid orders in the queue → real Celery workers → committed ledger.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \\
+        REDIS_URL=redis://127.0.0.1:6379/1 \\
         .venv/bin/python bench/commissions.py [--orders 50000] [--batch 500] [--workers 2] \\
-        [--messages order batch] [--sharers 200] [--pgbench-seconds 30] [--seed 1] [--celery-app config]
+        [--messages payment order batch] [--sharers 200] [--pgbench-seconds 30] [--seed 1] [--celery-app config]
 
 PostgreSQL and Redis only. The database named in DATABASE_URL is never read or written: the script creates a
 throwaway database next to it (`test_bench_commissions_<name>`, migrated from scratch) and, for the pgbench
@@ -20,9 +21,12 @@ What it does:
      random quantities) with one `SplitQueue` row each, carrying the sharer's upline snapshot: what
      `commission_order_paid` leaves in the database when the payment transactions commit. The payment path
      itself (checkout, webhook, the upline read at payment) is not what is measured;
-   - sends the split messages to the queue before any worker consumes it: `order` sends one
-     `commission_split_order_task` per order, as each payment's on_commit hook does in production; `batch` sends
-     one per `--batch` orders, as `commission_sweep` does;
+   - puts the split messages in the queue before any worker consumes it. `payment` (the default) calls
+     `commission_split_requested` once per order, as each payment's on_commit hook does in production: the
+     first call sends a message and the rest see the "run on its way" flag in the Redis cache, and each run
+     that finds a full batch asks for the next one, so the workers chain through the queue. `order` sends one
+     `commission_split_order_task` per order (what production did before the flag, kept to show its cost);
+     `batch` sends one per `--batch` orders up front, as `commission_sweep` does;
    - starts one `celery -A config worker --pool prefork --concurrency <workers>` (DEBUG=0,
      COMMISSION_SPLIT_BATCH=<batch>) on a gate queue, waits until it answers a ping, then starts the clock and
      tells it to consume the loaded queue (`add_consumer`), so process start-up is not timed;
@@ -86,9 +90,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--messages",
         nargs="+",
-        choices=["order", "batch"],
-        default=["order"],
-        help="one split message per order (production's on_commit) or per batch (the sweep's); default order",
+        choices=["payment", "order", "batch"],
+        default=["payment"],
+        help="as production's payment hook does (one message, then runs chain), one message per order, or one "
+        "per batch (the sweep's); default payment",
     )
     parser.add_argument("--sharers", type=int, default=200, help="three-member chains, one shop each (default 200)")
     parser.add_argument("--pgbench-seconds", type=int, default=30, help="pgbench -T (0 skips pgbench; default 30)")
@@ -326,7 +331,9 @@ class Worker:
         self.process.wait(timeout=30)
 
 
-def start_worker(*, celery_app: str, gate: str, node: str, batch: int, concurrency: int, log_path: Path) -> Worker:
+def start_worker(
+    *, celery_app: str, gate: str, queue: str, node: str, batch: int, concurrency: int, log_path: Path
+) -> Worker:
     """A real worker (prefork) on the throwaway database, listening only on an empty gate queue until told."""
     from django.conf import settings
     from django.db import connection
@@ -339,6 +346,9 @@ def start_worker(*, celery_app: str, gate: str, node: str, batch: int, concurren
         "DATABASE_URL": database_url(connection.settings_dict),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "COMMISSION_SPLIT_BATCH": str(batch),
+        # The cache that holds the "run on its way" flag, and the queue a run's follow-up goes to.
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         # As in production: DEBUG off (no query log kept in memory), warnings only in the log.
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -364,10 +374,20 @@ def start_worker(*, celery_app: str, gate: str, node: str, batch: int, concurren
 
 
 def send_messages(queue: str, order_ids: list[int], *, messages: str, batch: int) -> int:
-    """Put the split messages in the queue: one per order (on_commit) or one per batch (the sweep)."""
+    """Put the split messages in the queue: the payment hook's, one per order, or one per batch (the sweep)."""
+    from django.core.cache import cache
+
+    from commissions.services import SPLIT_SCHEDULED_KEY, commission_split_requested
     from commissions.tasks import commission_split_order_task
     from config.celery import app
 
+    cache.delete(SPLIT_SCHEDULED_KEY)
+    if messages == "payment":
+        saved, app.conf.task_default_queue = app.conf.task_default_queue, queue
+        try:
+            return sum(commission_split_requested() for _order_id in order_ids)
+        finally:
+            app.conf.task_default_queue = saved
     ids = order_ids if messages == "order" else [None] * -(-len(order_ids) // batch)
     with app.producer_or_acquire() as producer:
         for order_id in ids:
@@ -419,6 +439,7 @@ def timed_run(args, catalogue: Catalogue, broker, run_dir: Path, *, messages: st
         worker = start_worker(
             celery_app=args.celery_app,
             gate=gate,
+            queue=queue,
             node=f"bench@{queue}",
             batch=batch,
             concurrency=workers,
@@ -482,10 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
     from django.db import connection
 
-    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
+    redis_urls = (settings.CELERY_BROKER_URL, settings.REDIS_URL)
+    if connection.vendor != "postgresql" or not all(url.startswith("redis://") for url in redis_urls):
         print(
             "bench/commissions.py needs PostgreSQL and Redis: set DATABASE_URL=postgres://user@host:5432/name "
-            "(not touched; throwaway databases are created beside it) and CELERY_BROKER_URL=redis://host:6379/0.",
+            "(not touched; throwaway databases are created beside it), CELERY_BROKER_URL=redis://host:6379/0 "
+            "and REDIS_URL=redis://host:6379/1 (the cache).",
             file=sys.stderr,
         )
         return 2

@@ -7,7 +7,7 @@ PostgreSQL only, and the database named in DATABASE_URL is never read or written
 script creates a throwaway database next to it (`test_bench_redirect_<name>`, migrated from
 scratch) and drops it at the end (also on error). Redis is a dedicated database
 (`--redis-url`, default redis://127.0.0.1:6379/7): the click keys (`cps:clicks:*`) and the
-cached link targets (`*sharelink:v1:*`) there are deleted before and after, nothing else.
+cached link targets (`cps:links:*`) there are deleted before and after, nothing else.
 
 What it does:
 
@@ -28,8 +28,7 @@ What it does:
    ShareLinkDailyStat with the requests wrk sent to /l/ (a small wrk Lua script counts the
    requests written, and the responses that were not a 302; wrk itself counts responses).
 
-The markdown tables go to stdout, progress to stderr. `--cache-url locmemcache://` is a diagnostic:
-the link cache in each worker's memory instead of Redis (clicks still go to Redis).
+The markdown tables go to stdout, progress to stderr.
 """
 
 import argparse
@@ -59,7 +58,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 BARE_PATH = "/bench/bare-redirect/"
 BROWSER_UA = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120 Mobile Safari/537.36"
 INVALID_EMAIL_DOMAIN = "bench.invalid"  # RFC 2606: can never be a real address
-REDIS_PATTERNS = ("cps:clicks:*", "*sharelink:v1:*")
+REDIS_PATTERNS = ("cps:clicks:*", "cps:links:*")
 # A round is disturbed when something outside the benchmark (another job on the machine) used more than
 # this share of all CPUs during either endpoint's run; the verdicts then use the undisturbed rounds.
 DISTURBED_SHARE = 0.10
@@ -162,16 +161,18 @@ class ConfigResult:
     clicks_stored: int
     profiles: dict[str, dict[str, tuple[float, float]]] | None = None  # endpoint -> read_py_spy()
     profile_real: WrkResult | None = None  # the /l/ run under py-spy: its clicks are stored too
+    paced: tuple[WrkResult, WrkResult] | None = None  # (bare, real) at --paced-rate: its /l/ clicks count too
+
+    def _extra(self) -> list[WrkResult]:
+        return [run for run in (self.profile_real, self.paced and self.paced[1]) if run is not None]
 
     @property
     def sent(self) -> int:
-        extra = self.profile_real.sent if self.profile_real else 0
-        return sum(real.sent for _bare, real in self.rounds) + extra
+        return sum(real.sent for _bare, real in self.rounds) + sum(run.sent for run in self._extra())
 
     @property
     def received(self) -> int:
-        extra = self.profile_real.requests if self.profile_real else 0
-        return sum(real.requests for _bare, real in self.rounds) + extra
+        return sum(real.requests for _bare, real in self.rounds) + sum(run.requests for run in self._extra())
 
     def disturbed(self, n: int) -> bool:
         return any(wrk.cpu.rest_share > DISTURBED_SHARE for wrk in self.rounds[n])
@@ -207,6 +208,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--duration", type=int, default=20, help="seconds of wrk per endpoint (default 20)")
     parser.add_argument("--rounds", type=int, default=3, help="bare-then-/l/ pairs per configuration (default 3)")
+    parser.add_argument(
+        "--paced-rate",
+        type=int,
+        default=1000,
+        help="after the saturated rounds, one run per endpoint with the same connections each pausing so that "
+        "together they offer about this many req/s: latency below saturation (default 1000; 0 skips it)",
+    )
     parser.add_argument("--warmup", type=int, default=5, help="seconds of wrk warm-up per endpoint (default 5)")
     parser.add_argument("--inprocess", type=int, default=2000, help="in-process requests timed per kind (2000)")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"a dedicated Redis db ({DEFAULT_REDIS_URL})")
@@ -217,11 +225,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "endpoint and print where the workers spend their time (not part of the measured figures)",
     )
     parser.add_argument("--profile-seconds", type=int, default=15, help="seconds of each py-spy run (default 15)")
-    parser.add_argument(
-        "--cache-url",
-        default="",
-        help="diagnostic: CACHE_URL of the link cache (e.g. locmemcache://) instead of Redis; clicks stay in Redis",
-    )
     args = parser.parse_args(argv)
     if min(args.connections, args.wrk_threads, args.duration, args.rounds, args.warmup, args.inprocess) < 1:
         parser.error("--connections, --wrk-threads, --duration, --rounds, --warmup, --inprocess must be at least 1")
@@ -232,7 +235,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def configure_environment(redis_url: str, cache_url: str) -> None:
+def configure_environment(redis_url: str) -> None:
     """What both this process and gunicorn run with: production settings over plain HTTP on loopback."""
     os.environ.update(
         {
@@ -243,7 +246,6 @@ def configure_environment(redis_url: str, cache_url: str) -> None:
             "ALLOWED_HOSTS": "127.0.0.1",
             "REDIS_URL": redis_url,
             "CLICKS_REDIS_URL": redis_url,
-            "CACHE_URL": cache_url,  # empty: the cache is REDIS_URL, as in production
             "LOG_LEVEL": "WARNING",
         }
     )
@@ -463,7 +465,6 @@ def median_us(fn, n: int) -> tuple[float, float]:
 
 def in_process(code: str, n: int) -> list[str]:
     """Per-request cost without the network, queries and Redis commands per request, and the pieces of /l/."""
-    from django.core.cache import cache
     from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection
     from django.http import HttpResponseRedirect
@@ -474,8 +475,8 @@ def in_process(code: str, n: int) -> list[str]:
 
     from referrals.attribution import attribution_cookie_set
     from referrals.clicks import click_counter, is_bot, visitor_hash
-    from referrals.selectors import _link_cache_key, share_link_resolve
-    from referrals.services import share_link_click
+    from referrals.selectors import share_link_lookup
+    from referrals.services import share_link_follow
 
     app = WSGIHandler()
     real_path = f"/l/{code}"
@@ -499,11 +500,10 @@ def in_process(code: str, n: int) -> list[str]:
         )
 
     # The pieces the redirect adds to the bare view, each timed alone.
-    target = share_link_resolve(code)
+    target = share_link_lookup(code)
     request = RequestFactory().get(real_path, HTTP_USER_AGENT=BROWSER_UA)
     day = timezone.localdate()
     counter = click_counter()
-    cache_key = cache.make_and_validate_key(_link_cache_key(code))
 
     def set_cookie() -> None:
         attribution_cookie_set(
@@ -511,28 +511,23 @@ def in_process(code: str, n: int) -> list[str]:
         )
 
     pieces = [
-        ("share_link_resolve (Django cache.get: Redis GET + unpickle)", lambda: share_link_resolve(code)),
         ("is_bot (lru-cached)", lambda: is_bot(BROWSER_UA)),
         (
-            "visitor_hash (2 HMAC-SHA256)",
-            lambda: visitor_hash(link_id=target.link_id, day=day, ip="127.0.0.1", user_agent=BROWSER_UA),
+            "visitor_hash (one HMAC-SHA256; the day's salt is cached)",
+            lambda: visitor_hash(code=code, day=day, ip="127.0.0.1", user_agent=BROWSER_UA),
         ),
-        ("click_counter().record (one EVALSHA)", lambda: counter.record(link_id=target.link_id, day=day, visitor="x")),
         (
-            "share_link_click (is_bot + visitor_hash + record)",
-            lambda: share_link_click(link_id=target.link_id, ip="127.0.0.1", user_agent=BROWSER_UA),
+            "click_counter().follow (one EVALSHA: cached target + count)",
+            lambda: counter.follow(code=code, day=day, visitor="x"),
+        ),
+        (
+            "share_link_follow (is_bot + visitor_hash + follow)",
+            lambda: share_link_follow(code=code, ip="127.0.0.1", user_agent=BROWSER_UA),
         ),
         ("attribution_cookie_set (TimestampSigner)", set_cookie),
         ("add_never_cache_headers", lambda: add_never_cache_headers(HttpResponseRedirect(target.url))),
+        ("  for comparison: a plain GET on the same kept redis-py client", lambda: counter.redis.get("cps:none")),
     ]
-    if hasattr(cache, "_cache") and hasattr(cache._cache, "get_client"):  # Django's RedisCache
-        pieces += [
-            ("  for comparison: the same GET on a kept redis-py client", lambda: counter.redis.get(cache_key)),
-            (
-                "  for comparison: RedisCache.get_client() alone (a new redis.Redis per cache call)",
-                lambda: cache._cache.get_client(cache_key),
-            ),
-        ]
     lines += ["", "| piece of /l/<code>, timed alone | wall µs per call | CPU µs per call |", "| --- | ---: | ---: |"]
     for label, piece in pieces:
         wall, cpu = median_us(piece, n)
@@ -689,6 +684,17 @@ def bench_config(config, args, link, target_url, database_url, workdir: Path, lu
             real = run_wrk(args, lua, real_url, args.duration, workers, redis_pid)
             log(f"{config.label}: round {n}: bare {bare.rps:.0f} req/s, /l/ {real.rps:.0f} req/s")
             rounds.append((bare, real))
+        paced = None
+        if args.paced_rate:
+            # wrk's delay() pauses a connection before each request: connections / rate seconds each.
+            paced_lua = workdir / "paced.lua"
+            pause_ms = args.connections * 1000 / args.paced_rate
+            paced_lua.write_text(WRK_LUA + f"\nfunction delay()\n  return {pause_ms:.3f}\nend\n")
+            log(f"{config.label}: paced run, about {args.paced_rate} req/s offered, wrk {args.duration} s on each")
+            paced = (
+                run_wrk(args, paced_lua, bare_url, args.duration, workers, redis_pid),
+                run_wrk(args, paced_lua, real_url, args.duration, workers, redis_pid),
+            )
         if sorted(child_pids(process.pid)) != sorted(workers):
             log(f"{config.label}: WARNING: gunicorn replaced workers during the run; CPU figures are incomplete")
         profiles = profile_real = None
@@ -706,7 +712,7 @@ def bench_config(config, args, link, target_url, database_url, workdir: Path, lu
     clicks_flush()
     clicks = stored_clicks(link) - before
     log(f"{config.label}: clicks stored {clicks}")
-    return ConfigResult(config, rounds, clicks, profiles, profile_real)
+    return ConfigResult(config, rounds, clicks, profiles, profile_real, paced)
 
 
 # --- Report ------------------------------------------------------------------------------------------
@@ -732,13 +738,20 @@ def report(results: list[ConfigResult]) -> list[str]:
                     f"| {result.config.label} | {n} | {label} | {wrk.rps:,.0f} | {fmt_ms(wrk.p50_ms)} "
                     f"| {fmt_ms(wrk.p99_ms)} | {wrk.errors} | {wrk.requests:,} | {wrk.sent:,} |"
                 )
+    for result in results:
+        if result.paced:
+            for label, wrk in zip(("bare 302", "/l/<code>"), result.paced, strict=True):
+                lines.append(
+                    f"| {result.config.label} | paced | {label} | {wrk.rps:,.0f} | {fmt_ms(wrk.p50_ms)} "
+                    f"| {fmt_ms(wrk.p99_ms)} | {wrk.errors} | {wrk.requests:,} | {wrk.sent:,} |"
+                )
     lines.append("")
     for result in results:
         quiet = result.quiet_rounds
         ratios = [real.rps / bare.rps for bare, real in quiet]
         real_p99 = [real.p99_ms for _bare, real in quiet]
         bare_p99 = [bare.p99_ms for bare, _real in quiet]
-        errors = sum(bare.errors + real.errors for bare, real in result.rounds)
+        errors = sum(bare.errors + real.errors for bare, real in [*result.rounds, *filter(None, [result.paced])])
         ratio = statistics.median(ratios)
         disturbed = [str(n + 1) for n in range(len(result.rounds)) if result.disturbed(n)]
         if not disturbed:
@@ -752,6 +765,14 @@ def report(results: list[ConfigResult]) -> list[str]:
             f"({verdict(ratio >= 0.6)}, target ≥ 0.6)",
             f"/l/ p99 {fmt_ms(min(real_p99))}–{fmt_ms(max(real_p99))} ms ({verdict(max(real_p99) <= 25)}, "
             f"target ≤ 25 ms; bare p99 {fmt_ms(min(bare_p99))}–{fmt_ms(max(bare_p99))} ms)",
+            *(
+                [
+                    f"paced at {result.paced[1].rps:,.0f} req/s: /l/ p99 {fmt_ms(result.paced[1].p99_ms)} ms "
+                    f"({verdict(result.paced[1].p99_ms <= 25)}; bare p99 {fmt_ms(result.paced[0].p99_ms)} ms)"
+                ]
+                if result.paced
+                else []
+            ),
             f"errors {errors} ({verdict(errors == 0)})",
             f"clicks stored {result.clicks_stored:,} vs /l/ requests sent {result.sent:,}"
             f"{' (with the py-spy run)' if result.profile_real else ''} "
@@ -842,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench/redirect.py needs wrk on PATH (apt-get install wrk).", file=sys.stderr)
         return 2
     original_url = os.environ.get("DATABASE_URL", "")
-    configure_environment(args.redis_url, args.cache_url)
+    configure_environment(args.redis_url)
     setup_django()
 
     import django
@@ -913,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
             f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency, {args.rounds} rounds "
             f"(after {args.warmup} s warm-up per endpoint); {machine()}; PostgreSQL {pg_version}, "
             f"Redis {redis_version}, Django {django.get_version()}, {gunicorn_version}; "
-            f"link cache {args.cache_url or 'Redis (REDIS_URL)'}, clicks in Redis\n"
+            "link targets and clicks in Redis (one call per redirect)\n"
         )
         print("\n".join(report(results)))
         print()

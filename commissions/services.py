@@ -17,14 +17,16 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 
+from celery import current_app
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError
 
 from commissions.calculations import (
     HARD_MAX_LEVELS,
@@ -196,13 +198,15 @@ def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> Commis
 # --- The split --------------------------------------------------------------------------------------
 
 
+SPLIT_SCHEDULED_KEY = "commissions:split-scheduled"
+
+
 def commission_order_paid(*, order_id: int, sharer_id: int | None) -> None:
     """Called by the storefront inside the transaction that marks an order paid: queue its split.
 
     The upline is read now (one query) and kept with the queue row, so a split that runs later still pays
     the chain as it was at payment time, whatever moves or suspensions happen in between.
     """
-    from commissions.tasks import commission_split_order_task
     from referrals.selectors import member_uplines
 
     chain = member_uplines([sharer_id], HARD_MAX_LEVELS).get(sharer_id, []) if sharer_id else []
@@ -210,12 +214,45 @@ def commission_order_paid(*, order_id: int, sharer_id: int | None) -> None:
         [SplitQueue(order_id=order_id, chain=[[member_id, eligible] for member_id, eligible in chain])],
         ignore_conflicts=True,
     )
-    transaction.on_commit(partial(commission_split_order_task.delay, order_id))
+    transaction.on_commit(commission_split_requested)
+
+
+def commission_split_requested() -> bool:
+    """Ask for a split run unless one is already asked for and not started; return whether a message was sent.
+
+    Many payments, one message: at an 11.11 peak thousands of orders a second are paid, and a message per order
+    would cost a worker a task per order only to find most of them already split. The first payment after a run
+    starts sends one (a cache flag, `cache.add`, says one is on its way); the run clears the flag before it
+    reads the queue, so every order committed before the flag was seen is in what it reads, and a later payment
+    sends again. A run that finds a full batch asks for the next one at once, so every idle worker joins in. If
+    a message is lost, the flag expires and the sweep re-sends what waits; nothing is lost either way.
+    """
+    from commissions.tasks import commission_split_order_task
+
+    if not cache.add(SPLIT_SCHEDULED_KEY, 1, timeout=settings.COMMISSION_SPLIT_FLAG_SECONDS):
+        return False
+    try:
+        commission_split_order_task.delay()
+    except OperationalError:
+        # The broker is down: the payment has committed and the order waits in the queue for the sweep.
+        cache.delete(SPLIT_SCHEDULED_KEY)
+        logger.exception("could not send the split task; the sweep will split the queued orders")
+        return False
+    return True
 
 
 def commission_split_order(*, order_id: int | None = None) -> int:
-    """Split queued orders (this one among them, if still queued), in batches; return how many were split."""
-    return commission_split_queued(limit=settings.COMMISSION_SPLIT_BATCH)
+    """One split run (the task): a batch of queued orders, this one among them if still queued; return how many."""
+    cache.delete(SPLIT_SCHEDULED_KEY)
+    return commission_split_queued(limit=settings.COMMISSION_SPLIT_BATCH, more=_ask_for_more)
+
+
+def _ask_for_more() -> None:
+    if current_app.conf.task_always_eager:
+        # In-process tasks (the embedded default): the next batch after this one commits, never inside it.
+        transaction.on_commit(commission_split_requested)
+    else:
+        commission_split_requested()
 
 
 def _versions_at(paid_at, plans: list[CommissionPlan], policies: list[CompliancePolicy]):
@@ -224,91 +261,128 @@ def _versions_at(paid_at, plans: list[CommissionPlan], policies: list[Compliance
     return plan, policy
 
 
-@transaction.atomic
-def commission_split_queued(*, limit: int = 500) -> int:
-    """Drain up to `limit` queued orders in one transaction. Safe to run twice or concurrently."""
-    from referrals.selectors import member_uplines
-    from shops.models import Order, OrderLine, Refund
+COMMISSION, PLATFORM = Entry.Kind.COMMISSION.value, Entry.Kind.PLATFORM.value
+# The ledger columns a split writes, in the order `_line_rows` fills them.
+SPLIT_COLUMNS = (
+    "order_id", "order_line_id", "beneficiary_id", "level", "kind", "base", "rate", "amount", "plan_id",
+    "policy_id", "capped_by", "rolled_up_from_id", "note", "status", "created_at",
+)  # fmt: skip
 
-    queued = list(SplitQueue.objects.select_for_update(skip_locked=True).order_by("queued_at", "order_id")[:limit])
+
+@transaction.atomic
+def commission_split_queued(*, limit: int = 500, more=None) -> int:
+    """Drain up to `limit` queued orders in one transaction. Safe to run twice or concurrently.
+
+    `more` is called once the batch is claimed if it was full (more orders are waiting), so another worker
+    can start on the next batch while this one is written.
+    """
+    from shops.models import Order, Refund
+
+    queued = list(
+        SplitQueue.objects.select_for_update(skip_locked=True)
+        .order_by("queued_at", "order_id")
+        .values_list("order_id", "chain")[:limit]
+    )
     if not queued:
         return 0
-    order_ids = sorted(row.order_id for row in queued)
+    if more is not None and len(queued) == limit:
+        more()
+    order_ids = sorted(order_id for order_id, _chain in queued)
     # Lock the orders (in id order) so a refund cannot slip between reading refunds and writing entries.
     orders = {
-        order.pk: order
-        for order in Order.objects.select_for_update()
+        pk: (paid_at, sharer_id, is_self_purchase)
+        for pk, paid_at, sharer_id, is_self_purchase in Order.objects.select_for_update()
         .filter(pk__in=order_ids, paid_at__isnull=False)
         .exclude(Exists(OrderSplit.objects.filter(order=OuterRef("pk"))))
         .order_by("pk")
+        .values_list("pk", "paid_at", "sharer_id", "is_self_purchase")
     }
-    plans = list(CommissionPlan.objects.filter(is_activated=True).order_by("-effective_from", "-version"))
-    policies = list(CompliancePolicy.objects.order_by("-effective_from", "-version"))
-    # The chain as it was at payment (kept on the queue row); a row the sweep queued has none: read it now.
-    snapshots = {row.order_id: row.chain for row in queued if row.chain is not None}
-    unknown = {order.sharer_id for pk, order in orders.items() if pk not in snapshots and order.sharer_id}
-    current = member_uplines(unknown, HARD_MAX_LEVELS)
-    lines_by_order = defaultdict(list)
-    for line in OrderLine.objects.filter(order_id__in=orders).order_by("pk"):
-        lines_by_order[line.order_id].append(line)
-
-    entries, markers = [], []
-    for order in orders.values():
-        plan, policy = _versions_at(order.paid_at, plans, policies)
-        markers.append(OrderSplit(order=order, plan=plan, policy=policy))
-        links = snapshots[order.pk] if order.pk in snapshots else current.get(order.sharer_id, [])
-        chain = [ChainMember(member_id, eligible) for member_id, eligible in links]
-        for line in lines_by_order[order.pk]:
-            entries.extend(_line_entries(order, line, chain, plan, policy))
-    OrderSplit.objects.bulk_create(markers)
-    Entry.objects.bulk_create(entries, batch_size=2000)
-    refunds = list(Refund.objects.filter(order_id__in=orders).order_by("pk"))
-    for refund in refunds:
-        _apply_refund(refund)
+    if orders:
+        _split_orders(orders, dict(queued))
+        for refund in Refund.objects.filter(order_id__in=orders).order_by("pk"):
+            _apply_refund(refund)
     SplitQueue.objects.filter(order_id__in=order_ids).delete()
     return len(orders)
 
 
-def _line_entries(order, line, chain, plan, policy) -> list[CommissionEntry]:
-    pool = line_pool(line.net_amount, line.commission_rate)
-    common = {"order": order, "order_line": line, "base": pool, "plan": plan, "policy": policy}
+def _split_orders(orders: dict, snapshots: dict) -> None:
+    from referrals.selectors import member_uplines
+    from shops.models import OrderLine
+
+    plans = list(CommissionPlan.objects.filter(is_activated=True).order_by("-effective_from", "-version"))
+    policies = list(CompliancePolicy.objects.order_by("-effective_from", "-version"))
+    calculations = {("plan", p.pk): p.as_calculation() for p in plans}
+    calculations.update({("policy", p.pk): p.as_calculation() for p in policies})
+    # The chain as it was at payment (kept on the queue row); a row the sweep queued has none: read it now.
+    unknown = {sharer for pk, (_at, sharer, _self) in orders.items() if snapshots.get(pk) is None and sharer}
+    current = member_uplines(unknown, HARD_MAX_LEVELS)
+    lines_by_order = defaultdict(list)
+    for line in (
+        OrderLine.objects.filter(order_id__in=orders)
+        .order_by("pk")
+        .values_list("pk", "order_id", "net_amount", "commission_rate")
+    ):
+        lines_by_order[line[1]].append(line)
+
+    now = timezone.now()
+    rows, markers = [], []
+    for order_id, (paid_at, sharer_id, is_self_purchase) in orders.items():
+        plan, policy = _versions_at(paid_at, plans, policies)
+        markers.append(OrderSplit(order_id=order_id, plan=plan, policy=policy, created_at=now))
+        links = snapshots.get(order_id)
+        if links is None:
+            links = current.get(sharer_id, [])
+        chain = [ChainMember(member_id, eligible) for member_id, eligible in links]
+        versions = (
+            plan and calculations[("plan", plan.pk)],
+            policy and calculations[("policy", policy.pk)],
+            plan and plan.pk,
+            policy and policy.pk,
+        )
+        for line in lines_by_order[order_id]:
+            rows.extend(_line_rows(line, chain, versions, is_self_purchase, now))
+    OrderSplit.objects.bulk_create(markers)
+    _insert_entries(rows)
+
+
+def _line_rows(line, chain, versions, is_self_purchase, now) -> list[tuple]:
+    """The ledger rows of one line's split, as tuples in `SPLIT_COLUMNS` order."""
+    line_id, order_id, net_amount, commission_rate = line
+    plan, policy, plan_id, policy_id = versions
+    pool = line_pool(net_amount, commission_rate)
+    pending = Entry.Status.PENDING.value
+
+    def row(kind, level, member_id, rate, amount, capped_by="", rolled_up_from=None, note=""):
+        return (order_id, line_id, member_id, level, kind, pool, rate, amount, plan_id, policy_id, capped_by,
+                rolled_up_from, note, pending, now)  # fmt: skip
+
     if plan is None or policy is None:
         note = "no plan in force" if plan is None else "no policy in force"
-        return [Entry(kind=Entry.Kind.PLATFORM, level=0, rate=Decimal("1"), amount=pool, note=note, **common)]
+        return [row(PLATFORM, 0, None, Decimal("1"), pool, note=note)]
     split = split_line(
-        pool=pool,
-        net_amount=line.net_amount,
-        chain=chain,
-        plan=plan.as_calculation(),
-        policy=policy.as_calculation(),
-        is_self_purchase=order.is_self_purchase,
+        pool=pool, net_amount=net_amount, chain=chain, plan=plan, policy=policy, is_self_purchase=is_self_purchase
     )
     rows = [
-        Entry(
-            kind=Entry.Kind.COMMISSION,
-            level=share.level,
-            beneficiary_id=share.member_id,
-            rate=share.rate,
-            amount=share.amount,
-            capped_by=share.capped_by or "",
-            rolled_up_from_id=share.rolled_up_from,
-            **common,
-        )
-        for share in split.shares
+        row(COMMISSION, s.level, s.member_id, s.rate, s.amount, s.capped_by or "", s.rolled_up_from)
+        for s in split.shares
     ]
-    note = "self-purchase" if order.is_self_purchase and not split.shares else ""
-    rows.append(
-        Entry(
-            kind=Entry.Kind.PLATFORM,
-            level=0,
-            rate=Decimal("1"),
-            amount=split.platform_remainder,
-            capped_by=split.capped_by or "",
-            note=note,
-            **common,
-        )
-    )
+    note = "self-purchase" if is_self_purchase and not split.shares else ""
+    rows.append(row(PLATFORM, 0, None, Decimal("1"), split.platform_remainder, split.capped_by or "", None, note))
     return rows
+
+
+def _insert_entries(rows: list[tuple]) -> None:
+    """Insert split rows: PostgreSQL's COPY (one round trip, no SQL to build), else a bulk INSERT."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        columns = ", ".join(connection.ops.quote_name(Entry._meta.get_field(name).column) for name in SPLIT_COLUMNS)
+        table = connection.ops.quote_name(Entry._meta.db_table)
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    Entry.objects.bulk_create([Entry(**dict(zip(SPLIT_COLUMNS, row, strict=True))) for row in rows], batch_size=500)
 
 
 # --- Refunds ----------------------------------------------------------------------------------------

@@ -177,6 +177,7 @@ LOGGING = {
 # No broker configured: the embedded default runs every task eagerly in-process.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
@@ -227,6 +228,9 @@ ORDER_MAX_QUANTITY_PER_LINE = 99
 # Commissions (SPEC §7).
 COMMISSION_HOLD_DAYS = env.int("COMMISSION_HOLD_DAYS", default=7)
 COMMISSION_SPLIT_BATCH = env.int("COMMISSION_SPLIT_BATCH", default=500)
+# How long "a split run is on its way" holds before a payment sends another message anyway (see
+# commissions.services.commission_split_requested).
+COMMISSION_SPLIT_FLAG_SECONDS = env.int("COMMISSION_SPLIT_FLAG_SECONDS", default=30)
 COMMISSION_SWEEP_AFTER_SECONDS = env.int("COMMISSION_SWEEP_AFTER_SECONDS", default=120)
 
 # Payouts (SPEC §8).

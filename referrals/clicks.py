@@ -1,5 +1,9 @@
 """Click counting off the database: the redirect adds to a counter, a periodic task flushes it.
 
+The counter also keeps each link's redirect target (`link id|owner id|url`, or a "missing" tombstone), so that
+the redirect needs one call: `follow` reads the target and, for a live link and a counted visitor, counts the
+click, in one Lua script (one Redis round trip); only a cache miss goes to the database.
+
 Two counters behind one interface:
 - RedisClickCounter (production, whenever REDIS_URL is set): one Lua call per click adds to a pending hash
   and, for a visitor not yet seen that day, to the unique count. A flush atomically RENAMEs the pending hash
@@ -16,6 +20,7 @@ import functools
 import hashlib
 import hmac
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -42,10 +47,27 @@ def is_bot(user_agent: str) -> bool:
     return not user_agent or crawleruseragents.is_crawler(user_agent)
 
 
-def visitor_hash(*, link_id: int, day: date, ip: str, user_agent: str) -> str:
-    """A per-link, per-day visitor id. The key rotates daily and never leaves the server; no IP is stored."""
-    key = hmac.new(settings.SECRET_KEY.encode(), f"visitor-salt:{day.isoformat()}".encode(), hashlib.sha256).digest()
-    return hmac.new(key, f"{link_id}|{ip}|{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]
+@functools.lru_cache(maxsize=4)
+def _day_salt(secret: str, day: date) -> bytes:
+    return hmac.new(secret.encode(), f"visitor-salt:{day.isoformat()}".encode(), hashlib.sha256).digest()
+
+
+def visitor_hash(*, code: str, day: date, ip: str, user_agent: str) -> str:
+    """A per-link (by code), per-day visitor id. The salt rotates daily and never leaves the server; no IP is stored."""
+    salt = _day_salt(settings.SECRET_KEY, day)
+    return hmac.new(salt, f"{code}|{ip}|{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+MISSING = "missing"  # the cached answer for an unknown or inactive code
+
+
+def encode_target(link_id: int, owner_id: int, url: str) -> str:
+    return f"{link_id}|{owner_id}|{url}"
+
+
+def decode_target(value: str) -> tuple[int, int, str]:
+    link_id, owner_id, url = value.split("|", 2)
+    return int(link_id), int(owner_id), url
 
 
 def _field(link_id: int, day: date, kind: str) -> str:
@@ -67,13 +89,34 @@ class LocalClickCounter:
         self._pending: dict[str, int] = defaultdict(int)
         self._seen: set[tuple[int, date, str]] = set()
         self._batches: dict[str, dict[str, int]] = {}
+        self._targets: dict[str, tuple[str, float]] = {}
 
     def record(self, *, link_id: int, day: date, visitor: str) -> None:
         with self._lock:
-            self._pending[_field(link_id, day, "c")] += 1
-            if (link_id, day, visitor) not in self._seen:
-                self._seen.add((link_id, day, visitor))
-                self._pending[_field(link_id, day, "u")] += 1
+            self._record(link_id, day, visitor)
+
+    def _record(self, link_id: int, day: date, visitor: str) -> None:
+        self._pending[_field(link_id, day, "c")] += 1
+        if (link_id, day, visitor) not in self._seen:
+            self._seen.add((link_id, day, visitor))
+            self._pending[_field(link_id, day, "u")] += 1
+
+    def follow(self, *, code: str, day: date, visitor: str | None) -> str | None:
+        """The cached target of `code` (None when not cached); counts the click if live and `visitor` is given."""
+        with self._lock:
+            value, expires = self._targets.get(code, (None, 0.0))
+            if value is None or expires < time.monotonic():
+                return None
+            if value != MISSING and visitor is not None:
+                self._record(decode_target(value)[0], day, visitor)
+            return value
+
+    def target_store(self, code: str, value: str, seconds: int, *, overwrite: bool = False) -> None:
+        """Cache a target; unless `overwrite`, a value already there (a tombstone, say) is kept."""
+        with self._lock:
+            current = self._targets.get(code)
+            if overwrite or current is None or current[1] < time.monotonic():
+                self._targets[code] = (value, time.monotonic() + seconds)
 
     def batches(self) -> Iterator[Batch]:
         with self._lock:
@@ -91,6 +134,22 @@ class LocalClickCounter:
             self._batches.pop(batch_id, None)
 
 
+# KEYS: target, pending hash. ARGV: day, visitor ("" = do not count), seen seconds, seen prefix.
+# The seen key is built here from the link id in the target (it is not known before the lookup).
+_FOLLOW_SCRIPT = """
+local target = redis.call('GET', KEYS[1])
+if not target or target == 'missing' or ARGV[2] == '' then
+  return target
+end
+local link_id = string.match(target, '^(%d+)|')
+local prefix = link_id .. ':' .. ARGV[1] .. ':'
+redis.call('HINCRBY', KEYS[2], prefix .. 'c', 1)
+if redis.call('SET', ARGV[4] .. prefix .. ARGV[2], '1', 'NX', 'EX', ARGV[3]) then
+  redis.call('HINCRBY', KEYS[2], prefix .. 'u', 1)
+end
+return target
+"""
+
 _RECORD_SCRIPT = """
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
@@ -104,13 +163,16 @@ class RedisClickCounter:
     PENDING = "cps:clicks:pending"
     BATCH_PREFIX = "cps:clicks:batch:"
     SEEN_PREFIX = "cps:clicks:seen:"
+    TARGET_PREFIX = "cps:links:target:"
     SEEN_SECONDS = 2 * 24 * 60 * 60
 
     def __init__(self, url: str) -> None:
         import redis
 
+        # One client (and its connection pool) for the life of the process: no per-call set-up on the hot path.
         self.redis = redis.Redis.from_url(url)
         self._record = self.redis.register_script(_RECORD_SCRIPT)
+        self._follow = self.redis.register_script(_FOLLOW_SCRIPT)
 
     def record(self, *, link_id: int, day: date, visitor: str) -> None:
         seen_key = f"{self.SEEN_PREFIX}{link_id}:{day.isoformat()}:{visitor}"
@@ -118,6 +180,21 @@ class RedisClickCounter:
             keys=[self.PENDING, seen_key],
             args=[_field(link_id, day, "c"), _field(link_id, day, "u"), self.SEEN_SECONDS],
         )
+
+    def follow(self, *, code: str, day: date, visitor: str | None) -> str | None:
+        """The cached target of `code` (None when not cached); counts the click if live and `visitor` is given.
+
+        One round trip (a Lua script, atomic in Redis) for the lookup and the count.
+        """
+        value = self._follow(
+            keys=[self.TARGET_PREFIX + code, self.PENDING],
+            args=[day.isoformat(), visitor or "", self.SEEN_SECONDS, self.SEEN_PREFIX],
+        )
+        return value.decode() if value else None
+
+    def target_store(self, code: str, value: str, seconds: int, *, overwrite: bool = False) -> None:
+        """Cache a target; unless `overwrite`, a value already there (a tombstone, say) is kept."""
+        self.redis.set(self.TARGET_PREFIX + code, value, ex=seconds, nx=not overwrite)
 
     def batches(self) -> Iterator[Batch]:
         import redis

@@ -1,7 +1,6 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
@@ -74,8 +73,8 @@ def tree_check() -> TreeReport:
 
 # --- Share links ----------------------------------------------------------------------
 
-LINK_CACHE_SECONDS = 300
-MISSING = "missing"
+LINK_CACHE_SECONDS = 300  # how long a link's target stays cached in the click counter
+MISSING_CACHE_SECONDS = 60  # how long an unknown code's 404 is cached
 
 
 @dataclass(frozen=True)
@@ -85,29 +84,15 @@ class LinkTarget:
     url: str
 
 
-def _link_cache_key(code: str) -> str:
-    return f"sharelink:v1:{code}"
+def share_link_lookup(code: str) -> LinkTarget | None:
+    """Where /l/<code> goes, from the database (one query), or None for an unknown or inactive link.
 
-
-def share_link_resolve(code: str) -> LinkTarget | None:
-    """Where /l/<code> goes, or None for an unknown or inactive link. Cached: usually no database query."""
-    key = _link_cache_key(code)
-    cached = cache.get(key)
-    if cached == MISSING:
-        return None
-    if cached is not None:
-        return LinkTarget(*cached)
+    The redirect asks the click counter's cache first (`referrals.services.share_link_follow`).
+    """
     link = ShareLink.objects.select_related("shop").filter(code=code, is_active=True).first()
     if link is None:
-        cache.set(key, MISSING, 60)
         return None
-    target = LinkTarget(link_id=link.pk, owner_id=link.owner_id, url=share_link_target_url(link))
-    cache.set(key, (target.link_id, target.owner_id, target.url), LINK_CACHE_SECONDS)
-    return target
-
-
-def share_link_cache_forget(code: str) -> None:
-    cache.delete(_link_cache_key(code))
+    return LinkTarget(link_id=link.pk, owner_id=link.owner_id, url=share_link_target_url(link))
 
 
 def share_link_target_url(link: ShareLink) -> str:

@@ -6,6 +6,8 @@ in-memory `lft`/`rght` of the instances it is given, so a value read before the
 lock may already be stale.
 """
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -13,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from mptt.exceptions import InvalidMove
 
-from referrals.clicks import click_counter, is_bot, visitor_hash
+from referrals.clicks import MISSING, click_counter, decode_target, encode_target, is_bot, visitor_hash
 from referrals.locks import tree_lock_acquire
 from referrals.models import (
     ClickFlush,
@@ -24,7 +26,15 @@ from referrals.models import (
     new_invite_code,
     new_share_code,
 )
-from referrals.selectors import member_ancestor_ids, member_by_invite_code, share_link_cache_forget, tree_check
+from referrals.selectors import (
+    LINK_CACHE_SECONDS,
+    MISSING_CACHE_SECONDS,
+    LinkTarget,
+    member_ancestor_ids,
+    member_by_invite_code,
+    share_link_lookup,
+    tree_check,
+)
 
 
 class ReferralError(ValidationError):
@@ -250,23 +260,52 @@ def share_link_create(*, owner: Member, product=None, campaign: str = "") -> Sha
     return ShareLink.objects.create(owner=owner, shop=shop, product=product, code=code, campaign=campaign)
 
 
+@transaction.atomic
 def share_link_deactivate(*, link: ShareLink) -> ShareLink:
-    """Stop the link; /l/<code> answers 404 from now on (its cached target is dropped)."""
+    """Stop the link; /l/<code> answers 404 from the commit on.
+
+    Its cached target is replaced by a tombstone (not deleted) once the change is committed, and a redirect that
+    read the link from the database just before never overwrites a tombstone, so no stale target comes back.
+    """
     ShareLink.objects.filter(pk=link.pk).update(is_active=False)
     link.is_active = False
-    share_link_cache_forget(link.code)
+    code = link.code
+    transaction.on_commit(
+        lambda: click_counter().target_store(code, MISSING, LINK_CACHE_SECONDS, overwrite=True), robust=True
+    )
     return link
 
 
-def share_link_click(*, link_id: int, ip: str, user_agent: str) -> bool:
-    """Count one click in the click counter (no database write). Bots are not counted; returns whether counted."""
-    if is_bot(user_agent):
-        return False
+@dataclass(frozen=True)
+class Followed:
+    """What /l/<code> found: the target, and whether the click was counted (not a bot)."""
+
+    target: LinkTarget
+    counted: bool
+
+
+def share_link_follow(*, code: str, ip: str, user_agent: str) -> Followed | None:
+    """Resolve /l/<code> and count the click, without a database write; None for an unknown or inactive link.
+
+    Usually one Redis call (the cached target and the count, in one script). A miss reads the database once and
+    caches the answer (a 404 too, briefly). Bots and link-preview fetchers are redirected but not counted.
+    """
+    counter = click_counter()
     day = timezone.localdate()
-    click_counter().record(
-        link_id=link_id, day=day, visitor=visitor_hash(link_id=link_id, day=day, ip=ip, user_agent=user_agent)
-    )
-    return True
+    visitor = None if is_bot(user_agent) else visitor_hash(code=code, day=day, ip=ip, user_agent=user_agent)
+    value = counter.follow(code=code, day=day, visitor=visitor)
+    if value is None:
+        target = share_link_lookup(code)
+        if target is None:
+            counter.target_store(code, MISSING, MISSING_CACHE_SECONDS)
+            return None
+        counter.target_store(code, encode_target(target.link_id, target.owner_id, target.url), LINK_CACHE_SECONDS)
+        if visitor is not None:
+            counter.record(link_id=target.link_id, day=day, visitor=visitor)
+        return Followed(target, visitor is not None)
+    if value == MISSING:
+        return None
+    return Followed(LinkTarget(*decode_target(value)), visitor is not None)
 
 
 def clicks_flush() -> int:

@@ -23,15 +23,14 @@ from referrals.selectors import (
     member_for_user,
     member_share_link,
     member_share_links,
-    share_link_resolve,
 )
 from referrals.services import (
     ReferralError,
     clicks_flush,
     member_join,
-    share_link_click,
     share_link_create,
     share_link_deactivate,
+    share_link_follow,
 )
 from shops.models import Shop
 
@@ -116,14 +115,14 @@ def _client_ip(request) -> str:
 
 @require_http_methods(["GET", "HEAD"])
 def share_link_redirect(request, code: str):
-    """The hot path: cached lookup, a counter increment, a signed cookie, a 302. No database write."""
-    target = share_link_resolve(code)
-    if target is None:
+    """The hot path: one Redis call (cached target and click count), a signed cookie, a 302. No database write."""
+    followed = share_link_follow(code=code, ip=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""))
+    if followed is None:
         return render(request, "referrals/link_not_found.html", status=404)
+    target = followed.target
     response = HttpResponseRedirect(target.url)
     add_never_cache_headers(response)
-    user_agent = request.META.get("HTTP_USER_AGENT", "")
-    if share_link_click(link_id=target.link_id, ip=_client_ip(request), user_agent=user_agent):
+    if followed.counted:
         attribution_cookie_set(request, response, sharer_id=target.owner_id, link_id=target.link_id)
     return response
 

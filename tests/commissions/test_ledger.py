@@ -614,3 +614,82 @@ def test_the_sweep_applies_a_refund_whose_message_was_lost(tea_order, django_cap
 
     # then: the refund's reversals are written
     assert member_levels(order, REVERSAL) == {1: D("-1.98"), 2: D("-0.49")}
+
+
+# --- one message for many payments ---------------------------------------------------------------------------------
+
+
+def test_many_payments_while_a_run_is_on_its_way_send_one_message(
+    people, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given: split messages recorded instead of sent
+    sent = []
+    monkeypatch.setattr(commission_split_order_task, "delay", lambda order_id=None: sent.append(order_id))
+    _grace, _paul, sara = people
+    shop = shop_with_products(ProductFactory(stock=100), owner=sara)
+
+    # when: three payments commit before any run starts
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            pay_order(place_order(shop))
+
+    # then: one message, and all three orders wait in the queue for it
+    assert sent == [None]
+    assert SplitQueue.objects.count() == 3
+
+    # when: the run starts (it clears the flag first), and then another payment commits
+    assert commission_split_order_task.run() == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_order(place_order(shop))
+
+    # then: that payment sends a message of its own
+    assert sent == [None, None]
+
+
+def test_a_full_batch_asks_for_the_next_run_and_the_runs_split_everything_once(
+    people, settings, django_capture_on_commit_callbacks
+):
+    # given: 5 paid orders waiting, batches of 2, tasks in process (each follow-up runs after its batch commits)
+    settings.COMMISSION_SPLIT_BATCH = 2
+    _grace, _paul, sara = people
+    shop = shop_with_products(ProductFactory(stock=100), owner=sara)
+    orders = [pay_order(place_order(shop)) for _ in range(5)]
+    assert SplitQueue.objects.count() == 5
+
+    # when: one run is started
+    with django_capture_on_commit_callbacks(execute=True):
+        commission_split_order_task.delay()
+
+    # then: its follow-ups drained the rest, each order split once
+    assert not SplitQueue.objects.exists()
+    assert OrderSplit.objects.filter(order__in=orders).count() == 5
+    assert Entry.objects.filter(order__in=orders).count() == 5 * 3
+
+
+def test_a_payment_commits_when_the_broker_is_down_and_a_later_payment_sends_again(
+    people, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    # given: a broker that refuses connections
+    from kombu.exceptions import OperationalError
+
+    def refuse(order_id=None):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(commission_split_order_task, "delay", refuse)
+    _grace, _paul, sara = people
+    shop = shop_with_products(ProductFactory(stock=100), owner=sara)
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        order = pay_order(place_order(shop))
+
+    # then: the order is paid and queued, the failure logged, and the flag not left behind
+    order.refresh_from_db()
+    assert order.paid_at is not None
+    assert SplitQueue.objects.filter(order=order).exists()
+    assert "the sweep will split the queued orders" in caplog.text
+    sent = []
+    monkeypatch.setattr(commission_split_order_task, "delay", lambda order_id=None: sent.append(order_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_order(place_order(shop))
+    assert sent == [None]

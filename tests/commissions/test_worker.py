@@ -112,6 +112,8 @@ class Workers:
             "DATABASE_URL": worker_database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "COMMISSION_SPLIT_BATCH": str(self.batch),
+            # A run that finds a full batch asks for the next one on the default queue: ours.
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "CELERY_TRACE_LOG_LEVEL": "INFO",
         }
         if self.results:

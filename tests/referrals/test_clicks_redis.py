@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 import redis
 
-from referrals.clicks import RedisClickCounter, click_counter, click_counter_reset
+from referrals.clicks import RedisClickCounter, click_counter, click_counter_reset, encode_target
 from referrals.models import ShareLinkDailyStat
-from referrals.services import clicks_flush, share_link_create
+from referrals.services import clicks_flush, share_link_create, share_link_deactivate, share_link_follow
 from tests.factories import shop_with_products
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
@@ -78,3 +78,57 @@ def test_a_batch_applied_but_not_deleted_is_not_applied_again(redis_counter, mon
 
     stat = ShareLinkDailyStat.objects.get(link=link, day=day)
     assert (stat.clicks, stat.unique_visitors) == (8, 4)
+
+
+BROWSER = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36"
+
+
+def test_redirects_through_the_one_call_path_count_exactly_under_threads_and_flushes(redis_counter):
+    # given: a link whose target is cached (the first follow reads the database and caches it)
+    link = share_link_create(owner=shop_with_products().owner)
+    first = share_link_follow(code=link.code, ip="10.0.0.1", user_agent=BROWSER)
+    assert first is not None and first.counted and first.target.link_id == link.pk
+    barrier = threading.Barrier(THREADS)
+    misses = []
+
+    def clicker(thread_no: int) -> None:
+        barrier.wait()
+        for i in range(CLICKS_PER_THREAD):
+            followed = share_link_follow(code=link.code, ip=f"10.1.{thread_no}.{i % 50}", user_agent=BROWSER)
+            if followed is None or followed.target.link_id != link.pk:
+                misses.append(i)
+
+    # when: 8 threads × 500 redirects while flushes run, plus bots that must not count
+    threads = [threading.Thread(target=clicker, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    flushed = 0
+    while any(thread.is_alive() for thread in threads):
+        flushed += clicks_flush()
+    for thread in threads:
+        thread.join()
+    bot = share_link_follow(code=link.code, ip="10.9.9.9", user_agent="facebookexternalhit/1.1")
+    flushed += clicks_flush()
+
+    # then
+    assert misses == []
+    assert bot is not None and not bot.counted
+    stat = ShareLinkDailyStat.objects.get(link=link)
+    assert flushed == stat.clicks == 1 + THREADS * CLICKS_PER_THREAD
+    assert stat.unique_visitors == 1 + THREADS * 50
+
+
+def test_a_switched_off_link_is_a_404_at_once_and_a_stale_cache_write_cannot_revive_it(
+    redis_counter, django_capture_on_commit_callbacks
+):
+    link = share_link_create(owner=shop_with_products().owner)
+    stale = share_link_follow(code=link.code, ip="10.0.0.1", user_agent=BROWSER).target  # cached as active
+
+    with django_capture_on_commit_callbacks(execute=True):
+        share_link_deactivate(link=link)
+    redis_counter.target_store(link.code, encode_target(stale.link_id, stale.owner_id, stale.url), 300)
+
+    assert share_link_follow(code=link.code, ip="10.0.0.1", user_agent=BROWSER) is None
+    assert share_link_follow(code="unknown-code", ip="10.0.0.1", user_agent=BROWSER) is None
+    clicks_flush()
+    assert ShareLinkDailyStat.objects.get(link=link).clicks == 1

@@ -102,17 +102,38 @@ def test_redirect_on_a_cache_hit_makes_no_database_query(client, link, django_as
     assert response.status_code == 302
 
 
-def test_unknown_and_switched_off_links_get_a_friendly_404_and_no_cookie(client, link):
+def test_unknown_and_switched_off_links_get_a_friendly_404_and_no_cookie(
+    client, link, django_capture_on_commit_callbacks
+):
     unknown = client.get(reverse("share_link", args=["nope123456"]), HTTP_USER_AGENT=BROWSER)
     visit(client, link)  # cached as active
     client.cookies.clear()
-    share_link_deactivate(link=link)
+    with django_capture_on_commit_callbacks(execute=True):
+        share_link_deactivate(link=link)
     switched_off = visit(client, link)
 
     assert unknown.status_code == 404
     assert "does not work any more" in unknown.content.decode()
     assert switched_off.status_code == 404
     assert COOKIE not in unknown.cookies and COOKIE not in switched_off.cookies
+
+
+def test_a_redirect_that_read_the_link_before_it_was_switched_off_does_not_bring_it_back(
+    client, link, django_capture_on_commit_callbacks
+):
+    # given: a redirect that read the link from the database (still active) but has not cached it yet
+    from referrals.clicks import click_counter, encode_target
+    from referrals.selectors import LINK_CACHE_SECONDS, share_link_lookup
+
+    stale = share_link_lookup(link.code)
+
+    # when: the link is switched off, then the slow redirect caches what it read
+    with django_capture_on_commit_callbacks(execute=True):
+        share_link_deactivate(link=link)
+    click_counter().target_store(link.code, encode_target(stale.link_id, stale.owner_id, stale.url), LINK_CACHE_SECONDS)
+
+    # then: the tombstone stays; the link answers 404
+    assert visit(client, link).status_code == 404
 
 
 def test_bots_and_link_previews_are_redirected_but_not_counted_and_get_no_cookie(client, link):

@@ -74,9 +74,12 @@ def world_state() -> dict:
 
 @pytest.fixture
 def recorded_delays(monkeypatch):
-    """Replace both commission tasks' `delay` with recorders: {"split": [order ids], "refund": [refund ids]}."""
-    calls: dict[str, list[int]] = {"split": [], "refund": []}
-    monkeypatch.setattr(commission_split_order_task, "delay", lambda order_id: calls["split"].append(order_id))
+    """Replace both commission tasks' `delay` with recorders: {"split": [None per message], "refund": [refund ids]}.
+
+    A split message names no order: the run drains the queue (see commission_split_requested).
+    """
+    calls: dict[str, list[int | None]] = {"split": [], "refund": []}
+    monkeypatch.setattr(commission_split_order_task, "delay", lambda order_id=None: calls["split"].append(order_id))
     monkeypatch.setattr(commission_apply_refund_task, "delay", lambda refund_id: calls["refund"].append(refund_id))
     return calls
 
@@ -697,14 +700,14 @@ def test_commission_split_is_scheduled_once_after_payment_commits_and_not_on_a_r
 
     # then
     assert len(callbacks) == 1
-    assert recorded_delays == {"split": [order.pk], "refund": []}
+    assert recorded_delays == {"split": [None], "refund": []}
 
     # a replayed webhook schedules nothing
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         result = payment_webhook_receive(provider_name="sandbox", body=body, headers=headers)
     assert result.duplicate is True
     assert callbacks == []
-    assert recorded_delays == {"split": [order.pk], "refund": []}
+    assert recorded_delays == {"split": [None], "refund": []}
 
 
 def test_commission_split_is_not_scheduled_for_a_refused_webhook(django_capture_on_commit_callbacks, recorded_delays):
