@@ -9,7 +9,6 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -113,6 +112,12 @@ def _client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+NEVER_CACHE = {
+    "Expires": "Thu, 01 Jan 1970 00:00:00 GMT",
+    "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private",
+}
+
+
 @require_http_methods(["GET", "HEAD"])
 def share_link_redirect(request, code: str):
     """The hot path: one Redis call (cached target and click count), a signed cookie, a 302. No database write."""
@@ -121,7 +126,9 @@ def share_link_redirect(request, code: str):
         return render(request, "referrals/link_not_found.html", status=404)
     target = followed.target
     response = HttpResponseRedirect(target.url)
-    add_never_cache_headers(response)
+    # What add_never_cache_headers() sets (every click must reach us, never a cache), without its header parsing.
+    for header, value in NEVER_CACHE.items():
+        response[header] = value
     if followed.counted:
         attribution_cookie_set(request, response, sharer_id=target.owner_id, link_id=target.link_id)
     return response

@@ -91,6 +91,9 @@ def test_redirect_goes_to_the_target_and_sets_a_signed_cookie(client, sharer_sho
     cookie = response.cookies[COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
     assert str(sharer_shop.owner_id) in cookie.value and cookie.value.count(":") >= 3  # value:timestamp:signature
+    # never cached by a browser or proxy: every click must reach the counter
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    assert response["Expires"] == "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
 def test_redirect_on_a_cache_hit_makes_no_database_query(client, link, django_assert_num_queries):
