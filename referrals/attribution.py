@@ -4,9 +4,11 @@ Signed with SECRET_KEY (django.core.signing), so a forged or edited cookie is ig
 carries the time it was set, so one older than ATTRIBUTION_WINDOW_DAYS is ignored too.
 """
 
+import functools
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 
 from referrals.models import Member, ShareLink
 
@@ -38,15 +40,25 @@ def attribution_cookie_set(request, response, *, sharer_id: int, link_id: int) -
     """Remember this click on `response`. Last click wins, unless ATTRIBUTION_MODEL is "first" and one is valid."""
     if settings.ATTRIBUTION_MODEL == "first" and _read(request) is not None:
         return
-    response.set_signed_cookie(
-        settings.ATTRIBUTION_COOKIE,
-        f"{sharer_id}:{link_id}",
-        salt=SALT,
+    name = settings.ATTRIBUTION_COOKIE
+    response.set_cookie(
+        name,
+        _cookie_signer(name, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS)).sign(f"{sharer_id}:{link_id}"),
         max_age=_window_seconds(),
         httponly=True,
         samesite="Lax",
         secure=request.is_secure(),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _cookie_signer(name: str, secret_key: str, fallbacks: tuple) -> signing.Signer:
+    """The signer `set_signed_cookie(name, salt=SALT)` would build on every call, built once per key.
+
+    `request.get_signed_cookie(name, salt=SALT)` checks what it signs. The arguments are the cache key, so a key
+    rotation (tests change SECRET_KEY) gets a new signer.
+    """
+    return signing.get_cookie_signer(salt=name + SALT)
 
 
 def attribution_from_request(request) -> Attribution | None:
