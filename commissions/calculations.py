@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Protocol
 
+from django.utils.translation import gettext as _
+
 from config.money import RATE_ONE, RATE_ZERO, ROUND_DOWN, ROUND_HALF_UP, ZERO, quantize_money
 
 __all__ = [
@@ -110,6 +112,16 @@ def _rate_problem(rate: Decimal) -> str | None:
     if rate.quantize(_RATE_STEP) != rate:
         return "has more than 4 decimal places"
     return None
+
+
+def _rate_violation(level: int, rate: Decimal, problem: str) -> str:
+    """`_rate_problem` as a whole sentence for staff: one msgid per problem, so no translation glues fragments."""
+    sentences = {
+        "is not a number": _("The level %(level)d rate %(rate)s is not a number."),
+        "is outside 0 to 1": _("The level %(level)d rate %(rate)s is outside 0 to 1."),
+        "has more than 4 decimal places": _("The level %(level)d rate %(rate)s has more than 4 decimal places."),
+    }
+    return sentences[problem] % {"level": level, "rate": rate}
 
 
 def _require_rate(name: str, value: object) -> Decimal:
@@ -198,23 +210,28 @@ def plan_violations(plan: Plan, policy: Policy) -> list[str]:
 
     Also answers "would this policy change make the active plan illegal?": pass the proposed policy.
     """
+    # Whole translatable sentences (gettext, not f-strings): staff read these on the plan and policy forms.
     violations = []
     if not plan.rates:
-        violations.append("A plan needs at least one level.")
+        violations.append(_("A plan needs at least one level."))
     if plan.levels > policy.max_levels:
         violations.append(
-            f"The plan pays {plan.levels} levels; the compliance policy allows at most {policy.max_levels}."
+            _("The plan pays %(levels)d levels; the compliance policy allows at most %(max_levels)d.")
+            % {"levels": plan.levels, "max_levels": policy.max_levels}
         )
     has_invalid_rate = False
     for level, rate in enumerate(plan.rates, start=1):
         problem = _rate_problem(rate)
         if problem:
             has_invalid_rate = True
-            violations.append(f"The level {level} rate {rate} {problem}.")
+            violations.append(_rate_violation(level, rate, problem))
     if not has_invalid_rate and plan.total_rate > policy.max_total_rate:
         violations.append(
-            f"The level rates add up to {plan.total_rate}, more than the compliance policy's maximum total rate "
-            f"of {policy.max_total_rate}."
+            _(
+                "The level rates add up to %(total_rate)s, more than the compliance policy's maximum total rate "
+                "of %(max_total_rate)s."
+            )
+            % {"total_rate": plan.total_rate, "max_total_rate": policy.max_total_rate}
         )
     return violations
 

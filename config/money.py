@@ -10,6 +10,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.formats import number_format
 
 MONEY_MAX_DIGITS = 14
 MONEY_DECIMAL_PLACES = 2
@@ -50,9 +51,14 @@ CURRENCY_SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "JPY": 
 
 
 def format_money(amount: Decimal | None) -> str:
-    """`¥12.30` for display; the symbol follows settings.CURRENCY."""
+    """`¥1,234.50` (en) or `¥1234.50` (zh-hans) for display.
+
+    The symbol follows settings.CURRENCY; the separators follow the active language's formats (Django's
+    DECIMAL_SEPARATOR, THOUSAND_SEPARATOR, NUMBER_GROUPING), always with two decimal places.
+    """
     if amount is None:
         return ""
     symbol = CURRENCY_SYMBOLS.get(settings.CURRENCY, settings.CURRENCY + " ")
     sign = "-" if amount < 0 else ""
-    return f"{sign}{symbol}{abs(quantize_money(amount, ROUND_HALF_UP)):,}"
+    number = number_format(abs(quantize_money(amount, ROUND_HALF_UP)), MONEY_DECIMAL_PLACES, force_grouping=True)
+    return f"{sign}{symbol}{number}"

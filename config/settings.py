@@ -225,6 +225,8 @@ PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
 ORDER_MAX_QUANTITY_PER_LINE = 99
+# Shop logos: the largest upload accepted, in bytes (the dashboard also checks type and dimensions).
+SHOP_LOGO_MAX_BYTES = env.int("SHOP_LOGO_MAX_BYTES", default=2 * 1024 * 1024)
 # Commissions (SPEC §7).
 COMMISSION_HOLD_DAYS = env.int("COMMISSION_HOLD_DAYS", default=7)
 COMMISSION_SPLIT_BATCH = env.int("COMMISSION_SPLIT_BATCH", default=500)

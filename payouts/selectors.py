@@ -2,6 +2,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Q, Sum
+from django.utils.translation import gettext as _
 
 from config.money import ROUND_HALF_UP, ZERO, quantize_money
 from payouts.models import Withdrawal
@@ -79,22 +80,25 @@ def member_statement(member) -> list[StatementLine]:
         .order_by("released_at", "pk")
     )
     for entry in released:
-        label = {Entry.Kind.CLAWBACK: "Clawback", Entry.Kind.REVERSAL: "Reversal"}.get(entry.kind, "Commission")
+        labels = {Entry.Kind.CLAWBACK: _("Clawback"), Entry.Kind.REVERSAL: _("Reversal")}
+        label = labels.get(entry.kind, _("Commission"))
         moves.append(
             (
                 entry.released_at or entry.created_at,
-                f"{label}, order {entry.order.number}, level {entry.level}",
+                _("%(kind)s, order %(number)s, level %(level)s")
+                % {"kind": label, "number": entry.order.number, "level": entry.level},
                 entry.amount,
             )
         )
     for withdrawal in Withdrawal.objects.filter(member=member).order_by("requested_at", "pk"):
-        moves.append((withdrawal.requested_at, f"Withdrawal {withdrawal.pk}", -withdrawal.amount))
+        moves.append((withdrawal.requested_at, _("Withdrawal %(id)s") % {"id": withdrawal.pk}, -withdrawal.amount))
         if withdrawal.status in (Withdrawal.Status.FAILED, Withdrawal.Status.REJECTED, Withdrawal.Status.CANCELLED):
             back_at = withdrawal.failed_at or withdrawal.decided_at or withdrawal.requested_at
             moves.append(
                 (
                     back_at,
-                    f"Withdrawal {withdrawal.pk} {withdrawal.get_status_display().lower()}: returned",
+                    _("Withdrawal %(id)s %(status)s: returned")
+                    % {"id": withdrawal.pk, "status": withdrawal.get_status_display().lower()},
                     withdrawal.amount,
                 )
             )

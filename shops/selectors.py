@@ -1,8 +1,10 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q
+from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, Q
 
+from commissions.calculations import ChainMember, Plan, Policy, line_pool, split_line
+from commissions.services import plan_in_force, policy_in_force
 from config.money import ZERO
 from shops.models import Order, Product, Shop, ShopListing
 
@@ -80,3 +82,82 @@ def catalogue_products(*, search: str = "", category_id: int | None = None):
     if category_id:
         products = products.filter(category_id=category_id)
     return products.order_by("category__position", "title", "pk")
+
+
+# --- The owner's dashboard ------------------------------------------------------------
+
+CATALOGUE_SORTS = {
+    "": ("category__position", "category__name", "title", "pk"),
+    "earn": ("-commission_pool", "title", "pk"),
+    "price": ("price", "title", "pk"),
+    "new": ("-created_at", "-pk"),
+}
+
+
+def owner_shop(member) -> Shop | None:
+    return Shop.objects.filter(owner=member).first()
+
+
+def owner_listings(shop: Shop) -> list[ShopListing]:
+    """Every listing of the shop, inactive products included, in the order buyers see them; one query."""
+    return list(
+        ShopListing.objects.filter(shop=shop)
+        .select_related("product__category")
+        .order_by("-is_featured", "position", "pk")
+    )
+
+
+def owner_listing(shop: Shop, listing_id: int) -> ShopListing | None:
+    return ShopListing.objects.filter(shop=shop, pk=listing_id).select_related("product").first()
+
+
+def listed_product_ids(shop: Shop) -> dict[int, int]:
+    """{product id: listing id} for the shop's listings; one query."""
+    return dict(ShopListing.objects.filter(shop=shop).values_list("product_id", "pk"))
+
+
+def catalogue_search(*, search: str = "", category_id: int | None = None, sort: str = ""):
+    """Active catalogue products whose title contains `search`, in `category_id` if given, sorted by one of
+    CATALOGUE_SORTS (an unknown sort is the default). "earn" sorts by price × commission rate, which orders
+    products by what a sharer earns on them under any one plan."""
+    products = Product.objects.filter(is_active=True).select_related("category")
+    if search:
+        products = products.filter(title__icontains=search)
+    if category_id:
+        products = products.filter(category_id=category_id)
+    if sort == "earn":
+        products = products.annotate(
+            commission_pool=ExpressionWrapper(F("price") * F("commission_rate"), output_field=DecimalField())
+        )
+    return products.order_by(*CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS[""]))
+
+
+@dataclass(frozen=True)
+class EarningTerms:
+    """The plan and compliance policy in force, as the pure calculation takes them."""
+
+    plan: Plan
+    policy: Policy
+
+
+def earning_terms_in_force(at=None) -> EarningTerms | None:
+    """The plan and policy in force (two queries), or None when either is missing: then nobody earns anything
+    and a page shows no estimate. Read once per page, then call `sharer_earning` for each product."""
+    plan, policy = plan_in_force(at), policy_in_force(at)
+    if plan is None or policy is None:
+        return None
+    return EarningTerms(plan=plan.as_calculation(), policy=policy.as_calculation())
+
+
+def sharer_earning(terms: EarningTerms, *, price: Decimal, commission_rate: Decimal) -> Decimal:
+    """What the sharer (level 1) earns on one unit sold at `price`, under `terms`: the line's pool split with a
+    one-member eligible chain, not a self-purchase, every cap applied exactly as the real split applies it."""
+    split = split_line(
+        pool=line_pool(price, commission_rate),
+        net_amount=price,
+        chain=[ChainMember(member_id=0, is_eligible=True)],  # "you": the id plays no part in the amounts
+        plan=terms.plan,
+        policy=terms.policy,
+        is_self_purchase=False,
+    )
+    return next((share.amount for share in split.shares if share.level == 1), ZERO)

@@ -520,3 +520,35 @@ def order_refund(
         )
     transaction.on_commit(partial(commission_apply_refund_task.delay, refund.pk))
     return refund
+
+
+# --- The owner's listings (dashboard) ---------------------------------------------
+
+
+@transaction.atomic
+def shop_listing_reorder(*, shop: Shop, listing_id: int, offset: int) -> ShopListing:
+    """Move a listing `offset` places (-1 up, +1 down) in the order buyers see it, within its group.
+
+    Buyers see featured listings first (`-is_featured, position`), so a listing moves only among listings with
+    the same `is_featured`: a large offset stops at the group's edge. Every position is then renumbered 0..n-1 in
+    the buyers' order, so the owner's order and the buyers' agree. Locks the shop row (listing changes of one
+    shop are serialised). Raises ShopError(code="not_listed"), changing nothing, when the listing is not in
+    `shop`: callers pass the member's own shop, so another member's listing id is refused.
+    """
+    Shop.objects.select_for_update().filter(pk=shop.pk).first()
+    listings = list(ShopListing.objects.filter(shop=shop).order_by("-is_featured", "position", "pk"))
+    index = next((i for i, listing in enumerate(listings) if listing.pk == listing_id), None)
+    if index is None:
+        raise ShopError(_("That product is not in your shop."), code="not_listed")
+    moving = listings[index]
+    group = [i for i, listing in enumerate(listings) if listing.is_featured == moving.is_featured]
+    target = min(max(index + offset, group[0]), group[-1])  # a group is contiguous in this order
+    listings.insert(target, listings.pop(index))
+    changed = []
+    for position, listing in enumerate(listings):
+        if listing.position != position:
+            listing.position = position
+            changed.append(listing)
+    if changed:
+        ShopListing.objects.bulk_update(changed, ["position"])
+    return moving

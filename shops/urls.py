@@ -17,4 +17,5 @@ urlpatterns = [
     path("payments/webhook/<str:provider>/", views.payment_webhook, name="payment_webhook"),
     path("dashboard/shop/", views.my_shop, name="my_shop"),
     path("dashboard/shop/products/", views.my_shop_products, name="my_shop_products"),
+    path("dashboard/shop/products/add/", views.my_shop_catalogue, name="my_shop_catalogue"),
 ]

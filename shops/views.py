@@ -1,10 +1,12 @@
 """Buyer pages (no login), the sandbox provider's hosted page and webhook, and the owner's shop pages."""
 
+import copy
 import logging
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,8 +30,8 @@ from shops.services import (
     payment_start,
     payment_webhook_receive,
     shop_listing_add,
-    shop_listing_move,
     shop_listing_remove,
+    shop_listing_reorder,
     shop_listing_set_featured,
     shop_open,
     shop_update,
@@ -231,82 +233,204 @@ def payment_webhook(request, provider: str):
 # --- The owner's shop pages ------------------------------------------------------------
 
 
+CATALOGUE_PAGE_SIZE = 20
+SEARCH_MAX_LENGTH = 100
+
+
+def _add_service_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
 @member_required
 @require_http_methods(["GET", "POST"])
 def my_shop(request):
+    """Open the shop, or edit its name, address, description, logo and open/closed; nothing is saved on error."""
     member = request.member
-    shop = Shop.objects.filter(owner=member).first()
-    form = ShopForm(request.POST or None, request.FILES or None, instance=shop)
+    shop = selectors.owner_shop(member)
+    # The form works on a copy, so a refused POST leaves the page's own `shop` (its address, its logo) as saved.
+    form = ShopForm(
+        request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
+        instance=copy.copy(shop) if shop else None,
+    )
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+        fields = form.shop_fields()
         try:
             if shop is None:
-                shop = shop_open(owner=member, **data)
-                messages.success(request, _("Your shop is open."))
-            else:
-                shop = shop_update(shop=shop, **{**data, "logo": data["logo"] or None})
-                messages.success(request, _("Saved."))
+                shop_open(owner=member, **fields)
+                messages.success(request, _("Your shop is open. Now pick the products it sells."))
+                return redirect("shops:my_shop_catalogue")
+            shop_update(shop=shop, **fields)
+            messages.success(request, _("Your shop is saved."))
             return redirect("shops:my_shop")
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                form.add_error(None, error)
-    return render(request, "shops/my_shop.html", {"shop": shop, "form": form}, status=400 if form.errors else 200)
+            _add_service_errors(form, error)
+    return render(
+        request,
+        "shops/my_shop.html",
+        {"shop": shop, "form": form, "listing_count": shop.listings.count() if shop else 0, "tab": "details"},
+        status=400 if form.errors else 200,
+    )
+
+
+def _owner_shop_or_redirect(request):
+    shop = selectors.owner_shop(request.member)
+    if shop is None:
+        messages.info(request, _("Open your shop first."))
+    return shop
+
+
+def _post_id(request) -> int | None:
+    try:
+        return int(request.POST.get("id", ""))
+    except ValueError:
+        return None
 
 
 @member_required
 @require_http_methods(["GET", "POST"])
 def my_shop_products(request):
-    member = request.member
-    shop = Shop.objects.filter(owner=member).first()
+    """The shop's listings in the order buyers see them: move up or down, feature, remove."""
+    shop = _owner_shop_or_redirect(request)
     if shop is None:
-        messages.info(request, _("Open your shop first."))
         return redirect("shops:my_shop")
     if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            target = int(request.POST.get("id", ""))
-        except ValueError:
+        action, target = request.POST.get("action"), _post_id(request)
+        if target is None:
             return HttpResponseBadRequest(_("Which product?"))
+        page = reverse("shops:my_shop_products")
+        if action == "add":  # kept for forms posted from older pages; the catalogue page adds products now
+            _listing_add(request, shop, target)
+            return redirect(page)
+        listing = selectors.owner_listing(shop, target)
+        if listing is None:  # not in this member's shop, whoever's it is
+            raise Http404(_("That product is not in your shop."))
+        title = listing.product.title
         try:
-            if action == "add":
-                product = selectors.catalogue_products().filter(pk=target).first()
-                if product is None:
-                    raise Http404
-                shop_listing_add(shop=shop, product=product)
-            elif action == "remove":
-                shop_listing_remove(shop=shop, listing_id=target)
-            elif action in ("up", "down"):
-                shop_listing_move(shop=shop, listing_id=target, offset=-1 if action == "up" else 1)
+            if action in ("up", "down"):
+                shop_listing_reorder(shop=shop, listing_id=target, offset=-1 if action == "up" else 1)
             elif action in ("feature", "unfeature"):
                 shop_listing_set_featured(shop=shop, listing_id=target, is_featured=action == "feature")
+                if action == "feature":
+                    messages.success(request, _("“%(title)s” is featured: it shows first.") % {"title": title})
+                else:
+                    messages.success(request, _("“%(title)s” is no longer featured.") % {"title": title})
+            elif action == "remove":
+                shop_listing_remove(shop=shop, listing_id=target)
+                messages.success(request, _("“%(title)s” is no longer in your shop.") % {"title": title})
+                return redirect(page)
             else:
                 return HttpResponseBadRequest(_("Unknown action."))
         except ShopError as error:
             if error.code == "not_listed":
                 raise Http404(error.messages[0]) from error
             messages.error(request, " ".join(error.messages))
+        return redirect(f"{page}#listing-{target}")
+    listings = selectors.owner_listings(shop)
+    terms = selectors.earning_terms_in_force()
+    rows = []
+    for index, listing in enumerate(listings):
+        before = listings[index - 1] if index > 0 else None
+        after = listings[index + 1] if index + 1 < len(listings) else None
+        rows.append(
+            {
+                "listing": listing,
+                "product": listing.product,
+                "earning": _earning(terms, listing.product),
+                "can_move_up": before is not None and before.is_featured == listing.is_featured,
+                "can_move_down": after is not None and after.is_featured == listing.is_featured,
+            }
+        )
+    return render(request, "shops/my_shop_products.html", {"shop": shop, "rows": rows, "tab": "products"})
+
+
+def _earning(terms, product):
+    if terms is None:
+        return None
+    return selectors.sharer_earning(terms, price=product.price, commission_rate=product.commission_rate)
+
+
+def _listing_add(request, shop: Shop, product_id: int) -> None:
+    product = selectors.catalogue_search().filter(pk=product_id).first()
+    if product is None:
+        raise Http404(_("This product is not in the catalogue."))
+    try:
+        shop_listing_add(shop=shop, product=product)
+    except ShopError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("“%(title)s” is in your shop.") % {"title": product.title})
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def my_shop_catalogue(request):
+    """The platform catalogue to pick from: search by title, filter by category, sort, page; add or remove."""
+    shop = _owner_shop_or_redirect(request)
+    if shop is None:
+        return redirect("shops:my_shop")
+    if request.method == "POST":
+        action, target = request.POST.get("action"), _post_id(request)
+        if target is None:
+            return HttpResponseBadRequest(_("Which product?"))
+        if action == "add":
+            _listing_add(request, shop, target)
+        elif action == "remove":
+            listing = selectors.owner_listing(shop, target)
+            if listing is None:
+                raise Http404(_("That product is not in your shop."))
+            try:
+                shop_listing_remove(shop=shop, listing_id=target)
+            except ShopError as error:
+                raise Http404(error.messages[0]) from error
+            messages.success(request, _("“%(title)s” is no longer in your shop.") % {"title": listing.product.title})
+        else:
+            return HttpResponseBadRequest(_("Unknown action."))
+        # Back to the same search, filter and page the owner was on (the form posts to this very URL).
         return redirect(request.get_full_path())
-    search = request.GET.get("q", "").strip()
+    search = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
     try:
         category_id = int(request.GET.get("category") or 0) or None
     except ValueError:
         category_id = None
-    listings = list(shop.listings.select_related("product").order_by("position", "pk"))
-    listed_ids = {listing.product_id for listing in listings}
-    catalogue = list(selectors.catalogue_products(search=search, category_id=category_id)[:50])
+    sort = request.GET.get("sort", "")
+    if sort not in selectors.CATALOGUE_SORTS:
+        sort = ""
+    paginator = Paginator(
+        selectors.catalogue_search(search=search, category_id=category_id, sort=sort), CATALOGUE_PAGE_SIZE
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    terms = selectors.earning_terms_in_force()  # once per page, not per product
+    listed = selectors.listed_product_ids(shop)
+    rows = [
+        {"product": product, "earning": _earning(terms, product), "listing_id": listed.get(product.pk)}
+        for product in page.object_list
+    ]
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
-        "shops/my_shop_products.html",
+        "shops/dashboard_catalogue.html",
         {
             "shop": shop,
-            "listings": listings,
-            "catalogue": catalogue,
-            "listed_ids": listed_ids,
+            "rows": rows,
+            "page": page,
+            "query": query.urlencode(),
             "categories": Category.objects.all(),
             "search": search,
             "category_id": category_id,
+            "sort": sort,
+            "sorts": [
+                ("", _("Category")),
+                ("earn", _("You earn most")),
+                ("price", _("Lowest price")),
+                ("new", _("Newest")),
+            ],
+            "listing_count": len(listed),
+            "tab": "catalogue",
         },
     )
