@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
@@ -23,3 +25,89 @@ class LoginForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = _("Email or phone")
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "inputmode": "email"})
+
+
+PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+PHONE_SHAPE = re.compile(r"^\+?[0-9]{5,19}$")
+
+
+class ProfileForm(forms.ModelForm):
+    """A signed-in person's own name, email and phone.
+
+    Email and phone are logins (see `EmailOrPhoneBackend`), so changing either asks for the current password:
+    a borrowed, still-signed-in phone must not be enough to take the account over.
+    """
+
+    current_password = forms.CharField(
+        label=_("Current password"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("Needed only when you change your email address or phone number."),
+    )
+
+    class Meta:
+        model = get_user_model()
+        fields = ("first_name", "email", "phone")
+        labels = {
+            "first_name": _("Your name"),
+            "email": _("Email address"),
+            "phone": _("Phone number (optional)"),
+        }
+        help_texts = {
+            "email": _("You log in with it, and password reset links are sent to it."),
+            "phone": _("You can log in with it instead of your email. Digits only, may start with +."),
+        }
+        widgets = {
+            "first_name": forms.TextInput(attrs={"autocomplete": "name"}),
+            "email": forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+            "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["first_name"].required = True
+        # Remember what is on file now: the instance itself is overwritten during validation.
+        self.saved_email = self.instance.email
+        self.saved_phone = self.instance.phone
+
+    def _others(self):
+        return get_user_model().objects.exclude(pk=self.instance.pk)
+
+    def clean_first_name(self) -> str:
+        first_name = self.cleaned_data["first_name"].strip()
+        if not first_name:
+            raise forms.ValidationError(_("Enter your name."), code="required")
+        return first_name
+
+    def clean_email(self) -> str:
+        email = get_user_model().objects.normalize_email(self.cleaned_data["email"].strip()).lower()
+        if self._others().filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("Another account already uses this email address."), code="unique")
+        return email
+
+    def clean_phone(self) -> str | None:
+        phone = PHONE_SEPARATORS.sub("", self.cleaned_data.get("phone") or "")
+        if not phone:
+            return None
+        if not PHONE_SHAPE.match(phone):
+            raise forms.ValidationError(
+                _("Enter a phone number of 5 to 19 digits, optionally starting with +."), code="invalid"
+            )
+        if self._others().filter(phone=phone).exists():
+            raise forms.ValidationError(_("Another account already uses this phone number."), code="unique")
+        return phone
+
+    def clean(self) -> dict:
+        cleaned_data = super().clean()
+        email_changed = "email" in cleaned_data and cleaned_data["email"] != self.saved_email
+        phone_changed = "phone" in cleaned_data and cleaned_data["phone"] != self.saved_phone
+        if email_changed or phone_changed:
+            password = cleaned_data.get("current_password") or ""
+            if not password:
+                self.add_error(
+                    "current_password", _("Enter your current password to change your email address or phone number.")
+                )
+            elif not self.instance.check_password(password):
+                self.add_error("current_password", _("Your current password is not correct."))
+        return cleaned_data
