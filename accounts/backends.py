@@ -2,6 +2,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
+from accounts.forms import PHONE_SEPARATORS
+
 
 class EmailOrPhoneBackend(ModelBackend):
     """Sign in with the email address (any case) or the phone number on file."""
@@ -11,7 +13,9 @@ class EmailOrPhoneBackend(ModelBackend):
         login = (username or kwargs.get(User.USERNAME_FIELD) or "").strip()
         if not login or password is None:
             return None
-        user = User.objects.filter(Q(email__iexact=login) | Q(phone=login)).order_by("pk").first()
+        # Phones are stored without separators (accounts.forms.PHONE_SEPARATORS): "138 0013 8000" matches too.
+        phone = PHONE_SEPARATORS.sub("", login)
+        user = User.objects.filter(Q(email__iexact=login) | Q(phone=phone)).order_by("pk").first()
         if user is None:
             # Spend the same time as a real check, so timing does not reveal who exists.
             User().set_password(password)

@@ -19,6 +19,8 @@ def test_phone_is_a_login_too():
     user = UserFactory(phone="+8613800138000")
 
     assert authenticate(username="+8613800138000", password=PASSWORD) == user
+    # typed with the spaces and dashes people use; stored without them
+    assert authenticate(username="+86 138-0013 8000", password=PASSWORD) == user
 
 
 def test_wrong_password_or_unknown_login_fails():
