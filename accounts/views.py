@@ -1,11 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import ProfileForm
+from accounts.services import AccountError, user_update_profile
 
 
 @login_required
@@ -14,14 +14,13 @@ def profile(request):
     """The signed-in person's name, email and phone, and the way to their password."""
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        user = form.save(commit=False)
+        data = form.cleaned_data
         try:
-            with transaction.atomic():
-                # Only the fields on the form: a full save could put back a password changed meanwhile.
-                user.save(update_fields=["first_name", "email", "phone"])
-        except IntegrityError:  # another account took the email or phone between validation and save
-            user.refresh_from_db()
-            form.add_error(None, _("Another account already uses this email address or phone number."))
+            user_update_profile(
+                user=request.user, first_name=data["first_name"], email=data["email"], phone=data["phone"]
+            )
+        except AccountError as error:
+            form.add_error(None, str(error))
         else:
             messages.success(request, _("Your details are saved."))
             return redirect("accounts:profile")
