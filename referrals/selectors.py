@@ -1,13 +1,20 @@
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import Count, DecimalField, F, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
+from django.utils import timezone
 
+from config.money import ROUND_HALF_UP, ZERO, quantize_money
 from referrals.models import Member, ShareLink, ShareLinkDailyStat
 from referrals.tree import TreeReport, compute_nested_sets
+
+if TYPE_CHECKING:
+    from commissions.selectors import CommissionSummary
 
 
 def member_by_invite_code(code: str) -> Member | None:
@@ -152,3 +159,203 @@ def member_uplines(member_ids, levels: int) -> dict[int, list[tuple[int, bool]]]
         for start_id, member_id, status in cursor.fetchall():
             chains[start_id].append((member_id, status == Member.Status.ACTIVE))
     return chains
+
+
+# --- Dashboard: overview and team -----------------------------------------------------------------------
+
+DASHBOARD_DAYS = 30  # the chart and the longest period of the overview
+DASHBOARD_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    """A member's links and shop over the last `days` days, today included."""
+
+    days: int
+    clicks: int
+    unique_visitors: int
+    orders: int
+    sales: Decimal
+
+    @property
+    def conversion_rate(self) -> Decimal | None:
+        """Orders per unique visitor (a fraction), or None with no visitors."""
+        if not self.unique_visitors:
+            return None
+        return Decimal(self.orders) / Decimal(self.unique_visitors)
+
+    @property
+    def conversion_percent(self) -> Decimal | None:
+        rate = self.conversion_rate
+        return None if rate is None else (rate * 100).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    earnings: Decimal  # the member's ledger entries created that day, signed (reversals and clawbacks subtract)
+    orders: int
+
+
+@dataclass(frozen=True)
+class DashboardStats:
+    earnings: "CommissionSummary"
+    periods: list[PeriodStats]  # one per DASHBOARD_PERIODS, shortest first
+    daily: list[DayStats]  # DASHBOARD_DAYS days, oldest first, every day present
+
+
+def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """[start of `first`, start of the day after `last`) in the current time zone."""
+    zone = timezone.get_current_timezone()
+    start = timezone.make_aware(datetime.combine(first, time.min), zone)
+    end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), zone)
+    return start, end
+
+
+def _cents(value) -> Decimal:
+    # SQLite sums decimals without their scale.
+    return quantize_money(Decimal(value or 0), ROUND_HALF_UP)
+
+
+def _sold_orders():
+    """Orders that count as a member's sales: paid and not refunded in full (as `member_share_links` counts)."""
+    from shops.models import Order
+
+    return Order.objects.filter(paid_at__isnull=False).exclude(status=Order.Status.REFUNDED)
+
+
+SALES = Sum(F("total") - F("refunded_total"), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
+    """The overview's figures for `member`: earnings summary, clicks, orders, sales and conversion for today,
+    7 and 30 days, and daily earnings and orders for the chart.
+
+    Four queries whatever the number of days, links, orders or entries: the earnings summary, one aggregate of
+    the daily link statistics, and the member's orders and ledger entries each grouped by day in SQL (days are
+    calendar days in the current time zone). Only `member`'s own links, orders (as sharer) and entries are read.
+    """
+    from commissions.models import CommissionEntry
+    from commissions.selectors import member_commission_summary
+
+    zone = timezone.get_current_timezone()
+    first = today - timedelta(days=DASHBOARD_DAYS - 1)
+    start, end = _day_bounds(first, today)
+    period_starts = {days: today - timedelta(days=days - 1) for days in DASHBOARD_PERIODS}
+
+    clicks = ShareLinkDailyStat.objects.filter(link__owner=member, day__gte=first, day__lte=today).aggregate(
+        **{
+            f"{name}_{days}": Sum(name, filter=Q(day__gte=since), default=0)
+            for days, since in period_starts.items()
+            for name in ("clicks", "unique_visitors")
+        }
+    )
+    orders_by_day = {
+        row["day"]: row
+        for row in _sold_orders()
+        .filter(sharer=member, paid_at__gte=start, paid_at__lt=end)
+        .annotate(day=TruncDate("paid_at", tzinfo=zone))
+        .order_by()
+        .values("day")
+        .annotate(orders=Count("pk"), sales=SALES)
+    }
+    earnings_by_day = dict(
+        CommissionEntry.objects.filter(beneficiary=member, created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .order_by()
+        .values("day")
+        .annotate(amount=Sum("amount"))
+        .values_list("day", "amount")
+    )
+
+    daily = []
+    for offset in range(DASHBOARD_DAYS):
+        day = first + timedelta(days=offset)
+        row = orders_by_day.get(day)
+        daily.append(DayStats(day=day, earnings=_cents(earnings_by_day.get(day)), orders=row["orders"] if row else 0))
+    periods = [
+        PeriodStats(
+            days=days,
+            clicks=clicks[f"clicks_{days}"],
+            unique_visitors=clicks[f"unique_visitors_{days}"],
+            orders=sum(row["orders"] for day, row in orders_by_day.items() if day >= since),
+            sales=_cents(sum((_cents(row["sales"]) for day, row in orders_by_day.items() if day >= since), ZERO)),
+        )
+        for days, since in period_starts.items()
+    ]
+    return DashboardStats(earnings=member_commission_summary(member), periods=periods, daily=daily)
+
+
+def team_levels_in_force(at=None) -> int:
+    """How many levels of a member's downline the team page shows: those whose sales can pay the member.
+
+    `max_levels` counts the sharer, so a sale by someone k levels below me pays me only if k + 1 <= max_levels:
+    the paying levels are 1 .. max_levels - 1. Direct invitees (level 1) are always shown, whom one invited
+    being worth seeing even under a one-level policy. One query.
+    """
+    from commissions.services import policy_in_force
+
+    policy = policy_in_force(at)
+    return max(policy.max_levels - 1, 1) if policy is not None else 1
+
+
+def member_downline(member: Member):
+    """Everyone below `member`, by the nested-set fields (uses the (tree_id, lft) index)."""
+    return Member.objects.filter(tree_id=member.tree_id, lft__gt=member.lft, lft__lt=member.rght)
+
+
+def member_team_level_counts(member: Member, levels: int) -> dict[int, int]:
+    """{relative level: number of members} for levels 1..`levels` below `member` (0 for an empty level).
+    One aggregate query."""
+    rows = (
+        member_downline(member)
+        .filter(level__lte=member.level + levels)
+        .order_by()
+        .values("level")
+        .annotate(n=Count("pk"))
+        .values_list("level", "n")
+    )
+    counts = dict.fromkeys(range(1, levels + 1), 0)
+    for level, n in rows:
+        counts[level - member.level] = n
+    return counts
+
+
+def member_team_level(member: Member, level: int, since: datetime, until: datetime):
+    """The members exactly `level` links below `member`, in tree order, each annotated with `sales`: the
+    paid, not fully refunded orders they shared with `paid_at` in [since, until), net of partial refunds.
+
+    One query per page however large the team (the sales are a correlated subquery on the orders' sharer index),
+    reading only what the team list shows: no contact details beyond what `Member.display_name` masks.
+    """
+    sales = (
+        _sold_orders()
+        .filter(sharer=OuterRef("pk"), paid_at__gte=since, paid_at__lt=until)
+        .order_by()
+        .values("sharer")
+        .annotate(amount=SALES)
+        .values("amount")[:1]
+    )
+    return (
+        member_downline(member)
+        .filter(level=member.level + level)
+        .select_related("user")
+        .only(
+            "pk",
+            "status",
+            "joined_at",
+            "invite_code",
+            "tree_id",
+            "lft",
+            "rght",
+            "level",
+            "parent_id",
+            "user__first_name",
+            "user__last_name",
+            "user__email",
+        )
+        .annotate(
+            sales=Coalesce(Subquery(sales), Value(ZERO), output_field=DecimalField(max_digits=14, decimal_places=2))
+        )
+        .order_by("lft")
+    )

@@ -1,27 +1,39 @@
 import io
+from datetime import datetime, time, timedelta
 
 import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
+from config.money import ZERO, format_money
+from payouts.selectors import member_balance
 from referrals.attribution import attribution_cookie_set, attribution_from_request
+from referrals.charts import daily_chart_svg
 from referrals.decorators import member_required
 from referrals.forms import ShareLinkForm
 from referrals.models import Member
 from referrals.selectors import (
     member_by_invite_code,
+    member_dashboard_stats,
     member_for_user,
     member_share_link,
     member_share_links,
+    member_team_level,
+    member_team_level_counts,
+    team_levels_in_force,
 )
 from referrals.services import (
     ReferralError,
@@ -84,19 +96,83 @@ def join(request, invite_code: str | None = None):
 
 @login_required
 def dashboard(request):
+    """The shop owner's overview: earnings, link and shop performance, a 30-day chart, invite link and shop."""
     member = member_for_user(request.user)
     if member is None:
         messages.info(request, _("Join the programme to get your shop and invite link."))
         return redirect("referrals:join")
+    stats = member_dashboard_stats(member, timezone.localdate())
     invite_url = request.build_absolute_uri(reverse("referrals:join_with_code", args=[member.invite_code]))
     return render(
         request,
         "referrals/dashboard.html",
         {
             "member": member,
+            "shop": Shop.objects.filter(owner=member).first(),
             "invite_url": invite_url,
             "team_size": member.get_descendant_count(),
             "direct_count": member.get_children().count(),
+            "stats": stats,
+            "balance": member_balance(member),
+            "chart": _daily_chart(stats.daily),
+        },
+    )
+
+
+def _daily_chart(daily) -> str:
+    earnings = sum((day.earnings for day in daily), ZERO)
+    orders = sum(day.orders for day in daily)
+    svg = daily_chart_svg(
+        [(day.day, day.earnings, day.orders) for day in daily],
+        title=_("Daily earnings and orders, last %(days)d days") % {"days": len(daily)},
+        description=_("%(orders)d orders and %(earnings)s earned in total; the table below lists every day.")
+        % {"orders": orders, "earnings": format_money(earnings)},
+        earnings_label=_("Earnings"),
+        orders_label=_("Orders"),
+        format_amount=format_money,
+        format_day=lambda day: date_format(day, "MONTH_DAY_FORMAT"),
+    )
+    return mark_safe(svg)  # noqa: S308 - daily_chart_svg escapes every piece of text it writes
+
+
+TEAM_PAGE_SIZE = 50
+
+
+@member_required
+def team(request):
+    """My sponsor, invite link and team: the levels of my downline the compliance policy pays, one at a time,
+    each member with their join date and this month's sales. A fixed number of queries whatever the team size."""
+    member = request.member
+    levels = team_levels_in_force()
+    try:
+        level = int(request.GET.get("level", "1"))
+    except ValueError:
+        level = 0
+    if not 1 <= level <= levels:
+        raise Http404(_("Your team page shows levels 1 to %(levels)d.") % {"levels": levels})
+    today = timezone.localdate()
+    month_start = today.replace(day=1)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    zone = timezone.get_current_timezone()
+    since = timezone.make_aware(datetime.combine(month_start, time.min), zone)
+    until = timezone.make_aware(datetime.combine(next_month, time.min), zone)
+    level_counts = member_team_level_counts(member, levels)
+    paginator = Paginator(member_team_level(member, level, since, until), TEAM_PAGE_SIZE)
+    # Counted already, with the other levels: spare the paginator a second scan of a 100,000-member downline.
+    paginator.count = level_counts[level]
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "referrals/team.html",
+        {
+            "member": member,
+            "invite_url": request.build_absolute_uri(reverse("referrals:join_with_code", args=[member.invite_code])),
+            "team_size": member.get_descendant_count(),
+            "level": level,
+            "level_counts": level_counts,
+            "direct_count": level_counts[1],
+            "page": page,
+            "month_start": month_start,
         },
     )
 
