@@ -82,7 +82,7 @@ def build(args: argparse.Namespace) -> int:
     from django.utils import timezone
 
     from bench.tree import bulk_load
-    from commissions.models import CommissionEntry, SplitQueue
+    from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, SplitQueue
     from commissions.services import commission_split_queued, plan_activate, plan_create, policy_publish
     from referrals.models import Member, ShareLink, ShareLinkDailyStat
     from shops.models import Order, OrderLine, Product, Shop, ShopListing
@@ -93,7 +93,12 @@ def build(args: argparse.Namespace) -> int:
     log(f"{args.team + 1:,} members (depth {depth}) in {time.perf_counter() - started:.1f} s")
 
     policy_publish(actor=None, max_levels=3, note="benchmark: three paid levels")
-    plan_activate(plan=plan_create(actor=None, name="benchmark 50/30/20", rates=RATES), actor=None)
+    plan = plan_activate(plan=plan_create(actor=None, name="benchmark 50/30/20", rates=RATES), actor=None)
+    # The orders below were paid over the last 30 days: put this policy and plan in force before them (the
+    # services refuse to backdate, rightly; this is test data).
+    long_ago = timezone.now() - timedelta(days=60)
+    CompliancePolicy.objects.filter(is_active=True).update(effective_from=long_ago)
+    CommissionPlan.objects.filter(pk=plan.pk).update(effective_from=long_ago)
     products = [
         Product.objects.create(title=title, price=price, stock=10**9, commission_rate=rate)
         for title, price, rate in PRODUCTS
@@ -165,10 +170,23 @@ def build(args: argparse.Namespace) -> int:
     return root.pk
 
 
+class QueryTimer:
+    """A database execute wrapper that records (ms, sql) of every query into `into`."""
+
+    def __init__(self, into: list) -> None:
+        self.into = into
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.into.append(((time.perf_counter() - started) * 1000, sql))
+
+
 def measure(member_id: int, requests: int) -> list[str]:
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
     from referrals.models import Member
@@ -191,8 +209,12 @@ def measure(member_id: int, requests: int) -> list[str]:
             response = client.get(url)
             if response.status_code != 200:
                 raise SystemExit(f"GET {url} answered {response.status_code}")
-        with CaptureQueriesContext(connection) as queries:
+        queries: list[tuple[float, str]] = []
+        with connection.execute_wrapper(QueryTimer(queries)):
             client.get(url)
+        if os.environ.get("BENCH_SHOW_QUERIES"):
+            for ms, sql in sorted(queries, reverse=True)[:5]:
+                log(f"    {ms:7.1f} ms  {sql[:300]}")
         times = []
         for _ in range(requests):
             started = time.perf_counter()

@@ -56,7 +56,12 @@ class Member(MPTTModel):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
-        indexes = [models.Index(fields=["tree_id", "lft"], name="referrals_member_tree_lft")]
+        indexes = [
+            models.Index(fields=["tree_id", "lft"], name="referrals_member_tree_lft"),
+            # The team page: one level of a downline in tree order, and the count per level, without scanning
+            # the whole downline (100,000 rows) for the few at that level.
+            models.Index(fields=["tree_id", "level", "lft"], name="referrals_member_tree_level"),
+        ]
         constraints = [
             # Backstop for the tree lock: two roots can never share a tree id.
             models.UniqueConstraint(
