@@ -30,6 +30,7 @@ LATIN_ONLY = re.compile(r"^[\x00-\x7f]*$")
 @dataclass
 class PoEntry:
     msgid: str = ""
+    msgctxt: str | None = None
     msgid_plural: str | None = None
     msgstrs: list[str] = field(default_factory=list)
     flags: set[str] = field(default_factory=set)
@@ -68,7 +69,9 @@ def parse_po(path: Path) -> tuple[PoEntry, list[PoEntry]]:
                 current = "msgstr"
                 entry.msgstrs.append(value)
             elif keyword == "msgctxt":
-                current = "msgctxt"
+                current, entry.msgctxt = "msgctxt", value
+            elif current == "msgctxt":
+                entry.msgctxt += value
             elif current == "msgid":
                 entry.msgid += value
             elif current == "msgid_plural":
@@ -120,7 +123,10 @@ def test_the_committed_mo_matches_the_po():
 
     stale = []
     for entry in entries:
-        if entry.msgid_plural is None:
+        if entry.msgctxt is not None:
+            if catalog.pgettext(entry.msgctxt, entry.msgid) != entry.msgstrs[0]:
+                stale.append(entry.msgid)
+        elif entry.msgid_plural is None:
             if catalog.gettext(entry.msgid) != entry.msgstrs[0]:
                 stale.append(entry.msgid)
         elif catalog.ngettext(entry.msgid, entry.msgid_plural, 2) != entry.msgstrs[0]:
@@ -134,6 +140,9 @@ def test_django_translates_with_the_committed_catalogue():
     with translation.override("zh-hans"):
         assert translation.gettext("Open your free micro-shop") == "免费开通您的微店"
         assert translation.ngettext("%(stock)s left", "%(stock)s left", 3) % {"stock": 3} == "仅剩 3 件"
+        # one English word, two meanings: a buyer's name and the amount withdrawn have contexts of their own
+        assert translation.pgettext("a person's name", "Name") == "姓名"
+        assert translation.pgettext("amount withdrawn", "paid out") == "已提现"
     with translation.override("en"):
         assert translation.gettext("Open your free micro-shop") == "Open your free micro-shop"
 
