@@ -4,7 +4,7 @@ import os
 import shutil
 
 import pytest
-from django.db import connection
+from django.db import connections
 
 from config.celery import app as celery_app
 
@@ -24,11 +24,14 @@ def chromium(monkeypatch, tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
     # The sandbox provider's webhook is sent by a task: run it in-process so the live server receives it.
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    # The live server answers each request in a new thread; with persistent connections (CONN_MAX_AGE) each would
+    # leave a database session behind, and the test database could not be flushed or dropped. Close them at the
+    # end of every request instead (new connections read this dict).
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-    _close_live_server_connections()
 
 
 @pytest.fixture
@@ -39,14 +42,3 @@ def browser_page(chromium):
     page.set_default_timeout(15_000)
     yield page
     context.close()
-
-
-def _close_live_server_connections() -> None:
-    # The live server's request threads keep persistent connections (CONN_MAX_AGE); end them so the
-    # test database can be dropped at the end of the run.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
