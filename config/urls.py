@@ -26,6 +26,7 @@ urlpatterns = [
     path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("account/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/", include("config.api_urls")),
     path("", include("referrals.urls")),
     path("", include("shops.urls")),
     path("", include("commissions.urls")),
