@@ -1,7 +1,16 @@
 """Writes to people's accounts (the views only validate forms and call these)."""
 
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
+
+from accounts.models import ApiToken
 
 
 class AccountError(Exception):
@@ -21,3 +30,62 @@ def user_update_profile(*, user, first_name: str, email: str, phone: str | None)
     except IntegrityError:
         user.refresh_from_db()
         raise AccountError(_("Another account already uses this email address or phone number.")) from None
+
+
+# --- API tokens -------------------------------------------------------------------
+
+API_TOKEN_PREFIX_LENGTH = 8
+API_TOKENS_PER_USER = 20
+# Writing last_used_at on every request would turn each API read into a write; once a minute is enough to see use.
+API_TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+def api_token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    token: ApiToken
+    key: str  # the plain key: shown once, never stored
+
+
+@transaction.atomic
+def token_create(*, user, name: str) -> CreatedToken:
+    """Make an API token for `user`; the result carries the plain key, which nobody can read again later.
+
+    Raises AccountError when the name is empty or the person already has API_TOKENS_PER_USER active tokens.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise AccountError(_("Give the token a name."))
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # serialise the count per person
+    if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= API_TOKENS_PER_USER:
+        raise AccountError(_("You have too many active tokens; revoke one first."))
+    key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name[:60], prefix=key[:API_TOKEN_PREFIX_LENGTH], key_hash=api_token_hash(key)
+    )
+    return CreatedToken(token=token, key=key)
+
+
+def token_revoke(*, user, token_id: int) -> ApiToken:
+    """Revoke one of `user`'s tokens (idempotent). Raises ApiToken.DoesNotExist for another person's token."""
+    token = ApiToken.objects.get(user=user, pk=token_id)
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token.refresh_from_db()
+    return token
+
+
+def token_authenticate(key: str) -> ApiToken | None:
+    """The active token whose key is `key` (with its user), else None; notes when it was last used."""
+    if not key:
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=api_token_hash(key)).first()
+    if token is None or not token.is_active or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= API_TOKEN_USE_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

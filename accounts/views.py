@@ -1,11 +1,15 @@
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import ProfileForm
-from accounts.services import AccountError, user_update_profile
+from accounts.models import ApiToken
+from accounts.services import AccountError, token_create, token_revoke, user_update_profile
 
 
 @login_required
@@ -25,3 +29,46 @@ def profile(request):
             messages.success(request, _("Your details are saved."))
             return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form}, status=400 if form.errors else 200)
+
+
+class TokenForm(forms.Form):
+    # Kept beside its only view: accounts/forms.py holds the sign-in and profile forms.
+    name = forms.CharField(
+        label=gettext_lazy("Token name"),
+        max_length=60,
+        help_text=gettext_lazy("Where you will use it, e.g. “mobile app” or “my website”."),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    """The person's API tokens: make one (its key is shown on this response only), see and revoke the others."""
+    form = TokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = token_create(user=request.user, name=form.cleaned_data["name"])
+        except AccountError as error:
+            form.add_error(None, str(error))
+        else:
+            form = TokenForm()
+    context = {
+        "form": form,
+        "created": created,
+        "tokens": ApiToken.objects.filter(user=request.user).order_by("revoked_at", "-created_at", "-pk"),
+    }
+    response = render(request, "accounts/tokens.html", context, status=400 if form.errors else 200)
+    response["Cache-Control"] = "no-store"  # the page may carry a plain key
+    return response
+
+
+@login_required
+@require_POST
+def token_revoke_view(request, token_id: int):
+    try:
+        token = token_revoke(user=request.user, token_id=token_id)
+    except ApiToken.DoesNotExist:
+        raise Http404 from None  # another person's token is not there, as far as this person can tell
+    messages.success(request, _("The token “%(name)s” is revoked.") % {"name": token.name})
+    return redirect("accounts:tokens")

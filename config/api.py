@@ -5,11 +5,14 @@ Every 4xx answers ``{"code": "...", "message": "...", "fields": {"field": ["mess
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Page
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -39,9 +42,47 @@ class IsMember(BasePermission):
 
 
 class Pagination(PageNumberPagination):
+    """Page-number pagination. A page past the last is empty (like the end of a feed), not a 404, so a client
+    paging while rows disappear never fails; a page that is not a whole number of at least 1 is a 404."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        page_size = self.get_page_size(request)
+        if not page_size:
+            return None
+        raw = request.query_params.get(self.page_query_param, 1)
+        try:
+            number = int(raw)
+        except (TypeError, ValueError):
+            number = 0
+        if number > 1:
+            paginator = self.django_paginator_class(queryset, page_size)
+            if number > paginator.num_pages:
+                self.request = request
+                self.page = Page([], number, paginator)
+                return []
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_previous_link(self):
+        if self.page.object_list or self.page.number <= 1:
+            return super().get_previous_link()
+        last = self.page.paginator.num_pages  # past the end: "previous" is the last page that has rows
+        url = self.request.build_absolute_uri()
+        if last <= 1:
+            return remove_query_param(url, self.page_query_param)
+        return replace_query_param(url, self.page_query_param, last)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+        return parameters
 
 
 def _flatten(detail) -> list[str]:
@@ -75,3 +116,31 @@ def exception_handler(exc, context):
         body = {"code": codes if isinstance(codes, str) else "error", "message": str(exc.detail), "fields": {}}
     response.data = body  # keeps DRF's status and headers (Retry-After on 429, WWW-Authenticate on 401)
     return response
+
+
+# --- The error shape in the schema --------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every 4xx body."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input (`fields` names the fields).",
+    401: "No valid credentials: sign in, or send `Authorization: Bearer <key>`.",
+    403: "Signed in but not allowed (not a member of the programme).",
+    404: "Not found, or not yours.",
+    429: "Too many requests; see the Retry-After header.",
+}
+
+
+def error_responses(*status_codes: int) -> dict:
+    """`responses` entries for @extend_schema: each status with the one error shape."""
+    return {
+        status_code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS.get(status_code, ""))
+        for status_code in status_codes
+    }

@@ -33,5 +33,7 @@ urlpatterns = [
     path("", include("payouts.urls")),
 ]
 
+handler404 = "config.views.not_found"
+
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

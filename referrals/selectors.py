@@ -359,3 +359,35 @@ def member_team_level(member: Member, level: int, since: datetime, until: dateti
         )
         .order_by("lft")
     )
+
+
+def member_attributed_orders(member: Member):
+    """The orders `member` shared (is the sharer of), newest first, with their lines: amounts only.
+
+    Reads no buyer field (name, phone, email, address): they are deferred and never shown to the sharer.
+    Two queries a page (the orders, then their lines).
+    """
+    from django.db.models import Prefetch
+
+    from shops.models import Order, OrderLine
+
+    lines = OrderLine.objects.only(
+        "pk", "order_id", "title", "quantity", "net_amount", "refunded_quantity", "refunded_amount"
+    ).order_by("pk")
+    return (
+        Order.objects.filter(sharer=member)
+        .only(
+            "pk",
+            "number",
+            "status",
+            "total",
+            "refunded_total",
+            "currency",
+            "created_at",
+            "paid_at",
+            "sharer_id",
+            "share_link_id",
+        )
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .order_by("-created_at", "-pk")
+    )

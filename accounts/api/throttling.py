@@ -1,0 +1,61 @@
+"""API throttles: per token, per session user and per anonymous IP, rates from settings.API_THROTTLE_RATES.
+
+A refused request is a 429 with Retry-After, in the one error shape (config.api.exception_handler).
+"""
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class _SettingsRateThrottle(SimpleRateThrottle):
+    """Rates come from settings.API_THROTTLE_RATES, read per request so tests (and settings) can change them."""
+
+    def __init__(self):
+        pass  # the rate is read in allow_request, not once at construction
+
+    def get_rate(self):
+        return settings.API_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request, view):
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
+class TokenRateThrottle(_SettingsRateThrottle):
+    """Per API token."""
+
+    scope = "token"
+
+    def get_cache_key(self, request, view):
+        from accounts.models import ApiToken  # not at import: DRF loads throttles while rest_framework loads
+
+        if not isinstance(request.auth, ApiToken):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class UserRateThrottle(_SettingsRateThrottle):
+    """Per person signed in with a session (token requests are counted per token instead)."""
+
+    scope = "user"
+
+    def get_cache_key(self, request, view):
+        from accounts.models import ApiToken
+
+        if not request.user.is_authenticated or isinstance(request.auth, ApiToken):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class AnonRateThrottle(_SettingsRateThrottle):
+    """Per client IP address, for requests without credentials."""
+
+    scope = "anon"
+
+    def get_cache_key(self, request, view):
+        if request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

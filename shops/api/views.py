@@ -1,0 +1,386 @@
+"""REST API v1 of the shops app: the member's shop and listings, the catalogue, and public storefront reads.
+
+Another member's shop or listing is never named: every lookup goes through the member's own shop, so a foreign
+id is a 404, exactly like an id that does not exist.
+"""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ApiError, IsMember, Pagination, error_responses
+from shops.models import Category, Product
+from shops.selectors import (
+    CATALOGUE_SORTS,
+    catalogue_search,
+    owner_listing,
+    owner_listings,
+    owner_shop,
+    shop_by_slug,
+    shop_listings,
+    shop_product,
+)
+from shops.services import (
+    ShopError,
+    shop_listing_add,
+    shop_listing_remove,
+    shop_listing_reorder,
+    shop_listing_set_featured,
+    shop_update,
+)
+
+MEMBER_ERRORS = (401, 403, 429)
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2147483647}
+
+
+def _path(name: str, schema: dict, description: str) -> OpenApiParameter:
+    """A path parameter with the exact shape its URL converter accepts (anything else never reaches the API)."""
+    return OpenApiParameter(name, type=schema, location=OpenApiParameter.PATH, description=description)
+
+
+LISTING_ID = _path("listing_id", ID_SCHEMA, "One of your listings.")
+SHOP_SLUG = _path("slug", {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$", "maxLength": 40}, "The shop's address.")
+PRODUCT_ID = _path("product_id", ID_SCHEMA, "A product listed in the shop.")
+
+
+# --- Shared output shapes -------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="Category")
+class CategorySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="Product")
+class ProductSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    category = CategorySerializer(allow_null=True)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="Two decimals, as a string.")
+    stock = serializers.IntegerField()
+    is_in_stock = serializers.BooleanField()
+    image = serializers.ImageField(allow_null=True, use_url=True)
+
+
+@extend_schema_serializer(component_name="CatalogueProduct")
+class CatalogueProductSerializer(ProductSerializer):
+    commission_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, help_text="Fraction of the net price shared with members (0.1000 = 10 %)."
+    )
+    is_active = serializers.BooleanField()
+
+
+@extend_schema_serializer(component_name="ShopListing")
+class ListingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    product = CatalogueProductSerializer()
+    position = serializers.IntegerField()
+    is_featured = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+def _member_shop(request):
+    shop = owner_shop(request.member)
+    if shop is None:
+        raise Http404  # no shop yet: open one on the dashboard
+    return shop
+
+
+def _shop_error(error: ShopError) -> ApiError:
+    """A service's refusal as a 400 in the one shape (field errors kept when the service named fields)."""
+    if hasattr(error, "error_dict"):
+        fields = {name: [str(message) for message in messages] for name, messages in error.message_dict.items()}
+        message = next(iter(next(iter(fields.values()))), "")
+        return ApiError(message, code="invalid", fields=fields)
+    code = next((e.code for e in error.error_list if e.code), None) or "invalid"
+    return ApiError(error.messages[0], code=code)
+
+
+# --- The member's shop ----------------------------------------------------------------------
+
+
+class MyShopApi(APIView):
+    """The signed-in member's shop (404 until they open one on the dashboard)."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema_serializer(component_name="MyShop")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        slug = serializers.SlugField()
+        description = serializers.CharField()
+        logo = serializers.ImageField(allow_null=True, use_url=True)
+        is_open = serializers.BooleanField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema_serializer(component_name="MyShopUpdate")
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=80, required=False)
+        slug = serializers.SlugField(max_length=40, required=False, help_text="The storefront lives at /s/<slug>/.")
+        description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+        is_open = serializers.BooleanField(required=False)
+
+    @extend_schema(
+        operation_id="shop_retrieve", responses={200: OutputSerializer, **error_responses(404, *MEMBER_ERRORS)}
+    )
+    def get(self, request):
+        return Response(self.OutputSerializer(_member_shop(request), context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="shop_partial_update",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 404, *MEMBER_ERRORS)},
+    )
+    def patch(self, request):
+        shop = _member_shop(request)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            shop = shop_update(shop=shop, **serializer.validated_data)
+        except ShopError as error:
+            raise _shop_error(error) from error
+        return Response(self.OutputSerializer(shop, context={"request": request}).data)
+
+
+class MyShopListingsApi(APIView):
+    """The member's listings, in the order buyers see them (featured first); adding one puts it last."""
+
+    permission_classes = [IsMember]
+    pagination_class = Pagination  # documents the page wrapper and ?page=&page_size= in the schema
+
+    @extend_schema_serializer(component_name="ShopListingCreate")
+    class InputSerializer(serializers.Serializer):
+        product = serializers.IntegerField(min_value=1, help_text="A catalogue product's id.")
+        is_featured = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        operation_id="shop_listings_list",
+        responses={200: ListingSerializer(many=True), **error_responses(404, *MEMBER_ERRORS)},
+    )
+    def get(self, request):
+        shop = _member_shop(request)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(owner_listings(shop), request, view=self)
+        return paginator.get_paginated_response(ListingSerializer(page, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="shop_listings_create",
+        request=InputSerializer,
+        responses={
+            201: OpenApiResponse(ListingSerializer, description="Listed."),
+            200: OpenApiResponse(ListingSerializer, description="Already listed (nothing changed)."),
+            **error_responses(400, 404, *MEMBER_ERRORS),
+        },
+    )
+    def post(self, request):
+        shop = _member_shop(request)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        product = Product.objects.filter(pk=data["product"], is_active=True).first()
+        if product is None:
+            raise ApiError(
+                "No such product in the catalogue.", code="invalid", fields={"product": ["No such product."]}
+            )
+        existing_ids = set(shop.listings.values_list("pk", flat=True))
+        try:
+            listing = shop_listing_add(shop=shop, product=product, is_featured=data["is_featured"])
+        except ShopError as error:
+            raise _shop_error(error) from error
+        listing = owner_listing(shop, listing.pk)
+        created = listing.pk not in existing_ids
+        return Response(
+            ListingSerializer(listing, context={"request": request}).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MyShopListingDetailApi(APIView):
+    """One of the member's listings: feature it, move it, or remove it."""
+
+    permission_classes = [IsMember]
+
+    @extend_schema_serializer(component_name="ShopListingUpdate")
+    class InputSerializer(serializers.Serializer):
+        is_featured = serializers.BooleanField(required=False)
+        offset = serializers.IntegerField(
+            required=False,
+            min_value=-1000,
+            max_value=1000,
+            help_text="Move this many places in the buyers' order (-1 up, +1 down), within featured or not.",
+        )
+
+    def _listing(self, request, listing_id: int):
+        shop = _member_shop(request)
+        listing = owner_listing(shop, listing_id)
+        if listing is None:
+            raise Http404
+        return shop, listing
+
+    @extend_schema(
+        operation_id="shop_listings_partial_update",
+        parameters=[LISTING_ID],
+        request=InputSerializer,
+        responses={200: ListingSerializer, **error_responses(400, 404, *MEMBER_ERRORS)},
+    )
+    def patch(self, request, listing_id: int):
+        shop, listing = self._listing(request, listing_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            if "is_featured" in data:
+                shop_listing_set_featured(shop=shop, listing_id=listing.pk, is_featured=data["is_featured"])
+            if data.get("offset"):
+                shop_listing_reorder(shop=shop, listing_id=listing.pk, offset=data["offset"])
+        except ShopError as error:
+            raise _shop_error(error) from error
+        return Response(ListingSerializer(owner_listing(shop, listing.pk), context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="shop_listings_destroy",
+        parameters=[LISTING_ID],
+        responses={204: OpenApiResponse(description="Removed."), **error_responses(404, *MEMBER_ERRORS)},
+    )
+    def delete(self, request, listing_id: int):
+        shop, listing = self._listing(request, listing_id)
+        try:
+            shop_listing_remove(shop=shop, listing_id=listing.pk)
+        except ShopError as error:
+            raise Http404 from error  # removed meanwhile: as if it never was
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- The catalogue ------------------------------------------------------------------------
+
+
+class CatalogueListApi(APIView):
+    """Active catalogue products a member can list in their shop."""
+
+    permission_classes = [IsMember]
+    pagination_class = Pagination  # documents the page wrapper and ?page=&page_size= in the schema
+
+    @extend_schema_serializer(component_name="CatalogueFilter")
+    class FilterSerializer(serializers.Serializer):
+        search = serializers.CharField(required=False, allow_blank=True, max_length=100, help_text="Part of the title.")
+        category = serializers.IntegerField(required=False, min_value=1, help_text="A category id.")
+        sort = serializers.ChoiceField(
+            choices=[sort for sort in CATALOGUE_SORTS if sort],
+            required=False,
+            help_text="earn: most commission first; price: cheapest first; new: newest first.",
+        )
+
+    @extend_schema(
+        operation_id="catalogue_list",
+        parameters=[FilterSerializer],
+        responses={200: CatalogueProductSerializer(many=True), **error_responses(400, 404, *MEMBER_ERRORS)},
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        products = catalogue_search(
+            search=data.get("search", ""), category_id=data.get("category"), sort=data.get("sort", "")
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(products, request, view=self)
+        return paginator.get_paginated_response(
+            CatalogueProductSerializer(page, many=True, context={"request": request}).data
+        )
+
+
+class CategoryListApi(APIView):
+    """The catalogue's categories, for the `category` filter."""
+
+    permission_classes = [IsMember]
+    pagination_class = Pagination  # documents the page wrapper and ?page=&page_size= in the schema
+
+    @extend_schema(
+        operation_id="catalogue_categories_list",
+        responses={200: CategorySerializer(many=True), **error_responses(404, *MEMBER_ERRORS)},
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(Category.objects.order_by("position", "name", "pk"), request, view=self)
+        return paginator.get_paginated_response(CategorySerializer(page, many=True).data)
+
+
+# --- Public storefront reads (headless storefronts) -----------------------------------------
+
+
+def _open_shop(slug: str):
+    shop = shop_by_slug(slug)
+    if shop is None or not shop.is_open:
+        raise Http404
+    return shop
+
+
+class PublicShopDetailApi(APIView):
+    """An open shop, for a storefront. A closed or unknown shop is a 404."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PublicShop")
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        slug = serializers.SlugField()
+        description = serializers.CharField()
+        logo = serializers.ImageField(allow_null=True, use_url=True)
+
+    @extend_schema(
+        operation_id="public_shops_retrieve",
+        parameters=[SHOP_SLUG],
+        auth=[],
+        responses={200: OutputSerializer, **error_responses(404, 429)},
+    )
+    def get(self, request, slug: str):
+        return Response(self.OutputSerializer(_open_shop(slug), context={"request": request}).data)
+
+
+class PublicShopProductListApi(APIView):
+    """An open shop's active products, featured first, in the owner's order."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    pagination_class = Pagination  # documents the page wrapper and ?page=&page_size= in the schema
+
+    @extend_schema(
+        operation_id="public_shops_products_list",
+        parameters=[SHOP_SLUG],
+        auth=[],
+        responses={200: ProductSerializer(many=True), **error_responses(404, 429)},
+    )
+    def get(self, request, slug: str):
+        shop = _open_shop(slug)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(shop_listings(shop), request, view=self)
+        products = [listing.product for listing in page]
+        return paginator.get_paginated_response(
+            ProductSerializer(products, many=True, context={"request": request}).data
+        )
+
+
+class PublicShopProductDetailApi(APIView):
+    """One active product of an open shop (404 when it is not listed there or no longer sold)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="public_shops_products_retrieve",
+        parameters=[SHOP_SLUG, PRODUCT_ID],
+        auth=[],
+        responses={200: ProductSerializer, **error_responses(404, 429)},
+    )
+    def get(self, request, slug: str, product_id: int):
+        listing = shop_product(_open_shop(slug), product_id)
+        if listing is None or not listing.product.is_active:
+            raise Http404
+        return Response(ProductSerializer(listing.product, context={"request": request}).data)
