@@ -54,6 +54,19 @@ def _eager_celery(request):
     app.conf.task_always_eager = saved
 
 
+@pytest.fixture(autouse=True)
+def _live_server_closes_its_connections(request, monkeypatch):
+    """Tests with Django's live server: its request threads close their database connections after each request.
+
+    With persistent connections (CONN_MAX_AGE) every request thread would leave a session behind on PostgreSQL,
+    and the test database could not be dropped at the end of the run. New connections read this settings dict.
+    """
+    if "live_server" in request.fixturenames:
+        from django.db import connections
+
+        monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+
+
 @pytest.fixture
 def member_factory(db):
     return MemberFactory

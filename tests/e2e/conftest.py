@@ -24,14 +24,15 @@ def chromium(monkeypatch, tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
     # The sandbox provider's webhook is sent by a task: run it in-process so the live server receives it.
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    # The live server answers each request in a new thread; with persistent connections (CONN_MAX_AGE) each would
-    # leave a database session behind, and the test database could not be flushed or dropped. Close them at the
-    # end of every request instead (new connections read this dict).
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+    # The live server's request threads close their connections after each request: see tests/conftest.py.
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # The test body's ORM calls ran while Playwright's event loop was running, and may have used a connection
+        # of their own (Django keeps connections per context there); close it here, in the same context, or the
+        # test database could not be dropped at the end of the run.
+        connections.close_all()
 
 
 @pytest.fixture
