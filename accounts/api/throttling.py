@@ -25,7 +25,7 @@ class _SettingsRateThrottle(SimpleRateThrottle):
 
 
 class TokenRateThrottle(_SettingsRateThrottle):
-    """Per API token."""
+    """Requests made with API tokens, counted per person: making more tokens does not buy a higher rate."""
 
     scope = "token"
 
@@ -34,7 +34,7 @@ class TokenRateThrottle(_SettingsRateThrottle):
 
         if not isinstance(request.auth, ApiToken):
             return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.user_id}
 
 
 class UserRateThrottle(_SettingsRateThrottle):
@@ -59,3 +59,12 @@ class AnonRateThrottle(_SettingsRateThrottle):
         if request.user.is_authenticated:
             return None
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def get_ident(self, request) -> str:
+        """The connecting address, never a header the client chose. Behind a proxy that appends the client's
+        address to X-Forwarded-For (TRUST_X_FORWARDED_FOR), its last entry: the one our proxy wrote."""
+        if settings.TRUST_X_FORWARDED_FOR:
+            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+            if forwarded.strip():
+                return forwarded.split(",")[-1].strip()
+        return request.META.get("REMOTE_ADDR", "")

@@ -35,6 +35,8 @@ from shops.services import (
 MEMBER_ERRORS = (401, 403, 429)
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2147483647}
 
+MAX_ID = 2**63 - 1  # the largest id a BigAutoField (and SQLite's integers) can hold
+
 
 def _path(name: str, schema: dict, description: str) -> OpenApiParameter:
     """A path parameter with the exact shape its URL converter accepts (anything else never reaches the API)."""
@@ -269,7 +271,7 @@ class CatalogueListApi(APIView):
     @extend_schema_serializer(component_name="CatalogueFilter")
     class FilterSerializer(serializers.Serializer):
         search = serializers.CharField(required=False, allow_blank=True, max_length=100, help_text="Part of the title.")
-        category = serializers.IntegerField(required=False, min_value=1, help_text="A category id.")
+        category = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="A category id.")
         sort = serializers.ChoiceField(
             choices=[sort for sort in CATALOGUE_SORTS if sort],
             required=False,
@@ -380,6 +382,8 @@ class PublicShopProductDetailApi(APIView):
         responses={200: ProductSerializer, **error_responses(404, 429)},
     )
     def get(self, request, slug: str, product_id: int):
+        if product_id > MAX_ID:  # no such id; and SQLite cannot even compare an integer that large
+            raise Http404
         listing = shop_product(_open_shop(slug), product_id)
         if listing is None or not listing.product.is_active:
             raise Http404

@@ -222,3 +222,24 @@ def test_login_password_is_not_an_api_credential(api_client):
 
     assert_error_shape(response, 401)
     assert member.user.api_tokens.count() == 0
+
+
+def test_the_anonymous_rate_is_per_connecting_address_not_per_forwarded_header(client, settings):
+    settings.API_THROTTLE_RATES = {**settings.API_THROTTLE_RATES, "anon": "2/minute"}
+    url = "/api/v1/public/shops/nowhere/"
+
+    statuses = [client.get(url, HTTP_X_FORWARDED_FOR=f"10.0.0.{n}").status_code for n in range(4)]
+
+    assert statuses[:2] == [404, 404]
+    assert statuses[2:] == [429, 429]
+
+
+def test_ids_too_large_for_the_database_are_a_400_or_404_not_a_500(client):
+    member = MemberFactory()
+    client.force_login(member.user)
+
+    too_big = client.get("/api/v1/catalogue/", {"category": "100000000000000000000000"})
+    product = client.get("/api/v1/public/shops/nowhere/products/99999999999999999999999/")
+
+    assert too_big.status_code == 400 and too_big.json()["fields"].keys() == {"category"}
+    assert product.status_code == 404 and product.json()["code"] == "not_found"
