@@ -65,6 +65,7 @@ def test_profile_works_for_someone_who_just_joined(client):
     assert 'value="new.person@example.com"' in page
     assert 'value="New Person"' in page
     assert f'href="{reverse("password_change")}"' in page
+    assert f'href="{reverse("accounts:tokens")}"' in page  # where API tokens are made and revoked
     assert '<label for="id_email">' in page
 
 
