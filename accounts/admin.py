@@ -1,8 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from accounts.models import User
+from accounts.models import ApiToken, User
+from accounts.services import token_revoke
+from config.admin_tools import ReadOnlyAdmin
 
 
 @admin.register(User)
@@ -17,3 +20,57 @@ class UserAdmin(BaseUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "phone", "password1", "password2")}),)
+
+
+class ApiTokenStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("active", _("active")), ("revoked", _("revoked")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """People's REST API keys. Only the prefix is ever shown: the key is never stored and its hash never leaves
+    the database (not a column, a field, a filter or a search). People make keys themselves; staff may revoke."""
+
+    list_display = ("prefix_display", "name", "user", "created_at", "last_used_at", "is_active_display", "revoked_at")
+    list_display_links = ("prefix_display",)
+    list_filter = (ApiTokenStateFilter, "created_at", "last_used_at")
+    search_fields = ("user__email", "name", "=prefix")
+    search_help_text = _("The owner's email, the token's name, or its exact prefix.")
+    list_select_related = ("user",)
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("user", "name", "prefix_display", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke_tokens",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    @admin.display(description=_("key"), ordering="prefix")
+    def prefix_display(self, token):
+        return f"{token.prefix}…"
+
+    @admin.display(description=_("active"), boolean=True, ordering="revoked_at")
+    def is_active_display(self, token):
+        return token.is_active
+
+    @admin.action(description=_("Revoke (the key stops working at once)"), permissions=["change"])
+    def revoke_tokens(self, request, queryset):
+        revoked = 0
+        for token in queryset.filter(revoked_at__isnull=True).order_by("pk"):
+            token_revoke(user=token.user, token_id=token.pk)
+            self.log_change(request, token, [{"changed": {"fields": ["revoked"]}}])  # who revoked it: the admin log
+            revoked += 1
+        self.message_user(
+            request, ngettext("Revoked %d token.", "Revoked %d tokens.", revoked) % revoked, messages.SUCCESS
+        )

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
 from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm, add_commission_error
-from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
+from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
 from commissions.selectors import (
     MEMBER_LEVELS,
     order_commission_split,
@@ -27,6 +27,7 @@ from commissions.selectors import (
     policy_active,
 )
 from commissions.services import CommissionError, plan_activate
+from config.admin_tools import ReadOnlyAdmin
 from config.money import format_money
 
 
@@ -316,3 +317,76 @@ class CommissionEntryAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
             "report": report,
         }
         return TemplateResponse(request, "admin/commissions/order_split.html", context)
+
+
+# --- The split's and the refunds' exactly-once markers -------------------------------------------------------
+# Written only by the split and refund services: read-only here, so staff can answer "was this order split?",
+# "what is waiting for the split task?" and "were this refund's reversals written?".
+
+
+@admin.register(OrderSplit)
+class OrderSplitAdmin(ReadOnlyAdmin):
+    list_display = ("order", "created_at", "plan", "policy", "split_link")
+    list_filter = ("created_at",)
+    search_fields = ("=order__number",)
+    search_help_text = _("An exact order number.")
+    list_select_related = ("order", "plan", "policy")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("order", "plan", "policy", "created_at", "split_link")
+
+    @admin.display(description=_("split"))
+    def split_link(self, split):
+        url = reverse("admin:commissions_order_split", args=[split.order_id])
+        return format_html('<a href="{}">{}</a>', url, _("whole order"))
+
+
+@admin.register(SplitQueue)
+class SplitQueueAdmin(ReadOnlyAdmin):
+    """Paid orders waiting for the split task (oldest first); the periodic sweep re-sends what a lost message left."""
+
+    list_display = ("order", "queued_at", "order_paid_at", "has_chain")
+    list_filter = ("queued_at",)
+    search_fields = ("=order__number",)
+    search_help_text = _("An exact order number.")
+    list_select_related = ("order",)
+    ordering = ("queued_at", "pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("order", "order_paid_at", "queued_at", "chain")
+
+    @admin.display(description=_("paid"), ordering="order__paid_at")
+    def order_paid_at(self, queued):
+        return queued.order.paid_at
+
+    @admin.display(description=_("chain read at payment"), boolean=True)
+    def has_chain(self, queued):
+        return queued.chain is not None
+
+
+@admin.register(RefundApplied)
+class RefundAppliedAdmin(ReadOnlyAdmin):
+    list_display = ("refund", "refund_order", "refund_amount", "applied_at")
+    list_filter = ("applied_at",)
+    search_fields = ("=refund__id", "=refund__order__number")
+    search_help_text = _("A refund id or an exact order number.")
+    list_select_related = ("refund__order",)
+    date_hierarchy = "applied_at"
+    ordering = ("-applied_at", "-pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("refund", "refund_order", "refund_amount", "applied_at")
+
+    @admin.display(description=_("order"), ordering="refund__order__number")
+    def refund_order(self, applied):
+        return applied.refund.order
+
+    @admin.display(description=_("amount"), ordering="refund__amount")
+    def refund_amount(self, applied):
+        return format_money(applied.refund.amount)
+
+
+# The plan simulator's pages and its admin registration live in their own module.
+from commissions import admin_simulator  # noqa: E402, F401

@@ -56,6 +56,7 @@ class CompliancePolicy(models.Model):
         verbose_name = _("compliance policy")
         verbose_name_plural = _("compliance policies")
         ordering = ("-version",)
+        permissions = [("view_compliance_report", _("Can view and export the compliance report"))]
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="commissions_one_policy"),
             # The legal ceiling lives in the database too: no code path, form or SQL client can store 4 levels.
@@ -97,6 +98,15 @@ class CommissionPlan(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("activated by"),
+    )
 
     class Meta:
         verbose_name = _("commission plan")
@@ -129,6 +139,10 @@ class OrderSplit(models.Model):
     plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="+", null=True)
     policy = models.ForeignKey(CompliancePolicy, on_delete=models.PROTECT, related_name="+", null=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("order split")
+        verbose_name_plural = _("order splits")
 
     def __str__(self) -> str:
         return f"split of order {self.order_id}"
@@ -228,6 +242,10 @@ class SplitQueue(models.Model):
     # [[member id, eligible], ...] from the sharer up, read at payment time; null when the sweep queued it.
     chain = models.JSONField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("queued split")
+        verbose_name_plural = _("split queue")
+
     def __str__(self) -> str:
         return f"order {self.order_id} awaiting its split"
 
@@ -238,5 +256,81 @@ class RefundApplied(models.Model):
     refund = models.OneToOneField("shops.Refund", on_delete=models.PROTECT, related_name="+")
     applied_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        verbose_name = _("applied refund")
+        verbose_name_plural = _("applied refunds")
+
     def __str__(self) -> str:
         return f"refund {self.refund_id} applied"
+
+
+class PlanSimulation(models.Model):
+    """One "what would this draft have paid?" run: a draft plan (and policy) replayed over a period's paid lines.
+
+    The draft is stored as values, not as a plan row, so a draft that breaks the policy can still be simulated
+    (and shown as such). Writes nothing but this row: the ledger is never touched.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(_("name"), max_length=80, blank=True)
+    draft_plan = models.ForeignKey(
+        CommissionPlan,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("draft plan"),
+        help_text=_("The plan the rates were taken from, if any."),
+    )
+    level1_rate = RateField(_("level 1 rate (the sharer)"))
+    level2_rate = RateField(_("level 2 rate"), null=True, blank=True)
+    level3_rate = RateField(_("level 3 rate"), null=True, blank=True)
+    # The draft policy; blank means "the policy in force when each line was paid".
+    max_levels = models.PositiveSmallIntegerField(_("max paid levels"), null=True, blank=True)
+    max_total_rate = RateField(_("max total rate"), null=True, blank=True)
+    max_payout_ratio = RateField(_("max payout ratio"), null=True, blank=True)
+    self_purchase_earns = models.BooleanField(_("self-purchase earns commission"), null=True, blank=True)
+    ineligible_share = models.CharField(
+        _("share of an ineligible member"),
+        max_length=16,
+        choices=CompliancePolicy.IneligibleShare.choices,
+        blank=True,
+    )
+    date_from = models.DateField(_("paid from"))
+    date_to = models.DateField(_("paid until (inclusive)"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
+    lines_total = models.PositiveIntegerField(_("lines to replay"), default=0)
+    lines_done = models.PositiveIntegerField(_("lines replayed"), default=0)
+    result = models.JSONField(_("result"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("plan simulation")
+        verbose_name_plural = _("plan simulations")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return self.name or f"simulation {self.pk}"
+
+    @property
+    def rates(self) -> tuple:
+        return tuple(rate for rate in (self.level1_rate, self.level2_rate, self.level3_rate) if rate is not None)
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.lines_total:
+            return 0
+        return min(100, self.lines_done * 100 // self.lines_total)

@@ -26,7 +26,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from kombu.exceptions import OperationalError
 
 from commissions.calculations import (
     HARD_MAX_LEVELS,
@@ -46,6 +45,7 @@ from commissions.models import (
     RefundApplied,
     SplitQueue,
 )
+from config.celery import task_request_once
 from config.money import ZERO
 
 logger = logging.getLogger(__name__)
@@ -191,7 +191,9 @@ def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> Commis
     plan_validate(rates=plan.rates)
     plan.is_activated = True
     plan.effective_from = effective_from or now
-    plan.save(update_fields=["is_activated", "effective_from"])
+    plan.activated_at = now
+    plan.activated_by = actor if getattr(actor, "pk", None) else None
+    plan.save(update_fields=["is_activated", "effective_from", "activated_at", "activated_by"])
     return plan
 
 
@@ -229,16 +231,13 @@ def commission_split_requested() -> bool:
     """
     from commissions.tasks import commission_split_order_task
 
-    if not cache.add(SPLIT_SCHEDULED_KEY, 1, timeout=settings.COMMISSION_SPLIT_FLAG_SECONDS):
-        return False
-    try:
-        commission_split_order_task.delay()
-    except OperationalError:
-        # The broker is down: the payment has committed and the order waits in the queue for the sweep.
-        cache.delete(SPLIT_SCHEDULED_KEY)
-        logger.exception("could not send the split task; the sweep will split the queued orders")
-        return False
-    return True
+    return task_request_once(
+        flag=SPLIT_SCHEDULED_KEY,
+        task=commission_split_order_task,
+        flag_seconds=settings.COMMISSION_SPLIT_FLAG_SECONDS,
+        logger=logger,
+        fallback="the sweep will split the queued orders",
+    )
 
 
 def commission_split_order(*, order_id: int | None = None) -> int:

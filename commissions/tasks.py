@@ -6,7 +6,9 @@ from commissions.services import (
     commission_split_order,
     commission_sweep,
 )
+from commissions.simulation import plan_simulation_run
 from config.celery import IDEMPOTENT_TASK
+from staff.services import job_run_record
 
 
 @shared_task(**IDEMPOTENT_TASK)
@@ -22,9 +24,20 @@ def commission_apply_refund_task(refund_id: int) -> None:
 
 @shared_task(**IDEMPOTENT_TASK)
 def commission_release_due_task() -> int:
-    return commission_release_due()
+    released = commission_release_due()
+    job_run_record(name="commission_release", result=str(released))  # the staff overview's health figures
+    return released
 
 
 @shared_task
 def commission_sweep_task() -> int:
-    return commission_sweep()
+    queued = commission_sweep()
+    job_run_record(name="commission_sweep", result=str(queued))
+    return queued
+
+
+@shared_task
+def plan_simulation_run_task(simulation_id: int) -> None:
+    """Replay a plan simulation. A second delivery finds it no longer queued and does nothing; an error marks it
+    failed. Not acks_late: a redelivered long replay would only find its row already `running`."""
+    plan_simulation_run(simulation_id=simulation_id)

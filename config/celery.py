@@ -14,3 +14,26 @@ app.autodiscover_tasks()
 # them twice changes nothing: ack after the work is done, and give the message
 # back to the broker when the worker dies mid-task.
 IDEMPOTENT_TASK = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback: str) -> bool:
+    """Send `task` unless a run is already asked for and not started; return whether a message was sent.
+
+    Many writes, one message: the first caller after a run starts sets a cache flag (`cache.add`) and sends;
+    the others see the flag. The run clears the flag before it reads its work, so whatever committed before a
+    caller saw the flag is in what that run reads. If the message is lost the flag expires after
+    `flag_seconds`; if the broker is down the flag is dropped at once and `fallback` (logged) says what will
+    pick the work up instead.
+    """
+    from django.core.cache import cache
+    from kombu.exceptions import OperationalError
+
+    if not cache.add(flag, 1, timeout=flag_seconds):
+        return False
+    try:
+        task.delay()
+    except OperationalError:
+        cache.delete(flag)
+        logger.exception("could not send %s; %s", task.name, fallback)
+        return False
+    return True

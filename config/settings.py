@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "shops",
     "commissions",
     "payouts",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -202,11 +203,17 @@ CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TRACK_STARTED = True
+# How often the beat places members whose join-time index run was lost (referrals.services).
+REFERRALS_TREE_INDEX_BEAT_SECONDS = env.float("REFERRALS_TREE_INDEX_BEAT_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "payouts-run": {"task": "payouts.tasks.payout_batches_run_task", "schedule": crontab(minute="*/15")},
     "commissions-sweep": {"task": "commissions.tasks.commission_sweep_task", "schedule": 120.0},
     "commissions-release": {"task": "commissions.tasks.commission_release_due_task", "schedule": crontab(minute=5)},
     "clicks-flush": {"task": "referrals.tasks.clicks_flush_task", "schedule": 30.0},
+    "referral-tree-index": {
+        "task": "referrals.tasks.tree_index_pending_task",
+        "schedule": REFERRALS_TREE_INDEX_BEAT_SECONDS,
+    },
     "orders-cancel-unpaid": {
         "task": "shops.tasks.orders_cancel_expired_task",
         "schedule": 60.0,
@@ -261,6 +268,13 @@ REFERRALS_JOIN_VIA_SHARE_LINK = env.bool("REFERRALS_JOIN_VIA_SHARE_LINK", defaul
 CLICKS_REDIS_URL = env.str("CLICKS_REDIS_URL", default=REDIS_URL)
 # Behind a proxy that sets X-Forwarded-For, the visitor's address for unique counts is its first entry.
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+
+# Joins write the parent link at once; the nested-set fields of new members are filled by one batched pass
+# (referrals.services.tree_index_pending). Inline: inside each join (the embedded default, where Celery runs
+# eagerly); otherwise a coalesced task right after the join commits, plus the beat every few seconds.
+REFERRALS_TREE_INDEX_INLINE = env.bool("REFERRALS_TREE_INDEX_INLINE", default=CELERY_TASK_ALWAYS_EAGER)
+REFERRALS_TREE_INDEX_BATCH = env.int("REFERRALS_TREE_INDEX_BATCH", default=50_000)  # members per pass at most
+REFERRALS_TREE_INDEX_FLAG_SECONDS = 60  # a lost "index run on its way" message delays placement at most this
 
 # Invite code of the member that sponsor-less sign-ups join under; empty: they become roots.
 REFERRALS_DEFAULT_SPONSOR_CODE = env.str("REFERRALS_DEFAULT_SPONSOR_CODE", default="")

@@ -11,6 +11,7 @@ from referrals.views import share_link_redirect
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("l/<str:code>", share_link_redirect, name="share_link"),
+    path("admin/", include("staff.urls")),  # back-office pages: before the admin's own catch-all
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

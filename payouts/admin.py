@@ -3,10 +3,9 @@
 Everything here is read-only; money moves only through the actions, and every action calls a service in
 payouts/services.py, which locks the withdrawal, checks the transition and writes the event row.
 
-Full account numbers are shown only to finance staff: superusers and members of the "finance" group. (A
-custom permission such as `payouts.view_unmasked_payoutaccount` would be cleaner, but it needs a migration of
-payouts.models; the group stands in for it until then.) Everyone else sees them masked, and the CSV export for
-the bank, which must carry full numbers, is offered only to finance staff.
+Full account numbers are shown only to staff with the `payouts.view_unmasked_payoutaccount` permission (the
+"finance" group, and superusers). Everyone else sees them masked, and the CSV export for the bank, which must
+carry full numbers, is offered only to them.
 """
 
 import csv
@@ -24,10 +23,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from config.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
 from config.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from config.money import ZERO, format_money
 from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
-from payouts.models import PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent, mask
+from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, SandboxTransfer, Withdrawal, WithdrawalEvent, mask
+from payouts.selectors import member_balance
 from payouts.services import (
     PayoutError,
     payout_batch_create,
@@ -37,7 +38,6 @@ from payouts.services import (
     withdrawal_reject,
 )
 
-FINANCE_GROUP = "finance"
 MANUAL_PROVIDER = "manual"
 # A batch page lists its withdrawals inline up to this many; bigger batches link to the filtered list instead.
 BATCH_INLINE_MAX = 200
@@ -49,15 +49,9 @@ Status = Withdrawal.Status
 
 
 def sees_unmasked(request) -> bool:
-    """Finance staff: superusers and active staff in the "finance" group (cached for the request)."""
+    """Active staff allowed to see full account numbers (Django caches the permission lookup per user)."""
     user = request.user
-    if not (user.is_active and user.is_staff):
-        return False
-    if user.is_superuser:
-        return True
-    if not hasattr(request, "_payouts_sees_unmasked"):
-        request._payouts_sees_unmasked = user.groups.filter(name=FINANCE_GROUP).exists()
-    return request._payouts_sees_unmasked
+    return user.is_active and user.is_staff and user.has_perm("payouts.view_unmasked_payoutaccount")
 
 
 def account_identifier(snapshot: dict) -> str:
@@ -78,23 +72,8 @@ class ReadOnlyInline(SharedReadOnlyInline):
     parent_permissions = ("payouts.view_withdrawal", "payouts.change_withdrawal")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows as the services left them. The change permission gates the actions only (obj is None there);
-    a single row's page is view-only, so nothing on it can be saved over a concurrent service."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return list(self.get_fields(request, obj))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # money and its audit trail are never deleted
-
-    def has_change_permission(self, request, obj=None):
-        if obj is not None:
-            return False
-        return super().has_change_permission(request)
+class ReadOnlyAdmin(SharedReadOnlyAdmin):
+    """The shared read-only admin (rows as the services left them), with the payouts actions' input page."""
 
     def _action_page(self, request, *, action, title, intro, objects, form, submit_label, multipart=False):
         """The intermediate page of an action that needs input (a reason, a file)."""
@@ -608,3 +587,69 @@ class PayoutBatchAdmin(ReadOnlyAdmin):
                 % {"count": len(problems), "lines": listed},
                 messages.ERROR,
             )
+
+
+# --- Wallets and the sandbox provider's transfers ----------------------------------------------------------
+
+
+def _balance_field(part: str, description):
+    """A read-only field of MemberWalletAdmin: one part of the wallet's balance, formatted as money."""
+
+    @admin.display(description=description)
+    def field(model_admin, wallet):
+        return format_money(getattr(model_admin._balance(wallet), part))
+
+    return field
+
+
+@admin.register(MemberWallet)
+class MemberWalletAdmin(ReadOnlyAdmin):
+    """The row each withdrawal locks. Its page shows the member's balance, derived from the ledger as the
+    withdrawal service derives it (the list does not: one balance is two aggregate queries)."""
+
+    list_display = ("member", "withdrawals_link")
+    search_fields = ("member__user__email", "=member__invite_code")
+    search_help_text = _("A member's email or exact invite code.")
+    list_select_related = ("member__user",)
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("member", "balance_available", "balance_pending", "balance_in_flight", "balance_paid_out",
+              "balance_clawed_back", "withdrawals_link")  # fmt: skip
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("member__user")
+
+    def _balance(self, wallet):
+        # One derivation per page, shared by the five read-only fields below.
+        if getattr(wallet, "_balance", None) is None:
+            wallet._balance = member_balance(wallet.member_id)
+        return wallet._balance
+
+    balance_available = _balance_field("available", _("available"))
+    balance_pending = _balance_field("pending", _("pending (on hold)"))
+    balance_in_flight = _balance_field("in_flight", _("withdrawals in flight"))
+    balance_paid_out = _balance_field("paid_out", _("paid out"))
+    balance_clawed_back = _balance_field("clawed_back", _("clawed back"))
+
+    @admin.display(description=_("withdrawals"))
+    def withdrawals_link(self, wallet):
+        url = reverse("admin:payouts_withdrawal_changelist") + f"?member__id__exact={wallet.member_id}"
+        return format_html('<a href="{}">{}</a>', url, _("this member's withdrawals"))
+
+
+@admin.register(SandboxTransfer)
+class SandboxTransferAdmin(ReadOnlyAdmin):
+    """The sandbox provider's side: one row per transfer it made, keyed like the withdrawal that asked for it."""
+
+    list_display = ("created_at", "idempotency_key", "amount_display", "outcome")
+    list_filter = ("outcome", "created_at")
+    search_fields = ("=idempotency_key",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("idempotency_key", "amount_display", "outcome", "created_at")
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, transfer):
+        return format_money(transfer.amount)

@@ -32,6 +32,7 @@ class PayoutAccount(models.Model):
     class Meta:
         verbose_name = _("payout account")
         verbose_name_plural = _("payout accounts")
+        permissions = [("view_unmasked_payoutaccount", _("Can see full payout account numbers"))]
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} {self.masked_identifier}"
@@ -72,6 +73,10 @@ class MemberWallet(models.Model):
     """The row locked (SELECT … FOR UPDATE) whenever money leaves a member's balance."""
 
     member = models.OneToOneField("referrals.Member", on_delete=models.PROTECT, related_name="wallet")
+
+    class Meta:
+        verbose_name = _("member wallet")
+        verbose_name_plural = _("member wallets")
 
     def __str__(self) -> str:
         return f"wallet of {self.member_id}"
@@ -147,6 +152,7 @@ class WithdrawalEvent(models.Model):
 
     class Meta:
         ordering = ("created_at", "pk")
+        indexes = [models.Index(fields=["created_at"], name="payouts_withdrawalevent_time")]  # the audit log
 
     def __str__(self) -> str:
         return f"{self.withdrawal_id}: {self.from_status}→{self.to_status}"
@@ -163,6 +169,10 @@ class SandboxTransfer(models.Model):
     amount = MoneyField()
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sandbox transfer")
+        verbose_name_plural = _("sandbox transfers")
 
     def __str__(self) -> str:
         return self.idempotency_key

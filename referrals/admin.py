@@ -5,8 +5,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from mptt.admin import MPTTModelAdmin
 
+from config.admin_tools import ReadOnlyAdmin
 from referrals.forms import MemberAddForm, MemberMoveForm
-from referrals.models import Member, ShareLink, ShareLinkDailyStat, TreeEvent
+from referrals.models import ClickFlush, Member, ShareLink, ShareLinkDailyStat, TreeEvent
 from referrals.services import (
     ReferralError,
     member_delete,
@@ -192,3 +193,40 @@ class ShareLinkAdmin(admin.ModelAdmin):
             share_link_deactivate(link=link)
             count += 1
         self.message_user(request, _("Switched off %(count)d link(s).") % {"count": count}, messages.SUCCESS)
+
+
+@admin.register(ShareLinkDailyStat)
+class ShareLinkDailyStatAdmin(ReadOnlyAdmin):
+    """Clicks per link per day, as the click flush wrote them (also shown on each link's page)."""
+
+    list_display = ("day", "link", "link_owner", "clicks", "unique_visitors")
+    list_filter = ("day",)
+    search_fields = ("=link__code", "link__owner__invite_code", "link__owner__user__email")
+    search_help_text = _("A link's exact code, or its owner's invite code or email.")
+    list_select_related = ("link__owner__user",)
+    date_hierarchy = "day"
+    ordering = ("-day", "-clicks", "pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("link", "link_owner", "day", "clicks", "unique_visitors")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("link__owner__user")
+
+    @admin.display(description=_("owner"))
+    def link_owner(self, stat):
+        return stat.link.owner
+
+
+@admin.register(ClickFlush)
+class ClickFlushAdmin(ReadOnlyAdmin):
+    """Each batch of counted clicks the flush applied; its unique batch id is what makes a retry change nothing."""
+
+    list_display = ("applied_at", "batch_id", "clicks")
+    list_filter = ("applied_at",)
+    search_fields = ("=batch_id",)
+    date_hierarchy = "applied_at"
+    ordering = ("-applied_at", "-pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("batch_id", "clicks", "applied_at")

@@ -21,6 +21,8 @@ class Member(MPTTModel):
     `parent` (the sponsor) is the source of truth. django-mptt's `lft`, `rght`,
     `tree_id` and `level` are derived data for team queries; `check_referral_tree`
     verifies and rebuilds them. Write the tree only through `referrals.services`.
+    A member who just joined may be pending for a few seconds (`lft = rght = 0`): not
+    yet in django-mptt's queries, counted by `referrals.selectors.member_pending_team`.
     """
 
     class Status(models.TextChoices):
@@ -61,6 +63,8 @@ class Member(MPTTModel):
             # The team page: one level of a downline in tree order, and the count per level, without scanning
             # the whole downline (100,000 rows) for the few at that level.
             models.Index(fields=["tree_id", "level", "lft"], name="referrals_member_tree_level"),
+            # New members whose nested-set fields wait for the index pass (lft = rght = 0): a handful at a time.
+            models.Index(fields=["id"], condition=models.Q(lft=0), name="referrals_member_pending"),
         ]
         constraints = [
             # Backstop for the tree lock: two roots can never share a tree id.
@@ -193,6 +197,10 @@ class ClickFlush(models.Model):
     batch_id = models.CharField(max_length=64, unique=True)
     clicks = models.PositiveBigIntegerField(default=0)
     applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("click flush")
+        verbose_name_plural = _("click flushes")
 
     def __str__(self) -> str:
         return self.batch_id

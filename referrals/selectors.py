@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from config.money import ROUND_HALF_UP, ZERO, quantize_money
 from referrals.models import Member, ShareLink, ShareLinkDailyStat
-from referrals.tree import TreeReport, compute_nested_sets
+from referrals.tree import PENDING, TreeReport, compute_nested_sets
 
 if TYPE_CHECKING:
     from commissions.selectors import CommissionSummary
@@ -300,29 +300,87 @@ def team_levels_in_force(at=None) -> int:
 
 
 def member_downline(member: Member):
-    """Everyone below `member`, by the nested-set fields (uses the (tree_id, lft) index)."""
+    """Everyone below `member` already placed in the nested sets (uses the (tree_id, lft) index)."""
     return Member.objects.filter(tree_id=member.tree_id, lft__gt=member.lft, lft__lt=member.rght)
 
 
-def member_team_level_counts(member: Member, levels: int) -> dict[int, int]:
+PENDING_CHAIN_LIMIT = 10_000  # a guard: parent links climbed per pending member (a chain of pending joins)
+
+
+def member_pending_team(member: Member) -> dict[int, list[int]]:
+    """{relative level: [member ids]} of the members below `member` who joined moments ago and are not placed in
+    the nested sets yet (see referrals.services.tree_index_pending), found by their parent links.
+
+    One query. It starts from the pending members (a partial index: a handful), climbs their parent links to the
+    first placed member (or to `member`), and keeps those whose placed ancestor is `member` or lies inside
+    `member`'s nested set: read together with `member_downline`, nobody is missing and nobody counted twice.
+    """
+    table = connection.ops.quote_name(Member._meta.db_table)
+    sql = f"""
+        WITH RECURSIVE up(id, cur, depth) AS (
+            SELECT id, parent_id, 1 FROM {table} WHERE lft = %(pending)s AND rght = %(pending)s
+            UNION ALL
+            SELECT up.id, p.parent_id, up.depth + 1 FROM up JOIN {table} p ON p.id = up.cur
+            WHERE p.lft = %(pending)s AND p.rght = %(pending)s AND p.id <> %(member)s AND up.depth < %(limit)s
+        )
+        SELECT up.id, up.depth, a.level, a.id = %(member)s FROM up JOIN {table} a ON a.id = up.cur
+        WHERE a.id = %(member)s
+           OR (a.lft > %(pending)s AND a.tree_id = %(tree_id)s AND a.lft > %(lft)s AND a.lft < %(rght)s)
+    """  # noqa: S608 - the only interpolation is the quoted table name
+    params = {
+        "pending": PENDING,
+        "member": member.pk,
+        "limit": PENDING_CHAIN_LIMIT,
+        "tree_id": member.tree_id,
+        "lft": member.lft,
+        "rght": member.rght,
+    }
+    team: dict[int, list[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for member_id, depth, anchor_level, is_member in cursor.fetchall():
+            relative = depth if is_member else depth + anchor_level - member.level
+            team.setdefault(relative, []).append(member_id)
+    return team
+
+
+def member_team_size(member: Member, pending: dict[int, list[int]] | None = None) -> int:
+    """Everyone below `member`: placed (django-mptt's count, no query) and pending (one query, unless the caller
+    passes what `member_pending_team` returned)."""
+    placed = member.get_descendant_count() if member.lft != PENDING else 0
+    pending = member_pending_team(member) if pending is None else pending
+    return placed + sum(len(ids) for ids in pending.values())
+
+
+def member_team_level_counts(
+    member: Member, levels: int, pending: dict[int, list[int]] | None = None
+) -> dict[int, int]:
     """{relative level: number of members} for levels 1..`levels` below `member` (0 for an empty level).
-    One aggregate query."""
-    rows = (
-        member_downline(member)
-        .filter(level__lte=member.level + levels)
-        .order_by()
-        .values("level")
-        .annotate(n=Count("pk"))
-        .values_list("level", "n")
-    )
+    An aggregate over the placed members, plus the pending ones (`member_pending_team`; passed in or read)."""
     counts = dict.fromkeys(range(1, levels + 1), 0)
-    for level, n in rows:
-        counts[level - member.level] = n
+    if member.lft != PENDING:
+        rows = (
+            member_downline(member)
+            .filter(level__lte=member.level + levels)
+            .order_by()
+            .values("level")
+            .annotate(n=Count("pk"))
+            .values_list("level", "n")
+        )
+        for level, n in rows:
+            counts[level - member.level] = n
+    pending = member_pending_team(member) if pending is None else pending
+    for relative, ids in pending.items():
+        if relative in counts:
+            counts[relative] += len(ids)
     return counts
 
 
-def member_team_level(member: Member, level: int, since: datetime, until: datetime):
-    """The members exactly `level` links below `member`, in tree order, each annotated with `sales`: the
+def member_team_level(
+    member: Member, level: int, since: datetime, until: datetime, pending: dict[int, list[int]] | None = None
+):
+    """The members exactly `level` links below `member`, in tree order (those who joined moments ago and are not
+    placed yet first), each annotated with `sales`: the
     paid, not fully refunded orders they shared with `paid_at` in [since, until), net of partial refunds.
 
     One query per page however large the team (the sales are a correlated subquery on the orders' sharer index),
@@ -336,9 +394,11 @@ def member_team_level(member: Member, level: int, since: datetime, until: dateti
         .annotate(amount=SALES)
         .values("amount")[:1]
     )
+    placed = Q(tree_id=member.tree_id, lft__gt=member.lft, lft__lt=member.rght, level=member.level + level)
+    pending = (member_pending_team(member) if pending is None else pending).get(level, [])
+    # Pending members (lft 0, not placed yet) sort first: they are the newest.
     return (
-        member_downline(member)
-        .filter(level=member.level + level)
+        Member.objects.filter(placed | Q(pk__in=pending) if pending else placed)
         .select_related("user")
         .only(
             "pk",

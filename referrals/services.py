@@ -1,20 +1,31 @@
 """Every write to members and the upline tree (SPEC §4).
 
-Structural writes (join, move, delete, repair) take the tree lock first, then
-re-read the rows they touch: django-mptt computes its updates from the
-in-memory `lft`/`rght` of the instances it is given, so a value read before the
-lock may already be stale.
+A join under a sponsor writes the member with its parent link (the truth) and marks its nested-set fields
+pending (`lft = rght = 0`); it takes no tree lock, so joins run in parallel, in milliseconds at any tree size.
+`tree_index_pending` then places every pending member in one pass under the tree lock: one shifting UPDATE for
+the whole batch instead of one per join. In the embedded default (and in tests) that pass runs inside the join
+itself (`REFERRALS_TREE_INDEX_INLINE`); in production a coalesced Celery task runs it just after the join commits,
+and the beat runs it every few seconds as a safety net. Readers of team figures count pending members by their
+parent links meanwhile (`referrals.selectors.member_pending_team`).
+
+The other structural writes (a root join, move, delete, repair) take the tree lock first, place whatever is
+pending, then re-read the rows they touch: django-mptt computes its updates from the in-memory `lft`/`rght` of
+the instances it is given, so a value read before the lock may already be stale.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from mptt.exceptions import InvalidMove
 
+from config.celery import task_request_once
 from referrals.clicks import MISSING, click_counter, decode_target, encode_target, is_bot, visitor_hash
 from referrals.locks import tree_lock_acquire
 from referrals.models import (
@@ -35,6 +46,7 @@ from referrals.selectors import (
     share_link_lookup,
     tree_check,
 )
+from referrals.tree import PENDING, IndexPlan, plan_index_batch
 
 
 class ReferralError(ValidationError):
@@ -62,9 +74,14 @@ def _default_sponsor() -> Member | None:
     return sponsor if sponsor is not None and sponsor.is_active else None
 
 
-def _member_locked(member_id: int) -> Member | None:
+def _member_locked(member_id: int, *, no_key: bool = False) -> Member | None:
     # Row lock after the tree lock (never before), so a concurrent status change is seen and not overwritten.
-    return Member.objects.select_for_update().filter(pk=member_id).first()
+    # FOR UPDATE (a status change, a delete) also waits for joins under this member (they hold FOR KEY SHARE on
+    # it); FOR NO KEY UPDATE (a move: the parent link is not a key) lets them go on.
+    return Member.objects.select_for_update(no_key=no_key).filter(pk=member_id).first()
+
+
+logger = logging.getLogger("referrals.tree")
 
 
 @transaction.atomic
@@ -73,37 +90,214 @@ def member_join(
 ) -> Member:
     """Make `user` a member under `sponsor`; without one, under the configured default sponsor or as a root.
 
-    Staff creating a root pass use_default_sponsor=False. Raises ReferralError if
-    the user is already a member or the sponsor is not active. Serialised with
-    every other tree write; a user joins at most once.
+    Staff creating a root pass use_default_sponsor=False. Raises ReferralError if the user is already a member
+    (also when two joins of the same user race: the unique user is the backstop) or the sponsor is not active.
+    A join under a sponsor takes no tree lock: it waits only for a concurrent status change or deletion of that
+    sponsor (a row lock), and its nested-set fields are filled by `tree_index_pending` (see the module doc).
     """
-    tree_lock_acquire()
+    inline = settings.REFERRALS_TREE_INDEX_INLINE
+    if inline:
+        # This join will place itself under the tree lock: take it before any row lock, as every tree writer does.
+        tree_lock_acquire()
     if Member.objects.filter(user=user).exists():
         raise ReferralError(_("You are already a member."), code="already_member")
-    if sponsor is not None:
-        sponsor = _member_locked(sponsor.pk)
-        if sponsor is None or not sponsor.is_active:
-            raise ReferralError(_("This invitation is no longer valid."), code="sponsor_inactive")
-        source = source or Member.JoinSource.INVITE
-    else:
-        sponsor = _default_sponsor() if use_default_sponsor else None
-        if sponsor is not None:
-            sponsor = _member_locked(sponsor.pk)
-            source = Member.JoinSource.DEFAULT_SPONSOR
-        else:
-            source = source or Member.JoinSource.DIRECT
+    if sponsor is None and use_default_sponsor:
+        sponsor = _default_sponsor()
+        source = Member.JoinSource.DEFAULT_SPONSOR if sponsor is not None else source
+    if sponsor is None:
+        return _root_join(user=user, source=source or Member.JoinSource.DIRECT, actor=actor)
 
-    member = Member(user=user, parent=sponsor, invite_code=_unique_invite_code(), join_source=source)
-    member.save()
+    sponsor = _sponsor_key_shared(sponsor.pk)
+    if sponsor is None or not sponsor.is_active:
+        raise ReferralError(_("This invitation is no longer valid."), code="sponsor_inactive")
+    # tree_id and level are the sponsor's as read now: hints for readers until the member is placed.
+    member = Member(
+        user=user,
+        parent=sponsor,
+        join_source=source or Member.JoinSource.INVITE,
+        tree_id=sponsor.tree_id,
+        lft=PENDING,
+        rght=PENDING,
+        level=sponsor.level + 1,
+    )
+    _insert_with_new_code(member)
     TreeEvent.objects.create(
         kind=TreeEvent.Kind.JOIN,
         member=member,
         actor=actor or user,
         new_parent=sponsor,
         after=_snapshot(member),
-        reason=source,
+        reason=member.join_source,
+    )
+    if inline:
+        tree_index_pending()
+        member.refresh_from_db(fields=["tree_id", "lft", "rght", "level"])
+    else:
+        transaction.on_commit(tree_index_requested)
+    return member
+
+
+def _sponsor_key_shared(member_id: int) -> Member | None:
+    """The sponsor, read under FOR KEY SHARE on PostgreSQL: a concurrent status change or deletion of the sponsor
+    (FOR UPDATE) waits for this join or is seen by it, while the indexer's and moves' updates of the nested-set
+    fields (FOR NO KEY UPDATE) go on in parallel. SQLite serialises writers itself."""
+    queryset = Member.objects.filter(pk=member_id)
+    if connection.vendor != "postgresql":
+        return queryset.first()
+    sql, params = queryset.query.sql_with_params()
+    return next(iter(Member.objects.raw(f"{sql} FOR KEY SHARE", params)), None)
+
+
+def _insert_with_new_code(member: Member) -> None:
+    """Insert without django-mptt's save (which would shift the tree); retry on the rare invite-code clash."""
+    for _attempt in range(5):
+        member.invite_code = new_invite_code()
+        try:
+            with transaction.atomic():
+                Member.objects.bulk_create([member])
+            return
+        except IntegrityError as error:
+            if Member.objects.filter(user_id=member.user_id).exists():
+                raise ReferralError(_("You are already a member."), code="already_member") from error
+            if not Member.objects.filter(invite_code=member.invite_code).exists():
+                raise
+    raise ReferralError(_("Could not create an invite code; try again."), code="invite_code")
+
+
+def _root_join(*, user, source: str, actor) -> Member:
+    """A member without a sponsor starts a tree of its own: django-mptt's insert, under the tree lock (it picks
+    the new tree id as max + 1). Rare: founders and staff-created roots."""
+    tree_lock_acquire()
+    if Member.objects.filter(user=user).exists():
+        raise ReferralError(_("You are already a member."), code="already_member")
+    member = Member(user=user, parent=None, invite_code=_unique_invite_code(), join_source=source)
+    member.save()
+    TreeEvent.objects.create(
+        kind=TreeEvent.Kind.JOIN, member=member, actor=actor or user, after=_snapshot(member), reason=source
     )
     return member
+
+
+# --- Placing pending members -----------------------------------------------------------------------------
+
+TREE_INDEX_SCHEDULED_KEY = "referrals:tree-index-scheduled"
+POSITION_UPDATE_CHUNK = 5_000
+
+
+@transaction.atomic
+def tree_index_pending(*, limit: int | None = None, up_to: int | None = None) -> int:
+    """Place up to `limit` pending members (oldest first) into the nested sets; return how many were placed.
+
+    One pass under the tree lock: one shifting UPDATE per tree for the whole batch, then the new members' own
+    fields. All in one transaction: a crash part-way leaves everything as it was (the members stay pending and
+    the next run places them). Safe to run twice or concurrently (the second waits for the lock and then finds
+    less or nothing to do). The result equals what `Member.objects.rebuild()` computes from the parent links.
+    `up_to` places only members with an id up to it (those that joined before a given moment).
+    """
+    limit = limit or settings.REFERRALS_TREE_INDEX_BATCH
+    tree_lock_acquire()
+    waiting = Member.objects.filter(lft=PENDING)
+    if up_to is not None:
+        waiting = waiting.filter(pk__lte=up_to)
+    pending = list(waiting.order_by("pk").values_list("pk", "parent_id")[:limit])
+    if not pending:
+        return 0
+    pending_ids = {member_id for member_id, _parent in pending}
+    sponsor_ids = {parent_id for _member, parent_id in pending if parent_id and parent_id not in pending_ids}
+    anchors = {
+        member_id: (tree_id, lft, rght, level)
+        for member_id, tree_id, lft, rght, level in Member.objects.filter(pk__in=sponsor_ids, lft__gt=PENDING)
+        .order_by()
+        .values_list("pk", "tree_id", "lft", "rght", "level")
+    }
+    later_children = (
+        Member.objects.filter(parent_id__in=anchors, lft__gt=PENDING, pk__gt=min(pending_ids))
+        .order_by()
+        .values_list("parent_id", "pk", "lft")
+    )
+    next_tree_id = (Member.objects.aggregate(top=Max("tree_id"))["top"] or 0) + 1
+    plan = plan_index_batch(pending, anchors, later_children, next_tree_id=next_tree_id)
+    for tree_id in plan.shifts:
+        _shift_tree(tree_id, plan)
+    _write_positions(plan)
+    placed = len(plan.positions)
+    if len(pending) == limit and not settings.REFERRALS_TREE_INDEX_INLINE:
+        transaction.on_commit(tree_index_requested)  # more are waiting
+    if plan.skipped:
+        logger.error("tree index: %d pending members have no placed sponsor: %s", len(plan.skipped), plan.skipped[:20])
+    return placed
+
+
+def _shift_tree(tree_id: int, plan: IndexPlan) -> None:
+    """Move every indexed value of the tree at or right of an insertion point, in one statement."""
+    points, cumulative = plan.shifts[tree_id]
+    table = connection.ops.quote_name(Member._meta.db_table)
+    if connection.vendor == "postgresql":
+        # width_bucket(v, points) counts the points <= v (a binary search): the shift needs no join and no CASE.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET "  # noqa: S608 - only the quoted table name is interpolated
+                "lft = lft + 2 * (%s::int[])[width_bucket(lft, %s::int[]) + 1], "
+                "rght = rght + 2 * (%s::int[])[width_bucket(rght, %s::int[]) + 1] "
+                "WHERE tree_id = %s AND rght >= %s AND lft > %s",
+                [cumulative, points, cumulative, points, tree_id, points[0], PENDING],
+            )
+        return
+    rows = Member.objects.filter(tree_id=tree_id, rght__gte=points[0], lft__gt=PENDING).values_list("pk", "lft", "rght")
+    changes = [(plan.shift(tree_id, lft), plan.shift(tree_id, rght), pk) for pk, lft, rght in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET lft = %s, rght = %s WHERE id = %s", changes)  # noqa: S608
+
+
+def _write_positions(plan: IndexPlan) -> None:
+    table = connection.ops.quote_name(Member._meta.db_table)
+    rows = [(tree_id, lft, rght, level, pk) for pk, (tree_id, lft, rght, level) in plan.positions.items()]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET tree_id = %s, lft = %s, rght = %s, level = %s WHERE id = %s",  # noqa: S608
+                rows,
+            )
+        return
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), POSITION_UPDATE_CHUNK):
+            chunk = rows[start : start + POSITION_UPDATE_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} AS m SET tree_id = v.tree_id, lft = v.lft, rght = v.rght, level = v.level "  # noqa: S608
+                f"FROM (VALUES {values}) AS v(tree_id, lft, rght, level, id) WHERE m.id = v.id",
+                [value for row in chunk for value in row],
+            )
+
+
+def _place_all_pending() -> None:
+    """Under the tree lock, before a move, delete or repair: place everyone who joined before now, so the members
+    django-mptt moves or numbers are all placed. Members joining meanwhile stay pending (django-mptt's updates
+    leave lft = rght = 0 alone) and are placed by the next run; waiting for them too would never end at a peak."""
+    up_to = Member.objects.filter(lft=PENDING).order_by("-pk").values_list("pk", flat=True).first()
+    if up_to is None:
+        return
+    while tree_index_pending(up_to=up_to):
+        pass
+
+
+def tree_index_requested() -> bool:
+    """Ask for an index run unless one is already asked for and not started (many joins, one message)."""
+    from referrals.tasks import tree_index_pending_task
+
+    return task_request_once(
+        flag=TREE_INDEX_SCHEDULED_KEY,
+        task=tree_index_pending_task,
+        flag_seconds=settings.REFERRALS_TREE_INDEX_FLAG_SECONDS,
+        logger=logger,
+        fallback="the beat schedule will place the pending members",
+    )
+
+
+def tree_index_run() -> int:
+    """One index run (the task): clear the "asked for" flag first, so a join committed after it asks again."""
+    cache.delete(TREE_INDEX_SCHEDULED_KEY)
+    return tree_index_pending()
 
 
 @transaction.atomic
@@ -118,7 +312,8 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
     if not reason:
         raise ReferralError(_("Give a reason for the move; it goes in the audit log."), code="reason_required")
     tree_lock_acquire()
-    member = _member_locked(member.pk)
+    _place_all_pending()
+    member = _member_locked(member.pk, no_key=True)
     if new_sponsor is not None:
         new_sponsor = Member.objects.get(pk=new_sponsor.pk)
         if not new_sponsor.is_active:
@@ -137,8 +332,19 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
 
     before = _snapshot(member)
     old_parent_id = member.parent_id
+    # Among the new siblings in id order (join order), as joins place them. A new root gets a tree of its own at
+    # the end (never "left of" another root: that would renumber every later tree).
+    next_sibling = None
+    if new_sponsor is not None:
+        next_sibling = Member.objects.filter(parent=new_sponsor, pk__gt=member.pk).order_by("pk").first()
+    target, position = (next_sibling, "left") if next_sibling else (new_sponsor, "last-child")
+    if member.parent_id is None and new_sponsor is not None:
+        # django-mptt moves a root's tree into the target tree before it sets the root's parent, so for one
+        # statement two parentless rows share a tree id and the one-root-per-tree constraint refuses it. Set the
+        # parent first (django-mptt works from the in-memory instance, which still says "root").
+        Member.objects.filter(pk=member.pk).update(parent=new_sponsor)
     try:
-        member.move_to(new_sponsor, "last-child")
+        member.move_to(target, position)
     except InvalidMove as error:  # only reachable when the nested sets are already corrupt
         raise ReferralError(
             _("The tree's derived fields are inconsistent; run check_referral_tree --fix, then move again."),
@@ -162,6 +368,7 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
 def member_delete(*, member: Member, actor, reason: str) -> None:
     """Remove a member who has no team. A member with a downline must be moved first."""
     tree_lock_acquire()
+    _place_all_pending()
     member = _member_locked(member.pk)
     if Member.objects.filter(parent=member).exists():
         raise ReferralError(
@@ -215,6 +422,7 @@ def tree_repair(*, actor=None) -> int:
     needs a person to decide who goes where.
     """
     tree_lock_acquire()
+    _place_all_pending()
     report = tree_check()
     if report.unreachable:
         raise ReferralError(

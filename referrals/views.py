@@ -29,10 +29,12 @@ from referrals.selectors import (
     member_by_invite_code,
     member_dashboard_stats,
     member_for_user,
+    member_pending_team,
     member_share_link,
     member_share_links,
     member_team_level,
     member_team_level_counts,
+    member_team_size,
     team_levels_in_force,
 )
 from referrals.services import (
@@ -113,7 +115,7 @@ def dashboard(request):
             "member": member,
             "shop": Shop.objects.filter(owner=member).first(),
             "invite_url": invite_url,
-            "team_size": member.get_descendant_count(),
+            "team_size": member_team_size(member),
             "direct_count": member.get_children().count(),
             "stats": stats,
             "balance": member_balance(member),
@@ -159,8 +161,9 @@ def team(request):
     zone = timezone.get_current_timezone()
     since = timezone.make_aware(datetime.combine(month_start, time.min), zone)
     until = timezone.make_aware(datetime.combine(next_month, time.min), zone)
-    level_counts = member_team_level_counts(member, levels)
-    paginator = Paginator(member_team_level(member, level, since, until), TEAM_PAGE_SIZE)
+    pending = member_pending_team(member)  # members who joined moments ago, not in the nested sets yet
+    level_counts = member_team_level_counts(member, levels, pending)
+    paginator = Paginator(member_team_level(member, level, since, until, pending), TEAM_PAGE_SIZE)
     # Counted already, with the other levels: spare the paginator a second scan of a 100,000-member downline.
     paginator.count = level_counts[level]
     page = paginator.get_page(request.GET.get("page"))
@@ -170,7 +173,7 @@ def team(request):
         {
             "member": member,
             "invite_url": request.build_absolute_uri(reverse("referrals:join_with_code", args=[member.invite_code])),
-            "team_size": member.get_descendant_count(),
+            "team_size": member_team_size(member, pending),
             "level": level,
             "level_counts": level_counts,
             "direct_count": level_counts[1],

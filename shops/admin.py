@@ -3,6 +3,11 @@
 Orders are read-only here: money, lines and events change only through the
 actions, and every action calls a service in shops/services.py, which locks the
 order, checks the transition and writes the event row.
+
+Buyers' contact details (name, phone, email, address) are shown only to staff with
+the `shops.view_buyer_contact` permission (the "support" group, and superusers).
+Everyone else sees the name masked, no contact fields, and cannot search or filter
+by them: a search that matches would tell them the value.
 """
 
 from django import forms
@@ -13,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from config.admin_tools import ReadOnlyAdmin
 from config.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from config.money import ZERO, format_money
 from shops.models import (
@@ -35,10 +41,61 @@ from shops.services import (
     order_mark_completed,
     order_mark_shipped,
     order_refund,
+    shop_listing_remove,
+    shop_listing_set_featured,
 )
 
 # A line refund form for more orders than this is a mistake (e.g. "select all"), not a workflow.
 REFUND_LINES_MAX_ORDERS = 20
+
+BUYER_CONTACT_FIELDS = ("buyer_name", "buyer_phone", "buyer_email", "shipping_address")
+
+
+def sees_buyer_contact(request) -> bool:
+    """Active staff allowed to see buyers' names, phones, emails and addresses (Django caches the lookup)."""
+    user = request.user
+    return user.is_active and user.is_staff and user.has_perm("shops.view_buyer_contact")
+
+
+def mask_name(name: str) -> str:
+    """`Wang Fang` → `W**`: enough to tell two orders apart on the phone, not enough to identify the buyer."""
+    name = (name or "").strip()
+    return f"{name[:1]}**" if name else "—"
+
+
+def names_buyer_contact(lookup: str, path: str = "") -> bool:
+    """Whether a changelist lookup (`buyer_phone__startswith`, `order__buyer_email`) reads a contact field."""
+    prefix = f"{path}__" if path else ""
+    return any(lookup == prefix + name or lookup.startswith(f"{prefix}{name}__") for name in BUYER_CONTACT_FIELDS)
+
+
+class BuyerContactMixin:
+    """A ModelAdmin showing buyers' contact (on the row, or through `buyer_contact_path`, e.g. "order").
+
+    Without `shops.view_buyer_contact`: no contact fieldset, no contact search fields, and no URL filter on a
+    contact field (`?buyer_phone__startswith=139` would tell the number digit by digit).
+    """
+
+    buyer_contact_path = ""  # "" when the contact fields are the model's own
+    buyer_contact_fieldset_title = _("Buyer")
+    contact_search_fields: tuple[str, ...] = ()
+
+    def get_search_fields(self, request):
+        fields = tuple(super().get_search_fields(request))
+        if sees_buyer_contact(request):
+            return fields + tuple(self.contact_search_fields)
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if sees_buyer_contact(request):
+            return fieldsets
+        return [(title, options) for title, options in fieldsets if title != self.buyer_contact_fieldset_title]
+
+    def lookup_allowed(self, lookup, value, request):
+        if names_buyer_contact(lookup, self.buyer_contact_path) and not sees_buyer_contact(request):
+            return False  # the changelist answers 400 (DisallowedModelAdminLookup), not a count
+        return super().lookup_allowed(lookup, value, request)
 
 
 # --- Catalogue ------------------------------------------------------------------
@@ -195,12 +252,13 @@ class OrderRefundLinesForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(BuyerContactMixin, admin.ModelAdmin):
     """Orders as the services left them. Nothing is edited by hand; the actions call the services."""
 
     list_display = ("number", "shop", "status", "total_display", "refunded_display", "buyer_name", "created_at")
     list_filter = ("status", "created_at")
-    search_fields = ("number", "buyer_phone", "buyer_email", "buyer_name")
+    search_fields = ("number",)
+    contact_search_fields = ("buyer_phone", "buyer_email", "buyer_name")
     list_select_related = ("shop",)
     list_per_page = 50
     show_full_result_count = False
@@ -216,8 +274,20 @@ class OrderAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("shop", "sharer__user")
 
+    def get_list_display(self, request):
+        if sees_buyer_contact(request):
+            return self.list_display
+        return tuple("buyer_name_masked" if name == "buyer_name" else name for name in self.list_display)
+
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.opts.fields]
+        fields = [field.name for field in self.opts.fields]
+        if not sees_buyer_contact(request):
+            fields = [name for name in fields if name not in BUYER_CONTACT_FIELDS]
+        return fields
+
+    @admin.display(description=_("name"))
+    def buyer_name_masked(self, order):
+        return mask_name(order.buyer_name)
 
     def has_add_permission(self, request):
         return False  # orders are placed by buyers, through order_place
@@ -396,3 +466,184 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Order lines, payments, refunds and events on their own -----------------------
+# Support staff look these up by an order number or a provider's reference; each also appears on its order's page.
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyAdmin):
+    list_display = ("order", "title", "product", "unit_price", "quantity", "net_amount", "commission_rate",
+                    "refunded_quantity", "refunded_amount")  # fmt: skip
+    list_filter = ("order__status",)
+    search_fields = ("=order__number", "title")
+    search_help_text = _("An exact order number, or the product's title.")
+    list_select_related = ("order", "product")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("order", "product", "title", "unit_price", "quantity", "net_amount", "commission_rate",
+              "refunded_quantity", "refunded_amount")  # fmt: skip
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "order", "provider", "amount_display", "status", "created_at", "completed_at")
+    list_filter = ("status", "provider", "created_at")
+    search_fields = ("=reference", "=order__number")
+    search_help_text = _("An exact payment reference or order number.")
+    list_select_related = ("order",)
+    date_hierarchy = "created_at"
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("order", "provider", "reference", "amount", "status", "created_at", "completed_at", "notify_url",
+              "return_url")  # fmt: skip
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, payment):
+        return format_money(payment.amount)
+
+
+class RefundLineInline(SharedReadOnlyInline):
+    model = RefundLine
+    fields = ("order_line", "quantity", "amount")
+    parent_permissions = ("shops.view_refund", "shops.change_refund")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line")
+
+
+@admin.register(Refund)
+class RefundAdmin(BuyerContactMixin, ReadOnlyAdmin):
+    """Refunds as order_refund wrote them (made from the order list's refund actions), with their lines."""
+
+    buyer_contact_path = "order"
+    list_display = ("id", "order", "created_at", "amount_display", "refunded_lines", "order_buyer_name", "reason",
+                    "actor", "provider_refund_id")  # fmt: skip
+    list_display_links = ("id",)
+    list_filter = ("created_at",)
+    search_fields = ("=id", "=order__number", "=provider_refund_id")
+    contact_search_fields = ("order__buyer_phone", "order__buyer_email", "order__buyer_name")
+    search_help_text = _("A refund id, an exact order number or the provider's refund id.")
+    list_select_related = ("order", "actor")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("order", "order_status", "payment", "amount_display", "refunded_lines", "reason")}),
+        (_("Provider"), {"fields": ("actor", "provider_refund_id", "idempotency_key", "created_at")}),
+        (_("Buyer"), {"fields": ("order_buyer_name", "order_buyer_phone", "order_buyer_email", "order_address")}),
+    )
+    inlines = (RefundLineInline,)
+
+    def get_queryset(self, request):
+        lines = RefundLine.objects.select_related("order_line").order_by("pk")
+        return super().get_queryset(request).select_related("order", "actor").prefetch_related(Prefetch("lines", lines))
+
+    def get_list_display(self, request):
+        if sees_buyer_contact(request):
+            return self.list_display
+        return tuple("order_buyer_name_masked" if name == "order_buyer_name" else name for name in self.list_display)
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, refund):
+        return format_money(refund.amount)
+
+    @admin.display(description=_("lines"))
+    def refunded_lines(self, refund):
+        return ", ".join(f"{line.quantity} × {line.order_line.title}" for line in refund.lines.all())
+
+    @admin.display(description=_("order status"))
+    def order_status(self, refund):
+        return refund.order.get_status_display()
+
+    @admin.display(description=_("buyer"))
+    def order_buyer_name(self, refund):
+        return refund.order.buyer_name
+
+    @admin.display(description=_("buyer"))
+    def order_buyer_name_masked(self, refund):
+        return mask_name(refund.order.buyer_name)
+
+    @admin.display(description=_("phone"))
+    def order_buyer_phone(self, refund):
+        return refund.order.buyer_phone
+
+    @admin.display(description=_("email"))
+    def order_buyer_email(self, refund):
+        return refund.order.buyer_email
+
+    @admin.display(description=_("address"))
+    def order_address(self, refund):
+        return refund.order.shipping_address
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(ReadOnlyAdmin):
+    """Every order transition, payment and refund. An audit trail: nothing here is added, changed or deleted."""
+
+    list_display = ("created_at", "order", "kind", "from_status", "to_status", "amount", "actor_label", "actor", "note")
+    list_filter = ("kind", "to_status", "created_at")
+    search_fields = ("=order__number",)
+    search_help_text = _("An exact order number.")
+    list_select_related = ("order", "actor")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("order", "kind", "from_status", "to_status", "amount", "actor_label", "actor", "note", "created_at")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- Shop listings on their own -----------------------------------------------------
+
+
+@admin.register(ShopListing)
+class ShopListingAdmin(ReadOnlyAdmin):
+    """Which shops list which product (e.g. before switching a product off); the actions call the shop services."""
+
+    list_display = ("product", "shop", "position", "is_featured", "created_at")
+    list_filter = ("is_featured", "created_at")
+    search_fields = ("product__title", "shop__name", "=shop__slug")
+    search_help_text = _("A product's title, a shop's name or its exact slug.")
+    list_select_related = ("product", "shop")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("shop", "product", "position", "is_featured", "created_at")
+    actions = ("feature_listings", "unfeature_listings", "remove_listings")
+
+    def _each(self, request, queryset, service, message) -> None:
+        done = 0
+        for listing in queryset.select_related("shop").order_by("pk"):
+            try:
+                service(listing)
+                done += 1
+            except ShopError as error:
+                self.message_user(request, f"{listing}: {' '.join(error.messages)}", messages.ERROR)
+        self.message_user(request, message % {"count": done}, messages.SUCCESS)
+
+    def _set_featured(self, request, queryset, *, is_featured: bool, message) -> None:
+        def set_featured(listing):
+            shop_listing_set_featured(shop=listing.shop, listing_id=listing.pk, is_featured=is_featured)
+
+        self._each(request, queryset, set_featured, message)
+
+    @admin.action(description=_("Feature in their shops"), permissions=["change"])
+    def feature_listings(self, request, queryset):
+        self._set_featured(request, queryset, is_featured=True, message=_("Featured %(count)d listing(s)."))
+
+    @admin.action(description=_("Stop featuring"), permissions=["change"])
+    def unfeature_listings(self, request, queryset):
+        self._set_featured(request, queryset, is_featured=False, message=_("Stopped featuring %(count)d listing(s)."))
+
+    @admin.action(description=_("Remove from their shops"), permissions=["change"])
+    def remove_listings(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda listing: shop_listing_remove(shop=listing.shop, listing_id=listing.pk),
+            _("Removed %(count)d listing(s)."),
+        )

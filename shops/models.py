@@ -190,6 +190,7 @@ class Order(models.Model):
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         ordering = ("-created_at", "-pk")
+        permissions = [("view_buyer_contact", _("Can see buyers' names, phones, emails and addresses"))]
         constraints = [
             models.CheckConstraint(condition=Q(total__gt=ZERO), name="shops_order_total_positive"),
             models.CheckConstraint(
@@ -269,6 +270,8 @@ class OrderEvent(models.Model):
         verbose_name = _("order event")
         verbose_name_plural = _("order events")
         ordering = ("created_at", "pk")
+        # The audit log reads every kind of event newest first; an append-only time index is cheap to keep.
+        indexes = [models.Index(fields=["created_at"], name="shops_orderevent_time")]
 
     def __str__(self) -> str:
         return f"{self.order}: {self.get_kind_display()} {self.from_status}→{self.to_status}"

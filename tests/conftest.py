@@ -41,6 +41,13 @@ def _fresh_caches(settings):
 
 
 @pytest.fixture(autouse=True)
+def _members_placed_at_join(settings):
+    """Joins place the new member in the nested sets before they return, as in the embedded default, whatever the
+    broker settings: tests of the deferred placement switch this off themselves."""
+    settings.REFERRALS_TREE_INDEX_INLINE = True
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(request):
     """Tasks run in-process, as in the embedded default, except in tests marked `broker` (a real worker)."""
     from config.celery import app

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -35,9 +35,10 @@ def admin_client(client, staff_user):
 
 def _staff(*, finance: bool):
     user = UserFactory(is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="payouts"))
-    if finance:
-        user.groups.add(Group.objects.get_or_create(name="finance")[0])
+    permissions = Permission.objects.filter(content_type__app_label="payouts")
+    if not finance:
+        permissions = permissions.exclude(codename="view_unmasked_payoutaccount")
+    user.user_permissions.set(permissions)
     return user
 
 

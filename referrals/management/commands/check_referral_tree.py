@@ -16,8 +16,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, fix: bool, limit: int, **options):
         report = tree_check()
+        waiting = f"; {report.pending} new member(s) wait for the index pass" if report.pending else ""
         if report.is_valid:
-            self.stdout.write(self.style.SUCCESS(f"OK: {report.checked} members, nested sets match the parent links."))
+            self.stdout.write(
+                self.style.SUCCESS(f"OK: {report.checked} members, nested sets match the parent links{waiting}.")
+            )
             return
         for line in report.describe(limit=limit):
             self.stdout.write(line)

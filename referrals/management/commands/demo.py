@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -7,6 +9,9 @@ from payouts.demo import demo_money
 from referrals.models import Member
 from referrals.services import member_join
 from shops.demo import DEMO_BASE_URL, DEMO_SHOP_SLUG, demo_storefront
+from staff.groups import COMPLIANCE, FINANCE, SUPPORT
+
+DEMO_STAFF_GROUPS = (SUPPORT, FINANCE, COMPLIANCE)  # one staff login per group: <group>@example.com
 
 # (email, name, sponsor's email or None): a founder, then three levels below.
 DEMO_NAMES = ["Li Na", "Wang Wei", "Zhang Min", "Liu Yang", "Chen Jing", "Yang Fan", "Zhao Lei", "Huang Li", "Zhou Tao"]
@@ -42,6 +47,13 @@ class Command(BaseCommand):
         password = settings.DEMO_PASSWORD
         if not User.objects.filter(email="admin@example.com").exists():
             User.objects.create_superuser("admin@example.com", password, first_name="Admin")
+        call_command("staff_groups", verbosity=0)
+        for group_name in DEMO_STAFF_GROUPS:
+            email = f"{group_name}@example.com"
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(email, password, first_name=group_name.title(), is_staff=True)
+                user.groups.add(Group.objects.get(name=group_name))
 
         created = 0
         for email, name, sponsor_email in _demo_tree():
@@ -61,7 +73,8 @@ class Command(BaseCommand):
         password = settings.DEMO_PASSWORD
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new members)."))
         self.stdout.write(f"Logins (password for all: {password}):")
-        self.stdout.write("  staff (admin at /admin/): admin@example.com")
+        self.stdout.write("  staff (admin at /admin/): admin@example.com (superuser)")
+        self.stdout.write("  staff groups: support@example.com, finance@example.com, compliance@example.com")
         self.stdout.write("  founder (top of the tree): founder@example.com")
         self.stdout.write("  member three levels down:  member13@example.com")
         self.stdout.write(f"  demo shop (buyers, no login): {DEMO_BASE_URL}/s/{DEMO_SHOP_SLUG}/ (the founder's)")

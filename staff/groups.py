@@ -1,0 +1,75 @@
+"""The staff groups and exactly what each may do (SPEC §1: staff run the platform through Django admin).
+
+`python manage.py staff_groups` makes the database match this table: it creates missing groups and gives each
+exactly these permissions, removing any added by hand. Superusers are not a group: they may do everything.
+
+Each permission is `app_label.codename`. Django's own `view_`/`add_`/`change_` permissions gate admin pages;
+in this project `change_` on orders, withdrawals and batches gates the admin *actions* (which call services),
+since those rows are never edited by hand.
+"""
+
+SUPPORT = "support"
+FINANCE = "finance"
+COMPLIANCE = "compliance"
+
+# Everyone in the back office may see the overview and look up who a member is.
+_COMMON = (
+    "staff.view_staff_overview",
+    "referrals.view_member",
+)
+
+GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    # Orders, refunds and shops: answer buyers and shop owners, ship, cancel, refund.
+    SUPPORT: (
+        *_COMMON,
+        "shops.view_order",
+        "shops.change_order",  # the ship / complete / cancel / refund actions
+        "shops.view_buyer_contact",
+        "shops.view_orderline",
+        "shops.view_payment",
+        "shops.view_refund",
+        "shops.view_orderevent",
+        "shops.view_webhookevent",
+        "shops.view_product",
+        "shops.view_category",
+        "shops.view_shop",
+        "shops.change_shop",  # close an abusive shop, fix its name
+        "shops.view_shoplisting",
+        "shops.change_shoplisting",
+        "referrals.view_sharelink",
+        "referrals.change_sharelink",  # switch off an abusive link
+        "referrals.view_sharelinkdailystat",
+        "commissions.view_commissionentry",  # "why is my commission this amount?"
+    ),
+    # Withdrawals, payout batches and payout accounts with full numbers.
+    FINANCE: (
+        *_COMMON,
+        "payouts.view_withdrawal",
+        "payouts.change_withdrawal",  # approve, reject, batch, mark paid or failed
+        "payouts.view_withdrawalevent",
+        "payouts.view_payoutbatch",
+        "payouts.change_payoutbatch",  # send, export, upload results
+        "payouts.view_payoutaccount",
+        "payouts.view_unmasked_payoutaccount",
+        "payouts.view_memberwallet",
+        "payouts.view_sandboxtransfer",
+        "commissions.view_commissionentry",
+        "shops.view_order",
+    ),
+    # The caps, the plans, the reports and the audit trail.
+    COMPLIANCE: (
+        *_COMMON,
+        "commissions.view_compliancepolicy",
+        "commissions.add_compliancepolicy",  # publish a new version
+        "commissions.view_commissionplan",
+        "commissions.add_commissionplan",
+        "commissions.change_commissionplan",  # activate
+        "commissions.view_compliance_report",
+        "commissions.view_plansimulation",
+        "commissions.add_plansimulation",
+        "commissions.view_commissionentry",
+        "referrals.view_treeevent",
+        "shops.view_order",
+        "staff.view_audit_log",
+    ),
+}

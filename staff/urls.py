@@ -1,0 +1,16 @@
+"""Back-office pages under the admin prefix, each wrapped in the admin site's login and permission checks."""
+
+from django.urls import include, path
+
+from commissions import admin_report, admin_simulator
+from staff.audit import audit_log
+from staff.overview import overview
+
+app_name = "staff"
+
+urlpatterns = [
+    path("back-office/overview/", overview, name="overview"),
+    path("back-office/audit/", audit_log, name="audit_log"),
+    path("back-office/compliance/", include(admin_report.urlpatterns)),
+    path("back-office/simulations/", include(admin_simulator.urlpatterns)),
+]
