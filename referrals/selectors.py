@@ -304,44 +304,52 @@ def member_downline(member: Member):
     return Member.objects.filter(tree_id=member.tree_id, lft__gt=member.lft, lft__lt=member.rght)
 
 
-PENDING_CHAIN_LIMIT = 10_000  # a guard: parent links climbed per pending member (a chain of pending joins)
-
-
 def member_pending_team(member: Member) -> dict[int, list[int]]:
     """{relative level: [member ids]} of the members below `member` who joined moments ago and are not placed in
     the nested sets yet (see referrals.services.tree_index_pending), found by their parent links.
 
-    One query. It starts from the pending members (a partial index: a handful), climbs their parent links to the
-    first placed member (or to `member`), and keeps those whose placed ancestor is `member` or lies inside
-    `member`'s nested set: read together with `member_downline`, nobody is missing and nobody counted twice.
+    One query: every pending member (a partial index: a handful, a few thousand at a peak) with its sponsor's
+    nested set. Each one's chain of pending sponsors is climbed here, in memory, to the first placed ancestor;
+    those whose placed ancestor is `member` or lies inside `member`'s nested set (or whose chain passes through a
+    pending `member`) are in the team. Read together with `member_downline`, nobody is missing or counted twice.
     """
-    table = connection.ops.quote_name(Member._meta.db_table)
-    sql = f"""
-        WITH RECURSIVE up(id, cur, depth) AS (
-            SELECT id, parent_id, 1 FROM {table} WHERE lft = %(pending)s AND rght = %(pending)s
-            UNION ALL
-            SELECT up.id, p.parent_id, up.depth + 1 FROM up JOIN {table} p ON p.id = up.cur
-            WHERE p.lft = %(pending)s AND p.rght = %(pending)s AND p.id <> %(member)s AND up.depth < %(limit)s
-        )
-        SELECT up.id, up.depth, a.level, a.id = %(member)s FROM up JOIN {table} a ON a.id = up.cur
-        WHERE a.id = %(member)s
-           OR (a.lft > %(pending)s AND a.tree_id = %(tree_id)s AND a.lft > %(lft)s AND a.lft < %(rght)s)
-    """  # noqa: S608 - the only interpolation is the quoted table name
-    params = {
-        "pending": PENDING,
-        "member": member.pk,
-        "limit": PENDING_CHAIN_LIMIT,
-        "tree_id": member.tree_id,
-        "lft": member.lft,
-        "rght": member.rght,
-    }
+    sponsor_of: dict[int, int | None] = {}
+    placed_sponsor: dict[int, tuple] = {}  # pending id -> its placed sponsor's (id, tree_id, lft, level)
+    rows = (
+        Member.objects.filter(lft=PENDING, rght=PENDING)
+        .order_by()
+        .values_list("pk", "parent_id", "parent__lft", "parent__tree_id", "parent__level")
+    )
+    for member_id, parent_id, parent_lft, parent_tree_id, parent_level in rows:
+        sponsor_of[member_id] = parent_id
+        if parent_id is not None and parent_lft != PENDING:
+            placed_sponsor[member_id] = (parent_id, parent_tree_id, parent_lft, parent_level)
     team: dict[int, list[int]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for member_id, depth, anchor_level, is_member in cursor.fetchall():
-            relative = depth if is_member else depth + anchor_level - member.level
+    for member_id in sponsor_of:
+        if member_id == member.pk:
+            continue
+        relative = _pending_level_below(member, member_id, sponsor_of, placed_sponsor)
+        if relative is not None:
             team.setdefault(relative, []).append(member_id)
     return team
+
+
+def _pending_level_below(member: Member, pending_id: int, sponsor_of: dict, placed_sponsor: dict) -> int | None:
+    """How many levels `pending_id` is below `member`, or None if it is not in `member`'s team."""
+    depth, current = 1, pending_id
+    while current not in placed_sponsor:
+        sponsor = sponsor_of.get(current)
+        if sponsor == member.pk:
+            return depth  # below a pending `member`, through pending sponsors
+        if sponsor not in sponsor_of or depth > len(sponsor_of):
+            return None  # no sponsor (a pending root) or a broken chain
+        current, depth = sponsor, depth + 1
+    anchor_id, tree_id, lft, level = placed_sponsor[current]
+    if anchor_id == member.pk:
+        return depth
+    if tree_id == member.tree_id and member.lft < lft < member.rght:
+        return depth + level - member.level
+    return None
 
 
 def member_team_size(member: Member, pending: dict[int, list[int]] | None = None) -> int:
