@@ -154,14 +154,14 @@ def joiner(
 def indexer(stop, results) -> None:
     _child_setup()
     from referrals.models import Member
-    from referrals.services import tree_index_pending
+    from referrals.services import tree_index_run
 
     passes = []
     while True:
         stopping = stop.is_set()
         started = time.perf_counter()
         high = Member.objects.filter(lft=0).order_by("-pk").values_list("pk", flat=True).first()
-        placed = tree_index_pending()
+        placed = tree_index_run()  # as the Celery task runs it: a staff move may cancel it (it returns 0)
         if placed:
             passes.append((time.time(), time.perf_counter() - started, placed, high))
         elif stopping:

@@ -9,6 +9,7 @@ serialises writers itself (transactions are BEGIN IMMEDIATE in settings).
 """
 
 import hashlib
+import time
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -23,3 +24,47 @@ def tree_lock_acquire(*, using: str = DEFAULT_DB_ALIAS) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+
+
+# An index pass (referrals.services.tree_index_pending) marks its transaction with this application name, so that
+# a staff move can find it and cancel it: a pass is all-or-nothing, and a cancelled one simply runs again later.
+INDEX_RUN_APPLICATION_NAME = "referrals-tree-index"
+_CANCEL_ATTEMPTS = 5
+
+
+def tree_index_pass_mark(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Label this transaction as an index pass (PostgreSQL; reverts at commit or rollback)."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL application_name = %s", [INDEX_RUN_APPLICATION_NAME])
+
+
+def tree_lock_acquire_first(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Take the tree lock ahead of index passes: cancel a pass that holds it rather than wait for it.
+
+    At a million members a pass rewrites most of the tree and can hold the lock for a minute; a staff move should
+    not wait for that. Anything else holding the lock (another move, a delete, a repair) is waited for as usual.
+    """
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        tree_lock_acquire(using=using)
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("tree_lock_acquire_first() must run inside transaction.atomic().")
+    unsigned = TREE_LOCK_KEY & 0xFFFFFFFFFFFFFFFF
+    high, low = unsigned >> 32, unsigned & 0xFFFFFFFF
+    with connection.cursor() as cursor:
+        for _attempt in range(_CANCEL_ATTEMPTS):
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+            if cursor.fetchone()[0]:
+                return
+            cursor.execute(
+                "SELECT pg_cancel_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s "
+                "AND l.objsubid = 1 AND a.application_name = %s",
+                [high, low, INDEX_RUN_APPLICATION_NAME],
+            )
+            cursor.fetchall()
+            time.sleep(0.05)
+    tree_lock_acquire(using=using)

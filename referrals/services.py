@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,7 +27,7 @@ from mptt.exceptions import InvalidMove
 
 from config.celery import task_request_once
 from referrals.clicks import MISSING, click_counter, decode_target, encode_target, is_bot, visitor_hash
-from referrals.locks import tree_lock_acquire
+from referrals.locks import tree_index_pass_mark, tree_lock_acquire, tree_lock_acquire_first
 from referrals.models import (
     ClickFlush,
     Member,
@@ -185,20 +185,23 @@ POSITION_UPDATE_CHUNK = 5_000
 
 
 @transaction.atomic
-def tree_index_pending(*, limit: int | None = None, up_to: int | None = None) -> int:
+def tree_index_pending(*, limit: int | None = None, up_to: int | None = None, only: set[int] | None = None) -> int:
     """Place up to `limit` pending members (oldest first) into the nested sets; return how many were placed.
 
     One pass under the tree lock: one shifting UPDATE per tree for the whole batch, then the new members' own
     fields. All in one transaction: a crash part-way leaves everything as it was (the members stay pending and
     the next run places them). Safe to run twice or concurrently (the second waits for the lock and then finds
     less or nothing to do). The result equals what `Member.objects.rebuild()` computes from the parent links.
-    `up_to` places only members with an id up to it (those that joined before a given moment).
+    `up_to` places only members with an id up to it (those that joined before a given moment); `only`, only those
+    ids (each with its pending sponsors among them).
     """
     limit = limit or settings.REFERRALS_TREE_INDEX_BATCH
     tree_lock_acquire()
     waiting = Member.objects.filter(lft=PENDING)
     if up_to is not None:
         waiting = waiting.filter(pk__lte=up_to)
+    if only is not None:
+        waiting = waiting.filter(pk__in=only)
     pending = list(waiting.order_by("pk").values_list("pk", "parent_id")[:limit])
     if not pending:
         return 0
@@ -270,6 +273,19 @@ def _write_positions(plan: IndexPlan) -> None:
             )
 
 
+def _place_members(*member_ids: int) -> None:
+    """Under the tree lock: place these members if they are pending, with their pending sponsors, and nobody else
+    (a move or delete must not wait for a pass over everyone who joined meanwhile)."""
+    sponsor_of = dict(Member.objects.filter(lft=PENDING).values_list("pk", "parent_id"))
+    chain: set[int] = set()
+    for member_id in member_ids:
+        while member_id in sponsor_of and member_id not in chain:
+            chain.add(member_id)
+            member_id = sponsor_of[member_id]
+    if chain:
+        tree_index_pending(only=chain)
+
+
 def _place_all_pending() -> None:
     """Under the tree lock, before a move, delete or repair: place everyone who joined before now, so the members
     django-mptt moves or numbers are all placed. Members joining meanwhile stay pending (django-mptt's updates
@@ -295,9 +311,28 @@ def tree_index_requested() -> bool:
 
 
 def tree_index_run() -> int:
-    """One index run (the task): clear the "asked for" flag first, so a join committed after it asks again."""
+    """One index run (the task): clear the "asked for" flag first, so a join committed after it asks again.
+
+    A run cancelled by a staff move (see referrals.locks.tree_lock_acquire_first) changed nothing; it asks for
+    another and returns 0.
+    """
     cache.delete(TREE_INDEX_SCHEDULED_KEY)
-    return tree_index_pending()
+    try:
+        with transaction.atomic():
+            tree_index_pass_mark()  # a staff move may cancel this run rather than wait for it (all or nothing)
+            return tree_index_pending()
+    except OperationalError as error:
+        if not is_query_cancelled(error):
+            raise
+        logger.info("tree index pass cancelled for a move; asking for another")
+        tree_index_requested()
+        return 0
+
+
+def is_query_cancelled(error: BaseException) -> bool:
+    """PostgreSQL's "canceling statement due to user request" (SQLSTATE 57014), as Django wraps it."""
+    cause = error.__cause__
+    return getattr(cause, "sqlstate", None) == "57014"
 
 
 @transaction.atomic
@@ -311,8 +346,10 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
     reason = (reason or "").strip()
     if not reason:
         raise ReferralError(_("Give a reason for the move; it goes in the audit log."), code="reason_required")
-    tree_lock_acquire()
-    _place_all_pending()
+    tree_lock_acquire_first()
+    # Only the two members the move reads must be placed; the others may stay pending (below the moved team too:
+    # they are placed later from where their placed sponsor then is).
+    _place_members(member.pk, *([new_sponsor.pk] if new_sponsor else []))
     member = _member_locked(member.pk, no_key=True)
     if new_sponsor is not None:
         new_sponsor = Member.objects.get(pk=new_sponsor.pk)
@@ -332,24 +369,18 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
 
     before = _snapshot(member)
     old_parent_id = member.parent_id
-    # Among the new siblings in id order (join order), as joins place them. A new root gets a tree of its own at
-    # the end (never "left of" another root: that would renumber every later tree).
+    # Among the new siblings in id order (join order), as joins place them: before the first placed sibling with a
+    # larger id. A new root gets a tree of its own at the end (never "left of" another root: that would renumber
+    # every later tree).
     next_sibling = None
     if new_sponsor is not None:
-        next_sibling = Member.objects.filter(parent=new_sponsor, pk__gt=member.pk).order_by("pk").first()
-    target, position = (next_sibling, "left") if next_sibling else (new_sponsor, "last-child")
-    if member.parent_id is None and new_sponsor is not None:
-        # django-mptt moves a root's tree into the target tree before it sets the root's parent, so for one
-        # statement two parentless rows share a tree id and the one-root-per-tree constraint refuses it. Set the
-        # parent first (django-mptt works from the in-memory instance, which still says "root").
-        Member.objects.filter(pk=member.pk).update(parent=new_sponsor)
-    try:
-        member.move_to(target, position)
-    except InvalidMove as error:  # only reachable when the nested sets are already corrupt
-        raise ReferralError(
-            _("The tree's derived fields are inconsistent; run check_referral_tree --fix, then move again."),
-            code="tree_corrupt",
-        ) from error
+        next_sibling = (
+            Member.objects.filter(parent=new_sponsor, pk__gt=member.pk, lft__gt=PENDING).order_by("pk").first()
+        )
+    if new_sponsor is not None and member.parent_id is not None and new_sponsor.tree_id == member.tree_id:
+        _move_within_tree(member, new_sponsor, next_sibling)
+    else:
+        _move_across_trees(member, new_sponsor, next_sibling)
     member.refresh_from_db()
     TreeEvent.objects.create(
         kind=TreeEvent.Kind.MOVE,
@@ -364,11 +395,70 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
     return member
 
 
+def _move_within_tree(member: Member, new_sponsor: Member, next_sibling: Member | None) -> None:
+    """Move `member`'s team inside its tree: last child of `new_sponsor`, or just before `next_sibling`.
+
+    One UPDATE that rewrites only the rows whose numbers change: those between the old and the new place (the
+    moved team and what it jumps over) and their ancestors' edges. django-mptt's own move rewrites every row of
+    the tree, a million at that size, to change a few thousand.
+    """
+    left, right, width = member.lft, member.rght, member.rght - member.lft + 1
+    point = next_sibling.lft if next_sibling is not None else new_sponsor.rght  # insert just before this value
+    new_left = point - width if point > right else point
+    shift = new_left - left
+    low, high = min(left, new_left), max(right, new_left + width - 1)
+    gap = -width if shift > 0 else width  # what the rows jumped over move by
+    level_change = new_sponsor.level + 1 - member.level
+    table = connection.ops.quote_name(Member._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET "  # noqa: S608 - only the quoted table name is interpolated
+            "level = CASE WHEN lft BETWEEN %(left)s AND %(right)s THEN level + %(level)s ELSE level END, "
+            "lft = CASE WHEN lft BETWEEN %(left)s AND %(right)s THEN lft + %(shift)s "
+            "  WHEN lft BETWEEN %(low)s AND %(high)s THEN lft + %(gap)s ELSE lft END, "
+            "rght = CASE WHEN rght BETWEEN %(left)s AND %(right)s THEN rght + %(shift)s "
+            "  WHEN rght BETWEEN %(low)s AND %(high)s THEN rght + %(gap)s ELSE rght END, "
+            "parent_id = CASE WHEN id = %(member)s THEN %(sponsor)s ELSE parent_id END "
+            "WHERE tree_id = %(tree_id)s AND lft > %(pending)s "
+            "  AND (lft BETWEEN %(low)s AND %(high)s OR rght BETWEEN %(low)s AND %(high)s)",
+            {
+                "left": left,
+                "right": right,
+                "level": level_change,
+                "shift": shift,
+                "low": low,
+                "high": high,
+                "gap": gap,
+                "member": member.pk,
+                "sponsor": new_sponsor.pk,
+                "tree_id": member.tree_id,
+                "pending": PENDING,
+            },
+        )
+
+
+def _move_across_trees(member: Member, new_sponsor: Member | None, next_sibling: Member | None) -> None:
+    """To another tree, to the top (a tree of its own), or a root under someone: django-mptt's move (rare)."""
+    target, position = (next_sibling, "left") if next_sibling else (new_sponsor, "last-child")
+    if member.parent_id is None and new_sponsor is not None:
+        # django-mptt moves a root's tree into the target tree before it sets the root's parent, so for one
+        # statement two parentless rows share a tree id and the one-root-per-tree constraint refuses it. Set the
+        # parent first (django-mptt works from the in-memory instance, which still says "root").
+        Member.objects.filter(pk=member.pk).update(parent=new_sponsor)
+    try:
+        member.move_to(target, position)
+    except InvalidMove as error:  # only reachable when the nested sets are already corrupt
+        raise ReferralError(
+            _("The tree's derived fields are inconsistent; run check_referral_tree --fix, then move again."),
+            code="tree_corrupt",
+        ) from error
+
+
 @transaction.atomic
 def member_delete(*, member: Member, actor, reason: str) -> None:
     """Remove a member who has no team. A member with a downline must be moved first."""
     tree_lock_acquire()
-    _place_all_pending()
+    _place_members(member.pk)  # django-mptt's delete closes the gap the member leaves: it must have one
     member = _member_locked(member.pk)
     if Member.objects.filter(parent=member).exists():
         raise ReferralError(

@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from referrals import services
-from referrals.locks import tree_lock_acquire
+from referrals.locks import tree_index_pass_mark, tree_lock_acquire
 from referrals.models import Member
 from referrals.selectors import (
     member_pending_team,
@@ -132,17 +132,23 @@ def test_pending_members_are_counted_in_team_figures_before_they_are_placed(defe
 
 @pytest.mark.django_db
 def test_a_new_member_goes_among_its_sponsors_children_in_join_order_after_a_move(deferred, staff_user):
-    # given: root has a child c1 and a pending c2; c3_holder (an id between theirs) is moved in
-    root, other = MemberFactory(), MemberFactory()
+    # given: root has a placed child c1 and a pending one p; c3 (a root, so placed, with a larger id than p)
+    # is moved under root while p is still pending
+    root = MemberFactory()
     c1 = _join(root)
-    c3_holder = _join(other)
     tree_index_pending()
-    c2 = _join(root)  # pending: joined after c3_holder, so a larger id
-    assert c2.pk > c3_holder.pk
-    member_move(member=c3_holder, new_sponsor=root, actor=staff_user, reason="test")  # places c2 first
+    p = _join(root)
+    c3 = MemberFactory()
+    assert p.pk < c3.pk
+    member_move(member=c3, new_sponsor=root, actor=staff_user, reason="test")
+    assert Member.objects.get(pk=p.pk).lft == PENDING  # the move placed only what it needed
 
+    # when
+    tree_index_pending()
+
+    # then: p goes before c3, as join order says
     ids = list(Member.objects.filter(parent=root).order_by("lft").values_list("pk", flat=True))
-    assert ids == [c1.pk, c3_holder.pk, c2.pk]
+    assert ids == [c1.pk, p.pk, c3.pk]
     assert_matches_rebuild()
 
 
@@ -186,18 +192,24 @@ def test_the_checker_counts_pending_members_without_calling_them_wrong(deferred,
 
 
 @pytest.mark.django_db
-def test_delete_and_move_place_pending_members_first(deferred, staff_user):
+def test_delete_and_move_place_only_the_members_they_touch(deferred, staff_user):
     root, other = MemberFactory(), MemberFactory()
     leaf = _join(root)
     mover = _join(root)
-    _join(mover)
+    below = _join(mover)
+    bystander = _join(root)
 
     member_delete(member=leaf, actor=staff_user, reason="test")
     member_move(member=mover, new_sponsor=other, actor=staff_user, reason="test")
 
     assert tree_check().is_valid
     other.refresh_from_db()
-    assert list(other.get_descendants().values_list("pk", flat=True))[:1] == [mover.pk]
+    assert list(other.get_descendants().values_list("pk", flat=True)) == [mover.pk]
+    pending = set(Member.objects.filter(lft=PENDING).values_list("pk", flat=True))
+    assert pending == {below.pk, bystander.pk}  # placed later, where their sponsors are by then
+    assert member_pending_team(Member.objects.get(pk=other.pk)) == {2: [below.pk]}
+    tree_index_pending()
+    assert [m.pk for m in Member.objects.get(pk=other.pk).get_descendants()] == [mover.pk, below.pk]
     assert_matches_rebuild()
 
 
@@ -353,3 +365,55 @@ def test_concurrent_joins_with_passes_running_end_in_an_exact_tree(settings, mon
     assert parents == intended
     assert tree_check().is_valid
     assert_matches_rebuild()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_move_cancels_an_index_run_holding_the_lock_instead_of_waiting(settings, staff_user):
+    settings.REFERRALS_TREE_INDEX_INLINE = False
+    root, other = MemberFactory(), MemberFactory()
+    mover = member_join(user=UserFactory(), sponsor=root)
+    tree_index_pending()
+    holding = threading.Event()
+
+    def long_index_run():
+        # what tree_index_run does, made slow: marked, holding the tree lock, busy for up to 30 s
+        with transaction.atomic():
+            tree_lock_acquire()
+            tree_index_pass_mark()
+            holding.set()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_sleep(30)")
+
+    runner, errors = _in_thread(long_index_run)
+    assert holding.wait(timeout=10)
+    started = time.monotonic()
+    member_move(member=mover, new_sponsor=other, actor=staff_user, reason="test")
+    elapsed = time.monotonic() - started
+    runner.join(timeout=40)
+
+    assert elapsed < 5
+    assert len(errors) == 1 and services.is_query_cancelled(errors[0])
+    assert Member.objects.get(pk=mover.pk).parent_id == other.pk
+    assert tree_check().is_valid
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_index_run_asks_for_another_and_changes_nothing(settings, monkeypatch):
+    settings.REFERRALS_TREE_INDEX_INLINE = False
+    requested = []
+    monkeypatch.setattr(services, "tree_index_requested", lambda: requested.append(1))
+    root = MemberFactory()
+    joined = member_join(user=UserFactory(), sponsor=root)
+    requested.clear()
+
+    def cancelled(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = 1")
+            cursor.execute("SELECT pg_sleep(1)")  # fails like a cancelled statement (SQLSTATE 57014)
+
+    monkeypatch.setattr(services, "tree_index_pending", cancelled)
+    assert services.tree_index_run() == 0
+    assert requested == [1]
+    assert Member.objects.get(pk=joined.pk).lft == PENDING
