@@ -222,6 +222,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "referrals.tasks.tree_check_task",
         "schedule": crontab(hour=3, minute=17),
     },
+    "ledger-check-nightly": {"task": "staff.tasks.ledger_check_task", "schedule": crontab(hour=3, minute=41)},
 }
 
 # --- The product --------------------------------------------------------------

@@ -1,0 +1,235 @@
+"""The ledger checker: invariants of the money and the tree, computed from the database (issue #11).
+
+Each check reads only (aggregates in SQL where it can) and returns its violations as sentences a person can act
+on. `python manage.py check_ledger` prints them and exits non-zero if there are any; a nightly task logs them as
+errors, which mails ADMINS in production.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Sum
+from django.utils import timezone
+
+from commissions.calculations import line_pool
+from commissions.models import CommissionEntry as Entry
+from commissions.models import OrderSplit, RefundApplied, SplitQueue
+from config.money import ROUND_HALF_UP, ZERO, quantize_money
+from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
+from referrals.selectors import tree_check
+from shops.models import Order, OrderLine, Product, Refund
+
+LISTED_MAX = 20  # violations printed per check; the count says how many there are
+UNSPLIT_GRACE = timedelta(minutes=15)  # a paid order may wait this long for its split before it counts as lost
+MEMBER_KINDS = (Entry.Kind.COMMISSION, Entry.Kind.REVERSAL, Entry.Kind.CLAWBACK)
+
+
+def _cents(value) -> Decimal:
+    return quantize_money(value or ZERO, ROUND_HALF_UP)  # SQLite sums decimals without their scale
+
+
+@dataclass
+class CheckResult:
+    name: str
+    checked: int = 0
+    violations: list[str] = field(default_factory=list)
+    count: int = 0  # all violations; `violations` lists at most LISTED_MAX
+
+    def add(self, message: str) -> None:
+        self.count += 1
+        if len(self.violations) < LISTED_MAX:
+            self.violations.append(message)
+
+    @property
+    def passed(self) -> bool:
+        return self.count == 0
+
+
+def check_split_lines_reconcile() -> CheckResult:
+    """Every split line: its pool is net amount × rate (half-up), and member shares + platform remainder = pool."""
+    result = CheckResult("split lines reconcile")
+    rows = (
+        Entry.objects.filter(refund__isnull=True, kind__in=[Entry.Kind.COMMISSION, Entry.Kind.PLATFORM])
+        .values("order_line_id", "order_line__net_amount", "order_line__commission_rate")
+        .annotate(total=Sum("amount"), base_low=Min("base"), base_high=Max("base"), platform=Count("pk"))
+        .order_by("order_line_id")
+    )
+    for row in rows.iterator(chunk_size=5000):
+        result.checked += 1
+        line_id, total = row["order_line_id"], _cents(row["total"])
+        base = _cents(row["base_high"])
+        pool = line_pool(row["order_line__net_amount"], row["order_line__commission_rate"])
+        if _cents(row["base_low"]) != base:
+            result.add(f"order line {line_id}: its entries disagree on the pool ({row['base_low']} and {base})")
+        elif base != pool:
+            result.add(f"order line {line_id}: pool recorded {base}, but net × rate rounded is {pool}")
+        elif total != base:
+            result.add(f"order line {line_id}: shares + platform remainder = {total}, pool = {base}")
+    split_without_entries = OrderLine.objects.filter(
+        Exists(OrderSplit.objects.filter(order_id=OuterRef("order_id")))
+    ).exclude(Exists(Entry.objects.filter(order_line_id=OuterRef("pk"), refund__isnull=True)))
+    for line_id in split_without_entries.values_list("pk", flat=True)[: LISTED_MAX + 1]:
+        result.add(f"order line {line_id}: its order is marked split but the line has no ledger rows")
+    return result
+
+
+def check_no_duplicate_entries() -> CheckResult:
+    """At most one entry per (line, level, kind, refund): the split's and each refund's exactly-once keys."""
+    result = CheckResult("no duplicate entries")
+    result.checked = Entry.objects.count()
+    duplicates = (
+        Entry.objects.values("order_line_id", "level", "kind", "refund_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .order_by("order_line_id")
+    )
+    for row in duplicates[: LISTED_MAX + 1]:
+        result.add(
+            f"order line {row['order_line_id']}: {row['n']} {row['kind']} entries at level {row['level']}"
+            + (f" for refund {row['refund_id']}" if row["refund_id"] else "")
+        )
+    return result
+
+
+def check_paid_orders_split() -> CheckResult:
+    """Every paid order is split, or queued for it (the outbox), or paid only moments ago."""
+    result = CheckResult("paid orders are split")
+    paid = Order.objects.filter(paid_at__isnull=False)
+    result.checked = paid.count()
+    lost = (
+        paid.filter(paid_at__lt=timezone.now() - UNSPLIT_GRACE)
+        .exclude(Exists(OrderSplit.objects.filter(order_id=OuterRef("pk"))))
+        .exclude(Exists(SplitQueue.objects.filter(order_id=OuterRef("pk"))))
+    )
+    for number in lost.values_list("number", flat=True)[: LISTED_MAX + 1]:
+        result.add(f"order {number}: paid more than {UNSPLIT_GRACE} ago, not split and not queued")
+    return result
+
+
+def check_refunds_reversed() -> CheckResult:
+    """Refunds take their commission back: every refund of a split order is applied, no cancelled order carries
+    commission, and a line refunded in full nets to zero for every member."""
+    result = CheckResult("refunds reverse commission")
+    refunds = Refund.objects.filter(Exists(OrderSplit.objects.filter(order_id=OuterRef("order_id"))))
+    result.checked = refunds.count()
+    unapplied = refunds.exclude(Exists(RefundApplied.objects.filter(refund_id=OuterRef("pk"))))
+    for refund_id, number in unapplied.values_list("pk", "order__number")[: LISTED_MAX + 1]:
+        result.add(f"refund {refund_id} of order {number}: its reversals and clawbacks were never written")
+    cancelled = Order.objects.filter(status=Order.Status.CANCELLED).filter(
+        Exists(Entry.objects.filter(order_id=OuterRef("pk"), level__gte=1).exclude(amount=ZERO))
+    )
+    for number in cancelled.values_list("number", flat=True)[: LISTED_MAX + 1]:
+        result.add(f"order {number}: cancelled, yet it carries member commission")
+    fully_refunded = (
+        Entry.objects.filter(
+            level__gte=1, kind__in=MEMBER_KINDS, order_line__refunded_quantity=F("order_line__quantity")
+        )
+        .values("order_line_id", "beneficiary_id")
+        .annotate(net=Sum("amount"))
+        .exclude(net=ZERO)
+        .order_by("order_line_id")
+    )
+    for row in fully_refunded[: LISTED_MAX + 1]:
+        if _cents(row["net"]) != ZERO:
+            result.add(
+                f"order line {row['order_line_id']}: refunded in full, but member {row['beneficiary_id']} keeps "
+                f"{_cents(row['net'])}"
+            )
+    return result
+
+
+def check_payouts() -> CheckResult:
+    """No payout paid twice, none beyond what was released, and the "paid" labels never beyond the payouts."""
+    result = CheckResult("payouts")
+    result.checked = Withdrawal.objects.count()
+    twice = (
+        WithdrawalEvent.objects.filter(to_status=Withdrawal.Status.PAID)
+        .values("withdrawal_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
+    for row in twice[: LISTED_MAX + 1]:
+        result.add(f"withdrawal {row['withdrawal_id']}: marked paid {row['n']} times")
+    paid_without_event = Withdrawal.objects.filter(status=Withdrawal.Status.PAID).exclude(
+        Exists(WithdrawalEvent.objects.filter(withdrawal_id=OuterRef("pk"), to_status=Withdrawal.Status.PAID))
+    )
+    for withdrawal_id in paid_without_event.values_list("pk", flat=True)[: LISTED_MAX + 1]:
+        result.add(f"withdrawal {withdrawal_id}: paid with no event recording it")
+    sandbox_paid = SandboxTransfer.objects.filter(outcome=SandboxTransfer.Outcome.PAID)
+    unknown = sandbox_paid.exclude(
+        Exists(Withdrawal.objects.filter(idempotency_key=OuterRef("idempotency_key"), status=Withdrawal.Status.PAID))
+    )
+    for key in unknown.values_list("idempotency_key", flat=True)[: LISTED_MAX + 1]:
+        result.add(f"sandbox transfer {key}: money sent for a withdrawal that is not paid")
+
+    released = dict(
+        Entry.objects.filter(kind=Entry.Kind.COMMISSION, status__in=[Entry.Status.AVAILABLE, Entry.Status.PAID])
+        .values_list("beneficiary_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    labelled = dict(
+        Entry.objects.filter(status=Entry.Status.PAID)
+        .values_list("beneficiary_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    outgoing = Withdrawal.objects.exclude(status__in=[Withdrawal.Status.REJECTED, Withdrawal.Status.CANCELLED])
+    withdrawn = dict(
+        outgoing.exclude(status=Withdrawal.Status.FAILED).values_list("member_id").annotate(t=Sum("amount")).order_by()
+    )
+    paid_out = dict(
+        Withdrawal.objects.filter(status=Withdrawal.Status.PAID)
+        .values_list("member_id")
+        .annotate(t=Sum("amount"))
+        .order_by()
+    )
+    for member_id, amount in sorted(withdrawn.items()):
+        if _cents(amount) > _cents(released.get(member_id)):
+            result.add(
+                f"member {member_id}: {_cents(amount)} withdrawn or on its way, more than the "
+                f"{_cents(released.get(member_id))} of commission ever released to them"
+            )
+    for member_id, amount in sorted(labelled.items()):
+        if _cents(amount) > _cents(paid_out.get(member_id)):
+            result.add(
+                f"member {member_id}: {_cents(amount)} of entries labelled paid, but only "
+                f"{_cents(paid_out.get(member_id))} paid out"
+            )
+    return result
+
+
+def check_stock() -> CheckResult:
+    result = CheckResult("stock never below zero")
+    result.checked = Product.objects.count()
+    for pk, title, stock in Product.objects.filter(stock__lt=0).values_list("pk", "title", "stock")[: LISTED_MAX + 1]:
+        result.add(f"product {pk} ({title}): stock {stock}")
+    return result
+
+
+def check_tree() -> CheckResult:
+    result = CheckResult("referral tree")
+    report = tree_check()
+    result.checked = report.checked
+    for line in report.describe(limit=LISTED_MAX):
+        result.add(line)
+    result.count = len(report.wrong) + len(report.unreachable)
+    return result
+
+
+CHECKS: tuple[Callable[[], CheckResult], ...] = (
+    check_split_lines_reconcile,
+    check_no_duplicate_entries,
+    check_paid_orders_split,
+    check_refunds_reversed,
+    check_payouts,
+    check_stock,
+    check_tree,
+)
+
+
+def ledger_check() -> list[CheckResult]:
+    """Run every check (read-only; safe at any time, also while traffic goes on)."""
+    return [check() for check in CHECKS]
