@@ -99,8 +99,6 @@ def member_join(
     if inline:
         # This join will place itself under the tree lock: take it before any row lock, as every tree writer does.
         tree_lock_acquire()
-    if Member.objects.filter(user=user).exists():
-        raise ReferralError(_("You are already a member."), code="already_member")
     if sponsor is None and use_default_sponsor:
         sponsor = _default_sponsor()
         source = Member.JoinSource.DEFAULT_SPONSOR if sponsor is not None else source
@@ -149,18 +147,31 @@ def _sponsor_key_shared(member_id: int) -> Member | None:
 
 
 def _insert_with_new_code(member: Member) -> None:
-    """Insert without django-mptt's save (which would shift the tree); retry on the rare invite-code clash."""
+    """Insert without django-mptt's save (which would shift the tree), in one statement.
+
+    `ON CONFLICT DO NOTHING` turns the two unique clashes into "no row" instead of an error that would abort the
+    join's transaction: the user already a member (also when two joins of the same user race) is refused, a
+    clash of the random invite code (about one in a million joins at a million members) is retried.
+    """
+    table = connection.ops.quote_name(Member._meta.db_table)
+    columns = ("user_id", "parent_id", "invite_code", "status", "join_source", "joined_at", "tree_id", "lft",
+               "rght", "level")  # fmt: skip
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
+        "ON CONFLICT DO NOTHING RETURNING id"
+    )
+    member.joined_at = timezone.now()
     for _attempt in range(5):
         member.invite_code = new_invite_code()
-        try:
-            with transaction.atomic():
-                Member.objects.bulk_create([member])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [getattr(member, column) for column in columns])
+            row = cursor.fetchone()
+        if row is not None:
+            member.pk = row[0]
+            member._state.adding = False
             return
-        except IntegrityError as error:
-            if Member.objects.filter(user_id=member.user_id).exists():
-                raise ReferralError(_("You are already a member."), code="already_member") from error
-            if not Member.objects.filter(invite_code=member.invite_code).exists():
-                raise
+        if Member.objects.filter(user_id=member.user_id).exists():
+            raise ReferralError(_("You are already a member."), code="already_member")
     raise ReferralError(_("Could not create an invite code; try again."), code="invite_code")
 
 

@@ -417,3 +417,20 @@ def test_a_cancelled_index_run_asks_for_another_and_changes_nothing(settings, mo
     assert services.tree_index_run() == 0
     assert requested == [1]
     assert Member.objects.get(pk=joined.pk).lft == PENDING
+
+
+@pytest.mark.django_db
+def test_an_invite_code_clash_is_retried_and_a_second_join_of_a_user_refused(deferred, monkeypatch):
+    root = MemberFactory()
+    codes = iter([root.invite_code, "NEWCODE2"])
+    monkeypatch.setattr(services, "new_invite_code", lambda: next(codes))
+    user = UserFactory()
+
+    member = member_join(user=user, sponsor=root)
+
+    assert member.invite_code == "NEWCODE2" and Member.objects.get(pk=member.pk).parent_id == root.pk
+    monkeypatch.setattr(services, "new_invite_code", lambda: "NEWCODE3")
+    with pytest.raises(services.ReferralError) as refused:
+        member_join(user=user, sponsor=root)
+    assert refused.value.code == "already_member"
+    assert Member.objects.filter(user=user).count() == 1
