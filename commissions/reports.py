@@ -340,7 +340,14 @@ def _plan_versions(start: datetime, end: datetime) -> list[PlanVersion]:
 
 
 def _depths(end: datetime) -> list[DepthCount]:
-    rows = Member.objects.filter(joined_at__lt=end).values("level").annotate(members=Count("pk")).order_by("level")
+    # Members placed in the nested sets: one who joined seconds ago is not yet (lft = 0), and the level it carries
+    # until then is only a hint that a move of its upline can make wrong.
+    rows = (
+        Member.objects.filter(joined_at__lt=end, lft__gt=0)
+        .values("level")
+        .annotate(members=Count("pk"))
+        .order_by("level")
+    )
     return [DepthCount(depth=row["level"] + 1, members=row["members"]) for row in rows]
 
 

@@ -9,7 +9,6 @@ serialises writers itself (transactions are BEGIN IMMEDIATE in settings).
 """
 
 import hashlib
-import time
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
@@ -29,7 +28,6 @@ def tree_lock_acquire(*, using: str = DEFAULT_DB_ALIAS) -> None:
 # An index pass (referrals.services.tree_index_pending) marks its transaction with this application name, so that
 # a staff move can find it and cancel it: a pass is all-or-nothing, and a cancelled one simply runs again later.
 INDEX_RUN_APPLICATION_NAME = "referrals-tree-index"
-_CANCEL_ATTEMPTS = 5
 
 
 def tree_index_pass_mark(*, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -55,16 +53,17 @@ def tree_lock_acquire_first(*, using: str = DEFAULT_DB_ALIAS) -> None:
     unsigned = TREE_LOCK_KEY & 0xFFFFFFFFFFFFFFFF
     high, low = unsigned >> 32, unsigned & 0xFFFFFFFF
     with connection.cursor() as cursor:
-        for _attempt in range(_CANCEL_ATTEMPTS):
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
-            if cursor.fetchone()[0]:
-                return
-            cursor.execute(
-                "SELECT pg_cancel_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s "
-                "AND l.objsubid = 1 AND a.application_name = %s",
-                [high, low, INDEX_RUN_APPLICATION_NAME],
-            )
-            cursor.fetchall()
-            time.sleep(0.05)
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+        if cursor.fetchone()[0]:
+            return
+        # pg_stat_activity is a snapshot per transaction: refresh it, or a run started since is invisible.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT pg_cancel_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s "
+            "AND l.objsubid = 1 AND a.application_name = %s",
+            [high, low, INDEX_RUN_APPLICATION_NAME],
+        )
+        cursor.fetchall()
+    # Queue for the lock at once: a run asked for after the cancel queues behind this move, not ahead of it.
     tree_lock_acquire(using=using)

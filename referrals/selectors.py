@@ -366,9 +366,13 @@ def member_team_level_counts(
     """{relative level: number of members} for levels 1..`levels` below `member` (0 for an empty level).
     An aggregate over the placed members, plus the pending ones (`member_pending_team`; passed in or read)."""
     counts = dict.fromkeys(range(1, levels + 1), 0)
+    pending = member_pending_team(member) if pending is None else pending
     if member.lft != PENDING:
+        # Read after the pending ones: a member placed in between is in both reads; count it once.
+        just_placed = [member_id for ids in pending.values() for member_id in ids]
         rows = (
             member_downline(member)
+            .exclude(pk__in=just_placed)
             .filter(level__lte=member.level + levels)
             .order_by()
             .values("level")
@@ -377,7 +381,6 @@ def member_team_level_counts(
         )
         for level, n in rows:
             counts[level - member.level] = n
-    pending = member_pending_team(member) if pending is None else pending
     for relative, ids in pending.items():
         if relative in counts:
             counts[relative] += len(ids)

@@ -341,9 +341,14 @@ def tree_index_run() -> int:
 
 
 def is_query_cancelled(error: BaseException) -> bool:
-    """PostgreSQL's "canceling statement due to user request" (SQLSTATE 57014), as Django wraps it."""
+    """PostgreSQL's "canceling statement due to user request" (pg_cancel_backend), as Django wraps it.
+
+    Not a statement timeout (the same SQLSTATE 57014, another message): a pass that times out every time must fail
+    loudly, not be taken for a move's cancel and retried in silence.
+    """
     cause = error.__cause__
-    return getattr(cause, "sqlstate", None) == "57014"
+    message = getattr(getattr(cause, "diag", None), "message_primary", None) or str(cause or "")
+    return getattr(cause, "sqlstate", None) == "57014" and "user request" in message
 
 
 @transaction.atomic

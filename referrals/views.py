@@ -116,7 +116,8 @@ def dashboard(request):
             "shop": Shop.objects.filter(owner=member).first(),
             "invite_url": invite_url,
             "team_size": member_team_size(member),
-            "direct_count": member.get_children().count(),
+            # by parent link: django-mptt's get_children() misses invitees not yet placed in the nested sets
+            "direct_count": Member.objects.filter(parent=member).count(),
             "stats": stats,
             "balance": member_balance(member),
             "chart": _daily_chart(stats.daily),

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -410,13 +410,24 @@ def test_a_cancelled_index_run_asks_for_another_and_changes_nothing(settings, mo
 
     def cancelled(**kwargs):
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL statement_timeout = 1")
-            cursor.execute("SELECT pg_sleep(1)")  # fails like a cancelled statement (SQLSTATE 57014)
+            cursor.execute("SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(5)")  # as a move cancels a run
 
     monkeypatch.setattr(services, "tree_index_pending", cancelled)
     assert services.tree_index_run() == 0
     assert requested == [1]
     assert Member.objects.get(pk=joined.pk).lft == PENDING
+
+    # a statement timeout has the same SQLSTATE but is no move's cancel: it fails loudly and asks for nothing
+    def timed_out(**kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = 1")
+            cursor.execute("SELECT pg_sleep(1)")
+
+    monkeypatch.setattr(services, "tree_index_pending", timed_out)
+    requested.clear()
+    with pytest.raises(OperationalError):
+        services.tree_index_run()
+    assert requested == []
 
 
 @pytest.mark.django_db
