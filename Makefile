@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo
-	@echo "Serving on http://$(HOST)/  (admin: http://$(HOST)/admin/)"
+	@echo "Serving on http://$(HOST)/  (admin: http://$(HOST)/$${ADMIN_URL:-admin/})"
 	$(BIN)/python manage.py runserver $(HOST)
 
 test: $(VENV)/.installed

@@ -77,6 +77,14 @@ def token_revoke(*, user, token_id: int) -> ApiToken:
     return token
 
 
+def user_tokens_revoke_all(*, user) -> int:
+    """Revoke every active API token of `user` at once (idempotent); return how many were active.
+
+    Called when the password changes (accounts.signals): a key made under the old password must not outlive it.
+    """
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def token_authenticate(key: str) -> ApiToken | None:
     """The active token whose key is `key` (with its user), else None; notes when it was last used."""
     if not key:

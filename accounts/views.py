@@ -5,6 +5,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import ProfileForm
@@ -12,6 +13,8 @@ from accounts.models import ApiToken
 from accounts.services import AccountError, token_create, token_revoke, user_update_profile
 
 
+@sensitive_post_parameters("current_password", "email", "phone")
+@sensitive_variables("form", "data")
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request):
@@ -40,6 +43,7 @@ class TokenForm(forms.Form):
     )
 
 
+@sensitive_variables("created", "context")  # the new token's plain key
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request):

@@ -153,7 +153,7 @@ def pgbench_ceiling(seconds: int, database: str) -> tuple[float, str]:
         subprocess.run(initialise, env=env, check=True, capture_output=True)  # noqa: S603 - our own argv
         command = [pgbench, "-N", "-c", "8", "-j", "2", "-T", str(seconds), database]
         log(f"pgbench: {' '.join(command[1:])}")
-        result = subprocess.run(command, env=env, check=True, capture_output=True, text=True)  # noqa: S603
+        result = subprocess.run(command, env=env, check=True, capture_output=True, text=True)  # noqa: S603 - our own argv
         match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout)
         if not match:
             raise RuntimeError(f"no tps in pgbench's output:\n{result.stdout}\n{result.stderr}")

@@ -363,7 +363,7 @@ def run_wrk(
         url,
     ]
     before = cpu_snapshot(workers, redis_pid)
-    completed = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603 - our own wrk argv
     after = cpu_snapshot(workers, redis_pid)
     result = parse_wrk(completed.stdout)
     redis_cpu = None if before[1] is None or after[1] is None else after[1] - before[1]
@@ -562,7 +562,7 @@ def start_gunicorn(config: GunicornConfig, port: int, database_url: str, error_l
         str(error_log),
     ]
     env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "bench.settings"}
-    return subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
+    return subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603 - our own gunicorn argv
 
 
 def stop_gunicorn(process: subprocess.Popen) -> None:
@@ -650,7 +650,7 @@ def profile_workers(args, lua: Path, url: str, master_pid: int, out: Path) -> tu
         "--output",
         str(out),
     ]
-    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603 - py-spy, our argv
     time.sleep(1)
     result = run_wrk(args, lua, url, args.profile_seconds)
     spy.wait(timeout=args.profile_seconds + 60)
@@ -905,7 +905,7 @@ def main(argv: list[str] | None = None) -> int:
         redis_version, redis_pid = redis_info["redis_version"], redis_info.get("process_id")
         if redis_pid and process_cpu(redis_pid) is None:
             redis_pid = None  # another host or namespace: its CPU is not counted
-        gunicorn_version = subprocess.run(  # noqa: S603
+        gunicorn_version = subprocess.run(  # noqa: S603 - the venv's gunicorn, fixed argv
             [str(Path(sys.executable).parent / "gunicorn"), "--version"], capture_output=True, text=True, check=True
         ).stdout.strip()
         log(

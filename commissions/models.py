@@ -154,6 +154,7 @@ class CommissionEntry(models.Model):
         REVERSAL = "reversal", _("Reversal (refund before release)")
         CLAWBACK = "clawback", _("Clawback (refund after release)")
         PLATFORM = "platform", _("Platform remainder")
+        ADJUSTMENT = "adjustment", _("Adjustment (the network changed the commission)")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -161,8 +162,23 @@ class CommissionEntry(models.Model):
         PAID = "paid", _("Paid out")
         REVERSED = "reversed", _("Reversed")
 
-    order = models.ForeignKey("shops.Order", on_delete=models.PROTECT, related_name="commission_entries")
-    order_line = models.ForeignKey("shops.OrderLine", on_delete=models.PROTECT, related_name="commission_entries")
+    # Our own sales: the order and its line. A sale on an external network: its reported line instead.
+    order = models.ForeignKey(
+        "shops.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="commission_entries"
+    )
+    order_line = models.ForeignKey(
+        "shops.OrderLine", on_delete=models.PROTECT, null=True, blank=True, related_name="commission_entries"
+    )
+    external_line = models.ForeignKey(
+        "networks.ExternalOrder",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="commission_entries",
+        verbose_name=_("external order"),
+    )
+    # External lines: 1 = the first split, then one more per reported change (0 for our own sales).
+    revision = models.PositiveIntegerField(_("revision"), default=0, db_default=0)
     # Indexes: every one is written for each of the ~12 rows a paid order adds, so the split's speed pays for
     # them. Kept: order, order line, (beneficiary, status), (status, order), the unique keys. A plain index on
     # refund, beneficiary, plan, policy or rolled_up_from would only repeat one of those or index nulls.
@@ -213,11 +229,22 @@ class CommissionEntry(models.Model):
                 condition=Q(refund__isnull=False),
                 name="commissions_refund_once",
             ),
+            models.UniqueConstraint(
+                fields=["external_line", "revision", "level", "kind"],
+                condition=Q(external_line__isnull=False),
+                name="commissions_external_once",
+            ),
             models.CheckConstraint(condition=Q(level__lte=HARD_MAX_LEVELS), name="commissions_entry_level_ceiling"),
             models.CheckConstraint(
                 condition=Q(kind__in=["reversal", "clawback"], amount__lte=0)
-                | (~Q(kind__in=["reversal", "clawback"]) & Q(amount__gte=0)),
+                | Q(kind="adjustment")
+                | (~Q(kind__in=["reversal", "clawback", "adjustment"]) & Q(amount__gte=0)),
                 name="commissions_entry_sign",
+            ),
+            models.CheckConstraint(
+                condition=Q(order_line__isnull=False, order__isnull=False, external_line__isnull=True)
+                | Q(order_line__isnull=True, order__isnull=True, external_line__isnull=False),
+                name="commissions_entry_one_source",
             ),
         ]
         indexes = [
@@ -225,6 +252,7 @@ class CommissionEntry(models.Model):
             models.Index(fields=["status", "order"]),
             models.Index(fields=["refund"], condition=Q(refund__isnull=False), name="commissions_entry_refund"),
         ]
+        # external_line: its foreign key index serves the external lines' lookups (nulls for our own sales).
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} L{self.level} {self.amount}"

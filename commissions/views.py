@@ -36,7 +36,7 @@ def percent(rate: Decimal | None) -> str:
     return f"{(rate * 100).normalize():f}%"
 
 
-@member_required
+@member_required(suspended_may_read=True)  # earnings stay visible to a suspended member
 @require_GET
 def commission_entries(request):
     member = request.member

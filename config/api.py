@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -28,9 +28,13 @@ class ApiError(exceptions.APIException):
 
 
 class IsMember(BasePermission):
-    """Signed in (token or session) and a member of the programme; puts the member on `request.member`."""
+    """Signed in (token or session) and an active member of the programme; puts the member on `request.member`.
+
+    A suspended member gets a 403 with code "suspended", except that `IsMemberOrSuspendedReadOnly` lets one read.
+    """
 
     message = _("Join the programme first.")
+    suspended_may_read = False
 
     def has_permission(self, request, view) -> bool:
         from referrals.selectors import member_for_user
@@ -38,7 +42,19 @@ class IsMember(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         request.member = member_for_user(request.user)
-        return request.member is not None
+        if request.member is None:
+            return False
+        if not request.member.is_active and not (self.suspended_may_read and request.method in SAFE_METHODS):
+            # DRF raises PermissionDenied(self.message, code=self.code); this instance serves this request only.
+            self.message, self.code = _("Your membership is suspended; contact support."), "suspended"
+            return False
+        return True
+
+
+class IsMemberOrSuspendedReadOnly(IsMember):
+    """IsMember, but a suspended member may still read (GET): their earnings, balance, statement and withdrawals."""
+
+    suspended_may_read = True
 
 
 class Pagination(PageNumberPagination):
@@ -132,7 +148,7 @@ class ErrorSerializer(serializers.Serializer):
 ERROR_DESCRIPTIONS = {
     400: "Invalid input (`fields` names the fields).",
     401: "No valid credentials: sign in, or send `Authorization: Bearer <key>`.",
-    403: "Signed in but not allowed (not a member of the programme).",
+    403: "Signed in but not allowed (not a member of the programme, or a suspended member: code `suspended`).",
     404: "Not found, or not yours.",
     429: "Too many requests; see the Retry-After header.",
 }

@@ -26,14 +26,26 @@ def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback:
     pick the work up instead.
     """
     from django.core.cache import cache
-    from kombu.exceptions import OperationalError
 
     if not cache.add(flag, 1, timeout=flag_seconds):
         return False
-    try:
-        task.delay()
-    except OperationalError:
+    if not task_send(task, logger=logger, fallback=fallback):
         cache.delete(flag)
-        logger.exception("could not send %s; %s", task.name, fallback)
+        return False
+    return True
+
+
+def task_send(task, *args, logger, fallback: str) -> bool:
+    """Send `task(*args)`; if the broker is unreachable, log it and return False instead of raising.
+
+    For messages sent after a commit whose work something periodic also finds (`fallback` says what): the
+    request that committed must not fail because the broker is down.
+    """
+    from kombu.exceptions import OperationalError
+
+    try:
+        task.delay(*args)
+    except OperationalError:
+        logger.exception("could not send %s%s; %s", task.name, args, fallback)
         return False
     return True

@@ -5,11 +5,14 @@ in-process, local-memory cache, DEBUG on. Production sets DEBUG=0, SECRET_KEY,
 DATABASE_URL (PostgreSQL), CELERY_BROKER_URL and REDIS_URL; README lists every setting.
 """
 
+import re
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,12 +44,15 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
+    "axes",
     "accounts",
     "referrals",
     "shops",
     "commissions",
     "payouts",
     "staff",
+    "networks",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +64,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a login refused because of a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -65,6 +74,8 @@ if not DEBUG:
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
+# Where Django admin and the back-office pages live, e.g. "staff-7f3a/": an unguessable path keeps scanners away.
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
@@ -106,7 +117,11 @@ else:
 
 # --- Users and auth -----------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["accounts.backends.EmailOrPhoneBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses any login attempt while its (identifier, IP address) is locked out (django-axes).
+    "accounts.backends.LoginLockoutBackend",
+    "accounts.backends.EmailOrPhoneBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -133,6 +148,8 @@ USE_TZ = True
 # --- Static and media ---------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The storefront's CSS and JavaScript: files, never inline (the Content Security Policy allows 'self' only).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 STORAGES = {
@@ -155,22 +172,108 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+# Every cookie we set is HTTPS-only in production: the session, CSRF and language cookies here, the attribution
+# cookie (referrals.attribution) through ATTRIBUTION_COOKIE_SECURE.
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+# Content Security Policy (django-csp): scripts and styles from our own origin only, nothing inline, no framing.
+# Templates keep their JavaScript in static/js/ and their CSS in static/css/ (tests/security/test_csp.py checks).
+# A payment provider whose hosted page is a form POST elsewhere must be added to form-action.
+_csp_report_only = env.bool("CSP_REPORT_ONLY", default=False)
+_csp = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, *env.list("CSP_FORM_ACTION", default=[])],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
+if _csp_report_only:  # try a policy change on real traffic first: violations are reported, nothing is blocked
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp
+else:
+    CONTENT_SECURITY_POLICY = _csp
+
+# Brute-force protection on every password login (the login page, the admin login): django-axes. A login is
+# locked after AXES_FAILURE_LIMIT failures for the same account (or typed identifier) from the same address, for
+# AXES_COOLOFF_MINUTES; the person gets templates/accounts/locked_out.html (429) saying when to try again.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The account the identifier resolves to (email in any case or phone with any separators), else the identifier
+# normalised: trying the phone number after the email address counts against the same lockout.
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_identifier"
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# A locked-out person trying again does not push the end of the lockout further away: the page tells the truth.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+# No log of successful logins (an address per login kept forever); failed attempts, with their address, are kept
+# only for the cool-off (axes deletes older ones).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["password", "password1", "password2", "current_password", "new_password1"]
+AXES_VERBOSE = False
+
+# Rate limits ("<n>/<second|minute|hour|day>", "0" switches one off), counted in the cache per client address.
+# Over the limit: a 429 page, and nothing changes. The redirect's counter is in the click counter's Redis script.
+RATE_LIMIT_JOIN = env.str("RATE_LIMIT_JOIN", default="10/hour")
+RATE_LIMIT_CHECKOUT = env.str("RATE_LIMIT_CHECKOUT", default="30/hour")
+RATE_LIMIT_ORDER_LOOKUP = env.str("RATE_LIMIT_ORDER_LOOKUP", default="30/hour")
+RATE_LIMIT_REDIRECT = env.str("RATE_LIMIT_REDIRECT", default="120/minute")
+RATE_LIMIT_PASSWORD_RESET = env.str("RATE_LIMIT_PASSWORD_RESET", default="5/hour")
+for _name in (
+    "RATE_LIMIT_JOIN",
+    "RATE_LIMIT_CHECKOUT",
+    "RATE_LIMIT_ORDER_LOOKUP",
+    "RATE_LIMIT_REDIRECT",
+    "RATE_LIMIT_PASSWORD_RESET",
+):
+    if not re.fullmatch(r"\s*(0|\d+\s*/\s*(s|second|m|minute|h|hour|d|day)s?)\s*", globals()[_name], re.IGNORECASE):
+        raise ImproperlyConfigured(f"{_name} must look like '10/hour' (or '0' for no limit).")
+
+# Every handler redacts passwords, tokens and other secrets and masks emails and phone numbers (config/logging.py).
+# Django's own loggers are configured here too, so none of them keeps a default handler without the filter.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "redact": {"()": "config.logging.RedactingFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "formatters": {
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler"},
-        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR"},
+        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["redact"]},
+        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR", "filters": ["redact"]},
+        # Django's server errors mail staff in production only, as Django's default logging does.
+        "mail_admins_production": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["redact", "require_debug_false"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        "django": {"handlers": ["mail_admins_production"], "level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "referrals.tree": {"handlers": ["console", "mail_admins"], "level": "INFO", "propagate": False},
         # One line per task run is noise in the embedded default, where tasks run in-process.
         "celery.app.trace": {"level": env.str("CELERY_TRACE_LOG_LEVEL", default="WARNING")},
@@ -238,6 +341,13 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default
 ORDER_MAX_QUANTITY_PER_LINE = 99
 # Shop logos: the largest upload accepted, in bytes (the dashboard also checks type and dimensions).
 SHOP_LOGO_MAX_BYTES = env.int("SHOP_LOGO_MAX_BYTES", default=2 * 1024 * 1024)
+SHOP_LOGO_MIN_SIDE = 64
+SHOP_LOGO_MAX_SIDE = 4096
+# Every other uploaded image (product images): PNG, JPEG or WebP by content, at most this many bytes, and
+# IMAGE_UPLOAD_MIN_SIDE..IMAGE_UPLOAD_MAX_SIDE pixels a side (config/images.py).
+IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=5 * 1024 * 1024)
+IMAGE_UPLOAD_MIN_SIDE = 64
+IMAGE_UPLOAD_MAX_SIDE = env.int("IMAGE_UPLOAD_MAX_SIDE", default=4096)
 # Commissions (SPEC §7).
 COMMISSION_HOLD_DAYS = env.int("COMMISSION_HOLD_DAYS", default=7)
 COMMISSION_SPLIT_BATCH = env.int("COMMISSION_SPLIT_BATCH", default=500)
@@ -267,8 +377,12 @@ ATTRIBUTION_COOKIE = "cps_ref"
 REFERRALS_JOIN_VIA_SHARE_LINK = env.bool("REFERRALS_JOIN_VIA_SHARE_LINK", default=True)
 # Where clicks are counted before the periodic flush: Redis when set (production), else process memory.
 CLICKS_REDIS_URL = env.str("CLICKS_REDIS_URL", default=REDIS_URL)
-# Behind a proxy that sets X-Forwarded-For, the visitor's address for unique counts is its first entry.
+# Behind proxies that append to X-Forwarded-For, the client's address (rate limits, lockouts, unique visitors) is
+# the entry our nearest proxies wrote: the TRUSTED_PROXY_COUNT-th from the right (config/client_ip.py).
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
+# The attribution cookie is HTTPS-only in production, like every other cookie.
+ATTRIBUTION_COOKIE_SECURE = env.bool("ATTRIBUTION_COOKIE_SECURE", default=not DEBUG)
 
 # Joins write the parent link at once; the nested-set fields of new members are filled by one batched pass
 # (referrals.services.tree_index_pending). Inline: inside each join (the embedded default, where Celery runs
@@ -317,4 +431,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# External affiliate networks (issue #12, networks/): the incremental order sync reads the report in windows of
+# this many minutes, starting a little before where it stopped (networks index late changes late), at most this
+# many windows per run; a network synced for the first time starts this many days back.
+NETWORK_SYNC_WINDOW_MINUTES = env.int("NETWORK_SYNC_WINDOW_MINUTES", default=20)
+NETWORK_SYNC_OVERLAP_MINUTES = env.int("NETWORK_SYNC_OVERLAP_MINUTES", default=5)
+NETWORK_SYNC_MAX_WINDOWS = env.int("NETWORK_SYNC_MAX_WINDOWS", default=72)
+NETWORK_SYNC_FIRST_DAYS = env.int("NETWORK_SYNC_FIRST_DAYS", default=1)
+NETWORK_SYNC_INTERVAL_SECONDS = env.int("NETWORK_SYNC_INTERVAL_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["networks-sync"] = {
+    "task": "networks.tasks.networks_sync_task",
+    "schedule": float(NETWORK_SYNC_INTERVAL_SECONDS),
 }

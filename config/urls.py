@@ -6,16 +6,23 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from accounts.forms import LoginForm
+from config.ratelimit import rate_limit
 from referrals.views import share_link_redirect
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("l/<str:code>", share_link_redirect, name="share_link"),
-    path("admin/", include("staff.urls")),  # back-office pages: before the admin's own catch-all
-    path("admin/", admin.site.urls),
+    # settings.ADMIN_URL (default "admin/"): nothing else may assume where admin is; use reverse("admin:…").
+    path(settings.ADMIN_URL, include("staff.urls")),  # back-office pages: before the admin's own catch-all
+    path(settings.ADMIN_URL, admin.site.urls),
     path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    # Each reset sends a mail: limited per address, so the form cannot be used to flood someone's inbox.
+    path(
+        "password/reset/",
+        rate_limit("password_reset", "RATE_LIMIT_PASSWORD_RESET")(auth_views.PasswordResetView.as_view()),
+        name="password_reset",
+    ),
     path("password/reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password/reset/<uidb64>/<token>/",

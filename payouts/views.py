@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.money import format_money
@@ -20,14 +21,14 @@ from payouts.forms import PayoutAccountForm, WithdrawalForm, add_service_errors
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
-from referrals.decorators import member_required
+from referrals.decorators import member_required, suspended_refused
 from referrals.selectors import member_for_user
 
 # The overview lists the latest withdrawals; the statement has every one of them.
 OVERVIEW_WITHDRAWALS = 50
 
 
-@member_required
+@member_required(suspended_may_read=True)  # read-only for a suspended member
 @require_http_methods(["GET", "POST"])
 def overview(request):
     member = request.member
@@ -55,7 +56,9 @@ def overview(request):
     return render(request, "payouts/overview.html", context, status=400 if form.errors else 200)
 
 
-@member_required
+@sensitive_post_parameters("holder_name", "account_number", "alipay_account", "wechat_id")
+@sensitive_variables("form", "current", "saved")
+@member_required(suspended_may_read=True)  # read-only for a suspended member
 @require_http_methods(["GET", "POST"])
 def account(request):
     member = request.member
@@ -77,7 +80,7 @@ def account(request):
     )
 
 
-@member_required
+@member_required(suspended_may_read=True)  # read-only for a suspended member
 def statement(request):
     member = request.member
     lines = member_statement(member)
@@ -90,7 +93,7 @@ def statement(request):
     )
 
 
-@member_required
+@member_required(suspended_may_read=True)  # read-only for a suspended member
 def statement_csv(request):
     member = request.member
     return _statement_csv(member, member_statement(member))
@@ -111,6 +114,7 @@ def _statement_csv(member, lines) -> HttpResponse:
     return response
 
 
+@suspended_refused
 @login_required
 @require_POST
 def withdrawal_cancel_view(request, withdrawal_id: int):

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from mptt.admin import MPTTModelAdmin
@@ -17,14 +18,18 @@ from referrals.services import (
     share_link_deactivate,
 )
 
+# Deeper members are indented as much as this level (static/css/backoffice.css has a class per level).
+MAX_INDENTED_LEVEL = 20
+
 
 @admin.register(Member)
 class MemberAdmin(MPTTModelAdmin):
     """Members indented by level. The sponsor changes only through the audited move action."""
 
-    mptt_level_indent = 16
-    mptt_indent_field = "__str__"
-    list_display = ("__str__", "status", "join_source", "joined_at", "level")
+    # django-mptt indents its column with a style attribute, which the Content Security Policy refuses: it is
+    # pointed at a column not shown, and `indented` indents with a class from the back office's stylesheet.
+    mptt_indent_field = "tree_id"
+    list_display = ("indented", "status", "join_source", "joined_at", "level")
     list_filter = ("status", "join_source")
     search_fields = ("invite_code", "user__email", "user__phone", "user__first_name", "user__last_name")
     list_select_related = ("user",)
@@ -33,6 +38,13 @@ class MemberAdmin(MPTTModelAdmin):
     actions = ("move_members", "suspend_members", "reactivate_members", "delete_members")
     list_per_page = 50
     show_full_result_count = False
+
+    class Media:
+        css = {"all": ("css/backoffice.css",)}
+
+    @admin.display(description=_("member"))
+    def indented(self, obj):
+        return format_html('<span class="tree-level-{}">{}</span>', min(obj.level, MAX_INDENTED_LEVEL), obj)
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:

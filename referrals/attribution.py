@@ -26,7 +26,18 @@ def _window_seconds() -> int:
 
 
 def _read(request) -> tuple[int, int] | None:
-    value = request.get_signed_cookie(settings.ATTRIBUTION_COOKIE, default=None, salt=SALT, max_age=_window_seconds())
+    name = settings.ATTRIBUTION_COOKIE
+    cookie = request.COOKIES.get(name)
+    if not cookie:
+        return None
+    signer = _cookie_signer(name, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
+    try:
+        value = signer.unsign(cookie, max_age=_window_seconds())
+    # What request.get_signed_cookie() does, but it lets through what the signer raises on a genuine signature
+    # over a malformed timestamp: ValueError (not base 62, or no timestamp at all), IndexError (an empty one) and
+    # OverflowError (one too large for a float). Found by tests/security/test_fuzz_attribution.py.
+    except (signing.BadSignature, ValueError, IndexError, OverflowError):
+        return None
     if not value:
         return None
     try:
@@ -47,7 +58,7 @@ def attribution_cookie_set(request, response, *, sharer_id: int, link_id: int) -
         max_age=_window_seconds(),
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure(),
+        secure=settings.ATTRIBUTION_COOKIE_SECURE or request.is_secure(),
     )
 
 

@@ -11,6 +11,10 @@ Two counters behind one interface:
   the batch is deleted only after the database has it, and a batch left over by a crash is picked up again.
 - LocalClickCounter (the embedded default: one process, tasks run in it): the same, in a locked dict.
 
+Both also keep the redirect's rate limit (settings.RATE_LIMIT_REDIRECT): a fixed-window counter per client
+address (a keyed hash, never the address), incremented in the same call, so the limit costs no extra round trip.
+Over the limit `follow` answers LIMITED and neither reads the target nor counts the click.
+
 Batches carry an id that the flush records in the database in the same transaction as the counts
 (`ClickFlush.batch_id` is unique), so a batch applied but not yet deleted is never applied twice.
 """
@@ -59,6 +63,25 @@ def visitor_hash(*, code: str, day: date, ip: str, user_agent: str) -> str:
 
 
 MISSING = "missing"  # the cached answer for an unknown or inactive code
+LIMITED = "limited"  # follow()'s answer when the client is over the redirect rate limit
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """One client's counter for the current window: `key` identifies client and window, `limit` hits allowed."""
+
+    key: str
+    limit: int
+    seconds: int
+
+
+def rate_window(*, ip: str, day: date, limit: int, seconds: int, now: float | None = None) -> RateWindow:
+    """The redirect rate limit's counter for `ip`: keyed by a hash of the address with the daily salt (no raw
+    address is stored, in Redis either) and by the fixed window the current time falls in."""
+    now = time.time() if now is None else now
+    window = int(now // seconds)
+    client = hmac.new(_day_salt(settings.SECRET_KEY, day), f"rate|{ip}".encode(), hashlib.sha256).hexdigest()[:24]
+    return RateWindow(key=f"{window}:{client}", limit=limit, seconds=seconds)
 
 
 def encode_target(link_id: int, owner_id: int, url: str) -> str:
@@ -90,6 +113,8 @@ class LocalClickCounter:
         self._seen: set[tuple[int, date, str]] = set()
         self._batches: dict[str, dict[str, int]] = {}
         self._targets: dict[str, tuple[str, float]] = {}
+        self._rates: dict[str, int] = {}
+        self._rates_expire: dict[str, float] = {}
 
     def record(self, *, link_id: int, day: date, visitor: str) -> None:
         with self._lock:
@@ -101,9 +126,23 @@ class LocalClickCounter:
             self._seen.add((link_id, day, visitor))
             self._pending[_field(link_id, day, "u")] += 1
 
-    def follow(self, *, code: str, day: date, visitor: str | None) -> str | None:
-        """The cached target of `code` (None when not cached); counts the click if live and `visitor` is given."""
+    def _over_rate(self, rate: RateWindow) -> bool:
+        now = time.monotonic()
+        if len(self._rates) > 10_000:  # forget finished windows now and then
+            for key in [key for key, expires in self._rates_expire.items() if expires < now]:
+                self._rates.pop(key, None)
+                self._rates_expire.pop(key, None)
+        count = self._rates.get(rate.key, 0) + 1
+        self._rates[rate.key] = count
+        self._rates_expire.setdefault(rate.key, now + rate.seconds + 1)
+        return count > rate.limit
+
+    def follow(self, *, code: str, day: date, visitor: str | None, rate: RateWindow | None = None) -> str | None:
+        """The cached target of `code` (None when not cached); counts the click if live and `visitor` is given.
+        LIMITED, and nothing else done, when `rate` is given and this client is over it."""
         with self._lock:
+            if rate is not None and self._over_rate(rate):
+                return LIMITED
             value, expires = self._targets.get(code, (None, 0.0))
             if value is None or expires < time.monotonic():
                 return None
@@ -134,9 +173,20 @@ class LocalClickCounter:
             self._batches.pop(batch_id, None)
 
 
-# KEYS: target, pending hash. ARGV: day, visitor ("" = do not count), seen seconds, seen prefix.
-# The seen key is built here from the link id in the target (it is not known before the lookup).
+# KEYS: target, pending hash, rate counter ("" = no limit). ARGV: day, visitor ("" = do not count), seen seconds,
+# seen prefix, rate limit, rate window seconds.
+# The seen key is built here from the link id in the target (it is not known before the lookup). Over the rate
+# limit the script answers 'limited' before it reads or counts anything.
 _FOLLOW_SCRIPT = """
+if KEYS[3] ~= '' then
+  local hits = redis.call('INCR', KEYS[3])
+  if hits == 1 then
+    redis.call('EXPIRE', KEYS[3], ARGV[6])
+  end
+  if hits > tonumber(ARGV[5]) then
+    return 'limited'
+  end
+end
 local target = redis.call('GET', KEYS[1])
 if not target or target == 'missing' or ARGV[2] == '' then
   return target
@@ -164,6 +214,7 @@ class RedisClickCounter:
     BATCH_PREFIX = "cps:clicks:batch:"
     SEEN_PREFIX = "cps:clicks:seen:"
     TARGET_PREFIX = "cps:links:target:"
+    RATE_PREFIX = "cps:links:rate:"
     SEEN_SECONDS = 2 * 24 * 60 * 60
 
     def __init__(self, url: str) -> None:
@@ -181,14 +232,22 @@ class RedisClickCounter:
             args=[_field(link_id, day, "c"), _field(link_id, day, "u"), self.SEEN_SECONDS],
         )
 
-    def follow(self, *, code: str, day: date, visitor: str | None) -> str | None:
+    def follow(self, *, code: str, day: date, visitor: str | None, rate: RateWindow | None = None) -> str | None:
         """The cached target of `code` (None when not cached); counts the click if live and `visitor` is given.
+        LIMITED, and nothing else done, when `rate` is given and this client is over it.
 
-        One round trip (a Lua script, atomic in Redis) for the lookup and the count.
+        One round trip (a Lua script, atomic in Redis) for the rate limit, the lookup and the count.
         """
         value = self._follow(
-            keys=[self.TARGET_PREFIX + code, self.PENDING],
-            args=[day.isoformat(), visitor or "", self.SEEN_SECONDS, self.SEEN_PREFIX],
+            keys=[self.TARGET_PREFIX + code, self.PENDING, self.RATE_PREFIX + rate.key if rate else ""],
+            args=[
+                day.isoformat(),
+                visitor or "",
+                self.SEEN_SECONDS,
+                self.SEEN_PREFIX,
+                rate.limit if rate else 0,
+                rate.seconds + 1 if rate else 0,
+            ],
         )
         return value.decode() if value else None
 

@@ -147,7 +147,8 @@ def new_share_code() -> str:
 
 
 class ShareLink(models.Model):
-    """A member's short link to their own shop, or to one product listed in it: /l/<code>."""
+    """A member's short link to their own shop, or to one product listed in it (ours, or an external network's):
+    /l/<code>."""
 
     owner = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="share_links", verbose_name=_("owner"))
     shop = models.ForeignKey("shops.Shop", on_delete=models.PROTECT, related_name="share_links", verbose_name=_("shop"))
@@ -158,6 +159,15 @@ class ShareLink(models.Model):
         blank=True,
         related_name="share_links",
         verbose_name=_("product"),
+    )
+    # A product of an external network in the owner's shop: the link goes to the network's tracking link.
+    external_product = models.ForeignKey(
+        "networks.ExternalProduct",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="share_links",
+        verbose_name=_("external product"),
     )
     code = models.CharField(_("code"), max_length=16, unique=True, editable=False)
     campaign = models.CharField(_("campaign"), max_length=60, blank=True)

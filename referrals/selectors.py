@@ -103,6 +103,11 @@ def share_link_lookup(code: str) -> LinkTarget | None:
 
 
 def share_link_target_url(link: ShareLink) -> str:
+    if link.external_product_id:
+        from networks.models import ExternalListing
+
+        listing = ExternalListing.objects.filter(shop_id=link.shop_id, product_id=link.external_product_id).first()
+        return listing.tracking_url if listing else reverse("shops:shop_home", args=[link.shop.slug])
     if link.product_id:
         return reverse("shops:product_detail", args=[link.shop.slug, link.product_id])
     return reverse("shops:shop_home", args=[link.shop.slug])

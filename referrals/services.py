@@ -15,6 +15,7 @@ the instances it is given, so a value read before the lock may already be stale.
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -26,7 +27,17 @@ from django.utils.translation import gettext as _
 from mptt.exceptions import InvalidMove
 
 from config.celery import task_request_once
-from referrals.clicks import MISSING, click_counter, decode_target, encode_target, is_bot, visitor_hash
+from config.ratelimit import parse_rate
+from referrals.clicks import (
+    LIMITED,
+    MISSING,
+    click_counter,
+    decode_target,
+    encode_target,
+    is_bot,
+    rate_window,
+    visitor_hash,
+)
 from referrals.locks import tree_index_pass_mark, tree_lock_acquire, tree_lock_acquire_first
 from referrals.models import (
     ClickFlush,
@@ -157,7 +168,7 @@ def _insert_with_new_code(member: Member) -> None:
     columns = ("user_id", "parent_id", "invite_code", "status", "join_source", "joined_at", "tree_id", "lft",
                "rght", "level")  # fmt: skip
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608 - quoted table, fixed columns, placeholders
         "ON CONFLICT DO NOTHING RETURNING id"
     )
     member.joined_at = timezone.now()
@@ -260,7 +271,7 @@ def _shift_tree(tree_id: int, plan: IndexPlan) -> None:
     rows = Member.objects.filter(tree_id=tree_id, rght__gte=points[0], lft__gt=PENDING).values_list("pk", "lft", "rght")
     changes = [(plan.shift(tree_id, lft), plan.shift(tree_id, rght), pk) for pk, lft, rght in rows]
     with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET lft = %s, rght = %s WHERE id = %s", changes)  # noqa: S608
+        cursor.executemany(f"UPDATE {table} SET lft = %s, rght = %s WHERE id = %s", changes)  # noqa: S608 - quoted table name only
 
 
 def _write_positions(plan: IndexPlan) -> None:
@@ -269,7 +280,7 @@ def _write_positions(plan: IndexPlan) -> None:
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.executemany(
-                f"UPDATE {table} SET tree_id = %s, lft = %s, rght = %s, level = %s WHERE id = %s",  # noqa: S608
+                f"UPDATE {table} SET tree_id = %s, lft = %s, rght = %s, level = %s WHERE id = %s",  # noqa: S608 - quoted table name only
                 rows,
             )
         return
@@ -278,7 +289,7 @@ def _write_positions(plan: IndexPlan) -> None:
             chunk = rows[start : start + POSITION_UPDATE_CHUNK]
             values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(
-                f"UPDATE {table} AS m SET tree_id = v.tree_id, lft = v.lft, rght = v.rght, level = v.level "  # noqa: S608
+                f"UPDATE {table} AS m SET tree_id = v.tree_id, lft = v.lft, rght = v.rght, level = v.level "  # noqa: S608 - table name and placeholders
                 f"FROM (VALUES {values}) AS v(tree_id, lft, rght, level, id) WHERE m.id = v.id",
                 [value for row in chunk for value in row],
             )
@@ -555,14 +566,21 @@ def tree_repair(*, actor=None) -> int:
 
 
 @transaction.atomic
-def share_link_create(*, owner: Member, product=None, campaign: str = "") -> ShareLink:
-    """A new link to the owner's own shop, or to a product listed in it. ReferralError otherwise."""
+def share_link_create(*, owner: Member, product=None, external_product=None, campaign: str = "") -> ShareLink:
+    """A new link to the owner's own shop, or to a product listed in it (ours, or an external network's whose
+    listing is in the shop). ReferralError otherwise."""
+    from networks.models import ExternalListing
     from shops.models import Shop, ShopListing
 
     shop = Shop.objects.filter(owner=owner).first()
     if shop is None:
         raise ReferralError(_("Open your shop first; links point to your own shop."), code="no_shop")
     if product is not None and not ShopListing.objects.filter(shop=shop, product=product).exists():
+        raise ReferralError(_("You can only link to products listed in your own shop."), code="not_listed")
+    if (
+        external_product is not None
+        and not ExternalListing.objects.filter(shop=shop, product=external_product).exists()
+    ):
         raise ReferralError(_("You can only link to products listed in your own shop."), code="not_listed")
     campaign = (campaign or "").strip()
     if len(campaign) > 60:
@@ -571,7 +589,9 @@ def share_link_create(*, owner: Member, product=None, campaign: str = "") -> Sha
         code = new_share_code()
         if not ShareLink.objects.filter(code=code).exists():
             break
-    return ShareLink.objects.create(owner=owner, shop=shop, product=product, code=code, campaign=campaign)
+    return ShareLink.objects.create(
+        owner=owner, shop=shop, product=product, external_product=external_product, code=code, campaign=campaign
+    )
 
 
 @transaction.atomic
@@ -598,16 +618,22 @@ class Followed:
     counted: bool
 
 
-def share_link_follow(*, code: str, ip: str, user_agent: str) -> Followed | None:
-    """Resolve /l/<code> and count the click, without a database write; None for an unknown or inactive link.
+def share_link_follow(*, code: str, ip: str, user_agent: str) -> Followed | Literal["limited"] | None:
+    """Resolve /l/<code> and count the click, without a database write; None for an unknown or inactive link,
+    LIMITED when this client is over settings.RATE_LIMIT_REDIRECT (then nothing is read or counted).
 
-    Usually one Redis call (the cached target and the count, in one script). A miss reads the database once and
-    caches the answer (a 404 too, briefly). Bots and link-preview fetchers are redirected but not counted.
+    Usually one Redis call (the rate limit, the cached target and the count, in one script). A miss reads the
+    database once and caches the answer (a 404 too, briefly). Bots and link-preview fetchers are redirected but not
+    counted; they are rate limited like everyone.
     """
     counter = click_counter()
     day = timezone.localdate()
     visitor = None if is_bot(user_agent) else visitor_hash(code=code, day=day, ip=ip, user_agent=user_agent)
-    value = counter.follow(code=code, day=day, visitor=visitor)
+    limit = parse_rate(settings.RATE_LIMIT_REDIRECT)
+    rate = rate_window(ip=ip, day=day, limit=limit[0], seconds=limit[1]) if limit else None
+    value = counter.follow(code=code, day=day, visitor=visitor, rate=rate)
+    if value == LIMITED:
+        return LIMITED
     if value is None:
         target = share_link_lookup(code)
         if target is None:
@@ -652,7 +678,7 @@ def _stats_add(counts) -> None:
     table = connection.ops.quote_name(ShareLinkDailyStat._meta.db_table)
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} (link_id, day, clicks, unique_visitors) VALUES (%s, %s, %s, %s) "  # noqa: S608
+            f"INSERT INTO {table} (link_id, day, clicks, unique_visitors) VALUES (%s, %s, %s, %s) "  # noqa: S608 - quoted table name only
             f"ON CONFLICT (link_id, day) DO UPDATE SET clicks = {table}.clicks + EXCLUDED.clicks, "
             f"unique_visitors = {table}.unique_visitors + EXCLUDED.unique_visitors",
             rows,

@@ -15,13 +15,17 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
+from config.client_ip import client_ip
 from config.money import ZERO, format_money
+from config.ratelimit import parse_rate, rate_limit, rate_limited_response
 from payouts.selectors import member_balance
 from referrals.attribution import attribution_cookie_set, attribution_from_request
 from referrals.charts import daily_chart_svg
+from referrals.clicks import LIMITED
 from referrals.decorators import member_required
 from referrals.forms import ShareLinkForm
 from referrals.models import Member
@@ -50,7 +54,9 @@ from shops.models import Shop
 LOGIN_BACKEND = "accounts.backends.EmailOrPhoneBackend"
 
 
+@sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
+@rate_limit("join", "RATE_LIMIT_JOIN")
 def join(request, invite_code: str | None = None):
     """Sign up (or, signed in, just join) under the sponsor whose invite code is in the URL."""
     sponsor = member_by_invite_code(invite_code) if invite_code else None
@@ -187,14 +193,6 @@ def team(request):
 # --- Share links --------------------------------------------------------------------------
 
 
-def _client_ip(request) -> str:
-    if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "")
-
-
 NEVER_CACHE = {
     "Expires": "Thu, 01 Jan 1970 00:00:00 GMT",
     "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private",
@@ -204,7 +202,10 @@ NEVER_CACHE = {
 @require_http_methods(["GET", "HEAD"])
 def share_link_redirect(request, code: str):
     """The hot path: one Redis call (cached target and click count), a signed cookie, a 302. No database write."""
-    followed = share_link_follow(code=code, ip=_client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""))
+    ip = client_ip(request)
+    followed = share_link_follow(code=code, ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", ""))
+    if followed == LIMITED:  # over RATE_LIMIT_REDIRECT: nothing was counted, no cookie
+        return rate_limited_response(request, retry_after=parse_rate(settings.RATE_LIMIT_REDIRECT)[1])
     if followed is None:
         return render(request, "referrals/link_not_found.html", status=404)
     target = followed.target

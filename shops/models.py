@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from config.images import validate_product_image, validate_shop_logo
 from config.money import CENT, RATE_ONE, RATE_ZERO, ZERO, MoneyField, RateField
 
 # Slugs that would shadow a page or read as official.
@@ -48,7 +49,7 @@ class Product(models.Model):
 
     title = models.CharField(_("title"), max_length=200)
     description = models.TextField(_("description"), blank=True)
-    image = models.ImageField(_("image"), upload_to="products/", blank=True)
+    image = models.ImageField(_("image"), upload_to="products/", blank=True, validators=[validate_product_image])
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, related_name="products", null=True, blank=True, verbose_name=_("category")
     )
@@ -96,7 +97,7 @@ class Shop(models.Model):
         help_text=_("Your shop lives at /s/<address>/."),
     )  # fmt: skip
     description = models.TextField(_("description"), blank=True, max_length=2000)
-    logo = models.ImageField(_("logo"), upload_to="shops/", blank=True)
+    logo = models.ImageField(_("logo"), upload_to="shops/", blank=True, validators=[validate_shop_logo])
     is_open = models.BooleanField(_("open"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     products = models.ManyToManyField(Product, through="ShopListing", related_name="shops", blank=True)

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from commissions.services import commission_order_paid
 from commissions.tasks import commission_apply_refund_task
+from config.celery import task_send
 from config.money import ZERO
 from shops.models import (
     Order,
@@ -413,6 +414,11 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
         raise WebhookRejected(f"amount {notice.amount} does not match payment {payment.amount}")
     if payment.status == Payment.Status.SUCCEEDED:
         return "payment already succeeded"
+    if payment.status == Payment.Status.REFUNDED:
+        # Its money arrived late and went straight back: a second success notice (a new event id) changes
+        # nothing. Refunding again would reuse the refund's idempotency key (an IntegrityError, a 500, and the
+        # provider retrying the notice for ever).
+        return "payment already refunded"
     payment.status = Payment.Status.SUCCEEDED
     payment.completed_at = timezone.now()
     payment.save(update_fields=["status", "completed_at"])
@@ -426,7 +432,7 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
     result = get_provider(payment.provider).refund(payment, payment.amount, idempotency_key=f"late-{payment.pk}")
     payment.status = Payment.Status.REFUNDED
     payment.save(update_fields=["status"])
-    Refund.objects.create(
+    refund = Refund.objects.create(
         order=order,
         payment=payment,
         amount=payment.amount,
@@ -434,6 +440,19 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
         idempotency_key=f"late-{payment.pk}",
         reason="late payment",
     )
+    if order.paid_at is not None:
+        # A second payment of a paid (so split, or about to be) order. No goods come back and no commission is
+        # reversed, but the refund is marked applied like any other, at once rather than by the sweep a minute
+        # later, so the ledger checker never sees a refund of a split order whose reversals were not written.
+        transaction.on_commit(
+            partial(
+                task_send,
+                commission_apply_refund_task,
+                refund.pk,
+                logger=logger,
+                fallback="the commission sweep will mark the refund applied",
+            )
+        )
     _event(
         order,
         OrderEvent.Kind.REFUND,
@@ -518,7 +537,15 @@ def order_refund(
         _order_transition(
             order, Status.REFUNDED, actor=actor, actor_label="staff" if actor else "", note=reason, amount=total
         )
-    transaction.on_commit(partial(commission_apply_refund_task.delay, refund.pk))
+    transaction.on_commit(
+        partial(
+            task_send,
+            commission_apply_refund_task,
+            refund.pk,
+            logger=logger,
+            fallback="the commission sweep will apply the refund",
+        )
+    )
     return refund
 
 

@@ -18,7 +18,7 @@ def orders_cancel_expired_task() -> int:
 @shared_task(bind=True, max_retries=6, retry_backoff=True, retry_backoff_max=600)
 def sandbox_webhook_deliver_task(self, url: str, body: str, headers: dict[str, str]) -> int:
     """The sandbox provider's webhook sender: POST until the shop answers 2xx, as real providers retry."""
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")  # noqa: S310
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")  # noqa: S310 - our own webhook URL (http/https)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own configured URL
             return response.status

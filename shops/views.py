@@ -12,8 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
+from config.ratelimit import rate_limit
 from referrals.attribution import attribution_from_request
 from referrals.decorators import member_required
 from shops import selectors
@@ -119,7 +121,10 @@ def _start_payment(request, order: Order):
     return redirect(url)
 
 
+@sensitive_post_parameters("name", "phone", "email", "address")
+@sensitive_variables("buyer", "data", "form")
 @require_http_methods(["GET", "POST"])
+@rate_limit("checkout", "RATE_LIMIT_CHECKOUT")
 def checkout(request, slug: str):
     shop = _shop_or_404(slug)
     cart = Cart(request.session, shop.pk)
@@ -190,7 +195,10 @@ def order_cancel_by_buyer(request, number: str):
     return redirect("shops:order_detail", number=number)
 
 
+@sensitive_post_parameters("contact")
+@sensitive_variables("form")
 @require_http_methods(["GET", "POST"])
+@rate_limit("order_lookup", "RATE_LIMIT_ORDER_LOOKUP")  # guessing order numbers and contacts
 def order_lookup(request):
     form = OrderLookupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -51,7 +51,9 @@ def check_split_lines_reconcile() -> CheckResult:
     """Every split line: its pool is net amount × rate (half-up), and member shares + platform remainder = pool."""
     result = CheckResult("split lines reconcile")
     rows = (
-        Entry.objects.filter(refund__isnull=True, kind__in=[Entry.Kind.COMMISSION, Entry.Kind.PLATFORM])
+        Entry.objects.filter(
+            refund__isnull=True, order_line__isnull=False, kind__in=[Entry.Kind.COMMISSION, Entry.Kind.PLATFORM]
+        )
         .values("order_line_id", "order_line__net_amount", "order_line__commission_rate")
         .annotate(total=Sum("amount"), base_low=Min("base"), base_high=Max("base"), platform=Count("pk"))
         .order_by("order_line_id")
@@ -80,7 +82,8 @@ def check_no_duplicate_entries() -> CheckResult:
     result = CheckResult("no duplicate entries")
     result.checked = Entry.objects.count()
     duplicates = (
-        Entry.objects.values("order_line_id", "level", "kind", "refund_id")
+        Entry.objects.filter(order_line__isnull=False)
+        .values("order_line_id", "level", "kind", "refund_id")
         .annotate(n=Count("pk"))
         .filter(n__gt=1)
         .order_by("order_line_id")
@@ -90,6 +93,56 @@ def check_no_duplicate_entries() -> CheckResult:
             f"order line {row['order_line_id']}: {row['n']} {row['kind']} entries at level {row['level']}"
             + (f" for refund {row['refund_id']}" if row["refund_id"] else "")
         )
+    external = (
+        Entry.objects.filter(external_line__isnull=False)
+        .values("external_line_id", "revision", "level", "kind")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .order_by("external_line_id")
+    )
+    for row in external[: LISTED_MAX + 1]:
+        result.add(
+            f"external order {row['external_line_id']}: {row['n']} {row['kind']} entries at level {row['level']} "
+            f"in revision {row['revision']}"
+        )
+    return result
+
+
+def check_external_lines_reconcile() -> CheckResult:
+    """Every external line in the ledger: at each level its entries add up to what the split of the network's
+    latest commission gives (nothing once invalid), and every matched line is in the ledger."""
+    from networks.ledger import _target
+    from networks.models import ExternalOrder
+
+    result = CheckResult("external lines reconcile")
+    held: dict[int, dict[int, Decimal]] = {}
+    for line_id, level, total in (
+        Entry.objects.filter(external_line__isnull=False)
+        .values_list("external_line_id", "level")
+        .annotate(total=Sum("amount"))
+        .order_by("external_line_id")
+    ):
+        held.setdefault(line_id, {})[level] = _cents(total)
+    lines = ExternalOrder.objects.filter(member__isnull=False).select_related("plan", "policy").order_by("pk")
+    for line in lines.iterator(chunk_size=2000):
+        result.checked += 1
+        levels = held.pop(line.pk, None)
+        label = f"external order {line}"
+        if levels is None:
+            result.add(f"{label}: attributed to member {line.member_id}, yet not in the ledger")
+            continue
+        if line.split_commission != line.commission or line.split_status != line.status:
+            result.add(f"{label}: the network's latest report is not in the ledger")
+            continue
+        target = {level: _cents(share[2]) for level, share in _target(line).items()}
+        for level in sorted(set(target) | set(levels)):
+            if levels.get(level, ZERO) != target.get(level, ZERO):
+                result.add(
+                    f"{label}: level {level} holds {levels.get(level, ZERO)}, the split of "
+                    f"{line.pool} gives {target.get(level, ZERO)}"
+                )
+    for line_id in list(held)[:LISTED_MAX]:
+        result.add(f"external order {line_id}: ledger entries for a line attributed to nobody")
     return result
 
 
@@ -222,6 +275,7 @@ def check_tree() -> CheckResult:
 CHECKS: tuple[Callable[[], CheckResult], ...] = (
     check_split_lines_reconcile,
     check_no_duplicate_entries,
+    check_external_lines_reconcile,
     check_paid_orders_split,
     check_refunds_reversed,
     check_payouts,

@@ -6,6 +6,8 @@ A refused request is a 429 with Retry-After, in the one error shape (config.api.
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.client_ip import client_ip
+
 
 class _SettingsRateThrottle(SimpleRateThrottle):
     """Rates come from settings.API_THROTTLE_RATES, read per request so tests (and settings) can change them."""
@@ -61,10 +63,5 @@ class AnonRateThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def get_ident(self, request) -> str:
-        """The connecting address, never a header the client chose. Behind a proxy that appends the client's
-        address to X-Forwarded-For (TRUST_X_FORWARDED_FOR), its last entry: the one our proxy wrote."""
-        if settings.TRUST_X_FORWARDED_FOR:
-            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-            if forwarded.strip():
-                return forwarded.split(",")[-1].strip()
-        return request.META.get("REMOTE_ADDR", "")
+        """The client's address by the project's one rule (config.client_ip): never a header the client chose."""
+        return client_ip(request)

@@ -5,13 +5,13 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IsMember, error_responses
+from config.api import IsMemberOrSuspendedReadOnly, error_responses
 
 
 class MeApi(APIView):
-    """The signed-in member: their account and their place in the programme."""
+    """The signed-in member: their account and their place in the programme (`status` says if suspended)."""
 
-    permission_classes = [IsMember]
+    permission_classes = [IsMemberOrSuspendedReadOnly]
 
     @extend_schema_serializer(component_name="Me")
     class OutputSerializer(serializers.Serializer):

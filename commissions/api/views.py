@@ -23,7 +23,7 @@ from commissions.selectors import (
     member_commission_entry_related,
     member_commission_summary,
 )
-from config.api import IsMember
+from config.api import IsMemberOrSuspendedReadOnly
 
 Entry = CommissionEntry
 
@@ -55,7 +55,7 @@ class CommissionEntryFilter(django_filters.FilterSet):
 class CommissionEntriesListApi(generics.ListAPIView):
     """My commission entries (commissions, reversals, clawbacks), newest first."""
 
-    permission_classes = [IsMember]
+    permission_classes = [IsMemberOrSuspendedReadOnly]
     filterset_class = CommissionEntryFilter
 
     class OutputSerializer(serializers.Serializer):
@@ -83,7 +83,7 @@ class CommissionEntriesListApi(generics.ListAPIView):
 class CommissionEntryDetailApi(APIView):
     """One of my entries and why it is what it is: order line, pool, rate, level, plan and policy, cap, history."""
 
-    permission_classes = [IsMember]
+    permission_classes = [IsMemberOrSuspendedReadOnly]
 
     class OutputSerializer(serializers.Serializer):
         class LineSerializer(serializers.Serializer):
@@ -159,7 +159,7 @@ class CommissionEntryDetailApi(APIView):
 class CommissionSummaryApi(APIView):
     """My earnings by where they stand (sums of my ledger entries)."""
 
-    permission_classes = [IsMember]
+    permission_classes = [IsMemberOrSuspendedReadOnly]
 
     class OutputSerializer(serializers.Serializer):
         pending = money_field(help_text=gettext_lazy("On hold until the order can no longer be refunded."))

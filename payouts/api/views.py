@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApiError, IsMember
+from config.api import ApiError, IsMember, IsMemberOrSuspendedReadOnly
 from payouts.forms import METHOD_IDENTIFIER
 from payouts.models import PayoutAccount, Withdrawal, mask
 from payouts.selectors import member_balance, member_statement, member_withdrawal
@@ -41,7 +41,7 @@ def service_error(error: DjangoValidationError) -> ApiError:
 class PayoutBalanceApi(APIView):
     """What I can withdraw now, and how it is made up (derived from the ledger and my withdrawals)."""
 
-    permission_classes = [IsMember]
+    permission_classes = [IsMemberOrSuspendedReadOnly]
 
     class OutputSerializer(serializers.Serializer):
         available = money_field(help_text=gettext_lazy("What can be withdrawn now; negative after a clawback."))
@@ -73,7 +73,7 @@ class PayoutBalanceApi(APIView):
 class PayoutStatementApi(generics.ListAPIView):
     """Every credit and debit of my withdrawable balance, oldest first, with the running balance."""
 
-    permission_classes = [IsMember]
+    permission_classes = [IsMemberOrSuspendedReadOnly]
     filter_backends: list = []
 
     class OutputSerializer(serializers.Serializer):
@@ -111,7 +111,7 @@ class PayoutAccountOutputSerializer(serializers.Serializer):
 class PayoutAccountApi(APIView):
     """My payout account: read it (masked), or create / replace it."""
 
-    permission_classes = [IsMember]
+    permission_classes = [IsMemberOrSuspendedReadOnly]
 
     class InputSerializer(serializers.Serializer):
         method = serializers.ChoiceField(choices=PayoutAccount.Method.choices)
@@ -187,7 +187,7 @@ class WithdrawalOutputSerializer(serializers.Serializer):
 class WithdrawalsListApi(generics.ListAPIView):
     """My withdrawals, newest first."""
 
-    permission_classes = [IsMember]
+    permission_classes = [IsMemberOrSuspendedReadOnly]
     filter_backends: list = []
     serializer_class = WithdrawalOutputSerializer
 

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 EVENT_TYPES = ("payment.succeeded", "payment.failed")
+TIMESTAMP_SHAPE = re.compile(r"[0-9]{1,12}")
+SIGNATURE_SHAPE = re.compile(r"[0-9a-f]{64}")
+EVENT_ID_MAX_LENGTH = 100  # WebhookEvent.event_id
+PAYMENT_REFERENCE_MAX_LENGTH = 64  # Payment.reference
 
 
 def sign(body: bytes, timestamp: int, secret: str | None = None) -> str:
@@ -57,6 +62,71 @@ def send_webhook(payment, outcome: str) -> None:
         logger.exception("sandbox webhook for %s could not be delivered to %s", payment.reference, payment.notify_url)
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _is_storable_text(value) -> bool:
+    """A string PostgreSQL can store in a text or jsonb column: valid UTF-8 (no lone surrogate), no NUL."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_storable_json(payload) -> bool:
+    """Every key and string in `payload` is storable text (walked without recursion: nesting may be deep)."""
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if not all(_is_storable_text(key) for key in value):
+                return False
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and not _is_storable_text(value):
+            return False
+    return True
+
+
+def _decode_event(body: bytes) -> WebhookNotice:
+    """The notice in a genuine body, or WebhookRejected: every field is checked, so what the service stores and
+    compares always fits (found by fuzzing: NaN, NUL and lone surrogates broke the event row on PostgreSQL, a
+    signalling-NaN amount raised on comparison, a nesting too deep raised RecursionError)."""
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)  # NaN and Infinity are not JSON
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise WebhookRejected("malformed body") from error
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        raise WebhookRejected("malformed body")
+    event_id, event_type, data = payload.get("id"), payload.get("type"), payload["data"]
+    reference, raw_amount = data.get("payment"), data.get("amount")
+    if not (_is_storable_text(event_id) and 1 <= len(event_id) <= EVENT_ID_MAX_LENGTH):
+        raise WebhookRejected("malformed event id")
+    if event_type not in EVENT_TYPES:
+        raise WebhookRejected(f"unknown event type {event_type!r:.80}")
+    if not (_is_storable_text(reference) and 1 <= len(reference) <= PAYMENT_REFERENCE_MAX_LENGTH):
+        raise WebhookRejected("malformed payment reference")
+    # The sandbox sends the amount as a string ("12.30"); a whole number is accepted, a float never (not exact).
+    if isinstance(raw_amount, bool) or not isinstance(raw_amount, str | int):
+        raise WebhookRejected("malformed amount")
+    try:
+        amount = Decimal(str(raw_amount))
+    except InvalidOperation as error:
+        raise WebhookRejected("malformed amount") from error
+    if not amount.is_finite():
+        raise WebhookRejected("malformed amount")
+    if not _is_storable_json(payload):
+        raise WebhookRejected("malformed body")
+    return WebhookNotice(
+        event_id=event_id, event_type=event_type, payment_reference=reference, amount=amount, payload=payload
+    )
+
+
 class SandboxProvider(PaymentProvider):
     name = "sandbox"
 
@@ -66,32 +136,17 @@ class SandboxProvider(PaymentProvider):
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookNotice:
         header = headers.get(SIGNATURE_HEADER) or headers.get(SIGNATURE_HEADER.lower()) or ""
         parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-        try:
-            timestamp = int(parts["t"])
-            given = parts["v1"]
-        except (KeyError, ValueError) as error:
-            raise WebhookRejected("missing or malformed signature header") from error
-        if abs(time.time() - timestamp) > settings.PAYMENTS_WEBHOOK_TOLERANCE:
+        timestamp, given = parts.get("t", ""), parts.get("v1", "")
+        # Checked by shape first: int() of a 400-digit timestamp overflows the float arithmetic below, and
+        # hmac.compare_digest raises TypeError on a non-ASCII string (both found by tests/security fuzzing).
+        if not (TIMESTAMP_SHAPE.fullmatch(timestamp) and SIGNATURE_SHAPE.fullmatch(given)):
+            raise WebhookRejected("missing or malformed signature header")
+        if abs(time.time() - int(timestamp)) > settings.PAYMENTS_WEBHOOK_TOLERANCE:
             raise WebhookRejected("timestamp outside the tolerance")
-        expected = sign(body, timestamp).split("v1=", 1)[1]
+        expected = sign(body, int(timestamp)).split("v1=", 1)[1]
         if not hmac.compare_digest(expected, given):
             raise WebhookRejected("signature does not match")
-        try:
-            payload = json.loads(body)
-            event_type = payload["type"]
-            data = payload["data"]
-            notice = WebhookNotice(
-                event_id=str(payload["id"]),
-                event_type=event_type,
-                payment_reference=str(data["payment"]),
-                amount=Decimal(str(data["amount"])),
-                payload=payload,
-            )
-        except (ValueError, KeyError, TypeError, InvalidOperation) as error:
-            raise WebhookRejected("malformed body") from error
-        if event_type not in EVENT_TYPES:
-            raise WebhookRejected(f"unknown event type {event_type!r}")
-        return notice
+        return _decode_event(body)
 
     def refund(self, payment, amount: Decimal, idempotency_key: str) -> RefundResult:
         # The sandbox always succeeds, and answers the same key with the same refund id.

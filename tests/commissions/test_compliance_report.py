@@ -21,6 +21,7 @@ from operator import attrgetter
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
@@ -331,7 +332,9 @@ def test_a_superuser_sees_the_report(client, staff_user, world):
     assert "¥179.60" in content
     assert world.gold_order.number in content
     assert "<script" not in content.split('id="content-main"')[1]
-    assert "@media print" in content
+    # printable: the print rules are in the back office's stylesheet (the CSP allows no inline style)
+    assert "/static/css/backoffice.css" in content
+    assert "@media print" in (settings.BASE_DIR / "static" / "css" / "backoffice.css").read_text()
 
 
 def test_the_default_period_is_this_month_to_today(client, staff_user, world):

@@ -381,7 +381,7 @@ def test_worker_killed_mid_batch_then_restart_and_sweep_split_every_order_once(w
     line = OrderLine.objects.filter(order_id=queued[batch + batch // 2]).order_by("pk")[1]
     table = CommissionEntry._meta.db_table
     conflicting_entry = (
-        f"INSERT INTO {table} (order_id, order_line_id, level, kind, base, rate, amount, capped_by, note,"  # noqa: S608
+        f"INSERT INTO {table} (order_id, order_line_id, level, kind, base, rate, amount, capped_by, note,"  # noqa: S608 - table name only
         " status, created_at) VALUES (%s, %s, 0, 'platform', 0, 1, 0, '', '', 'pending', now())"
     )
     doomed = kill_while_blocked(group, "doomed", conflicting_entry, [line.order_id, line.pk])

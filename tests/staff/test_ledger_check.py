@@ -11,6 +11,9 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
+from networks.connectors.base import OrderStatus, ReportedOrder
+from networks.models import ExternalOrder, Network
+from networks.services import external_order_record, tracking_id_for
 from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
 from payouts.services import payout_batch_create, payout_batch_send, withdrawal_approve, withdrawal_request
 from referrals.models import Member
@@ -52,7 +55,26 @@ def world(django_capture_on_commit_callbacks, staff_user):
     withdrawal_approve(withdrawal=withdrawal, actor=staff_user)
     payout_batch_send(batch=payout_batch_create(provider_name="sandbox"))
     assert Withdrawal.objects.get(pk=withdrawal.pk).status == Withdrawal.Status.PAID
-    return {"kept": kept, "refunded": refunded, "partly": partly, "sharer": sharer, "withdrawal": withdrawal}
+    # A sale on an external network, reported paid and then settled with a lower commission (issue #12).
+    network = Network.objects.get_or_create(code="sandbox", defaults={"name": "Sandbox network"})[0]
+    tracking = tracking_id_for(network=network, member=sharer).value
+    at = timezone.now() - timedelta(days=1)
+    for hours, commission, status in ((0, "12.00", OrderStatus.PAID), (1, "10.00", OrderStatus.SETTLED)):
+        external_order_record(
+            network=network,
+            reported=ReportedOrder(
+                external_order_id="TB1", line_id="1", tracking_id=tracking, product_id="P1", title="Tea",
+                quantity=1, paid_amount=D("100.00"), commission=D(commission), status=status, paid_at=at,
+                updated_at=at + timedelta(hours=hours),
+                settled_at=at if status == OrderStatus.SETTLED else None,
+            ),
+            source="sync",
+        )  # fmt: skip
+    external = ExternalOrder.objects.get()
+    return {
+        "kept": kept, "refunded": refunded, "partly": partly, "sharer": sharer, "withdrawal": withdrawal,
+        "external": external,
+    }  # fmt: skip
 
 
 def _failing(results) -> dict[str, list[str]]:
@@ -78,6 +100,25 @@ def test_a_share_off_by_a_cent_is_found(world):
     assert f"order line {entry.order_line_id}" in failing["split lines reconcile"][0]
     with pytest.raises(CommandError, match="1 violation"):
         call_command("check_ledger")
+
+
+def test_an_external_share_off_by_a_cent_is_found(world):
+    entry = Entry.objects.filter(external_line=world["external"], level=1).order_by("pk").first()
+    Entry.objects.filter(pk=entry.pk).update(amount=entry.amount + D("0.01"))
+
+    failing = _failing(ledger_check())
+
+    assert list(failing) == ["external lines reconcile"]
+    assert "level 1 holds" in failing["external lines reconcile"][0]
+
+
+def test_an_external_report_not_written_to_the_ledger_is_found(world):
+    ExternalOrder.objects.filter(pk=world["external"].pk).update(commission=D("9.00"))
+
+    failing = _failing(ledger_check())
+
+    assert list(failing) == ["external lines reconcile"]
+    assert "latest report is not in the ledger" in failing["external lines reconcile"][0]
 
 
 def test_a_pool_that_does_not_match_the_line_is_found(world):

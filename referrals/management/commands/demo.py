@@ -4,6 +4,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.urls import reverse
 
 from payouts.demo import demo_money
 from referrals.models import Member
@@ -73,7 +74,7 @@ class Command(BaseCommand):
         password = settings.DEMO_PASSWORD
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new members)."))
         self.stdout.write(f"Logins (password for all: {password}):")
-        self.stdout.write("  staff (admin at /admin/): admin@example.com (superuser)")
+        self.stdout.write(f"  staff (admin at {reverse('admin:index')}): admin@example.com (superuser)")
         self.stdout.write("  staff groups: support@example.com, finance@example.com, compliance@example.com")
         self.stdout.write("  founder (top of the tree): founder@example.com")
         self.stdout.write("  member three levels down:  member13@example.com")

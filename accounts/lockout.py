@@ -1,0 +1,49 @@
+"""What django-axes counts login failures against (settings.AXES_USERNAME_CALLABLE).
+
+People sign in with their email address (any case) or their phone number (any separators), see
+accounts.backends.EmailOrPhoneBackend. Counting failures per typed text would give an attacker a fresh allowance
+for every spelling ("A@x.com", "a@x.com", "138 0013 8000", "13800138000"), so failures count against the account
+the identifier resolves to ("user:<id>"); an identifier that matches no account counts against its normalised
+form, so guessing at unknown names is limited too and a later sign-up cannot be pre-locked under another spelling.
+"""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.shortcuts import render
+
+from accounts.forms import PHONE_SEPARATORS
+
+
+def normalise_identifier(typed: str) -> str:
+    typed = (typed or "").strip()
+    if "@" in typed:
+        return typed.lower()
+    return PHONE_SEPARATORS.sub("", typed)
+
+
+def login_identifier(request, credentials: dict | None = None) -> str:
+    credentials = credentials or {}
+    typed = credentials.get("username")
+    if typed is None and request is not None:
+        typed = request.POST.get("username", "")
+    typed = (typed or "").strip()
+    if not typed:
+        return ""
+    user_id = (
+        get_user_model()
+        .objects.filter(Q(email__iexact=typed) | Q(phone=PHONE_SEPARATORS.sub("", typed)))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return f"user:{user_id}" if user_id is not None else f"login:{normalise_identifier(typed)[:200]}"
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """The page a locked-out login gets (settings.AXES_LOCKOUT_CALLABLE): a 429 that says when to try again, for
+    the login page and the admin login alike, with Retry-After for scripts."""
+    minutes = settings.AXES_COOLOFF_MINUTES
+    response = render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response

@@ -1,0 +1,27 @@
+"""A password change revokes the person's API tokens, whichever way the password changed.
+
+The one signal receiver in this app, against the house rule ("call the relevant logic explicitly"), because the
+password is changed by code we do not own: Django's password-change and password-reset views, the admin's
+set-password form, `manage.py changepassword`, `user.set_password()` in a shell. All of them end in
+`AbstractBaseUser.save()` with `_password` set by `set_password()`, which is also how Django itself decides to
+call the password validators' `password_changed()`; a hash upgrade at login clears `_password` first, so it is not a
+change. Sessions need nothing here: their hash is derived from the password hash, so Django signs every other
+session out by itself (the view that changed it keeps its own via `update_session_auth_hash`).
+"""
+
+from django.conf import settings
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from accounts.services import user_tokens_revoke_all
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.api_tokens_revoked_on_password_change")
+def api_tokens_revoked_on_password_change(sender, instance, created, update_fields=None, **kwargs) -> None:
+    if created:
+        return  # a new person has no tokens yet
+    password_saved = update_fields is None or "password" in update_fields
+    changed = password_saved and getattr(instance, "_password", None) is not None  # set_password() before this save
+    disabled = password_saved and not instance.has_usable_password()  # set_unusable_password(), e.g. in the admin
+    if changed or disabled:
+        user_tokens_revoke_all(user=instance)

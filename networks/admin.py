@@ -1,0 +1,338 @@
+"""Staff pages for external networks: connector settings and sync status ("sync now"), reported orders (with the
+unmatched ones to attribute), the products feed, sync runs and report-file imports.
+
+Rows are written by services only (`networks.services`); the admin shows them and its actions call the services.
+Credentials are environment variables: the network page says whether they are set, never what they are.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from config.admin_tools import ReadOnlyAdmin, ReadOnlyInline
+from networks.connectors import CONNECTORS, connector_configured
+from networks.imports import NETWORKS as IMPORT_FORMATS
+from networks.models import (
+    ExternalListing,
+    ExternalOrder,
+    ExternalOrderEvent,
+    ExternalProduct,
+    Network,
+    ReportImport,
+    SyncRun,
+    TrackingId,
+)
+from networks.services import external_order_assign, external_products_sync, report_import
+from networks.tasks import network_sync_one_task
+from referrals.models import Member
+
+IMPORT_MAX_BYTES = 20 * 1024 * 1024
+
+
+@admin.register(Network)
+class NetworkAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "code",
+        "is_enabled",
+        "credentials",
+        "cursor",
+        "last_sync_at",
+        "consecutive_failures",
+        "error_short",
+        "unmatched",
+    )
+    list_filter = ("is_enabled",)
+    fields = (
+        "name",
+        "code",
+        "is_enabled",
+        "credentials",
+        "cursor",
+        "last_sync_at",
+        "consecutive_failures",
+        "last_error",
+    )
+    readonly_fields = ("credentials", "cursor", "last_sync_at", "consecutive_failures", "last_error")
+    actions = ("sync_now", "sync_products")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "code") if obj else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders and ledger entries point at it
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(unmatched_count=Count("orders", filter=Q(orders__member__isnull=True)))
+        )
+
+    @admin.display(description=gettext_lazy("connection"))
+    def credentials(self, network):
+        if network.code not in CONNECTORS:
+            return _("no connector: import the network's order reports") if network.code in IMPORT_FORMATS else "-"
+        if connector_configured(network.code):
+            return _("configured in the environment")
+        return _("not configured: set NETWORK_%(code)s_URL, _APP_KEY and _APP_SECRET") % {"code": network.code.upper()}
+
+    @admin.display(description=gettext_lazy("last error"))
+    def error_short(self, network):
+        return (network.last_error[:80] + "…") if len(network.last_error) > 80 else network.last_error
+
+    @admin.display(description=gettext_lazy("unmatched orders"), ordering="unmatched_count")
+    def unmatched(self, network):
+        if not network.unmatched_count:
+            return 0
+        url = reverse("admin:networks_externalorder_changelist") + f"?network__id__exact={network.pk}&matched=no"
+        return format_html('<a href="{}">{}</a>', url, network.unmatched_count)
+
+    @admin.action(description=gettext_lazy("Sync orders now"), permissions=["change"])
+    def sync_now(self, request, queryset):
+        for network in queryset.filter(is_enabled=True, code__in=list(CONNECTORS)):
+            network_sync_one_task.delay(network.code)
+            self.message_user(request, _("Sync of %(network)s requested.") % {"network": network}, messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Refresh the product feed"), permissions=["change"])
+    def sync_products(self, request, queryset):
+        from networks.connectors.base import ConnectorError
+
+        for network in queryset.filter(is_enabled=True, code__in=list(CONNECTORS)):
+            try:
+                count = external_products_sync(network=network, pages=5)
+            except ConnectorError as error:
+                self.message_user(
+                    request, _("%(network)s: %(error)s") % {"network": network, "error": error}, messages.ERROR
+                )
+                continue
+            self.message_user(
+                request, _("%(network)s: %(count)d products refreshed.") % {"network": network, "count": count}
+            )
+
+
+class EventInline(ReadOnlyInline):
+    model = ExternalOrderEvent
+    fields = ("at", "from_status", "to_status", "from_commission", "to_commission", "source", "actor", "note")
+    parent_permissions = ("networks.view_externalorder",)
+
+
+class MatchedFilter(admin.SimpleListFilter):
+    title = gettext_lazy("attributed")
+    parameter_name = "matched"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("to a member")), ("no", _("to nobody (needs staff)")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(member__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(member__isnull=True)
+        return queryset
+
+
+class AssignForm(forms.Form):
+    invite_code = forms.CharField(label=gettext_lazy("member's invite code"), max_length=16)
+
+    def clean_invite_code(self):
+        code = self.cleaned_data["invite_code"].strip().upper()
+        member = Member.objects.filter(invite_code=code).first()
+        if member is None:
+            raise ValidationError(_("No member has this invite code."))
+        return member
+
+
+@admin.register(ExternalOrder)
+class ExternalOrderAdmin(ReadOnlyAdmin):
+    list_display = (
+        "external_order_id",
+        "line_id",
+        "network",
+        "member",
+        "tracking_id",
+        "status",
+        "paid_amount",
+        "commission",
+        "paid_at",
+        "revision",
+    )
+    list_filter = ("network", "status", MatchedFilter)
+    search_fields = ("=external_order_id", "=tracking_id", "=member__invite_code", "title")
+    list_select_related = ("network", "member__user")
+    date_hierarchy = "paid_at"
+    inlines = (EventInline,)
+    actions = ("assign_member",)
+    fields = (
+        "network",
+        "external_order_id",
+        "line_id",
+        "tracking_id",
+        "member",
+        "product_id",
+        "title",
+        "quantity",
+        "paid_amount",
+        "commission",
+        "status",
+        "paid_at",
+        "network_updated_at",
+        "settled_at",
+        "source",
+        "first_seen_at",
+        "updated_at",
+        "split_commission",
+        "split_status",
+        "revision",
+        "plan",
+        "policy",
+        "chain",
+        "raw",
+    )
+
+    @admin.action(description=gettext_lazy("Attribute to a member…"), permissions=["change"])
+    def assign_member(self, request, queryset):
+        unmatched = list(queryset.filter(member__isnull=True))
+        if not unmatched:
+            self.message_user(request, _("Choose orders attributed to nobody."), messages.WARNING)
+            return None
+        form = AssignForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            member = form.cleaned_data["invite_code"]
+            done = 0
+            for line in unmatched:
+                try:
+                    external_order_assign(line=line, member=member, actor=request.user)
+                    done += 1
+                except ValidationError as error:
+                    self.message_user(request, f"{line}: {' '.join(error.messages)}", messages.ERROR)
+            self.message_user(
+                request, _("%(count)d orders attributed to %(member)s.") % {"count": done, "member": member}
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Attribute orders to a member"),
+            "intro": _("Their commission is split from now on, under the plan in force when they were paid."),
+            "opts": self.opts,
+            "objects": unmatched,
+            "form": form,
+            "action": "assign_member",
+            "submit_label": _("Attribute"),
+            "multipart": False,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across") == "1",
+        }
+        return TemplateResponse(request, "admin/payouts/action_form.html", context)
+
+
+@admin.register(ExternalProduct)
+class ExternalProductAdmin(ReadOnlyAdmin):
+    list_display = ("title", "network", "price", "coupon", "commission_rate", "shop_name", "is_active", "synced_at")
+    list_filter = ("network", "is_active")
+    search_fields = ("title", "=external_id")
+    list_select_related = ("network",)
+
+
+@admin.register(ExternalListing)
+class ExternalListingAdmin(ReadOnlyAdmin):
+    list_display = ("shop", "product", "position", "created_at")
+    list_select_related = ("shop", "product__network")
+    search_fields = ("shop__name", "product__title")
+
+
+@admin.register(TrackingId)
+class TrackingIdAdmin(ReadOnlyAdmin):
+    list_display = ("value", "network", "member", "created_at")
+    list_filter = ("network",)
+    search_fields = ("=value", "=member__invite_code")
+    list_select_related = ("network", "member__user")
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = ("network", "started_at", "finished_at", "status", "window_start", "window_end", "fetched",
+                    "created", "changed", "error")  # fmt: skip
+    list_filter = ("network", "status")
+    list_select_related = ("network",)
+
+
+class ImportForm(forms.Form):
+    network = forms.ModelChoiceField(queryset=Network.objects.none(), label=gettext_lazy("network"))
+    file = forms.FileField(
+        label=gettext_lazy("order report (CSV or XLSX, as exported by the network)"),
+        help_text=gettext_lazy("All rows are imported, or none: a bad row is named with its reason."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only networks whose report files we can read (networks/imports.py).
+        self.fields["network"].queryset = Network.objects.filter(code__in=IMPORT_FORMATS).order_by("name")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:
+            raise ValidationError(_("The file is larger than %(mb)d MB.") % {"mb": IMPORT_MAX_BYTES // (1024 * 1024)})
+        if not upload.name.lower().endswith((".csv", ".xlsx")):
+            raise ValidationError(_("Upload a .csv or .xlsx file."))
+        return upload
+
+
+@admin.register(ReportImport)
+class ReportImportAdmin(ReadOnlyAdmin):
+    list_display = ("file_name", "network", "uploaded_at", "uploaded_by", "status", "rows", "created", "changed",
+                    "error_row", "error")  # fmt: skip
+    list_filter = ("network", "status")
+    list_select_related = ("network", "uploaded_by")
+    change_list_template = "admin/networks/reportimport/change_list.html"
+
+    def get_urls(self):
+        urls = super().get_urls()
+        upload = path("upload/", self.admin_site.admin_view(self.upload_view), name="networks_reportimport_upload")
+        return [upload, *urls]
+
+    def has_upload_permission(self, request) -> bool:
+        return request.user.has_perm("networks.add_reportimport")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_upload": self.has_upload_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def upload_view(self, request):
+        if not self.has_upload_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            record = report_import(
+                network=form.cleaned_data["network"], file_name=upload.name, content=upload.read(), actor=request.user
+            )
+            if record.status == ReportImport.Status.REFUSED:
+                self.message_user(
+                    request,
+                    _("Nothing imported: row %(row)s: %(reason)s") % {"row": record.error_row, "reason": record.error},
+                    messages.ERROR,
+                )
+            else:
+                self.message_user(
+                    request,
+                    _("%(rows)d rows imported: %(created)d new orders, %(changed)d changed, the rest unchanged.")
+                    % {"rows": record.rows, "created": record.created, "changed": record.changed},
+                    messages.SUCCESS,
+                )
+            return HttpResponseRedirect(reverse("admin:networks_reportimport_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import an order report"),
+            "opts": self.opts,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/networks/reportimport/upload.html", context)

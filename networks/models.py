@@ -1,0 +1,273 @@
+"""External affiliate networks (issue #12): the networks, their products in members' shops, the tracking ids our
+links carry, the order lines the networks report, and each sync or file import.
+
+Money is the network's: an external line's commission pool is what the network reports (estimated until it
+settles, actual after), split through the same engine and caps as our own sales, into the same ledger
+(`commissions.CommissionEntry.external_line`). A reported change is never an edit of the ledger: it writes the
+difference as new entries (`networks.ledger`).
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from config.money import MoneyField
+
+
+class Network(models.Model):
+    """One external affiliate network and the state of its sync. Credentials are environment variables."""
+
+    code = models.SlugField(_("code"), max_length=20, unique=True)  # the connector's code: sandbox, taobao, jd …
+    name = models.CharField(_("name"), max_length=60)
+    is_enabled = models.BooleanField(_("enabled"), default=True)
+    # Where the incremental order sync has read up to (the end of the last window fetched completely).
+    cursor = models.DateTimeField(_("synced up to"), null=True, blank=True)
+    last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("network")
+        verbose_name_plural = _("networks")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExternalProduct(models.Model):
+    """A product of a network, as last synced from its feed."""
+
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="products", verbose_name=_("network"))
+    external_id = models.CharField(_("network's product id"), max_length=64)
+    title = models.CharField(_("title"), max_length=200)
+    image_url = models.URLField(_("image"), max_length=500, blank=True)
+    price = MoneyField(_("price"))
+    coupon = MoneyField(_("coupon"), default=Decimal("0.00"))
+    commission_rate = models.DecimalField(_("network commission rate"), max_digits=5, decimal_places=4)
+    shop_name = models.CharField(_("seller"), max_length=100, blank=True)
+    url = models.URLField(_("page on the network"), max_length=500, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    synced_at = models.DateTimeField(_("last synced"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("external product")
+        verbose_name_plural = _("external products")
+        ordering = ("network", "title")
+        constraints = [
+            models.UniqueConstraint(fields=["network", "external_id"], name="networks_product_once"),
+            models.CheckConstraint(condition=Q(price__gte=0) & Q(coupon__gte=0), name="networks_product_money"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def price_after_coupon(self) -> Decimal:
+        return max(self.price - self.coupon, Decimal("0.00"))
+
+
+class ExternalListing(models.Model):
+    """An external product in a member's shop; the buy button goes through our /l/ redirect to the network."""
+
+    shop = models.ForeignKey(
+        "shops.Shop", on_delete=models.CASCADE, related_name="external_listings", verbose_name=_("shop")
+    )
+    product = models.ForeignKey(
+        ExternalProduct, on_delete=models.CASCADE, related_name="listings", verbose_name=_("product")
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    # The network's tracking link carrying the shop owner's tracking id (converted once, when added), and the
+    # owner's /l/ link that the buy button goes through, so the click is counted like any other.
+    tracking_url = models.URLField(_("tracking link"), max_length=1000)
+    share_link = models.OneToOneField(
+        "referrals.ShareLink", on_delete=models.PROTECT, null=True, blank=True, related_name="external_listing"
+    )
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("external listing")
+        verbose_name_plural = _("external listings")
+        ordering = ("position", "pk")
+        constraints = [models.UniqueConstraint(fields=["shop", "product"], name="networks_listing_once")]
+
+    def __str__(self) -> str:
+        return f"{self.shop} · {self.product}"
+
+
+class TrackingId(models.Model):
+    """The id a network's tracking link carries for one member (its sub-id or position id)."""
+
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="tracking_ids")
+    member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="tracking_ids")
+    value = models.CharField(_("tracking id"), max_length=64)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tracking id")
+        verbose_name_plural = _("tracking ids")
+        constraints = [
+            models.UniqueConstraint(fields=["network", "member"], name="networks_tracking_one_per_member"),
+            models.UniqueConstraint(fields=["network", "value"], name="networks_tracking_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ExternalOrder(models.Model):
+    """One order line as a network reports it, stored once per (network, order id, line id).
+
+    `commission` and `status` are the network's latest word; `split_commission` and `split_status` are what the
+    ledger holds now. The two differ only inside the transaction that writes the difference.
+    """
+
+    class Status(models.TextChoices):
+        PAID = "paid", _("Paid")
+        CONFIRMED = "confirmed", _("Receipt confirmed")
+        SETTLED = "settled", _("Settled")
+        INVALID = "invalid", _("Invalid or refunded")
+
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="orders", verbose_name=_("network"))
+    external_order_id = models.CharField(_("network's order id"), max_length=64)
+    line_id = models.CharField(_("line"), max_length=64, default="1")
+    tracking_id = models.CharField(_("tracking id"), max_length=64, blank=True)
+    member = models.ForeignKey(
+        "referrals.Member",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="external_orders",
+        verbose_name=_("sharer"),
+    )  # None: the tracking id matched nobody; kept for staff review
+    product_id = models.CharField(_("network's product id"), max_length=64, blank=True)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    paid_amount = MoneyField(_("paid amount"))
+    commission = MoneyField(_("commission reported"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices)
+    paid_at = models.DateTimeField(_("paid"))
+    network_updated_at = models.DateTimeField(_("changed on the network"))
+    settled_at = models.DateTimeField(_("settled"), null=True, blank=True)
+    raw = models.JSONField(_("as reported"), default=dict, blank=True)
+    source = models.CharField(_("source"), max_length=40, blank=True)  # "sync" or "import <id>"
+    first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    # What the ledger holds (None: not split yet).
+    split_commission = MoneyField(_("commission in the ledger"), null=True, blank=True)
+    split_status = models.CharField(_("status in the ledger"), max_length=12, choices=Status.choices, blank=True)
+    revision = models.PositiveIntegerField(_("ledger revision"), default=0)  # how many times entries were written
+    chain = models.JSONField(null=True, blank=True)  # the upline at first split: [[member id, eligible], …]
+    plan = models.ForeignKey(
+        "commissions.CommissionPlan", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    policy = models.ForeignKey(
+        "commissions.CompliancePolicy", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("external order")
+        verbose_name_plural = _("external orders")
+        ordering = ("-paid_at", "-pk")
+        constraints = [
+            models.UniqueConstraint(fields=["network", "external_order_id", "line_id"], name="networks_order_once"),
+            models.CheckConstraint(condition=Q(paid_amount__gte=0) & Q(commission__gte=0), name="networks_order_money"),
+        ]
+        indexes = [
+            models.Index(fields=["network", "network_updated_at"]),
+            models.Index(fields=["member"], condition=Q(member__isnull=True), name="networks_order_unmatched"),
+            models.Index(fields=["status", "settled_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.network_id}:{self.external_order_id}/{self.line_id}"
+
+    @property
+    def pool(self):
+        """What the line's split must add up to now: the reported commission, or nothing once invalid."""
+        return Decimal("0.00") if self.status == self.Status.INVALID else self.commission
+
+
+class ExternalOrderEvent(models.Model):
+    """Every change a network reported for a line (the audit trail of external orders)."""
+
+    order = models.ForeignKey(ExternalOrder, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12)
+    from_commission = MoneyField(null=True, blank=True)
+    to_commission = MoneyField()
+    source = models.CharField(max_length=40, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("external order event")
+        verbose_name_plural = _("external order events")
+        ordering = ("at", "pk")
+        indexes = [models.Index(fields=["at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '-'} → {self.to_status} ({self.to_commission})"
+
+
+class SyncRun(models.Model):
+    """One run of a network's order sync: the windows it read and what changed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="sync_runs")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    fetched = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        ordering = ("-started_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.network_id} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class ReportImport(models.Model):
+    """An order-report file staff uploaded (for networks without API access): all rows or none."""
+
+    class Status(models.TextChoices):
+        DONE = "done", _("Imported")
+        REFUSED = "refused", _("Refused")
+
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="imports")
+    file_name = models.CharField(max_length=200)
+    file_sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    error_row = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("report import")
+        verbose_name_plural = _("report imports")
+        ordering = ("-uploaded_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"

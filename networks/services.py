@@ -1,0 +1,361 @@
+"""External networks: tracking ids, reported orders (from the sync or a file), the sync itself, staff actions.
+
+Every reported line is stored once per (network, order id, line id) and applied under its row lock: a report
+fetched twice or a file imported twice changes nothing; a change updates the line, records an event and writes
+the difference into the ledger (`networks.ledger`).
+"""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from networks.connectors.base import ConnectorError, OrderStatus, ReportedOrder
+from networks.ledger import external_line_apply
+from networks.models import (
+    ExternalListing,
+    ExternalOrder,
+    ExternalOrderEvent,
+    ExternalProduct,
+    Network,
+    ReportImport,
+    SyncRun,
+    TrackingId,
+)
+
+logger = logging.getLogger(__name__)
+
+STATUS_MAP = {
+    OrderStatus.PAID: ExternalOrder.Status.PAID,
+    OrderStatus.CONFIRMED: ExternalOrder.Status.CONFIRMED,
+    OrderStatus.SETTLED: ExternalOrder.Status.SETTLED,
+    OrderStatus.INVALID: ExternalOrder.Status.INVALID,
+}
+
+
+class NetworkError(ValidationError):
+    pass
+
+
+# --- Tracking ids ------------------------------------------------------------------------------------------------
+
+
+def tracking_id_for(*, network: Network, member) -> TrackingId:
+    """The member's tracking id on `network`, made on first use (random, so it tells an outsider nothing)."""
+    existing = TrackingId.objects.filter(network=network, member=member).first()
+    if existing:
+        return existing
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return TrackingId.objects.create(network=network, member=member, value=f"m{secrets.token_hex(6)}")
+        except IntegrityError:
+            existing = TrackingId.objects.filter(network=network, member=member).first()
+            if existing:
+                return existing
+    raise NetworkError(_("Could not make a tracking id; try again."), code="tracking_id")
+
+
+# --- Reported orders -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordResult:
+    created: bool = False
+    changed: bool = False
+    stale: bool = False
+
+
+def _member_for(network: Network, tracking_id: str):
+    row = TrackingId.objects.filter(network=network, value=tracking_id).select_related("member").first()
+    return row.member if row else None
+
+
+def external_order_record(*, network: Network, reported: ReportedOrder, source: str, actor=None) -> RecordResult:
+    """Store one reported line (or its change) and bring the ledger up to date, in one transaction."""
+    line_id = reported.line_id or "1"
+    status = STATUS_MAP[reported.status]
+    with transaction.atomic():
+        line = (
+            ExternalOrder.objects.select_for_update()
+            .filter(network=network, external_order_id=reported.external_order_id, line_id=line_id)
+            .first()
+        )
+        result = RecordResult()
+        if line is None:
+            line = _create_line(network, reported, line_id, status, source)
+            if line is None:  # created by a concurrent writer meanwhile: apply as a change to it
+                return external_order_record(network=network, reported=reported, source=source, actor=actor)
+            result.created = True
+            ExternalOrderEvent.objects.create(
+                order=line, to_status=status, to_commission=line.commission, source=source, actor=actor
+            )
+        else:
+            if reported.updated_at < line.network_updated_at:
+                result.stale = True  # an older report than the one applied: never go back
+                return result
+            before = (line.status, line.commission)
+            if before == (status, reported.commission) and line.settled_at == reported.settled_at:
+                return result
+            line.status, line.commission = status, reported.commission
+            line.settled_at = reported.settled_at
+            line.paid_amount = reported.paid_amount
+            line.network_updated_at = reported.updated_at
+            line.raw = reported.raw
+            line.updated_at = timezone.now()
+            line.save(
+                update_fields=["status", "commission", "settled_at", "paid_amount", "network_updated_at", "raw",
+                               "updated_at"]
+            )  # fmt: skip
+            ExternalOrderEvent.objects.create(
+                order=line,
+                from_status=before[0],
+                to_status=status,
+                from_commission=before[1],
+                to_commission=reported.commission,
+                source=source,
+                actor=actor,
+            )
+            result.changed = True
+        external_line_apply(line)
+        return result
+
+
+def _create_line(network, reported: ReportedOrder, line_id: str, status: str, source: str) -> ExternalOrder | None:
+    try:
+        with transaction.atomic():
+            return ExternalOrder.objects.create(
+                network=network,
+                external_order_id=reported.external_order_id,
+                line_id=line_id,
+                tracking_id=reported.tracking_id,
+                member=_member_for(network, reported.tracking_id),
+                product_id=reported.product_id,
+                title=reported.title[:200],
+                quantity=reported.quantity,
+                paid_amount=reported.paid_amount,
+                commission=reported.commission,
+                status=status,
+                paid_at=reported.paid_at,
+                network_updated_at=reported.updated_at,
+                settled_at=reported.settled_at,
+                raw=reported.raw,
+                source=source,
+            )
+    except IntegrityError:
+        return None
+
+
+@transaction.atomic
+def external_order_assign(*, line: ExternalOrder, member, actor) -> ExternalOrder:
+    """Staff attribute an unmatched line to a member; its commission is split from now on."""
+    line = ExternalOrder.objects.select_for_update().get(pk=line.pk)
+    if line.member_id is not None:
+        raise NetworkError(_("This order is already attributed to a member."), code="already_matched")
+    line.member = member
+    line.save(update_fields=["member"])
+    ExternalOrderEvent.objects.create(
+        order=line,
+        from_status=line.status,
+        to_status=line.status,
+        from_commission=line.commission,
+        to_commission=line.commission,
+        source="staff",
+        actor=actor,
+        note=_("attributed to member %(id)s by staff") % {"id": member.pk},
+    )
+    external_line_apply(line)
+    return line
+
+
+# --- The sync -------------------------------------------------------------------------------------------------
+
+
+def _window_for(connector) -> tuple[timedelta, timedelta]:
+    """(window, overlap): each call asks for overlap + window, which must fit the network's own limit."""
+    window = timedelta(minutes=settings.NETWORK_SYNC_WINDOW_MINUTES)
+    overlap = timedelta(minutes=settings.NETWORK_SYNC_OVERLAP_MINUTES)
+    limit = getattr(connector, "max_window", None)
+    if limit is not None and window + overlap > limit:
+        window = max(limit - overlap, timedelta(minutes=1))
+    return window, overlap
+
+
+def network_sync(*, network: Network, now=None, requested_by=None, max_windows: int | None = None) -> SyncRun | None:
+    """Fetch the order report window by window from the network's cursor to now, and record every line.
+
+    Each window is one transaction that also moves the cursor to the window's end, so a failure half-way leaves
+    the cursor at the last window read completely and the next run reads the rest again (harmless: recording is
+    idempotent). Windows start a little before the cursor (NETWORK_SYNC_OVERLAP_MINUTES) because networks index
+    late changes late. Returns the run, or None if another sync of this network is running.
+    """
+    from networks.connectors import get_connector
+
+    now = now or timezone.now()
+    connector = get_connector(network.code)
+    run = SyncRun.objects.create(network=network, requested_by=requested_by)
+    window, overlap = _window_for(connector)
+    limit = max_windows or settings.NETWORK_SYNC_MAX_WINDOWS
+    try:
+        for _window in range(limit):
+            with transaction.atomic():
+                locked = Network.objects.select_for_update(skip_locked=True).filter(pk=network.pk).first()
+                if locked is None:
+                    run.delete()
+                    return None
+                cursor = locked.cursor or now - timedelta(days=settings.NETWORK_SYNC_FIRST_DAYS)
+                start = cursor - overlap if locked.cursor else cursor
+                end = min(cursor + window, now)
+                if end <= cursor and locked.cursor:
+                    break
+                page = None
+                while True:
+                    report = connector.fetch_orders(start, end, page)
+                    for reported in report.orders:
+                        result = external_order_record(network=locked, reported=reported, source="sync")
+                        run.fetched += 1
+                        run.created += int(result.created)
+                        run.changed += int(result.changed)
+                    page = report.next_page
+                    if not page:
+                        break
+                locked.cursor = end
+                locked.last_sync_at = timezone.now()
+                locked.last_error = ""
+                locked.consecutive_failures = 0
+                locked.save(update_fields=["cursor", "last_sync_at", "last_error", "consecutive_failures"])
+                run.window_start = run.window_start or start
+                run.window_end = end
+            if end >= now:
+                break
+    except ConnectorError as error:
+        Network.objects.filter(pk=network.pk).update(
+            last_error=str(error)[:2000], consecutive_failures=F("consecutive_failures") + 1
+        )
+        _finish(run, SyncRun.Status.FAILED, str(error))
+        raise
+    _finish(run, SyncRun.Status.DONE)
+    return run
+
+
+def _finish(run: SyncRun, status: str, error: str = "") -> None:
+    run.status = status
+    run.error = error[:4000]
+    run.finished_at = timezone.now()
+    run.save()
+
+
+# --- Products and listings ------------------------------------------------------------------------------------
+
+
+def external_products_sync(*, network: Network, query: str = "", pages: int = 1) -> int:
+    """Refresh the network's product feed into ExternalProduct (price, coupon, rate as last synced)."""
+    from networks.connectors import get_connector
+
+    connector = get_connector(network.code)
+    count = 0
+    for page in range(1, pages + 1):
+        products = connector.search_products(query, page)
+        if not products:
+            break
+        for product in products:
+            ExternalProduct.objects.update_or_create(
+                network=network,
+                external_id=product.external_id,
+                defaults={
+                    "title": product.title[:200],
+                    "image_url": product.image_url,
+                    "price": product.price,
+                    "coupon": product.coupon,
+                    "commission_rate": product.commission_rate,
+                    "shop_name": product.shop_name[:100],
+                    "url": product.url,
+                    "is_active": True,
+                    "synced_at": timezone.now(),
+                },
+            )
+            count += 1
+    return count
+
+
+def external_listing_add(*, shop, product: ExternalProduct) -> ExternalListing:
+    """Put an external product in the shop: convert it once into the network's tracking link carrying the owner's
+    tracking id, and give it a /l/ link for the buy button. Adding it again returns the listing there is."""
+    from networks.connectors import get_connector
+    from networks.connectors.base import ConnectorError
+    from referrals.services import share_link_create
+
+    existing = ExternalListing.objects.filter(shop=shop, product=product).first()
+    if existing:
+        return existing
+    if not product.is_active or not product.network.is_enabled:
+        raise NetworkError(_("This product is no longer offered."), code="inactive")
+    tracking = tracking_id_for(network=product.network, member=shop.owner)
+    try:
+        url = get_connector(product.network.code).tracking_link(product.external_id, tracking.value)
+    except ConnectorError as error:
+        logger.warning("tracking link for %s failed: %s", product.pk, error)
+        raise NetworkError(
+            _("%(network)s did not answer; try again in a minute.") % {"network": product.network.name},
+            code="network_down",
+        ) from error
+    with transaction.atomic():
+        position = ExternalListing.objects.filter(shop=shop).count()
+        listing, created = ExternalListing.objects.get_or_create(
+            shop=shop, product=product, defaults={"position": position, "tracking_url": url}
+        )
+        if created:
+            listing.share_link = share_link_create(owner=shop.owner, external_product=product, campaign="buy button")
+            listing.save(update_fields=["share_link"])
+    return listing
+
+
+@transaction.atomic
+def external_listing_remove(*, shop, listing_id: int) -> None:
+    """Take an external product out of the shop; its buy link stops redirecting (404) from the commit on."""
+    from referrals.services import share_link_deactivate
+
+    listing = ExternalListing.objects.select_related("share_link").filter(shop=shop, pk=listing_id).first()
+    if listing is None:
+        raise NetworkError(_("That product is not in your shop."), code="unknown_listing")
+    link = listing.share_link
+    listing.delete()
+    if link is not None:
+        share_link_deactivate(link=link)
+
+
+# --- File imports ---------------------------------------------------------------------------------------------
+
+
+def report_import(*, network: Network, file_name: str, content: bytes, actor=None) -> ReportImport:
+    """Import an order-report file exported from the network: every row, or none (refused with row and reason)."""
+    from networks.imports import ImportRefused, parse_report_file
+
+    digest = hashlib.sha256(content).hexdigest()
+    record = ReportImport(network=network, file_name=file_name[:200], file_sha256=digest, uploaded_by=actor)
+    try:
+        rows = parse_report_file(network.code, file_name, content)
+    except ImportRefused as refused:
+        record.status, record.error_row, record.error = ReportImport.Status.REFUSED, refused.row, refused.reason
+        record.save()
+        return record
+    record.rows = len(rows)
+    record.status = ReportImport.Status.DONE
+    with transaction.atomic():
+        record.save()
+        for reported in rows:
+            result = external_order_record(
+                network=network, reported=reported, source=f"import {record.pk}", actor=actor
+            )
+            record.created += int(result.created)
+            record.changed += int(result.changed)
+        record.save(update_fields=["created", "changed"])
+    return record

@@ -1,0 +1,45 @@
+import logging
+
+from celery import shared_task
+
+from networks.connectors import CONNECTORS
+from networks.connectors.base import ConnectorError
+from networks.models import Network
+from networks.services import network_sync
+from staff.services import job_run_record
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def networks_sync_task() -> int:
+    """Periodic: one sync task per enabled network, so one network failing does not hold up the others."""
+    codes = list(
+        Network.objects.filter(is_enabled=True, code__in=list(CONNECTORS))
+        .order_by("code")
+        .values_list("code", flat=True)
+    )
+    for code in codes:
+        try:
+            network_sync_one_task.delay(code)
+        except Exception:  # run in-process (eager), a network's failure surfaces here: the others still sync
+            logger.exception("sync of network %s failed", code)
+    job_run_record(name="networks_sync", result=str(len(codes)))
+    return len(codes)
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(ConnectorError,),
+    retry_backoff=30,
+    retry_backoff_max=30 * 60,
+    retry_jitter=True,
+    max_retries=5,
+)
+def network_sync_one_task(self, code: str) -> int:
+    """Sync one network's orders; a network that cannot be reached is retried with growing pauses."""
+    network = Network.objects.filter(code=code, is_enabled=True).first()
+    if network is None:
+        return 0
+    run = network_sync(network=network)
+    return run.fetched if run else 0

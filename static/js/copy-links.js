@@ -1,0 +1,8 @@
+// Copy buttons on the links page (templates/referrals/links.html): a button with data-copy copies its value.
+document.querySelectorAll("[data-copy]").forEach(function (button) {
+  button.addEventListener("click", function () {
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(button.dataset.copy).then(function () { button.textContent = "✓"; });
+    }
+  });
+});
