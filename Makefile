@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
+SANDBOX_PORT ?= 8765
 
 .PHONY: run test lint migrate demo worker beat bench clean
 
@@ -14,10 +15,17 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
+# The sandbox affiliate network (external products, issue #12) runs in the background for as long as the server
+# does: one shell, so the trap stops it when runserver exits (Ctrl-C included). Background jobs of a
+# non-interactive shell ignore Ctrl-C, hence the kill. If the port is taken, the demo uses whatever answers there,
+# and if nothing does, it warns and goes on without external products.
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo
-	@echo "Serving on http://$(HOST)/  (admin: http://$(HOST)/$${ADMIN_URL:-admin/})"
+	@$(BIN)/python manage.py sandbox_network --port $(SANDBOX_PORT) & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	export NETWORK_SANDBOX_URL="$${NETWORK_SANDBOX_URL:-http://127.0.0.1:$(SANDBOX_PORT)}"; \
+	$(BIN)/python manage.py demo --wait-for-sandbox 15 && \
+	echo "Serving on http://$(HOST)/  (admin: http://$(HOST)/$${ADMIN_URL:-admin/})" && \
 	$(BIN)/python manage.py runserver $(HOST)
 
 test: $(VENV)/.installed

@@ -241,8 +241,8 @@ class CommissionEntryAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
     """The ledger as the services wrote it: read-only, with a per-order view of the whole split."""
 
     list_display = (
-        "order",
-        "order_line",
+        "sale",
+        "line_display",
         "beneficiary",
         "level",
         "kind",
@@ -255,9 +255,14 @@ class CommissionEntryAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
         "split_link",
     )
     list_filter = ("kind", "status", LevelFilter, CappedByFilter, "created_at")
-    search_fields = ("=order__number", "=beneficiary__invite_code", "beneficiary__user__email")
-    search_help_text = _("Order number, or a beneficiary's invite code or email.")
-    list_select_related = ("order", "order_line", "beneficiary__user")
+    search_fields = (
+        "=order__number",
+        "=external_line__external_order_id",
+        "=beneficiary__invite_code",
+        "beneficiary__user__email",
+    )
+    search_help_text = _("Order number, a network's order id, or a beneficiary's invite code or email.")
+    list_select_related = ("order", "order_line", "external_line__network", "beneficiary__user")
     list_per_page = 50
     show_full_result_count = False
 
@@ -281,8 +286,28 @@ class CommissionEntryAdmin(ReadOnlyHistoryMixin, admin.ModelAdmin):
     def amount_display(self, entry):
         return format_money(entry.amount)
 
+    @admin.display(description=_("order"))
+    def sale(self, entry):
+        """Our order, or the network and its order id for a sale an external network reported."""
+        if entry.external_line_id is not None:
+            line = entry.external_line
+            return _("%(network)s order %(number)s") % {
+                "network": line.network.name,
+                "number": line.external_order_id,
+            }
+        return entry.order
+
+    @admin.display(description=_("order line"))
+    def line_display(self, entry):
+        if entry.external_line_id is not None:
+            return entry.external_line.title or entry.external_line.line_id
+        return entry.order_line
+
     @admin.display(description=_("split"))
     def split_link(self, entry):
+        if entry.external_line_id is not None:  # the whole-order split page is for our own orders
+            url = reverse("admin:networks_externalorder_change", args=[entry.external_line_id])
+            return format_html('<a href="{}">{}</a>', url, _("external order"))
         url = reverse("admin:commissions_order_split", args=[entry.order_id])
         return format_html('<a href="{}">{}</a>', url, _("whole order"))
 

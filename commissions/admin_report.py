@@ -150,6 +150,8 @@ def _write_csv(writer, report: ComplianceReport) -> None:
         (_("gross sales"), _amount(report.gross_sales)),
         (_("refunded"), _amount(report.refunded_sales)),
         (_("net sales"), _amount(report.net_sales)),
+        (_("gross sales reported by external networks"), _amount(report.network_gross_sales)),
+        (_("net sales reported by external networks"), _amount(report.network_net_sales)),
         (_("gross commission"), _amount(report.gross_commission)),
         (_("member commission"), _amount(report.member_commission)),
         (_("payout ratio"), _fraction(report.payout_ratio)),
@@ -227,7 +229,7 @@ def _write_csv(writer, report: ComplianceReport) -> None:
         [_("entry"), _("order number"), _("order line"), _("level"), _("member id"), _("member"), _("email"),
          _("base (pool)"), _("rate"), _("amount"), _("before the cap"), _("cap that bound"), _("cap"),
          _("line net amount")],
-        ([entry.entry_id, entry.order_number, entry.order_line_id, entry.level, entry.beneficiary_id,
+        ([entry.entry_id, _text(entry.order_number), entry.order_line_id, entry.level, entry.beneficiary_id,
           _text(entry.beneficiary), _text(entry.beneficiary_email), _amount(entry.base), _fraction(entry.rate),
           _amount(entry.amount), _amount(entry.uncapped_amount), entry.capped_by, _fraction(entry.cap_rate),
           _amount(entry.line_net_amount)]
@@ -256,7 +258,7 @@ def _write_csv(writer, report: ComplianceReport) -> None:
         writer,
         "check_offenders",
         [_("check"), _("order number"), _("order line"), _("entry"), _("detail")],
-        ([check.name, offender.order_number, offender.order_line_id, offender.entry_id or "", _text(offender.detail)]
+        ([check.name, _text(offender.order_number), offender.order_line_id, offender.entry_id or "", _text(offender.detail)]
          for check in report.checks for offender in check.offenders),
     )  # fmt: skip
 

@@ -7,6 +7,12 @@ SQLite returns sums without their scale, so every sum goes through `_cents`.
 The period is a range of calendar days, both inclusive, in the current time zone; an order belongs to it when
 its `paid_at` falls on one of those days, and everything the ledger holds for its lines (the split, and the
 reversals and clawbacks of later refunds) counts with it.
+
+Sales reported by external affiliate networks (issue #12) count the same way: an external line in the ledger
+(split at least once) belongs to the period when the network says it was paid on one of its days. Its sale is the
+amount the buyer paid (the base of its payout-ratio cap), refunded in full when the network reports it invalid; its
+entries (the split, then adjustments, reversals and clawbacks as the network changes its word) are member
+commission under the same caps. A line whose tracking id matched nobody is not in the ledger and not counted.
 """
 
 from collections.abc import Iterator
@@ -14,7 +20,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DateField, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    DateField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,13 +42,19 @@ from django.utils.translation import gettext_lazy
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE, DEFAULT_MAX_PAYOUT_RATIO, HARD_MAX_LEVELS
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
 from config.money import ROUND_HALF_UP, ZERO, quantize_money
+from networks.models import ExternalOrder
 from referrals.models import Member
 from shops.models import OrderLine
 
 Entry = CommissionEntry
 COMMISSION = Entry.Kind.COMMISSION
 ADJUSTMENT_KINDS = (Entry.Kind.REVERSAL, Entry.Kind.CLAWBACK)
-MEMBER_KINDS = (COMMISSION, *ADJUSTMENT_KINDS)
+# An external line's share moves when the network changes the commission: an adjustment of either sign.
+NETWORK_CHANGE_KINDS = (*ADJUSTMENT_KINDS, Entry.Kind.ADJUSTMENT)
+MEMBER_KINDS = (COMMISSION, *NETWORK_CHANGE_KINDS)
+# What a line's members were paid before any refund: the split, plus the network's later changes of the commission
+# on an external line (our own lines have no adjustments).
+PAID_KINDS = (COMMISSION, Entry.Kind.ADJUSTMENT)
 MEMBER_LEVELS = tuple(range(1, HARD_MAX_LEVELS + 1))
 OFFENDERS_SHOWN = 20
 CAPPED_SHOWN = 200
@@ -136,7 +161,7 @@ class LevelsPaidCount:
 @dataclass(frozen=True)
 class LevelFigures(_PayoutPercents):
     level: int
-    gross_commission: Decimal  # kind commission only
+    gross_commission: Decimal  # before refunds: kind commission (and an external line's adjustments)
     member_commission: Decimal  # commission + reversals + clawbacks
     lines_paid: int  # lines with a commission entry above 0.00 at this level
     payout_ratio: Decimal | None  # member commission ÷ net sales
@@ -160,9 +185,9 @@ class MonthFigures(_PayoutPercents):
 @dataclass(frozen=True)
 class CappedEntry:
     entry_id: int
-    order_id: int
-    order_number: str
-    order_line_id: int
+    order_id: int | None  # None for an external line
+    order_number: str  # for an external line: the network's name and its order id
+    order_line_id: int | None
     level: int
     beneficiary_id: int | None
     beneficiary: str
@@ -174,7 +199,8 @@ class CappedEntry:
     capped_by: str
     cap_label: str
     cap_rate: Decimal | None  # the policy's max_total_rate (of the pool) or max_payout_ratio (of the net amount)
-    line_net_amount: Decimal
+    line_net_amount: Decimal  # for an external line: the amount the buyer paid
+    external_line_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -191,10 +217,11 @@ class TopEarner:
 
 @dataclass(frozen=True)
 class Offender:
-    order_number: str
-    order_line_id: int
+    order_number: str  # for an external line: the network's name and its order id
+    order_line_id: int | None  # None for an external line
     entry_id: int | None  # None when the offence is a whole line's
     detail: str
+    external_line_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +252,8 @@ class ComplianceReport(_PayoutPercents):
     payout_ratio: Decimal | None
     gross_payout_ratio: Decimal | None
     levels: list[LevelFigures]
+    network_gross_sales: Decimal  # of gross_sales: what external networks reported (lines in the ledger)
+    network_net_sales: Decimal  # of net_sales
     months: list[MonthFigures]
     own_sales_commission: Decimal  # level 1: on the member's own sales
     others_sales_commission: Decimal  # level >= 2: on sales by their downline
@@ -262,9 +291,30 @@ def _period_lines(start: datetime, end: datetime) -> QuerySet:
     return OrderLine.objects.filter(_paid_in("order__", start, end))
 
 
+def _period_external_lines(start: datetime, end: datetime) -> QuerySet:
+    """External lines paid in the period that are in the ledger (split at least once)."""
+    return ExternalOrder.objects.filter(_paid_in("", start, end), revision__gte=1)
+
+
+def _entry_paid_in(start: datetime, end: datetime) -> Q:
+    """Entries of our lines of orders paid in the period, or of external lines paid in it."""
+    return _paid_in("order__", start, end) | _paid_in("external_line__", start, end)
+
+
+# When the sale of an entry was paid: its order's, or its external line's.
+ENTRY_SALE_PAID_AT = Coalesce("order__paid_at", "external_line__paid_at")
+
+
 def _period_member_entries(start: datetime, end: datetime) -> QuerySet:
-    """Member entries (levels 1..3) of the lines of orders paid in the period."""
-    return Entry.objects.filter(_paid_in("order__", start, end), level__gte=1)
+    """Member entries (levels 1..3) of the lines of orders paid in the period, and of external lines paid in it."""
+    return Entry.objects.filter(_entry_paid_in(start, end), level__gte=1)
+
+
+def _sale_label(order_number: str | None, network_name: str | None, external_order_id: str | None) -> str:
+    """Our order number, or the network's name and its order id for an external line."""
+    if order_number is not None or external_order_id is None:
+        return order_number or ""
+    return _("%(network)s order %(number)s") % {"network": network_name or "", "number": external_order_id}
 
 
 def _member_label(prefix: str) -> tuple[str, ...]:
@@ -283,8 +333,9 @@ def _sales(row: dict) -> tuple[Decimal, Decimal, Decimal]:
 
 
 def _commission_sums() -> dict[str, Sum]:
-    """Aggregates of member entries: "net" (every kind) and "gross" (kind commission only)."""
-    return {"net": Sum("amount"), "gross": Sum("amount", filter=Q(kind=COMMISSION))}
+    """Aggregates of member entries: "net" (every kind) and "gross" (before refunds: the split, and for an external
+    line the network's later changes of the commission, but not its reversals or clawbacks)."""
+    return {"net": Sum("amount"), "gross": Sum("amount", filter=Q(kind__in=PAID_KINDS))}
 
 
 # --- sections ----------------------------------------------------------------------------------------------------
@@ -352,22 +403,36 @@ def _depths(end: datetime) -> list[DepthCount]:
 
 
 def _levels_paid(start: datetime, end: datetime) -> list[LevelsPaidCount]:
-    """Split lines by how many distinct member levels were paid more than 0.00 on them (one grouped query)."""
-    paid_levels = (
-        Entry.objects.filter(order_line=OuterRef("pk"), kind=COMMISSION, level__gte=1, amount__gt=0)
-        .values("order_line")
-        .annotate(levels=Count("level", distinct=True))
-        .values("levels")
-    )
-    rows = (
+    """Split lines (ours and external ones) by how many distinct member levels were paid more than 0.00 on them
+    (one query: our lines and the external lines grouped each on their own, in a UNION ALL)."""
+
+    def paid_levels(line_field: str) -> Coalesce:
+        levels = (
+            Entry.objects.filter(**{line_field: OuterRef("pk")}, kind=COMMISSION, level__gte=1, amount__gt=0)
+            .values(line_field)
+            .annotate(levels=Count("level", distinct=True))
+            .values("levels")
+        )
+        return Coalesce(Subquery(levels, output_field=IntegerField()), 0)
+
+    ours = (
         _period_lines(start, end)
         .filter(order__commission_split__isnull=False)
-        .annotate(paid_levels=Coalesce(Subquery(paid_levels, output_field=IntegerField()), 0))
+        .annotate(paid_levels=paid_levels("order_line"))
         .values("paid_levels")
         .annotate(lines=Count("pk"))
-        .order_by("paid_levels")
+        .order_by()
     )
-    counts = {row["paid_levels"]: row["lines"] for row in rows}
+    external = (
+        _period_external_lines(start, end)
+        .annotate(paid_levels=paid_levels("external_line"))
+        .values("paid_levels")
+        .annotate(lines=Count("pk"))
+        .order_by()
+    )
+    counts: dict[int, int] = {}
+    for row in ours.union(external, all=True):
+        counts[row["paid_levels"]] = counts.get(row["paid_levels"], 0) + row["lines"]
     return [LevelsPaidCount(levels=n, lines=counts.get(n, 0)) for n in range(max([HARD_MAX_LEVELS, *counts]) + 1)]
 
 
@@ -379,31 +444,55 @@ def _months(date_from: date, date_to: date) -> list[date]:
     return months
 
 
-def _month_figures(date_from: date, date_to: date, start: datetime, end: datetime) -> list[MonthFigures]:
-    def month_of(path: str) -> TruncMonth:
-        return TruncMonth(path, output_field=DateField(), tzinfo=timezone.get_current_timezone())
+def _month_of(path) -> TruncMonth:
+    return TruncMonth(path, output_field=DateField(), tzinfo=timezone.get_current_timezone())
 
-    sales = {
+
+def _sales_by_month(start: datetime, end: datetime) -> tuple[dict, dict]:
+    """({month: our lines' `_sales_sums`}, {month: the external lines' `_sales_sums`}): two queries."""
+    ours = {
         row["month"]: row
         for row in _period_lines(start, end)
-        .annotate(month=month_of("order__paid_at"))
+        .annotate(month=_month_of("order__paid_at"))
         .values("month")
         .annotate(**_sales_sums())
         .order_by("month")
     }
+    external = {
+        row["month"]: row
+        for row in _period_external_lines(start, end)
+        .annotate(month=_month_of("paid_at"))
+        .values("month")
+        .annotate(
+            gross=Sum("paid_amount"), refunded=Sum("paid_amount", filter=Q(status=ExternalOrder.Status.INVALID))
+        )
+        .order_by("month")
+    }
+    return ours, external
+
+
+def _month_sales(ours: dict, external: dict, month: date) -> tuple[Decimal, Decimal, Decimal]:
+    """(gross, refunded, net) sales of one month, ours and the networks' together."""
+    own, network = _sales(ours.get(month, {})), _sales(external.get(month, {}))
+    return tuple(a + b for a, b in zip(own, network, strict=True))
+
+
+def _month_figures(
+    date_from: date, date_to: date, start: datetime, end: datetime, sales: tuple[dict, dict]
+) -> list[MonthFigures]:
     commission = {
         row["month"]: row
         for row in _period_member_entries(start, end)
         .filter(kind__in=MEMBER_KINDS)
-        .annotate(month=month_of("order__paid_at"))
+        .annotate(month=_month_of(ENTRY_SALE_PAID_AT))
         .values("month")
         .annotate(**_commission_sums())
         .order_by("month")
     }
     figures = []
     for month in _months(date_from, date_to):
-        sale, paid = sales.get(month, {}), commission.get(month, {})
-        gross_sales, _refunded, net_sales = _sales(sale)
+        paid = commission.get(month, {})
+        gross_sales, _refunded, net_sales = _month_sales(*sales, month)
         gross_commission, member_commission = _cents(paid.get("gross")), _cents(paid.get("net"))
         figures.append(
             MonthFigures(
@@ -423,15 +512,20 @@ CAPPED_FIELDS = (
     "pk", "order_id", "order__number", "order_line_id", "order_line__net_amount", "level", "beneficiary_id",
     *_member_label("beneficiary__"), "base", "rate", "amount", "capped_by",
     "policy__max_total_rate", "policy__max_payout_ratio",
+    "external_line_id", "external_line__external_order_id", "external_line__network__name",
+    "external_line__paid_amount",
 )  # fmt: skip
 
 
 def _capped_queryset(start: datetime, end: datetime) -> QuerySet:
+    """Member entries of the period where a cap bound: the split's, and an external line's adjustments (its share
+    recomputed under the same caps when the network changed the commission)."""
     return (
         _period_member_entries(start, end)
-        .filter(kind=COMMISSION)
+        .filter(kind__in=PAID_KINDS)
         .exclude(capped_by="")
-        .order_by("order__paid_at", "order_id", "order_line_id", "level", "pk")
+        .annotate(sale_paid_at=ENTRY_SALE_PAID_AT)
+        .order_by("sale_paid_at", "order_id", "order_line_id", "external_line_id", "level", "pk")
         .values(*CAPPED_FIELDS)
     )
 
@@ -445,7 +539,9 @@ def _capped_entry(row: dict) -> CappedEntry:
     return CappedEntry(
         entry_id=row["pk"],
         order_id=row["order_id"],
-        order_number=row["order__number"],
+        order_number=_sale_label(
+            row["order__number"], row["external_line__network__name"], row["external_line__external_order_id"]
+        ),
         order_line_id=row["order_line_id"],
         level=row["level"],
         beneficiary_id=row["beneficiary_id"],
@@ -458,7 +554,10 @@ def _capped_entry(row: dict) -> CappedEntry:
         capped_by=capped_by,
         cap_label=str(CAP_LABELS.get(capped_by, capped_by)),
         cap_rate=cap_rate,
-        line_net_amount=row["order_line__net_amount"],
+        line_net_amount=(
+            row["order_line__net_amount"] if row["external_line_id"] is None else row["external_line__paid_amount"]
+        ),
+        external_line_id=row["external_line_id"],
     )
 
 
@@ -499,26 +598,35 @@ def _top_earners(start: datetime, end: datetime) -> list[TopEarner]:
 
 
 def _check_scope(start: datetime, end: datetime) -> QuerySet:
-    """Member entries the checks look at: those of orders paid in the period, and any created in the period
-    on an order that was never paid (which must not exist)."""
-    return Entry.objects.filter(level__gte=1).filter(
-        _paid_in("order__", start, end) | Q(order__paid_at__isnull=True, created_at__gte=start, created_at__lt=end)
-    )
+    """Member entries the checks look at: those of orders and external lines paid in the period, and any created
+    in the period on one of our orders that was never paid (which must not exist). An external line always has a
+    sale: the network reports it paid, with its date."""
+    never_paid = Q(external_line__isnull=True, order__paid_at__isnull=True, created_at__gte=start, created_at__lt=end)
+    return Entry.objects.filter(level__gte=1).filter(_entry_paid_in(start, end) | never_paid)
 
 
+OURS = Q(external_line__isnull=True)
+EXTERNAL = Q(external_line__isnull=False)
 LEVEL_OFFENCE = Q(level__gt=F("policy__max_levels")) | Q(level__gt=HARD_MAX_LEVELS)
-WITHOUT_SALE = Q(order__paid_at__isnull=True) | ~Q(order_line__order_id=F("order_id"))
-FEE_OFFENCE = Q(amount__lt=0) & (~Q(kind__in=ADJUSTMENT_KINDS) | Q(refund__isnull=True))
-NO_SALE_OFFENCE = WITHOUT_SALE | (Q(base__lte=0) & ~Q(amount=0))
+WITHOUT_SALE = OURS & (Q(order__paid_at__isnull=True) | ~Q(order_line__order_id=F("order_id")))
+# Negative is allowed only for taking back: of our lines, a refund's reversal or clawback; of an external line, the
+# network's lower commission (an adjustment) or its cancellation (a reversal or clawback, no refund of ours).
+FEE_OFFENCE = Q(amount__lt=0) & (
+    (OURS & (~Q(kind__in=ADJUSTMENT_KINDS) | Q(refund__isnull=True))) | (EXTERNAL & ~Q(kind__in=NETWORK_CHANGE_KINDS))
+)
+# An amount on an empty pool; taking back what an external line paid is written at its new pool, 0 once invalid.
+NO_SALE_OFFENCE = WITHOUT_SALE | (Q(base__lte=0) & (Q(amount__gt=0) | (OURS & Q(amount__lt=0))))
+OFFENDER_FIELDS = (
+    "pk", "order__number", "order_line_id", "level", "kind", "base", "amount", "policy__max_levels",
+    "external_line_id", "external_line__external_order_id", "external_line__network__name",
+)  # fmt: skip
 
 
 def _entry_offenders(scope: QuerySet, offence: Q) -> list[Offender]:
     rows = (
         scope.filter(offence)
-        .order_by("order_id", "order_line_id", "level", "pk")
-        .values("pk", "order__number", "order_line_id", "level", "kind", "base", "amount", "policy__max_levels")[
-            :OFFENDERS_SHOWN
-        ]
+        .order_by("order_id", "order_line_id", "external_line_id", "level", "pk")
+        .values(*OFFENDER_FIELDS)[:OFFENDERS_SHOWN]
     )
     offenders = []
     for row in rows:
@@ -533,7 +641,10 @@ def _entry_offenders(scope: QuerySet, offence: Q) -> list[Offender]:
             "amount": row["amount"],
             "max_levels": row["policy__max_levels"] if row["policy__max_levels"] is not None else "—",
         }
-        offenders.append(Offender(row["order__number"], row["order_line_id"], row["pk"], detail))
+        label = _sale_label(
+            row["order__number"], row["external_line__network__name"], row["external_line__external_order_id"]
+        )
+        offenders.append(Offender(label, row["order_line_id"], row["pk"], detail, row["external_line_id"]))
     return offenders
 
 
@@ -552,17 +663,20 @@ def _check(
 
 
 def _ratio_per_line(start: datetime, end: datetime) -> QuerySet:
-    """Per split line (grouped in SQL): its member commission (kind commission, levels >= 1), its net amount and
-    the strictest max_payout_ratio among its entries' policies (the default if an entry has none)."""
+    """Per split line (grouped in SQL), ours and external ones: its member commission (the split's, levels >= 1,
+    plus the network's later changes for an external line), its net amount (what the buyer paid for an external
+    line) and the strictest max_payout_ratio among its entries' policies (the default if an entry has none)."""
     return (
-        Entry.objects.filter(_paid_in("order__", start, end), level__gte=1, kind=COMMISSION)
-        .filter(order_line__net_amount__gt=0)
-        .values("order_line")
+        Entry.objects.filter(_entry_paid_in(start, end), level__gte=1, kind__in=PAID_KINDS)
+        .filter(Q(order_line__net_amount__gt=0) | Q(external_line__paid_amount__gt=0))
+        .values("order_line", "external_line")
         .annotate(
             member_sum=Sum("amount"),
-            net=Min("order_line__net_amount"),
+            net=Coalesce(Min("order_line__net_amount"), Min("external_line__paid_amount")),
             cap=Coalesce(Min("policy__max_payout_ratio"), Value(DEFAULT_MAX_PAYOUT_RATIO)),
             order_number=Min("order__number"),
+            external_order_id=Min("external_line__external_order_id"),
+            network_name=Min("external_line__network__name"),
         )
         .order_by()
     )
@@ -605,27 +719,28 @@ def _checks(start: datetime, end: datetime, lines_split: int) -> list[Check]:
     # exact ratio then computed here from that line's Decimals.
     highest = (
         per_line.annotate(ratio_key=F("member_sum") * Value(1_000_000) / F("net"))
-        .order_by("-ratio_key", "order_line")
+        .order_by("-ratio_key", "order_line", "external_line")
         .values("member_sum", "net")
         .first()
     )
     highest_ratio = ratio(_cents(highest["member_sum"]), _cents(highest["net"])) if highest else None
     offenders = []
-    for row in over_cap.order_by("order_line")[:OFFENDERS_SHOWN] if count else []:
+    for row in over_cap.order_by("order_line", "external_line")[:OFFENDERS_SHOWN] if count else []:
         member_sum, net = _cents(row["member_sum"]), _cents(row["net"])
         cap = Decimal(row["cap"]).quantize(RATIO_STEP)
+        label = _sale_label(row["order_number"], row["network_name"], row["external_order_id"])
         detail = _(
             "Line %(line)s: members got %(paid)s of a net amount of %(net)s (ratio %(ratio)s); the cap %(cap)s "
             "allows %(allowed)s."
         ) % {
-            "line": row["order_line"],
+            "line": row["order_line"] if row["order_line"] is not None else label,
             "paid": member_sum,
             "net": net,
             "ratio": ratio(member_sum, net),
             "cap": cap,
             "allowed": quantize_money(cap * net),
         }
-        offenders.append(Offender(row["order_number"], row["order_line"], None, detail))
+        offenders.append(Offender(label, row["order_line"], None, detail, row["external_line"]))
     evidence = _(
         "%(lines)d lines with member commission checked; the highest line ratio is %(max)s; %(offenders)d "
         "lines paid members more than floor(max payout ratio × net amount)."
@@ -637,7 +752,8 @@ def _checks(start: datetime, end: datetime, lines_split: int) -> list[Check]:
     fee_offence = FEE_OFFENCE | WITHOUT_SALE
     evidence = _(
         "%(entries)d member entries checked; %(negative)d are negative and %(bad)d of those are not a "
-        "reversal or clawback of a refund; %(unpaid)d are not on a line of a paid order."
+        "reversal or clawback of a refund or of a change an external network reported; %(unpaid)d are not on a "
+        "line of a paid order."
     ) % {
         "entries": counts["checked"],
         "negative": counts["negative"],
@@ -669,7 +785,14 @@ def compliance_report(*, date_from: date, date_to: date, capped_limit: int = CAP
     """The whole report for the days `date_from`..`date_to` (inclusive): a fixed number of queries."""
     start, end = period_bounds(date_from, date_to)
 
-    gross_sales, refunded_sales, net_sales = _sales(_period_lines(start, end).aggregate(**_sales_sums()))
+    # The period's sales are the sum of its months' (every line paid in the period falls in one of them).
+    sales_by_month = _sales_by_month(start, end)
+    gross_sales = refunded_sales = net_sales = network_gross_sales = network_net_sales = ZERO
+    for month in _months(date_from, date_to):
+        gross, refunded, net = _month_sales(*sales_by_month, month)
+        gross_sales, refunded_sales, net_sales = gross_sales + gross, refunded_sales + refunded, net_sales + net
+        network_gross, _refunded, network_net = _sales(sales_by_month[1].get(month, {}))
+        network_gross_sales, network_net_sales = network_gross_sales + network_gross, network_net_sales + network_net
 
     by_level = {
         row["level"]: row
@@ -679,6 +802,7 @@ def compliance_report(*, date_from: date, date_to: date, capped_limit: int = CAP
         .annotate(
             **_commission_sums(),
             lines_paid=Count("order_line", filter=Q(kind=COMMISSION, amount__gt=0), distinct=True),
+            external_lines_paid=Count("external_line", filter=Q(kind=COMMISSION, amount__gt=0), distinct=True),
         )
         .order_by("level")
     }
@@ -693,7 +817,7 @@ def compliance_report(*, date_from: date, date_to: date, capped_limit: int = CAP
                 level=level,
                 gross_commission=gross,
                 member_commission=net,
-                lines_paid=row.get("lines_paid", 0),
+                lines_paid=row.get("lines_paid", 0) + row.get("external_lines_paid", 0),
                 payout_ratio=ratio(net, net_sales),
                 gross_payout_ratio=ratio(gross, gross_sales),
                 share=ratio(net, member_commission),
@@ -723,7 +847,9 @@ def compliance_report(*, date_from: date, date_to: date, capped_limit: int = CAP
         payout_ratio=ratio(member_commission, net_sales),
         gross_payout_ratio=ratio(gross_commission, gross_sales),
         levels=levels,
-        months=_month_figures(date_from, date_to, start, end),
+        network_gross_sales=network_gross_sales,
+        network_net_sales=network_net_sales,
+        months=_month_figures(date_from, date_to, start, end, sales_by_month),
         own_sales_commission=own,
         others_sales_commission=others,
         own_sales_share=ratio(own, member_commission),

@@ -62,12 +62,20 @@ def member_commission_entries(member, status: str | None = None, level: int | No
 
     An unknown status or level gives no rows, never an error.
     """
-    entries = Entry.objects.filter(beneficiary=member).select_related("order", "order_line")
-    # Only what the member may see: the buyer's name and contact stay in the database.
+    entries = Entry.objects.filter(beneficiary=member).select_related(
+        "order", "order_line", "external_line__network"
+    )
+    # Only what the member may see: the buyer's name and contact stay in the database (and the network's raw
+    # report of an external line too).
     entries = entries.only(
         "pk",
         "order__number",
         "order_line__title",
+        "external_line__external_order_id",
+        "external_line__line_id",
+        "external_line__title",
+        "external_line__network__code",
+        "external_line__network__name",
         "level",
         "kind",
         "amount",
@@ -95,7 +103,10 @@ def _refunded_line_amount() -> Subquery:
 def member_commission_entry(member, entry_id: int) -> Entry | None:
     """The member's own entry with everything its explanation needs, or None (also for anybody else's)."""
     return (
-        Entry.objects.select_related("order", "order_line", "plan", "policy", "rolled_up_from__user")
+        Entry.objects.select_related(
+            "order", "order_line", "external_line__network", "plan", "policy", "rolled_up_from__user"
+        )
+        .defer("external_line__raw", "external_line__chain")
         .filter(beneficiary=member, pk=entry_id)
         .annotate(refunded_line_amount=_refunded_line_amount())
         .first()
@@ -103,10 +114,15 @@ def member_commission_entry(member, entry_id: int) -> Entry | None:
 
 
 def member_commission_entry_related(entry: Entry) -> list[Entry]:
-    """The other entries of the same beneficiary, line and level (the commission, its reversals and clawbacks),
-    oldest first, each with `refunded_line_amount`: how much of this line its refund paid back."""
+    """The other entries of the same beneficiary, line and level (the commission, its reversals and clawbacks, or
+    for an external line its adjustments), oldest first, each with `refunded_line_amount`: how much of this line
+    its refund paid back (None for an external line: the network reports no refunded amount)."""
+    if entry.external_line_id is not None:
+        same_line = Q(external_line_id=entry.external_line_id)
+    else:
+        same_line = Q(order_line_id=entry.order_line_id)
     return list(
-        Entry.objects.filter(beneficiary_id=entry.beneficiary_id, order_line_id=entry.order_line_id, level=entry.level)
+        Entry.objects.filter(same_line, beneficiary_id=entry.beneficiary_id, level=entry.level)
         .exclude(pk=entry.pk)
         .annotate(refunded_line_amount=_refunded_line_amount())
         .order_by("created_at", "pk")

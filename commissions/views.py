@@ -68,9 +68,10 @@ def commission_entry_detail(request, entry_id: int):
         "commissions/entry_detail.html",
         {
             "entry": entry,
-            "line": entry.order_line,
+            "line": entry.order_line,  # None for a sale on an external network
+            "external": entry.external_line,  # None for our own sales
             "rate_percent": percent(entry.rate),
-            "commission_rate_percent": percent(entry.order_line.commission_rate),
+            "commission_rate_percent": percent(entry.order_line.commission_rate) if entry.order_line else "",
             "before_cap": commission_entry_before_cap(entry),
             "cap_limit": cap_limit,
             "history": commission_entry_history(entry),

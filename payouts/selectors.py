@@ -76,20 +76,31 @@ def member_statement(member) -> list[StatementLine]:
     moves = []
     released = (
         Entry.objects.filter(beneficiary=member, status__in=[Entry.Status.AVAILABLE, Entry.Status.PAID])
-        .select_related("order")
+        .select_related("order", "external_line__network")
         .order_by("released_at", "pk")
     )
+    labels = {
+        Entry.Kind.CLAWBACK: _("Clawback"),
+        Entry.Kind.REVERSAL: _("Reversal"),
+        Entry.Kind.ADJUSTMENT: _("Adjustment"),
+    }
     for entry in released:
-        labels = {Entry.Kind.CLAWBACK: _("Clawback"), Entry.Kind.REVERSAL: _("Reversal")}
         label = labels.get(entry.kind, _("Commission"))
-        moves.append(
-            (
-                entry.released_at or entry.created_at,
-                _("%(kind)s, order %(number)s, level %(level)s")
-                % {"kind": label, "number": entry.order.number, "level": entry.level},
-                entry.amount,
-            )
-        )
+        if entry.external_line_id is not None:  # a sale on an external affiliate network
+            line = entry.external_line
+            description = _("%(kind)s, %(network)s order %(number)s, level %(level)s") % {
+                "kind": label,
+                "network": line.network.name,
+                "number": line.external_order_id,
+                "level": entry.level,
+            }
+        else:
+            description = _("%(kind)s, order %(number)s, level %(level)s") % {
+                "kind": label,
+                "number": entry.order.number,
+                "level": entry.level,
+            }
+        moves.append((entry.released_at or entry.created_at, description, entry.amount))
     for withdrawal in Withdrawal.objects.filter(member=member).order_by("requested_at", "pk"):
         moves.append((withdrawal.requested_at, _("Withdrawal %(id)s") % {"id": withdrawal.pk}, -withdrawal.amount))
         if withdrawal.status in (Withdrawal.Status.FAILED, Withdrawal.Status.REJECTED, Withdrawal.Status.CANCELLED):

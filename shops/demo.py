@@ -4,6 +4,7 @@ Idempotent: categories are keyed on name, products on title, shops on their owne
 orders are only placed while the demo shop has none. Every order moves through the services, as in production.
 """
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from io import BytesIO
@@ -221,3 +222,82 @@ def demo_storefront(stdout) -> None:
     shops = _shops(products)
     placed = _orders(shops, products)
     stdout.write(f"Storefront ready: {len(products)} products, {len(shops)} shops, {placed} new orders.\n")
+
+
+# --- Products of the sandbox affiliate network (issue #12) --------------------------------------------------------
+
+# How many of the sandbox feed's products each demo shop lists (the first shops of SHOPS), when it has none yet.
+EXTERNAL_PER_SHOP = (4, 3, 3)
+SANDBOX_FEED_PAGES = 3  # 20 products a page
+
+
+def demo_external_products(stdout, *, wait_seconds: float = 0) -> None:
+    """Sync the sandbox network's product feed and list a few of its products in the first demo shops.
+
+    Never fails: when the sandbox is not reachable (`manage.py sandbox_network`, which `make run` starts) it
+    writes a warning and the demo goes on without external products. `wait_seconds`: how long to keep trying
+    while the sandbox starts. Idempotent: a shop that has external products already gets none added.
+    """
+    from networks.connectors import get_connector
+    from networks.connectors.base import ConnectorError
+    from networks.models import ExternalProduct, Network
+    from networks.services import NetworkError, external_listing_add, external_products_sync
+
+    network = Network.objects.filter(code="sandbox", is_enabled=True).first()
+    if network is None:
+        stdout.write("Sandbox network disabled or missing: the demo shops list no external products.\n")
+        return
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            synced = external_products_sync(network=network, pages=SANDBOX_FEED_PAGES)
+            connector = get_connector(network.code)
+            break
+        except ConnectorError as error:
+            if time.monotonic() >= deadline:
+                stdout.write(
+                    f"Warning: the sandbox network is not reachable ({error}), so no external products were synced "
+                    "or added. Start it with `python manage.py sandbox_network` and run the demo again.\n"
+                )
+                return
+            time.sleep(0.5)
+    products = list(ExternalProduct.objects.filter(network=network, is_active=True).order_by("external_id"))
+    added = refreshed = 0
+    offset = 0
+    for (email, *_rest), count in zip(SHOPS, EXTERNAL_PER_SHOP, strict=False):
+        shop = Shop.objects.filter(owner__user__email=email).first()
+        picks, offset = products[offset : offset + count], offset + count
+        if shop is None:
+            continue
+        try:
+            refreshed += _sandbox_links_refresh(shop, network, connector)
+            if shop.external_listings.exists():
+                continue
+            for product in picks:
+                external_listing_add(shop=shop, product=product)
+                added += 1
+        except (NetworkError, ConnectorError) as error:
+            stdout.write(f"Warning: {shop.name}: {' '.join(getattr(error, 'messages', [str(error)]))}\n")
+    stdout.write(
+        f"Sandbox network: {synced} products synced, {added} added to demo shops"
+        + (f", {refreshed} buy links renewed" if refreshed else "")
+        + ".\n"
+    )
+
+
+def _sandbox_links_refresh(shop: Shop, network, connector) -> int:
+    """The sandbox keeps its tracking links in memory only: after it restarts, the links stored with a shop's
+    sandbox listings lead nowhere. Convert them again (the same member's tracking id, so the same attribution);
+    a sandbox that still knows a link answers the same URL and nothing changes. Demo only: a real network's links
+    do not expire this way."""
+    from networks.models import ExternalListing
+
+    renewed = 0
+    listings = ExternalListing.objects.filter(shop=shop, product__network=network).select_related("product")
+    tracking = shop.owner.tracking_ids.filter(network=network).first()
+    for listing in listings if tracking else []:
+        url = connector.tracking_link(listing.product.external_id, tracking.value)
+        if url != listing.tracking_url:
+            ExternalListing.objects.filter(pk=listing.pk).update(tracking_url=url)
+            renewed += 1
+    return renewed

@@ -18,4 +18,5 @@ urlpatterns = [
     path("dashboard/shop/", views.my_shop, name="my_shop"),
     path("dashboard/shop/products/", views.my_shop_products, name="my_shop_products"),
     path("dashboard/shop/products/add/", views.my_shop_catalogue, name="my_shop_catalogue"),
+    path("dashboard/shop/products/networks/", views.my_shop_networks, name="my_shop_networks"),
 ]

@@ -16,6 +16,9 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.ratelimit import rate_limit
+from networks import selectors as network_selectors
+from networks.connectors import UnknownConnector
+from networks.services import NetworkError, external_listing_add, external_listing_remove
 from referrals.attribution import attribution_from_request
 from referrals.decorators import member_required
 from shops import selectors
@@ -49,14 +52,43 @@ def _shop_or_404(slug: str) -> Shop:
     return shop
 
 
+def _external_rows(listings) -> list[dict]:
+    """Listings of external products as the templates show them; a picture only from a plain http(s) address."""
+    return [
+        {
+            "listing": listing,
+            "product": listing.product,
+            "is_offered": listing.product.is_active and listing.product.network.is_enabled,
+            "has_image": network_selectors.image_origin(listing.product.image_url) is not None,
+        }
+        for listing in listings
+    ]
+
+
+def _allow_images_from(response, products) -> None:
+    """Let the page show the networks' product pictures: their hosts join img-src for this response only."""
+    origins = network_selectors.image_origins(products)
+    if origins:
+        response._csp_update = {"img-src": origins}
+        response._csp_update_ro = {"img-src": origins}
+
+
 def shop_home(request, slug: str):
     shop = _shop_or_404(slug)
     cart = Cart(request.session, shop.pk)
-    return render(
+    external_rows = _external_rows(network_selectors.shop_external_listings(shop))
+    response = render(
         request,
         "shops/shop_home.html",
-        {"shop": shop, "listings": list(selectors.shop_listings(shop)), "cart_count": cart.count()},
+        {
+            "shop": shop,
+            "listings": list(selectors.shop_listings(shop)),
+            "external_rows": external_rows,
+            "cart_count": cart.count(),
+        },
     )
+    _allow_images_from(response, [row["product"] for row in external_rows])
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -442,3 +474,118 @@ def my_shop_catalogue(request):
             "tab": "catalogue",
         },
     )
+
+
+# --- The owner's products from external networks (issue #12) ----------------------------
+
+
+def _percent(rate) -> str:
+    """0.2000 → "20%", 0.0450 → "4.5%" (as the commission pages write rates)."""
+    return f"{(rate * 100).normalize():f}%"
+
+
+def _external_listing_add(request, shop: Shop, product_id: int) -> None:
+    product = network_selectors.external_product_search().filter(pk=product_id).first()
+    if product is None:
+        raise Http404(_("This product is not offered any more."))
+    try:
+        external_listing_add(shop=shop, product=product)
+    except NetworkError as error:
+        messages.error(request, " ".join(error.messages))
+    except UnknownConnector:  # a network whose products came from elsewhere (an import) and has no connector yet
+        messages.error(
+            request, _("%(network)s cannot make links yet; try another product.") % {"network": product.network}
+        )
+    else:
+        messages.success(
+            request,
+            _("“%(title)s” from %(network)s is in your shop.") % {"title": product.title, "network": product.network},
+        )
+
+
+def _external_listing_remove(request, shop: Shop, listing_id: int) -> None:
+    listing = network_selectors.owner_external_listing(shop, listing_id)
+    if listing is None:  # not in this member's shop, whoever's it is
+        raise Http404(_("That product is not in your shop."))
+    try:
+        external_listing_remove(shop=shop, listing_id=listing_id)
+    except NetworkError as error:  # removed meanwhile (another tab)
+        raise Http404(error.messages[0]) from error
+    messages.success(request, _("“%(title)s” is no longer in your shop.") % {"title": listing.product.title})
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def my_shop_networks(request):
+    """Products of external affiliate networks: the shop's own (remove), and the networks' feeds to pick from
+    (search by title, filter by network, sort, page; add). The buy button of each goes through the owner's /l/
+    link to the network's tracking link."""
+    shop = _owner_shop_or_redirect(request)
+    if shop is None:
+        return redirect("shops:my_shop")
+    if request.method == "POST":
+        action, target = request.POST.get("action"), _post_id(request)
+        if target is None:
+            return HttpResponseBadRequest(_("Which product?"))
+        if action == "add":
+            _external_listing_add(request, shop, target)
+        elif action == "remove":
+            _external_listing_remove(request, shop, target)
+        else:
+            return HttpResponseBadRequest(_("Unknown action."))
+        return redirect(request.get_full_path())  # back to the same search, filter and page
+    search = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+    networks = list(network_selectors.enabled_networks())
+    try:
+        network_id = int(request.GET.get("network") or 0) or None
+    except ValueError:
+        network_id = None
+    sort = request.GET.get("sort", "")
+    if sort not in network_selectors.EXTERNAL_SORTS:
+        sort = ""
+    paginator = Paginator(
+        network_selectors.external_product_search(search=search, network_id=network_id, sort=sort),
+        CATALOGUE_PAGE_SIZE,
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    terms = selectors.earning_terms_in_force()  # once per page, not per product
+    listings = network_selectors.owner_external_listings(shop)
+    listed = {listing.product_id: listing.pk for listing in listings}
+    rows = [
+        {
+            "product": product,
+            "earning": None if terms is None else network_selectors.external_earning(terms, product),
+            "listing_id": listed.get(product.pk),
+            "rate_percent": _percent(product.commission_rate),
+            "has_image": network_selectors.image_origin(product.image_url) is not None,
+        }
+        for product in page.object_list
+    ]
+    listed_rows = _external_rows(listings)
+    query = request.GET.copy()
+    query.pop("page", None)
+    response = render(
+        request,
+        "shops/dashboard_networks.html",
+        {
+            "shop": shop,
+            "rows": rows,
+            "listed_rows": listed_rows,
+            "page": page,
+            "query": query.urlencode(),
+            "networks": networks,
+            "search": search,
+            "network_id": network_id,
+            "sort": sort,
+            "sorts": [
+                ("", _("Platform")),
+                ("earn", _("You earn most")),
+                ("price", _("Lowest price after coupon")),
+                ("coupon", _("Biggest coupon")),
+                ("new", _("Recently synced")),
+            ],
+            "tab": "networks",
+        },
+    )
+    _allow_images_from(response, [row["product"] for row in rows] + [row["product"] for row in listed_rows])
+    return response

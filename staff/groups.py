@@ -40,6 +40,10 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "referrals.change_sharelink",  # switch off an abusive link
         "referrals.view_sharelinkdailystat",
         "commissions.view_commissionentry",  # "why is my commission this amount?"
+        "networks.view_externalorder",  # "my Taobao sale is not in my earnings"
+        "networks.view_externalproduct",
+        "networks.view_externallisting",
+        "networks.view_trackingid",
     ),
     # Withdrawals, payout batches and payout accounts with full numbers.
     FINANCE: (
@@ -55,6 +59,16 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payouts.view_sandboxtransfer",
         "commissions.view_commissionentry",
         "shops.view_order",
+        # External networks: the money they report, the sync, the report files.
+        "networks.view_network",
+        "networks.change_network",  # "sync now", refresh the product feed, switch a network off
+        "networks.view_externalorder",
+        "networks.change_externalorder",  # attribute an unmatched order to a member
+        "networks.view_syncrun",
+        "networks.view_reportimport",
+        "networks.add_reportimport",  # import a network's order-report file
+        "networks.view_externalproduct",
+        "networks.view_trackingid",
     ),
     # The caps, the plans, the reports and the audit trail.
     COMPLIANCE: (
@@ -71,5 +85,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "referrals.view_treeevent",
         "shops.view_order",
         "staff.view_audit_log",
+        "networks.view_network",
+        "networks.view_externalorder",
     ),
 }

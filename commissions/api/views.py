@@ -6,7 +6,7 @@ The selectors filter on the beneficiary, so another member's entry is a 404, exa
 import django_filters
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -52,16 +52,53 @@ class CommissionEntryFilter(django_filters.FilterSet):
         fields = ["status", "level", "kind"]
 
 
+SOURCE_SHOP, SOURCE_NETWORK = "shop", "network"
+
+
+class EntrySourceSerializer(serializers.Serializer):
+    """Where the sale of an entry happened: one of our shops (`order_number` set) or an external affiliate network
+    (`network` and `external_order_id` set). The fields of the other source are null."""
+
+    source = serializers.SerializerMethodField(
+        help_text=gettext_lazy('"shop": a sale in one of our shops; "network": a sale an external network reported.')
+    )
+    order_number = serializers.CharField(
+        source="order.number", read_only=True, allow_null=True, help_text=gettext_lazy("Null for a network sale.")
+    )
+    network = serializers.CharField(
+        source="external_line.network.code",
+        read_only=True,
+        allow_null=True,
+        help_text=gettext_lazy("The network's code (null for a sale in our shops)."),
+    )
+    network_name = serializers.CharField(source="external_line.network.name", read_only=True, allow_null=True)
+    external_order_id = serializers.CharField(
+        source="external_line.external_order_id",
+        read_only=True,
+        allow_null=True,
+        help_text=gettext_lazy("The network's order id (null for a sale in our shops)."),
+    )
+
+    @extend_schema_field(serializers.ChoiceField(choices=[SOURCE_SHOP, SOURCE_NETWORK]))
+    def get_source(self, entry) -> str:
+        return SOURCE_NETWORK if entry.external_line_id is not None else SOURCE_SHOP
+
+    @staticmethod
+    def line_title(entry) -> str:
+        line = entry.external_line if entry.external_line_id is not None else entry.order_line
+        return line.title
+
+
 class CommissionEntriesListApi(generics.ListAPIView):
-    """My commission entries (commissions, reversals, clawbacks), newest first."""
+    """My commission entries (commissions, reversals, clawbacks, adjustments), newest first, from our shops' sales
+    and from sales reported by external affiliate networks."""
 
     permission_classes = [IsMemberOrSuspendedReadOnly]
     filterset_class = CommissionEntryFilter
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(EntrySourceSerializer):
         id = serializers.IntegerField(read_only=True)
-        order_number = serializers.CharField(source="order.number", read_only=True)
-        line_title = serializers.CharField(source="order_line.title", read_only=True)
+        line_title = serializers.SerializerMethodField()
         level = serializers.IntegerField(read_only=True)
         kind = serializers.CharField(read_only=True)
         amount = money_field()
@@ -71,6 +108,9 @@ class CommissionEntriesListApi(generics.ListAPIView):
 
         class Meta:
             ref_name = "CommissionEntry"
+
+        def get_line_title(self, entry) -> str:
+            return self.line_title(entry)
 
     serializer_class = OutputSerializer
 
@@ -85,7 +125,7 @@ class CommissionEntryDetailApi(APIView):
 
     permission_classes = [IsMemberOrSuspendedReadOnly]
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(EntrySourceSerializer):
         class LineSerializer(serializers.Serializer):
             title = serializers.CharField()
             quantity = serializers.IntegerField()
@@ -113,12 +153,29 @@ class CommissionEntryDetailApi(APIView):
             class Meta:
                 ref_name = "CommissionEntryRelated"
 
+        class ExternalLineSerializer(serializers.Serializer):
+            network = serializers.CharField(source="network.code")
+            network_name = serializers.CharField(source="network.name")
+            external_order_id = serializers.CharField()
+            line_id = serializers.CharField()
+            title = serializers.CharField()
+            quantity = serializers.IntegerField()
+            paid_amount = money_field(help_text=gettext_lazy("What the buyer paid (the base of the payout ratio)."))
+            commission = money_field(help_text=gettext_lazy("The commission the network reports now (the pool)."))
+            status = serializers.CharField(help_text=gettext_lazy("paid, confirmed, settled or invalid."))
+            paid_at = serializers.DateTimeField()
+
+            class Meta:
+                ref_name = "CommissionEntryExternalLine"
+
         id = serializers.IntegerField()
         kind = serializers.CharField()
         status = serializers.CharField()
         level = serializers.IntegerField()
-        order_number = serializers.CharField(source="order.number")
-        line = LineSerializer(source="order_line")
+        line = LineSerializer(source="order_line", allow_null=True, help_text=gettext_lazy("Null for a network sale."))
+        external_line = ExternalLineSerializer(
+            allow_null=True, help_text=gettext_lazy("The line the network reported (null for a sale in our shops).")
+        )
         base = money_field(help_text=gettext_lazy("The line's commission pool."))
         rate = rate_field(help_text=gettext_lazy("The plan rate of this level, as a fraction of the pool."))
         before_cap = money_field(help_text=gettext_lazy("Pool × rate, rounded down, before any cap."))

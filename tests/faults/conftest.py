@@ -46,7 +46,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.section("fault injection: scenarios × seeds × violations")
     write("| scenario | seeds | violations | lost orders | duplicate payouts | traffic (summed over seeds) |")
     write("| --- | --- | ---: | ---: | ---: | --- |")
-    for scenario, runs in by_scenario.items():
+    for scenario, runs in sorted(by_scenario.items()):
         totals: dict[str, int] = {}
         for run in runs:
             for name, value in run.figures.items():

@@ -374,7 +374,7 @@ def test_concurrent_withdrawals_refunds_and_releases_on_the_same_members(seed, s
     assert not unexpected, "\n".join(unexpected)
 
     recover(world)
-    run = fault_report(final_check("concurrent money", seed, world))
+    run = fault_report(final_check("5 concurrent money", seed, world))
     problems = member_problems(world)
     run.problems += problems
     assert run.violations == 0, run.problems

@@ -324,7 +324,7 @@ def test_webhooks_replayed_reordered_and_forged(seed, settings, client, fault_re
     problems += paid_once_problems(model, payments, earlier_events)
     world.figures["late payments refunded"] = Refund.objects.filter(reason="late payment").count()
     world.figures["orders paid"] += sum(state == "paid" for state in model.order.values())
-    run = fault_report(final_check("webhooks", seed, world))
+    run = fault_report(final_check("6 webhooks", seed, world))
     run.problems += problems
     assert run.violations == 0, run.problems
     assert run.lost_orders == 0, run.problems

@@ -6,10 +6,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.urls import reverse
 
+from networks.connectors import connector_settings
 from payouts.demo import demo_money
 from referrals.models import Member
 from referrals.services import member_join
-from shops.demo import DEMO_BASE_URL, DEMO_SHOP_SLUG, demo_storefront
+from shops.demo import DEMO_BASE_URL, DEMO_SHOP_SLUG, demo_external_products, demo_storefront
 from staff.groups import COMPLIANCE, FINANCE, SUPPORT
 
 DEMO_STAFF_GROUPS = (SUPPORT, FINANCE, COMPLIANCE)  # one staff login per group: <group>@example.com
@@ -37,9 +38,20 @@ def _demo_tree() -> list[tuple[str, str, str | None]]:
 class Command(BaseCommand):
     help = "Load demo data (idempotent: running it again adds nothing twice) and print the demo logins."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--wait-for-sandbox",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="keep trying this long to reach the sandbox network while it starts (make run: 15)",
+        )
+
     def handle(self, *args, **options):
         created = self._people_and_shops()
         demo_money(self.stdout)
+        # Outside the transaction above: HTTP calls to the sandbox network, which may be down (then a warning).
+        demo_external_products(self.stdout, wait_seconds=options["wait_for_sandbox"])
         self._print_logins(created)
 
     @transaction.atomic
@@ -79,3 +91,5 @@ class Command(BaseCommand):
         self.stdout.write("  founder (top of the tree): founder@example.com")
         self.stdout.write("  member three levels down:  member13@example.com")
         self.stdout.write(f"  demo shop (buyers, no login): {DEMO_BASE_URL}/s/{DEMO_SHOP_SLUG}/ (the founder's)")
+        sandbox_url = connector_settings("sandbox").get("URL", "")
+        self.stdout.write(f"  sandbox affiliate network (its products, buy pages, orders): {sandbox_url}/")

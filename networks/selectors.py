@@ -1,0 +1,124 @@
+"""Reads of external networks' products and the listings members made of them (issue #12), for the owner's
+dashboard and the public shop page. No writes: adding and removing go through `networks.services`."""
+
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+from django.db.models import Case, DecimalField, ExpressionWrapper, F, QuerySet, Value, When
+
+from commissions.calculations import ChainMember, split_line
+from config.money import ROUND_DOWN, ZERO, quantize_money
+from networks.models import ExternalListing, ExternalProduct, Network
+
+HOST_NAME = re.compile(r"[a-z0-9.-]+", re.IGNORECASE)  # IPv4 too; no IPv6 literals, no user info
+
+# The sorts of the dashboard's product picker: key → ORDER BY.
+EXTERNAL_SORTS = {
+    "": ("network__name", "title", "pk"),
+    "earn": ("-commission_pool", "title", "pk"),  # what the network pays on one unit, after the coupon
+    "price": ("final_price", "title", "pk"),  # lowest price after the coupon
+    "coupon": ("-coupon", "title", "pk"),
+    "new": ("-synced_at", "-pk"),
+}
+
+
+def enabled_networks() -> QuerySet[Network]:
+    return Network.objects.filter(is_enabled=True).order_by("name", "pk")
+
+
+def external_product_search(*, search: str = "", network_id: int | None = None, sort: str = "") -> QuerySet:
+    """Active products of enabled networks whose title contains `search`, of `network_id` if given, sorted by one
+    of EXTERNAL_SORTS (an unknown sort is the default). The network comes in the same query."""
+    products = ExternalProduct.objects.filter(is_active=True, network__is_enabled=True).select_related("network")
+    if search:
+        products = products.filter(title__icontains=search)
+    if network_id:
+        products = products.filter(network_id=network_id)
+    money = DecimalField(max_digits=14, decimal_places=2)
+    after_coupon = Case(
+        When(coupon__lt=F("price"), then=ExpressionWrapper(F("price") - F("coupon"), output_field=money)),
+        default=Value(ZERO, output_field=money),
+        output_field=money,
+    )
+    if sort == "price":
+        products = products.annotate(final_price=after_coupon)
+    elif sort == "earn":
+        products = products.annotate(
+            commission_pool=ExpressionWrapper(after_coupon * F("commission_rate"), output_field=DecimalField())
+        )
+    return products.order_by(*EXTERNAL_SORTS.get(sort, EXTERNAL_SORTS[""]))
+
+
+def external_commission_pool(product: ExternalProduct) -> Decimal:
+    """What the network pays on one unit bought with its coupon: price after coupon × the network's rate, rounded
+    down to the cent (an estimate: the network reports the real amount with the order)."""
+    return quantize_money(product.price_after_coupon * product.commission_rate, ROUND_DOWN)
+
+
+def external_earning(terms, product: ExternalProduct) -> Decimal:
+    """What the sharer (level 1) earns on one unit of `product` under `terms` (`shops.selectors.EarningTerms`,
+    read once per page): the estimated pool split as the ledger splits an external line (networks/ledger.py), with
+    a one-member eligible chain and the paid amount (price after coupon) as the base of the payout ratio."""
+    split = split_line(
+        pool=external_commission_pool(product),
+        net_amount=product.price_after_coupon,
+        chain=[ChainMember(member_id=0, is_eligible=True)],  # "you": the id plays no part in the amounts
+        plan=terms.plan,
+        policy=terms.policy,
+        is_self_purchase=False,
+    )
+    return next((share.amount for share in split.shares if share.level == 1), ZERO)
+
+
+def shop_external_listings(shop) -> list[ExternalListing]:
+    """What buyers see in the shop: listings of active products of enabled networks whose buy link works, in the
+    owner's order, each with its product, network and link; one query."""
+    return list(
+        ExternalListing.objects.filter(
+            shop=shop,
+            product__is_active=True,
+            product__network__is_enabled=True,
+            share_link__is_active=True,
+        )
+        .select_related("product__network", "share_link")
+        .order_by("position", "pk")
+    )
+
+
+def owner_external_listings(shop) -> list[ExternalListing]:
+    """Every external listing of the shop, products no longer offered included; one query."""
+    return list(
+        ExternalListing.objects.filter(shop=shop)
+        .select_related("product__network", "share_link")
+        .order_by("position", "pk")
+    )
+
+
+def owner_external_listing(shop, listing_id: int) -> ExternalListing | None:
+    return ExternalListing.objects.filter(shop=shop, pk=listing_id).select_related("product").first()
+
+
+def listed_external_product_ids(shop) -> dict[int, int]:
+    """{external product id: listing id} for the shop's external listings; one query."""
+    return dict(ExternalListing.objects.filter(shop=shop).values_list("product_id", "pk"))
+
+
+def image_origin(url: str) -> str | None:
+    """scheme://host[:port] of an http(s) image URL with a plain host name, else None (then no image is shown):
+    the origin goes into a Content-Security-Policy header, so nothing but a host name and a port may reach it."""
+    try:
+        parts = urlsplit(url or "")
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not HOST_NAME.fullmatch(parts.hostname):
+        return None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+
+
+def image_origins(products: Iterable[ExternalProduct]) -> list[str]:
+    """The origins of the products' images, for the page's img-src: networks serve their pictures from their own
+    hosts (a CDN, or the sandbox on loopback), which the site-wide policy (img-src 'self') does not allow."""
+    return sorted({origin for product in products if (origin := image_origin(product.image_url))})

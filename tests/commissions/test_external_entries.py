@@ -1,0 +1,431 @@
+"""Ledger entries of sales reported by external affiliate networks (issue #12) wherever entries are read: the
+member's commission pages, the statement, the staff ledger, the compliance report, the overview and the dashboard.
+
+The lines are written as in production, through `external_order_record` (the sync's and the import's service), and
+released by `commission_release_due`. The world, under the default policy (2 levels, payout ratio ≤ 0.30 of the paid
+amount) and plan (80 % / 20 %), on 淘宝联盟, every line paid 100.00 by the buyer twenty days ago:
+
+- TB1001 paid, commission 12.00, pending: sharer 9.60, middle 2.40.
+- TB1002 reported 12.00, then confirmed at 10.00: an adjustment of -1.60 / -0.40, pending: 8.00 / 2.00 held.
+- TB1003 settled at 20.00 ten days ago, released: sharer 16.00, middle 4.00 available.
+- TB1004 settled at 20.00, released, then invalid: clawed back, -16.00 / -4.00.
+
+Sharer: pending 9.60 + 8.00 = 17.60; available 16.00 + 16.00 - 16.00 = 16.00; clawed back 16.00.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from commissions.models import CommissionEntry as Entry
+from commissions.reports import compliance_report
+from commissions.selectors import member_commission_entries, member_commission_summary
+from commissions.services import commission_release_due
+from config.money import format_money
+from networks.connectors.base import OrderStatus, ReportedOrder
+from networks.models import ExternalOrder, Network
+from networks.services import external_order_record, tracking_id_for
+from payouts.selectors import member_balance, member_statement
+from referrals.selectors import member_dashboard_stats
+from staff.ledger_check import ledger_check
+from staff.selectors import daily_series
+from tests.factories import make_chain
+from tests.payouts.test_money import ensure_plan_in_force
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+NETWORK_NAME = "淘宝联盟"
+ENTRIES = reverse("commissions:entries")
+
+
+def detail_url(entry) -> str:
+    return reverse("commissions:entry_detail", args=[entry.pk])
+
+
+def reported(tracking: str, order: str, *, commission: str, status=OrderStatus.PAID, at=None, **kw) -> ReportedOrder:
+    paid_at = kw.pop("paid_at")
+    return ReportedOrder(
+        external_order_id=order,
+        line_id="1",
+        tracking_id=tracking,
+        product_id="P1",
+        title=kw.pop("title", f"Green tea {order}"),
+        quantity=1,
+        paid_amount=D(kw.pop("paid", "100.00")),
+        commission=D(commission),
+        status=status,
+        paid_at=paid_at,
+        updated_at=at or paid_at,
+        settled_at=kw.pop("settled_at", None),
+    )
+
+
+def record(world, order: str, **kw) -> ExternalOrder:
+    kw.setdefault("paid_at", world.paid_at)
+    external_order_record(network=world.network, reported=reported(world.tracking, order, **kw), source="sync")
+    return ExternalOrder.objects.get(network=world.network, external_order_id=order)
+
+
+def entry_of(line: ExternalOrder, member, kind=Entry.Kind.COMMISSION) -> Entry:
+    return Entry.objects.get(external_line=line, beneficiary=member, kind=kind)
+
+
+@pytest.fixture
+def world(db):
+    ensure_plan_in_force()
+    network = Network.objects.update_or_create(code="taobao", defaults={"name": NETWORK_NAME})[0]
+    root, middle, sharer = make_chain(3)
+    now = timezone.now()
+    paid_at = now - timedelta(days=20)
+    settled_at = now - timedelta(days=settings.COMMISSION_HOLD_DAYS + 3)
+    world = SimpleNamespace(
+        network=network,
+        root=root,
+        middle=middle,
+        sharer=sharer,
+        tracking=tracking_id_for(network=network, member=sharer).value,
+        paid_at=paid_at,
+        today=timezone.localdate(),
+    )
+    world.pending = record(world, "TB1001", commission="12.00")
+    record(world, "TB1002", commission="12.00")
+    world.adjusted = record(
+        world, "TB1002", commission="10.00", status=OrderStatus.CONFIRMED, at=paid_at + timedelta(days=1)
+    )
+    settled = {"commission": "20.00", "status": OrderStatus.SETTLED, "at": settled_at, "settled_at": settled_at}
+    world.released = record(world, "TB1003", **settled)
+    record(world, "TB1004", **settled)
+    commission_release_due()
+    world.clawed_back = record(
+        world, "TB1004", commission="20.00", status=OrderStatus.INVALID, at=now - timedelta(hours=1)
+    )
+    return world
+
+
+# --- the ledger as written (the premises of every test below) ------------------------------------------------------
+
+
+def test_the_world_is_written_as_described(world):
+    assert entry_of(world.pending, world.sharer).amount == D("9.60")
+    assert entry_of(world.adjusted, world.sharer, Entry.Kind.ADJUSTMENT).amount == D("-1.60")
+    assert entry_of(world.released, world.sharer).status == Entry.Status.AVAILABLE
+    assert entry_of(world.clawed_back, world.sharer, Entry.Kind.CLAWBACK).amount == D("-16.00")
+    balance = member_balance(world.sharer)
+    assert (balance.pending, balance.available, balance.clawed_back) == (D("17.60"), D("16.00"), D("-16.00"))
+    assert not [v for result in ledger_check() for v in result.violations]
+
+
+# --- the member's pages ------------------------------------------------------------------------------------------------
+
+
+def test_the_summary_counts_external_commission(world):
+    summary = member_commission_summary(world.sharer)
+
+    assert (summary.pending, summary.available, summary.paid, summary.clawed_back) == (
+        D("17.60"),
+        D("16.00"),
+        D("0.00"),
+        D("16.00"),
+    )
+
+
+def test_the_entries_page_shows_the_network_and_its_order(client, world, django_assert_max_num_queries):
+    client.force_login(world.sharer.user)
+
+    with django_assert_max_num_queries(8):
+        response = client.get(ENTRIES)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    for order in ("TB1001", "TB1002", "TB1003", "TB1004"):
+        assert f"{NETWORK_NAME} order {order} · level 1" in html
+        assert f"Green tea {order}" in html
+    assert "Adjustment (the network changed the commission)" in html
+    assert "Clawback (refund after release)" in html
+    assert len(response.context["page"]) == 6  # 4 commissions, 1 adjustment, 1 clawback
+
+
+def test_the_entries_list_reads_no_more_queries_for_more_external_lines(
+    client, world, django_assert_max_num_queries
+):
+    for number in range(5):
+        record(world, f"TB2{number:03d}", commission="3.00")
+    client.force_login(world.sharer.user)
+
+    with django_assert_max_num_queries(8):
+        response = client.get(ENTRIES)
+
+    assert len(response.context["page"]) == 11
+
+
+def test_the_entry_detail_explains_an_external_commission(client, world):
+    entry = entry_of(world.adjusted, world.sharer)
+    client.force_login(world.sharer.user)
+
+    response = client.get(detail_url(entry))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert NETWORK_NAME in html
+    assert "TB1002" in html
+    assert "1 × Green tea TB1002" in html
+    assert "Amount the buyer paid" in html and format_money(D("100.00")) in html
+    assert "Receipt confirmed" in html  # the network's status
+    # Only this line's other entries at this level: its adjustment, not the other external lines' entries.
+    assert [other.kind for other in response.context["related"]] == [Entry.Kind.ADJUSTMENT]
+    assert response.context["line"] is None
+
+
+def test_the_entry_detail_explains_an_adjustment_and_a_clawback(client, world):
+    client.force_login(world.sharer.user)
+    adjustment = entry_of(world.adjusted, world.sharer, Entry.Kind.ADJUSTMENT)
+    clawback = entry_of(world.clawed_back, world.sharer, Entry.Kind.CLAWBACK)
+
+    adjustment_html = client.get(detail_url(adjustment)).content.decode()
+    clawback_html = client.get(detail_url(clawback)).content.decode()
+
+    assert "The network changed the commission it pays on this item" in adjustment_html
+    assert format_money(D("-1.60")) in adjustment_html
+    assert "The network reported this order invalid" in clawback_html
+    assert "after your commission was released" in clawback_html
+
+
+def test_another_member_gets_a_404_for_someone_elses_external_entry(client, world):
+    entry = entry_of(world.pending, world.sharer)
+    client.force_login(world.root.user)  # in the sharer's upline, but not this entry's beneficiary
+
+    assert client.get(detail_url(entry)).status_code == 404
+
+
+def test_member_entries_can_be_filtered_by_status_and_level(world):
+    pending = member_commission_entries(world.sharer, status=Entry.Status.PENDING)
+    level_two = member_commission_entries(world.middle, level=2)
+
+    assert {entry.external_line.external_order_id for entry in pending} == {"TB1001", "TB1002"}
+    assert level_two.count() == 6
+
+
+# --- the statement ---------------------------------------------------------------------------------------------------
+
+
+def test_the_statement_names_the_network_and_its_order(world):
+    lines = member_statement(world.sharer)
+
+    descriptions = [line.description for line in lines]
+    assert sorted(descriptions) == sorted(
+        [
+            f"Commission, {NETWORK_NAME} order TB1003, level 1",
+            f"Commission, {NETWORK_NAME} order TB1004, level 1",
+            f"Clawback, {NETWORK_NAME} order TB1004, level 1",
+        ]
+    )
+    assert lines[-1].balance == member_balance(world.sharer).available == D("16.00")
+
+
+def test_the_statement_page_and_csv_show_external_lines(client, world):
+    client.force_login(world.sharer.user)
+
+    page = client.get(reverse("payouts:statement"))
+    csv_file = client.get(reverse("payouts:statement_csv"))
+
+    assert page.status_code == csv_file.status_code == 200
+    assert f"{NETWORK_NAME} order TB1003" in page.content.decode()
+    assert f"{NETWORK_NAME} order TB1004" in csv_file.content.decode("utf-8-sig")
+
+
+# --- staff ------------------------------------------------------------------------------------------------------------
+
+
+def test_the_admin_ledger_lists_and_finds_external_entries(client, staff_user, world):
+    client.force_login(staff_user)
+    url = reverse("admin:commissions_commissionentry_changelist")
+
+    everything = client.get(url)
+    found = client.get(url, {"q": "TB1003"})
+
+    assert everything.status_code == 200
+    assert f"{NETWORK_NAME} order TB1001" in everything.content.decode()
+    assert {entry.external_line_id for entry in found.context["cl"].result_list} == {world.released.pk}
+    assert found.context["cl"].result_list.count() == 3  # sharer, middle and the platform remainder
+
+
+def test_the_admin_entry_page_opens_for_an_external_entry(client, staff_user, world):
+    client.force_login(staff_user)
+    entry = entry_of(world.released, world.sharer)
+
+    response = client.get(reverse("admin:commissions_commissionentry_change", args=[entry.pk]))
+
+    assert response.status_code == 200
+    assert reverse("admin:networks_externalorder_change", args=[world.released.pk]) in response.content.decode()
+
+
+def test_the_overview_chart_counts_external_commission(world):
+    series = daily_series(today=world.today)
+
+    # Every entry was written today: 12.00 + (12.00 - 2.00) + 20.00 + 20.00 - 20.00 for the members.
+    assert series.commission_total == D("42.00")
+    assert series.sales_total == D("0.00")  # the chart's sales are our own shops' sales
+
+
+def test_the_dashboard_earnings_count_external_commission(world):
+    stats = member_dashboard_stats(world.sharer, world.today)
+
+    assert stats.daily[-1].earnings == D("33.60")  # 9.60 + 9.60 - 1.60 + 16.00 + 16.00 - 16.00
+    assert stats.earnings.pending == D("17.60")
+    assert stats.periods[0].sales == D("0.00")  # sales stay our own shops' sales
+
+
+# --- the compliance report ----------------------------------------------------------------------------------------------
+
+
+def report_of(world):
+    return compliance_report(date_from=world.today - timedelta(days=40), date_to=world.today)
+
+
+def check(report, code):
+    return next(c for c in report.checks if c.code == code)
+
+
+def test_the_report_counts_external_lines_as_sales_under_the_same_caps(world):
+    report = report_of(world)
+
+    # Sales: four lines of 100.00; TB1004 invalid is refunded in full.
+    assert (report.gross_sales, report.refunded_sales, report.net_sales) == (D("400.00"), D("100.00"), D("300.00"))
+    assert (report.network_gross_sales, report.network_net_sales) == (D("400.00"), D("300.00"))
+    # Commission: 12.00 + 10.00 + 20.00 + 20.00 before the clawback of TB1004; 42.00 after.
+    assert report.gross_commission == D("62.00")
+    assert report.member_commission == D("42.00")
+    assert report.payout_ratio == D("0.1400")  # 42.00 / 300.00
+    levels = {row.level: row for row in report.levels}
+    assert (levels[1].member_commission, levels[2].member_commission) == (D("33.60"), D("8.40"))
+    assert (levels[1].lines_paid, levels[2].lines_paid) == (4, 4)
+    assert [(row.levels, row.lines) for row in report.levels_paid] == [(0, 0), (1, 0), (2, 4), (3, 0)]
+    assert report.lines_split == 4
+    assert sum(month.member_commission for month in report.months) == D("42.00")
+    assert sum(month.net_sales for month in report.months) == D("300.00")
+    assert [(earner.member_id, earner.member_commission) for earner in report.top_earners] == [
+        (world.sharer.pk, D("33.60")),
+        (world.middle.pk, D("8.40")),
+    ]
+
+
+def test_adjustments_reversals_and_clawbacks_of_external_lines_pass_every_check(world):
+    invalid_before_release = record(world, "TB1005", commission="12.00")
+    record(world, "TB1005", commission="12.00", status=OrderStatus.INVALID, at=world.paid_at + timedelta(hours=1))
+    assert Entry.objects.filter(external_line=invalid_before_release, kind=Entry.Kind.REVERSAL).count() == 2
+
+    report = report_of(world)
+
+    assert [(c.code, c.passed, c.offender_count) for c in report.checks] == [
+        ("levels", True, 0),
+        ("payout_ratio", True, 0),
+        ("no_fee", True, 0),
+        ("no_recruitment_reward", True, 0),
+    ]
+    assert "the highest line ratio is 0.2000" in check(report, "payout_ratio").evidence  # 20.00 / 100.00
+
+
+def test_a_capped_external_line_is_listed_with_its_paid_amount(world):
+    # 50.00 of commission on 100.00 paid: the members may get 30 % of 100.00 = 30.00 (24.00 / 6.00).
+    capped = record(world, "TB1006", commission="50.00")
+
+    report = report_of(world)
+
+    assert report.capped_count == 2
+    entry = report.capped_entries[0]
+    assert (entry.order_id, entry.order_number, entry.external_line_id) == (
+        None,
+        f"{NETWORK_NAME} order TB1006",
+        capped.pk,
+    )
+    assert (entry.amount, entry.uncapped_amount, entry.line_net_amount) == (D("24.00"), D("40.00"), D("100.00"))
+    assert "the highest line ratio is 0.3000" in check(report, "payout_ratio").evidence
+    assert report.all_checks_passed
+
+
+def test_an_external_line_over_the_cap_is_an_offender(world):
+    # Test-only corruption past every service check: a level 1 cent more on the capped line.
+    capped = record(world, "TB1006", commission="50.00")
+    Entry.objects.create(
+        external_line=capped,
+        revision=99,
+        beneficiary=world.sharer,
+        level=1,
+        kind=Entry.Kind.ADJUSTMENT,
+        base=D("50.00"),
+        rate=D("0.8000"),
+        amount=D("0.01"),
+        plan=capped.plan,
+        policy=capped.policy,
+    )
+
+    report = report_of(world)
+
+    ratio = check(report, "payout_ratio")
+    assert not ratio.passed
+    [offender] = ratio.offenders
+    assert (offender.order_number, offender.order_line_id, offender.external_line_id) == (
+        f"{NETWORK_NAME} order TB1006",
+        None,
+        capped.pk,
+    )
+    assert "30.01" in offender.detail
+
+
+def test_a_positive_external_entry_on_an_empty_pool_is_still_an_offender(world):
+    Entry.objects.create(
+        external_line=world.clawed_back,
+        revision=99,
+        beneficiary=world.sharer,
+        level=1,
+        kind=Entry.Kind.ADJUSTMENT,
+        base=D("0.00"),
+        rate=D("0.8000"),
+        amount=D("1.00"),
+    )
+
+    reward = check(report_of(world), "no_recruitment_reward")
+
+    assert not reward.passed
+    assert [offender.order_number for offender in reward.offenders] == [f"{NETWORK_NAME} order TB1004"]
+
+
+def test_the_report_page_and_csv_show_external_lines(client, staff_user, world):
+    record(world, "TB1006", commission="50.00")  # a capped line, linked to its external order
+    client.force_login(staff_user)
+    period = {"date_from": (world.today - timedelta(days=40)).isoformat(), "date_to": world.today.isoformat()}
+
+    page = client.get(reverse("staff:compliance_report"), period)
+    csv_file = client.get(reverse("staff:compliance_report_csv"), period)
+
+    assert page.status_code == csv_file.status_code == 200
+    html = page.content.decode()
+    assert f"{NETWORK_NAME} order TB1006" in html
+    external = ExternalOrder.objects.get(external_order_id="TB1006")
+    assert reverse("admin:networks_externalorder_change", args=[external.pk]) in html
+    text = csv_file.content.decode()
+    assert "net sales reported by external networks,400.00" in text
+    assert f"{NETWORK_NAME} order TB1006" in text
+
+
+@pytest.mark.parametrize("lines", [1, 5])
+def test_the_report_page_makes_a_fixed_number_of_queries_with_external_lines(
+    client, staff_user, world, django_assert_max_num_queries, lines
+):
+    from tests.commissions.test_compliance_report import PAGE_QUERIES
+
+    for number in range(lines):
+        record(world, f"TB3{number:03d}", commission="50.00")  # capped, like the gold tea of the other tests
+    client.force_login(staff_user)
+    period = {"date_from": (world.today - timedelta(days=40)).isoformat(), "date_to": world.today.isoformat()}
+
+    with django_assert_max_num_queries(PAGE_QUERIES):
+        response = client.get(reverse("staff:compliance_report"), period)
+
+    assert response.context["report"].capped_count == 2 * lines
