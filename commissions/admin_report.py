@@ -258,7 +258,8 @@ def _write_csv(writer, report: ComplianceReport) -> None:
         writer,
         "check_offenders",
         [_("check"), _("order number"), _("order line"), _("entry"), _("detail")],
-        ([check.name, _text(offender.order_number), offender.order_line_id, offender.entry_id or "", _text(offender.detail)]
+        ([check.name, _text(offender.order_number), offender.order_line_id, offender.entry_id or "",
+          _text(offender.detail)]
          for check in report.checks for offender in check.offenders),
     )  # fmt: skip
 

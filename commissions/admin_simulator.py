@@ -274,6 +274,7 @@ def _report(result: dict | None) -> dict | None:
         "violations": result.get("violations", []),
         "historic_violations": result.get("historic_violations", []),
         "unmatched": result.get("unmatched", {}),
+        "external": result.get("external", {}),  # absent from results stored before issue #12
     }
 
 

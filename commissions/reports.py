@@ -463,9 +463,7 @@ def _sales_by_month(start: datetime, end: datetime) -> tuple[dict, dict]:
         for row in _period_external_lines(start, end)
         .annotate(month=_month_of("paid_at"))
         .values("month")
-        .annotate(
-            gross=Sum("paid_amount"), refunded=Sum("paid_amount", filter=Q(status=ExternalOrder.Status.INVALID))
-        )
+        .annotate(gross=Sum("paid_amount"), refunded=Sum("paid_amount", filter=Q(status=ExternalOrder.Status.INVALID)))
         .order_by("month")
     }
     return ours, external

@@ -62,9 +62,7 @@ def member_commission_entries(member, status: str | None = None, level: int | No
 
     An unknown status or level gives no rows, never an error.
     """
-    entries = Entry.objects.filter(beneficiary=member).select_related(
-        "order", "order_line", "external_line__network"
-    )
+    entries = Entry.objects.filter(beneficiary=member).select_related("order", "order_line", "external_line__network")
     # Only what the member may see: the buyer's name and contact stay in the database (and the network's raw
     # report of an external line too).
     entries = entries.only(

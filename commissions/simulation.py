@@ -11,6 +11,13 @@ sides. The draft policy of a line is the policy its real split used (`OrderSplit
 applied; the chain is read now, from the parent links and the members' current status (the upline snapshot taken
 at payment is not kept once an order is split), so if the tree or a member's status changed since, the draft is
 priced on today's chain.
+
+Sales reported by external affiliate networks (issue #12) are replayed too: every external line paid in the range
+that is in the ledger, with its pool the commission the network reports, its net amount what the buyer paid, and
+the upline kept on the line at its first split (so both sides are priced on the same chain). What was paid is the
+line's split with the network's later changes of the commission (adjustments) added, level by level. A line the
+network reported invalid is left out on both sides (counted in `external.invalid_left_out`): nothing of it was
+earned, and unlike a refund of ours there is no amount left to price.
 """
 
 import logging
@@ -53,6 +60,7 @@ _RATE_FIELDS = ("level1_rate", "level2_rate", "level3_rate")
 
 Status = PlanSimulation.Status
 COMMISSION, PLATFORM = CommissionEntry.Kind.COMMISSION.value, CommissionEntry.Kind.PLATFORM.value
+ADJUSTMENT = CommissionEntry.Kind.ADJUSTMENT.value
 
 
 # --- Creating one ---------------------------------------------------------------------------------------------------
@@ -342,6 +350,7 @@ def plan_simulation_run(*, simulation_id: int) -> None:
 
 
 def _replay(simulation: PlanSimulation) -> dict:
+    from networks.models import ExternalOrder
     from referrals.selectors import member_uplines
     from shops.models import Order, OrderLine
 
@@ -349,7 +358,10 @@ def _replay(simulation: PlanSimulation) -> dict:
     overrides = _overrides(simulation)
     plan = Plan(rates=tuple(simulation.rates))
     in_range = Order.objects.filter(paid_at__gte=start, paid_at__lt=end, commission_split__isnull=False)
-    lines_total = OrderLine.objects.filter(order__in=in_range.values("pk")).count()
+    external_in_range = ExternalOrder.objects.filter(paid_at__gte=start, paid_at__lt=end, revision__gte=1)
+    external_lines = external_in_range.exclude(status=ExternalOrder.Status.INVALID)
+    external_invalid = external_in_range.filter(status=ExternalOrder.Status.INVALID).count()
+    lines_total = OrderLine.objects.filter(order__in=in_range.values("pk")).count() + external_lines.count()
     PlanSimulation.objects.filter(pk=simulation.pk).update(lines_total=lines_total)
 
     policies = {policy.pk: policy for policy in CompliancePolicy.objects.all()}
@@ -362,6 +374,36 @@ def _replay(simulation: PlanSimulation) -> dict:
     no_version_lines = 0  # lines whose real split had no plan or policy in force (the platform kept the pool)
     no_entry_lines = 0  # split lines without any ledger row (should not happen)
     last_id = 0
+    levels_simulated, capped_simulated = simulated.levels, simulated.capped
+
+    def simulate(*, pool, net_amount, chain, policy_id, is_self_purchase) -> None:
+        """What the draft would pay on one line, with the real calculation, added to the draft's side."""
+        policy = draft_policies.get(policy_id)
+        if policy is None:
+            policy = draft_policies[policy_id] = _draft_policy(policies.get(policy_id), overrides)
+        split = split_line(
+            pool=pool,
+            net_amount=net_amount,
+            chain=chain,
+            plan=plan,
+            policy=policy,
+            is_self_purchase=is_self_purchase,
+        )
+        simulated.platform += split.platform_remainder
+        cap = capped_simulated[split.capped_by] if split.capped_by else None
+        if cap is not None:
+            cap[0] += 1
+        for share in split.shares:
+            amount = share.amount
+            levels_simulated[share.level] += amount
+            totals = members.get(share.member_id)
+            if totals is None:
+                totals = members[share.member_id] = [ZERO, ZERO]
+            totals[1] += amount
+            if cap is not None:
+                cap[1] += 1
+                cap[2] += amount
+                cap[3] += _floor_cents(pool * share.rate) - amount
 
     while True:
         orders = {
@@ -412,7 +454,6 @@ def _replay(simulation: PlanSimulation) -> dict:
                 cap[3] += _floor_cents(base * rate) - amount
 
         # What the draft would pay, line by line, with the real calculation.
-        levels_simulated, capped_simulated = simulated.levels, simulated.capped
         for line_id, order_id, net_amount, commission_rate in (
             OrderLine.objects.filter(order_id__in=order_ids)
             .order_by()
@@ -425,33 +466,74 @@ def _replay(simulation: PlanSimulation) -> dict:
                 no_entry_lines += 1
             if plan_id is None or policy_id is None:
                 no_version_lines += 1
-            policy = draft_policies.get(policy_id)
-            if policy is None:
-                policy = draft_policies[policy_id] = _draft_policy(policies.get(policy_id), overrides)
-            pool = line_pool(net_amount, commission_rate)
-            split = split_line(
-                pool=pool,
+            simulate(
+                pool=line_pool(net_amount, commission_rate),
                 net_amount=net_amount,
                 chain=chains[sharer_id],
-                plan=plan,
-                policy=policy,
+                policy_id=policy_id,
                 is_self_purchase=is_self_purchase,
             )
-            simulated.platform += split.platform_remainder
-            cap = capped_simulated[split.capped_by] if split.capped_by else None
-            if cap is not None:
-                cap[0] += 1
-            for share in split.shares:
-                amount = share.amount
-                levels_simulated[share.level] += amount
-                totals = members.get(share.member_id)
-                if totals is None:
-                    totals = members[share.member_id] = [ZERO, ZERO]
-                totals[1] += amount
-                if cap is not None:
-                    cap[1] += 1
-                    cap[2] += amount
-                    cap[3] += _floor_cents(pool * share.rate) - amount
+
+        PlanSimulation.objects.filter(pk=simulation.pk).update(lines_done=lines_done)
+
+    last_id = external_done = 0
+    while True:
+        lines = list(
+            external_lines.filter(pk__gt=last_id)
+            .order_by("pk")
+            .values_list("pk", "paid_amount", "commission", "chain", "plan_id", "policy_id")[:CHUNK_ORDERS]
+        )
+        if not lines:
+            break
+        last_id = lines[-1][0]
+
+        # What was paid: each level's split plus the network's later changes, with the cap of the latest change.
+        held: dict[tuple[int, int], list] = {}  # (line, level) -> [member id, amount, base, rate, capped_by]
+        for line_id, level, member_id, amount, base, rate, capped_by in (
+            CommissionEntry.objects.filter(
+                external_line_id__in=[line[0] for line in lines], kind__in=[COMMISSION, PLATFORM, ADJUSTMENT]
+            )
+            .order_by("external_line_id", "level", "revision")
+            .values_list("external_line_id", "level", "beneficiary_id", "amount", "base", "rate", "capped_by")
+        ):
+            row = held.get((line_id, level))
+            if row is None:
+                held[line_id, level] = [member_id, amount, base, rate, capped_by]
+            else:
+                row[1:] = [row[1] + amount, base, rate, capped_by]
+        paid_lines = set()
+        for (line_id, level), (member_id, amount, base, rate, capped_by) in held.items():
+            if level == 0:
+                paid_lines.add(line_id)
+                actual.platform += amount
+                if capped_by:
+                    actual.capped.setdefault(capped_by, [0, 0, ZERO, ZERO])[0] += 1
+                continue
+            if member_id is None:
+                continue
+            actual.levels[level] += amount
+            members.setdefault(member_id, [ZERO, ZERO])[0] += amount
+            if capped_by:
+                cap = actual.capped.setdefault(capped_by, [0, 0, ZERO, ZERO])
+                cap[1] += 1
+                cap[2] += amount
+                cap[3] += _floor_cents(base * rate) - amount
+
+        for line_id, paid_amount, commission, chain, plan_id, policy_id in lines:
+            net_sales += paid_amount
+            lines_done += 1
+            external_done += 1
+            if line_id not in paid_lines:
+                no_entry_lines += 1
+            if plan_id is None or policy_id is None:
+                no_version_lines += 1
+            simulate(
+                pool=commission,
+                net_amount=paid_amount,
+                chain=tuple(ChainMember(member_id, eligible) for member_id, eligible in chain or []),
+                policy_id=policy_id,
+                is_self_purchase=False,
+            )
 
         PlanSimulation.objects.filter(pk=simulation.pk).update(lines_done=lines_done)
 
@@ -468,6 +550,7 @@ def _replay(simulation: PlanSimulation) -> dict:
         "violations": violations_now,
         "historic_violations": historic,
         "unmatched": {"no_plan_or_policy": no_version_lines, "no_ledger_rows": no_entry_lines},
+        "external": {"lines": external_done, "invalid_left_out": external_invalid},
         "rates": [str(rate) for rate in plan.rates],
         "overrides": {name: str(value) for name, value in overrides.items()},
     }

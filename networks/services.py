@@ -289,7 +289,7 @@ def external_products_sync(*, network: Network, query: str = "", pages: int = 1)
 def external_listing_add(*, shop, product: ExternalProduct) -> ExternalListing:
     """Put an external product in the shop: convert it once into the network's tracking link carrying the owner's
     tracking id, and give it a /l/ link for the buy button. Adding it again returns the listing there is."""
-    from networks.connectors import get_connector
+    from networks.connectors import UnknownConnector, get_connector
     from networks.connectors.base import ConnectorError
     from referrals.services import share_link_create
 
@@ -298,9 +298,17 @@ def external_listing_add(*, shop, product: ExternalProduct) -> ExternalListing:
         return existing
     if not product.is_active or not product.network.is_enabled:
         raise NetworkError(_("This product is no longer offered."), code="inactive")
+    try:
+        connector = get_connector(product.network.code)
+    except UnknownConnector as error:
+        raise NetworkError(
+            _("%(network)s has no link service yet: its products cannot be added to a shop.")
+            % {"network": product.network.name},
+            code="no_connector",
+        ) from error
     tracking = tracking_id_for(network=product.network, member=shop.owner)
     try:
-        url = get_connector(product.network.code).tracking_link(product.external_id, tracking.value)
+        url = connector.tracking_link(product.external_id, tracking.value)
     except ConnectorError as error:
         logger.warning("tracking link for %s failed: %s", product.pk, error)
         raise NetworkError(

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from config.ratelimit import rate_limit
 from networks import selectors as network_selectors
-from networks.connectors import UnknownConnector
 from networks.services import NetworkError, external_listing_add, external_listing_remove
 from referrals.attribution import attribution_from_request
 from referrals.decorators import member_required
@@ -490,12 +489,8 @@ def _external_listing_add(request, shop: Shop, product_id: int) -> None:
         raise Http404(_("This product is not offered any more."))
     try:
         external_listing_add(shop=shop, product=product)
-    except NetworkError as error:
+    except NetworkError as error:  # the network did not answer, or has no link service (products from an import)
         messages.error(request, " ".join(error.messages))
-    except UnknownConnector:  # a network whose products came from elsewhere (an import) and has no connector yet
-        messages.error(
-            request, _("%(network)s cannot make links yet; try another product.") % {"network": product.network}
-        )
     else:
         messages.success(
             request,

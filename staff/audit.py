@@ -31,6 +31,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from commissions.models import CommissionPlan, CompliancePolicy
+from networks.models import ExternalOrder, ExternalOrderEvent
 from payouts.models import PayoutBatch, WithdrawalEvent
 from referrals.models import TreeEvent
 from shops.models import OrderEvent
@@ -378,6 +379,46 @@ class AdminLogSource(Source):
         )
 
 
+class ExternalOrderSource(Source):
+    """What external affiliate networks reported for an order line: each status or commission change, written with
+    the ledger's difference (issue #12). The actor is staff for an assignment or a file import, else the sync."""
+
+    rank, object_type = 10, "external_order"
+    time_field = "at"
+    kinds = tuple(
+        (f"external_order.{code}", f"{_('External order')}: {label}") for code, label in ExternalOrder.Status.choices
+    )
+
+    def queryset(self, filters, kinds):
+        qs = ExternalOrderEvent.objects.filter(
+            to_status__in=[kind.removeprefix("external_order.") for kind in kinds]
+        ).select_related("order__network")
+        if filters.object_id:
+            qs = qs.filter(order__external_order_id=filters.object_id)
+        return qs.only("pk", "at", "from_status", "to_status", "from_commission", "to_commission", "source",
+                       "actor_id", "note", "order__id", "order__external_order_id", "order__line_id",
+                       "order__network__name")  # fmt: skip
+
+    def row(self, event):
+        line = event.order
+        transition = f"{event.from_status or '—'} → {event.to_status}"
+        commission = ""
+        if event.from_commission is not None and event.from_commission != event.to_commission:
+            commission = f"commission {event.from_commission} → {event.to_commission}"
+        return self.make(
+            event,
+            at=event.at,
+            kind=f"external_order.{event.to_status}",
+            actor_id=event.actor_id,
+            actor_label="" if event.actor_id else (event.source or "system"),
+            object_id=line.external_order_id,
+            object_label=f"{line.network.name} {line.external_order_id}/{line.line_id}",
+            amount=event.to_commission,
+            detail=_joined(transition, commission, event.note),
+            url=_admin_url("admin:networks_externalorder_change", line.pk),
+        )
+
+
 SOURCES: tuple[Source, ...] = (
     TreeSource(),
     OrderSource(),
@@ -388,6 +429,7 @@ SOURCES: tuple[Source, ...] = (
     BatchCreatedSource(),
     BatchDoneSource(),
     AdminLogSource(),
+    ExternalOrderSource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -399,6 +441,7 @@ OBJECT_TYPE_CHOICES = (
     ("plan", _("commission plan (version)")),
     ("payout_batch", _("payout batch (id)")),
     ("admin", _("admin edit (object id)")),
+    ("external_order", _("external order (the network's order id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

@@ -26,6 +26,7 @@ from commissions.models import CommissionEntry as Entry
 from commissions.reports import compliance_report
 from commissions.selectors import member_commission_entries, member_commission_summary
 from commissions.services import commission_release_due
+from commissions.simulation import plan_simulation_create
 from config.money import format_money
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.models import ExternalOrder, Network
@@ -121,7 +122,7 @@ def test_the_world_is_written_as_described(world):
     assert not [v for result in ledger_check() for v in result.violations]
 
 
-# --- the member's pages ------------------------------------------------------------------------------------------------
+# --- the member's pages ----------------------------------------------------------------------------------------------
 
 
 def test_the_summary_counts_external_commission(world):
@@ -151,9 +152,7 @@ def test_the_entries_page_shows_the_network_and_its_order(client, world, django_
     assert len(response.context["page"]) == 6  # 4 commissions, 1 adjustment, 1 clawback
 
 
-def test_the_entries_list_reads_no_more_queries_for_more_external_lines(
-    client, world, django_assert_max_num_queries
-):
+def test_the_entries_list_reads_no_more_queries_for_more_external_lines(client, world, django_assert_max_num_queries):
     for number in range(5):
         record(world, f"TB2{number:03d}", commission="3.00")
     client.force_login(world.sharer.user)
@@ -255,6 +254,20 @@ def test_the_admin_ledger_lists_and_finds_external_entries(client, staff_user, w
     assert found.context["cl"].result_list.count() == 3  # sharer, middle and the platform remainder
 
 
+@pytest.mark.parametrize("more_lines", [0, 6])
+def test_the_admin_ledger_reads_no_more_queries_for_more_external_lines(
+    client, staff_user, world, django_assert_max_num_queries, more_lines
+):
+    for number in range(more_lines):
+        record(world, f"TB4{number:03d}", commission="3.00")
+    client.force_login(staff_user)
+
+    with django_assert_max_num_queries(6):  # the same few queries, whatever the number of rows
+        response = client.get(reverse("admin:commissions_commissionentry_changelist"))
+
+    assert len(response.context["cl"].result_list) == 16 + 3 * more_lines  # 4 splits, 2 adjustments, 2 clawbacks
+
+
 def test_the_admin_entry_page_opens_for_an_external_entry(client, staff_user, world):
     client.force_login(staff_user)
     entry = entry_of(world.released, world.sharer)
@@ -281,7 +294,7 @@ def test_the_dashboard_earnings_count_external_commission(world):
     assert stats.periods[0].sales == D("0.00")  # sales stay our own shops' sales
 
 
-# --- the compliance report ----------------------------------------------------------------------------------------------
+# --- the compliance report --------------------------------------------------------------------------------------------
 
 
 def report_of(world):
@@ -429,3 +442,82 @@ def test_the_report_page_makes_a_fixed_number_of_queries_with_external_lines(
         response = client.get(reverse("staff:compliance_report"), period)
 
     assert response.context["report"].capped_count == 2 * lines
+
+
+# --- the plan simulator -------------------------------------------------------------------------------------------
+
+
+def simulate(world, capture, actor, rates):
+    with capture(execute=True):
+        simulation = plan_simulation_create(
+            actor=actor,
+            name="external",
+            rates=rates,
+            policy_overrides={},
+            date_from=world.today - timedelta(days=40),
+            date_to=world.today,
+        )
+    simulation.refresh_from_db()
+    return simulation
+
+
+def test_the_simulator_replays_external_lines_like_the_ledger_paid_them(
+    world, staff_user, django_capture_on_commit_callbacks
+):
+    record(world, "TB1006", commission="50.00")  # capped: 24.00 / 6.00 of a 50.00 pool
+
+    simulation = simulate(world, django_capture_on_commit_callbacks, staff_user, (D("0.8000"), D("0.2000")))
+
+    result = simulation.result
+    assert simulation.status == "done"
+    assert (result["lines"], result["external"]) == (4, {"lines": 4, "invalid_left_out": 1})  # TB1004 left out
+    assert result["net_sales"] == "400.00"
+    assert result["simulated"] == result["actual"]
+    # TB1001 9.60 / 2.40, TB1002 8.00 / 2.00 after its adjustment, TB1003 16.00 / 4.00, TB1006 24.00 / 6.00.
+    assert result["actual"]["levels"] == {"1": "57.60", "2": "14.40"}
+    assert result["actual"]["platform"] == "20.00"  # what the cap held back on TB1006
+    assert result["actual"]["capped"]["max_payout_ratio"]["lines"] == 1
+    assert result["unmatched"] == {"no_plan_or_policy": 0, "no_ledger_rows": 0}
+
+
+def test_the_simulation_page_says_external_lines_are_included(
+    client, world, staff_user, django_capture_on_commit_callbacks
+):
+    simulation = simulate(world, django_capture_on_commit_callbacks, staff_user, (D("0.8000"), D("0.2000")))
+    client.force_login(staff_user)
+
+    html = client.get(reverse("staff:simulation_detail", args=[simulation.pk])).content.decode()
+
+    assert "3 lines are sales reported by external networks" in html
+    assert "1 line reported invalid by its network is left out on both sides." in html
+
+
+def test_the_simulator_prices_a_draft_on_the_commission_the_network_reports(
+    world, staff_user, django_capture_on_commit_callbacks
+):
+    simulation = simulate(world, django_capture_on_commit_callbacks, staff_user, (D("0.5000"),))
+
+    # A sharer-only draft at 50 % of the pools 12.00, 10.00 and 20.00: 6.00 + 5.00 + 10.00.
+    assert simulation.result["simulated"]["levels"] == {"1": "21.00"}
+    assert simulation.result["simulated"]["platform"] == "21.00"
+
+
+# --- the audit log ---------------------------------------------------------------------------------------------------
+
+
+def test_the_audit_log_lists_what_the_networks_reported(client, staff_user, world):
+    client.force_login(staff_user)
+    url = reverse("staff:audit_log")
+
+    response = client.get(url, {"object_type": "external_order", "object_id": "TB1002"})
+    settled = client.get(url, {"kind": "external_order.settled"})
+
+    assert response.status_code == 200
+    rows = [item["row"] for item in response.context["rows"]]
+    assert [(row.kind, row.object_label, row.amount, row.actor_label) for row in rows] == [
+        ("external_order.confirmed", f"{NETWORK_NAME} TB1002/1", D("10.00"), "sync"),
+        ("external_order.paid", f"{NETWORK_NAME} TB1002/1", D("12.00"), "sync"),
+    ]
+    assert "paid → confirmed · commission 12.00 → 10.00" in rows[0].detail
+    assert rows[0].url == reverse("admin:networks_externalorder_change", args=[world.adjusted.pk])
+    assert {item["row"].object_id for item in settled.context["rows"]} == {"TB1003", "TB1004"}

@@ -93,6 +93,7 @@ DASHBOARD_PAGES = [
     ("my-shop", "shops:my_shop"),
     ("my-products", "shops:my_shop_products"),
     ("catalogue", "shops:my_shop_catalogue"),
+    ("other-platforms", "shops:my_shop_networks"),
     ("links", "referrals:links"),
     ("commissions", "commissions:entries"),
     ("payouts", "payouts:overview"),

@@ -321,7 +321,7 @@ def test_a_network_without_a_connector_is_a_message_not_a_500(client):
     response = client.post(NETWORKS_URL, {"action": "add", "id": product.pk}, follow=True)
 
     assert response.status_code == 200
-    assert messages_shown(response) == ["淘宝联盟 cannot make links yet; try another product."]
+    assert messages_shown(response) == ["淘宝联盟 has no link service yet: its products cannot be added to a shop."]
     assert not ExternalListing.objects.exists()
 
 

@@ -60,6 +60,7 @@ def make_site() -> Site:
         reverse("shops:my_shop"),
         reverse("shops:my_shop_products"),
         reverse("shops:my_shop_catalogue"),
+        reverse("shops:my_shop_networks"),
         reverse("commissions:entries"),
         reverse("payouts:overview"),
         reverse("payouts:account"),
