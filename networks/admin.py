@@ -98,6 +98,11 @@ class NetworkAdmin(admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Sync orders now"), permissions=["change"])
     def sync_now(self, request, queryset):
         for network in queryset.filter(is_enabled=True, code__in=list(CONNECTORS)):
+            if not connector_configured(network.code):
+                self.message_user(
+                    request, _("%(network)s is not configured; nothing synced.") % {"network": network}, messages.ERROR
+                )
+                continue
             network_sync_one_task.delay(network.code)
             self.message_user(request, _("Sync of %(network)s requested.") % {"network": network}, messages.SUCCESS)
 
@@ -250,11 +255,22 @@ class ExternalListingAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TrackingId)
-class TrackingIdAdmin(ReadOnlyAdmin):
+class TrackingIdAdmin(admin.ModelAdmin):
+    """Tracking ids are made by the system on first use, except where the network's console makes them (淘宝联盟's
+    推广位): staff enter those here, one per member. An id already in use by orders is never edited or deleted."""
+
     list_display = ("value", "network", "member", "created_at")
     list_filter = ("network",)
     search_fields = ("=value", "=member__invite_code")
     list_select_related = ("network", "member__user")
+    raw_id_fields = ("member",)
+    fields = ("network", "member", "value")
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SyncRun)

@@ -49,10 +49,21 @@ class NetworkError(ValidationError):
 
 
 def tracking_id_for(*, network: Network, member) -> TrackingId:
-    """The member's tracking id on `network`, made on first use (random, so it tells an outsider nothing)."""
+    """The member's tracking id on `network`, made on first use (random, so it tells an outsider nothing), or, for
+    a network whose ids are created in its own console (淘宝联盟's 推广位), the one staff entered (NetworkError if
+    there is none yet)."""
+    from networks.connectors import CONNECTORS
+
     existing = TrackingId.objects.filter(network=network, member=member).first()
     if existing:
         return existing
+    connector = CONNECTORS.get(network.code)
+    if connector is not None and connector.tracking_ids_assigned_by_staff:
+        raise NetworkError(
+            _("%(network)s needs a promotion position of your own first; ask support to set one up for you.")
+            % {"network": network.name},
+            code="tracking_id_missing",
+        )
     for _attempt in range(5):
         try:
             with transaction.atomic():
@@ -300,7 +311,7 @@ def external_listing_add(*, shop, product: ExternalProduct) -> ExternalListing:
         raise NetworkError(_("This product is no longer offered."), code="inactive")
     try:
         connector = get_connector(product.network.code)
-    except UnknownConnector as error:
+    except (UnknownConnector, ConnectorError) as error:  # no connector, or one not configured in the environment
         raise NetworkError(
             _("%(network)s has no link service yet: its products cannot be added to a shop.")
             % {"network": product.network.name},

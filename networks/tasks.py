@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from networks.connectors import CONNECTORS
+from networks.connectors import CONNECTORS, connector_configured
 from networks.connectors.base import ConnectorError
 from networks.models import Network
 from networks.services import network_sync
@@ -13,12 +13,15 @@ logger = logging.getLogger(__name__)
 
 @shared_task
 def networks_sync_task() -> int:
-    """Periodic: one sync task per enabled network, so one network failing does not hold up the others."""
-    codes = list(
-        Network.objects.filter(is_enabled=True, code__in=list(CONNECTORS))
+    """Periodic: one sync task per enabled network, so one network failing does not hold up the others.
+    A network whose connector is not configured (no URL, key or secret in the environment) is left out."""
+    codes = [
+        code
+        for code in Network.objects.filter(is_enabled=True, code__in=list(CONNECTORS))
         .order_by("code")
         .values_list("code", flat=True)
-    )
+        if connector_configured(code)
+    ]
     for code in codes:
         try:
             network_sync_one_task.delay(code)

@@ -69,6 +69,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "networks.add_reportimport",  # import a network's order-report file
         "networks.view_externalproduct",
         "networks.view_trackingid",
+        "networks.add_trackingid",  # enter a member's 推广位 created in the 淘宝联盟 console
     ),
     # The caps, the plans, the reports and the audit trail.
     COMPLIANCE: (

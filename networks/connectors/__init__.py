@@ -9,16 +9,24 @@ variables, never from the database:
     NETWORK_<CODE>_TIMEOUT     seconds per HTTP call (default 10)
 
 The sandbox has defaults for all of them (http://127.0.0.1:8765 and the sandbox's public key and secret), so
-tests and the demo need nothing set. 淘宝联盟 and 京东联盟 have no connector yet: their orders come in through the
-report-file import (networks/imports.py).
+tests and the demo need nothing set. 淘宝联盟 (`taobao`, TaobaoConnector: 淘宝开放平台's /router/rest) has no
+defaults: until NETWORK_TAOBAO_URL, _APP_KEY and _APP_SECRET are set it is "not configured", is left out of the
+periodic sync, and its orders come in through the report-file import (networks/imports.py) as before. 京东联盟
+(`jd`, JdConnector: JD's routerjson gateway) likewise, with NETWORK_JD_URL, _APP_KEY and _APP_SECRET.
 """
 
 import os
 
 from .base import Connector, ConnectorError
+from .jd import JdConnector
 from .sandbox import SandboxConnector
+from .taobao import TaobaoConnector
 
-CONNECTORS: dict[str, type[Connector]] = {"sandbox": SandboxConnector}
+CONNECTORS: dict[str, type[Connector]] = {
+    "sandbox": SandboxConnector,
+    "taobao": TaobaoConnector,
+    "jd": JdConnector,
+}
 
 # Defaults per code; a code without an entry needs every variable set.
 _DEFAULTS: dict[str, dict[str, str]] = {

@@ -66,6 +66,9 @@ class ReportPage:
 class Connector(ABC):
     code: str  # "sandbox", "taobao", "jd", …
     name: str  # for people: "淘宝联盟"
+    # True when a member's tracking id must be created in the network's own console (淘宝联盟's 推广位) and entered
+    # by staff; False when we may make one up (a free-form sub-id such as 京东联盟's subUnionId).
+    tracking_ids_assigned_by_staff: bool = False
     # The longest [start, end) that fetch_orders accepts (None: no limit); the sync splits longer spans.
     max_window: timedelta | None = None
 

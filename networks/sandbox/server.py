@@ -404,6 +404,12 @@ def _money(value) -> Decimal:
 # --- HTTP ------------------------------------------------------------------------------------------------------
 
 
+# Other wire protocols the sandbox answers, by path: a real network's API gateway (e.g. 淘宝开放平台's /router/rest),
+# so that a connector written for that network runs against the sandbox's state. Each module registers itself:
+# PROTOCOLS["/router/rest"] = handle, where handle(handler, query, body) writes the whole response.
+PROTOCOLS: dict[str, Callable] = {}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -453,6 +459,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path, query = self._split()
+        if path in PROTOCOLS:  # a real network's wire protocol, spoken by the sandbox (networks/sandbox/<network>.py)
+            PROTOCOLS[path](self, query, b"")
+            return
         api: dict[str, Callable[[dict], dict]] = {
             "/api/products": self._api_products,
             "/api/link": self._api_link,
@@ -482,6 +491,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         path, _query = self._split()
+        if path in PROTOCOLS:
+            PROTOCOLS[path](self, _query, self._body())
+            return
         try:
             if match := re.fullmatch(r"/item/(\d+)/buy", path):
                 self._buy(match.group(1), dict(parse_qsl(self._body().decode("utf-8", "replace"))))

@@ -22,8 +22,9 @@ def chromium(monkeypatch, tmp_path, settings):
     # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes are still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.MEDIA_ROOT = tmp_path / "media"
-    # The sandbox provider's webhook is sent by a task: run it in-process so the live server receives it.
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    # The sandbox provider's webhook is sent by a task, run in-process (tests/conftest.py's _eager_celery: these tests
+    # are not marked `broker`), so the live server receives it.
+    assert celery_app.conf.task_always_eager
     # The live server's request threads close their connections after each request: see tests/conftest.py.
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

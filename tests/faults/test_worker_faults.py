@@ -54,7 +54,11 @@ def suite(settings):
     broker_redis().flushdb()
     before = app.conf.broker_url
     use_broker(suite_broker_url())
+    # Never in-process here: a task run eagerly inside a scenario would wait on the scenario's own locks.
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
     yield
+    app.conf.task_always_eager = eager
     duplicate_publishes_undo()
     use_broker(before)
     terminate_other_backends()

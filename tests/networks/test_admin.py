@@ -168,3 +168,25 @@ def test_sync_now_syncs_the_sandbox_and_the_page_never_shows_the_secret(client, 
     assert ExternalOrder.objects.filter(network=network).count() == 1
     assert "configured in the environment" in page
     assert sandbox_network.app_secret not in page
+
+
+def test_finance_enters_a_members_taobao_promotion_position_which_their_links_then_use(client, networks):
+    from networks.models import TrackingId
+    from networks.services import NetworkError, tracking_id_for
+
+    member = MemberFactory()
+    with pytest.raises(NetworkError, match="promotion position"):
+        tracking_id_for(network=networks["taobao"], member=member)  # 淘宝联盟's ids come from its console
+    client.force_login(staff_in(FINANCE))
+
+    response = client.post(
+        reverse("admin:networks_trackingid_add"),
+        {"network": networks["taobao"].pk, "member": member.pk, "value": "110732600234"},
+    )
+
+    assert response.status_code == 302
+    assert tracking_id_for(network=networks["taobao"], member=member).value == "110732600234"
+    assert TrackingId.objects.count() == 1
+    change = reverse("admin:networks_trackingid_change", args=[TrackingId.objects.get().pk])
+    client.post(change, {"network": networks["taobao"].pk, "member": member.pk, "value": "999"})
+    assert TrackingId.objects.get().value == "110732600234"  # never edited once entered

@@ -271,6 +271,8 @@ def test_the_registry_builds_the_sandbox_connector_from_the_environment(monkeypa
     assert get_connector("sandbox", base_url="http://127.0.0.1:1234").base_url == "http://127.0.0.1:1234"
 
     with pytest.raises(UnknownConnector):
+        get_connector("no-such-network")
+    with pytest.raises(ConnectorError, match="not configured"):  # taobao has a connector but no defaults
         get_connector("taobao")
     assert connector_configured("sandbox")
     assert not connector_configured("taobao")

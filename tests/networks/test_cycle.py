@@ -106,7 +106,8 @@ def test_the_full_cycle_from_link_to_clawback(network, sharer, sandbox_network, 
     line.refresh_from_db()
     assert (line.status, line.commission) == ("settled", actual)
     adjustments = Entry.objects.filter(external_line=line, kind="adjustment", beneficiary__isnull=False)
-    assert adjustments.exists() and all(entry.amount < 0 for entry in adjustments)
+    assert sorted(entry.level for entry in adjustments) == [1, 2]  # every paid level
+    assert all(entry.amount < 0 for entry in adjustments)
     assert sum(by_level(line).values()) == actual
 
     # Released after the hold (0 days here) and paid out.
