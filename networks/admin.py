@@ -5,6 +5,8 @@ Rows are written by services only (`networks.services`); the admin shows them an
 Credentials are environment variables: the network page says whether they are set, never what they are.
 """
 
+import logging
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.admin_tools import ReadOnlyAdmin, ReadOnlyInline
+from config.celery import task_send
 from networks.connectors import CONNECTORS, connector_configured
 from networks.imports import NETWORKS as IMPORT_FORMATS
 from networks.models import (
@@ -34,6 +37,7 @@ from networks.tasks import network_sync_one_task
 from referrals.models import Member
 
 IMPORT_MAX_BYTES = 20 * 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 @admin.register(Network)
@@ -103,8 +107,14 @@ class NetworkAdmin(admin.ModelAdmin):
                     request, _("%(network)s is not configured; nothing synced.") % {"network": network}, messages.ERROR
                 )
                 continue
-            network_sync_one_task.delay(network.code)
-            self.message_user(request, _("Sync of %(network)s requested.") % {"network": network}, messages.SUCCESS)
+            if task_send(network_sync_one_task, network.code, logger=logger, fallback="the periodic sync will run it"):
+                self.message_user(request, _("Sync of %(network)s requested.") % {"network": network}, messages.SUCCESS)
+            else:
+                self.message_user(
+                    request,
+                    _("The task queue is unreachable; %(network)s will sync on schedule.") % {"network": network},
+                    messages.WARNING,
+                )
 
     @admin.action(description=gettext_lazy("Refresh the product feed"), permissions=["change"])
     def sync_products(self, request, queryset):
@@ -305,7 +315,7 @@ class ImportForm(forms.Form):
 @admin.register(ReportImport)
 class ReportImportAdmin(ReadOnlyAdmin):
     list_display = ("file_name", "network", "uploaded_at", "uploaded_by", "status", "rows", "created", "changed",
-                    "error_row", "error")  # fmt: skip
+                    "stale", "error_row", "error")  # fmt: skip
     list_filter = ("network", "status")
     list_select_related = ("network", "uploaded_by")
     change_list_template = "admin/networks/reportimport/change_list.html"
@@ -331,17 +341,27 @@ class ReportImportAdmin(ReadOnlyAdmin):
             record = report_import(
                 network=form.cleaned_data["network"], file_name=upload.name, content=upload.read(), actor=request.user
             )
-            if record.status == ReportImport.Status.REFUSED:
+            if record.status == ReportImport.Status.REFUSED and record.error_row:
                 self.message_user(
                     request,
                     _("Nothing imported: row %(row)s: %(reason)s") % {"row": record.error_row, "reason": record.error},
                     messages.ERROR,
                 )
+            elif record.status == ReportImport.Status.REFUSED:
+                self.message_user(request, _("Nothing imported: %(reason)s") % {"reason": record.error}, messages.ERROR)
             else:
                 self.message_user(
                     request,
-                    _("%(rows)d rows imported: %(created)d new orders, %(changed)d changed, the rest unchanged.")
-                    % {"rows": record.rows, "created": record.created, "changed": record.changed},
+                    _(
+                        "%(rows)d rows imported: %(created)d new orders, %(changed)d changed, %(stale)d older than "
+                        "what we know (ignored), the rest unchanged."
+                    )
+                    % {
+                        "rows": record.rows,
+                        "created": record.created,
+                        "changed": record.changed,
+                        "stale": record.stale,
+                    },
                     messages.SUCCESS,
                 )
             return HttpResponseRedirect(reverse("admin:networks_reportimport_changelist"))

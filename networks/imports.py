@@ -24,6 +24,7 @@ from networks.connectors.base import OrderStatus, ReportedOrder
 CHINA = timezone(timedelta(hours=8), "CST")
 CENT = Decimal("0.01")
 MAX_ROWS = 100_000
+MAX_ID_LENGTH = 128  # order, line, product and tracking ids (networks.models.ID_LENGTH)
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a month of a busy account is a few MB; more is a mistake or an attack
 HEADER_SEARCH_ROWS = 10  # some exports put a title line or two above the header
 EXACT_FLOAT_DIGITS = 2**53  # beyond this a number cell has lost digits of an id
@@ -339,6 +340,10 @@ class _Row:
                 )
             return str(int(value))
         text = str(value)
+        if len(text) > MAX_ID_LENGTH:
+            raise self.refuse(
+                _("%(column)s is longer than %(max)d characters.") % {"column": label, "max": MAX_ID_LENGTH}
+            )
         if re.fullmatch(r"[\d.]+[eE]\+?\d+", text):
             raise self.refuse(
                 _("%(column)s %(value)s is in scientific notation and lost digits: format the column as text.")
@@ -515,13 +520,13 @@ def _jd_line(row: _Row, today: date) -> ReportedOrder | None:
         if settled_at is None:
             raise row.refuse(_("A settled line needs %(column)s.") % {"column": label("settled_at")})
         commission = actual
-    elif status == OrderStatus.INVALID:
-        commission = Decimal("0.00")
-        settled_at = None
     else:
-        commission = estimate
-        settled_at = None
+        commission = Decimal("0.00") if status == OrderStatus.INVALID else estimate
+    # The export has no "last changed" column: the line changed last at the latest time it names, settlement
+    # included (a line refunded after settlement names it), before an invalid line's settlement is dropped.
     times = [moment for moment in (paid_at, confirmed_at, settled_at) if moment]
+    if status != OrderStatus.SETTLED:
+        settled_at = None
     return ReportedOrder(
         external_order_id=order_id,
         line_id=product_id,  # 京东联盟's order line is order + SKU

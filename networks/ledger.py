@@ -69,8 +69,6 @@ def external_line_apply(line: ExternalOrder, *, now=None) -> int:
 
     if line.member_id is None:
         return 0
-    if line.revision and line.split_commission == line.commission and line.split_status == line.status:
-        return 0
     now = now or timezone.now()
     first = line.revision == 0
     if first:
@@ -82,6 +80,10 @@ def external_line_apply(line: ExternalOrder, *, now=None) -> int:
     for level, amount in entries.values_list("level").annotate(total=Sum("amount")).values_list("level", "total"):
         held[level] = amount or ZERO
     released = entries.filter(status__in=RELEASED).exists()
+    # Money taken back after release comes off the available balance at once (a clawback); money added after
+    # release waits like any commission until the line is settled and the hold has passed.
+    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
+    releasable = line.status == ExternalOrder.Status.SETTLED and line.settled_at and line.settled_at <= cutoff
     invalid = line.status == ExternalOrder.Status.INVALID
     revision = line.revision + 1
     rows = []
@@ -110,11 +112,16 @@ def external_line_apply(line: ExternalOrder, *, now=None) -> int:
                 capped_by=capped_by,
                 rolled_up_from_id=rolled_up_from,
                 note=f"{line.network_id}:{line.external_order_id}/{line.line_id} {line.status}",
-                status=Entry.Status.AVAILABLE if released else Entry.Status.PENDING,
-                released_at=now if released else None,
+                status=Entry.Status.AVAILABLE if released and (difference < 0 or releasable) else Entry.Status.PENDING,
+                released_at=now if released and (difference < 0 or releasable) else None,
                 created_at=now,
             )
         )
+    if not rows and not first:
+        # Nothing moved at any level (e.g. only the network's timestamps changed): no revision to write.
+        line.split_commission, line.split_status = line.commission, line.status
+        line.save(update_fields=["split_commission", "split_status"])
+        return 0
     Entry.objects.bulk_create(rows)
     if invalid and not released:
         # Nothing of it will ever be earned: the entries leave the pending balance together.
@@ -130,7 +137,7 @@ def external_release_due(*, now=None) -> int:
     """Release the pending entries of settled external lines whose hold has passed; return how many entries.
 
     Line by line under the line's row lock (the lock a reported change is applied under), so a change arriving at
-    the same moment is written either before the release (and released with it) or after (as released entries).
+    the same moment is written either before the release (and released with it) or after it.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
@@ -150,8 +157,10 @@ def external_release_due(*, now=None) -> int:
         if not line_ids:
             return released
         with transaction.atomic():
+            # Lines being written by a sync or an import right now are skipped (no deadlock with their lock order);
+            # the next hourly run releases them.
             locked = list(
-                ExternalOrder.objects.select_for_update()
+                ExternalOrder.objects.select_for_update(skip_locked=True)
                 .filter(pk__in=line_ids, status=ExternalOrder.Status.SETTLED, settled_at__lte=cutoff)
                 .order_by("pk")
                 .values_list("pk", flat=True)

@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from config.money import MoneyField
 
+ID_LENGTH = 128  # the networks' ids (JD's subUnionId alone may be 80 characters); imports refuse longer ones
+
 
 class Network(models.Model):
     """One external affiliate network and the state of its sync. Credentials are environment variables."""
@@ -44,7 +46,7 @@ class ExternalProduct(models.Model):
     """A product of a network, as last synced from its feed."""
 
     network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="products", verbose_name=_("network"))
-    external_id = models.CharField(_("network's product id"), max_length=64)
+    external_id = models.CharField(_("network's product id"), max_length=ID_LENGTH)
     title = models.CharField(_("title"), max_length=200)
     image_url = models.URLField(_("image"), max_length=500, blank=True)
     price = MoneyField(_("price"))
@@ -105,7 +107,7 @@ class TrackingId(models.Model):
 
     network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="tracking_ids")
     member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="tracking_ids")
-    value = models.CharField(_("tracking id"), max_length=64)
+    value = models.CharField(_("tracking id"), max_length=ID_LENGTH)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
@@ -134,9 +136,9 @@ class ExternalOrder(models.Model):
         INVALID = "invalid", _("Invalid or refunded")
 
     network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="orders", verbose_name=_("network"))
-    external_order_id = models.CharField(_("network's order id"), max_length=64)
-    line_id = models.CharField(_("line"), max_length=64, default="1")
-    tracking_id = models.CharField(_("tracking id"), max_length=64, blank=True)
+    external_order_id = models.CharField(_("network's order id"), max_length=ID_LENGTH)
+    line_id = models.CharField(_("line"), max_length=ID_LENGTH, default="1")
+    tracking_id = models.CharField(_("tracking id"), max_length=ID_LENGTH, blank=True)
     member = models.ForeignKey(
         "referrals.Member",
         on_delete=models.PROTECT,
@@ -145,7 +147,7 @@ class ExternalOrder(models.Model):
         related_name="external_orders",
         verbose_name=_("sharer"),
     )  # None: the tracking id matched nobody; kept for staff review
-    product_id = models.CharField(_("network's product id"), max_length=64, blank=True)
+    product_id = models.CharField(_("network's product id"), max_length=ID_LENGTH, blank=True)
     title = models.CharField(_("title"), max_length=200, blank=True)
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
     paid_amount = MoneyField(_("paid amount"))
@@ -261,6 +263,7 @@ class ReportImport(models.Model):
     rows = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)
+    stale = models.PositiveIntegerField(default=0)  # rows older than what we know already: ignored
     error_row = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
 

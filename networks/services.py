@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from networks.connectors.base import ConnectorError, OrderStatus, ReportedOrder
 from networks.ledger import external_line_apply
 from networks.models import (
+    ID_LENGTH,
     ExternalListing,
     ExternalOrder,
     ExternalOrderEvent,
@@ -90,10 +91,37 @@ def _member_for(network: Network, tracking_id: str):
     return row.member if row else None
 
 
+# How far along its life a line is: a report at the same moment as the one applied may move it on, never back (an
+# export has no "last changed" column, so an older file's rows can carry the same time as a newer one's).
+STAGE = {
+    ExternalOrder.Status.PAID: 0,
+    ExternalOrder.Status.CONFIRMED: 1,
+    ExternalOrder.Status.SETTLED: 2,
+    ExternalOrder.Status.INVALID: 3,
+}
+ID_FIELDS = ("external_order_id", "line_id", "tracking_id", "product_id")
+
+
+def _check_ids(reported: ReportedOrder, line_id: str) -> None:
+    for name in ID_FIELDS:
+        value = line_id if name == "line_id" else getattr(reported, name)
+        if len(value) > ID_LENGTH:
+            raise NetworkError(
+                _("The network reported a %(field)s longer than %(max)d characters: %(value)s…")
+                % {"field": name, "max": ID_LENGTH, "value": value[:40]},
+                code="id_too_long",
+            )
+
+
 def external_order_record(*, network: Network, reported: ReportedOrder, source: str, actor=None) -> RecordResult:
-    """Store one reported line (or its change) and bring the ledger up to date, in one transaction."""
+    """Store one reported line (or its change) and bring the ledger up to date, in one transaction.
+
+    A report older than the one applied changes nothing, and so does one from the same moment that would move the
+    line back in its life (settled → paid, invalid → anything). A line that matched nobody is attributed as soon as
+    a report names a tracking id we know (the same order may come first from a file, then from the API)."""
     line_id = reported.line_id or "1"
     status = STATUS_MAP[reported.status]
+    _check_ids(reported, line_id)
     with transaction.atomic():
         line = (
             ExternalOrder.objects.select_for_update()
@@ -110,11 +138,16 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
                 order=line, to_status=status, to_commission=line.commission, source=source, actor=actor
             )
         else:
-            if reported.updated_at < line.network_updated_at:
-                result.stale = True  # an older report than the one applied: never go back
+            older = reported.updated_at < line.network_updated_at
+            backwards = reported.updated_at == line.network_updated_at and STAGE[status] < STAGE[line.status]
+            if older or backwards:
+                result.stale = True  # never go back
                 return result
-            before = (line.status, line.commission)
-            if before == (status, reported.commission) and line.settled_at == reported.settled_at:
+            member = None
+            if line.member_id is None and reported.tracking_id:
+                member = _member_for(network, reported.tracking_id)
+            before = (line.status, line.commission, line.settled_at, line.paid_amount)
+            if before == (status, reported.commission, reported.settled_at, reported.paid_amount) and member is None:
                 return result
             line.status, line.commission = status, reported.commission
             line.settled_at = reported.settled_at
@@ -122,10 +155,11 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
             line.network_updated_at = reported.updated_at
             line.raw = reported.raw
             line.updated_at = timezone.now()
-            line.save(
-                update_fields=["status", "commission", "settled_at", "paid_amount", "network_updated_at", "raw",
-                               "updated_at"]
-            )  # fmt: skip
+            fields = ["status", "commission", "settled_at", "paid_amount", "network_updated_at", "raw", "updated_at"]
+            if member is not None:
+                line.member, line.tracking_id = member, reported.tracking_id
+                fields += ["member", "tracking_id"]
+            line.save(update_fields=fields)
             ExternalOrderEvent.objects.create(
                 order=line,
                 from_status=before[0],
@@ -134,6 +168,7 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
                 to_commission=reported.commission,
                 source=source,
                 actor=actor,
+                note=_("attributed to member %(id)s by its tracking id") % {"id": member.pk} if member else "",
             )
             result.changed = True
         external_line_apply(line)
@@ -141,6 +176,7 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
 
 
 def _create_line(network, reported: ReportedOrder, line_id: str, status: str, source: str) -> ExternalOrder | None:
+    """Insert the line; None if a concurrent writer inserted it first (any other refusal is raised)."""
     try:
         with transaction.atomic():
             return ExternalOrder.objects.create(
@@ -162,6 +198,11 @@ def _create_line(network, reported: ReportedOrder, line_id: str, status: str, so
                 source=source,
             )
     except IntegrityError:
+        exists = ExternalOrder.objects.filter(
+            network=network, external_order_id=reported.external_order_id, line_id=line_id
+        ).exists()
+        if not exists:
+            raise  # a check constraint (a negative amount, say), not a concurrent insert
         return None
 
 
@@ -203,10 +244,13 @@ def _window_for(connector) -> tuple[timedelta, timedelta]:
 def network_sync(*, network: Network, now=None, requested_by=None, max_windows: int | None = None) -> SyncRun | None:
     """Fetch the order report window by window from the network's cursor to now, and record every line.
 
-    Each window is one transaction that also moves the cursor to the window's end, so a failure half-way leaves
-    the cursor at the last window read completely and the next run reads the rest again (harmless: recording is
-    idempotent). Windows start a little before the cursor (NETWORK_SYNC_OVERLAP_MINUTES) because networks index
-    late changes late. Returns the run, or None if another sync of this network is running.
+    Each window's pages are fetched first, outside any transaction (no lock waits on the network's answers); then
+    one transaction, under the network row's lock, records the lines in a fixed order (order id, line id: the
+    order a file import uses too, so the two never deadlock) and moves the cursor to the window's end. A failure
+    half-way leaves the cursor at the last window recorded completely, and the next run reads the rest again
+    (harmless: recording is idempotent). Windows start a little before the cursor (NETWORK_SYNC_OVERLAP_MINUTES)
+    because networks index late changes late. Any failure is recorded on the run and the network (its last error,
+    failures in a row) and raised. Returns the run, or None if another sync of this network holds the lock.
     """
     from networks.connectors import get_connector
 
@@ -217,27 +261,31 @@ def network_sync(*, network: Network, now=None, requested_by=None, max_windows: 
     limit = max_windows or settings.NETWORK_SYNC_MAX_WINDOWS
     try:
         for _window in range(limit):
+            known = Network.objects.get(pk=network.pk).cursor
+            cursor = known or now - timedelta(days=settings.NETWORK_SYNC_FIRST_DAYS)
+            start = cursor - overlap if known else cursor
+            end = min(cursor + window, now)
+            if end <= cursor and known:
+                break
+            lines, page = [], None
+            while True:
+                report = connector.fetch_orders(start, end, page)
+                lines.extend(report.orders)
+                page = report.next_page
+                if not page:
+                    break
             with transaction.atomic():
                 locked = Network.objects.select_for_update(skip_locked=True).filter(pk=network.pk).first()
                 if locked is None:
                     run.delete()
                     return None
-                cursor = locked.cursor or now - timedelta(days=settings.NETWORK_SYNC_FIRST_DAYS)
-                start = cursor - overlap if locked.cursor else cursor
-                end = min(cursor + window, now)
-                if end <= cursor and locked.cursor:
-                    break
-                page = None
-                while True:
-                    report = connector.fetch_orders(start, end, page)
-                    for reported in report.orders:
-                        result = external_order_record(network=locked, reported=reported, source="sync")
-                        run.fetched += 1
-                        run.created += int(result.created)
-                        run.changed += int(result.changed)
-                    page = report.next_page
-                    if not page:
-                        break
+                if locked.cursor != known:
+                    continue  # another run recorded this window meanwhile: read on from where it stopped
+                for reported in sorted(lines, key=lambda line: (line.external_order_id, line.line_id or "1")):
+                    result = external_order_record(network=locked, reported=reported, source="sync")
+                    run.fetched += 1
+                    run.created += int(result.created)
+                    run.changed += int(result.changed)
                 locked.cursor = end
                 locked.last_sync_at = timezone.now()
                 locked.last_error = ""
@@ -247,11 +295,12 @@ def network_sync(*, network: Network, now=None, requested_by=None, max_windows: 
                 run.window_end = end
             if end >= now:
                 break
-    except ConnectorError as error:
+    except Exception as error:  # a network error, a deadlock, a line we refuse: never a run left "running"
+        message = str(error) if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
         Network.objects.filter(pk=network.pk).update(
-            last_error=str(error)[:2000], consecutive_failures=F("consecutive_failures") + 1
+            last_error=message[:2000], consecutive_failures=F("consecutive_failures") + 1
         )
-        _finish(run, SyncRun.Status.FAILED, str(error))
+        _finish(run, SyncRun.Status.FAILED, message)
         raise
     _finish(run, SyncRun.Status.DONE)
     return run
@@ -360,21 +409,49 @@ def report_import(*, network: Network, file_name: str, content: bytes, actor=Non
 
     digest = hashlib.sha256(content).hexdigest()
     record = ReportImport(network=network, file_name=file_name[:200], file_sha256=digest, uploaded_by=actor)
+    earlier = ReportImport.objects.filter(network=network, file_sha256=digest, status=ReportImport.Status.DONE).first()
+    if earlier is not None:
+        # The same bytes again: nothing would change, and refusing says so (an older file is not mistaken for news).
+        record.status = ReportImport.Status.REFUSED
+        record.error = _("This file was imported already, on %(at)s (import %(id)s); nothing changed.") % {
+            "at": timezone.localtime(earlier.uploaded_at).strftime("%Y-%m-%d %H:%M"),
+            "id": earlier.pk,
+        }
+        record.save()
+        return record
     try:
         rows = parse_report_file(network.code, file_name, content)
     except ImportRefused as refused:
         record.status, record.error_row, record.error = ReportImport.Status.REFUSED, refused.row, refused.reason
         record.save()
         return record
+    rows.sort(key=lambda line: (line.external_order_id, line.line_id or "1"))  # the sync's lock order
     record.rows = len(rows)
     record.status = ReportImport.Status.DONE
-    with transaction.atomic():
-        record.save()
-        for reported in rows:
-            result = external_order_record(
-                network=network, reported=reported, source=f"import {record.pk}", actor=actor
-            )
-            record.created += int(result.created)
-            record.changed += int(result.changed)
-        record.save(update_fields=["created", "changed"])
+    try:
+        with transaction.atomic():
+            record.save()
+            for reported in rows:
+                result = external_order_record(
+                    network=network, reported=reported, source=f"import {record.pk}", actor=actor
+                )
+                record.created += int(result.created)
+                record.changed += int(result.changed)
+                record.stale += int(result.stale)
+            record.save(update_fields=["created", "changed", "stale"])
+    except (NetworkError, DatabaseError) as error:  # all or nothing: the transaction rolled back
+        if isinstance(error, DatabaseError):
+            logger.exception("import of %s for %s failed", file_name, network.code)
+            reason = _("The file could not be imported just now (the database refused it); nothing changed.")
+        else:
+            reason = " ".join(error.messages)
+        record = ReportImport.objects.create(
+            network=network,
+            file_name=file_name[:200],
+            file_sha256=digest,
+            uploaded_by=actor,
+            status=ReportImport.Status.REFUSED,
+            rows=len(rows),
+            error=reason,
+        )
     return record

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Sum
 from django.utils import timezone
 
@@ -285,5 +286,13 @@ CHECKS: tuple[Callable[[], CheckResult], ...] = (
 
 
 def ledger_check() -> list[CheckResult]:
-    """Run every check (read-only; safe at any time, also while traffic goes on)."""
-    return [check() for check in CHECKS]
+    """Run every check (read-only; safe at any time, also while traffic goes on).
+
+    On PostgreSQL all checks read one snapshot (REPEATABLE READ), so a sync or a split committing between two of
+    a check's queries is never reported as a half-written line."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return [check() for check in CHECKS]
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return [check() for check in CHECKS]

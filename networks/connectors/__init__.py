@@ -43,10 +43,14 @@ class UnknownConnector(LookupError):
 
 
 def connector_settings(code: str) -> dict[str, str]:
-    """The settings of a network that are set (in the environment, or by default for the sandbox): a dict of
+    """The settings of a network that are set (in the environment, or by default for the sandbox when DEBUG): a dict of
     URL, APP_KEY, APP_SECRET, TIMEOUT → value; empty when nothing is configured. Holds the secret: never show it."""
+    from django.conf import settings
+
     prefix = f"NETWORK_{code.upper()}_"
-    values = dict(_DEFAULTS.get(code, {}))
+    # The sandbox's built-in defaults (a public secret, a loopback port) only in development: in production a
+    # network, the sandbox included, syncs only with its variables set explicitly.
+    values = dict(_DEFAULTS.get(code, {})) if settings.DEBUG else {}
     for name in ("URL", "APP_KEY", "APP_SECRET", "TIMEOUT"):
         if os.environ.get(prefix + name):
             values[name] = os.environ[prefix + name]

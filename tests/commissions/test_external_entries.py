@@ -29,8 +29,8 @@ from commissions.services import commission_release_due
 from commissions.simulation import plan_simulation_create
 from config.money import format_money
 from networks.connectors.base import OrderStatus, ReportedOrder
-from networks.models import ExternalOrder, Network
-from networks.services import external_order_record, tracking_id_for
+from networks.models import ExternalOrder, Network, TrackingId
+from networks.services import external_order_record
 from payouts.selectors import member_balance, member_statement
 from referrals.selectors import member_dashboard_stats
 from staff.ledger_check import ledger_check
@@ -90,7 +90,8 @@ def world(db):
         root=root,
         middle=middle,
         sharer=sharer,
-        tracking=tracking_id_for(network=network, member=sharer).value,
+        # 淘宝联盟's 推广位 are created in its console and entered by staff (networks.services.tracking_id_for).
+        tracking=TrackingId.objects.create(network=network, member=sharer, value="110732600234").value,
         paid_at=paid_at,
         today=timezone.localdate(),
     )

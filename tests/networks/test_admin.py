@@ -77,7 +77,7 @@ def test_every_networks_list_opens(client, staff_user, networks, name):
     assert client.get(reverse(f"admin:networks_{name}_changelist")).status_code == 200
 
 
-def test_finance_imports_a_report_file_and_the_same_file_again_changes_nothing(client, networks):
+def test_finance_imports_a_report_file_and_the_same_file_again_is_refused(client, networks):
     client.force_login(staff_in(FINANCE))
     content = _taobao_file([_taobao_row(), _taobao_row(**{"淘宝子订单编号": "9"})])
     url = reverse("admin:networks_reportimport_upload")
@@ -88,9 +88,9 @@ def test_finance_imports_a_report_file_and_the_same_file_again_changes_nothing(c
         assert response.status_code == 200
 
     first, second = ReportImport.objects.order_by("pk")
-    assert (first.status, first.created, second.created, second.changed) == ("done", 2, 0, 0)
+    assert (first.status, first.created, second.status, second.created, second.changed) == ("done", 2, "refused", 0, 0)
     assert ExternalOrder.objects.count() == 2
-    assert "2 rows imported" in response.content.decode()
+    assert "Nothing imported: This file was imported already" in response.content.decode()
 
 
 def test_a_malformed_file_is_refused_with_its_row_and_nothing_is_imported(client, networks):

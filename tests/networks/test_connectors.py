@@ -248,12 +248,18 @@ def test_an_unreachable_network_is_a_connector_error():
         connector.search_products()
 
 
-def test_the_registry_builds_the_sandbox_connector_from_the_environment(monkeypatch):
+def test_the_registry_builds_the_sandbox_connector_from_the_environment(monkeypatch, settings):
     monkeypatch.delenv("NETWORK_SANDBOX_URL", raising=False)
     monkeypatch.delenv("NETWORK_SANDBOX_APP_KEY", raising=False)
     monkeypatch.delenv("NETWORK_SANDBOX_APP_SECRET", raising=False)
     assert "sandbox" in CONNECTORS
 
+    settings.DEBUG = False  # production: the sandbox's public defaults do not count
+    with pytest.raises(ConnectorError, match="not configured"):
+        get_connector("sandbox")
+    assert not connector_configured("sandbox")
+
+    settings.DEBUG = True  # development (make run): they do
     default = get_connector("sandbox")
     assert (default.base_url, default.app_key) == ("http://127.0.0.1:8765", "sandbox-app-key")
 

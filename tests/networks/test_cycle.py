@@ -191,5 +191,6 @@ def test_a_report_file_imported_twice_changes_nothing_the_second_time(db):
     second = report_import(network=network, file_name="a.csv", content=content)
 
     assert (first.status, first.rows, first.created) == ("done", 2, 2)
-    assert (second.status, second.created, second.changed) == ("done", 0, 0)
+    assert (second.status, second.created, second.changed) == ("refused", 0, 0)
+    assert "imported already" in second.error
     assert ExternalOrder.objects.count() == 2
