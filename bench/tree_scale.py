@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--subtree", type=int, default=10_000, help="size of the subtree to re-parent")
     parser.add_argument("--move-joins-seconds", type=float, default=5.0, help="joins before the move starts")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip-move", action="store_true", help="leave out the re-parent (step 4)")
+    parser.add_argument("--dump", help="write every join and pass as JSON to this file, for analysis")
     return parser.parse_args(argv)
 
 
@@ -219,7 +221,17 @@ def summarise_joins(started: float, rows, passes, window: float) -> dict:
         if placed_at is not None:
             lags.append(placed_at - committed)
     probes = [row[4] for row in rows if row[4] is not None]
+    # Joins that overlapped a pass (the pass ends at `at` after `duration` seconds) against those that did not.
+    spans = [(at - duration, at) for at, duration, _n, _h in passes_sorted]
+    during, outside = [], []
+    for _member, _sponsor, elapsed, committed, _visible in rows:
+        begun = committed - elapsed
+        overlapped = any(start < committed and begun < end for start, end in spans)
+        (during if overlapped else outside).append(elapsed * 1000)
     return {
+        "p99_during_pass": percentile(during, 99) if during else float("nan"),
+        "p99_outside_pass": percentile(outside, 99) if outside else float("nan"),
+        "share_during_pass": len(during) / len(rows) if rows else 0.0,
         "joins": len(rows),
         "rate_window": in_window / window,
         "rate_all": len(rows) / span if span else 0.0,
@@ -237,6 +249,40 @@ def summarise_joins(started: float, rows, passes, window: float) -> dict:
         "probes": len(probes),
         "probes_visible": sum(1 for visible in probes if visible),
     }
+
+
+def server_counters() -> dict:
+    """PostgreSQL's own counters: checkpoints, buffers written, WAL position (what a pass costs the server)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT checkpoints_timed, checkpoints_req, buffers_checkpoint, buffers_backend, "
+            "pg_current_wal_lsn() - '0/0'::pg_lsn FROM pg_stat_bgwriter"
+        )
+        timed, requested, by_checkpoint, by_backend, wal = cursor.fetchone()
+    return {"checkpoints": timed + requested, "requested": requested, "by_checkpoint": by_checkpoint,
+            "by_backend": by_backend, "wal": int(wal)}  # fmt: skip
+
+
+def server_delta(before: dict, after: dict) -> str:
+    return (
+        f"{after['checkpoints'] - before['checkpoints']} checkpoints ({after['requested'] - before['requested']} "
+        f"forced by WAL volume), {(after['wal'] - before['wal']) / 2**30:.1f} GiB of WAL, buffers written by "
+        f"checkpoints {after['by_checkpoint'] - before['by_checkpoint']:,}, by backends "
+        f"{after['by_backend'] - before['by_backend']:,}"
+    )
+
+
+def server_settings() -> str:
+    from django.db import connection
+
+    names = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression", "synchronous_commit")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY name", [list(names)]
+        )
+        return ", ".join(f"{name}={setting}" for name, setting in cursor.fetchall())
 
 
 def verify(rows) -> float:
@@ -358,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.DEBUG = False
     old_name = connection.settings_dict["NAME"]
     connection.settings_dict["TEST"]["NAME"] = f"test_bench_scale_{old_name}"
-    log(f"creating throwaway database test_bench_scale_{old_name}")
+    log(f"creating throwaway database test_bench_scale_{old_name}; server: {server_settings()}")
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
     try:
         rng = random.Random(args.seed)
@@ -372,13 +418,28 @@ def main(argv: list[str] | None = None) -> int:
         base = args.members + args.mptt_joins
 
         log(f"deferred joins: {args.joiners} joiners until {args.total_joins:,} joins")
+        server_before = server_counters()
         began, rows, passes = run_joins(
             args, sponsor_max=base, total=args.total_joins, seconds_cap=3600, label="deferred joins"
         )
         joins = summarise_joins(began, rows, passes, args.seconds)
+        log(f"server during the joins: {server_delta(server_before, server_counters())}")
+        log(
+            f"p50 {joins['p50']:.1f} p95 {joins['p95']:.1f} p99 {joins['p99']:.1f} max {joins['max']:.1f} ms; "
+            f"p99 during a pass {joins['p99_during_pass']:.1f} ms ({joins['share_during_pass']:.0%} of joins), "
+            f"outside {joins['p99_outside_pass']:.1f} ms"
+        )
+        if args.dump:
+            import json
+
+            Path(args.dump).write_text(json.dumps({"started": began, "rows": rows, "passes": passes}))
         check_seconds = verify(rows)
         total_members = base + len(rows)
-        move = reparent_during_joins(args, total_members)
+        move = (
+            {"size": 0, "seconds": float("nan"), "joins_during": 0, "p99_during": float("nan")}
+            if args.skip_move
+            else reparent_during_joins(args, total_members)
+        )
         upline_median, upline_max = uplines(total_members, rng)
 
         print(f"One tree of {args.members:,} members (bulk-loaded), PostgreSQL, {os.cpu_count()} CPUs.\n")

@@ -47,10 +47,15 @@ class Member(MPTTModel):
         related_name="children",
         verbose_name=_("sponsor"),
     )
-    invite_code = models.CharField(_("invite code"), max_length=16, unique=True, editable=False)
+    # Unique through a constraint, not unique=True, which on PostgreSQL adds a second (LIKE) index on the column.
+    invite_code = models.CharField(_("invite code"), max_length=16, editable=False)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     join_source = models.CharField(_("joined through"), max_length=20, choices=JoinSource.choices)
     joined_at = models.DateTimeField(_("joined"), default=timezone.now, editable=False)
+
+    # django-mptt would add this field with an index of its own; (tree_id, lft) already serves every tree_id
+    # lookup, and each index is one more write for every row an index pass shifts (a million at a million members).
+    tree_id = models.PositiveIntegerField(editable=False)
 
     class MPTTMeta:
         order_insertion_by: list[str] = []
@@ -65,8 +70,11 @@ class Member(MPTTModel):
             models.Index(fields=["tree_id", "level", "lft"], name="referrals_member_tree_level"),
             # New members whose nested-set fields wait for the index pass (lft = rght = 0): a handful at a time.
             models.Index(fields=["id"], condition=models.Q(lft=0), name="referrals_member_pending"),
+            # A small team's pending members, found from its placed members down (member_pending_team).
+            models.Index(fields=["parent"], condition=models.Q(lft=0), name="referrals_member_pend_parent"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["invite_code"], name="referrals_member_invite_code_unique"),
             # Backstop for the tree lock: two roots can never share a tree id.
             models.UniqueConstraint(
                 fields=["tree_id"], condition=models.Q(parent__isnull=True), name="referrals_member_one_root_per_tree"
@@ -90,10 +98,16 @@ class Member(MPTTModel):
         return self.status == self.Status.ACTIVE
 
 
-def _member_reference(verbose_name) -> models.ForeignKey:
+def _member_reference(verbose_name, *, db_index: bool = True) -> models.ForeignKey:
     # No database constraint: an audit row keeps the member's id after the member is deleted.
     return models.ForeignKey(
-        Member, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+", verbose_name=verbose_name
+        Member,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=db_index,
+        null=True,
+        related_name="+",
+        verbose_name=verbose_name,
     )
 
 
@@ -112,7 +126,7 @@ class TreeEvent(models.Model):
         REPAIR = "repair", _("Tree repaired")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    member = _member_reference(_("member"))
+    member = _member_reference(_("member"), db_index=False)  # (member, -created_at) below serves it
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -309,52 +309,55 @@ def member_downline(member: Member):
     return Member.objects.filter(tree_id=member.tree_id, lft__gt=member.lft, lft__lt=member.rght)
 
 
+# A team of up to this many placed members is searched from the team down (its members' pending children, through
+# a partial index); a larger one from the pending members up (their sponsors' nested sets), whichever reads less.
+PENDING_TEAM_SUBTREE_LIMIT = 5_000
+# A guard against a cycle of pending parent links (none can be made: a sponsor is always older than its member).
+PENDING_TEAM_MAX_DEPTH = 10_000
+
+
 def member_pending_team(member: Member) -> dict[int, list[int]]:
     """{relative level: [member ids]} of the members below `member` who joined moments ago and are not placed in
     the nested sets yet (see referrals.services.tree_index_pending), found by their parent links.
 
-    One query: every pending member (a partial index: a handful, a few thousand at a peak) with its sponsor's
-    nested set. Each one's chain of pending sponsors is climbed here, in memory, to the first placed ancestor;
-    those whose placed ancestor is `member` or lies inside `member`'s nested set (or whose chain passes through a
-    pending `member`) are in the team. Read together with `member_downline`, nobody is missing or counted twice.
+    One query (a recursive CTE) that reads only this team's pending members: it starts from the pending members
+    whose sponsor is placed inside `member`'s nested set (or is `member`), then follows parent links down through
+    pending members who sponsored others. A small team is searched from its placed members down (each one's
+    pending children, through the partial index on pending members' sponsors); a large one from the pending
+    members up, so the cost is the smaller of the two, never every pending member of the platform for every team
+    page. Read together with `member_downline`, nobody is missing or counted twice.
     """
-    sponsor_of: dict[int, int | None] = {}
-    placed_sponsor: dict[int, tuple] = {}  # pending id -> its placed sponsor's (id, tree_id, lft, level)
-    rows = (
-        Member.objects.filter(lft=PENDING, rght=PENDING)
-        .order_by()
-        .values_list("pk", "parent_id", "parent__lft", "parent__tree_id", "parent__level")
+    table = connection.ops.quote_name(Member._meta.db_table)
+    pending = f"c.lft = {PENDING} AND c.rght = {PENDING}"
+    if member.lft == PENDING:
+        seed = f"SELECT c.id, 1 AS depth FROM {table} c WHERE c.parent_id = %s AND {pending}"  # noqa: S608 - quoted table name and constants only
+        params: list = [member.pk]
+    elif member.get_descendant_count() <= PENDING_TEAM_SUBTREE_LIMIT and connection.vendor == "postgresql":
+        # From the team down. OFFSET 0 keeps the lateral probe per placed member (a plan that scanned every pending
+        # member instead would be chosen whenever the statistics say there are few, which is when there are many).
+        seed = (
+            f"SELECT c.id, p.level - %s + 1 AS depth FROM {table} p CROSS JOIN LATERAL ("  # noqa: S608 - quoted table name and constants only
+            f"SELECT c.id FROM {table} c WHERE c.parent_id = p.id AND {pending} OFFSET 0) c "
+            "WHERE p.tree_id = %s AND p.lft >= %s AND p.lft < %s"
+        )
+        params = [member.level, member.tree_id, member.lft, member.rght]
+    else:
+        seed = (
+            f"SELECT c.id, p.level - %s + 1 AS depth FROM {table} c JOIN {table} p ON p.id = c.parent_id "  # noqa: S608 - quoted table name and constants only
+            f"WHERE {pending} AND p.tree_id = %s AND p.lft >= %s AND p.lft < %s"
+        )
+        params = [member.level, member.tree_id, member.lft, member.rght]
+    sql = (
+        f"WITH RECURSIVE team(id, depth) AS ({seed} "  # noqa: S608 - quoted table name and constants only
+        f"UNION ALL SELECT c.id, team.depth + 1 FROM team JOIN {table} c ON c.parent_id = team.id "
+        f"WHERE {pending} AND team.depth < %s) SELECT id, depth FROM team ORDER BY id"
     )
-    for member_id, parent_id, parent_lft, parent_tree_id, parent_level in rows:
-        sponsor_of[member_id] = parent_id
-        if parent_id is not None and parent_lft != PENDING:
-            placed_sponsor[member_id] = (parent_id, parent_tree_id, parent_lft, parent_level)
     team: dict[int, list[int]] = {}
-    for member_id in sponsor_of:
-        if member_id == member.pk:
-            continue
-        relative = _pending_level_below(member, member_id, sponsor_of, placed_sponsor)
-        if relative is not None:
-            team.setdefault(relative, []).append(member_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, PENDING_TEAM_MAX_DEPTH])
+        for member_id, depth in cursor.fetchall():
+            team.setdefault(depth, []).append(member_id)
     return team
-
-
-def _pending_level_below(member: Member, pending_id: int, sponsor_of: dict, placed_sponsor: dict) -> int | None:
-    """How many levels `pending_id` is below `member`, or None if it is not in `member`'s team."""
-    depth, current = 1, pending_id
-    while current not in placed_sponsor:
-        sponsor = sponsor_of.get(current)
-        if sponsor == member.pk:
-            return depth  # below a pending `member`, through pending sponsors
-        if sponsor not in sponsor_of or depth > len(sponsor_of):
-            return None  # no sponsor (a pending root) or a broken chain
-        current, depth = sponsor, depth + 1
-    anchor_id, tree_id, lft, level = placed_sponsor[current]
-    if anchor_id == member.pk:
-        return depth
-    if tree_id == member.tree_id and member.lft < lft < member.rght:
-        return depth + level - member.level
-    return None
 
 
 def member_team_size(member: Member, pending: dict[int, list[int]] | None = None) -> int:

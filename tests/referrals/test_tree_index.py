@@ -445,3 +445,126 @@ def test_an_invite_code_clash_is_retried_and_a_second_join_of_a_user_refused(def
         member_join(user=user, sponsor=root)
     assert refused.value.code == "already_member"
     assert Member.objects.filter(user=user).count() == 1
+
+
+# --- Team figures at a peak: only the team's own pending members are read ----------------------------------
+
+
+def _pending_team_from_parent_links(member_id: int) -> dict[int, list[int]]:
+    """The pending members below `member_id` with their relative levels, from the parent links alone."""
+    rows = list(Member.objects.values_list("pk", "parent_id", "lft"))
+    children: dict[int, list[int]] = {}
+    for pk, parent_id, _lft in rows:
+        children.setdefault(parent_id, []).append(pk)
+    pending = {pk for pk, _parent, lft in rows if lft == PENDING}
+    team: dict[int, list[int]] = {}
+    frontier, depth = [member_id], 0
+    while frontier:
+        depth += 1
+        frontier = [child for parent in frontier for child in children.get(parent, [])]
+        for child in frontier:
+            if child in pending:
+                team.setdefault(depth, []).append(child)
+    return {level: sorted(ids) for level, ids in team.items()}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("drive", ["from the team down", "from the pending members up"])
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.tuples(st.integers(0, 10**6), st.booleans()), min_size=1, max_size=25))
+def test_pending_team_equals_the_parent_links_whichever_way_it_is_read(deferred, monkeypatch, drive, plan):
+    # given: a tree where some members are placed and some pending, pending members sponsoring others too
+    from referrals import selectors
+
+    monkeypatch.setattr(selectors, "PENDING_TEAM_SUBTREE_LIMIT", 10**9 if drive == "from the team down" else -1)
+    try:
+        with transaction.atomic():
+            members = [MemberFactory()]
+            for pick, place_now in plan:
+                members.append(_join(members[pick % len(members)]))
+                if place_now:
+                    tree_index_pending(limit=1 + pick % 3)
+            # then: every member's pending team is what the parent links say, at the right relative levels
+            for member in Member.objects.all():
+                assert member_pending_team(member) == _pending_team_from_parent_links(member.pk), member.pk
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+# --- The join as one statement (PostgreSQL) ------------------------------------------------------------------
+
+
+def _event_fields(member_id: int) -> dict:
+    from referrals.models import TreeEvent
+
+    event = TreeEvent.objects.get(member_id=member_id)
+    return {
+        "kind": event.kind,
+        "actor": event.actor_id,
+        "old": event.old_parent_id,
+        "new": event.new_parent_id,
+        "before": event.before,
+        "after": event.after,
+        "reason": event.reason,
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_one_statement_join_writes_what_the_transaction_writes(deferred):
+    root = MemberFactory()
+    sponsor = _join(root)
+    tree_index_pending()
+    staff = UserFactory(is_staff=True)
+    by_statements = services._member_join_atomic(
+        user=UserFactory(), sponsor=sponsor, source="share_link", actor=staff, use_default_sponsor=True
+    )
+    by_one = services._join_in_one_statement(
+        user=UserFactory(), sponsor_id=sponsor.pk, source="share_link", actor=staff
+    )
+
+    columns = ("parent_id", "status", "join_source", "tree_id", "lft", "rght", "level")
+    rows = {m.pk: Member.objects.values_list(*columns).get(pk=m.pk) for m in (by_statements, by_one)}
+    assert rows[by_statements.pk] == rows[by_one.pk] == (sponsor.pk, "active", "share_link", 1, 0, 0, 2)
+    assert _event_fields(by_statements.pk) == _event_fields(by_one.pk)
+    assert _event_fields(by_one.pk)["after"] == {"parent_id": sponsor.pk, "status": "active"}
+    stored = Member.objects.get(pk=by_one.pk)
+    assert (by_one.invite_code, by_one.joined_at, by_one.level) == (stored.invite_code, stored.joined_at, stored.level)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_one_statement_join_under_an_inactive_or_missing_sponsor_writes_nothing(settings, monkeypatch, staff_user):
+    from referrals.models import TreeEvent
+
+    settings.REFERRALS_TREE_INDEX_INLINE = False
+    requested = []
+    monkeypatch.setattr(services, "tree_index_requested", lambda: requested.append(1))
+    root = MemberFactory()
+    suspended = MemberFactory(parent=root)
+    services.member_set_status(member=suspended, status=Member.Status.SUSPENDED, actor=staff_user)
+    before = (Member.objects.count(), TreeEvent.objects.filter(kind="join").count())
+
+    for sponsor in (suspended, Member(pk=10**9)):
+        with pytest.raises(services.ReferralError) as refused:
+            member_join(user=UserFactory(), sponsor=sponsor)
+        assert refused.value.code == "sponsor_inactive"
+    assert (Member.objects.count(), TreeEvent.objects.filter(kind="join").count()) == before
+    assert requested == []
+
+    member = member_join(user=UserFactory(), sponsor=root)  # outside any transaction: committed at once
+    assert requested == [1] and Member.objects.get(pk=member.pk).lft == PENDING
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_failed_one_statement_join_leaves_the_callers_transaction_usable(deferred, monkeypatch):
+    from django.db import DataError
+
+    root = MemberFactory()
+    monkeypatch.setattr(services, "new_invite_code", lambda: "X" * 17)  # longer than the column: the statement fails
+    with transaction.atomic():
+        with pytest.raises(DataError):
+            member_join(user=UserFactory(), sponsor=root)
+        assert Member.objects.filter(pk=root.pk).exists()  # the savepoint was rolled back, not the transaction
