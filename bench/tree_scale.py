@@ -116,7 +116,6 @@ def joiner(
     _child_setup()
     from accounts.models import User
     from referrals.models import Member
-    from referrals.selectors import member_team_level_counts
     from referrals.services import ReferralError, member_join
 
     rng = random.Random(f"{seed}:{worker}")
@@ -146,11 +145,35 @@ def joiner(
         committed = time.time()
         visible = None
         if index % probe_every == 0:
-            sponsor = Member.objects.get(pk=sponsor_id)
-            visible = member_team_level_counts(sponsor, 1)[1] >= 1 and Member.objects.filter(pk=member.pk).exists()
+            visible = probe_team_figures(member, sponsor_id, with_founder=index % (probe_every * 10) == 0)
         rows.append((member.pk, sponsor_id, elapsed, committed, visible))
         index += 1
     results.put(rows)
+
+
+def probe_team_figures(member, sponsor_id: int, *, with_founder: bool) -> tuple:
+    """Right after a join: is the new member in its sponsor's team figures, and (now and then) in the founder's
+    (member 1, the whole tree's team)? And how long do the team page's figures take to read, as the team page reads
+    them: the pending members once, then the counts for three levels and the team size."""
+    from referrals.models import Member
+    from referrals.selectors import member_pending_team, member_team_level_counts, member_team_size
+
+    def team_has(leader_id: int) -> tuple[bool, float]:
+        leader = Member.objects.get(pk=leader_id)
+        started = time.perf_counter()
+        pending = member_pending_team(leader)
+        member_team_level_counts(leader, 3, pending=pending)
+        member_team_size(leader, pending=pending)
+        elapsed = (time.perf_counter() - started) * 1000
+        found = any(member.pk in ids for ids in pending.values()) or (
+            Member.objects.filter(pk=member.pk, lft__gt=0).exists()
+            and leader.get_descendants().filter(pk=member.pk).exists()
+        )
+        return found, elapsed
+
+    in_sponsors, sponsor_ms = team_has(sponsor_id)
+    in_founders, founder_ms = team_has(1) if with_founder else (None, None)
+    return in_sponsors, sponsor_ms, in_founders, founder_ms
 
 
 def indexer(stop, results) -> None:
@@ -221,6 +244,7 @@ def summarise_joins(started: float, rows, passes, window: float) -> dict:
         if placed_at is not None:
             lags.append(placed_at - committed)
     probes = [row[4] for row in rows if row[4] is not None]
+    founder_probes = [probe for probe in probes if probe[2] is not None]
     # Joins that overlapped a pass (the pass ends at `at` after `duration` seconds) against those that did not.
     spans = [(at - duration, at) for at, duration, _n, _h in passes_sorted]
     during, outside = [], []
@@ -247,7 +271,13 @@ def summarise_joins(started: float, rows, passes, window: float) -> dict:
         "lag_p99": percentile(lags, 99) if lags else float("nan"),
         "lag_max": max(lags) if lags else float("nan"),
         "probes": len(probes),
-        "probes_visible": sum(1 for visible in probes if visible),
+        "probes_visible": sum(1 for probe in probes if probe[0]),
+        "team_ms_p50": statistics.median([probe[1] for probe in probes]) if probes else float("nan"),
+        "team_ms_p99": percentile([probe[1] for probe in probes], 99) if probes else float("nan"),
+        "founder_probes": len(founder_probes),
+        "founder_visible": sum(1 for probe in founder_probes if probe[2]),
+        "founder_ms_p50": statistics.median([p[3] for p in founder_probes]) if founder_probes else float("nan"),
+        "founder_ms_p99": percentile([p[3] for p in founder_probes], 99) if founder_probes else float("nan"),
     }
 
 
@@ -459,6 +489,18 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| new member in its sponsor's team figures right after the join | after the insert "
             f"| {joins['probes_visible']}/{joins['probes']} probes |"
+        )
+        print(
+            f"| … and in the founder's (the whole tree's) team figures | after the insert "
+            f"| {joins['founder_visible']}/{joins['founder_probes']} probes |"
+        )
+        print(
+            f"| team figures during the joins (pending members, 3 level counts, team size): a member's team, "
+            f"p50 / p99 | — | {joins['team_ms_p50']:.1f} / {joins['team_ms_p99']:.1f} ms |"
+        )
+        print(
+            f"| … the founder's team ({args.members:,}+ members), p50 / p99 | — "
+            f"| {joins['founder_ms_p50']:.1f} / {joins['founder_ms_p99']:.1f} ms |"
         )
         print(
             f"| placed in the nested sets after (p50 / p99 / max) | at once "

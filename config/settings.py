@@ -390,6 +390,10 @@ ATTRIBUTION_COOKIE_SECURE = env.bool("ATTRIBUTION_COOKIE_SECURE", default=not DE
 REFERRALS_TREE_INDEX_INLINE = env.bool("REFERRALS_TREE_INDEX_INLINE", default=CELERY_TASK_ALWAYS_EAGER)
 REFERRALS_TREE_INDEX_BATCH = env.int("REFERRALS_TREE_INDEX_BATCH", default=50_000)  # members per pass at most
 REFERRALS_TREE_INDEX_FLAG_SECONDS = 60  # a lost "index run on its way" message delays placement at most this
+# After a pass that took a second or more (a large tree), the next one starts no sooner than this many times its
+# duration later: at a peak the passes then share the CPUs with the joins half the time instead of all the time,
+# and each places twice as many members for the same work. Team figures do not wait (they read parent links).
+REFERRALS_TREE_INDEX_REST = env.float("REFERRALS_TREE_INDEX_REST", default=1.0)
 
 # Invite code of the member that sponsor-less sign-ups join under; empty: they become roots.
 REFERRALS_DEFAULT_SPONSOR_CODE = env.str("REFERRALS_DEFAULT_SPONSOR_CODE", default="")

@@ -14,6 +14,7 @@ the instances it is given, so a value read before the lock may already be stale.
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -288,6 +289,8 @@ def _root_join(*, user, source: str, actor) -> Member:
 # --- Placing pending members -----------------------------------------------------------------------------
 
 TREE_INDEX_SCHEDULED_KEY = "referrals:tree-index-scheduled"
+TREE_INDEX_REST_KEY = "referrals:tree-index-rest-until"
+TREE_INDEX_REST_AFTER_SECONDS = 1.0  # shorter passes are not followed by a rest
 POSITION_UPDATE_CHUNK = 5_000
 
 
@@ -421,19 +424,31 @@ def tree_index_run() -> int:
     """One index run (the task): clear the "asked for" flag first, so a join committed after it asks again.
 
     A run cancelled by a staff move (see referrals.locks.tree_lock_acquire_first) changed nothing; it asks for
-    another and returns 0.
+    another and returns 0. After a long pass (a large tree) the runs rest for `REFERRALS_TREE_INDEX_REST` times
+    its duration: a run asked for meanwhile returns 0 at once and leaves the flag set, so the joins send no more
+    messages, and the beat's first run after the rest places everyone who joined meanwhile in one pass.
     """
+    rest_until = cache.get(TREE_INDEX_REST_KEY)
+    if rest_until is not None and time.time() < rest_until:
+        return 0
     cache.delete(TREE_INDEX_SCHEDULED_KEY)
+    started = time.monotonic()
     try:
         with transaction.atomic():
             tree_index_pass_mark()  # a staff move may cancel this run rather than wait for it (all or nothing)
-            return tree_index_pending()
+            placed = tree_index_pending()
     except OperationalError as error:
         if not is_query_cancelled(error):
             raise
         logger.info("tree index pass cancelled for a move; asking for another")
         tree_index_requested()
         return 0
+    took = time.monotonic() - started
+    rest = took * settings.REFERRALS_TREE_INDEX_REST
+    if placed and took >= TREE_INDEX_REST_AFTER_SECONDS and rest > 0:
+        cache.set(TREE_INDEX_REST_KEY, time.time() + rest, timeout=int(rest) + 1)
+        logger.info("tree index: %d members placed in %.1f s; the next run in %.0f s or later", placed, took, rest)
+    return placed
 
 
 def is_query_cancelled(error: BaseException) -> bool:

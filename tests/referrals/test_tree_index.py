@@ -476,7 +476,7 @@ def test_pending_team_equals_the_parent_links_whichever_way_it_is_read(deferred,
     # given: a tree where some members are placed and some pending, pending members sponsoring others too
     from referrals import selectors
 
-    monkeypatch.setattr(selectors, "PENDING_TEAM_SUBTREE_LIMIT", 10**9 if drive == "from the team down" else -1)
+    monkeypatch.setattr(selectors, "PENDING_TEAM_UP_SHARE", 0 if drive == "from the team down" else 10**9)
     try:
         with transaction.atomic():
             members = [MemberFactory()]
@@ -568,3 +568,78 @@ def test_a_failed_one_statement_join_leaves_the_callers_transaction_usable(defer
         with pytest.raises(DataError):
             member_join(user=UserFactory(), sponsor=root)
         assert Member.objects.filter(pk=root.pk).exists()  # the savepoint was rolled back, not the transaction
+
+
+# --- Rest after a long pass -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_after_a_long_pass_the_runs_rest_then_one_pass_places_everyone_who_joined_meanwhile(
+    deferred, settings, monkeypatch
+):
+    from django.core.cache import cache
+
+    cache.delete(services.TREE_INDEX_REST_KEY)
+    settings.REFERRALS_TREE_INDEX_REST = 1000.0  # rest a thousand times as long as the pass took
+    monkeypatch.setattr(services, "TREE_INDEX_REST_AFTER_SECONDS", 0.0)  # every pass counts as long here
+    requested = []
+    monkeypatch.setattr(services, "tree_index_requested", lambda: requested.append(1))
+    root = MemberFactory()
+    first = _join(root)
+
+    # given: a pass placed the first member, and then others joined
+    assert services.tree_index_run() == 1
+    cache.set(services.TREE_INDEX_SCHEDULED_KEY, 1)  # a join asked for a run
+    later = [_join(root), _join(first)]
+
+    # when: a run comes during the rest, it places nobody and leaves the "asked for" flag, so joins send no more
+    assert services.tree_index_run() == 0
+    assert set(Member.objects.filter(lft=PENDING).values_list("pk", flat=True)) == {m.pk for m in later}
+    assert cache.get(services.TREE_INDEX_SCHEDULED_KEY) == 1
+
+    # then: the first run after the rest places them all, in one pass
+    cache.delete(services.TREE_INDEX_REST_KEY)  # the rest is over
+    assert services.tree_index_run() == 2
+    assert not Member.objects.filter(lft=PENDING).exists() and tree_check().is_valid
+    assert cache.get(services.TREE_INDEX_SCHEDULED_KEY) is None
+
+
+@pytest.mark.django_db
+def test_short_passes_and_a_rest_of_zero_never_make_a_run_wait(deferred, settings, monkeypatch):
+    from django.core.cache import cache
+
+    cache.delete(services.TREE_INDEX_REST_KEY)
+    root = MemberFactory()
+    _join(root)
+    assert services.tree_index_run() == 1  # milliseconds: under TREE_INDEX_REST_AFTER_SECONDS
+    _join(root)
+    assert services.tree_index_run() == 1
+
+    settings.REFERRALS_TREE_INDEX_REST = 0.0
+    monkeypatch.setattr(services, "TREE_INDEX_REST_AFTER_SECONDS", 0.0)
+    _join(root)
+    assert services.tree_index_run() == 1
+    _join(root)
+    assert services.tree_index_run() == 1
+    assert cache.get(services.TREE_INDEX_REST_KEY) is None
+
+
+@pytest.mark.django_db
+def test_a_member_placed_between_the_team_pages_two_reads_is_counted_once(deferred):
+    # given: root > a > b > c > d placed; x joins under a (level 2 below root) and y under d (level 5 below root)
+    root = MemberFactory()
+    chain = [root]
+    for _ in range(4):
+        chain.append(_join(chain[-1]))
+    tree_index_pending()
+    root = Member.objects.get(pk=root.pk)
+    x, y = _join(chain[1]), _join(chain[4])
+    pending = member_pending_team(root)  # the team page's first read
+    assert pending == {2: [x.pk], 5: [y.pk]}
+
+    # when: a pass places both before the page's second read
+    tree_index_pending()
+
+    # then: the level counts count each once, the deeper one included in the team size
+    assert member_team_level_counts(root, 3, pending=pending) == {1: 1, 2: 2, 3: 1}
+    assert member_team_level_counts(Member.objects.get(pk=root.pk), 5) == {1: 1, 2: 2, 3: 1, 4: 1, 5: 1}
