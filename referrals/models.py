@@ -68,9 +68,10 @@ class Member(MPTTModel):
             # The team page: one level of a downline in tree order, and the count per level, without scanning
             # the whole downline (100,000 rows) for the few at that level.
             models.Index(fields=["tree_id", "level", "lft"], name="referrals_member_tree_level"),
-            # New members whose nested-set fields wait for the index pass (lft = rght = 0): a handful at a time.
-            models.Index(fields=["id"], condition=models.Q(lft=0), name="referrals_member_pending"),
-            # A small team's pending members, found from its placed members down (member_pending_team).
+            # New members whose nested-set fields wait for the index pass (lft = rght = 0), by sponsor: the pass
+            # reads them all, a team page finds its members' pending children. The only partial index on pending
+            # rows: with an index on (id) as well, the planner (whose statistics rarely see pending rows) probed a
+            # sponsor's children by scanning every pending row, once per member of a team.
             models.Index(fields=["parent"], condition=models.Q(lft=0), name="referrals_member_pend_parent"),
         ]
         constraints = [

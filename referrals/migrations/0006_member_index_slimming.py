@@ -40,6 +40,10 @@ class Migration(migrations.Migration):
             name='member',
             field=models.ForeignKey(db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='referrals.member', verbose_name='member'),
         ),
+        migrations.RemoveIndex(
+            model_name='member',
+            name='referrals_member_pending',
+        ),
         migrations.AddIndex(
             model_name='member',
             index=models.Index(condition=models.Q(('lft', 0)), fields=['parent'], name='referrals_member_pend_parent'),
