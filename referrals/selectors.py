@@ -325,32 +325,41 @@ def member_pending_team(member: Member) -> dict[int, list[int]]:
     whose sponsor is placed inside `member`'s nested set (or is `member`), then follows parent links down through
     pending members who sponsored others. It is searched from the team's placed members down (each one's pending
     children, through the partial index on pending members' sponsors) or from the pending members up, whichever
-    reads fewer rows (a count of the pending members, stopped at the team's size, decides), so a team page never
-    reads every pending member of the platform unless that is the cheaper way. Read together with
+    reads fewer rows (in the same statement, a count of the pending members, stopped at half the team's size,
+    decides), so a team page never reads every pending member of the platform unless that is the cheaper way.
+    Read together with
     `member_downline`, nobody is missing or counted twice.
     """
     table = connection.ops.quote_name(Member._meta.db_table)
     pending = f"c.lft = {PENDING} AND c.rght = {PENDING}"
+    up = (
+        f"SELECT c.id, p.level - %s + 1 AS depth FROM {table} c JOIN {table} p ON p.id = c.parent_id "  # noqa: S608 - quoted table name and constants only
+        f"WHERE {pending} AND p.tree_id = %s AND p.lft >= %s AND p.lft < %s"
+    )
+    placed = [member.level, member.tree_id, member.lft, member.rght]
+    prefix = ""
     if member.lft == PENDING:
         seed = f"SELECT c.id, 1 AS depth FROM {table} c WHERE c.parent_id = %s AND {pending}"  # noqa: S608 - quoted table name and constants only
         params: list = [member.pk]
-    elif connection.vendor == "postgresql" and not _pending_fewer_than(
-        int(member.get_descendant_count() * PENDING_TEAM_UP_SHARE) + 1
-    ):
-        # From the team down. OFFSET 0 keeps the lateral probe per placed member (a plan that scanned every pending
-        # member instead would be chosen whenever the statistics say there are few, which is when there are many).
-        seed = (
+    elif connection.vendor == "postgresql":
+        # Both ways in one statement; a count of the pending members (stopped at the limit) switches one off (a
+        # one-time filter: the other is never run). From the team down, OFFSET 0 keeps the lateral probe per
+        # placed member: a plan that scanned every pending member instead would be chosen whenever the statistics
+        # say there are few pending rows, which is when there are many.
+        prefix = (
+            f"few(yes) AS MATERIALIZED (SELECT count(*) < %s FROM (SELECT 1 FROM {table} "  # noqa: S608 - quoted table name and constants only
+            f"WHERE lft = {PENDING} LIMIT %s) AS counted), "
+        )
+        down = (
             f"SELECT c.id, p.level - %s + 1 AS depth FROM {table} p CROSS JOIN LATERAL ("  # noqa: S608 - quoted table name and constants only
             f"SELECT c.id FROM {table} c WHERE c.parent_id = p.id AND {pending} OFFSET 0) c "
             "WHERE p.tree_id = %s AND p.lft >= %s AND p.lft < %s"
         )
-        params = [member.level, member.tree_id, member.lft, member.rght]
+        seed = f"{up} AND (SELECT yes FROM few) UNION ALL {down} AND NOT (SELECT yes FROM few)"  # noqa: S608 - built above
+        limit = int(member.get_descendant_count() * PENDING_TEAM_UP_SHARE) + 1
+        params = [limit, limit, *placed, *placed]
     else:
-        seed = (
-            f"SELECT c.id, p.level - %s + 1 AS depth FROM {table} c JOIN {table} p ON p.id = c.parent_id "  # noqa: S608 - quoted table name and constants only
-            f"WHERE {pending} AND p.tree_id = %s AND p.lft >= %s AND p.lft < %s"
-        )
-        params = [member.level, member.tree_id, member.lft, member.rght]
+        seed, params = up, placed
     if connection.vendor == "postgresql":
         # Each member found probes for its own pending children. As a plain join, the planner (whose statistics say
         # there are almost no pending rows, because passes keep emptying them) compared every pair instead: 14,000
@@ -362,7 +371,7 @@ def member_pending_team(member: Member) -> dict[int, list[int]]:
     else:
         below = f"FROM team JOIN {table} c ON c.parent_id = team.id WHERE {pending} AND team.depth < %s"
     sql = (
-        f"WITH RECURSIVE team(id, depth) AS ({seed} "  # noqa: S608 - quoted table name and constants only
+        f"WITH RECURSIVE {prefix}team(id, depth) AS ({seed} "  # noqa: S608 - quoted table name and constants only
         f"UNION ALL SELECT c.id, team.depth + 1 {below}) SELECT id, depth FROM team ORDER BY id"
     )
     team: dict[int, list[int]] = {}
@@ -371,17 +380,6 @@ def member_pending_team(member: Member) -> dict[int, list[int]]:
         for member_id, depth in cursor.fetchall():
             team.setdefault(depth, []).append(member_id)
     return team
-
-
-def _pending_fewer_than(limit: int) -> bool:
-    """Whether fewer than `limit` members are pending (reads at most `limit` rows of the partial index)."""
-    table = connection.ops.quote_name(Member._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE lft = %s LIMIT %s) AS pending",  # noqa: S608 - quoted table name only
-            [PENDING, limit],
-        )
-        return cursor.fetchone()[0] < limit
 
 
 def member_team_size(member: Member, pending: dict[int, list[int]] | None = None) -> int:
