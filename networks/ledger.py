@@ -140,6 +140,7 @@ def external_release_due(*, now=None) -> int:
     the same moment is written either before the release (and released with it) or after it.
     """
     now = now or timezone.now()
+    released_at = min(now, timezone.now())  # when the money became available: never in the future
     cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
     due = Entry.objects.filter(
         status=Entry.Status.PENDING,
@@ -166,6 +167,6 @@ def external_release_due(*, now=None) -> int:
                 .values_list("pk", flat=True)
             )
             released += Entry.objects.filter(status=Entry.Status.PENDING, external_line_id__in=locked).update(
-                status=Entry.Status.AVAILABLE, released_at=now
+                status=Entry.Status.AVAILABLE, released_at=released_at
             )
         after = line_ids[-1]
