@@ -1,17 +1,13 @@
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.core.validators import RegexValidator
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from config.images import IMAGE_FORMATS, image_upload_check
+from config.phones import PhoneNumberField, phone_lookup_value
 from shops.models import Order, Shop
-
-phone_validator = RegexValidator(
-    r"^\+?[0-9][0-9 -]{5,18}[0-9]$", _("Enter a phone number of digits, e.g. 13800138000.")
-)
 
 
 class QuantityForm(forms.Form):
@@ -26,13 +22,8 @@ class CheckoutForm(forms.Form):
         max_length=100,
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
-    phone = forms.CharField(
-        label=_("Phone"),
-        max_length=20,
-        required=False,
-        validators=[phone_validator],
-        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "type": "tel"}),
-    )
+    # Stored in E.164 form ("+8613800138000"), so the order look-up finds it however the buyer types it then.
+    phone = PhoneNumberField(label=_("Phone"), required=False)
     # The column's length, not EmailField's default of 320: a 255-character address used to pass the form and
     # then fail the INSERT on PostgreSQL (found by tests/security/test_fuzz_checkout.py).
     email = forms.EmailField(
@@ -67,6 +58,22 @@ class CheckoutForm(forms.Form):
 class OrderLookupForm(forms.Form):
     number = forms.CharField(label=_("Order number"), max_length=20)
     contact = forms.CharField(label=_("Phone or email used at checkout"), max_length=254)
+
+    def clean_number(self) -> str:
+        return self.cleaned_data["number"].strip()
+
+    def clean_contact(self) -> str:
+        """An email address as typed, or a phone number in the form it is stored in (E.164), whatever its
+        spelling; anything else is a form error rather than a search that can only fail."""
+        contact = self.cleaned_data["contact"].strip()
+        if "@" in contact:
+            return contact
+        phone = phone_lookup_value(contact)
+        if phone is None:
+            raise forms.ValidationError(
+                _("Enter the phone number or the email address you gave at checkout."), code="invalid"
+            )
+        return phone
 
 
 class ShopLogoField(forms.ImageField):

@@ -6,6 +6,7 @@ from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, Q
 from commissions.calculations import ChainMember, Plan, Policy, line_pool, split_line
 from commissions.services import plan_in_force, policy_in_force
 from config.money import ZERO
+from config.phones import phone_lookup_value
 from shops.models import Order, Product, Shop, ShopListing
 
 
@@ -68,11 +69,18 @@ def order_for_buyer(number: str) -> Order | None:
 
 
 def order_lookup(number: str, contact: str) -> Order | None:
-    """The order with this number whose buyer phone or email is `contact`, else None (no hint which was wrong)."""
+    """The order with this number whose buyer phone or email is `contact`, else None (no hint which was wrong).
+
+    `contact` is an email address, or a phone number in any spelling: it is compared in its stored form (E.164,
+    config.phones), so "138 0013 8000" finds an order placed with "+86 138-0013-8000"."""
     number, contact = (number or "").strip(), (contact or "").strip()
     if not number or not contact:
         return None
-    return Order.objects.filter(number=number).filter(Q(buyer_phone=contact) | Q(buyer_email__iexact=contact)).first()
+    orders = Order.objects.filter(number=number)
+    if "@" in contact:
+        return orders.filter(buyer_email__iexact=contact).first()
+    phone = phone_lookup_value(contact)
+    return orders.filter(buyer_phone=phone).first() if phone else None
 
 
 def catalogue_products(*, search: str = "", category_id: int | None = None):
