@@ -140,9 +140,14 @@ def cart_view(request, slug: str):
             return HttpResponseBadRequest(_("This product is not in this shop."))
         title = listing.product.title
         form = CartQuantityForm(request.POST)
-        if "remove" in request.POST or (form.is_valid() and form.cleaned_data["quantity"] == 0):
+        if "remove" in request.POST:
             cart.set(product_id, 0)
             messages.success(request, _("“%(title)s” is no longer in your cart.") % {"title": title})
+            return redirect("shops:cart", slug=shop.slug)
+        if form.is_valid() and form.cleaned_data["quantity"] == 0:
+            cart.set(product_id, 0)
+            message = _("You set “%(title)s” to 0, so it is no longer in your cart.") % {"title": title}
+            messages.success(request, message)
             return redirect("shops:cart", slug=shop.slug)
         if form.is_valid():
             cart.set(product_id, form.cleaned_data["quantity"])

@@ -81,7 +81,7 @@ def test_a_quantity_of_zero_in_the_cart_takes_the_product_out_and_says_so(client
 
     assert response.status_code == 302
     assert cart(client, shop) == {}
-    assert messages_of(response) == [("success", "“Longjing tea” is no longer in your cart.")]
+    assert messages_of(response) == [("success", "You set “Longjing tea” to 0, so it is no longer in your cart.")]
 
 
 def test_changing_a_quantity_in_the_cart_says_what_it_is_now(client, shop, tea):

@@ -70,7 +70,7 @@ def test_a_declined_payment_says_it_failed_offers_to_pay_again_and_stops_refresh
     assert "Waiting for your payment" not in html
     assert '<strong id="order-status">Payment failed</strong>' in html
     assert "Your payment failed: it was declined and nothing was charged." in html
-    assert "pay again, or cancel it" in html
+    assert "Pay again or cancel the order. We keep it for you until" in html
     assert ">Pay again</button>" in html
     assert ">Cancel order</button>" in html
     assert Order.objects.get(pk=order.pk).status == "pending_payment"
