@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from shops.models import Order
 from shops.selectors import order_lookup
-from tests.factories import ProductFactory, place_order, shop_with_products
+from shops.services import BuyerDetails, order_place
+from tests.factories import MemberFactory, ProductFactory, UserFactory, place_order, shop_with_products
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +127,32 @@ def test_the_migration_keeps_an_old_invalid_number_findable_by_its_digits(shop):
     assert Order.objects.get(pk=other.pk).buyer_phone == ""
     assert order_lookup(order.number, "123-4567") == order
     assert order_lookup(other.number, "LI@example.com") == other
+
+
+# --- the service, for every caller ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", SPELLINGS)
+def test_order_place_stores_e164_whoever_calls_it(shop, typed):
+    order = order_place(
+        shop=shop,
+        items={shop.listings.get().product_id: 1},
+        buyer=BuyerDetails(name="Chen", phone=typed, email="", address="88 Century Avenue"),
+    )
+
+    assert order.buyer_phone == E164
+    assert order_lookup(order.number, "138 0013 8000") == order
+
+
+@pytest.mark.parametrize("typed", SPELLINGS)
+def test_a_buyer_giving_the_sharers_phone_in_another_spelling_is_a_self_purchase(shop, typed):
+    sharer = MemberFactory(user=UserFactory(phone=E164))
+
+    order = order_place(
+        shop=shop,
+        items={shop.listings.get().product_id: 1},
+        buyer=BuyerDetails(name="Chen", phone=typed, email="", address="88 Century Avenue"),
+        sharer=sharer,
+    )
+
+    assert order.is_self_purchase is True
