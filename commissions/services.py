@@ -29,10 +29,12 @@ from django.utils.translation import gettext as _
 
 from commissions.calculations import (
     HARD_MAX_LEVELS,
+    HARD_MAX_PAYOUT_RATIO,
     ChainMember,
     Plan,
     Policy,
     line_pool,
+    payout_ratio_ceiling_message,
     plan_violations,
     refund_reversals,
     split_line,
@@ -82,6 +84,9 @@ def _calculation_policy(values: dict) -> Policy:
             {"max_levels": [_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS}]},
             code="too_many_levels",
         )
+    ratio = values.get("max_payout_ratio")
+    if isinstance(ratio, Decimal) and ratio.is_finite() and ratio > HARD_MAX_PAYOUT_RATIO:
+        raise CommissionError({"max_payout_ratio": [payout_ratio_ceiling_message()]}, code="payout_ratio_ceiling")
     try:
         return Policy(**{**{name: values[name] for name in POLICY_FIELDS}, "max_levels": levels})
     except (TypeError, ValueError) as error:
@@ -113,7 +118,8 @@ def policy_publish(*, actor, note: str = "", **changes) -> CompliancePolicy:
     """Publish a new policy version (the old one stays, inactive, as history) and make it the one in force.
 
     Refused (CommissionError, nothing changed) when a value is out of range, when max_levels exceeds the
-    hard ceiling of 3, or when the plan in force (or one scheduled) would break the new policy.
+    hard ceiling of 3 or max_payout_ratio the hard ceiling of 0.30, or when the plan in force (or one scheduled)
+    would break the new policy.
     """
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
