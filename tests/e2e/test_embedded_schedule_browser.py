@@ -37,6 +37,7 @@ from tests.e2e.conftest import PHONE
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"  # kept by CI for people to look at
 # Whatever the test run was given (a PostgreSQL database, a broker, Redis …) stays out: make run's defaults only.
 SETTINGS_FROM_ENV = (
     "DATABASE_URL",
@@ -197,7 +198,7 @@ def _link_figures(page, base_url: str, card_id: str) -> dict[str, int]:
     }
 
 
-def test_a_purchase_through_a_share_link_shows_on_the_owners_dashboard_under_make_run(make_run, chromium, tmp_path):
+def test_a_purchase_through_a_share_link_shows_on_the_owners_dashboard_under_make_run(make_run, chromium):
     base_url, server_log = make_run.url, make_run.log
 
     # given: the owner signed in, with a new link to their whole shop
@@ -246,9 +247,10 @@ def test_a_purchase_through_a_share_link_shows_on_the_owners_dashboard_under_mak
                 f"overview {overview_seen} (expected {expected_overview}):\n{server_log.read_text()[-4000:]}"
             )
         time.sleep(3)
-    owner.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    owner.screenshot(path=str(SCREENSHOTS / "embedded-schedule-overview.png"), full_page=True)
     _link_figures(owner, base_url, card_id)
-    owner.screenshot(path=str(tmp_path / "links.png"), full_page=True)
+    owner.screenshot(path=str(SCREENSHOTS / "embedded-schedule-links.png"), full_page=True)
     owner_context.close()
 
     # and: the back office shows every periodic job run on time (none "never", none "late")
@@ -262,7 +264,7 @@ def test_a_purchase_through_a_share_link_shows_on_the_owners_dashboard_under_mak
     rows = [" ".join(row.split()) for row in jobs.all_inner_texts()]
     assert len(rows) == 4, rows
     assert [row for row in rows if "never" in row or "late" in row] == [], rows
-    staff.screenshot(path=str(tmp_path / "back-office.png"), full_page=True)
+    staff.screenshot(path=str(SCREENSHOTS / "embedded-schedule-back-office.png"), full_page=True)
     staff_context.close()
 
     # and: what came due while the server was stopped was done: the unpaid order past the timeout is cancelled,
