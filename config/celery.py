@@ -3,12 +3,29 @@
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_init
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_sandbox_settings_in_production(**_kwargs) -> None:
+    """With DEBUG=0 a worker or beat does not start with development secrets or sandbox providers (config.checks).
+
+    Celery logs an exception raised by a signal receiver and goes on, so the refusal is a SystemExit."""
+    from config.checks import refuse_to_start_with_sandbox_settings  # not at import: needs the apps loaded
+
+    try:
+        refuse_to_start_with_sandbox_settings()
+    except ImproperlyConfigured as error:
+        raise SystemExit(str(error)) from error
+
 
 # Options for tasks whose effect is guarded by a database constraint, so running
 # them twice changes nothing: ack after the work is done, and give the message

@@ -352,7 +352,8 @@ if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
 # Payments: the provider buyers pay with, and every provider the webhook endpoint accepts.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
 PAYMENT_PROVIDERS = {"sandbox": "shops.payments.sandbox.SandboxProvider"}
-PAYMENTS_SANDBOX_SECRET = env.str("PAYMENTS_SANDBOX_SECRET", default="sandbox-webhook-secret")
+DEV_PAYMENTS_SANDBOX_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public; refused when DEBUG=0 (config/checks.py)
+PAYMENTS_SANDBOX_SECRET = env.str("PAYMENTS_SANDBOX_SECRET", default=DEV_PAYMENTS_SANDBOX_SECRET)
 PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
@@ -384,6 +385,10 @@ PAYOUT_PROVIDERS = {
     "sandbox": "payouts.providers.sandbox.SandboxPayoutProvider",
     "manual": "payouts.providers.manual.ManualPayoutProvider",
 }
+# With DEBUG=0 the sandbox payment and payout providers and the sandbox affiliate network are refused (`check
+# --deploy` errors, and gunicorn, Celery worker and beat do not start: config/checks.py); a staging deployment where
+# no real money moves may allow them. The public PAYMENTS_SANDBOX_SECRET is refused even then.
+ALLOW_SANDBOX_PROVIDERS = env.bool("ALLOW_SANDBOX_PROVIDERS", default=False)
 
 # Share links and attribution (SPEC §5).
 ATTRIBUTION_WINDOW_DAYS = env.int("ATTRIBUTION_WINDOW_DAYS", default=30)
@@ -415,8 +420,10 @@ REFERRALS_TREE_INDEX_REST = env.float("REFERRALS_TREE_INDEX_REST", default=1.0)
 
 # Invite code of the member that sponsor-less sign-ups join under; empty: they become roots.
 REFERRALS_DEFAULT_SPONSOR_CODE = env.str("REFERRALS_DEFAULT_SPONSOR_CODE", default="")
-# Demo logins printed by `manage.py demo`.
+# Demo logins printed by `manage.py demo`, which runs only where the environment has DEBUG on (never in
+# production; the test runner's own DEBUG=False does not change this).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-pass-2026")
+DEMO_ENABLED = DEBUG
 
 # REST API v1 (issue #8): see config/api.py for the shared pieces and config/api_urls.py for the URLs.
 # Requests per token, per session user and per anonymous IP address ("<n>/<second|minute|hour|day>").
