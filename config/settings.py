@@ -247,12 +247,18 @@ RATE_LIMIT_CHECKOUT = env.str("RATE_LIMIT_CHECKOUT", default="30/hour")
 RATE_LIMIT_ORDER_LOOKUP = env.str("RATE_LIMIT_ORDER_LOOKUP", default="30/hour")
 RATE_LIMIT_REDIRECT = env.str("RATE_LIMIT_REDIRECT", default="120/minute")
 RATE_LIMIT_PASSWORD_RESET = env.str("RATE_LIMIT_PASSWORD_RESET", default="5/hour")
+# Password spraying (one password tried on many accounts) passes AXES_FAILURE_LIMIT, which counts per account: at
+# most this many distinct accounts (or unknown logins) may fail to log in from one address per window, then no
+# login from there succeeds until the window ends (accounts/lockout.py). Only failures count: a shared address
+# (an office) where people log in fine is never held back.
+RATE_LIMIT_LOGIN_ACCOUNTS = env.str("RATE_LIMIT_LOGIN_ACCOUNTS", default="20/hour")
 for _name in (
     "RATE_LIMIT_JOIN",
     "RATE_LIMIT_CHECKOUT",
     "RATE_LIMIT_ORDER_LOOKUP",
     "RATE_LIMIT_REDIRECT",
     "RATE_LIMIT_PASSWORD_RESET",
+    "RATE_LIMIT_LOGIN_ACCOUNTS",
 ):
     if not re.fullmatch(r"\s*(0|\d+\s*/\s*(s|second|m|minute|h|hour|d|day)s?)\s*", globals()[_name], re.IGNORECASE):
         raise ImproperlyConfigured(f"{_name} must look like '10/hour' (or '0' for no limit).")
