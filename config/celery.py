@@ -3,14 +3,25 @@
 import os
 
 from celery import Celery
-from celery.signals import beat_init, worker_init
+from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_init
 from django.core.exceptions import ImproperlyConfigured
+
+from config.logging import redact_every_handler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_celery_logs(**_kwargs) -> None:
+    """The worker and beat replace the root logger's handlers (settings.LOGGING's, which redact) with their own
+    (worker_hijack_root_logger) and give `celery.task` one more: each gets the redacting filter as it is set up, in
+    the main process and again in every pool process."""
+    redact_every_handler()
 
 
 @worker_init.connect
