@@ -71,8 +71,9 @@ def check_sandbox_settings(app_configs=None, **kwargs) -> list[Error]:
 
 
 def refuse_to_start_with_sandbox_settings() -> None:
-    """With DEBUG=0, raise ImproperlyConfigured naming every refusal of `sandbox_refusals` (process start-up)."""
-    if settings.DEBUG:
+    """In production (DEBUG=0), raise ImproperlyConfigured naming every refusal of `sandbox_refusals` (process
+    start-up)."""
+    if not settings.IS_PRODUCTION:
         return
     errors = sandbox_refusals()
     if errors:

@@ -26,6 +26,10 @@ if env_file.exists():
 DEV_SECRET_KEY = "django-insecure-embedded-default-do-not-use-in-production"  # noqa: S105 - refused when DEBUG=0
 
 DEBUG = env.bool("DEBUG", default=True)
+# Production is DEBUG=0 as the environment sets it. The test runner turns settings.DEBUG off without being production,
+# so what must happen only in production (config/checks.py refusing sandbox settings at start-up, also in a worker a
+# test starts) or never there (`manage.py demo`) reads this instead.
+IS_PRODUCTION = not DEBUG
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured("Set SECRET_KEY (a long random string) when DEBUG=0.")
@@ -432,10 +436,8 @@ REFERRALS_TREE_INDEX_REST = env.float("REFERRALS_TREE_INDEX_REST", default=1.0)
 
 # Invite code of the member that sponsor-less sign-ups join under; empty: they become roots.
 REFERRALS_DEFAULT_SPONSOR_CODE = env.str("REFERRALS_DEFAULT_SPONSOR_CODE", default="")
-# Demo logins printed by `manage.py demo`, which runs only where the environment has DEBUG on (never in
-# production; the test runner's own DEBUG=False does not change this).
+# Demo logins printed by `manage.py demo`, which refuses to run in production (IS_PRODUCTION).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-pass-2026")
-DEMO_ENABLED = DEBUG
 
 # REST API v1 (issue #8): see config/api.py for the shared pieces and config/api_urls.py for the URLs.
 # Requests per token, per session user and per anonymous IP address ("<n>/<second|minute|hour|day>").

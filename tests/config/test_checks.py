@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
 
-from config.checks import sandbox_refusals
+from config.checks import refuse_to_start_with_sandbox_settings, sandbox_refusals
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).parent / "celery"
@@ -82,6 +83,16 @@ def test_the_development_defaults_are_all_refused(production):
     production.DEBUG = True  # where the sandbox network's built-in defaults apply
 
     assert refused_ids() == ["cps.E001", "cps.E002", "cps.E003", "cps.E004"]
+
+
+def test_the_start_up_refusal_follows_production_not_the_test_runners_debug(production):
+    production.PAYOUT_PROVIDER = "sandbox"
+    production.IS_PRODUCTION = False  # the test runner's DEBUG=False (a worker a test starts in-process)
+    refuse_to_start_with_sandbox_settings()
+
+    production.IS_PRODUCTION = True
+    with pytest.raises(ImproperlyConfigured, match=r"cps\.E003: PAYOUT_PROVIDER is 'sandbox'"):
+        refuse_to_start_with_sandbox_settings()
 
 
 # --- The processes, with DEBUG=0 and nothing else set --------------------------------------------------------------

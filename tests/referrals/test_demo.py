@@ -122,7 +122,7 @@ def test_the_demo_dates_nothing_in_the_future():
 
 
 def test_the_demo_refuses_to_run_where_debug_is_off(settings):
-    settings.DEMO_ENABLED = False
+    settings.IS_PRODUCTION = True
     users_before = get_user_model().objects.count()
 
     with pytest.raises(CommandError, match="refuses to run with DEBUG=0"):

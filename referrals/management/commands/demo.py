@@ -49,8 +49,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        # Public logins with a published password: never where DEBUG is off (settings.DEMO_ENABLED).
-        if not settings.DEMO_ENABLED:
+        # Public logins with a published password: never in production.
+        if settings.IS_PRODUCTION:
             raise CommandError(
                 _(
                     "The demo refuses to run with DEBUG=0: it creates logins whose password is published. Run it "
