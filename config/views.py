@@ -61,6 +61,6 @@ def bad_request(request, exception=None):
         if isinstance(exception, RequestDataTooBig):
             return api_error_response(413)
         if isinstance(exception, NulCharacterRejected):
-            return api_error_response(400, _("The request holds a NUL character (%00), which is not allowed."))
+            return api_error_response(400, _("The request holds a NUL character, which is not allowed."))
         return api_error_response(400)
     return defaults.bad_request(request, exception)

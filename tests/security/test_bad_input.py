@@ -127,7 +127,7 @@ def assert_bad_request(response, url: str) -> None:
         assert response["Content-Type"] == "application/json", url
         assert response.json() == {
             "code": "bad_request",
-            "message": "The request holds a NUL character (%00), which is not allowed.",
+            "message": "The request holds a NUL character, which is not allowed.",
             "fields": {},
         }, url
     else:
