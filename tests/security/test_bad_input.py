@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from accounts.services import token_create
 from payouts.models import PayoutAccount, Withdrawal
 from referrals.models import ShareLink
+from referrals.services import share_link_create
 from shops.models import Shop, ShopListing
 from tests.factories import MemberFactory, ProductFactory, shop_with_products
 
@@ -168,13 +169,23 @@ def test_the_reported_nul_urls_are_400s_signed_out(client, url):
     assert_bad_request(client.get(url), url)
 
 
-@pytest.mark.parametrize("url", ["/dashboard/", "/api/v1/me/", "/"])
+@pytest.mark.parametrize("url", ["/dashboard/", "/api/v1/me/", "/", "/l/abc"])
 def test_a_nul_in_the_session_cookie_is_a_400(client, url):
     # http.cookies decodes the octal escape of a quoted cookie value: the session key holds a NUL
     client.cookies.load('sessionid="\\000abcdefghijkl"')
     assert "\x00" in client.cookies["sessionid"].value
 
     assert_bad_request(client.get(url), url)
+
+
+def test_a_nul_in_another_cookie_is_ignored_like_any_malformed_value(client, member, settings):
+    link = share_link_create(owner=member)
+    client.cookies[settings.ATTRIBUTION_COOKIE] = "a\x00b"
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh\x00"
+
+    response = client.get(f"/l/{link.code}", HTTP_USER_AGENT="Mozilla/5.0")
+
+    assert response.status_code == 302
 
 
 def test_the_dashboard_search_with_nul_is_a_400(client, member):
