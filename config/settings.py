@@ -69,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     # Before anything reads the session or a view runs (after the language is chosen, for the 400 page): NUL in the
-    # path, query, cookies or a form is a 400.
+    # path, the query string or the session cookie is a 400.
     "config.middleware.RejectNulCharactersMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -259,8 +259,8 @@ RATE_LIMIT_REDIRECT = env.str("RATE_LIMIT_REDIRECT", default="120/minute")
 RATE_LIMIT_PASSWORD_RESET = env.str("RATE_LIMIT_PASSWORD_RESET", default="5/hour")
 # Password spraying (one password tried on many accounts) passes AXES_FAILURE_LIMIT, which counts per account: at
 # most this many distinct accounts (or unknown logins) may fail to log in from one address per window, then no
-# login from there succeeds until the window ends (accounts/lockout.py). Only failures count: a shared address
-# (an office) where people log in fine is never held back.
+# login from there succeeds until the window ends (accounts/address_limit.py). Only failures count, and a login that
+# succeeds takes its own account's failure back: a shared address (an office) where people log in is not held back.
 RATE_LIMIT_LOGIN_ACCOUNTS = env.str("RATE_LIMIT_LOGIN_ACCOUNTS", default="20/hour")
 for _name in (
     "RATE_LIMIT_JOIN",
