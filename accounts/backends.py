@@ -1,8 +1,10 @@
 from axes.backends import AxesStandaloneBackend
+from axes.exceptions import AxesBackendPermissionDenied
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
+from accounts.address_limit import address_lockout_retry_after
 from config.phones import phone_lookup_value
 
 
@@ -32,8 +34,10 @@ class EmailOrPhoneBackend(ModelBackend):
 
 
 class LoginLockoutBackend(AxesStandaloneBackend):
-    """django-axes' lockout check, first in AUTHENTICATION_BACKENDS: a locked-out (identifier, address) is refused
-    before any password is checked.
+    """The lockout checks, first in AUTHENTICATION_BACKENDS, before any password is checked: an address that failed
+    on too many accounts (accounts.address_limit, settings.RATE_LIMIT_LOGIN_ACCOUNTS), then django-axes' locked-out
+    (identifier, address). Either refusal marks the request, so AxesMiddleware answers with the lockout page and the
+    failure it causes is not counted again (accounts.signals).
 
     Every login that comes over HTTP passes its request (the login page, the admin login, DRF); a call without one
     (the shell, a management command, the test client's login()) has nobody to lock out, and axes would raise.
@@ -42,4 +46,12 @@ class LoginLockoutBackend(AxesStandaloneBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None:
             return None
-        return super().authenticate(request, username=username, password=password, **kwargs)
+        retry_after = address_lockout_retry_after(request)
+        if retry_after:
+            request.axes_locked_out, request.login_retry_after, request.login_refused = True, retry_after, True
+            raise AxesBackendPermissionDenied("too many accounts failed to log in from this address")
+        try:
+            return super().authenticate(request, username=username, password=password, **kwargs)
+        except AxesBackendPermissionDenied:
+            request.login_refused = True
+            raise

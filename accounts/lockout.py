@@ -8,6 +8,8 @@ against its normalised form, so guessing at unknown names is limited too and a l
 under another spelling.
 """
 
+import math
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.shortcuts import render
@@ -37,8 +39,11 @@ def login_identifier(request, credentials: dict | None = None) -> str:
 
 def lockout_response(request, original_response=None, credentials=None):
     """The page a locked-out login gets (settings.AXES_LOCKOUT_CALLABLE): a 429 that says when to try again, for
-    the login page and the admin login alike, with Retry-After for scripts."""
-    minutes = settings.AXES_COOLOFF_MINUTES
-    response = render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
-    response["Retry-After"] = str(minutes * 60)
+    the login page and the admin login alike, with Retry-After for scripts. An address lockout (the backend put
+    `login_retry_after` on the request) says that every account is paused from here, and until when."""
+    address_retry_after = getattr(request, "login_retry_after", None)
+    seconds = address_retry_after or settings.AXES_COOLOFF_MINUTES * 60
+    context = {"minutes": max(1, math.ceil(seconds / 60)), "whole_address": bool(address_retry_after)}
+    response = render(request, "accounts/locked_out.html", context, status=429)
+    response["Retry-After"] = str(seconds)
     return response

@@ -1,18 +1,24 @@
-"""A password change revokes the person's API tokens, whichever way the password changed.
+"""A password change revokes the person's API tokens, whichever way the password changed; a failed login counts
+against the client's address.
 
-The one signal receiver in this app, against the house rule ("call the relevant logic explicitly"), because the
+Two signal receivers, against the house rule ("call the relevant logic explicitly"), because the
 password is changed by code we do not own: Django's password-change and password-reset views, the admin's
 set-password form, `manage.py changepassword`, `user.set_password()` in a shell. All of them end in
 `AbstractBaseUser.save()` with `_password` set by `set_password()`, which is also how Django itself decides to
 call the password validators' `password_changed()`; a hash upgrade at login clears `_password` first, so it is not a
 change. Sessions need nothing here: their hash is derived from the password hash, so Django signs every other
 session out by itself (the view that changed it keeps its own via `update_session_auth_hash`).
+A failed or successful login is likewise only known to Django's `authenticate()` and `login()`, which send
+`user_login_failed` and `user_logged_in` (django-axes counts and resets its failures from the same signals).
 """
 
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from accounts.address_limit import address_failure_forgiven, address_failure_record
+from accounts.lockout import login_identifier
 from accounts.services import user_tokens_revoke_all
 
 
@@ -25,3 +31,18 @@ def api_tokens_revoked_on_password_change(sender, instance, created, update_fiel
     disabled = password_saved and not instance.has_usable_password()  # set_unusable_password(), e.g. in the admin
     if changed or disabled:
         user_tokens_revoke_all(user=instance)
+
+
+@receiver(user_login_failed, dispatch_uid="accounts.login_failure_counted_per_address")
+def login_failure_counted_per_address(sender, credentials, request=None, **kwargs) -> None:
+    """A wrong password (or unknown login) counts against the address; a login refused by a lockout, before any
+    password was checked, does not."""
+    if request is None or getattr(request, "login_refused", False):
+        return
+    address_failure_record(request, login_identifier(request, credentials))
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.login_failure_forgiven_per_address")
+def login_failure_forgiven_per_address(sender, request, user, **kwargs) -> None:
+    if request is not None:
+        address_failure_forgiven(request, user)

@@ -352,6 +352,9 @@ def start_worker(
         # As in production: DEBUG off (no query log kept in memory), warnings only in the log.
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        # Production settings on a bench machine: the sandbox providers are allowed, as on staging.
+        "PAYMENTS_SANDBOX_SECRET": secrets.token_urlsafe(32),
+        "ALLOW_SANDBOX_PROVIDERS": "1",
         "LOG_LEVEL": "WARNING",
     }
     command = [

@@ -242,6 +242,9 @@ def configure_environment(redis_url: str) -> None:
             "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
+            # Production settings on a bench machine: the sandbox providers are allowed, as on staging.
+            "PAYMENTS_SANDBOX_SECRET": secrets.token_urlsafe(32),
+            "ALLOW_SANDBOX_PROVIDERS": "1",
             "SECURE_SSL_REDIRECT": "0",
             "ALLOWED_HOSTS": "127.0.0.1",
             "REDIS_URL": redis_url,

@@ -1,7 +1,8 @@
-"""Shared pieces of the REST API: the member permission, the one error shape, pagination.
+"""Shared pieces of the REST API: the member permission, the one error shape, pagination, the JSON parser.
 
 Every 4xx answers ``{"code": "...", "message": "...", "fields": {"field": ["message", ...]}}``; views raise
-``ApiError`` (or DRF's own exceptions, or a service's ValidationError) and `exception_handler` shapes them.
+``ApiError`` (or DRF's own exceptions, or a service's ValidationError) and `exception_handler` shapes them, always as
+JSON (config.views and config.middleware.ApiErrorMiddleware shape the errors that never reach a view).
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -9,9 +10,10 @@ from django.core.paginator import Page
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -101,6 +103,43 @@ class Pagination(PageNumberPagination):
         return parameters
 
 
+# Deepest nesting of lists and objects a JSON body may have: no endpoint takes more than two levels.
+JSON_MAX_DEPTH = 32
+
+
+def json_depth_exceeds(value, limit: int) -> bool:
+    """Whether lists and dicts nest in `value` deeper than `limit` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing a body that nests deeper than JSON_MAX_DEPTH with a 400 (`parse_error`).
+
+    Python's json decoder recurses once per level and raised RecursionError (a 500) on 100,000 levels: that is
+    caught here, and anything it parses is walked (without recursion) before a serializer, or our error shaping,
+    recurses through it.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        too_deep = exceptions.ParseError(
+            _("JSON parse error - nested more than %(depth)d levels deep.") % {"depth": JSON_MAX_DEPTH}
+        )
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise too_deep from None
+        if json_depth_exceeds(data, JSON_MAX_DEPTH):
+            raise too_deep
+        return data
+
+
 def _flatten(detail) -> list[str]:
     if isinstance(detail, dict):
         return [message for value in detail.values() for message in _flatten(value)]
@@ -110,7 +149,8 @@ def _flatten(detail) -> list[str]:
 
 
 def exception_handler(exc, context):
-    """DRF's handler, then every error body in the one shape (404s too: they never say whether a thing exists)."""
+    """DRF's handler, then every error body in the one shape (404s too: they never say whether a thing exists),
+    rendered as JSON whatever the request's Accept header chose (the browsable API's HTML, the schema's YAML)."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -131,6 +171,9 @@ def exception_handler(exc, context):
         codes = exc.get_codes() if hasattr(exc, "get_codes") else "error"
         body = {"code": codes if isinstance(codes, str) else "error", "message": str(exc.detail), "fields": {}}
     response.data = body  # keeps DRF's status and headers (Retry-After on 429, WWW-Authenticate on 401)
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
     return response
 
 

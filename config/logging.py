@@ -78,3 +78,13 @@ class RedactingFilter(logging.Filter):
         except Exception:  # noqa: S110 - a log line must never be lost because of the filter
             pass
         return True
+
+
+def redact_every_handler() -> None:
+    """Give every handler of every logger the RedactingFilter if it has none: for handlers that settings.LOGGING
+    does not configure, such as those the Celery worker and beat install when they take over the root logger."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):  # a PlaceHolder in loggerDict has no handlers
+            if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
+                handler.addFilter(RedactingFilter())

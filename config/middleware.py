@@ -1,6 +1,74 @@
 """Project middleware."""
 
 from csp.middleware import CSPMiddleware
+from django.conf import settings
+from django.middleware.common import CommonMiddleware
+from django.utils.translation import gettext as _
+
+from config.views import NulCharacterRejected, api_error_response, is_api_request
+
+NUL = "\x00"
+
+
+class ApiErrorMiddleware:
+    """First in MIDDLEWARE: every error an /api/ request gets is JSON in the API's one error shape.
+
+    DRF shapes its own errors (config.api.exception_handler) and config.views the URL-level ones; this catches the
+    rest, whatever produced the page (a 500, another middleware's refusal), keeping the status and the Retry-After,
+    Allow and WWW-Authenticate headers. With DEBUG on, a 5xx keeps Django's debug page for the developer.
+    A write to an /api/ address without its trailing slash is a 404 that names the right address, not a redirect
+    (a client following a 301 would send the write again as a GET).
+    """
+
+    KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.append_slash = CommonMiddleware(get_response)
+
+    def __call__(self, request):
+        if not is_api_request(request):
+            return self.get_response(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS") and self.append_slash.should_redirect_with_slash(request):
+            message = _("Not found. The address ends with a slash: %(path)s") % {"path": f"{request.path}/"}
+            return api_error_response(404, message)
+        response = self.get_response(request)
+        if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if response.status_code >= 500 and settings.DEBUG:
+            return response
+        shaped = api_error_response(response.status_code)
+        for header in self.KEPT_HEADERS:
+            if header in response:
+                shaped[header] = response[header]
+        return shaped
+
+
+class RejectNulCharactersMiddleware:
+    """A NUL character in the path, the query string or the session cookie is a 400 before any view runs.
+
+    No page needs one, and PostgreSQL cannot store or even compare text that holds one: `/l/%00`, `/join/%00/`, a
+    search for "%00" or a session cookie `"\\000…"` reached a query and raised DataError (a 500). Submitted forms
+    are left to their fields, which refuse NUL with an error the person can fix (Django's form fields and DRF's
+    serializers both carry ProhibitNullCharactersValidator); the other cookies never reach a query (the attribution
+    cookie is signed, the CSRF and language cookies are checked by shape), and whatever they hold is ignored. The
+    400 is config.views.bad_request: templates/400.html, or the error shape under /api/.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self.holds_nul(request):
+            raise NulCharacterRejected("NUL character in the request")
+        return self.get_response(request)
+
+    @staticmethod
+    def holds_nul(request) -> bool:
+        query = request.META.get("QUERY_STRING", "")
+        if NUL in request.path_info or "%00" in query or NUL in query:
+            return True
+        return NUL in request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):

@@ -26,6 +26,10 @@ if env_file.exists():
 DEV_SECRET_KEY = "django-insecure-embedded-default-do-not-use-in-production"  # noqa: S105 - refused when DEBUG=0
 
 DEBUG = env.bool("DEBUG", default=True)
+# Production is DEBUG=0 as the environment sets it. The test runner turns settings.DEBUG off without being production,
+# so what must happen only in production (config/checks.py refusing sandbox settings at start-up, also in a worker a
+# test starts) or never there (`manage.py demo`) reads this instead.
+IS_PRODUCTION = not DEBUG
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
     raise ImproperlyConfigured("Set SECRET_KEY (a long random string) when DEBUG=0.")
@@ -59,9 +63,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: whatever error an /api/ request gets, from any layer below, is JSON in the API's one error shape.
+    "config.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before anything reads the session or a view runs (after the language is chosen, for the 400 page): NUL in the
+    # path, the query string or the session cookie is a 400.
+    "config.middleware.RejectNulCharactersMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -74,7 +83,8 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Production serves static files from the app (collectstatic first); in DEBUG runserver does.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+    MIDDLEWARE.insert(_after_security, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 # Where Django admin and the back-office pages live, e.g. "staff-7f3a/": an unguessable path keeps scanners away.
@@ -247,12 +257,18 @@ RATE_LIMIT_CHECKOUT = env.str("RATE_LIMIT_CHECKOUT", default="30/hour")
 RATE_LIMIT_ORDER_LOOKUP = env.str("RATE_LIMIT_ORDER_LOOKUP", default="30/hour")
 RATE_LIMIT_REDIRECT = env.str("RATE_LIMIT_REDIRECT", default="120/minute")
 RATE_LIMIT_PASSWORD_RESET = env.str("RATE_LIMIT_PASSWORD_RESET", default="5/hour")
+# Password spraying (one password tried on many accounts) passes AXES_FAILURE_LIMIT, which counts per account: at
+# most this many distinct accounts (or unknown logins) may fail to log in from one address per window, then no
+# login from there succeeds until the window ends (accounts/address_limit.py). Only failures count, and a login that
+# succeeds takes its own account's failure back: a shared address (an office) where people log in is not held back.
+RATE_LIMIT_LOGIN_ACCOUNTS = env.str("RATE_LIMIT_LOGIN_ACCOUNTS", default="20/hour")
 for _name in (
     "RATE_LIMIT_JOIN",
     "RATE_LIMIT_CHECKOUT",
     "RATE_LIMIT_ORDER_LOOKUP",
     "RATE_LIMIT_REDIRECT",
     "RATE_LIMIT_PASSWORD_RESET",
+    "RATE_LIMIT_LOGIN_ACCOUNTS",
 ):
     if not re.fullmatch(r"\s*(0|\d+\s*/\s*(s|second|m|minute|h|hour|d|day)s?)\s*", globals()[_name], re.IGNORECASE):
         raise ImproperlyConfigured(f"{_name} must look like '10/hour' (or '0' for no limit).")
@@ -352,7 +368,8 @@ if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
 # Payments: the provider buyers pay with, and every provider the webhook endpoint accepts.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
 PAYMENT_PROVIDERS = {"sandbox": "shops.payments.sandbox.SandboxProvider"}
-PAYMENTS_SANDBOX_SECRET = env.str("PAYMENTS_SANDBOX_SECRET", default="sandbox-webhook-secret")
+DEV_PAYMENTS_SANDBOX_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public; refused when DEBUG=0 (config/checks.py)
+PAYMENTS_SANDBOX_SECRET = env.str("PAYMENTS_SANDBOX_SECRET", default=DEV_PAYMENTS_SANDBOX_SECRET)
 PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
@@ -384,6 +401,10 @@ PAYOUT_PROVIDERS = {
     "sandbox": "payouts.providers.sandbox.SandboxPayoutProvider",
     "manual": "payouts.providers.manual.ManualPayoutProvider",
 }
+# With DEBUG=0 the sandbox payment and payout providers and the sandbox affiliate network are refused (`check
+# --deploy` errors, and gunicorn, Celery worker and beat do not start: config/checks.py); a staging deployment where
+# no real money moves may allow them. The public PAYMENTS_SANDBOX_SECRET is refused even then.
+ALLOW_SANDBOX_PROVIDERS = env.bool("ALLOW_SANDBOX_PROVIDERS", default=False)
 
 # Share links and attribution (SPEC §5).
 ATTRIBUTION_WINDOW_DAYS = env.int("ATTRIBUTION_WINDOW_DAYS", default=30)
@@ -415,7 +436,7 @@ REFERRALS_TREE_INDEX_REST = env.float("REFERRALS_TREE_INDEX_REST", default=1.0)
 
 # Invite code of the member that sponsor-less sign-ups join under; empty: they become roots.
 REFERRALS_DEFAULT_SPONSOR_CODE = env.str("REFERRALS_DEFAULT_SPONSOR_CODE", default="")
-# Demo logins printed by `manage.py demo`.
+# Demo logins printed by `manage.py demo`, which refuses to run in production (IS_PRODUCTION).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-pass-2026")
 
 # REST API v1 (issue #8): see config/api.py for the shared pieces and config/api_urls.py for the URLs.
@@ -437,6 +458,12 @@ REST_FRAMEWORK = {
         "accounts.api.throttling.AnonRateThrottle",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's three, with a JSON parser that refuses bodies nested too deeply (a 400, not a RecursionError).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiAutoSchema",

@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("payouts.urls")),
 ]
 
+handler400 = "config.views.bad_request"
 handler404 = "config.views.not_found"
 
 if settings.DEBUG:

@@ -1,29 +1,40 @@
 """API throttles: per token, per session user and per anonymous IP, rates from settings.API_THROTTLE_RATES.
 
-A refused request is a 429 with Retry-After, in the one error shape (config.api.exception_handler).
+A refused request is a 429 with Retry-After, in the one error shape (config.api.exception_handler). The count is a
+sliding window kept atomically (config.ratelimit.sliding_window_hit): DRF's own throttle reads its history, then
+writes it back, so parallel requests each saw room and all got in (651 of 1,200 in a minute against 600).
 """
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from config.client_ip import client_ip
+from config.ratelimit import sliding_window_hit
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
     """Rates come from settings.API_THROTTLE_RATES, read per request so tests (and settings) can change them."""
 
     def __init__(self):
-        pass  # the rate is read in allow_request, not once at construction
+        self.retry_after = None  # the rate is read in allow_request, not once at construction
 
     def get_rate(self):
         return settings.API_THROTTLE_RATES.get(self.scope)
 
     def allow_request(self, request, view):
-        self.rate = self.get_rate()
-        if self.rate is None:
+        rate = self.get_rate()
+        if rate is None:
             return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        limit, window = self.parse_rate(rate)
+        self.retry_after = sliding_window_hit(key, limit, window)
+        return not self.retry_after
+
+    def wait(self):
+        """Seconds until one more request would be admitted (the Retry-After header)."""
+        return self.retry_after
 
 
 class TokenRateThrottle(_SettingsRateThrottle):

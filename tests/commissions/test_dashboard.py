@@ -213,7 +213,8 @@ def test_bad_list_parameters_never_fail(client, chain, shop, paid, params):
 
     response = _login(client, chain[2]).get(ENTRIES, params)
 
-    assert response.status_code == 200
+    # A NUL anywhere in a request is a 400 before any view runs (tests/security/test_bad_input.py).
+    assert response.status_code == (400 if params == {"status": "\x00"} else 200)
 
 
 def test_selector_refuses_unknown_levels_with_no_rows(chain, shop, paid):

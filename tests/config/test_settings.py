@@ -84,6 +84,8 @@ def test_production_settings_pass_check_deploy_without_warnings():
         DEBUG="0",
         SECRET_KEY="k" * 20 + "a-long-random-production-secret-0123456789",
         ALLOWED_HOSTS="shop.example.com",
+        PAYMENTS_SANDBOX_SECRET="a-random-webhook-secret-0123456789",
+        ALLOW_SANDBOX_PROVIDERS="1",  # a staging deployment: tests/config/test_checks.py has production's refusals
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,15 +1,20 @@
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from referrals.models import Member
 from referrals.selectors import tree_check
 from shops.models import Order, OrderEvent, Product, Shop, ShopListing
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -114,3 +119,27 @@ def test_the_demo_dates_nothing_in_the_future():
     assert lines and all(line.at <= now for line in lines)
     assert all(line.balance >= 0 for line in lines)  # the founder's commission was never clawed back
     assert lines[-1].balance == member_balance(founder).withdrawable
+
+
+def test_the_demo_refuses_to_run_where_debug_is_off(settings):
+    settings.IS_PRODUCTION = True
+    users_before = get_user_model().objects.count()
+
+    with pytest.raises(CommandError, match="refuses to run with DEBUG=0"):
+        call_command("demo", stdout=StringIO())
+
+    assert get_user_model().objects.count() == users_before == 0
+    assert not Member.objects.exists() and not Shop.objects.exists() and not Order.objects.exists()
+
+
+def test_manage_py_demo_refuses_with_debug_0_in_the_environment(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DEBUG", "SECRET_KEY")}
+    database = tmp_path / "db.sqlite3"
+    env.update(DEBUG="0", SECRET_KEY="a-production-secret-" + "x" * 40, DATABASE_URL=f"sqlite:///{database}")
+
+    command = [sys.executable, "manage.py", "demo"]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 1
+    assert "The demo refuses to run with DEBUG=0" in result.stderr
+    assert not database.exists()  # it stopped before touching the database

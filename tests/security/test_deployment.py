@@ -17,14 +17,19 @@ VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DEB
 
 
 def production_env(**extra: str) -> dict:
-    env = {key: value for key, value in os.environ.items() if key not in VARIABLES}
+    """A production environment: a real payment provider (PAYMENT_PROVIDERS extended by tests.security.
+    production_settings, as README says a deployment does), the manual payout provider, no development secret."""
+    env = {key: value for key, value in os.environ.items() if key not in VARIABLES and not key.startswith("NETWORK_")}
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_SETTINGS_MODULE="tests.security.production_settings",
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="shop.example.com,testserver",
-        **extra,
+        PAYMENT_PROVIDER="bank",
+        PAYOUT_PROVIDER="manual",
+        PAYMENTS_SANDBOX_SECRET=secrets.token_urlsafe(32),
     )
+    env.update(extra)
     return env
 
 
@@ -42,6 +47,19 @@ def run(args: list[str], **extra: str) -> subprocess.CompletedProcess:
 
 def test_check_deploy_passes_with_no_warning_in_production_settings():
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"])
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_passes_with_no_warning_on_a_staging_deployment_with_the_sandbox_providers():
+    result = run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        DJANGO_SETTINGS_MODULE="config.settings",
+        PAYMENT_PROVIDER="sandbox",
+        PAYOUT_PROVIDER="sandbox",
+        ALLOW_SANDBOX_PROVIDERS="1",
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout

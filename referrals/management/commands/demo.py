@@ -2,9 +2,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from networks.connectors import connector_settings
 from payouts.demo import demo_money
@@ -26,7 +27,7 @@ def _demo_tree() -> list[tuple[str, str, str | None]]:
     for width in (3, 3, 2):
         next_level = []
         for sponsor in level:
-            for _ in range(width):
+            for _position in range(width):
                 counter += 1
                 email = f"member{counter}@example.com"
                 people.append((email, DEMO_NAMES[counter % len(DEMO_NAMES)], sponsor))
@@ -48,6 +49,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        # Public logins with a published password: never in production.
+        if settings.IS_PRODUCTION:
+            raise CommandError(
+                _(
+                    "The demo refuses to run with DEBUG=0: it creates logins whose password is published. Run it "
+                    "only in development (DEBUG=1)."
+                )
+            )
         created, new_orders = self._people_and_shops()
         demo_money(self.stdout, new_orders)
         # Outside the transaction above: HTTP calls to the sandbox network, which may be down (then a warning).

@@ -1,0 +1,83 @@
+"""Deployment checks: development secrets and sandbox services never reach production unnoticed.
+
+`manage.py check --deploy` reports each as an error (it exits non-zero), and with DEBUG=0 gunicorn (config.wsgi,
+config.asgi), the Celery worker and beat (config.celery) refuse to start while any is found:
+
+- cps.E001: PAYMENTS_SANDBOX_SECRET is the public development default. Anyone could sign a sandbox webhook and
+  mark an order paid; setting a random one costs one variable, so no setting waives this.
+- cps.E002 / cps.E003: the sandbox payment provider (buyers "pay" with a button) or payout provider (withdrawals
+  are "paid" without money moving) is the one in use;
+- cps.E004: the sandbox affiliate network is configured (its control endpoints make up orders that pay commission).
+
+ALLOW_SANDBOX_PROVIDERS=1 waives E002 to E004, for a staging deployment where no real money moves.
+"""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
+
+from networks.connectors import connector_configured
+
+STAGING_HINT = "Only on a staging deployment where no real money moves: set ALLOW_SANDBOX_PROVIDERS=1."
+
+
+def sandbox_refusals() -> list[Error]:
+    """The development secrets and sandbox services in the settings, each as a system-check error."""
+    errors = []
+    if settings.PAYMENTS_SANDBOX_SECRET == settings.DEV_PAYMENTS_SANDBOX_SECRET:
+        errors.append(
+            Error(
+                "PAYMENTS_SANDBOX_SECRET is the public development default: anyone can sign a sandbox payment "
+                "webhook with it.",
+                hint="Set PAYMENTS_SANDBOX_SECRET to a long random string.",
+                id="cps.E001",
+            )
+        )
+    if settings.ALLOW_SANDBOX_PROVIDERS:
+        return errors
+    if settings.PAYMENT_PROVIDER == "sandbox":
+        errors.append(
+            Error(
+                "PAYMENT_PROVIDER is 'sandbox': buyers would pay with a button, and no money arrives.",
+                hint=f"Set PAYMENT_PROVIDER to a real provider listed in PAYMENT_PROVIDERS. {STAGING_HINT}",
+                id="cps.E002",
+            )
+        )
+    if settings.PAYOUT_PROVIDER == "sandbox":
+        errors.append(
+            Error(
+                "PAYOUT_PROVIDER is 'sandbox': withdrawals would be marked paid and no money sent.",
+                hint=f"Set PAYOUT_PROVIDER=manual (a bank batch file) or another real provider. {STAGING_HINT}",
+                id="cps.E003",
+            )
+        )
+    if connector_configured("sandbox"):
+        errors.append(
+            Error(
+                "The sandbox affiliate network is configured (NETWORK_SANDBOX_*): its orders are made up by anyone "
+                "who reaches its control endpoints, and they pay commission.",
+                hint=(
+                    "Unset NETWORK_SANDBOX_URL, NETWORK_SANDBOX_APP_KEY and NETWORK_SANDBOX_APP_SECRET. " + STAGING_HINT
+                ),
+                id="cps.E004",
+            )
+        )
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_sandbox_settings(app_configs=None, **kwargs) -> list[Error]:
+    return sandbox_refusals()
+
+
+def refuse_to_start_with_sandbox_settings() -> None:
+    """In production (DEBUG=0), raise ImproperlyConfigured naming every refusal of `sandbox_refusals` (process
+    start-up)."""
+    if not settings.IS_PRODUCTION:
+        return
+    errors = sandbox_refusals()
+    if errors:
+        raise ImproperlyConfigured(
+            "Refusing to start with development settings in production (DEBUG=0):\n"
+            + "\n".join(f"{error.id}: {error.msg} {error.hint}" for error in errors)
+        )
