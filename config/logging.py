@@ -27,8 +27,9 @@ KEY_VALUE = re.compile(
     re.IGNORECASE,
 )
 EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
-# 7+ digits with optional separators and a leading +; long enough to skip amounts, ids, dates and times.
-PHONE = re.compile(r"(?<![\w.:/-])(?!\d{4}-\d\d-\d\d)\+?\d(?:[\s()-]?\d){6,18}(?![\w.:/-])")
+# 7+ digits with optional separators and a leading +; long enough to skip amounts, ids, dates and times. Not right
+# after a closing quote and a space: an access log line's status and size ('"GET / HTTP/1.1" 200 1234').
+PHONE = re.compile(r"(?<![\w.:/-])(?<!\" )(?!\d{4}-\d\d-\d\d)\+?\d(?:[\s()-]?\d){6,18}(?![\w.:/-])")
 
 
 def _mask_phone(match: re.Match) -> str:

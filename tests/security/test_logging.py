@@ -118,3 +118,14 @@ def test_an_error_report_for_a_failing_checkout_hides_the_buyers_contact(monkeyp
 
     for secret in ("13900001111", "wf@example.com", "1 Nanjing Road"):
         assert secret not in report
+
+
+def test_an_access_log_line_keeps_its_status_and_size_but_not_a_phone_in_the_address(caplog):
+    # runserver's and gunicorn's access lines: '"GET /path HTTP/1.1" 200 1234' (status, then size in bytes)
+    logger = logging.getLogger("django.server")
+    caplog.handler.addFilter(RedactingFilter())
+
+    with caplog.at_level(logging.INFO, logger="django.server"):
+        logger.info('"%s" %s %s', "GET /orders/lookup/?contact=13800138000 HTTP/1.1", "200", "1234")
+
+    assert caplog.records[-1].getMessage() == '"GET /orders/lookup/?contact=***00 HTTP/1.1" 200 1234'
