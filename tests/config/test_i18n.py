@@ -142,7 +142,7 @@ def test_django_translates_with_the_committed_catalogue():
         assert translation.ngettext("%(stock)s left", "%(stock)s left", 3) % {"stock": 3} == "仅剩 3 件"
         # one English word, two meanings: a buyer's name and the amount withdrawn have contexts of their own
         assert translation.pgettext("a person's name", "Name") == "姓名"
-        assert translation.pgettext("amount withdrawn", "paid out") == "已提现"
+        assert translation.pgettext("balance", "Paid out") == "已提现"
     with translation.override("en"):
         assert translation.gettext("Open your free micro-shop") == "Open your free micro-shop"
 
