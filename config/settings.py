@@ -31,6 +31,10 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The site's public origin: every absolute URL that leaves a request (payment webhooks and return addresses, reset
+# links, share and invite links) is built from it, never from the Host header (config/site_url.py). Required when
+# DEBUG=0; in development it is where `make run` serves.
+SITE_URL = (env.str("SITE_URL", default="").strip() or ("http://127.0.0.1:8000" if DEBUG else "")).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
