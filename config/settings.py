@@ -349,7 +349,15 @@ PAYMENTS_SANDBOX_SECRET = env.str("PAYMENTS_SANDBOX_SECRET", default="sandbox-we
 PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
-ORDER_MAX_QUANTITY_PER_LINE = 99
+# How many units checkouts may hold in stock before they are paid (0: no limit). Stock is reserved at checkout and held
+# until payment or the timeout, so without these one address could hold a shop's whole stock with unpaid orders
+# (shops.services.order_place checks them under a lock with the reservation; see the README).
+ORDER_MAX_QUANTITY_PER_LINE = env.int("ORDER_MAX_QUANTITY_PER_LINE", default=99)
+ORDER_MAX_UNITS_PER_ORDER = env.int("ORDER_MAX_UNITS_PER_ORDER", default=100)
+# Units in unpaid orders placed within the payment timeout, with one phone number or email address ...
+ORDER_UNPAID_UNITS_PER_BUYER = env.int("ORDER_UNPAID_UNITS_PER_BUYER", default=100)
+# ... and from one client address (config/client_ip.py; generous, as mobile carriers put many buyers behind one).
+ORDER_UNPAID_UNITS_PER_ADDRESS = env.int("ORDER_UNPAID_UNITS_PER_ADDRESS", default=200)
 # Shop logos: the largest upload accepted, in bytes (the dashboard also checks type and dimensions).
 SHOP_LOGO_MAX_BYTES = env.int("SHOP_LOGO_MAX_BYTES", default=2 * 1024 * 1024)
 SHOP_LOGO_MIN_SIDE = 64

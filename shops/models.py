@@ -178,6 +178,9 @@ class Order(models.Model):
     buyer_phone = models.CharField(_("phone"), max_length=20, blank=True)
     buyer_email = models.EmailField(_("email"), blank=True)
     shipping_address = models.TextField(_("address"), max_length=500)
+    # A keyed hash of the client's address (config.ratelimit.ip_key), never the address itself: unpaid units are
+    # limited per address (ORDER_UNPAID_UNITS_PER_ADDRESS). Cleared once the order is no longer awaiting payment.
+    client_key = models.CharField(_("client address key"), max_length=32, blank=True, default="", editable=False)
     total = MoneyField(_("total"))
     refunded_total = MoneyField(_("refunded"), default=ZERO)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")

@@ -22,6 +22,7 @@ from commissions.services import commission_order_paid
 from commissions.tasks import commission_apply_refund_task
 from config.celery import task_send
 from config.money import ZERO
+from shops.locks import checkout_limit_lock
 from shops.models import (
     Order,
     OrderEvent,
@@ -36,6 +37,7 @@ from shops.models import (
     new_order_number,
 )
 from shops.payments import WebhookNotice, WebhookRejected, get_provider
+from shops.selectors import unpaid_units_held
 
 logger = logging.getLogger(__name__)
 
@@ -177,17 +179,75 @@ def _order_locked(order_id: int) -> Order:
     return Order.objects.select_for_update().get(pk=order_id)
 
 
+def _limit_unpaid_units(*, units: int, buyer: BuyerDetails, client_key: str) -> None:
+    """Refuse (ShopError, code "limit") a checkout of `units` that would take an order over
+    ORDER_MAX_UNITS_PER_ORDER, or what unpaid orders hold over ORDER_UNPAID_UNITS_PER_BUYER (per phone number and
+    per email address) or ORDER_UNPAID_UNITS_PER_ADDRESS (per client address key). Unpaid orders count while they
+    wait for payment, for ORDER_PAYMENT_TIMEOUT_MINUTES at most: paying, cancelling or the timeout releases them.
+
+    Takes the buyer's and the address's checkout locks first, so checkouts of one buyer are counted one after the
+    other (the caller's transaction holds them until it commits the order)."""
+    per_order = settings.ORDER_MAX_UNITS_PER_ORDER
+    if per_order and units > per_order:
+        raise ShopError(
+            _("An order may hold at most %(max)d items; this one has %(units)d.") % {"max": per_order, "units": units},
+            code="limit",
+        )
+    per_buyer, per_address = settings.ORDER_UNPAID_UNITS_PER_BUYER, settings.ORDER_UNPAID_UNITS_PER_ADDRESS
+    phone, email = buyer.phone.strip(), buyer.email.strip().lower()
+    names = []
+    if per_buyer:
+        names += [f"phone:{phone}"] if phone else []
+        names += [f"email:{email}"] if email else []
+    if per_address and client_key:
+        names.append(f"address:{client_key}")
+    if not names:
+        return
+    checkout_limit_lock(names)
+    minutes = settings.ORDER_PAYMENT_TIMEOUT_MINUTES
+    since = timezone.now() - timedelta(minutes=minutes)
+    checks = []
+    if per_buyer and (phone or email):
+        message = _(
+            "Orders awaiting payment with this phone number or email already hold %(held)d items, and at most "
+            "%(max)d may wait at once. Pay or cancel them first (Look up an order), order fewer, or try again once "
+            "unpaid orders lapse (after %(minutes)d minutes)."
+        )
+        checks.append((per_buyer, unpaid_units_held(since=since, phone=phone, email=email), message))
+    if per_address and client_key:
+        message = _(
+            "Orders awaiting payment from your network already hold %(held)d items, and at most %(max)d may wait "
+            "at once. Pay or cancel them first, order fewer, or try again once unpaid orders lapse (after "
+            "%(minutes)d minutes)."
+        )
+        checks.append((per_address, unpaid_units_held(since=since, client_key=client_key), message))
+    for limit, held, message in checks:
+        if held + units > limit:
+            raise ShopError(message % {"held": held, "max": limit, "minutes": minutes}, code="limit")
+
+
 @transaction.atomic
 def order_place(
-    *, shop: Shop, items: dict[int, int], buyer: BuyerDetails, sharer=None, share_link=None, buyer_user=None
+    *,
+    shop: Shop,
+    items: dict[int, int],
+    buyer: BuyerDetails,
+    sharer=None,
+    share_link=None,
+    buyer_user=None,
+    client_key: str = "",
 ) -> Order:
     """Place an order for `items` ({product id: quantity}) in `shop`, reserving stock.
 
     Stock is taken with one conditional UPDATE per product (in product id order,
     so concurrent checkouts cannot deadlock): it never goes negative, and the
-    buyer who loses the race gets SoldOut with nothing changed. The sharer
-    defaults to the shop's owner. The order is flagged a self-purchase when the
-    buyer is the sharer: signed in as them, or giving their email or phone.
+    buyer who loses the race gets SoldOut with nothing changed. Before that, the
+    units are checked against the limits on what one order and what one buyer's
+    (phone, email, `client_key`: their address, hashed) unpaid orders may hold,
+    under a lock per buyer (`_limit_unpaid_units`): over a limit, ShopError and
+    nothing reserved. The sharer defaults to the shop's owner. The order is
+    flagged a self-purchase when the buyer is the sharer: signed in as them, or
+    giving their email or phone.
     """
     if not shop.is_open:
         raise ShopError(_("This shop is closed and not taking orders."), code="shop_closed")
@@ -205,6 +265,7 @@ def order_place(
         if product is None or product_id not in listed or not product.is_active:
             title = product.title if product else _("a product")
             raise ShopError(_("%(title)s is no longer for sale here.") % {"title": title}, code="unavailable")
+    _limit_unpaid_units(units=sum(items.values()), buyer=buyer, client_key=client_key)
 
     for product_id in sorted(items):
         taken = Product.objects.filter(pk=product_id, is_active=True, stock__gte=items[product_id]).update(
@@ -224,6 +285,7 @@ def order_place(
         buyer_phone=buyer.phone,
         buyer_email=buyer.email,
         shipping_address=buyer.address,
+        client_key=client_key,
         currency=settings.CURRENCY,
         total=ZERO,
     )
@@ -280,6 +342,9 @@ def _order_transition(
         )
     order.status = to_status
     fields = ["status"]
+    if from_status == Status.PENDING_PAYMENT and order.client_key:
+        order.client_key = ""  # only unpaid orders are limited per address: the key is not kept longer
+        fields.append("client_key")
     stamp = STATUS_TIMESTAMPS.get(to_status)
     if stamp:
         setattr(order, stamp, timezone.now())

@@ -15,7 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.ratelimit import rate_limit
+from config.client_ip import client_ip
+from config.ratelimit import ip_key, rate_limit
 from config.site_url import absolute_url
 from networks import selectors as network_selectors
 from networks.services import NetworkError, external_listing_add, external_listing_remove
@@ -179,6 +180,7 @@ def checkout(request, slug: str):
                 sharer=attribution.sharer if attribution else None,
                 share_link=attribution.link if attribution else None,
                 buyer_user=request.user,
+                client_key=ip_key(client_ip(request)),  # unpaid units are limited per address too
             )
         except ShopError as error:
             form.add_error(None, error)
