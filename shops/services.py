@@ -22,6 +22,10 @@ from commissions.services import commission_order_paid
 from commissions.tasks import commission_apply_refund_task
 from config.celery import task_send
 from config.money import ZERO
+from networks.models import ExternalListing
+from networks.services import external_listing_remove
+from referrals.models import Member, ShareLink
+from referrals.services import share_link_deactivate
 from shops.locks import checkout_limit_lock
 from shops.models import (
     Order,
@@ -32,6 +36,7 @@ from shops.models import (
     Refund,
     RefundLine,
     Shop,
+    ShopEvent,
     ShopListing,
     WebhookEvent,
     new_order_number,
@@ -117,6 +122,63 @@ def shop_update(*, shop: Shop, **fields) -> Shop:
     except IntegrityError as error:
         raise ShopError({"slug": [_("This address is taken; pick another.")]}) from error
     return shop
+
+
+@transaction.atomic
+def shop_change_owner(*, shop: Shop, new_owner: Member, actor, reason: str) -> ShopEvent:
+    """Give `shop` to `new_owner`: the one way a shop's owner changes (staff holding shops.change_shop_owner).
+
+    Locks the shop row, then checks: a reason is given; `new_owner` is another member, active (their account too),
+    and has no shop (a member has one shop at most: the database holds it too). Otherwise ShopError, nothing changed.
+
+    Orders already placed keep their sharer and their commission; the products listed stay. The old owner's share
+    links to the shop are switched off, and the external networks' products are taken out of it (their buy links
+    carry the old owner's tracking id; the new owner adds them again): from the commit on, every sale through the
+    shop pays the new owner. Writes a ShopEvent (actor, old and new owner, reason, what was switched off).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ShopError({"reason": [_("Give a reason: it is kept in the audit log.")]}, code="reason")
+    shop = Shop.objects.select_for_update().select_related("owner").get(pk=shop.pk)
+    old_owner = shop.owner
+    new_owner = Member.objects.select_related("user").get(pk=new_owner.pk)
+    if new_owner.pk == old_owner.pk:
+        raise ShopError(_("%(member)s owns this shop already.") % {"member": new_owner}, code="same_owner")
+    if new_owner.status != Member.Status.ACTIVE or not new_owner.user.is_active:
+        raise ShopError(
+            _("%(member)s is not an active member; a shop can only go to an active member.") % {"member": new_owner},
+            code="inactive_owner",
+        )
+    has_shop = _("%(member)s has a shop already; a member has one shop at most.") % {"member": new_owner}
+    if Shop.objects.filter(owner=new_owner).exists():
+        raise ShopError(has_shop, code="has_shop")
+    shop.owner = new_owner
+    try:
+        with transaction.atomic():
+            shop.save(update_fields=["owner"])
+    except IntegrityError as error:  # the new owner opened a shop meanwhile
+        raise ShopError(has_shop, code="has_shop") from error
+
+    external = list(ExternalListing.objects.filter(shop=shop).order_by("pk").values_list("pk", flat=True))
+    for listing_id in external:
+        external_listing_remove(shop=shop, listing_id=listing_id)  # switches its buy link off too
+    links = list(ShareLink.objects.filter(shop=shop, owner=old_owner, is_active=True).order_by("pk"))
+    for link in links:
+        share_link_deactivate(link=link)
+    return ShopEvent.objects.create(
+        shop=shop,
+        kind=ShopEvent.Kind.OWNER,
+        actor=actor,
+        old_owner=old_owner,
+        new_owner=new_owner,
+        reason=reason,
+        detail={
+            "old_owner": old_owner.invite_code,
+            "new_owner": new_owner.invite_code,
+            "share_links_switched_off": [link.code for link in links],
+            "external_listings_removed": len(external),
+        },
+    )
 
 
 @transaction.atomic
