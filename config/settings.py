@@ -464,6 +464,12 @@ NETWORK_SYNC_OVERLAP_MINUTES = env.int("NETWORK_SYNC_OVERLAP_MINUTES", default=5
 NETWORK_SYNC_MAX_WINDOWS = env.int("NETWORK_SYNC_MAX_WINDOWS", default=72)
 NETWORK_SYNC_FIRST_DAYS = env.int("NETWORK_SYNC_FIRST_DAYS", default=1)
 NETWORK_SYNC_INTERVAL_SECONDS = env.int("NETWORK_SYNC_INTERVAL_SECONDS", default=300)
+# Order-report files staff upload (networks/imports.py), read by a Celery task: the largest file, what an XLSX may
+# unpack to (checked from the zip's directory before anything is decompressed), and the rows and cells read.
+NETWORK_IMPORT_MAX_BYTES = env.int("NETWORK_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+NETWORK_IMPORT_MAX_UNCOMPRESSED_BYTES = env.int("NETWORK_IMPORT_MAX_UNCOMPRESSED_BYTES", default=200 * 1024 * 1024)
+NETWORK_IMPORT_MAX_ROWS = env.int("NETWORK_IMPORT_MAX_ROWS", default=100_000)
+NETWORK_IMPORT_MAX_CELLS = env.int("NETWORK_IMPORT_MAX_CELLS", default=3_000_000)
 CELERY_BEAT_SCHEDULE["networks-sync"] = {
     "task": "networks.tasks.networks_sync_task",
     "schedule": float(NETWORK_SYNC_INTERVAL_SECONDS),
