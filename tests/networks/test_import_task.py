@@ -26,6 +26,7 @@ from networks.selectors import report_import_progress
 from networks.services import report_import_create, report_import_run
 from networks.tasks import report_import_run_task
 from staff.groups import FINANCE
+from tests.config.test_celery_broker import celery_worker  # noqa: F401 - the fixture
 from tests.factories import UserFactory
 from tests.networks.test_imports import TAOBAO_HEADER, _taobao_file, _taobao_row
 from tests.payouts.test_money import ensure_plan_in_force
@@ -353,3 +354,18 @@ def test_two_deliveries_at_once_import_once():
     assert (record.status, record.attempts, record.created) == ("done", 1, 20)
     assert ExternalOrder.objects.count() == 20
     assert ExternalOrderEvent.objects.count() == 20
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_the_import_runs_on_a_worker_through_the_broker(celery_worker):  # noqa: F811 - the imported fixture
+    ensure_plan_in_force()
+    network = Network.objects.get_or_create(code="taobao", defaults={"name": "淘宝联盟"})[0]
+    record = report_import_create(network=network, file_name="a.xlsx", content=_taobao_workbook(_rows(5)))
+
+    result = report_import_run_task.apply_async(args=[record.pk], ignore_result=False, queue=celery_worker.test_queue)
+
+    assert result.get(timeout=60) == "done"
+    record.refresh_from_db()
+    assert (record.status, record.rows_done, record.created) == ("done", 5, 5)
+    assert ExternalOrder.objects.count() == 5
