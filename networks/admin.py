@@ -347,6 +347,8 @@ class ReportImportAdmin(ReadOnlyAdmin):
             return _("reading the file: %(rows)s rows read") % {"rows": progress.done}
         if progress.phase == "recording":
             return _("importing: %(done)s of %(total)s lines") % {"done": progress.done, "total": progress.total}
+        if record.status != ReportImport.Status.DONE:
+            return _("nothing imported")
         return _("%(done)s of %(total)s lines imported") % {"done": progress.done, "total": progress.total}
 
     def get_queryset(self, request):

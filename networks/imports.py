@@ -183,6 +183,7 @@ def _parse_rows(network: str, rows: Iterator, *, now: datetime | None, progress)
     today = (now or datetime.now(UTC)).astimezone(CHINA).date()
     orders: list[ReportedOrder] = []
     seen: dict[tuple[str, str], int] = {}
+    number = 0
     for number, cells in chain(head, rows):
         if progress is not None and number % PROGRESS_EVERY == 0:
             progress(number)
@@ -204,6 +205,8 @@ def _parse_rows(network: str, rows: Iterator, *, now: datetime | None, progress)
         seen[key] = number
         raw = {header: _raw_text(cells[index] if index < len(cells) else None) for index, header in headers}
         orders.append(_with_raw(order, raw))
+    if progress is not None:
+        progress(number)  # every row read
     return orders
 
 

@@ -211,6 +211,7 @@ class ShopAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "owner__user__email", "owner__invite_code")
     list_select_related = ("owner__user",)
     raw_id_fields = ("owner",)
+    fields = ("owner", "name", "slug", "description", "logo", "is_open", "created_at")
     readonly_fields = ("created_at",)
     inlines = (ShopListingInline, ShopEventInline)
     show_full_result_count = False

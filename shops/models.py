@@ -144,7 +144,7 @@ class ShopEvent(models.Model):
         ordering = ("-created_at", "-pk")
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.shop_id} at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()}: {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
 
 
 class ShopListing(models.Model):

@@ -249,6 +249,7 @@ def test_the_upload_only_stores_the_file_and_queues_its_import_which_the_task_th
         "done", 3, 3, 3, b""
     )  # fmt: skip
     assert record.started_at is not None and record.finished_at >= record.started_at
+    assert record.rows_read == 4  # the header and three rows
     assert ExternalOrder.objects.count() == 3
     page = client.get(response["Location"]).content.decode()
     assert "Finished: 3 of 3 lines imported." in page
