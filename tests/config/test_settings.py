@@ -28,7 +28,9 @@ print(json.dumps({
     "time_limit": app.conf.task_time_limit,
 }))
 """
-VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
+VARIABLES = (
+    "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL",
+)  # fmt: skip
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -84,6 +86,7 @@ def test_production_settings_pass_check_deploy_without_warnings():
         DEBUG="0",
         SECRET_KEY="k" * 20 + "a-long-random-production-secret-0123456789",
         ALLOWED_HOSTS="shop.example.com",
+        SITE_URL="https://shop.example.com",
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
