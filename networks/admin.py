@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from config.admin_tools import ReadOnlyAdmin, ReadOnlyInline
 from config.celery import task_send
@@ -393,7 +393,11 @@ class ReportImportAdmin(ReadOnlyAdmin):
         sent = 0
         for record in queryset.filter(status__in=[ReportImport.Status.QUEUED, ReportImport.Status.RUNNING]):
             sent += int(self._send(request, record))
-        self.message_user(request, _("%(count)d imports sent to a worker.") % {"count": sent})
+        self.message_user(
+            request,
+            ngettext("%(count)d import sent to a worker.", "%(count)d imports sent to a worker.", sent)
+            % {"count": sent},
+        )
 
     def _outcome_message(self, request, record: ReportImport) -> None:
         Status = ReportImport.Status
