@@ -40,10 +40,18 @@ lint: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 
+# A worker and beat work through a broker (CELERY_BROKER_URL, in the environment or .env). The embedded default has
+# none and needs neither: `make run`'s server runs tasks in-process and the beat schedule itself (config/scheduler.py).
+NEEDS_BROKER = $(BIN)/python -c "import sys, config.settings as s; s.CELERY_BROKER_URL or sys.exit('Set CELERY_BROKER_URL \
+(redis://... or amqp://...) first. Without a broker there is no worker or beat to run: make run runs tasks and \
+the periodic schedule in its own process.')"
+
 worker: $(VENV)/.installed
+	@$(NEEDS_BROKER)
 	$(BIN)/celery -A config worker --loglevel INFO
 
 beat: $(VENV)/.installed
+	@$(NEEDS_BROKER)
 	$(BIN)/celery -A config beat --loglevel INFO
 
 bench: $(VENV)/.installed

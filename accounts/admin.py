@@ -1,15 +1,32 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.models import ApiToken, User
 from accounts.services import token_revoke
 from config.admin_tools import ReadOnlyAdmin
+from config.phones import PhoneNumberField
+
+
+class UserAdminChangeForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+        field_classes = {"phone": PhoneNumberField}  # stored in E.164 form
+
+
+class UserAdminCreationForm(AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("email", "phone")
+        field_classes = {"phone": PhoneNumberField}
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserAdminChangeForm
+    add_form = UserAdminCreationForm
     ordering = ("email",)
     list_display = ("email", "phone", "first_name", "is_staff", "is_active", "date_joined")
     search_fields = ("email", "phone", "first_name", "last_name")

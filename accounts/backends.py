@@ -3,7 +3,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
-from accounts.forms import PHONE_SEPARATORS
+from config.phones import phone_lookup_value
+
+
+def login_matches(login: str) -> Q:
+    """The accounts a typed login names: the email address in any case, or the phone number in any spelling (phones
+    are stored in E.164 form, config.phones: "138 0013 8000", "+86 138-0013-8000" and "13800138000" are one)."""
+    phone = phone_lookup_value(login)
+    return Q(email__iexact=login) | Q(phone=phone) if phone else Q(email__iexact=login)
 
 
 class EmailOrPhoneBackend(ModelBackend):
@@ -14,9 +21,7 @@ class EmailOrPhoneBackend(ModelBackend):
         login = (username or kwargs.get(User.USERNAME_FIELD) or "").strip()
         if not login or password is None:
             return None
-        # Phones are stored without separators (accounts.forms.PHONE_SEPARATORS): "138 0013 8000" matches too.
-        phone = PHONE_SEPARATORS.sub("", login)
-        user = User.objects.filter(Q(email__iexact=login) | Q(phone=phone)).order_by("pk").first()
+        user = User.objects.filter(login_matches(login)).order_by("pk").first()
         if user is None:
             # Spend the same time as a real check, so timing does not reveal who exists.
             User().set_password(password)

@@ -1,17 +1,23 @@
-import re
-
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.utils.translation import gettext_lazy as _
 
+from config.phones import PhoneNumberField
+
 
 class SignUpForm(BaseUserCreationForm):
     first_name = forms.CharField(label=_("Your name"), max_length=150)
+    # Optional; a login like the email. Stored in E.164 form (config.phones), so any spelling logs in later.
+    phone = PhoneNumberField(
+        label=_("Phone number (optional)"),
+        required=False,
+        help_text=_("You can log in with it instead of your email."),
+    )
 
     class Meta:
         model = get_user_model()
-        fields = ("email", "first_name")
+        fields = ("email", "first_name", "phone")
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -19,16 +25,18 @@ class SignUpForm(BaseUserCreationForm):
             raise forms.ValidationError(_("An account with this email address already exists. Log in instead."))
         return email
 
+    def clean_phone(self) -> str | None:
+        phone = self.cleaned_data.get("phone") or None  # E.164 (PhoneNumberField), or None
+        if phone and get_user_model().objects.filter(phone=phone).exists():
+            raise forms.ValidationError(_("Another account already uses this phone number."), code="unique")
+        return phone
+
 
 class LoginForm(AuthenticationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = _("Email or phone")
         self.fields["username"].widget.attrs.update({"autocomplete": "username", "inputmode": "email"})
-
-
-PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-PHONE_SHAPE = re.compile(r"^\+?[0-9]{5,19}$")
 
 
 class ProfileForm(forms.ModelForm):
@@ -56,12 +64,12 @@ class ProfileForm(forms.ModelForm):
         }
         help_texts = {
             "email": _("You log in with it, and password reset links are sent to it."),
-            "phone": _("You can log in with it instead of your email. Digits only, may start with +."),
+            "phone": _("You can log in with it instead of your email."),
         }
+        field_classes = {"phone": PhoneNumberField}
         widgets = {
             "first_name": forms.TextInput(attrs={"autocomplete": "name"}),
             "email": forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
-            "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
         }
 
     def __init__(self, *args, **kwargs):
@@ -87,14 +95,8 @@ class ProfileForm(forms.ModelForm):
         return email
 
     def clean_phone(self) -> str | None:
-        phone = PHONE_SEPARATORS.sub("", self.cleaned_data.get("phone") or "")
-        if not phone:
-            return None
-        if not PHONE_SHAPE.match(phone):
-            raise forms.ValidationError(
-                _("Enter a phone number of 5 to 19 digits, optionally starting with +."), code="invalid"
-            )
-        if self._others().filter(phone=phone).exists():
+        phone = self.cleaned_data.get("phone") or None  # E.164 (PhoneNumberField), or None
+        if phone and self._others().filter(phone=phone).exists():
             raise forms.ValidationError(_("Another account already uses this phone number."), code="unique")
         return phone
 

@@ -1,25 +1,26 @@
 """What django-axes counts login failures against (settings.AXES_USERNAME_CALLABLE).
 
-People sign in with their email address (any case) or their phone number (any separators), see
-accounts.backends.EmailOrPhoneBackend. Counting failures per typed text would give an attacker a fresh allowance
-for every spelling ("A@x.com", "a@x.com", "138 0013 8000", "13800138000"), so failures count against the account
-the identifier resolves to ("user:<id>"); an identifier that matches no account counts against its normalised
-form, so guessing at unknown names is limited too and a later sign-up cannot be pre-locked under another spelling.
+People sign in with their email address (any case) or their phone number (any spelling, compared in E.164
+form: config.phones), see accounts.backends.EmailOrPhoneBackend. Counting failures per typed text would give an
+attacker a fresh allowance for every spelling ("A@x.com", "a@x.com", "138 0013 8000", "13800138000"), so failures
+count against the account the identifier resolves to ("user:<id>"); an identifier that matches no account counts
+against its normalised form, so guessing at unknown names is limited too and a later sign-up cannot be pre-locked
+under another spelling.
 """
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q
 from django.shortcuts import render
 
-from accounts.forms import PHONE_SEPARATORS
+from accounts.backends import login_matches
+from config.phones import phone_lookup_value
 
 
 def normalise_identifier(typed: str) -> str:
     typed = (typed or "").strip()
     if "@" in typed:
         return typed.lower()
-    return PHONE_SEPARATORS.sub("", typed)
+    return phone_lookup_value(typed) or typed
 
 
 def login_identifier(request, credentials: dict | None = None) -> str:
@@ -30,13 +31,7 @@ def login_identifier(request, credentials: dict | None = None) -> str:
     typed = (typed or "").strip()
     if not typed:
         return ""
-    user_id = (
-        get_user_model()
-        .objects.filter(Q(email__iexact=typed) | Q(phone=PHONE_SEPARATORS.sub("", typed)))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-        .first()
-    )
+    user_id = get_user_model().objects.filter(login_matches(typed)).order_by("pk").values_list("pk", flat=True).first()
     return f"user:{user_id}" if user_id is not None else f"login:{normalise_identifier(typed)[:200]}"
 
 

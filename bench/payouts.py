@@ -61,6 +61,7 @@ ENTRIES_PER_MEMBER = 3
 ENTRY_AMOUNT = Decimal("50.00")
 PAID_AMOUNT = Decimal("60.00")
 FAILING_AMOUNT = Decimal("30.13")  # the sandbox fails amounts ending in .13
+WHOLE_BALANCE_REVERSAL = Decimal("30.00")  # --whole-balance: 3 × 50.00 − 30.00 = 2 × 60.00
 FAIL_EVERY = 20
 
 
@@ -72,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=10_000, help="limit of payout_batch_create (default 10000)")
     parser.add_argument("--requests", choices=["service", "bulk"], default="bulk", help="how withdrawals are made")
     parser.add_argument("--profile", action="store_true", help="time the per-row services and count SQL statements")
+    parser.add_argument(
+        "--whole-balance",
+        action="store_true",
+        help="give each member a released -30.00 reversal after their three entries, so their two 60.00 withdrawals "
+        "take the whole balance (issue #19: a negative entry after one that does not fit)",
+    )
     args = parser.parse_args(argv)
     if args.withdrawals < 1 or args.workers < 1 or args.batch_size < 1:
         parser.error("--withdrawals, --workers and --batch-size must be at least 1")
@@ -101,7 +108,7 @@ def withdrawal_amount(index: int) -> Decimal:
 # --- Setup ---------------------------------------------------------------------------------------------------
 
 
-def bulk_world(members: int) -> list[int]:
+def bulk_world(members: int, *, whole_balance: bool = False) -> list[int]:
     """Members with released commission and payout accounts, in bulk; return the member ids."""
     from django.db import transaction
     from django.utils import timezone
@@ -205,6 +212,32 @@ def bulk_world(members: int) -> list[int]:
             ],
             batch_size=5000,
         )
+        if whole_balance:  # a refund before release of 30.00 of each member's last line, released with it
+            CommissionEntry.objects.bulk_create(
+                [
+                    CommissionEntry(
+                        order_id=order_lines[-1].order_id,
+                        order_line=order_lines[-1],
+                        beneficiary=member,
+                        level=1,
+                        kind=CommissionEntry.Kind.REVERSAL,
+                        base=pool,
+                        rate=Decimal("0.8"),
+                        amount=-WHOLE_BALANCE_REVERSAL,
+                        plan=plan,
+                        policy=policy,
+                        status=CommissionEntry.Status.AVAILABLE,
+                        created_at=now - timedelta(days=19),
+                        released_at=now - timedelta(days=9),
+                    )
+                    for member, order_lines in zip(
+                        payees,
+                        (lines[i : i + ENTRIES_PER_MEMBER] for i in range(0, len(lines), ENTRIES_PER_MEMBER)),
+                        strict=True,
+                    )
+                ],
+                batch_size=5000,
+            )
         PayoutAccount.objects.bulk_create(
             [
                 PayoutAccount(
@@ -472,6 +505,12 @@ def prove_no_duplicates(expected: int) -> dict[str, object]:
     negative = sum(1 for member_id, total in outgoing.items() if total > released.get(member_id, 0))
     if negative:
         problems.append(f"{negative} members with a negative balance")
+    covered_not_paid, paid_not_covered = coverage_mismatches()
+    if covered_not_paid or paid_not_covered:
+        problems.append(
+            f"{covered_not_paid} entries covered by completed payouts but not labelled paid, "
+            f"{paid_not_covered} labelled paid but not covered"
+        )
     if problems:
         raise SystemExit("DUPLICATES OR LOSSES FOUND:\n- " + "\n- ".join(problems))
     entries = Counter(CommissionEntry.objects.values_list("status", flat=True))
@@ -484,7 +523,42 @@ def prove_no_duplicates(expected: int) -> dict[str, object]:
         "paid total": marked_paid,
         "entries labelled paid": entries["paid"],
         "entries still available": entries["available"],
+        "covered but still available": covered_not_paid,
     }
+
+
+def coverage_mismatches() -> tuple[int, int]:
+    """SPEC §8, computed here independently of the service: in release order, an entry is covered when the running
+    total up to it is within what was paid out to its member, and so is everything before it. Returns how many
+    covered entries are not labelled paid, and how many labelled paid are not covered."""
+    from django.db.models import Sum
+
+    from commissions.models import CommissionEntry
+    from payouts.models import Withdrawal
+
+    paid_out = dict(
+        Withdrawal.objects.filter(status="paid")
+        .values("member_id")
+        .annotate(total=Sum("amount"))
+        .values_list("member_id", "total")
+    )
+    by_member = defaultdict(list)
+    for member_id, status, amount in (
+        CommissionEntry.objects.filter(status__in=["available", "paid"], beneficiary__isnull=False)
+        .order_by("beneficiary_id", "released_at", "pk")
+        .values_list("beneficiary_id", "status", "amount")
+    ):
+        by_member[member_id].append((status, amount))
+    covered_not_paid = paid_not_covered = 0
+    for member_id, entries in by_member.items():
+        running, covered = Decimal("0.00"), 0
+        for position, (_status, amount) in enumerate(entries, start=1):
+            running += amount
+            if running <= paid_out.get(member_id, Decimal("0.00")):
+                covered = position
+        covered_not_paid += sum(1 for status, _amount in entries[:covered] if status != "paid")
+        paid_not_covered += sum(1 for status, _amount in entries[covered:] if status == "paid")
+    return covered_not_paid, paid_not_covered
 
 
 # --- Main ------------------------------------------------------------------------------------------------------
@@ -498,7 +572,7 @@ def run(args: argparse.Namespace) -> None:
 
     members = args.withdrawals // args.per_member
     started = time.perf_counter()
-    member_ids = bulk_world(members)
+    member_ids = bulk_world(members, whole_balance=args.whole_balance)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     world_s = time.perf_counter() - started
@@ -564,7 +638,8 @@ def run(args: argparse.Namespace) -> None:
         f"proof: {proof['transfers']:,} SandboxTransfer rows = {proof['paid']:,} paid + {proof['failed']:,} failed; "
         f"{proof['distinct keys']:,} distinct keys; {proof['terminal events']:,} terminal events, one per withdrawal; "
         f"paid {proof['paid total']}; entries labelled paid {proof['entries labelled paid']:,}, "
-        f"still available {proof['entries still available']:,}"
+        f"still available {proof['entries still available']:,} (covered by completed payouts but still available: "
+        f"{proof['covered but still available']:,})"
     )
     print(f"re-send: outcomes {dict(resent)}, periodic task sent {periodic} batches, fingerprint unchanged")
     for line in profile_lines:

@@ -105,6 +105,7 @@ class CompliancePolicyAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.Mod
         "max_levels",
         "max_total_rate",
         "max_payout_ratio",
+        "max_payout_ratio_published",
         "self_purchase_earns",
         "ineligible_share",
         "is_active",

@@ -171,9 +171,10 @@ def _write_csv(writer, report: ComplianceReport) -> None:
         writer,
         "policy_versions",
         [_("version"), _("in force from"), _("max paid levels"), _("max total rate"), _("max payout ratio"),
-         _("self-purchase earns"), _("created by"), _("note")],
+         _("self-purchase earns"), _("created by"), _("note"), _("max payout ratio as published")],
         ([policy.version, policy.effective_from.isoformat(), policy.max_levels, _fraction(policy.max_total_rate),
-          _fraction(policy.max_payout_ratio), policy.self_purchase_earns, _text(policy.created_by), _text(policy.note)]
+          _fraction(policy.max_payout_ratio), policy.self_purchase_earns, _text(policy.created_by), _text(policy.note),
+          _fraction(policy.max_payout_ratio_published)]
          for policy in report.policies),
     )  # fmt: skip
 

@@ -22,6 +22,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import CAP_CODES, HARD_MAX_LEVELS
+from commissions.forms import payout_ratio_field
 from commissions.models import CommissionPlan, CompliancePolicy, PlanSimulation
 from commissions.services import CommissionError
 from commissions.simulation import plan_simulation_create
@@ -73,7 +74,11 @@ class PlanSimulationForm(forms.Form):
         help_text=_("Empty: as in force when each line was paid. Never more than 3."),
     )
     max_total_rate = _rate_field(_("Max total rate"), _("Empty: as in force when each line was paid."))
-    max_payout_ratio = _rate_field(_("Max payout ratio"), _("Empty: as in force when each line was paid."))
+    max_payout_ratio = payout_ratio_field(
+        _("Max payout ratio"),
+        required=False,
+        help_text=_("Empty: as in force when each line was paid. Never more than 0.30 (30 %)."),
+    )
     self_purchase_earns = forms.TypedChoiceField(
         label=_("Self-purchase earns commission"),
         required=False,

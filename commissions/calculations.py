@@ -15,10 +15,16 @@ The rules, in the words a shop owner would use:
   their level's share stays with the platform and they get no ``Share``; with ``"roll_up"`` it goes to the next
   eligible member further up the considered positions (a ``Share`` with that level, that member and
   ``rolled_up_from`` set), or to the platform if there is none.
-- Caps, applied again here even when the plan was validated (defence in depth): when the applied rates add up to
-  more than ``max_total_rate``, or the member shares would add up to more than ``max_payout_ratio × net`` (rounded
-  down to the cent), every share is scaled by the same factor, the tightest one, then rounded down, and the cap
-  that bound is recorded on the split and on every share.
+- Caps, applied again here even when the plan was validated (defence in depth): when the rates actually applied
+  (those of the members who earn, after ineligible shares are withheld or rolled up and the chain is cut at
+  ``max_levels``) add up to more than ``max_total_rate``, or the member shares, rounded down, would add up to more
+  than ``max_payout_ratio × net``, every share is scaled by the same factor, the tightest one, then rounded down,
+  and the cap that bound is recorded on the split and on every share. The payout cap's factor is
+  ``(net × max_payout_ratio) / planned total`` with the cap exact, not first rounded down to the cent: rounding
+  once, at the end, never pays a member a cent less than the cap allows (SPEC §7; net 10.05 at a 50 % commission
+  rate under the default plan pays 3.01, not 3.00, of an exact cap of 3.015).
+- ``max_payout_ratio`` never exceeds ``HARD_MAX_PAYOUT_RATIO`` (0.30), like ``max_levels`` never exceeds
+  ``HARD_MAX_LEVELS``: a ``Policy`` above it cannot be built, and ``split_line`` caps at it whatever it is handed.
 - Whatever rounding, caps, ineligible members or a missing upline leave over is the platform remainder, so
   ``sum(share amounts) + platform_remainder == pool`` exactly, always (``Split`` refuses to exist otherwise).
 
@@ -44,6 +50,7 @@ __all__ = [
     "CAP_MAX_PAYOUT_RATIO",
     "CAP_MAX_TOTAL_RATE",
     "HARD_MAX_LEVELS",
+    "HARD_MAX_PAYOUT_RATIO",
     "INELIGIBLE_SHARE_CHOICES",
     "INELIGIBLE_SHARE_PLATFORM",
     "INELIGIBLE_SHARE_ROLL_UP",
@@ -55,6 +62,7 @@ __all__ = [
     "Share",
     "Split",
     "line_pool",
+    "payout_ratio_ceiling_message",
     "plan_violations",
     "proportional_amount",
     "refund_reversals",
@@ -66,6 +74,11 @@ __all__ = [
 # call can configure more than this, and split_line never looks further up the chain even if handed a policy that
 # somehow did.
 HARD_MAX_LEVELS = 3
+
+# All member shares of one line together never exceed 30 % of its net amount: the ceiling of China's 直销管理条例
+# Art. 24, which the README promises (SPEC §7). Like HARD_MAX_LEVELS, no policy, form, API or direct call can
+# configure more (the database refuses it too), and split_line never pays more even if handed a policy that did.
+HARD_MAX_PAYOUT_RATIO = Decimal("0.3000")
 
 INELIGIBLE_SHARE_PLATFORM = "platform"
 INELIGIBLE_SHARE_ROLL_UP = "roll_up"
@@ -124,6 +137,14 @@ def _rate_violation(level: int, rate: Decimal, problem: str) -> str:
     return sentences[problem] % {"level": level, "rate": rate}
 
 
+def payout_ratio_ceiling_message() -> str:
+    """The refusal staff read wherever a max payout ratio above HARD_MAX_PAYOUT_RATIO is typed (one msgid)."""
+    return _(
+        "The max payout ratio can be at most %(max)s (%(percent)s of a line's net amount): that is the legal "
+        "ceiling, and no policy may pay members more."
+    ) % {"max": f"{HARD_MAX_PAYOUT_RATIO:.2f}", "percent": f"{HARD_MAX_PAYOUT_RATIO * 100:.0f} %"}
+
+
 def _require_rate(name: str, value: object) -> Decimal:
     rate = _require_decimal(name, value)
     problem = _rate_problem(rate)
@@ -155,7 +176,8 @@ class Policy:
     """The compliance caps in force when a line was paid (SPEC §7). Defaults are the SPEC's defaults.
 
     Constructing one outside the rules raises: ``max_levels`` must be 1..HARD_MAX_LEVELS (ValueError otherwise),
-    the two ratios must be rates (Decimal, 0..1, at most 4 places).
+    the two ratios must be rates (Decimal, 0..1, at most 4 places), and ``max_payout_ratio`` at most
+    HARD_MAX_PAYOUT_RATIO (ValueError otherwise).
     """
 
     max_levels: int = DEFAULT_MAX_LEVELS
@@ -170,6 +192,8 @@ class Policy:
             raise ValueError(f"max_levels must be between 1 and {HARD_MAX_LEVELS}, got {self.max_levels}")
         _require_rate("max_total_rate", self.max_total_rate)
         _require_rate("max_payout_ratio", self.max_payout_ratio)
+        if self.max_payout_ratio > HARD_MAX_PAYOUT_RATIO:
+            raise ValueError(f"max_payout_ratio must be at most {HARD_MAX_PAYOUT_RATIO}, got {self.max_payout_ratio}")
         if not isinstance(self.self_purchase_earns, bool):
             raise TypeError(f"self_purchase_earns must be a bool, not {type(self.self_purchase_earns).__name__}")
         if self.ineligible_share not in INELIGIBLE_SHARE_CHOICES:
@@ -327,6 +351,7 @@ def split_line(
     plan: Plan,
     policy: Policy,
     is_self_purchase: bool = False,
+    payout_cap_in_cents: bool = False,
 ) -> Split:
     """Divide one line's ``pool`` between the members of ``chain`` (nearest first) and the platform.
 
@@ -337,6 +362,10 @@ def split_line(
 
     An eligible member at a considered position always gets a ``Share``, even one that rounds to 0.00 (so every
     entry explains itself; callers may skip writing zero amounts). An ineligible member never gets one.
+
+    ``payout_cap_in_cents=True`` reproduces the rule before issue #19, which scaled a binding payout cap to
+    ``net × max_payout_ratio`` first rounded down to the cent. It is for reading history only (the ledger checker
+    recognises external lines split then); a new split never uses it.
     """
     _require_money("pool", pool)
     _require_money("net_amount", net_amount)
@@ -380,7 +409,11 @@ def split_line(
             numerator, denominator = policy.max_total_rate, applied_rate
             capped_by = CAP_MAX_TOTAL_RATE
         amounts = [_floor_cents(pool * rate * numerator / denominator) for _, _, _, rate in beneficiaries]
-        payout_limit = _floor_cents(policy.max_payout_ratio * net_amount)
+        # Exact (a product of two exact Decimals): the shares are scaled to it and rounded down once, at the end.
+        # The shares are whole cents, so they exceed the exact cap exactly when they exceed it rounded down.
+        payout_limit = min(policy.max_payout_ratio, HARD_MAX_PAYOUT_RATIO) * net_amount
+        if payout_cap_in_cents:
+            payout_limit = _floor_cents(payout_limit)
         if sum(amounts, ZERO) > payout_limit:
             # Binding here means tighter than the rate cap (if that bound too): the factor is relative to the
             # unscaled rates, so it replaces the rate factor rather than compounding with it.

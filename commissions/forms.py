@@ -2,10 +2,11 @@
 (every refusal comes back as a CommissionError and is shown on the form, see `add_commission_error`)."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from commissions.calculations import HARD_MAX_LEVELS
+from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO, payout_ratio_ceiling_message
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
 from commissions.services import CommissionError, plan_create, policy_publish
 from config.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, RATE_ONE, RATE_ZERO
@@ -23,6 +24,20 @@ def _rate_field(label, *, required: bool = True, help_text: str = "") -> forms.D
         max_value=RATE_ONE,
         help_text=help_text,
     )
+
+
+def _validate_payout_ratio_ceiling(value) -> None:
+    if value is not None and value > HARD_MAX_PAYOUT_RATIO:
+        # No params: the sentence holds a literal "%", which Django's interpolation of params would trip over.
+        raise ValidationError(payout_ratio_ceiling_message(), code="max_value")
+
+
+def payout_ratio_field(label, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
+    """A max payout ratio: a rate of at most HARD_MAX_PAYOUT_RATIO, refused above it with the legal reason."""
+    field = _rate_field(label, required=required, help_text=help_text)
+    field.validators.append(_validate_payout_ratio_ceiling)
+    field.widget.attrs["max"] = str(HARD_MAX_PAYOUT_RATIO)
+    return field
 
 
 def add_commission_error(form: forms.Form, error: CommissionError) -> None:
@@ -48,8 +63,9 @@ class CompliancePolicyPublishForm(forms.Form):
         ),
     )
     max_total_rate = _rate_field(_("Max total rate"), help_text=_("Sum of the level rates, as a fraction of the pool."))
-    max_payout_ratio = _rate_field(
-        _("Max payout ratio"), help_text=_("All member shares of a line, as a fraction of its net amount.")
+    max_payout_ratio = payout_ratio_field(
+        _("Max payout ratio"),
+        help_text=_("All member shares of a line, as a fraction of its net amount. Never more than 0.30 (30 %)."),
     )
     self_purchase_earns = forms.BooleanField(label=_("Self-purchase earns commission"), required=False)
     ineligible_share = forms.ChoiceField(

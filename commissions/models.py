@@ -14,8 +14,15 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from commissions.calculations import HARD_MAX_LEVELS, INELIGIBLE_SHARE_PLATFORM, INELIGIBLE_SHARE_ROLL_UP, Plan, Policy
-from config.money import MoneyField, RateField
+from commissions.calculations import (
+    HARD_MAX_LEVELS,
+    HARD_MAX_PAYOUT_RATIO,
+    INELIGIBLE_SHARE_PLATFORM,
+    INELIGIBLE_SHARE_ROLL_UP,
+    Plan,
+    Policy,
+)
+from config.money import RATE_ONE, RATE_ZERO, MoneyField, RateField
 
 
 class CompliancePolicy(models.Model):
@@ -36,7 +43,23 @@ class CompliancePolicy(models.Model):
         _("max total rate"), default=Decimal("1.0000"), help_text=_("Sum of level rates, of the pool.")
     )
     max_payout_ratio = RateField(
-        _("max payout ratio"), default=Decimal("0.3000"), help_text=_("All member shares of a line, of its net amount.")
+        _("max payout ratio"),
+        default=Decimal("0.3000"),
+        validators=[MinValueValidator(RATE_ZERO), MaxValueValidator(HARD_MAX_PAYOUT_RATIO)],
+        help_text=_("All member shares of a line, of its net amount. Never more than 0.30 (30 %)."),
+    )
+    # History, never edited: set only on a version published above the legal ceiling before the ceiling existed
+    # (migration 0008 lowered its max_payout_ratio to 0.30 and kept here what it was published with).
+    max_payout_ratio_published = RateField(
+        _("max payout ratio as published"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Only on a version published above the legal ceiling of 0.30 before the ceiling existed: the value it "
+            "was published with. Its max payout ratio was lowered to 0.30 when the ceiling was introduced; lines "
+            "split under it before then were capped at this value."
+        ),
     )
     self_purchase_earns = models.BooleanField(_("self-purchase earns commission"), default=False)
     ineligible_share = models.CharField(
@@ -66,8 +89,15 @@ class CompliancePolicy(models.Model):
             models.CheckConstraint(
                 condition=Q(max_total_rate__gte=0) & Q(max_total_rate__lte=1), name="commissions_policy_total_rate"
             ),
+            # The legal payout ceiling too (SPEC §7): no stored policy, however written, pays members more than 30 %.
             models.CheckConstraint(
-                condition=Q(max_payout_ratio__gte=0) & Q(max_payout_ratio__lte=1), name="commissions_policy_ratio"
+                condition=Q(max_payout_ratio__gte=0) & Q(max_payout_ratio__lte=HARD_MAX_PAYOUT_RATIO),
+                name="commissions_policy_ratio_ceiling",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_payout_ratio_published__isnull=True)
+                | Q(max_payout_ratio_published__gt=HARD_MAX_PAYOUT_RATIO, max_payout_ratio_published__lte=RATE_ONE),
+                name="commissions_policy_ratio_published",
             ),
         ]
 

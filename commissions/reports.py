@@ -126,6 +126,7 @@ class PolicyVersion:
     max_levels: int
     max_total_rate: Decimal
     max_payout_ratio: Decimal
+    max_payout_ratio_published: Decimal | None  # a version published above the legal ceiling, before it existed
     self_purchase_earns: bool
     ineligible_share: str  # the label
     effective_from: datetime
@@ -361,6 +362,7 @@ def _policy_versions(start: datetime, end: datetime) -> list[PolicyVersion]:
             max_levels=policy.max_levels,
             max_total_rate=policy.max_total_rate,
             max_payout_ratio=policy.max_payout_ratio,
+            max_payout_ratio_published=policy.max_payout_ratio_published,
             self_purchase_earns=policy.self_purchase_earns,
             ineligible_share=str(policy.get_ineligible_share_display()),
             effective_from=policy.effective_from,

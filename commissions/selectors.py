@@ -10,12 +10,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import HARD_MAX_LEVELS, line_pool
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
-from config.money import ROUND_DOWN, ZERO, quantize_money
+from config.money import ROUND_DOWN, ZERO, money_sum, quantize_money
 from shops.models import Order, OrderLine, RefundLine
 
 Entry = CommissionEntry
@@ -27,33 +28,46 @@ MEMBER_LEVELS = tuple(range(1, HARD_MAX_LEVELS + 1))
 
 
 @dataclass(frozen=True)
-class CommissionSummary:
-    """A member's earnings by where they stand. Amounts are sums of ledger entries (signed).
+class LedgerTotals:
+    """The ledger's side of a member's balance (payouts.selectors.member_balance adds the withdrawals to it).
 
-    `pending`: on hold (commission less reversals before release). `available`: released and not yet paid out,
-    clawbacks included, so it can be negative. `paid`: entries a payout covered. `clawed_back`: the total taken
-    back after release, as a positive amount (already counted in `available` or `paid`).
+    `pending`: on hold: entries not released yet (commission less the reversals of refunds before release).
+    `released`: every entry released so far, `available` or already `paid`: commission, released reversals,
+    network adjustments and clawbacks (negative), so it can be negative. `clawed_back`: the clawbacks (refunds
+    after release) as a positive amount, already subtracted in `released`.
     """
 
     pending: Decimal
-    available: Decimal
-    paid: Decimal
+    released: Decimal
     clawed_back: Decimal
 
 
-def member_commission_summary(member) -> CommissionSummary:
-    """One aggregate query over the member's entries."""
-    totals = Entry.objects.filter(beneficiary=member).aggregate(
+RELEASED = (Entry.Status.AVAILABLE, Entry.Status.PAID)
+
+
+def member_ledger_totals(member) -> LedgerTotals:
+    """One aggregate query over the member's entries (`member` or its id)."""
+    member_id = getattr(member, "pk", member)
+    totals = Entry.objects.filter(beneficiary_id=member_id).aggregate(
         pending=Sum("amount", filter=Q(status=Entry.Status.PENDING), default=ZERO),
-        available=Sum("amount", filter=Q(status=Entry.Status.AVAILABLE), default=ZERO),
-        paid=Sum("amount", filter=Q(status=Entry.Status.PAID), default=ZERO),
+        released=Sum("amount", filter=Q(status__in=RELEASED), default=ZERO),
         clawed_back=Sum("amount", filter=Q(kind=Entry.Kind.CLAWBACK), default=ZERO),
     )
-    return CommissionSummary(
-        pending=totals["pending"],
-        available=totals["available"],
-        paid=totals["paid"],
-        clawed_back=-totals["clawed_back"] if totals["clawed_back"] else ZERO,
+    return LedgerTotals(
+        pending=money_sum(totals["pending"]),
+        released=money_sum(totals["released"]),
+        clawed_back=money_sum(-totals["clawed_back"]),
+    )
+
+
+def released_entries(member_ids) -> QuerySet:
+    """The members' released entries (`available` or `paid`) in the order the money arrived: by release time
+    (creation time for the rare entry released without one), then id. The statement lists them in this order and
+    the payouts cover them in this order."""
+    return (
+        Entry.objects.filter(beneficiary_id__in=member_ids, status__in=RELEASED)
+        .annotate(moved_at=Coalesce("released_at", "created_at"))
+        .order_by("beneficiary_id", "moved_at", "pk")
     )
 
 

@@ -29,10 +29,12 @@ from django.utils.translation import gettext as _
 
 from commissions.calculations import (
     HARD_MAX_LEVELS,
+    HARD_MAX_PAYOUT_RATIO,
     ChainMember,
     Plan,
     Policy,
     line_pool,
+    payout_ratio_ceiling_message,
     plan_violations,
     refund_reversals,
     split_line,
@@ -45,6 +47,7 @@ from commissions.models import (
     RefundApplied,
     SplitQueue,
 )
+from commissions.selectors import released_entries
 from config.celery import task_request_once
 from config.money import ZERO
 
@@ -81,6 +84,9 @@ def _calculation_policy(values: dict) -> Policy:
             {"max_levels": [_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS}]},
             code="too_many_levels",
         )
+    ratio = values.get("max_payout_ratio")
+    if isinstance(ratio, Decimal) and ratio.is_finite() and ratio > HARD_MAX_PAYOUT_RATIO:
+        raise CommissionError({"max_payout_ratio": [payout_ratio_ceiling_message()]}, code="payout_ratio_ceiling")
     try:
         return Policy(**{**{name: values[name] for name in POLICY_FIELDS}, "max_levels": levels})
     except (TypeError, ValueError) as error:
@@ -112,7 +118,8 @@ def policy_publish(*, actor, note: str = "", **changes) -> CompliancePolicy:
     """Publish a new policy version (the old one stays, inactive, as history) and make it the one in force.
 
     Refused (CommissionError, nothing changed) when a value is out of range, when max_levels exceeds the
-    hard ceiling of 3, or when the plan in force (or one scheduled) would break the new policy.
+    hard ceiling of 3 or max_payout_ratio the hard ceiling of 0.30, or when the plan in force (or one scheduled)
+    would break the new policy.
     """
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
@@ -492,6 +499,10 @@ RELEASE_CHUNK = 500  # orders locked and released per transaction
 def commission_release_due(*, now=None) -> int:
     """Make pending entries available once their order is completed and the hold period has passed.
 
+    `now` is the moment the hold is measured at (tests and the demo pass a later one to let the hold pass);
+    `released_at` is when the money actually became available, so it is stamped with the real clock, never a
+    moment in the future: the statement dates each credit by it and the payouts cover entries in its order.
+
     Returns how many entries were released. Works order by order under the order row's lock (RELEASE_CHUNK
     orders per transaction, locked in id order), the lock a refund's reversals are written under: a refund
     applied at the same moment is either released with the original (its pending reversal is seen) or comes
@@ -503,6 +514,7 @@ def commission_release_due(*, now=None) -> int:
     from shops.models import Order
 
     now = now or timezone.now()
+    released_at = min(now, timezone.now())
     cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
     pending = Entry.objects.filter(status=Entry.Status.PENDING)
     due = pending.filter(order__status=Order.Status.COMPLETED, order__completed_at__lte=cutoff)
@@ -526,7 +538,9 @@ def commission_release_due(*, now=None) -> int:
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
-            released += pending.filter(order_id__in=locked).update(status=Entry.Status.AVAILABLE, released_at=now)
+            released += pending.filter(order_id__in=locked).update(
+                status=Entry.Status.AVAILABLE, released_at=released_at
+            )
         after = order_ids[-1]
 
 
@@ -568,31 +582,32 @@ def commission_sweep(*, now=None) -> int:
 
 
 def commission_entries_mark_paid(*, paid_out_by_member: dict[int, Decimal], at) -> int:
-    """Label members' released entries `paid`, oldest first, as far as everything paid out to them covers.
+    """Label `paid` every released entry that the members' completed payouts cover (SPEC §8); returns how many.
 
-    `paid_out_by_member` is each member's total of paid withdrawals. Cumulative, so several payouts
-    together cover what none covers alone; an entry only partly covered stays available. Called by the
-    payouts app under a lock on the members' wallets. The balance does not depend on these labels
-    (released = available + paid); they tell a member which commission their payouts covered.
+    `paid_out_by_member` is each member's total of paid withdrawals. Coverage is cumulative, in the order the
+    money arrived (`commissions.selectors.released_entries`: by release time, then id): an entry is covered when
+    the running total of the member's released entries up to and including it is within what was paid out to
+    them. Everything before the last such point is covered too, so a negative entry (a clawback, a released
+    reversal or adjustment) is covered together with the entries before it, and it can complete the cover of a
+    positive entry that did not fit on its own: a 7.20 commission followed by a −1.98 reversal are both paid by a
+    payout of the whole balance. An entry only partly covered stays `available`, and so does everything
+    released after it, until further payouts cover it in full. A label once `paid` never goes back.
+
+    Called by the payouts app under a lock on the members' wallets; idempotent (a rerun finds nothing more to
+    label). The balance does not depend on these labels (released = available + paid); they tell a member which
+    commission their payouts covered.
     """
-    members = sorted(paid_out_by_member)
-    labelled: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    available: dict[int, list] = defaultdict(list)
-    for entry_id, member_id, status, amount in (
-        Entry.objects.filter(beneficiary_id__in=members, status__in=[Entry.Status.AVAILABLE, Entry.Status.PAID])
-        .order_by("beneficiary_id", "released_at", "pk")
-        .values_list("pk", "beneficiary_id", "status", "amount")
+    entries_by_member: dict[int, list] = defaultdict(list)
+    for entry_id, member_id, status, amount in released_entries(sorted(paid_out_by_member)).values_list(
+        "pk", "beneficiary_id", "status", "amount"
     ):
-        if status == Entry.Status.PAID:
-            labelled[member_id] += amount
-        else:
-            available[member_id].append((entry_id, amount))
+        entries_by_member[member_id].append((entry_id, status, amount))
     ids = []
-    for member_id in members:
-        covered = labelled[member_id]
-        for entry_id, amount in available[member_id]:
-            if covered + amount > paid_out_by_member[member_id]:
-                break
-            covered += amount
-            ids.append(entry_id)
+    for member_id, entries in entries_by_member.items():
+        running, covered = ZERO, 0
+        for position, (_entry_id, _status, amount) in enumerate(entries, start=1):
+            running += amount
+            if running <= paid_out_by_member[member_id]:
+                covered = position
+        ids += [entry_id for entry_id, status, _amount in entries[:covered] if status == Entry.Status.AVAILABLE]
     return Entry.objects.filter(pk__in=ids).update(status=Entry.Status.PAID, paid_at=at)

@@ -35,11 +35,13 @@ from kombu.exceptions import OperationalError
 from commissions.calculations import (
     CAP_CODES,
     HARD_MAX_LEVELS,
+    HARD_MAX_PAYOUT_RATIO,
     INELIGIBLE_SHARE_CHOICES,
     ChainMember,
     Plan,
     Policy,
     line_pool,
+    payout_ratio_ceiling_message,
     plan_violations,
     split_line,
 )
@@ -148,6 +150,8 @@ def _clean_overrides(overrides: dict, errors: dict) -> dict:
         rate, problem = _rate_or_error(value)
         if problem:
             errors.setdefault(name, []).append(problem)
+        elif name == "max_payout_ratio" and rate > HARD_MAX_PAYOUT_RATIO:
+            errors.setdefault(name, []).append(payout_ratio_ceiling_message())
         else:
             cleaned[name] = rate
     earns = overrides.get("self_purchase_earns")
@@ -200,7 +204,8 @@ def plan_simulation_create(
 
     Refused with a CommissionError whose messages are keyed by form field (nothing is written) for: a bad date or
     `date_from` after `date_to`; no rate, more than 3, a gap, a rate outside 0..1 or with more than 4 places; a
-    `max_levels` override outside 1..3 (3 is the legal ceiling, SPEC §7); any other bad override. A draft that
+    `max_levels` override outside 1..3 (3 is the legal ceiling, SPEC §7); a `max_payout_ratio` override above 0.30
+    (the legal ceiling too); any other bad override. A draft that
     merely breaks the policy is accepted: the run simulates it (the caps bind) and reports why it would be refused.
     """
     errors: dict[str, list[str]] = {}

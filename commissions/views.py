@@ -21,8 +21,8 @@ from commissions.selectors import (
     member_commission_entries,
     member_commission_entry,
     member_commission_entry_related,
-    member_commission_summary,
 )
+from payouts.selectors import member_balance
 from referrals.decorators import member_required
 from referrals.selectors import member_for_user
 
@@ -46,7 +46,7 @@ def commission_entries(request):
     return render(
         request,
         "commissions/entries.html",
-        {"summary": member_commission_summary(member), "form": form, "page": page},
+        {"balance": member_balance(member), "form": form, "page": page},
     )
 
 

@@ -22,7 +22,7 @@ ZERO = Decimal("0.00")
 RATE_ZERO = Decimal("0.0000")
 RATE_ONE = Decimal("1.0000")
 
-__all__ = ["CENT", "ROUND_DOWN", "ROUND_HALF_UP", "ZERO", "MoneyField", "RateField", "quantize_money"]
+__all__ = ["CENT", "ROUND_DOWN", "ROUND_HALF_UP", "ZERO", "MoneyField", "RateField", "money_sum", "quantize_money"]
 
 
 def quantize_money(amount: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
@@ -30,6 +30,11 @@ def quantize_money(amount: Decimal, rounding: str = ROUND_DOWN) -> Decimal:
     if not isinstance(amount, Decimal):
         raise TypeError(f"money must be a Decimal, not {type(amount).__name__}")
     return amount.quantize(CENT, rounding=rounding)
+
+
+def money_sum(value) -> Decimal:
+    """A database sum of money as cents: 0.00 for no rows (None), and the scale SQLite's sums lose restored."""
+    return quantize_money(Decimal(value or 0), ROUND_HALF_UP) + ZERO  # + ZERO: never "-0.00"
 
 
 class MoneyField(models.DecimalField):

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+import phonenumbers
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
@@ -37,6 +38,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = (env.str("SITE_URL", default="").strip() or ("http://127.0.0.1:8000" if DEBUG else "")).rstrip("/")
 
 INSTALLED_APPS = [
+    # Before django.contrib.staticfiles: its runserver command (which starts the embedded scheduler) wins.
+    "config",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -227,7 +230,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-# The account the identifier resolves to (email in any case or phone with any separators), else the identifier
+# The account the identifier resolves to (email in any case or phone in any spelling), else the identifier
 # normalised: trying the phone number after the email address counts against the same lockout.
 AXES_USERNAME_CALLABLE = "accounts.lockout.login_identifier"
 AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
@@ -295,6 +298,9 @@ LOGGING = {
 # No broker configured: the embedded default runs every task eagerly in-process.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Who runs CELERY_BEAT_SCHEDULE: with a broker, `celery beat`; in the embedded default, the development server
+# itself (`manage.py runserver` starts a scheduler thread that runs each due task in-process: config/scheduler.py).
+EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=not CELERY_BROKER_URL)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
@@ -341,6 +347,11 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- The product --------------------------------------------------------------
 CURRENCY = env.str("CURRENCY", default="CNY")
+# The region a phone number typed without a country code belongs to (ISO 3166 code, e.g. CN, HK, US): every phone
+# is stored in E.164 form ("+8613800138000") whatever its spelling (config/phones.py).
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="CN").strip().upper()
+if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(f"PHONE_DEFAULT_REGION={PHONE_DEFAULT_REGION!r} is not a region code such as CN or US")
 
 # Payments: the provider buyers pay with, and every provider the webhook endpoint accepts.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")

@@ -45,8 +45,11 @@ def _versions(paid_at) -> tuple[CommissionPlan | None, CompliancePolicy | None]:
     return plan, policy
 
 
-def _target(line: ExternalOrder) -> dict[int, tuple]:
-    """What each level should hold now: {level: (beneficiary id, rate, amount, capped_by, rolled_up_from)}."""
+def _target(line: ExternalOrder, *, payout_cap_in_cents: bool = False) -> dict[int, tuple]:
+    """What each level should hold now: {level: (beneficiary id, rate, amount, capped_by, rolled_up_from)}.
+
+    `payout_cap_in_cents` gives what the split held under the payout-cap rule before issue #19 (see `split_line`):
+    only the ledger checker asks for it, to recognise lines split then."""
     pool = line.pool
     if line.plan is None or line.policy is None:
         return {0: (None, Decimal("1"), pool, "", None)}
@@ -56,6 +59,7 @@ def _target(line: ExternalOrder) -> dict[int, tuple]:
         chain=[ChainMember(member_id, eligible) for member_id, eligible in line.chain or []],
         plan=line.plan.as_calculation(),
         policy=line.policy.as_calculation(),
+        payout_cap_in_cents=payout_cap_in_cents,
     )
     target = {s.level: (s.member_id, s.rate, s.amount, s.capped_by or "", s.rolled_up_from) for s in split.shares}
     target[0] = (None, Decimal("1"), split.platform_remainder, split.capped_by or "", None)
@@ -140,6 +144,7 @@ def external_release_due(*, now=None) -> int:
     the same moment is written either before the release (and released with it) or after it.
     """
     now = now or timezone.now()
+    released_at = min(now, timezone.now())  # when the money became available: never in the future
     cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
     due = Entry.objects.filter(
         status=Entry.Status.PENDING,
@@ -166,6 +171,6 @@ def external_release_due(*, now=None) -> int:
                 .values_list("pk", flat=True)
             )
             released += Entry.objects.filter(status=Entry.Status.PENDING, external_line_id__in=locked).update(
-                status=Entry.Status.AVAILABLE, released_at=now
+                status=Entry.Status.AVAILABLE, released_at=released_at
             )
         after = line_ids[-1]

@@ -21,7 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 from config.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
 from config.admin_tools import ReadOnlyInline as SharedReadOnlyInline
@@ -613,7 +613,7 @@ class MemberWalletAdmin(ReadOnlyAdmin):
     list_select_related = ("member__user",)
     list_per_page = 100
     show_full_result_count = False
-    fields = ("member", "balance_available", "balance_pending", "balance_in_flight", "balance_paid_out",
+    fields = ("member", "balance_pending", "balance_available", "balance_in_flight", "balance_paid_out",
               "balance_clawed_back", "withdrawals_link")  # fmt: skip
 
     def get_queryset(self, request):
@@ -625,11 +625,12 @@ class MemberWalletAdmin(ReadOnlyAdmin):
             wallet._balance = member_balance(wallet.member_id)
         return wallet._balance
 
-    balance_available = _balance_field("available", _("available"))
-    balance_pending = _balance_field("pending", _("pending (on hold)"))
-    balance_in_flight = _balance_field("in_flight", _("withdrawals in flight"))
-    balance_paid_out = _balance_field("paid_out", _("paid out"))
-    balance_clawed_back = _balance_field("clawed_back", _("clawed back"))
+    # The member's own labels (payouts.selectors.Balance), so staff and member read the same figure by one name.
+    balance_pending = _balance_field("pending", _("Pending (on hold)"))
+    balance_available = _balance_field("withdrawable", _("Available to withdraw"))
+    balance_in_flight = _balance_field("in_flight", _("Being withdrawn"))
+    balance_paid_out = _balance_field("paid_out", pgettext_lazy("balance", "Paid out"))
+    balance_clawed_back = _balance_field("clawed_back", _("Clawed back"))
 
     @admin.display(description=_("withdrawals"))
     def withdrawals_link(self, wallet):

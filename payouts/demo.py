@@ -5,21 +5,30 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import F
 
+from commissions.models import CommissionEntry, OrderSplit, RefundApplied
 from commissions.services import commission_release_due, commission_split_queued
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.selectors import member_balance
 from payouts.services import payout_account_save, withdrawal_request
 from referrals.models import Member
+from shops.demo import demo_orders_backdate
 
 
-def demo_money(stdout) -> None:
-    """Idempotent: splits what is queued, releases completed orders as if the hold had passed, and gives the
-    founder an Alipay account and one withdrawal request (once)."""
+def demo_money(stdout, new_orders: dict[int, int] | None = None) -> None:
+    """Idempotent: splits what is queued, moves the new demo orders' history and ledger back to when they
+    happened (`new_orders`: {order id: days ago}, from `shops.demo.demo_storefront`), releases what is past the
+    hold with the real clock, and gives the founder an Alipay account and one withdrawal request (once).
+
+    Nothing is dated in the future (issue #19: the release used to run with a clock a week ahead, so the
+    statement showed credits dated after today, before the withdrawal drawn from them)."""
     while commission_split_queued(limit=500):
         pass
-    commission_release_due(now=timezone.now() + timedelta(days=settings.COMMISSION_HOLD_DAYS + 1))
+    with transaction.atomic():
+        _ledger_backdate(new_orders or {})
+        demo_orders_backdate(new_orders or {})
+    commission_release_due()
     founder = Member.objects.filter(user__email="founder@example.com").first()
     if founder is None:
         return
@@ -28,8 +37,21 @@ def demo_money(stdout) -> None:
             payout_account_save(
                 member=founder, method="alipay", holder_name="Sun Founder", alipay_account="founder@example.com"
             )
-        available = member_balance(founder).available
+        available = member_balance(founder).withdrawable
         if not Withdrawal.objects.filter(member=founder).exists() and available >= settings.WITHDRAWAL_MINIMUM:
             amount = min(available, Decimal("50.00"))
             withdrawal_request(member=founder, amount=amount)
             stdout.write(f"  founder asked to withdraw {amount} (approve it in admin → Withdrawals)")
+
+
+def _ledger_backdate(days_by_order: dict[int, int]) -> None:
+    """The split and the refunds' reversals of an order written just now move back with the order's history."""
+    for order_id, days in days_by_order.items():
+        if not days:
+            continue
+        back = timedelta(days=days)
+        CommissionEntry.objects.filter(order_id=order_id).update(
+            created_at=F("created_at") - back, reversed_at=F("reversed_at") - back
+        )
+        OrderSplit.objects.filter(order_id=order_id).update(created_at=F("created_at") - back)
+        RefundApplied.objects.filter(refund__order_id=order_id).update(applied_at=F("applied_at") - back)

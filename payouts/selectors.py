@@ -1,10 +1,21 @@
+"""Reads of a member's money: the one balance read model, the statement, withdrawals.
+
+Placement (issue #19): the balance needs the ledger (commissions) and the withdrawals (payouts). Payouts sits above
+commissions, so the balance lives here and is built from the ledger's own summary,
+`commissions.selectors.member_ledger_totals`: every import goes down the stack, and commissions never reads the
+withdrawals table behind payouts' back.
+"""
+
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
-from config.money import ROUND_HALF_UP, ZERO, quantize_money
+from commissions.models import CommissionEntry as Entry
+from commissions.selectors import member_ledger_totals, released_entries
+from config.money import ZERO, money_sum
 from payouts.models import Withdrawal
 
 # Withdrawals whose money has left (or is leaving) the balance.
@@ -19,72 +30,82 @@ OPEN = (Withdrawal.Status.REQUESTED, Withdrawal.Status.APPROVED, Withdrawal.Stat
 
 @dataclass(frozen=True)
 class Balance:
-    released: Decimal  # commission made available (or already paid out), clawbacks included
-    pending: Decimal  # commission still on hold
-    in_flight: Decimal  # withdrawals requested, approved or processing
-    paid_out: Decimal  # withdrawals paid
-    clawed_back: Decimal  # clawbacks (negative)
+    """A member's money: the one read model every page, the API, the admin and the withdrawal check show.
+
+    Derived from the commission ledger (`commissions.selectors.member_ledger_totals`) and the member's
+    withdrawals, never stored. Each figure has one label, the same on every page (docs/payouts.md):
+
+    - `pending` ("Pending (on hold)"): commission not released yet, less the reversals of refunds before release.
+    - `withdrawable` ("Available to withdraw"): `released − in_flight − paid_out`: what a withdrawal may take now.
+      Negative after a clawback of money already paid out; future commission nets it off.
+    - `in_flight` ("Being withdrawn"): withdrawals requested, approved or processing.
+    - `paid_out` ("Paid out", context "balance"): withdrawals the payout provider paid.
+    - `clawed_back` ("Clawed back"): commission taken back by refunds after its release, as a positive amount;
+      already subtracted in `released` (so in `withdrawable`), shown so a member sees why.
+    - `released`: all commission released so far (available or paid entries), clawbacks included.
+    - `tax_withheld`: income tax withheld at payout (SPEC §10). Always 0.00 until the tax rules land; it will be
+      part of `paid_out` (the member receives `paid_out − tax_withheld`), so it never changes `withdrawable`.
+    """
+
+    pending: Decimal
+    released: Decimal
+    in_flight: Decimal
+    paid_out: Decimal
+    clawed_back: Decimal
+    tax_withheld: Decimal = ZERO
 
     @property
-    def available(self) -> Decimal:
-        """What can be withdrawn now; negative after a clawback, netted against future commission."""
+    def withdrawable(self) -> Decimal:
         return self.released - self.in_flight - self.paid_out
 
 
 def member_balance(member) -> Balance:
-    """The balance, derived from the ledger and the withdrawals (two aggregate queries). Never stored."""
-    from commissions.models import CommissionEntry as Entry
-
+    """The member's balance (`member` or its id): two aggregate queries, whatever the history."""
     member_id = getattr(member, "pk", member)
-    entries = Entry.objects.filter(beneficiary_id=member_id).aggregate(
-        released=Sum("amount", filter=Q(status__in=[Entry.Status.AVAILABLE, Entry.Status.PAID])),
-        pending=Sum("amount", filter=Q(status=Entry.Status.PENDING)),
-        clawed_back=Sum("amount", filter=Q(kind=Entry.Kind.CLAWBACK)),
-    )
+    ledger = member_ledger_totals(member_id)
     withdrawals = Withdrawal.objects.filter(member_id=member_id).aggregate(
         in_flight=Sum("amount", filter=Q(status__in=OPEN)),
         paid_out=Sum("amount", filter=Q(status=Withdrawal.Status.PAID)),
     )
-
-    def cents(value) -> Decimal:  # SQLite sums decimals without their scale
-        return quantize_money(value or ZERO, ROUND_HALF_UP)
-
     return Balance(
-        released=cents(entries["released"]),
-        pending=cents(entries["pending"]),
-        in_flight=cents(withdrawals["in_flight"]),
-        paid_out=cents(withdrawals["paid_out"]),
-        clawed_back=cents(entries["clawed_back"]),
+        pending=ledger.pending,
+        released=ledger.released,
+        in_flight=money_sum(withdrawals["in_flight"]),
+        paid_out=money_sum(withdrawals["paid_out"]),
+        clawed_back=ledger.clawed_back,
     )
 
 
 @dataclass(frozen=True)
 class StatementLine:
-    at: object
+    at: datetime
     description: str
     amount: Decimal
     balance: Decimal
 
 
+# At the same moment, money in comes before money out, so a withdrawal follows the credits it was drawn from.
+CREDIT, DEBIT = 0, 1
+RETURNED = (Withdrawal.Status.FAILED, Withdrawal.Status.REJECTED, Withdrawal.Status.CANCELLED)
+
+
 def member_statement(member) -> list[StatementLine]:
-    """Every credit and debit of the withdrawable balance, oldest first, with the running balance.
+    """Every credit and debit of the withdrawable balance, oldest first, with the running balance; two queries.
 
-    Ends at member_balance(member).available.
+    Each line is dated when the money moved: a released entry when it was released (commission, and released
+    reversals, adjustments and clawbacks, which are debits), a withdrawal when it was requested (its money leaves
+    the balance then), and a failed, rejected or cancelled withdrawal's return when that happened. Release times
+    are stamped with the real clock, so a withdrawal always comes after the credits it was drawn from and the
+    running balance is negative only after a clawback. Ends at `member_balance(member).withdrawable`.
     """
-    from commissions.models import CommissionEntry as Entry
-
-    moves = []
-    released = (
-        Entry.objects.filter(beneficiary=member, status__in=[Entry.Status.AVAILABLE, Entry.Status.PAID])
-        .select_related("order", "external_line__network")
-        .order_by("released_at", "pk")
-    )
+    member_id = getattr(member, "pk", member)
     labels = {
         Entry.Kind.CLAWBACK: _("Clawback"),
         Entry.Kind.REVERSAL: _("Reversal"),
         Entry.Kind.ADJUSTMENT: _("Adjustment"),
     }
-    for entry in released:
+    moves = []
+    for entry in released_entries([member_id]).select_related("order", "external_line__network"):
         label = labels.get(entry.kind, _("Commission"))
         if entry.external_line_id is not None:  # a sale on an external affiliate network
             line = entry.external_line
@@ -100,23 +121,22 @@ def member_statement(member) -> list[StatementLine]:
                 "number": entry.order.number,
                 "level": entry.level,
             }
-        moves.append((entry.released_at or entry.created_at, description, entry.amount))
-    for withdrawal in Withdrawal.objects.filter(member=member).order_by("requested_at", "pk"):
-        moves.append((withdrawal.requested_at, _("Withdrawal %(id)s") % {"id": withdrawal.pk}, -withdrawal.amount))
-        if withdrawal.status in (Withdrawal.Status.FAILED, Withdrawal.Status.REJECTED, Withdrawal.Status.CANCELLED):
+        moves.append((entry.moved_at, CREDIT if entry.amount >= 0 else DEBIT, description, entry.amount))
+    for withdrawal in Withdrawal.objects.filter(member_id=member_id).order_by("requested_at", "pk"):
+        moves.append(
+            (withdrawal.requested_at, DEBIT, _("Withdrawal %(id)s") % {"id": withdrawal.pk}, -withdrawal.amount)
+        )
+        if withdrawal.status in RETURNED:
             back_at = withdrawal.failed_at or withdrawal.decided_at or withdrawal.requested_at
-            moves.append(
-                (
-                    back_at,
-                    _("Withdrawal %(id)s %(status)s: returned")
-                    % {"id": withdrawal.pk, "status": withdrawal.get_status_display().lower()},
-                    withdrawal.amount,
-                )
-            )
-    moves.sort(key=lambda move: move[0])
+            description = _("Withdrawal %(id)s %(status)s: returned") % {
+                "id": withdrawal.pk,
+                "status": withdrawal.get_status_display().lower(),
+            }
+            moves.append((back_at, CREDIT, description, withdrawal.amount))
+    moves.sort(key=lambda move: (move[0], move[1]))  # stable: same time and side keep their order
     running = ZERO
     lines = []
-    for at, description, amount in moves:
+    for at, _side, description, amount in moves:
         running += amount
         lines.append(StatementLine(at=at, description=description, amount=amount, balance=running))
     return lines

@@ -145,7 +145,7 @@ def withdrawal_request(*, member, amount) -> Withdrawal:
             _("You have %(n)d withdrawals in progress; wait for one to finish.") % {"n": settings.WITHDRAWAL_MAX_OPEN},
             code="too_many_open",
         )
-    available = member_balance(member).available
+    available = member_balance(member).withdrawable
     if amount > available:
         raise PayoutError({"amount": [_("You can withdraw at most %(available)s.") % {"available": max(available, 0)}]})
     withdrawal = Withdrawal.objects.create(

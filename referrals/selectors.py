@@ -1,7 +1,6 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
@@ -12,9 +11,6 @@ from django.utils import timezone
 from config.money import ROUND_HALF_UP, ZERO, quantize_money
 from referrals.models import Member, ShareLink, ShareLinkDailyStat
 from referrals.tree import PENDING, TreeReport, compute_nested_sets
-
-if TYPE_CHECKING:
-    from commissions.selectors import CommissionSummary
 
 
 def member_by_invite_code(code: str) -> Member | None:
@@ -204,7 +200,6 @@ class DayStats:
 
 @dataclass(frozen=True)
 class DashboardStats:
-    earnings: "CommissionSummary"
     periods: list[PeriodStats]  # one per DASHBOARD_PERIODS, shortest first
     daily: list[DayStats]  # DASHBOARD_DAYS days, oldest first, every day present
 
@@ -233,15 +228,14 @@ SALES = Sum(F("total") - F("refunded_total"), output_field=DecimalField(max_digi
 
 
 def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
-    """The overview's figures for `member`: earnings summary, clicks, orders, sales and conversion for today,
-    7 and 30 days, and daily earnings and orders for the chart.
+    """The overview's figures for `member`: clicks, orders, sales and conversion for today, 7 and 30 days, and
+    daily earnings and orders for the chart (the balance is `payouts.selectors.member_balance`, as on every page).
 
-    Four queries whatever the number of days, links, orders or entries: the earnings summary, one aggregate of
-    the daily link statistics, and the member's orders and ledger entries each grouped by day in SQL (days are
+    Three queries whatever the number of days, links, orders or entries: one aggregate of the daily link
+    statistics, and the member's orders and ledger entries each grouped by day in SQL (days are
     calendar days in the current time zone). Only `member`'s own links, orders (as sharer) and entries are read.
     """
     from commissions.models import CommissionEntry
-    from commissions.selectors import member_commission_summary
 
     zone = timezone.get_current_timezone()
     first = today - timedelta(days=DASHBOARD_DAYS - 1)
@@ -288,7 +282,7 @@ def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
         )
         for days, since in period_starts.items()
     ]
-    return DashboardStats(earnings=member_commission_summary(member), periods=periods, daily=daily)
+    return DashboardStats(periods=periods, daily=daily)
 
 
 def team_levels_in_force(at=None) -> int:

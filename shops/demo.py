@@ -6,19 +6,22 @@ orders are only placed while the demo shop has none. Every order moves through t
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from io import BytesIO
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils.text import slugify
 from PIL import Image, ImageDraw, ImageFont
 
 from config.site_url import absolute_url
 from referrals.models import Member
-from shops.models import Category, Order, Product, Shop
+from shops.models import Category, Order, OrderEvent, Payment, Product, Refund, Shop
 from shops.payments.sandbox import build_webhook
 from shops.services import (
     BuyerDetails,
@@ -181,47 +184,76 @@ def _pay(order: Order) -> Order:
     return order
 
 
-def _orders(shops: list[Shop], products: list[Product]) -> int:
-    """Orders in every state; returns how many were placed (0 when the demo shop already has orders)."""
+def _orders(shops: list[Shop], products: list[Product]) -> dict[int, int]:
+    """Orders in every state, each with how many days ago it happened ({order id: days}; empty when the demo
+    shop already has orders). The services stamp the moment they run: `payouts.demo.demo_money` moves each new
+    order's history back by its days once its commission is split, so completed orders are past the hold and
+    their commission is released today, as the beat would have done; nothing is dated in the future."""
     demo_shop, *other_shops = shops
     if demo_shop.orders.exists():
-        return 0
+        return {}
     staff = get_user_model().objects.filter(email="admin@example.com").first()
     longjing, tieguanyin, puer, jerky, _nuts, wife_cakes, tea_set, *_rest = products
-    placed = []
+    completed_days = settings.COMMISSION_HOLD_DAYS + 5  # completed this long ago: the hold has passed
+    placed = {}
 
-    def place(shop, items, buyer):
+    def place(shop, items, buyer, days_ago):
         order = _place(shop, items, buyer)
-        placed.append(order)
+        placed[order.pk] = days_ago
         return order
 
-    place(demo_shop, {longjing: 1}, BUYERS[0])  # left awaiting payment
-    _pay(place(demo_shop, {tieguanyin: 2, jerky: 3}, BUYERS[1]))
-    order_mark_shipped(order=_pay(place(demo_shop, {puer: 1}, BUYERS[2])), actor=staff)
-    shipped = order_mark_shipped(order=_pay(place(demo_shop, {tea_set: 1, longjing: 2}, BUYERS[3])), actor=staff)
+    place(demo_shop, {longjing: 1}, BUYERS[0], 0)  # left awaiting payment (within the payment timeout)
+    _pay(place(demo_shop, {tieguanyin: 2, jerky: 3}, BUYERS[1], 1))
+    order_mark_shipped(order=_pay(place(demo_shop, {puer: 1}, BUYERS[2], 4)), actor=staff)
+    shipped = order_mark_shipped(
+        order=_pay(place(demo_shop, {tea_set: 1, longjing: 2}, BUYERS[3], completed_days)), actor=staff
+    )
     order_mark_completed(order=shipped, actor=staff)
-    order_cancel(order=place(demo_shop, {wife_cakes: 4}, BUYERS[4]), actor_label="buyer", reason="Ordered twice.")
-    order_refund(order=_pay(place(demo_shop, {jerky: 2}, BUYERS[0])), actor=staff, reason="Buyer changed their mind.")
-    partly = _pay(place(demo_shop, {longjing: 1, wife_cakes: 3}, BUYERS[2]))
+    order_cancel(order=place(demo_shop, {wife_cakes: 4}, BUYERS[4], 6), actor_label="buyer", reason="Ordered twice.")
+    order_refund(
+        order=_pay(place(demo_shop, {jerky: 2}, BUYERS[0], 5)), actor=staff, reason="Buyer changed their mind."
+    )
+    partly = _pay(place(demo_shop, {longjing: 1, wife_cakes: 3}, BUYERS[2], 3))
     cakes_line = partly.lines.get(product=wife_cakes)
     order_refund(order=partly, quantities={cakes_line.pk: 1}, actor=staff, reason="One box arrived crushed.")
 
     # A little trade in the other shops, so their owners' dashboards are not empty.
     for number, shop in enumerate(other_shops):
         listed = [listing.product for listing in shop.listings.select_related("product").order_by("position", "pk")]
-        order = _pay(place(shop, {listed[0]: 1, listed[1]: 2}, BUYERS[(number + 1) % len(BUYERS)]))
+        days_ago = completed_days - 2 if number % 2 == 0 else 2
+        order = _pay(place(shop, {listed[0]: 1, listed[1]: 2}, BUYERS[(number + 1) % len(BUYERS)], days_ago))
         if number % 2 == 0:
             order_mark_completed(order=order_mark_shipped(order=order, actor=staff), actor=staff)
-    return len(placed)
+    return placed
 
 
 @transaction.atomic
-def demo_storefront(stdout) -> None:
-    """Create the demo catalogue, shops and orders (idempotent); `stdout` gets one summary line."""
+def demo_storefront(stdout) -> dict[int, int]:
+    """Create the demo catalogue, shops and orders (idempotent); `stdout` gets one summary line. Returns the new
+    orders with how many days ago each happened (for `payouts.demo.demo_money`)."""
     products = _catalogue()
     shops = _shops(products)
     placed = _orders(shops, products)
-    stdout.write(f"Storefront ready: {len(products)} products, {len(shops)} shops, {placed} new orders.\n")
+    stdout.write(f"Storefront ready: {len(products)} products, {len(shops)} shops, {len(placed)} new orders.\n")
+    return placed
+
+
+def demo_orders_backdate(days_by_order: dict[int, int]) -> None:
+    """Move each order's history (the order's times, its events, payments and refunds) `days` back, as if it had
+    happened then. Demo only: the services stamp the moment they run. The order's ledger entries move with it
+    (`payouts.demo`)."""
+    for order_id, days in days_by_order.items():
+        if not days:
+            continue
+        back = timedelta(days=days)
+        Order.objects.filter(pk=order_id).update(
+            **{name: F(name) - back for name in ("created_at", "paid_at", "shipped_at", "completed_at", "cancelled_at")}
+        )
+        OrderEvent.objects.filter(order_id=order_id).update(created_at=F("created_at") - back)
+        Payment.objects.filter(order_id=order_id).update(
+            created_at=F("created_at") - back, completed_at=F("completed_at") - back
+        )
+        Refund.objects.filter(order_id=order_id).update(created_at=F("created_at") - back)
 
 
 # --- Products of the sandbox affiliate network (issue #12) --------------------------------------------------------

@@ -1,3 +1,4 @@
+import re
 import secrets
 
 from django.conf import settings
@@ -21,8 +22,11 @@ RESERVED_SLUGS = frozenset(
     }
 )  # fmt: skip
 
+SHOP_SLUG_MAX_LENGTH = 40
+SHOP_SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$"
+SHOP_SLUG_SHAPE = re.compile(SHOP_SLUG_PATTERN)
 slug_validator = RegexValidator(
-    r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$",
+    SHOP_SLUG_PATTERN,
     _("Use 3 to 40 lower-case letters, digits and hyphens, starting and ending with a letter or digit."),
 )
 

@@ -2,11 +2,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, Q, Sum
+from django.utils.text import slugify
 
 from commissions.calculations import ChainMember, Plan, Policy, line_pool, split_line
 from commissions.services import plan_in_force, policy_in_force
 from config.money import ZERO
-from shops.models import Order, OrderLine, Product, Shop, ShopListing
+from config.phones import phone_lookup_value
+from shops.models import (
+    RESERVED_SLUGS,
+    SHOP_SLUG_MAX_LENGTH,
+    SHOP_SLUG_SHAPE,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payment,
+    Product,
+    Shop,
+    ShopListing,
+)
 
 
 def shop_by_slug(slug: str) -> Shop | None:
@@ -67,12 +80,61 @@ def order_for_buyer(number: str) -> Order | None:
     )
 
 
+@dataclass(frozen=True)
+class BuyerOrderState:
+    """What the buyer's order page says about payment and closing, and whether it refreshes itself.
+
+    `code`: "awaiting_confirmation" (the latest payment is on its way: the page refreshes until the provider's
+    answer arrives), "payment_failed" (the latest payment was declined: pay again), "awaiting_payment" (no payment
+    started), "cancelled", or the order's status once paid. `cancelled_by`: "buyer", "timeout" or "shop" for a
+    cancelled order. `late_payment_refunded`: a payment that arrived after the order was closed went straight back.
+    """
+
+    code: str
+    cancelled_by: str = ""
+    late_payment_refunded: bool = False
+
+    @property
+    def refreshes(self) -> bool:
+        return self.code == "awaiting_confirmation"
+
+
+def order_buyer_state(order: Order) -> BuyerOrderState:
+    """The state of `order` for its buyer's page: its payments as `order_for_buyer` prefetched them (newest first),
+    plus one query for a cancelled order's closing event."""
+    payments = list(order.payments.all())
+    late_refund = any(payment.status == Payment.Status.REFUNDED for payment in payments)
+    if order.status == Order.Status.PENDING_PAYMENT:
+        if not payments:
+            return BuyerOrderState("awaiting_payment")
+        if payments[0].status == Payment.Status.FAILED:
+            return BuyerOrderState("payment_failed")
+        return BuyerOrderState("awaiting_confirmation")
+    if order.status == Order.Status.CANCELLED:
+        closing = (
+            order.events.filter(kind=OrderEvent.Kind.STATUS, to_status=Order.Status.CANCELLED)
+            .order_by("-created_at", "-pk")
+            .values_list("actor_label", flat=True)
+            .first()
+        )
+        cancelled_by = {"buyer": "buyer", "system": "timeout"}.get(closing or "", "shop")
+        return BuyerOrderState("cancelled", cancelled_by=cancelled_by, late_payment_refunded=late_refund)
+    return BuyerOrderState(order.status, late_payment_refunded=late_refund)
+
+
 def order_lookup(number: str, contact: str) -> Order | None:
-    """The order with this number whose buyer phone or email is `contact`, else None (no hint which was wrong)."""
+    """The order with this number whose buyer phone or email is `contact`, else None (no hint which was wrong).
+
+    `contact` is an email address, or a phone number in any spelling: it is compared in its stored form (E.164,
+    config.phones), so "138 0013 8000" finds an order placed with "+86 138-0013-8000"."""
     number, contact = (number or "").strip(), (contact or "").strip()
     if not number or not contact:
         return None
-    return Order.objects.filter(number=number).filter(Q(buyer_phone=contact) | Q(buyer_email__iexact=contact)).first()
+    orders = Order.objects.filter(number=number)
+    if "@" in contact:
+        return orders.filter(buyer_email__iexact=contact).first()
+    phone = phone_lookup_value(contact)
+    return orders.filter(buyer_phone=phone).first() if phone else None
 
 
 def catalogue_products(*, search: str = "", category_id: int | None = None):
@@ -92,6 +154,23 @@ CATALOGUE_SORTS = {
     "price": ("price", "title", "pk"),
     "new": ("-created_at", "-pk"),
 }
+
+
+def shop_address_suggestion(*, typed: str, name: str, member=None, shop: Shop | None = None) -> str | None:
+    """A free shop address to suggest when the one typed cannot be used: the Latin letters and digits of what was
+    typed, else of the shop's name, else "shop-<invite code>" (public anyway); None if none of them is free.
+    At most three queries."""
+    candidates = [slugify(typed or ""), slugify(name or "")]
+    if member is not None:
+        candidates.append(f"shop-{member.invite_code.lower()}")
+    others = Shop.objects.exclude(pk=shop.pk) if shop is not None and shop.pk else Shop.objects.all()
+    for candidate in candidates:
+        candidate = candidate[:SHOP_SLUG_MAX_LENGTH].strip("-_").replace("_", "-")
+        if not SHOP_SLUG_SHAPE.search(candidate) or candidate in RESERVED_SLUGS:
+            continue
+        if not others.filter(slug=candidate).exists():
+            return candidate
+    return None
 
 
 def owner_shop(member) -> Shop | None:

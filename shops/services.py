@@ -7,7 +7,7 @@ commissions app only after the transaction commits.
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 
@@ -22,6 +22,7 @@ from commissions.services import commission_order_paid
 from commissions.tasks import commission_apply_refund_task
 from config.celery import task_send
 from config.money import ZERO
+from config.phones import phone_e164
 from networks.models import ExternalListing
 from networks.services import external_listing_remove
 from referrals.models import Member, ShareLink
@@ -317,6 +318,8 @@ def order_place(
         raise ShopError(_("Your cart is empty."), code="empty")
     if not (buyer.phone or buyer.email) or not buyer.name or not buyer.address:
         raise ShopError(_("Give a name, an address, and a phone number or an email address."), code="buyer")
+    # One form for every caller (the checkout form already gives it): the look-up and self-purchase compare E.164.
+    buyer = replace(buyer, phone=phone_e164(buyer.phone) or buyer.phone.strip())
     limit = settings.ORDER_MAX_QUANTITY_PER_LINE
     if any(not 1 <= quantity <= limit for quantity in items.values()):
         raise ShopError(_("Quantities must be between 1 and %(max)d.") % {"max": limit}, code="quantity")

@@ -2,6 +2,7 @@
 
 import copy
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +25,7 @@ from referrals.attribution import attribution_from_request
 from referrals.decorators import member_required
 from shops import selectors
 from shops.cart import Cart, may_see_order, remember_order
-from shops.forms import CheckoutForm, OrderLookupForm, QuantityForm, ShopForm
+from shops.forms import CartQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, ShopForm
 from shops.models import Category, Order, Payment, Shop
 from shops.payments import WebhookRejected
 from shops.payments import sandbox as sandbox_provider
@@ -105,9 +106,17 @@ def product_detail(request, slug: str, product_id: int):
     if request.method == "POST":
         if not for_sale:
             messages.error(request, _("This product is not for sale right now."))
-        elif form.is_valid() and form.cleaned_data["quantity"] > 0:
-            cart.add(product.pk, form.cleaned_data["quantity"])
-            messages.success(request, _("Added to your cart."))
+        elif form.is_valid():
+            wanted = cart.items().get(product.pk, 0) + form.cleaned_data["quantity"]
+            in_cart = cart.add(product.pk, form.cleaned_data["quantity"])
+            if in_cart < wanted:
+                messages.warning(
+                    request,
+                    _("You can order at most %(max)d of a product at a time: your cart now has %(max)d of it.")
+                    % {"max": in_cart},
+                )
+            else:
+                messages.success(request, _("Added to your cart."))
             return redirect("shops:cart", slug=shop.slug)
     return render(
         request,
@@ -121,25 +130,43 @@ def product_detail(request, slug: str, product_id: int):
 def cart_view(request, slug: str):
     shop = _shop_or_404(slug)
     cart = Cart(request.session, shop.pk)
+    lines = selectors.cart_lines(shop, cart.items())
+    status = 200
     if request.method == "POST":
         try:
             product_id = int(request.POST.get("product", ""))
         except ValueError:
             return HttpResponseBadRequest(_("Which product?"))
+        listing = selectors.shop_product(shop, product_id)
+        if listing is None:
+            return HttpResponseBadRequest(_("This product is not in this shop."))
+        title = listing.product.title
+        form = CartQuantityForm(request.POST)
         if "remove" in request.POST:
             cart.set(product_id, 0)
-        else:
-            form = QuantityForm(request.POST)
-            if form.is_valid():
-                cart.set(product_id, form.cleaned_data["quantity"])
-            else:
-                messages.error(request, " ".join(form.errors.get("quantity", [])))
-        return redirect("shops:cart", slug=shop.slug)
-    lines = selectors.cart_lines(shop, cart.items())
+            messages.success(request, _("“%(title)s” is no longer in your cart.") % {"title": title})
+            return redirect("shops:cart", slug=shop.slug)
+        if form.is_valid() and form.cleaned_data["quantity"] == 0:
+            cart.set(product_id, 0)
+            message = _("You set “%(title)s” to 0, so it is no longer in your cart.") % {"title": title}
+            messages.success(request, message)
+            return redirect("shops:cart", slug=shop.slug)
+        if form.is_valid():
+            cart.set(product_id, form.cleaned_data["quantity"])
+            messages.success(
+                request,
+                _("Your cart now has %(quantity)d of “%(title)s”.")
+                % {"quantity": form.cleaned_data["quantity"], "title": title},
+            )
+            return redirect("shops:cart", slug=shop.slug)
+        # Nothing changed: say why, on the page with the cart as it is.
+        messages.error(request, _("“%(title)s”: %(problem)s") % {"title": title, "problem": form.errors["quantity"][0]})
+        status = 400
     return render(
         request,
         "shops/cart.html",
         {"shop": shop, "lines": lines, "total": selectors.cart_total(lines), "cart_count": cart.count()},
+        status=status,
     )
 
 
@@ -207,7 +234,18 @@ def _buyer_order_or_404(request, number: str) -> Order:
 
 def order_detail(request, number: str):
     order = _buyer_order_or_404(request, number)
-    return render(request, "shops/order.html", {"order": order, "shop": order.shop})
+    return render(
+        request,
+        "shops/order.html",
+        {
+            "order": order,
+            "shop": order.shop,
+            "state": selectors.order_buyer_state(order),
+            "timeout_minutes": settings.ORDER_PAYMENT_TIMEOUT_MINUTES,
+            # The periodic task cancels it after this (shops.services.orders_cancel_expired).
+            "pay_before": order.created_at + timedelta(minutes=settings.ORDER_PAYMENT_TIMEOUT_MINUTES),
+        },
+    )
 
 
 @require_POST
@@ -300,6 +338,7 @@ def my_shop(request):
         request.POST if request.method == "POST" else None,
         request.FILES if request.method == "POST" else None,
         instance=copy.copy(shop) if shop else None,
+        member=member,
     )
     if request.method == "POST" and form.is_valid():
         fields = form.shop_fields()

@@ -247,6 +247,9 @@ class PolicySource(Source):
             f"max_payout_ratio={policy.max_payout_ratio} self_purchase_earns={policy.self_purchase_earns} "
             f"ineligible_share={policy.ineligible_share}"
         )
+        if policy.max_payout_ratio_published is not None:
+            # Published above the legal ceiling before it existed; lowered to it by commissions migration 0008.
+            caps += f" (max_payout_ratio published as {policy.max_payout_ratio_published}, lowered to the ceiling)"
         return self.make(
             policy,
             at=policy.effective_from,

@@ -21,9 +21,10 @@ from commissions.selectors import (
     member_commission_entries,
     member_commission_entry,
     member_commission_entry_related,
-    member_commission_summary,
 )
 from config.api import IsMemberOrSuspendedReadOnly
+from payouts.api.serializers import BalanceSerializer
+from payouts.selectors import member_balance
 
 Entry = CommissionEntry
 
@@ -214,19 +215,17 @@ class CommissionEntryDetailApi(APIView):
 
 
 class CommissionSummaryApi(APIView):
-    """My earnings by where they stand (sums of my ledger entries)."""
+    """My earnings by where they stand: the same balance as `payouts/balance/` (issue #19: one read model), plus
+    `paid`, kept for clients written before it, which is `paid_out`."""
 
     permission_classes = [IsMemberOrSuspendedReadOnly]
 
-    class OutputSerializer(serializers.Serializer):
-        pending = money_field(help_text=gettext_lazy("On hold until the order can no longer be refunded."))
-        available = money_field(help_text=gettext_lazy("Released and not paid out yet; negative after a clawback."))
-        paid = money_field(help_text=gettext_lazy("Covered by a payout."))
-        clawed_back = money_field(help_text=gettext_lazy("Taken back after release (already in the figures above)."))
+    class OutputSerializer(BalanceSerializer):
+        paid = money_field(source="paid_out", help_text=gettext_lazy("The same as paid_out (kept for older clients)."))
 
         class Meta:
             ref_name = "CommissionSummary"
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request):
-        return Response(self.OutputSerializer(member_commission_summary(request.member)).data)
+        return Response(self.OutputSerializer(member_balance(request.member)).data)

@@ -5,6 +5,8 @@ never sent back: reads show it masked, as the HTML pages do. The rules (minimum,
 required) are the services'; their refusals come back as 400 in the one error shape.
 """
 
+from dataclasses import asdict
+
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
@@ -16,14 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ApiError, IsMember, IsMemberOrSuspendedReadOnly
+from payouts.api.serializers import BalanceSerializer, money_field
 from payouts.forms import METHOD_IDENTIFIER
 from payouts.models import PayoutAccount, Withdrawal, mask
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
-
-
-def money_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, **kwargs)
 
 
 def service_error(error: DjangoValidationError) -> ApiError:
@@ -43,13 +42,7 @@ class PayoutBalanceApi(APIView):
 
     permission_classes = [IsMemberOrSuspendedReadOnly]
 
-    class OutputSerializer(serializers.Serializer):
-        available = money_field(help_text=gettext_lazy("What can be withdrawn now; negative after a clawback."))
-        released = money_field()
-        pending = money_field()
-        in_flight = money_field(help_text=gettext_lazy("Withdrawals requested, approved or processing."))
-        paid_out = money_field()
-        clawed_back = money_field()
+    class OutputSerializer(BalanceSerializer):
         minimum_withdrawal = money_field()
 
         class Meta:
@@ -59,12 +52,8 @@ class PayoutBalanceApi(APIView):
     def get(self, request):
         balance = member_balance(request.member)
         data = {
-            "available": balance.available,
-            "released": balance.released,
-            "pending": balance.pending,
-            "in_flight": balance.in_flight,
-            "paid_out": balance.paid_out,
-            "clawed_back": balance.clawed_back,
+            **asdict(balance),
+            "withdrawable": balance.withdrawable,
             "minimum_withdrawal": settings.WITHDRAWAL_MINIMUM,
         }
         return Response(self.OutputSerializer(data).data)

@@ -150,12 +150,16 @@ def test_profile_stores_the_phone_without_separators_and_it_logs_in(client):
     ("phone", "error"),
     [
         ("13800138000", "Another account already uses this phone number."),
-        ("someone@example.com", "Enter a phone number of 5 to 19 digits, optionally starting with +."),
+        ("138 0013 8000", "Another account already uses this phone number."),
+        (
+            "someone@example.com",
+            "Enter a valid phone number, e.g. 131 2345 6789, or with the country code, e.g. +86 131 2345 6789.",
+        ),
     ],
 )
 def test_profile_refuses_a_phone_that_is_taken_or_not_a_number(client, phone, error):
-    UserFactory(phone="13800138000")
-    user = UserFactory(phone="13900139000")
+    UserFactory(phone="+8613800138000")
+    user = UserFactory(phone="+8613900139000")
     client.force_login(user)
 
     response = client.post(reverse("accounts:profile"), profile_data(user, phone=phone, current_password=PASSWORD))
@@ -163,7 +167,7 @@ def test_profile_refuses_a_phone_that_is_taken_or_not_a_number(client, phone, er
     assert response.status_code == 400
     assert response.context["form"].errors["phone"] == [error]
     user.refresh_from_db()
-    assert user.phone == "13900139000"
+    assert user.phone == "+8613900139000"
 
 
 def test_two_people_can_both_remove_their_phone(client):

@@ -1,6 +1,7 @@
 """The pure commission split (commissions/calculations.py): worked examples and property tests, no database."""
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from commissions.calculations import (
     CAP_MAX_PAYOUT_RATIO,
     CAP_MAX_TOTAL_RATE,
     HARD_MAX_LEVELS,
+    HARD_MAX_PAYOUT_RATIO,
     INELIGIBLE_SHARE_CHOICES,
     INELIGIBLE_SHARE_PLATFORM,
     INELIGIBLE_SHARE_ROLL_UP,
@@ -148,6 +150,125 @@ def test_a_cap_that_rounding_already_respects_does_not_bind():
 
     assert paid(split) == [(1, 1, D("30.00"))]
     assert split.capped_by is None
+
+
+def test_a_binding_payout_cap_scales_to_the_exact_cap_not_to_the_cap_in_cents():
+    # given: net 10.05 at a 50 % commission rate, the default plan (80/20) and policy (30 %): pool 5.025 → 5.03,
+    # planned 4.02 + 1.00 = 5.02, more than the cap 30 % × 10.05 = 3.015 (exact)
+    pool = line_pool(D("10.05"), D("0.5000"))
+
+    # when
+    split = split_line(
+        pool=pool, net_amount=D("10.05"), chain=chain(True, True), plan=plan("0.8", "0.2"), policy=Policy()
+    )
+
+    # then: 3.015 × 0.8 = 2.412 → 2.41 and 3.015 × 0.2 = 0.603 → 0.60, 3.01 in all (scaling to the cap rounded
+    # down first, 3.01, paid 2.408 → 2.40 and 0.602 → 0.60: 3.00, a cent less than the cap allows)
+    assert pool == D("5.03")
+    assert paid(split) == [(1, 1, D("2.41")), (2, 2, D("0.60"))]
+    assert split.member_total == D("3.01")
+    assert split.platform_remainder == D("2.02")
+    assert split.capped_by == CAP_MAX_PAYOUT_RATIO
+
+
+def test_the_rule_before_the_exact_cap_can_still_be_reproduced_for_history():
+    split = split_line(
+        pool=D("5.03"),
+        net_amount=D("10.05"),
+        chain=chain(True, True),
+        plan=plan("0.8", "0.2"),
+        policy=Policy(),
+        payout_cap_in_cents=True,
+    )
+
+    assert paid(split) == [(1, 1, D("2.40")), (2, 2, D("0.60"))]
+
+
+@pytest.mark.parametrize("ratio", ["0.3001", "0.3100", "0.5000", "0.9000", "1"])
+def test_a_policy_above_the_payout_ceiling_cannot_exist(ratio):
+    with pytest.raises(ValueError, match=r"max_payout_ratio must be at most 0\.3000"):
+        Policy(max_payout_ratio=D(ratio))
+
+
+def test_a_policy_at_the_payout_ceiling_or_below_is_allowed():
+    assert [Policy(max_payout_ratio=D(r)).max_payout_ratio for r in ("0", "0.1", "0.3")] == [
+        D("0"),
+        D("0.1"),
+        HARD_MAX_PAYOUT_RATIO,
+    ]
+
+
+def test_the_split_never_pays_over_the_payout_ceiling_even_if_handed_a_policy_that_does():
+    # given: a policy forced past its own check (as a bug or a tampered object might)
+    policy = Policy()
+    object.__setattr__(policy, "max_payout_ratio", D("0.9000"))
+
+    # when: a 100 % commission line, plan 80/20, would pay 100.00 of a 100.00 line
+    split = split_line(
+        pool=D("100.00"), net_amount=D("100.00"), chain=chain(True, True), plan=plan("0.8", "0.2"), policy=policy
+    )
+
+    # then: 30.00, the legal ceiling
+    assert paid(split) == [(1, 1, D("24.00")), (2, 2, D("6.00"))]
+    assert split.capped_by == CAP_MAX_PAYOUT_RATIO
+
+
+# --- the rate cap tests the rates actually applied (SPEC §7) ---------------------------------------------------------
+
+
+def test_the_rate_cap_ignores_the_rate_of_a_level_withheld_for_an_ineligible_member():
+    # given: a plan of 0.8 + 0.4 = 1.2 (it slipped past validation) under a max total rate of 1; the sharer is
+    # suspended and the platform keeps their share, so only 0.4 is applied
+    split = split_line(
+        pool=D("20.00"), net_amount=D("100.00"), chain=chain(False, True), plan=plan("0.8", "0.4"), policy=Policy()
+    )
+
+    # then: the sponsor gets the full 0.4 of the pool; nothing is scaled
+    assert paid(split) == [(2, 2, D("8.00"))]
+    assert split.capped_by is None
+    assert split.withheld_levels == (1,)
+
+
+def test_the_rate_cap_ignores_the_rate_of_a_level_nobody_is_at():
+    # the same plan; the sharer has no sponsor: only 0.8 is applied
+    split = split_line(
+        pool=D("20.00"), net_amount=D("100.00"), chain=chain(True), plan=plan("0.8", "0.4"), policy=Policy()
+    )
+
+    assert paid(split) == [(1, 1, D("16.00"))]
+    assert split.capped_by is None
+
+
+def test_the_rate_cap_ignores_the_rates_of_levels_beyond_max_levels():
+    # a three-level plan of 0.6 + 0.4 + 0.5 under a two-level policy: 1.0 is applied, within the cap
+    split = split_line(
+        pool=D("20.00"),
+        net_amount=D("100.00"),
+        chain=chain(True, True, True),
+        plan=plan("0.6", "0.4", "0.5"),
+        policy=Policy(),
+    )
+
+    assert paid(split) == [(1, 1, D("12.00")), (2, 2, D("8.00"))]
+    assert split.capped_by is None
+
+
+def test_the_rate_cap_counts_a_rolled_up_rate_as_applied():
+    # given: 0.6 + 0.3 + 0.3 = 1.2 > 1 under a three-level roll-up policy; the sponsor is suspended and their
+    # level rolls up to the third member, so all of 1.2 is applied
+    policy = Policy(max_levels=3, ineligible_share=INELIGIBLE_SHARE_ROLL_UP)
+
+    split = split_line(
+        pool=D("20.00"),
+        net_amount=D("100.00"),
+        chain=chain(True, False, True),
+        plan=plan("0.6", "0.3", "0.3"),
+        policy=policy,
+    )
+
+    # then: every share scaled by 1 / 1.2: 10.00, 5.00, 5.00
+    assert paid(split) == [(1, 1, D("10.00")), (2, 3, D("5.00")), (3, 3, D("5.00"))]
+    assert split.capped_by == CAP_MAX_TOTAL_RATE
 
 
 def test_an_inactive_upline_share_stays_with_the_platform_by_default():
@@ -474,6 +595,7 @@ def test_refund_reversals_per_level():
 # --- properties ---------------------------------------------------------------------------------------------------
 
 rates = st.integers(min_value=0, max_value=10_000).map(lambda n: D(n).scaleb(-4))
+payout_ratios = st.integers(min_value=0, max_value=int(HARD_MAX_PAYOUT_RATIO.scaleb(4))).map(lambda n: D(n).scaleb(-4))
 net_amounts = st.integers(min_value=1, max_value=100_000_000).map(lambda cents: D(cents).scaleb(-2))
 
 
@@ -482,7 +604,7 @@ def policies(draw) -> Policy:
     return Policy(
         max_levels=draw(st.integers(min_value=1, max_value=HARD_MAX_LEVELS)),
         max_total_rate=draw(rates),
-        max_payout_ratio=draw(rates),
+        max_payout_ratio=draw(payout_ratios),
         self_purchase_earns=draw(st.booleans()),
         ineligible_share=draw(st.sampled_from(INELIGIBLE_SHARE_CHOICES)),
     )
@@ -526,8 +648,9 @@ def assert_split_holds(split, *, pool, net_amount, chain, plan, policy, is_self_
         assert share.amount <= pool * share.rate
         assert share.rate == plan.rates[share.level - 1]
         assert share.capped_by == split.capped_by
-    # every cap holds
-    assert split.member_total <= quantize_money(policy.max_payout_ratio * net_amount, ROUND_DOWN)
+    # every cap holds: the members' total, and so every share, never exceeds net × ratio (exact), nor 30 % of net
+    assert split.member_total <= policy.max_payout_ratio * net_amount
+    assert split.member_total <= HARD_MAX_PAYOUT_RATIO * net_amount
     assert split.member_total <= pool * policy.max_total_rate
     applied_rate = sum((share.rate for share in split.shares), D(0))
     assert applied_rate <= policy.max_total_rate or split.capped_by is not None
@@ -551,6 +674,32 @@ def assert_split_holds(split, *, pool, net_amount, chain, plan, policy, is_self_
         assert split.member_total > limit - CENT * len(split.shares)
     else:
         assert split.member_total > pool * policy.max_total_rate - CENT * len(split.shares)
+    # and every amount, and the cap that bound, are what an independent exact reference gives for the rates
+    # actually applied
+    applied = [share.rate for share in split.shares]
+    reference = _reference(pool=pool, net_amount=net_amount, rates=applied, policy=policy)
+    assert ([share.amount for share in split.shares], split.capped_by) == reference
+
+
+def _floor_to_cent(value: Fraction) -> Decimal:
+    cents = (value * 100).numerator // (value * 100).denominator  # floor, exactly (value >= 0)
+    return D(cents).scaleb(-2).quantize(CENT)
+
+
+def _reference(*, pool, net_amount, rates, policy) -> tuple[list[Decimal], str | None]:
+    """SPEC §7 in exact rational arithmetic, written apart from split_line: the rate cap tests the applied rates;
+    a binding cap scales every share by one factor, the payout cap's being (net × ratio) / planned total with the
+    cap exact; each share is then rounded down to the cent once."""
+    pool_f, applied = Fraction(pool), sum((Fraction(rate) for rate in rates), Fraction(0))
+    factor, capped_by = Fraction(1), None
+    if applied > Fraction(policy.max_total_rate):
+        factor, capped_by = Fraction(policy.max_total_rate) / applied, CAP_MAX_TOTAL_RATE
+    amounts = [_floor_to_cent(pool_f * Fraction(rate) * factor) for rate in rates]
+    cap = Fraction(policy.max_payout_ratio) * Fraction(net_amount)
+    if sum((Fraction(amount) for amount in amounts), Fraction(0)) > cap:
+        factor, capped_by = cap / (pool_f * applied), CAP_MAX_PAYOUT_RATIO
+        amounts = [_floor_to_cent(pool_f * Fraction(rate) * factor) for rate in rates]
+    return amounts, capped_by
 
 
 @PROPERTY_SETTINGS
@@ -606,6 +755,44 @@ def test_even_an_illegal_plan_is_capped_at_split_time(
         policy=policy,
         is_self_purchase=is_self_purchase,
     )
+
+
+@PROPERTY_SETTINGS
+@given(
+    net_amount=net_amounts,
+    commission_rate=st.integers(min_value=3_001, max_value=10_000).map(lambda n: D(n).scaleb(-4)),
+    ratio=payout_ratios,
+    level1_units=st.integers(min_value=1, max_value=10_000),
+    levels=st.integers(min_value=1, max_value=HARD_MAX_LEVELS),
+)
+def test_a_binding_payout_cap_pays_the_exact_scaled_shares_rounded_down(
+    net_amount, commission_rate, ratio, level1_units, levels
+):
+    # given: a commission rate above 30 %, a plan sharing the whole pool: the payout cap binds on most lines
+    units = [level1_units, *([(10_000 - level1_units) // (levels - 1)] * (levels - 1) if levels > 1 else [])]
+    rates_applied = tuple(D(unit).scaleb(-4) for unit in units)
+    policy = Policy(max_levels=HARD_MAX_LEVELS, max_payout_ratio=ratio)
+    pool = line_pool(net_amount, commission_rate)
+
+    split = split_line(
+        pool=pool, net_amount=net_amount, chain=chain(*[True] * levels), plan=Plan(rates_applied), policy=policy
+    )
+
+    # then: whenever it binds, each share is floor-to-cent of pool × rate × (net × ratio) / (pool × Σ rates),
+    # computed exactly with fractions; the members' total never exceeds the exact cap and falls short of it by
+    # less than a cent per share
+    if split.capped_by == CAP_MAX_PAYOUT_RATIO:
+        exact_cap = Fraction(ratio) * Fraction(net_amount)
+        total_rate = sum((Fraction(rate) for rate in rates_applied), Fraction(0))
+        expected = [
+            _floor_to_cent(Fraction(pool) * Fraction(rate) * exact_cap / (Fraction(pool) * total_rate))
+            for rate in rates_applied
+        ]
+        assert [share.amount for share in split.shares] == expected
+        assert Fraction(split.member_total) <= exact_cap
+        assert Fraction(split.member_total) > exact_cap - Fraction(len(split.shares), 100)
+    else:
+        assert split.member_total <= ratio * net_amount
 
 
 @PROPERTY_SETTINGS

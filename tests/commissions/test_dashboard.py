@@ -12,8 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
-from commissions.selectors import member_commission_entries, member_commission_summary
+from commissions.selectors import member_commission_entries
 from commissions.services import commission_release_due, policy_publish
+from payouts.selectors import member_balance
 from referrals.models import Member
 from referrals.services import member_set_status
 from shops.services import order_mark_completed, order_mark_shipped, order_refund
@@ -108,41 +109,39 @@ def test_dashboard_links_to_the_commission_page(client, chain):
 # --- Summary ----------------------------------------------------------------------------------------------
 
 
-def test_summary_sums_pending_available_paid_and_clawed_back(client, chain, shop, product, paid, refund):
+def test_summary_sums_pending_released_and_clawed_back(client, chain, shop, product, paid, refund):
     _root, _sponsor, sharer = chain
-    # given: one order on hold, one released, one released and paid out then refunded in full
+    # given: one order on hold, one released, one released then refunded in full
     on_hold = paid(shop, {product: 1})  # pool 1.00: sharer 0.80
     released = paid(shop, {product: 2})  # pool 2.00: sharer 1.60
     _release(released)
-    paid_out = paid(shop, {product: 3})  # pool 3.00: sharer 2.40
-    _release(paid_out)
-    # Payouts label the entries a payout covered as paid (their service is not under test here).
-    Entry.objects.filter(order=paid_out, kind=Entry.Kind.COMMISSION).update(
-        status=Entry.Status.PAID, paid_at=timezone.now()
-    )
-    refund(paid_out)  # after payout: a clawback of 2.40, available
+    refunded = paid(shop, {product: 3})  # pool 3.00: sharer 2.40
+    _release(refunded)
+    refund(refunded)  # after release: a clawback of 2.40, available
 
     # when
-    summary = member_commission_summary(sharer)
+    balance = member_balance(sharer)
     response = _login(client, sharer).get(ENTRIES)
 
     # then
     assert _entry(sharer, on_hold).amount == Decimal("0.80")
-    assert _entry(sharer, paid_out, Entry.Kind.CLAWBACK).amount == Decimal("-2.40")
-    assert summary.pending == Decimal("0.80")
-    assert summary.available == Decimal("-0.80")  # 1.60 released − 2.40 clawed back
-    assert summary.paid == Decimal("2.40")
-    assert summary.clawed_back == Decimal("2.40")
+    assert _entry(sharer, refunded, Entry.Kind.CLAWBACK).amount == Decimal("-2.40")
+    assert balance.pending == Decimal("0.80")
+    assert balance.released == Decimal("1.60")  # 1.60 + 2.40 released − 2.40 clawed back
+    assert balance.withdrawable == Decimal("1.60")
+    assert balance.paid_out == Decimal("0.00")
+    assert balance.clawed_back == Decimal("2.40")
     assert response.status_code == 200
     page = response.content.decode()
-    for shown in ("¥0.80", "-¥0.80", "¥2.40"):
-        assert shown in page
+    assert 'id="balance-pending"><b>¥0.80</b>' in page
+    assert 'id="balance-available"><b>¥1.60</b>' in page
+    assert 'id="balance-clawed-back"><b>¥2.40</b>' in page
 
 
 def test_summary_of_a_member_without_entries_is_zero(chain):
-    summary = member_commission_summary(chain[0])
+    balance = member_balance(chain[0])
 
-    assert (summary.pending, summary.available, summary.paid, summary.clawed_back) == (Decimal("0.00"),) * 4
+    assert (balance.pending, balance.withdrawable, balance.paid_out, balance.clawed_back) == (Decimal("0.00"),) * 4
 
 
 def test_a_reversal_before_release_lowers_pending(chain, shop, product, paid, refund):
@@ -152,10 +151,10 @@ def test_a_reversal_before_release_lowers_pending(chain, shop, product, paid, re
 
     refund(order, {line.pk: 1})  # half the line: 0.80 reversed
 
-    summary = member_commission_summary(sharer)
+    balance = member_balance(sharer)
     assert _entry(sharer, order, Entry.Kind.REVERSAL).amount == Decimal("-0.80")
-    assert summary.pending == Decimal("0.80")
-    assert summary.clawed_back == Decimal("0.00")
+    assert balance.pending == Decimal("0.80")
+    assert balance.clawed_back == Decimal("0.00")
 
 
 # --- List and filters --------------------------------------------------------------------------------------

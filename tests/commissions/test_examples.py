@@ -111,25 +111,34 @@ def test_example_b_the_payout_ratio_cap_binds(people, django_capture_on_commit_c
     _grace, paul, sara = people
     scarf = ProductFactory(title="Silk scarf", price=D("100.00"), commission_rate=D("0.5000"))
     tie = ProductFactory(title="Silk tie", price=D("33.33"), commission_rate=D("0.5000"))
-    order = place_order(shop_with_products(scarf, tie, owner=sara), {scarf: 1, tie: 1})
+    square = ProductFactory(title="Silk pocket square", price=D("10.05"), commission_rate=D("0.5000"))
+    order = place_order(shop_with_products(scarf, tie, square, owner=sara), {scarf: 1, tie: 1, square: 1})
 
     # when
     pay(order, django_capture_on_commit_callbacks)
 
     # then, scarf: pool 50.00, planned 40.00 + 10.00 = 50.00 > cap 30.00 → both scaled by 30/50
-    scarf_line, tie_line = order.lines.order_by("pk")
-    assert scarf_line.product_id == scarf.pk
+    lines = {line.product_id: line for line in order.lines.all()}
+    scarf_line, tie_line, square_line = lines[scarf.pk], lines[tie.pk], lines[square.pk]
     assert ledger(order, scarf_line) == [
         (COMMISSION, 1, sara.pk, D("50.00"), D("0.8000"), D("24.00"), PAYOUT_CAP, PENDING),
         (COMMISSION, 2, paul.pk, D("50.00"), D("0.2000"), D("6.00"), PAYOUT_CAP, PENDING),
         (PLATFORM, 0, None, D("50.00"), D("1.0000"), D("20.00"), PAYOUT_CAP, PENDING),
     ]
-    # and the tie: pool 16.665 → 16.67, cap 30 % × 33.33 = 9.999 → 9.99; shares scaled by 9.99/16.67:
-    # 13.336 → 7.992 → 7.99 and 3.334 → 1.998 → 1.99; the platform keeps 16.67 − 9.98 = 6.69
+    # the tie: pool 16.665 → 16.67, cap 30 % × 33.33 = 9.999 (exact, not rounded); shares scaled by 9.999/16.67:
+    # 13.336 → 7.9992 → 7.99 and 3.334 → 1.9998 → 1.99; the platform keeps 16.67 − 9.98 = 6.69
     assert ledger(order, tie_line) == [
         (COMMISSION, 1, sara.pk, D("16.67"), D("0.8000"), D("7.99"), PAYOUT_CAP, PENDING),
         (COMMISSION, 2, paul.pk, D("16.67"), D("0.2000"), D("1.99"), PAYOUT_CAP, PENDING),
         (PLATFORM, 0, None, D("16.67"), D("1.0000"), D("6.69"), PAYOUT_CAP, PENDING),
+    ]
+    # and the pocket square: pool 5.025 → 5.03, planned 4.02 + 1.00; cap 30 % × 10.05 = 3.015 exact; shares
+    # scaled by 3.015/5.03: 4.024 → 2.412 → 2.41 and 1.006 → 0.603 → 0.60, 3.01 in all (the cap rounded down
+    # first, 3.01, would have paid 2.40 + 0.60 = 3.00); the platform keeps 5.03 − 3.01 = 2.02
+    assert ledger(order, square_line) == [
+        (COMMISSION, 1, sara.pk, D("5.03"), D("0.8000"), D("2.41"), PAYOUT_CAP, PENDING),
+        (COMMISSION, 2, paul.pk, D("5.03"), D("0.2000"), D("0.60"), PAYOUT_CAP, PENDING),
+        (PLATFORM, 0, None, D("5.03"), D("1.0000"), D("2.02"), PAYOUT_CAP, PENDING),
     ]
     assert versions(order) == {(1, 1)}
 

@@ -342,12 +342,16 @@ def test_release_makes_entries_available_only_for_completed_orders_past_the_hold
     # then: nothing moves
     assert set(Entry.objects.values_list("status", flat=True)) == {PENDING}
 
-    # when: the hold has passed
-    released_at = completed.completed_at + HOLD
-    assert commission_release_due(now=released_at) == 3
+    # when: the hold has passed (the test's clock runs ahead of the real one)
+    before = timezone.now()
+    assert commission_release_due(now=completed.completed_at + HOLD) == 3
 
-    # then: only the completed order's entries are available, stamped with the release time
-    assert set(Entry.objects.filter(order=completed).values_list("status", "released_at")) == {(AVAILABLE, released_at)}
+    # then: only the completed order's entries are available, stamped with when the release ran, never with the
+    # test's future clock (issue #19: the statement dates credits by it)
+    released = list(Entry.objects.filter(order=completed).values_list("status", "released_at"))
+    assert {status for status, _at in released} == {AVAILABLE}
+    assert len({at for _status, at in released}) == 1
+    assert before <= released[0][1] <= timezone.now()
     assert full_ledger(paid) == paid_rows
     assert full_ledger(shipped) == shipped_rows
 

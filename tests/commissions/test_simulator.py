@@ -175,7 +175,7 @@ def test_the_simulator_writes_nothing_but_its_own_row(world, staff_user, django_
 
     # when: a draft very different from the plan in force
     simulation = simulate(
-        django_capture_on_commit_callbacks, staff_user, rates=(D("1.0000"),), overrides={"max_payout_ratio": "0.9000"}
+        django_capture_on_commit_callbacks, staff_user, rates=(D("1.0000"),), overrides={"max_payout_ratio": "0.2000"}
     )
 
     # then

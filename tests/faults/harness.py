@@ -118,11 +118,11 @@ def complete_random(world: World) -> Order | None:
 
 def withdraw_random(world: World) -> Withdrawal | None:
     """A member with money available asks for some or all of it; staff approve it."""
-    candidates = [m for m in world.members if member_balance(m).available >= Decimal("10.00")]
+    candidates = [m for m in world.members if member_balance(m).withdrawable >= Decimal("10.00")]
     if not candidates:
         return None
     member = world.rng.choice(candidates)
-    available = member_balance(member).available
+    available = member_balance(member).withdrawable
     amount = (available * Decimal(world.rng.uniform(0.3, 1.0))).quantize(CENT)
     try:
         withdrawal = withdrawal_request(member=member, amount=max(amount, Decimal("10.00")))

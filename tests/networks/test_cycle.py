@@ -112,7 +112,7 @@ def test_the_full_cycle_from_link_to_clawback(network, sharer, sandbox_network, 
 
     # Released after the hold (0 days here) and paid out.
     commission_release_due(now=timezone.now() + timedelta(seconds=1))
-    earned = member_balance(sharer).available
+    earned = member_balance(sharer).withdrawable
     assert earned == by_level(line)[1] and earned > 0
     if earned >= Decimal("10.00"):
         assert pay_out(sharer, earned).status == "paid"
@@ -124,7 +124,7 @@ def test_the_full_cycle_from_link_to_clawback(network, sharer, sandbox_network, 
     assert line.status == "invalid"
     assert sum(by_level(line).values()) == Decimal("0.00")
     assert Entry.objects.filter(external_line=line, kind="clawback").exists()
-    assert member_balance(sharer).available == (-earned if earned >= Decimal("10.00") else Decimal("0.00"))
+    assert member_balance(sharer).withdrawable == (-earned if earned >= Decimal("10.00") else Decimal("0.00"))
     assert_ledger_clean()
 
 

@@ -125,11 +125,11 @@ def test_settled_lines_are_released_after_the_hold_and_can_be_paid_out(network, 
         reported=report(tracking, commission="20.00", status=OrderStatus.SETTLED, at=settled_at, settled_at=settled_at),
         source="sync",
     )
-    assert member_balance(sharer).available == Decimal("0.00")
+    assert member_balance(sharer).withdrawable == Decimal("0.00")
 
     commission_release_due()
 
-    assert member_balance(sharer).available == Decimal("16.00")
+    assert member_balance(sharer).withdrawable == Decimal("16.00")
     withdrawal = pay_out(sharer, Decimal("16.00"))
     assert withdrawal.status == "paid"
     assert_ledger_clean()
@@ -140,7 +140,7 @@ def test_a_line_not_yet_settled_is_not_released(network, chain, settings):
     tracking = tracking_id_for(network=network, member=sharer).value
     external_order_record(network=network, reported=report(tracking, status=OrderStatus.CONFIRMED), source="sync")
     commission_release_due(now=timezone.now() + timedelta(days=365))
-    assert member_balance(sharer).available == Decimal("0.00")
+    assert member_balance(sharer).withdrawable == Decimal("0.00")
 
 
 def test_invalid_before_release_reverses_everything(network, chain):
@@ -180,7 +180,7 @@ def test_invalid_after_release_and_payout_is_clawed_back(network, chain, setting
     line = ExternalOrder.objects.get()
     clawbacks = dict(Entry.objects.filter(external_line=line, kind="clawback").values_list("level", "amount"))
     assert clawbacks == {1: Decimal("-16.00"), 2: Decimal("-4.00")}
-    assert member_balance(sharer).available == Decimal("-16.00")  # netted against later commission
+    assert member_balance(sharer).withdrawable == Decimal("-16.00")  # netted against later commission
     assert_ledger_clean()
 
 

@@ -229,7 +229,7 @@ def test_reject_with_a_reason_returns_the_money_and_shows_the_reason(admin_clien
 
     assert _messages(response) == [("success", "Rejected 2 withdrawals.")]
     assert set(Withdrawal.objects.values_list("status", "reason")) == {("rejected", "Wrong name")}
-    assert member_balance(funded).available == D("500.00")
+    assert member_balance(funded).withdrawable == D("500.00")
     client.force_login(funded.user)
     assert "Wrong name" in client.get(reverse("payouts:overview")).content.decode()
 
@@ -265,7 +265,7 @@ def test_create_batch_with_the_sandbox_pays_and_fails_by_rule(admin_client, fund
     assert (batch.provider, batch.status, batch.created_by) == ("sandbox", "done", staff_user)
     assert _statuses([paid, failed, waiting]) == ["paid", "failed", "requested"]
     assert SandboxTransfer.objects.count() == 2
-    assert member_balance(funded).available == D("500.00") - D("40.00") - D("15.00")
+    assert member_balance(funded).withdrawable == D("500.00") - D("40.00") - D("15.00")
 
 
 def test_create_batch_with_the_manual_provider_only_creates_it(admin_client, funded):
@@ -484,7 +484,7 @@ def test_mark_failed_needs_a_reason_and_returns_the_money(admin_client, funded, 
     assert set(Withdrawal.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", "reason")) == {
         ("failed", "卡已注销")
     }
-    assert member_balance(funded).available == D("500.00")
+    assert member_balance(funded).withdrawable == D("500.00")
 
 
 def test_marking_a_withdrawal_that_is_not_processing_changes_nothing(admin_client, funded):

@@ -62,7 +62,7 @@ def run_together(calls: list[Callable[[], object]]) -> tuple[list[object], list[
 def assert_never_overdrawn(member) -> None:
     balance = member_balance(member)
     outgoing = Withdrawal.objects.filter(member=member, status__in=OUTGOING).aggregate(total=Sum("amount"))["total"]
-    assert balance.available >= 0
+    assert balance.withdrawable >= 0
     assert (outgoing or Decimal("0.00")) <= balance.released
 
 
@@ -105,10 +105,10 @@ def assert_each_paid_or_failed_exactly_once(withdrawals: list[Withdrawal]) -> No
         balance = member_balance(withdrawal.member_id)
         if withdrawal.status == Status.PAID:
             assert balance.paid_out == withdrawal.amount
-            assert balance.available == Decimal("80.00") - withdrawal.amount
+            assert balance.withdrawable == Decimal("80.00") - withdrawal.amount
         else:
             assert balance.paid_out == Decimal("0.00")
-            assert balance.available == Decimal("80.00")
+            assert balance.withdrawable == Decimal("80.00")
 
 
 # --- Withdrawals -------------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def test_sixteen_threads_withdrawing_the_whole_balance_at_once_only_one_succeeds
     assert Withdrawal.objects.filter(member=member).count() == 1
     assert WithdrawalEvent.objects.count() == 1
     balance = member_balance(member)
-    assert (balance.released, balance.in_flight, balance.available) == (
+    assert (balance.released, balance.in_flight, balance.withdrawable) == (
         Decimal("80.00"),
         Decimal("80.00"),
         Decimal("0.00"),
@@ -147,7 +147,7 @@ def test_sixteen_threads_each_withdrawing_an_eighth_of_the_balance_at_once_eight
     assert len(results) == 8
     assert len(errors) == 8
     assert all(isinstance(error, PayoutError) and "amount" in error.message_dict for error in errors), errors
-    assert member_balance(member).available == Decimal("0.00")
+    assert member_balance(member).withdrawable == Decimal("0.00")
     assert_never_overdrawn(member)
 
 
@@ -302,7 +302,7 @@ def test_two_payouts_of_one_member_recorded_at_once_label_both_entries_paid(monk
         monkeypatch.setattr(commissions.services, "commission_entries_mark_paid", original)
         assert errors == []
         assert results == [True, True]
-        assert member_balance(member).available == Decimal("0.00")
+        assert member_balance(member).withdrawable == Decimal("0.00")
         assert list(Entry.objects.filter(beneficiary=member).order_by("pk").values_list("status", flat=True)) == [
             Entry.Status.PAID,
             Entry.Status.PAID,

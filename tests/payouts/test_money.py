@@ -153,7 +153,7 @@ def get_or_create_staff():
 
 
 def available(member) -> Decimal:
-    return member_balance(member).available
+    return member_balance(member).withdrawable
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_a_request_takes_the_amount_out_of_the_balance(member):
     balance = member_balance(member)
     assert balance.released == Decimal("80.00")
     assert balance.in_flight == Decimal("30.00")
-    assert balance.available == Decimal("50.00")
+    assert balance.withdrawable == Decimal("50.00")
     assert events_of(withdrawal) == [("", Status.REQUESTED, member.user_id, "member", Decimal("30.00"), "")]
 
 
@@ -478,7 +478,7 @@ def test_a_withdrawal_goes_requested_approved_processing_paid_with_an_event_at_e
         (Status.PROCESSING, Status.PAID, None, "sandbox", amount, ""),
     ]
     balance = member_balance(member)
-    assert (balance.in_flight, balance.paid_out, balance.available) == (
+    assert (balance.in_flight, balance.paid_out, balance.withdrawable) == (
         Decimal("0.00"),
         Decimal("30.00"),
         Decimal("50.00"),
@@ -578,7 +578,7 @@ def test_a_provider_failure_returns_the_money_with_the_reason_and_a_new_request_
     )
     assert SandboxTransfer.objects.get().outcome == SandboxTransfer.Outcome.FAILED
     balance = member_balance(member)
-    assert (balance.in_flight, balance.paid_out, balance.available) == (
+    assert (balance.in_flight, balance.paid_out, balance.withdrawable) == (
         Decimal("0.00"),
         Decimal("0.00"),
         Decimal("80.00"),
@@ -726,6 +726,96 @@ def test_entries_covered_by_several_payouts_together_become_paid():
     ]
 
 
+def sell(member, price: str, quantity: int = 1, *, refund_before_release: int = 0, release: bool = True) -> Order:
+    """An order of `quantity` × a product at `price` (10 % commission rate) shared by `member`, paid, partly
+    refunded before release (`refund_before_release` units) if asked, then (unless `release` is false: its
+    commission stays on hold) shipped, completed and released."""
+    ensure_plan_in_force()
+    shop = Shop.objects.filter(owner=member).first() or ShopFactory(owner=member)
+    product = ProductFactory(price=Decimal(price), stock=1000)
+    shop_listing_add(shop=shop, product=product)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        order = pay_order(place_order(shop, {product: quantity}))
+    if refund_before_release:
+        line = order.lines.get()
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            order_refund(order=order, quantities={line.pk: refund_before_release}, reason="Some came back")
+    if not release:
+        return order
+    order_mark_shipped(order=Order.objects.get(pk=order.pk))
+    order_mark_completed(order=Order.objects.get(pk=order.pk))
+    commission_release_due(now=timezone.now() + timedelta(days=8))
+    return order
+
+
+def test_a_payout_of_the_whole_balance_labels_every_entry_paid_also_a_reversal_after_one_that_did_not_fit():
+    """Issue #19: 13.95 released, then a 7.20 commission and its −1.98 reversal (11 of 40 units refunded before
+    release); the member withdraws the whole 19.17. 13.95 + 7.20 = 21.15 is more than 19.17, but with the reversal
+    the running total is 19.17 again: every entry is covered. The old loop stopped at the 7.20."""
+    member = member_with_account()
+    sell(member, "174.40")  # pool 17.44: 13.95 for the sharer
+    sell(member, "2.25", 40, refund_before_release=11)  # pool 9.00: 7.20, less 7.20 × 24.75 / 90.00 = 1.98
+    assert entry_statuses(member) == [
+        (Entry.Kind.COMMISSION, Decimal("13.95"), Entry.Status.AVAILABLE),
+        (Entry.Kind.COMMISSION, Decimal("7.20"), Entry.Status.AVAILABLE),
+        (Entry.Kind.REVERSAL, Decimal("-1.98"), Entry.Status.AVAILABLE),
+    ]
+    assert available(member) == Decimal("19.17")
+
+    withdrawal = pay_out(member, "19.17")
+
+    assert withdrawal.status == Status.PAID
+    assert available(member) == Decimal("0.00")
+    assert entry_statuses(member) == [
+        (Entry.Kind.COMMISSION, Decimal("13.95"), Entry.Status.PAID),
+        (Entry.Kind.COMMISSION, Decimal("7.20"), Entry.Status.PAID),
+        (Entry.Kind.REVERSAL, Decimal("-1.98"), Entry.Status.PAID),
+    ]
+    assert set(Entry.objects.filter(beneficiary=member).values_list("paid_at", flat=True)) == {withdrawal.paid_at}
+
+
+def test_an_entry_only_partly_covered_stays_available_with_what_comes_after_it():
+    # given: 13.95 released, then a 7.20 commission with its −1.98 reversal (5.22 net)
+    member = member_with_account()
+    sell(member, "174.40")
+    sell(member, "2.25", 40, refund_before_release=11)
+
+    # when: 15.00 is paid out: the 13.95 and 1.05 of the 7.20; with its reversal the 7.20 would need 19.17
+    pay_out(member, "15.00")
+
+    # then: the 7.20 is only partly covered, so it stays available, and so does its reversal after it
+    assert entry_statuses(member) == [
+        (Entry.Kind.COMMISSION, Decimal("13.95"), Entry.Status.PAID),
+        (Entry.Kind.COMMISSION, Decimal("7.20"), Entry.Status.AVAILABLE),
+        (Entry.Kind.REVERSAL, Decimal("-1.98"), Entry.Status.AVAILABLE),
+    ]
+    assert available(member) == Decimal("4.17")  # the labels do not move the balance
+
+
+def test_a_clawback_after_a_covered_entry_is_covered_once_the_payouts_reach_the_running_total(staff):
+    # given: 80.00 and 40.00 released, 100.00 paid out: the 80.00 is covered, the 40.00 only partly
+    member = member_with_account()
+    order = earn(member, Decimal("80.00"))
+    earn(member, Decimal("40.00"))
+    pay_out(member, "100.00")
+    assert [status for _kind, _amount, status in entry_statuses(member)] == [Entry.Status.PAID, Entry.Status.AVAILABLE]
+
+    # when: the 80.00 order is refunded: a −80.00 clawback; the running total is 40.00, within the 100.00 paid
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        order_refund(order=order, actor=staff, reason="Returned")
+    earn(member, Decimal("80.00"))  # the balance (−60.00) back above the minimum: 20.00
+    pay_out(member, "20.00")
+
+    # then: everything up to the running total of 120.00 (80 + 40 − 80 + 80) is covered by the 120.00 paid out
+    assert entry_statuses(member) == [
+        (Entry.Kind.COMMISSION, Decimal("80.00"), Entry.Status.PAID),
+        (Entry.Kind.COMMISSION, Decimal("40.00"), Entry.Status.PAID),
+        (Entry.Kind.CLAWBACK, Decimal("-80.00"), Entry.Status.PAID),
+        (Entry.Kind.COMMISSION, Decimal("80.00"), Entry.Status.PAID),
+    ]
+    assert available(member) == Decimal("0.00")
+
+
 def test_a_clawback_after_payout_leaves_a_negative_balance_that_the_next_commission_nets_off(staff):
     # given: 80.00 earned and paid out
     member = member_with_account()
@@ -742,10 +832,10 @@ def test_a_clawback_after_payout_leaves_a_negative_balance_that_the_next_commiss
         (Entry.Kind.CLAWBACK, Decimal("-80.00"), Entry.Status.AVAILABLE),
     ]
     balance = member_balance(member)
-    assert balance.clawed_back == Decimal("-80.00")
+    assert balance.clawed_back == Decimal("80.00")
     assert balance.released == Decimal("0.00")
     assert balance.paid_out == Decimal("80.00")
-    assert balance.available == Decimal("-80.00")
+    assert balance.withdrawable == Decimal("-80.00")
     assert member_statement(member)[-1].balance == Decimal("-80.00")
     before = payout_state()
     with pytest.raises(PayoutError) as error:
@@ -784,7 +874,7 @@ def test_a_refund_before_release_reverses_pending_commission_and_leaves_the_bala
         order_refund(order=order, reason="Changed mind")
 
     balance = member_balance(member)
-    assert (balance.pending, balance.released, balance.available) == (
+    assert (balance.pending, balance.released, balance.withdrawable) == (
         Decimal("0.00"),
         Decimal("80.00"),
         Decimal("80.00"),
@@ -827,7 +917,31 @@ def test_the_statement_lists_every_credit_and_debit_and_ends_at_the_available_ba
     for line in lines:
         running += line.amount
         assert line.balance == running
-    assert lines[-1].balance == member_balance(member).available == Decimal("-2.00")
+    assert lines[-1].balance == member_balance(member).withdrawable == Decimal("-2.00")
+
+
+def test_the_statement_dates_money_when_it_moved_and_never_runs_negative_without_a_clawback():
+    """Issue #19: a release run with a clock ahead of the real one (the demo's "as if the hold had passed", the
+    tests' `now=`) stamped credits in the future, so the statement listed them after today and after the
+    withdrawals drawn from them: the running balance went negative with nothing clawed back."""
+    member = member_with_account()
+    earn(member, Decimal("80.00"))
+    pay_out(member, "50.00")
+    earn(member, Decimal("40.00"))
+    withdrawal_request(member=member, amount="70.00")
+
+    lines = member_statement(member)
+    now = timezone.now()
+
+    assert [(line.amount, line.balance) for line in lines] == [
+        (Decimal("80.00"), Decimal("80.00")),
+        (Decimal("-50.00"), Decimal("30.00")),
+        (Decimal("40.00"), Decimal("70.00")),
+        (Decimal("-70.00"), Decimal("0.00")),
+    ]
+    assert all(line.at <= now for line in lines)
+    assert [line.at for line in lines] == sorted(line.at for line in lines)
+    assert lines[-1].balance == available(member)
 
 
 def test_the_statement_of_a_member_with_nothing_is_empty():

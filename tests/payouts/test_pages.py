@@ -196,7 +196,7 @@ def test_member_requests_a_withdrawal(member_client, funded):
     withdrawal = Withdrawal.objects.get()
     assert (withdrawal.member, withdrawal.amount, withdrawal.status) == (funded, D("40.00"), "requested")
     assert withdrawal.account["account_number"] == CARD  # the snapshot keeps the full number for finance
-    assert member_balance(funded).available == D("110.00")
+    assert member_balance(funded).withdrawable == D("110.00")
     page = member_client.get(OVERVIEW).content.decode()
     assert "Withdrawal of ¥40.00 requested" in page
     assert f'action="{reverse("payouts:withdrawal_cancel", args=[withdrawal.pk])}"' in page
@@ -225,7 +225,7 @@ def test_a_bad_amount_is_a_form_error_beside_the_field_and_changes_nothing(membe
     assert response.context["form"].errors == {"amount": [error]}
     assert error.replace("'", "&#x27;") in response.content.decode()
     assert snapshot() == before
-    assert member_balance(funded).available == D("150.00")
+    assert member_balance(funded).withdrawable == D("150.00")
 
 
 def test_withdrawing_without_a_payout_account_is_refused(member_client, member):
@@ -272,7 +272,7 @@ def test_member_cancels_a_requested_withdrawal(member_client, funded):
     assert response.status_code == 302
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.CANCELLED
-    assert member_balance(funded).available == D("150.00")
+    assert member_balance(funded).withdrawable == D("150.00")
     assert list(withdrawal.events.values_list("from_status", "to_status", "actor_label")) == [
         ("", "requested", "member"),
         ("requested", "cancelled", "member"),
@@ -482,14 +482,14 @@ def test_statement_runs_to_the_available_balance_and_the_csv_matches(member_clie
     by_path = member_client.get(STATEMENT_CSV)
 
     # then: the running balance ends where the balance is
-    available = member_balance(funded).available
+    available = member_balance(funded).withdrawable
     assert available == D("94.50")  # 150.00 − 5.50 − 20.00 − 30.00
     assert lines[-1].balance == available
     assert sum(line.amount for line in lines) == available
     assert page.status_code == 200
     html = page.content.decode()
     assert html.count('class="row statement-line"') == len(lines) == 11
-    assert 'id="closing-balance">Balance ¥94.50<' in html
+    assert 'id="closing-balance">Available to withdraw <b>¥94.50</b><' in html
     for response in (by_query, by_path):
         assert response["Content-Type"] == "text/csv; charset=utf-8"
         assert response["Content-Disposition"].startswith('attachment; filename="statement-')
@@ -526,14 +526,14 @@ def test_commission_earned_released_and_withdrawn_through_the_services(
     # when: the hold passes
     commission_release_due(now=timezone.now() + timedelta(days=8))
     bank_account(owner)
-    earned = member_balance(owner).available
+    earned = member_balance(owner).withdrawable
     page = client.get(OVERVIEW).content.decode()
     response = client.post(OVERVIEW, {"amount": str(earned)})
 
     # then
-    assert pending.available == D("0.00") and pending.pending == earned > D("10.00")
+    assert pending.withdrawable == D("0.00") and pending.pending == earned > D("10.00")
     assert stat(page, "available") == f"¥{earned}"
     assert response.status_code == 302
-    assert member_balance(owner).available == D("0.00")
+    assert member_balance(owner).withdrawable == D("0.00")
     assert member_statement(owner)[-1].balance == D("0.00")
     assert not PayoutBatch.objects.exists()

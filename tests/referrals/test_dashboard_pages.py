@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
 from commissions.services import policy_publish
+from payouts.selectors import member_balance
 from referrals.charts import daily_chart_svg
 from referrals.models import Member, ShareLinkDailyStat
 from referrals.selectors import member_dashboard_stats, tree_check
@@ -34,13 +35,13 @@ DASHBOARD = reverse("referrals:dashboard")
 TEAM = reverse("referrals:team")
 SVG = "{http://www.w3.org/2000/svg}"
 
-# Pinned query counts. Overview: session, user, member (with sponsor) | earnings summary, clicks, orders by day,
+# Pinned query counts. Overview: session, user, member (with sponsor) | clicks, orders by day,
 # entries by day | shop, direct invitees, pending team | balance (entries, withdrawals). Team: session, user,
 # member | policy, pending team, members per level (also the paginator's count), the page of members with their
 # sales.
-# 12, plus the member lookup of referrals.decorators.suspended_refused (a suspended member gets the 403 page), which
+# 11, plus the member lookup of referrals.decorators.suspended_refused (a suspended member gets the 403 page), which
 # the URLconf puts in front of the dashboard because the view looks the member up itself.
-OVERVIEW_QUERIES = 13
+OVERVIEW_QUERIES = 12
 TEAM_QUERIES = 7
 
 
@@ -167,11 +168,11 @@ def test_overview_figures_are_the_members_own(overview):
 
     stats = member_dashboard_stats(me, timezone.localdate())
 
-    earnings = stats.earnings
-    assert (earnings.pending, earnings.available, earnings.paid, earnings.clawed_back) == (
+    balance = member_balance(me)
+    assert (balance.pending, balance.withdrawable, balance.paid_out, balance.clawed_back) == (
         Decimal("5.00"),
-        Decimal("9.50"),  # 3.00 + 7.00 released, less the 0.50 clawed back
-        Decimal("2.00"),
+        Decimal("11.50"),  # 3.00 + 7.00 + 2.00 released, less the 0.50 clawed back; no withdrawal
+        Decimal("0.00"),
         Decimal("0.50"),
     )
     assert [(p.days, p.clicks, p.unique_visitors, p.orders, p.sales) for p in stats.periods] == [
@@ -218,10 +219,10 @@ def test_overview_page_shows_my_figures_and_none_of_the_strangers(client, overvi
 
     page = client.get(DASHBOARD).content.decode()
 
-    assert re.search(r'id="earnings-pending"><b>¥5.00</b>', page)
-    assert re.search(r'id="earnings-available"><b>¥9.50</b>', page)
-    assert re.search(r'id="earnings-paid"><b>¥2.00</b>', page)
-    assert re.search(r'id="earnings-clawed-back"><b>¥0.50</b>', page)
+    assert re.search(r'id="balance-pending"><b>¥5.00</b>', page)
+    assert re.search(r'id="balance-available"><b>¥11.50</b>', page)
+    assert re.search(r'id="balance-paid-out"><b>¥0.00</b>', page)
+    assert re.search(r'id="balance-clawed-back"><b>¥0.50</b>', page)
     sales_row = re.search(r"Sales</th>(.*?)</tr>", page).group(1)
     assert re.findall(r"<td>(.*?)</td>", sales_row) == ["¥19.00", "¥29.00", "¥39.00"]
     conversion_row = re.search(r"Conversion</th>(.*?)</tr>", page).group(1)

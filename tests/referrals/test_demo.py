@@ -74,3 +74,43 @@ def test_running_the_demo_twice_adds_nothing_to_the_storefront(tmp_path):
     assert _storefront_counts() == counts
     assert sorted(path.name for path in (tmp_path / "products").iterdir()) == images
     assert "0 new orders" in output.getvalue()
+
+
+def _dated_after(moment) -> list[str]:
+    """Every row of every model with a date or time after `moment`, as "model.field = value"."""
+    from django.apps import apps
+    from django.db import models
+
+    found = []
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            if isinstance(field, models.DateTimeField):
+                limit = moment
+            elif isinstance(field, models.DateField):
+                limit = moment.date()
+            else:
+                continue
+            for value in model._default_manager.filter(**{f"{field.name}__gt": limit}).values_list(
+                field.name, flat=True
+            ):
+                found.append(f"{model._meta.label}.{field.name} = {value.isoformat()}")
+    return found
+
+
+def test_the_demo_dates_nothing_in_the_future():
+    """Ledger entries, releases, withdrawals, orders and statement lines are all in the past (issue #19: the demo
+    released commission "as if the hold had passed" with a clock a week ahead, so the statement showed credits
+    dated after today and a negative running balance)."""
+    from django.utils import timezone
+
+    from payouts.selectors import member_balance, member_statement
+
+    call_command("demo", stdout=StringIO())
+    now = timezone.now()
+
+    assert _dated_after(now) == []
+    founder = Member.objects.get(user__email="founder@example.com")
+    lines = member_statement(founder)
+    assert lines and all(line.at <= now for line in lines)
+    assert all(line.balance >= 0 for line in lines)  # the founder's commission was never clawed back
+    assert lines[-1].balance == member_balance(founder).withdrawable

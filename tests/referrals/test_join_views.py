@@ -189,7 +189,7 @@ def test_second_join_is_refused_and_changes_nothing(client):
 
 
 def test_login_by_email_or_phone_then_dashboard_shows_invite_link(client):
-    member = MemberFactory(user=UserFactory(email="li@example.com", phone="13800000000"))
+    member = MemberFactory(user=UserFactory(email="li@example.com", phone="+8613800000000"))  # stored in E.164
 
     assert client.login(username="LI@example.com", password=PASSWORD)
     client.logout()

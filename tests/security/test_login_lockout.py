@@ -20,7 +20,7 @@ def user(settings):
     settings.AXES_FAILURE_LIMIT = 3
     settings.AXES_COOLOFF_MINUTES = 15
     settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
-    return UserFactory(email="li.na@example.com", phone="13800138000", is_staff=True, is_superuser=True)
+    return UserFactory(email="li.na@example.com", phone="+8613800138000", is_staff=True, is_superuser=True)
 
 
 def login(client, path, username, password):

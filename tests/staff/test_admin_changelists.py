@@ -462,6 +462,26 @@ def test_staff_with_the_permission_see_and_find_buyer_contact(client, refunded_o
     assert [found.pk for found in refund_by_phone.context["cl"].result_list] == [refund.pk]
 
 
+@pytest.mark.parametrize("spelling", ["139 0000 1111", "+86 139-0000-1111", "+8613900001111"])
+def test_staff_with_the_permission_find_an_order_by_any_spelling_of_the_phone(client, refunded_order, spelling):
+    order, refund = refunded_order
+    client.force_login(_staff(contact=True))
+
+    by_phone = client.get(reverse("admin:shops_order_changelist"), {"q": spelling})
+    refund_by_phone = client.get(reverse("admin:shops_refund_changelist"), {"q": spelling})
+
+    assert [found.pk for found in by_phone.context["cl"].result_list] == [order.pk]
+    assert [found.pk for found in refund_by_phone.context["cl"].result_list] == [refund.pk]
+
+
+def test_staff_without_the_permission_cannot_find_an_order_by_another_spelling_either(client, refunded_order):
+    client.force_login(_staff(contact=False))
+
+    by_phone = client.get(reverse("admin:shops_order_changelist"), {"q": "139 0000 1111"})
+
+    assert list(by_phone.context["cl"].result_list) == []
+
+
 def test_superuser_sees_buyer_contact(admin_client, refunded_order):
     order, _refund = refunded_order
 

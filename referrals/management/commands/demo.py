@@ -49,14 +49,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        created = self._people_and_shops()
-        demo_money(self.stdout)
+        created, new_orders = self._people_and_shops()
+        demo_money(self.stdout, new_orders)
         # Outside the transaction above: HTTP calls to the sandbox network, which may be down (then a warning).
         demo_external_products(self.stdout, wait_seconds=options["wait_for_sandbox"])
         self._print_logins(created)
 
     @transaction.atomic
-    def _people_and_shops(self) -> int:
+    def _people_and_shops(self) -> tuple[int, dict[int, int]]:
         User = get_user_model()
         password = settings.DEMO_PASSWORD
         if not User.objects.filter(email="admin@example.com").exists():
@@ -80,8 +80,8 @@ class Command(BaseCommand):
             member_join(user=user, sponsor=sponsor, use_default_sponsor=False)
             created += 1
 
-        demo_storefront(self.stdout)
-        return created
+        new_orders = demo_storefront(self.stdout)
+        return created, new_orders
 
     def _print_logins(self, created: int) -> None:
         password = settings.DEMO_PASSWORD

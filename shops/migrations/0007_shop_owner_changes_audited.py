@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('referrals', '0006_member_index_slimming'),
-        ('shops', '0005_order_client_key'),
+        ('shops', '0006_order_client_key'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('shops', '0004_image_upload_validation'),
+        ('shops', '0005_buyer_phones_e164'),
     ]
 
     operations = [
