@@ -19,6 +19,8 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 # does: one shell, so the trap stops it when runserver exits (Ctrl-C included). Background jobs of a
 # non-interactive shell ignore Ctrl-C, hence the kill. If the port is taken, the demo uses whatever answers there,
 # and if nothing does, it warns and goes on without external products.
+# Links the site builds (webhooks, reset mails, share links) point where runserver listens, unless SITE_URL is set.
+run: export SITE_URL ?= http://$(HOST)
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	@$(BIN)/python manage.py sandbox_network --port $(SANDBOX_PORT) & sandbox=$$!; \

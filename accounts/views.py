@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.forms import ProfileForm
 from accounts.models import ApiToken
 from accounts.services import AccountError, token_create, token_revoke, user_update_profile
+from config.site_url import site_origin
 
 
 @sensitive_post_parameters("current_password", "email", "phone")
@@ -76,3 +78,13 @@ def token_revoke_view(request, token_id: int):
         raise Http404 from None  # another person's token is not there, as far as this person can tell
     messages.success(request, _("The token “%(name)s” is revoked.") % {"name": token.name})
     return redirect("accounts:tokens")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form, with the emailed link built from SITE_URL: Django's own takes the request's Host header
+    (its port is never checked), so a forged header would mail a reset link pointing at someone else's server."""
+
+    @property
+    def extra_email_context(self) -> dict:
+        scheme, _sep, host = site_origin().partition("://")
+        return {"protocol": scheme, "domain": host, "site_name": host}

@@ -36,6 +36,10 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# The site's public origin: every absolute URL that leaves a request (payment webhooks and return addresses, reset
+# links, share and invite links) is built from it, never from the Host header (config/site_url.py). Required when
+# DEBUG=0; in development it is where `make run` serves.
+SITE_URL = (env.str("SITE_URL", default="").strip() or ("http://127.0.0.1:8000" if DEBUG else "")).rstrip("/")
 
 INSTALLED_APPS = [
     # Before django.contrib.staticfiles: its runserver command (which starts the embedded scheduler) wins.
@@ -373,7 +377,15 @@ PAYMENTS_SANDBOX_SECRET = env.str("PAYMENTS_SANDBOX_SECRET", default=DEV_PAYMENT
 PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
-ORDER_MAX_QUANTITY_PER_LINE = 99
+# How many units checkouts may hold in stock before they are paid (0: no limit). Stock is reserved at checkout and held
+# until payment or the timeout, so without these one address could hold a shop's whole stock with unpaid orders
+# (shops.services.order_place checks them under a lock with the reservation; see the README).
+ORDER_MAX_QUANTITY_PER_LINE = env.int("ORDER_MAX_QUANTITY_PER_LINE", default=99)
+ORDER_MAX_UNITS_PER_ORDER = env.int("ORDER_MAX_UNITS_PER_ORDER", default=100)
+# Units in unpaid orders placed within the payment timeout, with one phone number or email address ...
+ORDER_UNPAID_UNITS_PER_BUYER = env.int("ORDER_UNPAID_UNITS_PER_BUYER", default=100)
+# ... and from one client address (config/client_ip.py; generous, as mobile carriers put many buyers behind one).
+ORDER_UNPAID_UNITS_PER_ADDRESS = env.int("ORDER_UNPAID_UNITS_PER_ADDRESS", default=200)
 # Shop logos: the largest upload accepted, in bytes (the dashboard also checks type and dimensions).
 SHOP_LOGO_MAX_BYTES = env.int("SHOP_LOGO_MAX_BYTES", default=2 * 1024 * 1024)
 SHOP_LOGO_MIN_SIDE = 64
@@ -490,6 +502,12 @@ NETWORK_SYNC_OVERLAP_MINUTES = env.int("NETWORK_SYNC_OVERLAP_MINUTES", default=5
 NETWORK_SYNC_MAX_WINDOWS = env.int("NETWORK_SYNC_MAX_WINDOWS", default=72)
 NETWORK_SYNC_FIRST_DAYS = env.int("NETWORK_SYNC_FIRST_DAYS", default=1)
 NETWORK_SYNC_INTERVAL_SECONDS = env.int("NETWORK_SYNC_INTERVAL_SECONDS", default=300)
+# Order-report files staff upload (networks/imports.py), read by a Celery task: the largest file, what an XLSX may
+# unpack to (checked from the zip's directory before anything is decompressed), and the rows and cells read.
+NETWORK_IMPORT_MAX_BYTES = env.int("NETWORK_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+NETWORK_IMPORT_MAX_UNCOMPRESSED_BYTES = env.int("NETWORK_IMPORT_MAX_UNCOMPRESSED_BYTES", default=200 * 1024 * 1024)
+NETWORK_IMPORT_MAX_ROWS = env.int("NETWORK_IMPORT_MAX_ROWS", default=100_000)
+NETWORK_IMPORT_MAX_CELLS = env.int("NETWORK_IMPORT_MAX_CELLS", default=3_000_000)
 CELERY_BEAT_SCHEDULE["networks-sync"] = {
     "task": "networks.tasks.networks_sync_task",
     "schedule": float(NETWORK_SYNC_INTERVAL_SECONDS),

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from accounts.forms import LoginForm
+from accounts.views import PasswordResetView
 from config.ratelimit import rate_limit
 from referrals.views import share_link_redirect
 
@@ -20,7 +21,7 @@ urlpatterns = [
     # Each reset sends a mail: limited per address, so the form cannot be used to flood someone's inbox.
     path(
         "password/reset/",
-        rate_limit("password_reset", "RATE_LIMIT_PASSWORD_RESET")(auth_views.PasswordResetView.as_view()),
+        rate_limit("password_reset", "RATE_LIMIT_PASSWORD_RESET")(PasswordResetView.as_view()),
         name="password_reset",
     ),
     path("password/reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

@@ -8,6 +8,7 @@ Credentials are environment variables: the network page says whether they are se
 import logging
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
@@ -16,12 +17,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from config.admin_tools import ReadOnlyAdmin, ReadOnlyInline
 from config.celery import task_send
 from networks.connectors import CONNECTORS, connector_configured
 from networks.imports import NETWORKS as IMPORT_FORMATS
+from networks.imports import ImportRefused, report_file_check
 from networks.models import (
     ExternalListing,
     ExternalOrder,
@@ -32,11 +34,11 @@ from networks.models import (
     SyncRun,
     TrackingId,
 )
-from networks.services import external_order_assign, external_products_sync, report_import
-from networks.tasks import network_sync_one_task
+from networks.selectors import report_import_progress
+from networks.services import external_order_assign, external_products_sync, report_import_create
+from networks.tasks import network_sync_one_task, report_import_run_task
 from referrals.models import Member
 
-IMPORT_MAX_BYTES = 20 * 1024 * 1024
 logger = logging.getLogger(__name__)
 
 
@@ -305,20 +307,52 @@ class ImportForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > IMPORT_MAX_BYTES:
-            raise ValidationError(_("The file is larger than %(mb)d MB.") % {"mb": IMPORT_MAX_BYTES // (1024 * 1024)})
+        if upload.size > settings.NETWORK_IMPORT_MAX_BYTES:
+            raise ValidationError(
+                _("The file is larger than %(mb)d MB.") % {"mb": settings.NETWORK_IMPORT_MAX_BYTES // (1024 * 1024)}
+            )
         if not upload.name.lower().endswith((".csv", ".xlsx")):
             raise ValidationError(_("Upload a .csv or .xlsx file."))
+        self.content = upload.read()
+        try:
+            report_file_check(self.content)  # a damaged or bombed XLSX is refused here, before anything is stored
+        except ImportRefused as refused:
+            raise ValidationError(refused.reason) from None
         return upload
 
 
 @admin.register(ReportImport)
 class ReportImportAdmin(ReadOnlyAdmin):
-    list_display = ("file_name", "network", "uploaded_at", "uploaded_by", "status", "rows", "created", "changed",
+    """Uploaded report files and their imports. The upload stores the file and queues a Celery task
+    (networks.tasks.report_import_run_task); each import's page shows how far it is and refreshes itself until it
+    is finished."""
+
+    list_display = ("file_name", "network", "uploaded_at", "uploaded_by", "status", "progress", "created", "changed",
                     "stale", "error_row", "error")  # fmt: skip
     list_filter = ("network", "status")
     list_select_related = ("network", "uploaded_by")
     change_list_template = "admin/networks/reportimport/change_list.html"
+    change_form_template = "admin/networks/reportimport/change_form.html"
+    fields = ("network", "file_name", "file_size", "file_sha256", "uploaded_by", "uploaded_at", "status",
+              "progress", "started_at", "finished_at", "attempts", "rows_read", "rows", "rows_done", "created",
+              "changed", "stale", "error_row", "error")  # fmt: skip
+    actions = ("run_again",)
+
+    @admin.display(description=gettext_lazy("progress"))
+    def progress(self, record):
+        progress = report_import_progress(record)
+        if progress.phase == "waiting":
+            return _("waiting for a worker")
+        if progress.phase == "reading":
+            return _("reading the file: %(rows)s rows read") % {"rows": progress.done}
+        if progress.phase == "recording":
+            return _("importing: %(done)s of %(total)s lines") % {"done": progress.done, "total": progress.total}
+        if record.status != ReportImport.Status.DONE:
+            return _("nothing imported")
+        return _("%(done)s of %(total)s lines imported") % {"done": progress.done, "total": progress.total}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")  # the file stays in the database, not in the page
 
     def get_urls(self):
         urls = super().get_urls()
@@ -328,9 +362,67 @@ class ReportImportAdmin(ReadOnlyAdmin):
     def has_upload_permission(self, request) -> bool:
         return request.user.has_perm("networks.add_reportimport")
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.has_upload_permission(request):
+            actions.pop("run_again", None)
+        return actions
+
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_upload": self.has_upload_permission(request)}
         return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        record = self.get_object(request, object_id)
+        progress = report_import_progress(record) if record is not None else None
+        extra_context = {**(extra_context or {}), "import_progress": progress}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _send(self, request, record: ReportImport) -> bool:
+        sent = task_send(report_import_run_task, record.pk, logger=logger, fallback="staff can run it again")
+        if not sent:
+            self.message_user(
+                request,
+                _("The task queue is unreachable; the file is stored: choose “Run again” later."),
+                messages.WARNING,
+            )
+        return sent
+
+    @admin.action(description=gettext_lazy("Run again (imports still waiting, or stopped by a lost worker)"))
+    def run_again(self, request, queryset):
+        sent = 0
+        for record in queryset.filter(status__in=[ReportImport.Status.QUEUED, ReportImport.Status.RUNNING]):
+            sent += int(self._send(request, record))
+        self.message_user(
+            request,
+            ngettext("%(count)d import sent to a worker.", "%(count)d imports sent to a worker.", sent)
+            % {"count": sent},
+        )
+
+    def _outcome_message(self, request, record: ReportImport) -> None:
+        Status = ReportImport.Status
+        if record.status in (Status.REFUSED, Status.FAILED) and record.error_row:
+            self.message_user(
+                request,
+                _("Nothing imported: row %(row)s: %(reason)s") % {"row": record.error_row, "reason": record.error},
+                messages.ERROR,
+            )
+        elif record.status in (Status.REFUSED, Status.FAILED):
+            self.message_user(request, _("Nothing imported: %(reason)s") % {"reason": record.error}, messages.ERROR)
+        elif record.status == Status.DONE:
+            self.message_user(
+                request,
+                _(
+                    "%(rows)d rows imported: %(created)d new orders, %(changed)d changed, %(stale)d older than "
+                    "what we know (ignored), the rest unchanged."
+                )
+                % {"rows": record.rows, "created": record.created, "changed": record.changed, "stale": record.stale},
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, _("The file is stored and its import queued: this page shows how far it is."), messages.INFO
+            )
 
     def upload_view(self, request):
         if not self.has_upload_permission(request):
@@ -338,37 +430,20 @@ class ReportImportAdmin(ReadOnlyAdmin):
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            record = report_import(
-                network=form.cleaned_data["network"], file_name=upload.name, content=upload.read(), actor=request.user
+            record = report_import_create(
+                network=form.cleaned_data["network"], file_name=upload.name, content=form.content, actor=request.user
             )
-            if record.status == ReportImport.Status.REFUSED and record.error_row:
-                self.message_user(
-                    request,
-                    _("Nothing imported: row %(row)s: %(reason)s") % {"row": record.error_row, "reason": record.error},
-                    messages.ERROR,
-                )
-            elif record.status == ReportImport.Status.REFUSED:
-                self.message_user(request, _("Nothing imported: %(reason)s") % {"reason": record.error}, messages.ERROR)
-            else:
-                self.message_user(
-                    request,
-                    _(
-                        "%(rows)d rows imported: %(created)d new orders, %(changed)d changed, %(stale)d older than "
-                        "what we know (ignored), the rest unchanged."
-                    )
-                    % {
-                        "rows": record.rows,
-                        "created": record.created,
-                        "changed": record.changed,
-                        "stale": record.stale,
-                    },
-                    messages.SUCCESS,
-                )
-            return HttpResponseRedirect(reverse("admin:networks_reportimport_changelist"))
+            # Only stored and queued here: a worker reads it (in the embedded default, at once, in this process).
+            if self._send(request, record):
+                record = ReportImport.objects.defer("content").get(pk=record.pk)
+                self._outcome_message(request, record)
+            return HttpResponseRedirect(reverse("admin:networks_reportimport_change", args=[record.pk]))
         context = {
             **self.admin_site.each_context(request),
             "title": _("Import an order report"),
             "opts": self.opts,
             "form": form,
         }
-        return TemplateResponse(request, "admin/networks/reportimport/upload.html", context)
+        return TemplateResponse(
+            request, "admin/networks/reportimport/upload.html", context, status=400 if form.errors else 200
+        )

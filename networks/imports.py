@@ -12,21 +12,26 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from itertools import chain, islice
 
+from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from networks.connectors.base import OrderStatus, ReportedOrder
 
 CHINA = timezone(timedelta(hours=8), "CST")
 CENT = Decimal("0.01")
-MAX_ROWS = 100_000
 MAX_ID_LENGTH = 128  # order, line, product and tracking ids (networks.models.ID_LENGTH)
-MAX_FILE_BYTES = 20 * 1024 * 1024  # a month of a busy account is a few MB; more is a mistake or an attack
 HEADER_SEARCH_ROWS = 10  # some exports put a title line or two above the header
+# An XLSX is a zip of a dozen parts; thousands of members are an attack on the zip reader, not a report.
+XLSX_MAX_MEMBERS = 1000
+PROGRESS_EVERY = 1000  # rows between two progress reports
 EXACT_FLOAT_DIGITS = 2**53  # beyond this a number cell has lost digits of an id
 
 NETWORKS = ("taobao", "jd")
@@ -140,22 +145,36 @@ _TIME_FORMATS = (
 
 
 def parse_report_file(
-    network: str, filename: str, content: bytes, *, now: datetime | None = None
+    network: str,
+    filename: str,
+    content: bytes,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[ReportedOrder]:
     """Every order line of an exported report, or ImportRefused for the first row that cannot be taken.
 
     `network` is "taobao" (淘宝联盟) or "jd" (京东联盟); the format (XLSX or CSV in UTF-8, UTF-8 with BOM, UTF-16 or
     GB18030/GBK) is detected from the content, not the name. `now` (default: the current time) decides whether a
     京东联盟 line "已完成" with a settlement date is settled yet. 京东联盟 lines 待付款 (not paid: no commission
-    yet) are left out; they come back as 已付款 in a later export.
+    yet) are left out; they come back as 已付款 in a later export. `progress`, if given, is called with the
+    number of rows read so far every PROGRESS_EVERY rows.
+
+    Bounded (settings NETWORK_IMPORT_MAX_*): the file's size, what an XLSX unpacks to (read from the zip's
+    directory before anything is decompressed, `report_file_check`), the rows and the cells read. A file over a
+    bound, or damaged anywhere, is refused (ImportRefused), never an exception of the parsers.
     """
     if network not in NETWORKS:
         raise ValueError(f"unknown network {network!r}; expected one of {NETWORKS}")
-    if len(content) > MAX_FILE_BYTES:
-        raise ImportRefused(1, _("The file is larger than %(size)s MB.") % {"size": MAX_FILE_BYTES // (1024 * 1024)})
-    rows = _read_rows(filename, content)
+    report_file_check(content)
+    with closing(_read_rows(filename, content)) as rows:
+        return _parse_rows(network, rows, now=now, progress=progress)
+
+
+def _parse_rows(network: str, rows: Iterator, *, now: datetime | None, progress) -> list[ReportedOrder]:
+    head = list(islice(rows, HEADER_SEARCH_ROWS))
     fields = TAOBAO_FIELDS if network == "taobao" else JD_FIELDS
-    header_number, columns, headers = _find_header(rows, fields)
+    header_number, columns, headers = _find_header(head, fields)
     header_text = dict(headers)
     labels = {
         key: header_text.get(columns[key], spec.aliases[0]) if key in columns else spec.aliases[0]
@@ -164,11 +183,14 @@ def parse_report_file(
     today = (now or datetime.now(UTC)).astimezone(CHINA).date()
     orders: list[ReportedOrder] = []
     seen: dict[tuple[str, str], int] = {}
-    for number, cells in rows:
+    number = 0
+    for number, cells in chain(head, rows):
+        if progress is not None and number % PROGRESS_EVERY == 0:
+            progress(number)
         if number <= header_number or _blank(cells):
             continue
-        if len(orders) >= MAX_ROWS:
-            raise ImportRefused(number, _("Too many rows: at most %(max)s per file.") % {"max": MAX_ROWS})
+        if len(orders) >= settings.NETWORK_IMPORT_MAX_ROWS:
+            raise _too_many_rows(number)
         row = _Row(number, cells, columns, labels)
         order = _taobao_line(row) if network == "taobao" else _jd_line(row, today)
         if order is None:
@@ -183,35 +205,114 @@ def parse_report_file(
         seen[key] = number
         raw = {header: _raw_text(cells[index] if index < len(cells) else None) for index, header in headers}
         orders.append(_with_raw(order, raw))
+    if progress is not None:
+        progress(number)  # every row read
     return orders
 
 
 # --- reading the file ------------------------------------------------------------------------------------------
 
 
-def _read_rows(filename: str, content: bytes) -> list[tuple[int, list]]:
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f}"
+
+
+UNREADABLE_XLSX = gettext_noop("This file is not a readable XLSX workbook.")
+
+
+def report_file_check(content: bytes) -> None:
+    """Refuse (ImportRefused, row 1) a file larger than NETWORK_IMPORT_MAX_BYTES, or an XLSX whose zip is damaged,
+    encrypted, has too many parts, or would unpack to more than NETWORK_IMPORT_MAX_UNCOMPRESSED_BYTES.
+
+    Reads only the zip's directory: nothing is decompressed, so a zip bomb costs what its directory costs (cheap
+    enough for the upload request). The sizes it declares are what the reader may unpack: Python's zipfile stops a
+    member at its declared size (and then fails its checksum), whatever the compressed stream holds.
+    """
+    max_bytes = settings.NETWORK_IMPORT_MAX_BYTES
+    if len(content) > max_bytes:
+        raise ImportRefused(1, _("The file is larger than %(size)s MB.") % {"size": _mb(max_bytes)})
+    if not content.startswith(b"PK\x03\x04"):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        raise ImportRefused(1, _(UNREADABLE_XLSX)) from None
+    if len(members) > XLSX_MAX_MEMBERS or any(
+        member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) for member in members
+    ):
+        raise ImportRefused(1, _(UNREADABLE_XLSX))
+    if any(member.flag_bits & 0x1 for member in members):
+        raise ImportRefused(1, _("The workbook is protected with a password: save it without one."))
+    unpacked, limit = sum(member.file_size for member in members), settings.NETWORK_IMPORT_MAX_UNCOMPRESSED_BYTES
+    if unpacked > limit:
+        raise ImportRefused(
+            1,
+            _(
+                "The workbook would unpack to %(size)s MB, more than the %(max)s MB an import may: it is not an "
+                "order report, or too large for one import (export a shorter period)."
+            )
+            % {"size": _mb(unpacked), "max": _mb(limit)},
+        )
+
+
+def _too_many_rows(number: int) -> ImportRefused:
+    return ImportRefused(
+        number, _("Too many rows: at most %(max)s per file.") % {"max": settings.NETWORK_IMPORT_MAX_ROWS}
+    )
+
+
+def _bounded(rows: Iterator[tuple[int, list]]) -> Iterator[tuple[int, list]]:
+    """The rows, refused once there are more than NETWORK_IMPORT_MAX_ROWS (and the header's) or more cells than
+    NETWORK_IMPORT_MAX_CELLS in all (blank ones included: an XLSX's rows are as wide as its declared dimension)."""
+    max_rows, max_cells = settings.NETWORK_IMPORT_MAX_ROWS, settings.NETWORK_IMPORT_MAX_CELLS
+    cells = 0
+    with closing(rows):
+        for number, values in rows:
+            if number > max_rows + HEADER_SEARCH_ROWS + 1:
+                raise _too_many_rows(number)
+            cells += len(values)
+            if cells > max_cells:
+                raise ImportRefused(
+                    number,
+                    _("Too many cells: at most %(max)s per file (rows × columns, blank ones included).")
+                    % {"max": max_cells},
+                )
+            yield number, values
+
+
+def _read_rows(filename: str, content: bytes) -> Iterator[tuple[int, list]]:
     if content.startswith(b"PK\x03\x04"):
-        return list(_xlsx_rows(content))
+        return _bounded(_xlsx_rows(content))
     if content.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportRefused(1, _("This is an old Excel .xls file: open it and save it as .xlsx or .csv."))
-    return list(_csv_rows(content))
+    return _bounded(_csv_rows(content))
 
 
 def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list]]:
     # Imported here: the import module loads without openpyxl; only an XLSX upload needs it.
     from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
 
+    # openpyxl parses the workbook's XML parts as it meets them, with defusedxml (no entity expansion). A damaged
+    # part can raise almost anything from its parsers (ParseError, KeyError, ValueError, TypeError, zlib and zip
+    # errors, …), when the workbook is opened or at any row: every one of them means the file cannot be read.
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError):
-        raise ImportRefused(1, _("This file is not a readable XLSX workbook.")) from None
+    except Exception:
+        raise ImportRefused(1, _(UNREADABLE_XLSX)) from None
     try:
         if not workbook.worksheets:
             raise ImportRefused(1, _("The workbook has no sheet."))
-        for number, values in enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1):
-            if number > MAX_ROWS + HEADER_SEARCH_ROWS + 1:
-                raise ImportRefused(number, _("Too many rows: at most %(max)s per file.") % {"max": MAX_ROWS})
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        number = 0
+        while True:
+            try:
+                values = next(rows, None)
+            except Exception:
+                raise ImportRefused(number + 1, _("The workbook is damaged here: this row cannot be read.")) from None
+            if values is None:
+                return
+            number += 1
             yield number, list(values)
     finally:
         workbook.close()
@@ -239,10 +340,7 @@ def _csv_rows(content: bytes) -> Iterator[tuple[int, list]]:
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        for number, values in enumerate(reader, start=1):
-            if number > MAX_ROWS + HEADER_SEARCH_ROWS + 1:
-                raise ImportRefused(number, _("Too many rows: at most %(max)s per file.") % {"max": MAX_ROWS})
-            yield number, values
+        yield from enumerate(reader, start=1)
     except csv.Error as error:
         raise ImportRefused(reader.line_num, _("Not valid CSV: %(error)s") % {"error": error}) from None
 

@@ -248,19 +248,33 @@ class SyncRun(models.Model):
 
 
 class ReportImport(models.Model):
-    """An order-report file staff uploaded (for networks without API access): all rows or none."""
+    """An order-report file staff uploaded (for networks without API access), imported by a Celery task: all rows
+    or none. The upload stores the file here and queues the task; the task reads it (`rows_read` as it goes),
+    records every line in one transaction (live progress in the cache meanwhile, see networks.services) and ends
+    done, refused (a bad row or a file over a bound, named in `error`) or failed (an unexpected error)."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Importing")
         DONE = "done", _("Imported")
         REFUSED = "refused", _("Refused")
+        FAILED = "failed", _("Failed")
 
     network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="imports")
     file_name = models.CharField(max_length=200)
     file_sha256 = models.CharField(max_length=64)
+    file_size = models.PositiveIntegerField(_("file size"), default=0)
+    # The uploaded bytes, kept only until the import is finished (the worker may run on another machine).
+    content = models.BinaryField(_("file"), blank=True, default=b"", editable=False)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
     uploaded_at = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=10, choices=Status.choices)
-    rows = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)  # runs started; a lease for the task
+    rows_read = models.PositiveIntegerField(_("rows read"), default=0)
+    rows = models.PositiveIntegerField(default=0)  # order lines in the file
+    rows_done = models.PositiveIntegerField(_("rows imported"), default=0)
     created = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)
     stale = models.PositiveIntegerField(default=0)  # rows older than what we know already: ignored

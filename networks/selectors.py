@@ -3,14 +3,16 @@ dashboard and the public shop page. No writes: adding and removing go through `n
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from django.core.cache import cache
 from django.db.models import Case, DecimalField, ExpressionWrapper, F, QuerySet, Value, When
 
 from commissions.calculations import ChainMember, split_line
 from config.money import ROUND_DOWN, ZERO, quantize_money
-from networks.models import ExternalListing, ExternalProduct, Network
+from networks.models import ExternalListing, ExternalProduct, Network, ReportImport
 
 HOST_NAME = re.compile(r"[a-z0-9.-]+", re.IGNORECASE)  # IPv4 too; no IPv6 literals, no user info
 
@@ -122,3 +124,41 @@ def image_origins(products: Iterable[ExternalProduct]) -> list[str]:
     """The origins of the products' images, for the page's img-src: networks serve their pictures from their own
     hosts (a CDN, or the sandbox on loopback), which the site-wide policy (img-src 'self') does not allow."""
     return sorted({origin for product in products if (origin := image_origin(product.image_url))})
+
+
+# --- Report-file imports (staff) ---------------------------------------------------------------------------------
+
+
+def report_import_progress_key(import_id: int) -> str:
+    """Where a running import notes how many lines it has recorded: its transaction keeps them out of sight."""
+    return f"networks:import:{import_id}:recorded"
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """How far an import is: waiting for a worker, reading the file (rows read), recording its lines (done of
+    total), or finished (the lines imported, of those in the file)."""
+
+    phase: str  # "waiting", "reading", "recording", "finished"
+    done: int
+    total: int | None
+
+    @property
+    def percent(self) -> int | None:
+        return min(100, self.done * 100 // self.total) if self.total else None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.phase == "finished"
+
+
+def report_import_progress(record: ReportImport) -> ImportProgress:
+    Status = ReportImport.Status
+    if record.status == Status.QUEUED:
+        return ImportProgress("waiting", 0, None)
+    if record.status == Status.RUNNING:
+        noted = cache.get(report_import_progress_key(record.pk))
+        if noted:
+            return ImportProgress("recording", noted["done"], noted["total"])
+        return ImportProgress("reading", record.rows_read, None)
+    return ImportProgress("finished", record.rows_done, record.rows)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,6 +32,7 @@ from networks.models import (
     SyncRun,
     TrackingId,
 )
+from networks.selectors import report_import_progress_key
 
 logger = logging.getLogger(__name__)
 
@@ -403,55 +405,152 @@ def external_listing_remove(*, shop, listing_id: int) -> None:
 # --- File imports ---------------------------------------------------------------------------------------------
 
 
-def report_import(*, network: Network, file_name: str, content: bytes, actor=None) -> ReportImport:
-    """Import an order-report file exported from the network: every row, or none (refused with row and reason)."""
+IMPORT_PROGRESS_EVERY = 200  # lines recorded between two progress notes in the cache
+
+
+def report_import_create(*, network: Network, file_name: str, content: bytes, actor=None) -> ReportImport:
+    """Store an uploaded order-report file as a queued import, for `report_import_run` (a Celery task) to read.
+
+    Stores only: the caller sends the task after the commit. The file is kept in the row (a worker on another
+    machine reads it there) until the import is finished."""
+    return ReportImport.objects.create(
+        network=network,
+        file_name=file_name[:200],
+        file_sha256=hashlib.sha256(content).hexdigest(),
+        file_size=len(content),
+        content=content,
+        uploaded_by=actor,
+    )
+
+
+def _report_import_finish(record: ReportImport, **fields) -> None:
+    """End the run holding `record`'s lease: the file is dropped, whatever the outcome."""
+    ReportImport.objects.filter(pk=record.pk, attempts=record.attempts, status=ReportImport.Status.RUNNING).update(
+        finished_at=timezone.now(), content=b"", **fields
+    )
+
+
+def report_import_run(*, import_id: int) -> ReportImport | None:
+    """Import one uploaded file: every line, or none (refused with the row and the reason). Returns the import.
+
+    Safe to run twice, or at once from two deliveries of the task's message: a run starts only by taking the
+    import's lease, one conditional UPDATE from `queued` (or from `running` for longer than a Celery task may live,
+    which only a dead worker leaves) to `running`; a finished import is left as it is. The file is read and checked
+    first, bounded (`networks.imports`), with the rows read so far committed as it goes; then every line is recorded
+    in one transaction under the import's and the network's row locks (a sync of the network skips meanwhile), with
+    the lines recorded so far noted in the cache. Any error is recorded on the import, never raised: refused for a
+    bad file, failed for anything unexpected (logged), nothing imported either way."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
     from networks.imports import ImportRefused, parse_report_file
 
-    digest = hashlib.sha256(content).hexdigest()
-    record = ReportImport(network=network, file_name=file_name[:200], file_sha256=digest, uploaded_by=actor)
-    earlier = ReportImport.objects.filter(network=network, file_sha256=digest, status=ReportImport.Status.DONE).first()
-    if earlier is not None:
-        # The same bytes again: nothing would change, and refusing says so (an older file is not mistaken for news).
-        record.status = ReportImport.Status.REFUSED
-        record.error = _("This file was imported already, on %(at)s (import %(id)s); nothing changed.") % {
-            "at": timezone.localtime(earlier.uploaded_at).strftime("%Y-%m-%d %H:%M"),
-            "id": earlier.pk,
-        }
-        record.save()
-        return record
+    now = timezone.now()
+    lease_expired = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    Status = ReportImport.Status
+    taken = (
+        ReportImport.objects.filter(pk=import_id)
+        .filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=lease_expired))
+        .update(status=Status.RUNNING, started_at=now, attempts=F("attempts") + 1, rows_read=0)
+    )
+    if not taken:
+        return ReportImport.objects.filter(pk=import_id).defer("content").first()
+    record = ReportImport.objects.select_related("network").get(pk=import_id)
     try:
-        rows = parse_report_file(network.code, file_name, content)
-    except ImportRefused as refused:
-        record.status, record.error_row, record.error = ReportImport.Status.REFUSED, refused.row, refused.reason
-        record.save()
-        return record
-    rows.sort(key=lambda line: (line.external_order_id, line.line_id or "1"))  # the sync's lock order
-    record.rows = len(rows)
-    record.status = ReportImport.Status.DONE
-    try:
-        with transaction.atomic():
-            record.save()
-            for reported in rows:
-                result = external_order_record(
-                    network=network, reported=reported, source=f"import {record.pk}", actor=actor
-                )
-                record.created += int(result.created)
-                record.changed += int(result.changed)
-                record.stale += int(result.stale)
-            record.save(update_fields=["created", "changed", "stale"])
-    except (NetworkError, DatabaseError) as error:  # all or nothing: the transaction rolled back
-        if isinstance(error, DatabaseError):
-            logger.exception("import of %s for %s failed", file_name, network.code)
-            reason = _("The file could not be imported just now (the database refused it); nothing changed.")
+        earlier = _earlier_import(record)
+        if earlier is not None:
+            # The same bytes again: nothing would change, and refusing says so (an older file is not taken for news).
+            _report_import_finish(record, status=Status.REFUSED, error=_already_imported(earlier))
         else:
-            reason = " ".join(error.messages)
-        record = ReportImport.objects.create(
-            network=network,
-            file_name=file_name[:200],
-            file_sha256=digest,
-            uploaded_by=actor,
-            status=ReportImport.Status.REFUSED,
-            rows=len(rows),
-            error=reason,
+            rows_read = ReportImport.objects.filter(pk=record.pk, attempts=record.attempts)
+            try:
+                rows = parse_report_file(
+                    record.network.code,
+                    record.file_name,
+                    bytes(record.content),
+                    progress=lambda number: rows_read.update(rows_read=number),
+                )
+            except ImportRefused as refused:
+                _report_import_finish(record, status=Status.REFUSED, error_row=refused.row, error=refused.reason)
+            else:
+                _report_import_record(record, rows)
+    except SoftTimeLimitExceeded:
+        logger.warning("import %s of %s ran out of time", record.pk, record.network.code)
+        reason = _("The import took longer than a task may run; nothing was imported. Split the file and try again.")
+        _report_import_finish(record, status=Status.FAILED, error=reason)
+    except Exception:  # a bug or an outage: recorded on the import, so it never stays "importing"
+        logger.exception("import %s of %s failed", record.pk, record.network.code)
+        reason = _("The import stopped on an unexpected error; nothing was imported. Try again later.")
+        _report_import_finish(record, status=Status.FAILED, error=reason)
+    finally:
+        cache.delete(report_import_progress_key(record.pk))
+    return ReportImport.objects.filter(pk=import_id).defer("content").first()
+
+
+def _earlier_import(record: ReportImport) -> ReportImport | None:
+    """A finished import of the same bytes into the same network, if any."""
+    return (
+        ReportImport.objects.filter(
+            network_id=record.network_id, file_sha256=record.file_sha256, status=ReportImport.Status.DONE
         )
-    return record
+        .defer("content")
+        .first()
+    )
+
+
+def _already_imported(earlier: ReportImport) -> str:
+    return _("This file was imported already, on %(at)s (import %(id)s); nothing changed.") % {
+        "at": timezone.localtime(earlier.uploaded_at).strftime("%Y-%m-%d %H:%M"),
+        "id": earlier.pk,
+    }
+
+
+def _report_import_record(record: ReportImport, rows: list[ReportedOrder]) -> None:
+    """Record the lines of a file read whole, all in one transaction, or none; end the import's run."""
+    Status = ReportImport.Status
+    rows.sort(key=lambda line: (line.external_order_id, line.line_id or "1"))  # the sync's lock order
+    key = report_import_progress_key(record.pk)
+    with transaction.atomic():
+        locked = (
+            ReportImport.objects.select_for_update()
+            .filter(pk=record.pk, attempts=record.attempts, status=Status.RUNNING)
+            .defer("content")
+            .first()
+        )
+        if locked is None:
+            return  # the lease went to another run meanwhile (this one outlived a task's time limit)
+        Network.objects.select_for_update().filter(pk=record.network_id).first()  # one import of a network at once
+        earlier = _earlier_import(record)
+        if earlier is not None:  # imported by another upload of the same bytes while this one was being read
+            _report_import_finish(record, status=Status.REFUSED, error=_already_imported(earlier))
+            return
+        counts = {"created": 0, "changed": 0, "stale": 0}
+        cache.set(key, {"done": 0, "total": len(rows)}, timeout=settings.CELERY_TASK_TIME_LIMIT)
+        try:
+            with transaction.atomic():
+                for done, reported in enumerate(rows, start=1):
+                    result = external_order_record(
+                        network=record.network,
+                        reported=reported,
+                        source=f"import {record.pk}",
+                        actor=record.uploaded_by,
+                    )
+                    counts["created"] += int(result.created)
+                    counts["changed"] += int(result.changed)
+                    counts["stale"] += int(result.stale)
+                    if done % IMPORT_PROGRESS_EVERY == 0:
+                        cache.set(key, {"done": done, "total": len(rows)}, timeout=settings.CELERY_TASK_TIME_LIMIT)
+        except (NetworkError, DatabaseError) as error:  # all or nothing: the savepoint rolled back
+            if isinstance(error, DatabaseError):
+                logger.exception("import %s of %s failed", record.pk, record.network.code)
+                reason = _("The file could not be imported just now (the database refused it); nothing changed.")
+            else:
+                reason = " ".join(error.messages)
+            _report_import_finish(record, status=Status.REFUSED, rows=len(rows), error=reason)
+            return
+        _report_import_finish(record, status=Status.DONE, rows=len(rows), rows_done=len(rows), **counts)
+
+
+def report_import(*, network: Network, file_name: str, content: bytes, actor=None) -> ReportImport:
+    """Store a report file and import it at once, in this process (for scripts and tests; admin queues the task)."""
+    record = report_import_create(network=network, file_name=file_name, content=content, actor=actor)
+    return report_import_run(import_id=record.pk)

@@ -2,10 +2,11 @@ import logging
 
 from celery import shared_task
 
+from config.celery import IDEMPOTENT_TASK
 from networks.connectors import CONNECTORS, connector_configured
 from networks.connectors.base import ConnectorError
 from networks.models import Network
-from networks.services import network_sync
+from networks.services import network_sync, report_import_run
 from staff.services import job_run_record
 
 logger = logging.getLogger(__name__)
@@ -46,3 +47,11 @@ def network_sync_one_task(self, code: str) -> int:
         return 0
     run = network_sync(network=network)
     return run.fetched if run else 0
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def report_import_run_task(import_id: int) -> str:
+    """Import an uploaded order-report file (queued by the admin upload). Idempotent: a finished import is left
+    alone and a second delivery cannot start a run while one holds the import's lease."""
+    record = report_import_run(import_id=import_id)
+    return record.status if record is not None else "gone"

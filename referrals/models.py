@@ -99,7 +99,7 @@ class Member(MPTTModel):
         return self.status == self.Status.ACTIVE
 
 
-def _member_reference(verbose_name, *, db_index: bool = True) -> models.ForeignKey:
+def member_reference(verbose_name, *, db_index: bool = True) -> models.ForeignKey:
     # No database constraint: an audit row keeps the member's id after the member is deleted.
     return models.ForeignKey(
         Member,
@@ -127,7 +127,7 @@ class TreeEvent(models.Model):
         REPAIR = "repair", _("Tree repaired")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    member = _member_reference(_("member"), db_index=False)  # (member, -created_at) below serves it
+    member = member_reference(_("member"), db_index=False)  # (member, -created_at) below serves it
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -136,8 +136,8 @@ class TreeEvent(models.Model):
         related_name="+",
         verbose_name=_("actor"),
     )
-    old_parent = _member_reference(_("old sponsor"))
-    new_parent = _member_reference(_("new sponsor"))
+    old_parent = member_reference(_("old sponsor"))
+    new_parent = member_reference(_("new sponsor"))
     before = models.JSONField(_("before"), default=dict, blank=True)
     after = models.JSONField(_("after"), default=dict, blank=True)
     reason = models.TextField(_("reason"), blank=True)

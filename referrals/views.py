@@ -22,6 +22,7 @@ from accounts.forms import SignUpForm
 from config.client_ip import client_ip
 from config.money import ZERO, format_money
 from config.ratelimit import parse_rate, rate_limit, rate_limited_response
+from config.site_url import absolute_url
 from payouts.selectors import member_balance
 from referrals.attribution import attribution_cookie_set, attribution_from_request
 from referrals.charts import daily_chart_svg
@@ -113,7 +114,7 @@ def dashboard(request):
         # The embedded default runs no beat: flush the in-process click counter so the figures are current.
         clicks_flush()
     stats = member_dashboard_stats(member, timezone.localdate())
-    invite_url = request.build_absolute_uri(reverse("referrals:join_with_code", args=[member.invite_code]))
+    invite_url = absolute_url(reverse("referrals:join_with_code", args=[member.invite_code]))
     return render(
         request,
         "referrals/dashboard.html",
@@ -179,7 +180,7 @@ def team(request):
         "referrals/team.html",
         {
             "member": member,
-            "invite_url": request.build_absolute_uri(reverse("referrals:join_with_code", args=[member.invite_code])),
+            "invite_url": absolute_url(reverse("referrals:join_with_code", args=[member.invite_code])),
             "team_size": member_team_size(member, pending),
             "level": level,
             "level_counts": level_counts,
@@ -229,14 +230,14 @@ def links(request):
             link = share_link_create(
                 owner=member, product=form.cleaned_data["product"], campaign=form.cleaned_data["campaign"]
             )
-            messages.success(request, _("Link created: %(url)s") % {"url": _link_url(request, link)})
+            messages.success(request, _("Link created: %(url)s") % {"url": _link_url(link)})
             return redirect("referrals:links")
         except ReferralError as error:
             form.add_error(None, error)
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # The embedded default runs no beat: flush the in-process counter here so the figures are current.
         clicks_flush()
-    rows = [(link, _link_url(request, link)) for link in member_share_links(member)]
+    rows = [(link, _link_url(link)) for link in member_share_links(member)]
     return render(
         request,
         "referrals/links.html",
@@ -245,8 +246,8 @@ def links(request):
     )
 
 
-def _link_url(request, link) -> str:
-    return request.build_absolute_uri(reverse("share_link", args=[link.code]))
+def _link_url(link) -> str:
+    return absolute_url(reverse("share_link", args=[link.code]))
 
 
 @login_required
@@ -281,7 +282,7 @@ def link_qr(request, link_id: int, fmt: str):
     link = member_share_link(member, link_id) if member else None
     if link is None:
         raise Http404(_("No such link."))
-    return _qr_response(_link_url(request, link), fmt, f"link-{link.code}")
+    return _qr_response(_link_url(link), fmt, f"link-{link.code}")
 
 
 @login_required
@@ -289,5 +290,5 @@ def invite_qr(request, fmt: str):
     member = member_for_user(request.user)
     if member is None:
         raise Http404(_("Join the programme first."))
-    url = request.build_absolute_uri(reverse("referrals:join_with_code", args=[member.invite_code]))
+    url = absolute_url(reverse("referrals:join_with_code", args=[member.invite_code]))
     return _qr_response(url, fmt, f"invite-{member.invite_code}")

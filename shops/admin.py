@@ -13,8 +13,12 @@ by them: a search that matches would tell them the value.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Prefetch
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, Q
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -22,6 +26,7 @@ from config.admin_tools import ReadOnlyAdmin
 from config.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from config.money import ZERO, format_money
 from config.phones import phone_e164
+from referrals.models import Member
 from shops.models import (
     Category,
     Order,
@@ -32,6 +37,7 @@ from shops.models import (
     Refund,
     RefundLine,
     Shop,
+    ShopEvent,
     ShopListing,
     WebhookEvent,
 )
@@ -42,6 +48,7 @@ from shops.services import (
     order_mark_completed,
     order_mark_shipped,
     order_refund,
+    shop_change_owner,
     shop_listing_remove,
     shop_listing_set_featured,
 )
@@ -168,16 +175,144 @@ class ShopListingInline(admin.TabularInline):
     ordering = ("position", "pk")
 
 
+class ShopEventInline(SharedReadOnlyInline):
+    model = ShopEvent
+    fields = ("created_at", "kind", "old_owner", "new_owner", "actor", "reason")
+    parent_permissions = ("shops.view_shop", "shops.change_shop")
+    verbose_name_plural = _("owner changes")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("shop", "actor", "old_owner__user", "new_owner__user")
+
+
+class ShopOwnerForm(forms.Form):
+    new_owner = forms.CharField(
+        label=_("New owner"),
+        max_length=254,
+        help_text=_("The member's invite code or email. They must be active and have no shop."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Kept in the audit log with your name."),
+    )
+
+    def clean_new_owner(self):
+        value = self.cleaned_data["new_owner"].strip()
+        member = (
+            Member.objects.select_related("user")
+            .filter(Q(invite_code=value.upper()) | Q(user__email__iexact=value))
+            .order_by("pk")
+            .first()
+        )
+        if member is None:
+            raise forms.ValidationError(_("No member has this invite code or email."))
+        return member
+
+
 @admin.register(Shop)
 class ShopAdmin(admin.ModelAdmin):
+    """Shops. The owner is read-only here for everyone: it changes only on the "Change owner" page, which calls
+    shops.services.shop_change_owner (audited, with a reason) and needs shops.change_shop_owner."""
+
     list_display = ("name", "slug", "owner", "is_open", "created_at")
     list_filter = ("is_open", "created_at")
     search_fields = ("name", "slug", "owner__user__email", "owner__invite_code")
     list_select_related = ("owner__user",)
     raw_id_fields = ("owner",)
+    fields = ("owner", "name", "slug", "description", "logo", "is_open", "created_at")
     readonly_fields = ("created_at",)
-    inlines = (ShopListingInline,)
+    inlines = (ShopListingInline, ShopEventInline)
     show_full_result_count = False
+    actions = ("change_owner",)
+    change_form_template = "admin/shops/shop/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields  # a new shop's first owner is chosen here; after that, never
+        return (*self.readonly_fields, "owner")
+
+    def get_urls(self):
+        owner = path(
+            "<path:object_id>/owner/",
+            self.admin_site.admin_view(self.owner_view),
+            name="shops_shop_change_owner",
+        )
+        return [owner, *super().get_urls()]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.has_change_owner_permission(request):
+            actions.pop("change_owner", None)
+        return actions
+
+    def has_change_owner_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff and request.user.has_perm("shops.change_shop_owner")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_change_owner": self.has_change_owner_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Give the shop to another member…"))
+    def change_owner(self, request, queryset):
+        shops = list(queryset[:2])
+        if len(shops) != 1:
+            self.message_user(request, _("Choose exactly one shop."), messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:shops_shop_change_owner", args=[shops[0].pk]))
+
+    def owner_view(self, request, object_id):
+        if not self.has_change_owner_permission(request):
+            raise PermissionDenied
+        shop = self.get_object(request, unquote(object_id))
+        if shop is None:
+            raise Http404(_("No such shop."))
+        form = ShopOwnerForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                event = shop_change_owner(
+                    shop=shop,
+                    new_owner=form.cleaned_data["new_owner"],
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except ShopError as error:
+                if hasattr(error, "error_dict"):
+                    for field, errors in error.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    form.add_error("new_owner", error)
+            else:
+                self.message_user(
+                    request,
+                    _(
+                        "%(shop)s now belongs to %(member)s. %(links)d share links of the old owner were switched "
+                        "off and %(external)d external products taken out."
+                    )
+                    % {
+                        "shop": shop,
+                        "member": event.new_owner,
+                        "links": len(event.detail["share_links_switched_off"]),
+                        "external": event.detail["external_listings_removed"],
+                    },
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:shops_shop_change", args=[shop.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Give %(shop)s to another member") % {"shop": shop},
+            "opts": self.opts,
+            "original": shop,
+            "shop": shop,
+            "form": form,
+            "active_links": shop.share_links.filter(owner=shop.owner, is_active=True).count(),
+            "external_listings": shop.external_listings.count(),
+            "events": shop.events.select_related("actor", "old_owner__user", "new_owner__user")[:20],
+        }
+        return TemplateResponse(
+            request, "admin/shops/shop/change_owner.html", context, status=400 if form.errors else 200
+        )
 
 
 # --- Orders ---------------------------------------------------------------------

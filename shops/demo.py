@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.text import slugify
 from PIL import Image, ImageDraw, ImageFont
 
+from config.site_url import absolute_url
 from referrals.models import Member
 from shops.models import Category, Order, OrderEvent, Payment, Product, Refund, Shop
 from shops.payments.sandbox import build_webhook
@@ -36,7 +37,6 @@ from shops.services import (
 )
 
 DEMO_SHOP_SLUG = "demo"
-DEMO_BASE_URL = "http://127.0.0.1:8000"
 IMAGE_SIZE = 480
 
 
@@ -174,8 +174,8 @@ def _pay(order: Order) -> Order:
     """Pay through the sandbox provider's signed webhook, exactly as a buyer's payment arrives."""
     payment, _url = payment_start(
         order=order,
-        notify_url=DEMO_BASE_URL + reverse("shops:payment_webhook", args=["sandbox"]),
-        return_url=DEMO_BASE_URL + reverse("shops:order_detail", args=[order.number]),
+        notify_url=absolute_url(reverse("shops:payment_webhook", args=["sandbox"])),
+        return_url=absolute_url(reverse("shops:order_detail", args=[order.number])),
         provider_name="sandbox",
     )
     body, headers = build_webhook(payment, "succeeded")

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config.images import validate_product_image, validate_shop_logo
 from config.money import CENT, RATE_ONE, RATE_ZERO, ZERO, MoneyField, RateField
+from referrals.models import member_reference
 
 # Slugs that would shadow a page or read as official.
 RESERVED_SLUGS = frozenset(
@@ -110,9 +111,44 @@ class Shop(models.Model):
         verbose_name = _("shop")
         verbose_name_plural = _("shops")
         ordering = ("name", "pk")
+        # The owner is who a sale pays by default: changed only through shops.services.shop_change_owner (audited,
+        # with a reason), by staff holding this permission. Support's "change shop" does not include it.
+        permissions = [("change_shop_owner", _("Can give a shop to another member"))]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ShopEvent(models.Model):
+    """Audit row for a change to who a shop belongs to (shops.services.shop_change_owner)."""
+
+    class Kind(models.TextChoices):
+        OWNER = "owner", _("Owner changed")
+
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="events", verbose_name=_("shop"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    old_owner = member_reference(_("old owner"))
+    new_owner = member_reference(_("new owner"))
+    reason = models.TextField(_("reason"))
+    # What else the change did: share links of the old owner switched off, external listings taken out.
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("shop event")
+        verbose_name_plural = _("shop events")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
 
 
 class ShopListing(models.Model):
@@ -182,6 +218,9 @@ class Order(models.Model):
     buyer_phone = models.CharField(_("phone"), max_length=20, blank=True)
     buyer_email = models.EmailField(_("email"), blank=True)
     shipping_address = models.TextField(_("address"), max_length=500)
+    # A keyed hash of the client's address (config.ratelimit.ip_key), never the address itself: unpaid units are
+    # limited per address (ORDER_UNPAID_UNITS_PER_ADDRESS). Cleared once the order is no longer awaiting payment.
+    client_key = models.CharField(_("client address key"), max_length=32, blank=True, default="", editable=False)
     total = MoneyField(_("total"))
     refunded_total = MoneyField(_("refunded"), default=ZERO)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")

@@ -1,7 +1,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, Q
+from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, Q, Sum
 from django.utils.text import slugify
 
 from commissions.calculations import ChainMember, Plan, Policy, line_pool, split_line
@@ -14,6 +14,7 @@ from shops.models import (
     SHOP_SLUG_SHAPE,
     Order,
     OrderEvent,
+    OrderLine,
     Payment,
     Product,
     Shop,
@@ -239,3 +240,22 @@ def sharer_earning(terms: EarningTerms, *, price: Decimal, commission_rate: Deci
         is_self_purchase=False,
     )
     return next((share.amount for share in split.shares if share.level == 1), ZERO)
+
+
+def unpaid_units_held(*, since, client_key: str = "", phone: str = "", email: str = "") -> int:
+    """Units held by orders awaiting payment placed since `since`, from the client address key, or (without one)
+    with the phone number or the email address (in any case). 0 when nothing is given to match."""
+    if client_key:
+        match = Q(order__client_key=client_key)
+    else:
+        match = Q()
+        if phone:
+            match |= Q(order__buyer_phone=phone)
+        if email:
+            match |= Q(order__buyer_email__iexact=email)
+        if not match:
+            return 0
+    held = OrderLine.objects.filter(
+        match, order__status=Order.Status.PENDING_PAYMENT, order__created_at__gte=since
+    ).aggregate(units=Sum("quantity"))["units"]
+    return held or 0

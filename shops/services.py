@@ -23,6 +23,11 @@ from commissions.tasks import commission_apply_refund_task
 from config.celery import task_send
 from config.money import ZERO
 from config.phones import phone_e164
+from networks.models import ExternalListing
+from networks.services import external_listing_remove
+from referrals.models import Member, ShareLink
+from referrals.services import share_link_deactivate
+from shops.locks import checkout_limit_lock
 from shops.models import (
     Order,
     OrderEvent,
@@ -32,11 +37,13 @@ from shops.models import (
     Refund,
     RefundLine,
     Shop,
+    ShopEvent,
     ShopListing,
     WebhookEvent,
     new_order_number,
 )
 from shops.payments import WebhookNotice, WebhookRejected, get_provider
+from shops.selectors import unpaid_units_held
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +126,63 @@ def shop_update(*, shop: Shop, **fields) -> Shop:
 
 
 @transaction.atomic
+def shop_change_owner(*, shop: Shop, new_owner: Member, actor, reason: str) -> ShopEvent:
+    """Give `shop` to `new_owner`: the one way a shop's owner changes (staff holding shops.change_shop_owner).
+
+    Locks the shop row, then checks: a reason is given; `new_owner` is another member, active (their account too),
+    and has no shop (a member has one shop at most: the database holds it too). Otherwise ShopError, nothing changed.
+
+    Orders already placed keep their sharer and their commission; the products listed stay. The old owner's share
+    links to the shop are switched off, and the external networks' products are taken out of it (their buy links
+    carry the old owner's tracking id; the new owner adds them again): from the commit on, every sale through the
+    shop pays the new owner. Writes a ShopEvent (actor, old and new owner, reason, what was switched off).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ShopError({"reason": [_("Give a reason: it is kept in the audit log.")]}, code="reason")
+    shop = Shop.objects.select_for_update().select_related("owner").get(pk=shop.pk)
+    old_owner = shop.owner
+    new_owner = Member.objects.select_related("user").get(pk=new_owner.pk)
+    if new_owner.pk == old_owner.pk:
+        raise ShopError(_("%(member)s owns this shop already.") % {"member": new_owner}, code="same_owner")
+    if new_owner.status != Member.Status.ACTIVE or not new_owner.user.is_active:
+        raise ShopError(
+            _("%(member)s is not an active member; a shop can only go to an active member.") % {"member": new_owner},
+            code="inactive_owner",
+        )
+    has_shop = _("%(member)s has a shop already; a member has one shop at most.") % {"member": new_owner}
+    if Shop.objects.filter(owner=new_owner).exists():
+        raise ShopError(has_shop, code="has_shop")
+    shop.owner = new_owner
+    try:
+        with transaction.atomic():
+            shop.save(update_fields=["owner"])
+    except IntegrityError as error:  # the new owner opened a shop meanwhile
+        raise ShopError(has_shop, code="has_shop") from error
+
+    external = list(ExternalListing.objects.filter(shop=shop).order_by("pk").values_list("pk", flat=True))
+    for listing_id in external:
+        external_listing_remove(shop=shop, listing_id=listing_id)  # switches its buy link off too
+    links = list(ShareLink.objects.filter(shop=shop, owner=old_owner, is_active=True).order_by("pk"))
+    for link in links:
+        share_link_deactivate(link=link)
+    return ShopEvent.objects.create(
+        shop=shop,
+        kind=ShopEvent.Kind.OWNER,
+        actor=actor,
+        old_owner=old_owner,
+        new_owner=new_owner,
+        reason=reason,
+        detail={
+            "old_owner": old_owner.invite_code,
+            "new_owner": new_owner.invite_code,
+            "share_links_switched_off": [link.code for link in links],
+            "external_listings_removed": len(external),
+        },
+    )
+
+
+@transaction.atomic
 def shop_listing_add(*, shop: Shop, product: Product, is_featured: bool = False) -> ShopListing:
     """List a catalogue product in the shop, last. Idempotent: listing it again returns the listing."""
     if not product.is_active:
@@ -178,17 +242,75 @@ def _order_locked(order_id: int) -> Order:
     return Order.objects.select_for_update().get(pk=order_id)
 
 
+def _limit_unpaid_units(*, units: int, buyer: BuyerDetails, client_key: str) -> None:
+    """Refuse (ShopError, code "limit") a checkout of `units` that would take an order over
+    ORDER_MAX_UNITS_PER_ORDER, or what unpaid orders hold over ORDER_UNPAID_UNITS_PER_BUYER (per phone number and
+    per email address) or ORDER_UNPAID_UNITS_PER_ADDRESS (per client address key). Unpaid orders count while they
+    wait for payment, for ORDER_PAYMENT_TIMEOUT_MINUTES at most: paying, cancelling or the timeout releases them.
+
+    Takes the buyer's and the address's checkout locks first, so checkouts of one buyer are counted one after the
+    other (the caller's transaction holds them until it commits the order)."""
+    per_order = settings.ORDER_MAX_UNITS_PER_ORDER
+    if per_order and units > per_order:
+        raise ShopError(
+            _("An order may hold at most %(max)d items; this one has %(units)d.") % {"max": per_order, "units": units},
+            code="limit",
+        )
+    per_buyer, per_address = settings.ORDER_UNPAID_UNITS_PER_BUYER, settings.ORDER_UNPAID_UNITS_PER_ADDRESS
+    phone, email = buyer.phone.strip(), buyer.email.strip().lower()
+    names = []
+    if per_buyer:
+        names += [f"phone:{phone}"] if phone else []
+        names += [f"email:{email}"] if email else []
+    if per_address and client_key:
+        names.append(f"address:{client_key}")
+    if not names:
+        return
+    checkout_limit_lock(names)
+    minutes = settings.ORDER_PAYMENT_TIMEOUT_MINUTES
+    since = timezone.now() - timedelta(minutes=minutes)
+    checks = []
+    if per_buyer and (phone or email):
+        message = _(
+            "Orders awaiting payment with this phone number or email already hold %(held)d items, and at most "
+            "%(max)d may wait at once. Pay or cancel them first (Look up an order), order fewer, or try again once "
+            "unpaid orders lapse (after %(minutes)d minutes)."
+        )
+        checks.append((per_buyer, unpaid_units_held(since=since, phone=phone, email=email), message))
+    if per_address and client_key:
+        message = _(
+            "Orders awaiting payment from your network already hold %(held)d items, and at most %(max)d may wait "
+            "at once. Pay or cancel them first, order fewer, or try again once unpaid orders lapse (after "
+            "%(minutes)d minutes)."
+        )
+        checks.append((per_address, unpaid_units_held(since=since, client_key=client_key), message))
+    for limit, held, message in checks:
+        if held + units > limit:
+            raise ShopError(message % {"held": held, "max": limit, "minutes": minutes}, code="limit")
+
+
 @transaction.atomic
 def order_place(
-    *, shop: Shop, items: dict[int, int], buyer: BuyerDetails, sharer=None, share_link=None, buyer_user=None
+    *,
+    shop: Shop,
+    items: dict[int, int],
+    buyer: BuyerDetails,
+    sharer=None,
+    share_link=None,
+    buyer_user=None,
+    client_key: str = "",
 ) -> Order:
     """Place an order for `items` ({product id: quantity}) in `shop`, reserving stock.
 
     Stock is taken with one conditional UPDATE per product (in product id order,
     so concurrent checkouts cannot deadlock): it never goes negative, and the
-    buyer who loses the race gets SoldOut with nothing changed. The sharer
-    defaults to the shop's owner. The order is flagged a self-purchase when the
-    buyer is the sharer: signed in as them, or giving their email or phone.
+    buyer who loses the race gets SoldOut with nothing changed. Before that, the
+    units are checked against the limits on what one order and what one buyer's
+    (phone, email, `client_key`: their address, hashed) unpaid orders may hold,
+    under a lock per buyer (`_limit_unpaid_units`): over a limit, ShopError and
+    nothing reserved. The sharer defaults to the shop's owner. The order is
+    flagged a self-purchase when the buyer is the sharer: signed in as them, or
+    giving their email or phone.
     """
     if not shop.is_open:
         raise ShopError(_("This shop is closed and not taking orders."), code="shop_closed")
@@ -208,6 +330,7 @@ def order_place(
         if product is None or product_id not in listed or not product.is_active:
             title = product.title if product else _("a product")
             raise ShopError(_("%(title)s is no longer for sale here.") % {"title": title}, code="unavailable")
+    _limit_unpaid_units(units=sum(items.values()), buyer=buyer, client_key=client_key)
 
     for product_id in sorted(items):
         taken = Product.objects.filter(pk=product_id, is_active=True, stock__gte=items[product_id]).update(
@@ -227,6 +350,7 @@ def order_place(
         buyer_phone=buyer.phone,
         buyer_email=buyer.email,
         shipping_address=buyer.address,
+        client_key=client_key,
         currency=settings.CURRENCY,
         total=ZERO,
     )
@@ -283,6 +407,9 @@ def _order_transition(
         )
     order.status = to_status
     fields = ["status"]
+    if from_status == Status.PENDING_PAYMENT and order.client_key:
+        order.client_key = ""  # only unpaid orders are limited per address: the key is not kept longer
+        fields.append("client_key")
     stamp = STATUS_TIMESTAMPS.get(to_status)
     if stamp:
         setattr(order, stamp, timezone.now())

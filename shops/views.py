@@ -16,7 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.ratelimit import rate_limit
+from config.client_ip import client_ip
+from config.ratelimit import ip_key, rate_limit
+from config.site_url import absolute_url
 from networks import selectors as network_selectors
 from networks.services import NetworkError, external_listing_add, external_listing_remove
 from referrals.attribution import attribution_from_request
@@ -173,8 +175,10 @@ def _start_payment(request, order: Order):
     _payment, url = payment_start(
         order=order,
         provider_name=provider,
-        notify_url=request.build_absolute_uri(reverse("shops:payment_webhook", args=[provider])),
-        return_url=request.build_absolute_uri(reverse("shops:order_detail", args=[order.number])),
+        # From SITE_URL, never from the Host header: its port is not checked (ALLOWED_HOSTS matches names only), and
+        # the provider would post the signed webhook, and send the buyer back, wherever the client said.
+        notify_url=absolute_url(reverse("shops:payment_webhook", args=[provider])),
+        return_url=absolute_url(reverse("shops:order_detail", args=[order.number])),
     )
     return redirect(url)
 
@@ -203,6 +207,7 @@ def checkout(request, slug: str):
                 sharer=attribution.sharer if attribution else None,
                 share_link=attribution.link if attribution else None,
                 buyer_user=request.user,
+                client_key=ip_key(client_ip(request)),  # unpaid units are limited per address too
             )
         except ShopError as error:
             form.add_error(None, error)

@@ -34,7 +34,7 @@ from commissions.models import CommissionPlan, CompliancePolicy
 from networks.models import ExternalOrder, ExternalOrderEvent
 from payouts.models import PayoutBatch, WithdrawalEvent
 from referrals.models import TreeEvent
-from shops.models import OrderEvent
+from shops.models import OrderEvent, ShopEvent
 
 PAGE_SIZE = 50
 ACTOR_MATCHES_MAX = 200  # an actor search matching more people than this is refused as too broad
@@ -422,6 +422,38 @@ class ExternalOrderSource(Source):
         )
 
 
+class ShopSource(Source):
+    """Who a shop belongs to: each owner change, with its reason (shops.services.shop_change_owner)."""
+
+    rank, object_type = 11, "shop"
+    kinds = tuple((f"shop.{code}", f"{_('Shop')}: {label}") for code, label in ShopEvent.Kind.choices)
+
+    def queryset(self, filters, kinds):
+        qs = ShopEvent.objects.filter(kind__in=[kind.removeprefix("shop.") for kind in kinds]).select_related("shop")
+        if filters.object_id:
+            qs = qs.filter(shop__slug=filters.object_id.lower())
+        return qs
+
+    def row(self, event):
+        detail = event.detail or {}
+        owners = f"owner {detail.get('old_owner') or '—'} → {detail.get('new_owner') or '—'}"
+        links = detail.get("share_links_switched_off") or []
+        switched = f"{len(links)} share links switched off" if links else ""
+        external = detail.get("external_listings_removed") or 0
+        removed = f"{external} external products taken out" if external else ""
+        return self.make(
+            event,
+            at=event.created_at,
+            kind=f"shop.{event.kind}",
+            actor_id=event.actor_id,
+            actor_label="",
+            object_id=event.shop.slug,
+            object_label=f"shop {event.shop.slug}",
+            detail=_joined(owners, switched, removed, event.reason),
+            url=_admin_url("admin:shops_shop_change", event.shop_id),
+        )
+
+
 SOURCES: tuple[Source, ...] = (
     TreeSource(),
     OrderSource(),
@@ -433,6 +465,7 @@ SOURCES: tuple[Source, ...] = (
     BatchDoneSource(),
     AdminLogSource(),
     ExternalOrderSource(),
+    ShopSource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -445,6 +478,7 @@ OBJECT_TYPE_CHOICES = (
     ("payout_batch", _("payout batch (id)")),
     ("admin", _("admin edit (object id)")),
     ("external_order", _("external order (the network's order id)")),
+    ("shop", _("shop (its address)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

@@ -74,6 +74,14 @@ def _live_server_closes_its_connections(request, monkeypatch):
         monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
 
 
+@pytest.fixture(autouse=True)
+def _site_url_is_the_live_server(request):
+    """Tests with Django's live server: the links the site builds (webhooks, return addresses) point at it."""
+    if "live_server" in request.fixturenames:
+        settings = request.getfixturevalue("settings")
+        settings.SITE_URL = request.getfixturevalue("live_server").url
+
+
 @pytest.fixture
 def member_factory(db):
     return MemberFactory

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ApiError, IsMember
+from config.site_url import absolute_url
 from referrals.selectors import (
     member_attributed_orders,
     member_share_link,
@@ -66,7 +67,7 @@ class ShareLinkOutputSerializer(serializers.Serializer):
         ref_name = "ShareLink"
 
     def _absolute(self, path: str) -> str:
-        return self.context["request"].build_absolute_uri(path)
+        return absolute_url(path)
 
     def get_product_title(self, link) -> str | None:
         return link.product.title if link.product_id else None
@@ -212,7 +213,7 @@ class MemberTeamApi(APIView):
                 {"display_name": sponsor.display_name, "joined_at": sponsor.joined_at} if sponsor is not None else None
             ),
             "invite_code": member.invite_code,
-            "invite_url": request.build_absolute_uri(reverse("referrals:join_with_code", args=[member.invite_code])),
+            "invite_url": absolute_url(reverse("referrals:join_with_code", args=[member.invite_code])),
             "levels_in_force": levels,
             "levels": [{"level": level, "members": n} for level, n in sorted(counts.items())],
         }

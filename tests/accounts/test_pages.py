@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 
 NEW_PASSWORD = "a-brand-new-passphrase-42"
-RESET_LINK = re.compile(r"https?://testserver(/password/reset/[^/\s]+/[^/\s]+/)")
+RESET_LINK = re.compile(r"https://shop\.example\.com(/password/reset/[^/\s]+/[^/\s]+/)")
 
 
 def profile_data(user, **overrides):
@@ -216,8 +216,9 @@ def test_profile_page_query_count_is_pinned(client, django_assert_max_num_querie
 # --- password reset ---------------------------------------------------------------------------------------------
 
 
-def test_password_reset_emails_a_link_that_sets_a_new_password_once(client):
+def test_password_reset_emails_a_link_that_sets_a_new_password_once(client, settings):
     # given
+    settings.SITE_URL = "https://shop.example.com"
     user = UserFactory(email="forgetful@example.com")
 
     # when they ask for a link, typing their address in another case

@@ -189,7 +189,8 @@ def test_a_session_login_works_too(sharer):
 # --- Share links ----------------------------------------------------------------------------------------
 
 
-def test_links_list_shows_my_links_with_stats_urls_and_qr(sharer, shop, product):
+def test_links_list_shows_my_links_with_stats_urls_and_qr(sharer, shop, product, settings):
+    settings.SITE_URL = "https://shop.example.com"  # links are built from it, not from the request's host
     shop_link = share_link_create(owner=sharer)
     product_link = share_link_create(owner=sharer, product=product, campaign="spring")
     order = place_order(shop, {product: 3})
@@ -204,9 +205,9 @@ def test_links_list_shows_my_links_with_stats_urls_and_qr(sharer, shop, product)
     rows = {row["id"]: row for row in body["results"]}
     assert set(rows) == {shop_link.pk, product_link.pk}
     row = rows[product_link.pk]
-    assert row["url"] == f"http://testserver/l/{product_link.code}"
-    assert row["qr_svg_url"] == f"http://testserver/dashboard/links/{product_link.pk}/qr.svg"
-    assert row["qr_png_url"] == f"http://testserver/dashboard/links/{product_link.pk}/qr.png"
+    assert row["url"] == f"https://shop.example.com/l/{product_link.code}"
+    assert row["qr_svg_url"] == f"https://shop.example.com/dashboard/links/{product_link.pk}/qr.svg"
+    assert row["qr_png_url"] == f"https://shop.example.com/dashboard/links/{product_link.pk}/qr.png"
     assert row["product_id"] == product.pk and row["campaign"] == "spring"
     assert row["orders"] == 1
     _assert_money(row["sales"], "30.00")

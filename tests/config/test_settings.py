@@ -28,7 +28,9 @@ print(json.dumps({
     "time_limit": app.conf.task_time_limit,
 }))
 """
-VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
+VARIABLES = (
+    "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL",
+)  # fmt: skip
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -86,6 +88,7 @@ def test_production_settings_pass_check_deploy_without_warnings():
         ALLOWED_HOSTS="shop.example.com",
         PAYMENTS_SANDBOX_SECRET="a-random-webhook-secret-0123456789",
         ALLOW_SANDBOX_PROVIDERS="1",  # a staging deployment: tests/config/test_checks.py has production's refusals
+        SITE_URL="https://shop.example.com",
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

@@ -51,6 +51,7 @@ SETTINGS_FROM_ENV = (
     "LANGUAGE_CODE",
     "MEDIA_ROOT",
     "DJANGO_SETTINGS_MODULE",
+    "SITE_URL",
 )
 DEADLINE_SECONDS = 90  # the promise: counted on the owner's dashboard within 90 s of the purchase
 OWNER = "member1@example.com"  # a demo member with a shop of their own
@@ -129,6 +130,7 @@ def make_run(tmp_path):
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         MEDIA_ROOT=str(tmp_path / "media"),
         NETWORK_SANDBOX_URL=f"http://127.0.0.1:{sandbox_port}",
+        SITE_URL=f"http://127.0.0.1:{port}",  # as `make run` sets it from HOST: webhooks come back to this server
         PYTHONUNBUFFERED="1",
     )
     manage = [sys.executable, str(ROOT / "manage.py")]

@@ -115,7 +115,7 @@ def test_an_upload_that_is_not_a_report_file_is_a_form_error(client, networks):
         reverse("admin:networks_reportimport_upload"), {"network": networks["taobao"].pk, "file": upload}
     )
 
-    assert response.status_code == 200 and "Upload a .csv or .xlsx file." in response.content.decode()
+    assert response.status_code == 400 and "Upload a .csv or .xlsx file." in response.content.decode()
     assert not ReportImport.objects.exists()
 
 

@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIABLES = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
+VARIABLES = (
+    "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL",
+)  # fmt: skip
 
 
 def production_env(**extra: str) -> dict:
@@ -28,6 +30,7 @@ def production_env(**extra: str) -> dict:
         PAYMENT_PROVIDER="bank",
         PAYOUT_PROVIDER="manual",
         PAYMENTS_SANDBOX_SECRET=secrets.token_urlsafe(32),
+        SITE_URL="https://shop.example.com",
     )
     env.update(extra)
     return env

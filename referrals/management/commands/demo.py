@@ -7,11 +7,12 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from config.site_url import absolute_url
 from networks.connectors import connector_settings
 from payouts.demo import demo_money
 from referrals.models import Member
 from referrals.services import member_join
-from shops.demo import DEMO_BASE_URL, DEMO_SHOP_SLUG, demo_external_products, demo_storefront
+from shops.demo import DEMO_SHOP_SLUG, demo_external_products, demo_storefront
 from staff.groups import COMPLIANCE, FINANCE, SUPPORT
 
 DEMO_STAFF_GROUPS = (SUPPORT, FINANCE, COMPLIANCE)  # one staff login per group: <group>@example.com
@@ -99,6 +100,7 @@ class Command(BaseCommand):
         self.stdout.write("  staff groups: support@example.com, finance@example.com, compliance@example.com")
         self.stdout.write("  founder (top of the tree): founder@example.com")
         self.stdout.write("  member three levels down:  member13@example.com")
-        self.stdout.write(f"  demo shop (buyers, no login): {DEMO_BASE_URL}/s/{DEMO_SHOP_SLUG}/ (the founder's)")
+        shop_url = absolute_url(reverse("shops:shop_home", args=[DEMO_SHOP_SLUG]))
+        self.stdout.write(f"  demo shop (buyers, no login): {shop_url} (the founder's)")
         sandbox_url = connector_settings("sandbox").get("URL", "")
         self.stdout.write(f"  sandbox affiliate network (its products, buy pages, orders): {sandbox_url}/")
