@@ -183,6 +183,7 @@ def test_a_failing_task_is_logged_and_the_loop_goes_on(test_app, calls, caplog):
 def test_a_task_still_running_is_not_started_again(test_app, calls, caplog):
     # given: a slow task, running
     scheduler = EmbeddedScheduler(app=test_app, beat_schedule={"slow": {"task": "tests.slow", "schedule": 1.0}})
+    caplog.set_level(logging.WARNING, logger="config.scheduler")  # whatever level earlier tests left the logger at
     set_last_run(scheduler, "slow", timedelta(seconds=2))
     scheduler.run_pending()
     assert calls.started.wait(5)

@@ -121,7 +121,7 @@ print(json.dumps({
 @pytest.mark.django_db(transaction=True)
 def test_scheduler_and_request_threads_write_the_sqlite_file_at_once_without_locking_errors(tmp_path):
     if connection.vendor != "sqlite":
-        pytest.skip("about SQLite, the embedded default's database")
+        pytest.skip("needs SQLite, the embedded default's database: runs with DATABASE_URL unset (make test)")
     # The tests' database, migrated and empty, copied to a file (faster than migrating one).
     database = tmp_path / "db.sqlite3"
     connection.ensure_connection()

@@ -135,7 +135,13 @@ def test_the_demo_refuses_to_run_where_debug_is_off(settings):
 def test_manage_py_demo_refuses_with_debug_0_in_the_environment(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DEBUG", "SECRET_KEY")}
     database = tmp_path / "db.sqlite3"
-    env.update(DEBUG="0", SECRET_KEY="a-production-secret-" + "x" * 40, DATABASE_URL=f"sqlite:///{database}")
+    env.update(
+        DEBUG="0",
+        SECRET_KEY="a-production-secret-" + "x" * 40,
+        DATABASE_URL=f"sqlite:///{database}",
+        SITE_URL="https://shop.example.com",  # otherwise the start-up checks refuse before the demo is asked
+        ALLOWED_HOSTS="shop.example.com",
+    )
 
     command = [sys.executable, "manage.py", "demo"]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
