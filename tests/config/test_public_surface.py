@@ -67,7 +67,7 @@ def test_every_url_of_the_snapshot_still_resolves(settings):
         path = address(route)
         try:
             match = resolve(path)
-        except Exception:  # noqa: BLE001 - a Resolver404 or a converter refusing the sample: reported below
+        except Exception:  # a Resolver404, or a converter refusing the sample: reported below
             lost.append(path)
             continue
         if match.route.endswith(ADMIN_CATCH_ALL) and not route.endswith(ADMIN_CATCH_ALL):
