@@ -2,7 +2,7 @@
 
 django-axes counts failures per account and address, so one address trying one password on many accounts is never
 stopped by it. Here each account (or unknown login: accounts.lockout.login_identifier's key) that fails from an
-address counts once per window (settings.RATE_LIMIT_LOGIN_ACCOUNTS, in the cache: config.ratelimit); once the limit
+address counts once per window (settings.RATE_LIMIT_LOGIN_ACCOUNTS, in the cache: core.ratelimit); once the limit
 is reached, accounts.backends.LoginLockoutBackend refuses every login from that address until the window ends, the
 right password included, with the lockout page (accounts.lockout.lockout_response), the same whether or not the
 account exists. Logins refused before a password was checked (a lockout) count nothing, and a successful login takes
@@ -12,8 +12,8 @@ never add up to a lockout. The counting is called from accounts.signals.
 
 from django.conf import settings
 
-from config.client_ip import client_ip
-from config.ratelimit import ip_key, rate_limit_count_once, rate_limit_forget, rate_limit_reached
+from core.client_ip import client_ip
+from core.ratelimit import ip_key, rate_limit_count_once, rate_limit_forget, rate_limit_reached
 
 SCOPE = "login_accounts"
 

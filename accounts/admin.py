@@ -6,8 +6,8 @@ from django.utils.translation import ngettext
 
 from accounts.models import ApiToken, User
 from accounts.services import token_revoke
-from config.admin_tools import ReadOnlyAdmin
-from config.phones import PhoneNumberField
+from core.admin_tools import ReadOnlyAdmin
+from core.phones import PhoneNumberField
 
 
 class UserAdminChangeForm(UserChangeForm):

@@ -5,12 +5,12 @@ from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
 from accounts.address_limit import address_lockout_retry_after
-from config.phones import phone_lookup_value
+from core.phones import phone_lookup_value
 
 
 def login_matches(login: str) -> Q:
     """The accounts a typed login names: the email address in any case, or the phone number in any spelling (phones
-    are stored in E.164 form, config.phones: "138 0013 8000", "+86 138-0013-8000" and "13800138000" are one)."""
+    are stored in E.164 form, core.phones: "138 0013 8000", "+86 138-0013-8000" and "13800138000" are one)."""
     phone = phone_lookup_value(login)
     return Q(email__iexact=login) | Q(phone=phone) if phone else Q(email__iexact=login)
 

@@ -3,12 +3,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.utils.translation import gettext_lazy as _
 
-from config.phones import PhoneNumberField
+from core.phones import PhoneNumberField
 
 
 class SignUpForm(BaseUserCreationForm):
     first_name = forms.CharField(label=_("Your name"), max_length=150)
-    # Optional; a login like the email. Stored in E.164 form (config.phones), so any spelling logs in later.
+    # Optional; a login like the email. Stored in E.164 form (core.phones), so any spelling logs in later.
     phone = PhoneNumberField(
         label=_("Phone number (optional)"),
         required=False,

@@ -1,7 +1,7 @@
 """What django-axes counts login failures against (settings.AXES_USERNAME_CALLABLE).
 
 People sign in with their email address (any case) or their phone number (any spelling, compared in E.164
-form: config.phones), see accounts.backends.EmailOrPhoneBackend. Counting failures per typed text would give an
+form: core.phones), see accounts.backends.EmailOrPhoneBackend. Counting failures per typed text would give an
 attacker a fresh allowance for every spelling ("A@x.com", "a@x.com", "138 0013 8000", "13800138000"), so failures
 count against the account the identifier resolves to ("user:<id>"); an identifier that matches no account counts
 against its normalised form, so guessing at unknown names is limited too and a later sign-up cannot be pre-locked
@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import render
 
 from accounts.backends import login_matches
-from config.phones import phone_lookup_value
+from core.phones import phone_lookup_value
 
 
 def normalise_identifier(typed: str) -> str:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.forms import ProfileForm
 from accounts.models import ApiToken
 from accounts.services import AccountError, token_create, token_revoke, user_update_profile
-from config.site_url import site_origin
+from core.site_url import site_origin
 
 
 @sensitive_post_parameters("current_password", "email", "phone")

@@ -27,8 +27,8 @@ from commissions.selectors import (
     policy_active,
 )
 from commissions.services import CommissionError, plan_activate
-from config.admin_tools import ReadOnlyAdmin
-from config.money import format_money
+from core.admin_tools import ReadOnlyAdmin
+from core.money import format_money
 
 
 class ReadOnlyHistoryMixin:

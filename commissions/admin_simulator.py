@@ -26,7 +26,7 @@ from commissions.forms import payout_ratio_field
 from commissions.models import CommissionPlan, CompliancePolicy, PlanSimulation
 from commissions.services import CommissionError
 from commissions.simulation import plan_simulation_create
-from config.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, RATE_ONE, RATE_ZERO
+from core.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, RATE_ONE, RATE_ZERO
 
 ADD_PERMISSION = "commissions.add_plansimulation"
 VIEW_PERMISSION = "commissions.view_plansimulation"

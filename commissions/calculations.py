@@ -43,7 +43,7 @@ from typing import Protocol
 
 from django.utils.translation import gettext as _
 
-from config.money import RATE_ONE, RATE_ZERO, ROUND_DOWN, ROUND_HALF_UP, ZERO, quantize_money
+from core.money import RATE_ONE, RATE_ZERO, ROUND_DOWN, ROUND_HALF_UP, ZERO, quantize_money
 
 __all__ = [
     "CAP_CODES",

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO, payout_ratio_ceiling_message
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
 from commissions.services import CommissionError, plan_create, policy_publish
-from config.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, RATE_ONE, RATE_ZERO
+from core.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, RATE_ONE, RATE_ZERO
 
 LEVEL_CHOICES = [(level, str(level)) for level in range(1, HARD_MAX_LEVELS + 1)]
 

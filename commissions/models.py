@@ -22,7 +22,7 @@ from commissions.calculations import (
     Plan,
     Policy,
 )
-from config.money import RATE_ONE, RATE_ZERO, MoneyField, RateField
+from core.money import RATE_ONE, RATE_ZERO, MoneyField, RateField
 
 
 class CompliancePolicy(models.Model):

@@ -41,7 +41,7 @@ from django.utils.translation import gettext_lazy
 
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE, DEFAULT_MAX_PAYOUT_RATIO, HARD_MAX_LEVELS
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
-from config.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ROUND_HALF_UP, ZERO, quantize_money
 from networks.models import ExternalOrder
 from referrals.models import Member
 from shops.models import OrderLine

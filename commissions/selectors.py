@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import HARD_MAX_LEVELS, line_pool
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
-from config.money import ROUND_DOWN, ZERO, money_sum, quantize_money
+from core.money import ROUND_DOWN, ZERO, money_sum, quantize_money
 from shops.models import Order, OrderLine, RefundLine
 
 Entry = CommissionEntry

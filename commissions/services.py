@@ -48,8 +48,8 @@ from commissions.models import (
     SplitQueue,
 )
 from commissions.selectors import released_entries
-from config.celery import task_request_once
-from config.money import ZERO
+from core.money import ZERO
+from core.task_helpers import task_request_once
 
 logger = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from commissions.calculations import (
 )
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, PlanSimulation
 from commissions.services import POLICY_FIELDS, CommissionError, policy_in_force
-from config.money import RATE_ONE, RATE_ZERO, ROUND_DOWN, ROUND_HALF_UP, ZERO
+from core.money import RATE_ONE, RATE_ZERO, ROUND_DOWN, ROUND_HALF_UP, ZERO
 
 logger = logging.getLogger(__name__)
 

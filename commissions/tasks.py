@@ -7,7 +7,7 @@ from commissions.services import (
     commission_sweep,
 )
 from commissions.simulation import plan_simulation_run
-from config.celery import IDEMPOTENT_TASK
+from core.task_helpers import IDEMPOTENT_TASK
 from staff.services import job_run_record
 
 

@@ -1,8 +1,8 @@
 """The OpenAPI generator: drf-spectacular's, with the one error shape documented on every operation.
 
 Any operation can answer 400 (bad input), 401 (no credentials), 403 (not a member), 404 (not found, or not yours)
-and 429 (throttled), all with `config.api.ErrorSerializer`; a view's own `@extend_schema(responses=...)` entry
-for one of those codes wins. Kept apart from config/api.py, which DRF imports while it is itself importing.
+and 429 (throttled), all with `core.api.ErrorSerializer`; a view's own `@extend_schema(responses=...)` entry
+for one of those codes wins. Kept apart from core/api.py, which DRF imports while it is itself importing.
 """
 
 from drf_spectacular.openapi import AutoSchema
@@ -13,7 +13,7 @@ ERROR_STATUSES = (400, 401, 403, 404, 429)
 
 class ApiAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
-        from config.api import ERROR_DESCRIPTIONS, ErrorSerializer
+        from core.api import ERROR_DESCRIPTIONS, ErrorSerializer
 
         bodies = super()._get_response_bodies(direction)
         if direction != "response":

@@ -13,7 +13,7 @@ NUL = "\x00"
 class ApiErrorMiddleware:
     """First in MIDDLEWARE: every error an /api/ request gets is JSON in the API's one error shape.
 
-    DRF shapes its own errors (config.api.exception_handler) and config.views the URL-level ones; this catches the
+    DRF shapes its own errors (core.api.exception_handler) and config.views the URL-level ones; this catches the
     rest, whatever produced the page (a 500, another middleware's refusal), keeping the status and the Retry-After,
     Allow and WWW-Authenticate headers. With DEBUG on, a 5xx keeps Django's debug page for the developer.
     A write to an /api/ address without its trailing slash is a 404 that names the right address, not a redirect

@@ -37,7 +37,7 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The site's public origin: every absolute URL that leaves a request (payment webhooks and return addresses, reset
-# links, share and invite links) is built from it, never from the Host header (config/site_url.py). Required when
+# links, share and invite links) is built from it, never from the Host header (core/site_url.py). Required when
 # DEBUG=0; in development it is where `make run` serves.
 SITE_URL = (env.str("SITE_URL", default="").strip() or ("http://127.0.0.1:8000" if DEBUG else "")).rstrip("/")
 
@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    "core",
     "accounts",
     "referrals",
     "shops",
@@ -243,7 +244,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # The account the identifier resolves to (email in any case or phone in any spelling), else the identifier
 # normalised: trying the phone number after the email address counts against the same lockout.
 AXES_USERNAME_CALLABLE = "accounts.lockout.login_identifier"
-AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # A locked-out person trying again does not push the end of the lockout further away: the page tells the truth.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -277,13 +278,13 @@ for _name in (
     if not re.fullmatch(r"\s*(0|\d+\s*/\s*(s|second|m|minute|h|hour|d|day)s?)\s*", globals()[_name], re.IGNORECASE):
         raise ImproperlyConfigured(f"{_name} must look like '10/hour' (or '0' for no limit).")
 
-# Every handler redacts passwords, tokens and other secrets and masks emails and phone numbers (config/logging.py).
+# Every handler redacts passwords, tokens and other secrets and masks emails and phone numbers (core/logging.py).
 # Django's own loggers are configured here too, so none of them keeps a default handler without the filter.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "redact": {"()": "config.logging.RedactingFilter"},
+        "redact": {"()": "core.logging.RedactingFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
@@ -327,7 +328,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # Early acks by default: a task that is not idempotent must not run twice. Money
 # tasks, which are idempotent by database constraint, opt in per task with
-# acks_late=True and reject_on_worker_lost=True (see config.celery.IDEMPOTENT_TASK).
+# acks_late=True and reject_on_worker_lost=True (see core.task_helpers.IDEMPOTENT_TASK).
 CELERY_TASK_ACKS_LATE = False
 # Prefetch one message at a time, so a late-acked message is never held unacked
 # by a busy worker while another worker idles (and is redelivered once if killed).
@@ -364,7 +365,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- The product --------------------------------------------------------------
 CURRENCY = env.str("CURRENCY", default="CNY")
 # The region a phone number typed without a country code belongs to (ISO 3166 code, e.g. CN, HK, US): every phone
-# is stored in E.164 form ("+8613800138000") whatever its spelling (config/phones.py).
+# is stored in E.164 form ("+8613800138000") whatever its spelling (core/phones.py).
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="CN").strip().upper()
 if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
     raise ImproperlyConfigured(f"PHONE_DEFAULT_REGION={PHONE_DEFAULT_REGION!r} is not a region code such as CN or US")
@@ -384,14 +385,14 @@ ORDER_MAX_QUANTITY_PER_LINE = env.int("ORDER_MAX_QUANTITY_PER_LINE", default=99)
 ORDER_MAX_UNITS_PER_ORDER = env.int("ORDER_MAX_UNITS_PER_ORDER", default=100)
 # Units in unpaid orders placed within the payment timeout, with one phone number or email address ...
 ORDER_UNPAID_UNITS_PER_BUYER = env.int("ORDER_UNPAID_UNITS_PER_BUYER", default=100)
-# ... and from one client address (config/client_ip.py; generous, as mobile carriers put many buyers behind one).
+# ... and from one client address (core/client_ip.py; generous, as mobile carriers put many buyers behind one).
 ORDER_UNPAID_UNITS_PER_ADDRESS = env.int("ORDER_UNPAID_UNITS_PER_ADDRESS", default=200)
 # Shop logos: the largest upload accepted, in bytes (the dashboard also checks type and dimensions).
 SHOP_LOGO_MAX_BYTES = env.int("SHOP_LOGO_MAX_BYTES", default=2 * 1024 * 1024)
 SHOP_LOGO_MIN_SIDE = 64
 SHOP_LOGO_MAX_SIDE = 4096
 # Every other uploaded image (product images): PNG, JPEG or WebP by content, at most this many bytes, and
-# IMAGE_UPLOAD_MIN_SIDE..IMAGE_UPLOAD_MAX_SIDE pixels a side (config/images.py).
+# IMAGE_UPLOAD_MIN_SIDE..IMAGE_UPLOAD_MAX_SIDE pixels a side (core/images.py).
 IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=5 * 1024 * 1024)
 IMAGE_UPLOAD_MIN_SIDE = 64
 IMAGE_UPLOAD_MAX_SIDE = env.int("IMAGE_UPLOAD_MAX_SIDE", default=4096)
@@ -429,7 +430,7 @@ REFERRALS_JOIN_VIA_SHARE_LINK = env.bool("REFERRALS_JOIN_VIA_SHARE_LINK", defaul
 # Where clicks are counted before the periodic flush: Redis when set (production), else process memory.
 CLICKS_REDIS_URL = env.str("CLICKS_REDIS_URL", default=REDIS_URL)
 # Behind proxies that append to X-Forwarded-For, the client's address (rate limits, lockouts, unique visitors) is
-# the entry our nearest proxies wrote: the TRUSTED_PROXY_COUNT-th from the right (config/client_ip.py).
+# the entry our nearest proxies wrote: the TRUSTED_PROXY_COUNT-th from the right (core/client_ip.py).
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
 # The attribution cookie is HTTPS-only in production, like every other cookie.
@@ -451,7 +452,7 @@ REFERRALS_DEFAULT_SPONSOR_CODE = env.str("REFERRALS_DEFAULT_SPONSOR_CODE", defau
 # Demo logins printed by `manage.py demo`, which refuses to run in production (IS_PRODUCTION).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-pass-2026")
 
-# REST API v1 (issue #8): see config/api.py for the shared pieces and config/api_urls.py for the URLs.
+# REST API v1 (issue #8): see core/api.py for the shared pieces and config/api_urls.py for the URLs.
 # Requests per token, per session user and per anonymous IP address ("<n>/<second|minute|hour|day>").
 API_THROTTLE_RATES = {
     "token": env.str("API_THROTTLE_TOKEN", default="600/minute"),
@@ -472,14 +473,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # DRF's three, with a JSON parser that refuses bodies nested too deeply (a 400, not a RecursionError).
     "DEFAULT_PARSER_CLASSES": [
-        "config.api.JSONParser",
+        "core.api.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiAutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
 }

@@ -7,7 +7,7 @@ from django.views.generic import TemplateView
 
 from accounts.forms import LoginForm
 from accounts.views import PasswordResetView
-from config.ratelimit import rate_limit
+from core.ratelimit import rate_limit
 from referrals.views import share_link_redirect
 
 urlpatterns = [

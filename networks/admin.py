@@ -19,8 +19,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from config.admin_tools import ReadOnlyAdmin, ReadOnlyInline
-from config.celery import task_send
+from core.admin_tools import ReadOnlyAdmin, ReadOnlyInline
+from core.task_helpers import task_send
 from networks.connectors import CONNECTORS, connector_configured
 from networks.imports import NETWORKS as IMPORT_FORMATS
 from networks.imports import ImportRefused, report_file_check

@@ -26,7 +26,7 @@ from django.utils import timezone
 from commissions.calculations import HARD_MAX_LEVELS, ChainMember, split_line
 from commissions.models import CommissionEntry as Entry
 from commissions.models import CommissionPlan, CompliancePolicy
-from config.money import ZERO
+from core.money import ZERO
 from networks.models import ExternalOrder
 
 RELEASED = (Entry.Status.AVAILABLE, Entry.Status.PAID)

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.money import MoneyField
+from core.money import MoneyField
 
 ID_LENGTH = 128  # the networks' ids (JD's subUnionId alone may be 80 characters); imports refuse longer ones
 

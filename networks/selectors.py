@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db.models import Case, DecimalField, ExpressionWrapper, F, QuerySet, Value, When
 
 from commissions.calculations import ChainMember, split_line
-from config.money import ROUND_DOWN, ZERO, quantize_money
+from core.money import ROUND_DOWN, ZERO, quantize_money
 from networks.models import ExternalListing, ExternalProduct, Network, ReportImport
 
 HOST_NAME = re.compile(r"[a-z0-9.-]+", re.IGNORECASE)  # IPv4 too; no IPv6 literals, no user info

@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from config.celery import IDEMPOTENT_TASK
+from core.task_helpers import IDEMPOTENT_TASK
 from networks.connectors import CONNECTORS, connector_configured
 from networks.connectors.base import ConnectorError
 from networks.models import Network

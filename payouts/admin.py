@@ -23,9 +23,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
-from config.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
-from config.admin_tools import ReadOnlyInline as SharedReadOnlyInline
-from config.money import ZERO, format_money
+from core.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
+from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
+from core.money import ZERO, format_money
 from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
 from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, SandboxTransfer, Withdrawal, WithdrawalEvent, mask
 from payouts.selectors import member_balance

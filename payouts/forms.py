@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from config.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
+from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
 from payouts.models import PayoutAccount, Withdrawal
 
 # The fields that identify where money goes: never put back into a page after they are saved.

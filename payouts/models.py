@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.money import ZERO, MoneyField
+from core.money import ZERO, MoneyField
 
 
 class PayoutAccount(models.Model):

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from commissions.models import CommissionEntry as Entry
 from commissions.selectors import member_ledger_totals, released_entries
-from config.money import ZERO, money_sum
+from core.money import ZERO, money_sum
 from payouts.models import Withdrawal
 
 # Withdrawals whose money has left (or is leaving) the balance.

@@ -17,7 +17,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.money import CENT
+from core.money import CENT
 from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent
 from payouts.providers import PayoutResult, get_payout_provider
 from payouts.selectors import OPEN, member_balance

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from config.celery import IDEMPOTENT_TASK
+from core.task_helpers import IDEMPOTENT_TASK
 from payouts.models import PayoutBatch
 from payouts.services import payout_batch_send, payout_batches_run
 

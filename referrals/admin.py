@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from mptt.admin import MPTTModelAdmin
 
-from config.admin_tools import ReadOnlyAdmin
+from core.admin_tools import ReadOnlyAdmin
 from referrals.forms import MemberAddForm, MemberMoveForm
 from referrals.models import ClickFlush, Member, ShareLink, ShareLinkDailyStat, TreeEvent
 from referrals.services import (

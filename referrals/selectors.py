@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from config.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ROUND_HALF_UP, ZERO, quantize_money
 from referrals.models import Member, ShareLink, ShareLinkDailyStat
 from referrals.tree import PENDING, TreeReport, compute_nested_sets
 

@@ -27,8 +27,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from mptt.exceptions import InvalidMove
 
-from config.celery import task_request_once
-from config.ratelimit import parse_rate
+from core.ratelimit import parse_rate
+from core.task_helpers import task_request_once
 from referrals.clicks import (
     LIMITED,
     MISSING,

@@ -22,10 +22,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from config.admin_tools import ReadOnlyAdmin
-from config.admin_tools import ReadOnlyInline as SharedReadOnlyInline
-from config.money import ZERO, format_money
-from config.phones import phone_e164
+from core.admin_tools import ReadOnlyAdmin
+from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
+from core.money import ZERO, format_money
+from core.phones import phone_e164
 from referrals.models import Member
 from shops.models import (
     Category,
@@ -96,7 +96,7 @@ class BuyerContactMixin:
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        # Phones are stored in E.164 form (config.phones): "138 0013 8000" finds "+8613800138000" too.
+        # Phones are stored in E.164 form (core.phones): "138 0013 8000" finds "+8613800138000" too.
         phone = phone_e164(search_term) if self.contact_search_fields and sees_buyer_contact(request) else None
         if phone:
             prefix = f"{self.buyer_contact_path}__" if self.buyer_contact_path else ""

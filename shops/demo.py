@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.text import slugify
 from PIL import Image, ImageDraw, ImageFont
 
-from config.site_url import absolute_url
+from core.site_url import absolute_url
 from referrals.models import Member
 from shops.models import Category, Order, OrderEvent, Payment, Product, Refund, Shop
 from shops.payments.sandbox import build_webhook

@@ -5,8 +5,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from config.images import IMAGE_FORMATS, image_upload_check
-from config.phones import PhoneNumberField, phone_lookup_value
+from core.images import IMAGE_FORMATS, image_upload_check
+from core.phones import PhoneNumberField, phone_lookup_value
 from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Order, Shop
 from shops.selectors import shop_address_suggestion
 
@@ -104,7 +104,7 @@ class OrderLookupForm(forms.Form):
 
 
 class ShopLogoField(forms.ImageField):
-    """An image upload checked by the project's one image rule (config.images: PNG, JPEG or WebP by content, at most
+    """An image upload checked by the project's one image rule (core.images: PNG, JPEG or WebP by content, at most
     settings.SHOP_LOGO_MAX_BYTES, SHOP_LOGO_MIN_SIDE..SHOP_LOGO_MAX_SIDE pixels). The stored name comes from the
     content (`logo.png`), so a PNG called `me.jpg` is kept as a PNG and the uploader's file name is not published."""
 

@@ -9,8 +9,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.images import validate_product_image, validate_shop_logo
-from config.money import CENT, RATE_ONE, RATE_ZERO, ZERO, MoneyField, RateField
+from core.images import validate_product_image, validate_shop_logo
+from core.money import CENT, RATE_ONE, RATE_ZERO, ZERO, MoneyField, RateField
 from referrals.models import member_reference
 
 # Slugs that would shadow a page or read as official.
@@ -218,7 +218,7 @@ class Order(models.Model):
     buyer_phone = models.CharField(_("phone"), max_length=20, blank=True)
     buyer_email = models.EmailField(_("email"), blank=True)
     shipping_address = models.TextField(_("address"), max_length=500)
-    # A keyed hash of the client's address (config.ratelimit.ip_key), never the address itself: unpaid units are
+    # A keyed hash of the client's address (core.ratelimit.ip_key), never the address itself: unpaid units are
     # limited per address (ORDER_UNPAID_UNITS_PER_ADDRESS). Cleared once the order is no longer awaiting payment.
     client_key = models.CharField(_("client address key"), max_length=32, blank=True, default="", editable=False)
     total = MoneyField(_("total"))

@@ -6,8 +6,8 @@ from django.utils.text import slugify
 
 from commissions.calculations import ChainMember, Plan, Policy, line_pool, split_line
 from commissions.services import plan_in_force, policy_in_force
-from config.money import ZERO
-from config.phones import phone_lookup_value
+from core.money import ZERO
+from core.phones import phone_lookup_value
 from shops.models import (
     RESERVED_SLUGS,
     SHOP_SLUG_MAX_LENGTH,
@@ -126,7 +126,7 @@ def order_lookup(number: str, contact: str) -> Order | None:
     """The order with this number whose buyer phone or email is `contact`, else None (no hint which was wrong).
 
     `contact` is an email address, or a phone number in any spelling: it is compared in its stored form (E.164,
-    config.phones), so "138 0013 8000" finds an order placed with "+86 138-0013-8000"."""
+    core.phones), so "138 0013 8000" finds an order placed with "+86 138-0013-8000"."""
     number, contact = (number or "").strip(), (contact or "").strip()
     if not number or not contact:
         return None

@@ -20,9 +20,9 @@ from django.utils.translation import gettext as _
 
 from commissions.services import commission_order_paid
 from commissions.tasks import commission_apply_refund_task
-from config.celery import task_send
-from config.money import ZERO
-from config.phones import phone_e164
+from core.money import ZERO
+from core.phones import phone_e164
+from core.task_helpers import task_send
 from networks.models import ExternalListing
 from networks.services import external_listing_remove
 from referrals.models import Member, ShareLink

@@ -16,9 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.client_ip import client_ip
-from config.ratelimit import ip_key, rate_limit
-from config.site_url import absolute_url
+from core.client_ip import client_ip
+from core.ratelimit import ip_key, rate_limit
+from core.site_url import absolute_url
 from networks import selectors as network_selectors
 from networks.services import NetworkError, external_listing_add, external_listing_remove
 from referrals.attribution import attribution_from_request

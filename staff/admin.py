@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from config.admin_tools import ReadOnlyAdmin
+from core.admin_tools import ReadOnlyAdmin
 from staff.models import JobRun
 
 

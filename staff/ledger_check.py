@@ -17,7 +17,7 @@ from django.utils import timezone
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, line_pool
 from commissions.models import CommissionEntry as Entry
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
-from config.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ROUND_HALF_UP, ZERO, quantize_money
 from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
 from referrals.selectors import tree_check
 from shops.models import Order, OrderLine, Product, Refund

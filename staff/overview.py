@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from config.money import format_money
+from core.money import format_money
 from payouts.models import Withdrawal
 from shops.models import Order
 from staff.charts import Series, amounts_chart_svg

@@ -20,7 +20,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from commissions.models import CommissionEntry, OrderSplit, SplitQueue
-from config.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ROUND_HALF_UP, ZERO, quantize_money
 from payouts.models import Withdrawal
 from referrals.models import ClickFlush
 from shops.models import Order

@@ -1,7 +1,7 @@
 """API token authentication (keys made on /account/tokens/) and its description in the OpenAPI schema.
 
-Kept out of config/api.py: DRF imports authentication classes while rest_framework.views is still loading, so
-this module must not import rest_framework.views (config/api.py does, for the exception handler).
+Kept out of core/api.py: DRF imports authentication classes while rest_framework.views is still loading, so
+this module must not import rest_framework.views (core/api.py does, for the exception handler).
 """
 
 from django.utils.translation import gettext_lazy as _

@@ -1,15 +1,15 @@
 """API throttles: per token, per session user and per anonymous IP, rates from settings.API_THROTTLE_RATES.
 
-A refused request is a 429 with Retry-After, in the one error shape (config.api.exception_handler). The count is a
-sliding window kept atomically (config.ratelimit.sliding_window_hit): DRF's own throttle reads its history, then
+A refused request is a 429 with Retry-After, in the one error shape (core.api.exception_handler). The count is a
+sliding window kept atomically (core.ratelimit.sliding_window_hit): DRF's own throttle reads its history, then
 writes it back, so parallel requests each saw room and all got in (651 of 1,200 in a minute against 600).
 """
 
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from config.client_ip import client_ip
-from config.ratelimit import sliding_window_hit
+from core.client_ip import client_ip
+from core.ratelimit import sliding_window_hit
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
@@ -74,5 +74,5 @@ class AnonRateThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def get_ident(self, request) -> str:
-        """The client's address by the project's one rule (config.client_ip): never a header the client chose."""
+        """The client's address by the project's one rule (core.client_ip): never a header the client chose."""
         return client_ip(request)

@@ -5,7 +5,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IsMemberOrSuspendedReadOnly, error_responses
+from core.api import error_responses
+from referrals.permissions import IsMemberOrSuspendedReadOnly
 
 
 class MeApi(APIView):

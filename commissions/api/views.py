@@ -22,9 +22,9 @@ from commissions.selectors import (
     member_commission_entry,
     member_commission_entry_related,
 )
-from config.api import IsMemberOrSuspendedReadOnly
 from payouts.api.serializers import BalanceSerializer
 from payouts.selectors import member_balance
+from referrals.permissions import IsMemberOrSuspendedReadOnly
 
 Entry = CommissionEntry
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 import django.core.validators
 from django.db import migrations, models
 
-import config.money
+import core.money
 
 CEILING = Decimal("0.3000")
 
@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="compliancepolicy",
             name="max_payout_ratio_published",
-            field=config.money.RateField(
+            field=core.money.RateField(
                 blank=True,
                 decimal_places=4,
                 editable=False,
@@ -73,7 +73,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="compliancepolicy",
             name="max_payout_ratio",
-            field=config.money.RateField(
+            field=core.money.RateField(
                 decimal_places=4,
                 default=Decimal("0.3000"),
                 help_text="All member shares of a line, of its net amount. Never more than 0.30 (30 %).",

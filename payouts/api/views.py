@@ -17,12 +17,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApiError, IsMember, IsMemberOrSuspendedReadOnly
+from core.api import ApiError
 from payouts.api.serializers import BalanceSerializer, money_field
 from payouts.forms import METHOD_IDENTIFIER
 from payouts.models import PayoutAccount, Withdrawal, mask
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
+from referrals.permissions import IsMember, IsMemberOrSuspendedReadOnly
 
 
 def service_error(error: DjangoValidationError) -> ApiError:

@@ -20,8 +20,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApiError, IsMember
-from config.site_url import absolute_url
+from core.api import ApiError
+from core.site_url import absolute_url
+from referrals.permissions import IsMember
 from referrals.selectors import (
     member_attributed_orders,
     member_share_link,

@@ -11,7 +11,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ApiError, IsMember, Pagination, error_responses
+from core.api import ApiError, Pagination, error_responses
+from referrals.permissions import IsMember
 from shops.models import Category, Product
 from shops.selectors import (
     CATALOGUE_SORTS,

@@ -3,7 +3,7 @@
 Checkout stored the number as typed ("+86 138-0013-8000", "138 0013 8000"); the look-up compared the typed text
 with it and found nothing for another spelling. Each stored number that is a valid number (country code optional
 in settings.PHONE_DEFAULT_REGION) becomes its E.164 form; one that is not keeps its digits without separators,
-which the look-up still finds when the same digits are typed (config.phones.phone_lookup_value). Not reversible
+which the look-up still finds when the same digits are typed (core.phones.phone_lookup_value). Not reversible
 in the sense of giving back the spellings: reversing leaves the normalised numbers as they are.
 """
 

@@ -1,5 +1,5 @@
 """Every error under /api/ is JSON in the one error shape, `{"code", "message", "fields"}`, whoever answers it: DRF
-(config.api.exception_handler, whatever the Accept header asked for), Django before any view (config.views: a body
+(core.api.exception_handler, whatever the Accept header asked for), Django before any view (config.views: a body
 over DATA_UPLOAD_MAX_MEMORY_SIZE, a Host not allowed, too many fields), or anything else (config.middleware.
 ApiErrorMiddleware: a 500, a write to an address without its trailing slash)."""
 

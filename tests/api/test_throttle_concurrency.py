@@ -103,7 +103,7 @@ def test_the_window_slides(settings, rates, monkeypatch):
     settings.CACHES = LOCAL_MEMORY
     settings.API_THROTTLE_RATES = {"token": "3/minute"}
     clock = [1_000_030.0]  # half-way through a clock minute
-    monkeypatch.setattr("config.ratelimit.time.time", lambda: clock[0])
+    monkeypatch.setattr("core.ratelimit.time.time", lambda: clock[0])
     request = token_request(9)
 
     assert [TokenRateThrottle().allow_request(request, None) for _ in range(3)] == [True, True, True]

@@ -28,7 +28,7 @@ from commissions.calculations import (
     reversal_amount,
     split_line,
 )
-from config.money import CENT, ROUND_DOWN, ZERO, quantize_money
+from core.money import CENT, ROUND_DOWN, ZERO, quantize_money
 
 D = Decimal
 PROPERTY_SETTINGS = settings(max_examples=1000, deadline=None)

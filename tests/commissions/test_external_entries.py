@@ -27,7 +27,7 @@ from commissions.reports import compliance_report
 from commissions.selectors import member_commission_entries
 from commissions.services import commission_release_due
 from commissions.simulation import plan_simulation_create
-from config.money import format_money
+from core.money import format_money
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.models import ExternalOrder, Network, TrackingId
 from networks.services import external_order_record

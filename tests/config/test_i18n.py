@@ -15,7 +15,7 @@ from django.template import Context, Template
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from config.money import format_money
+from core.money import format_money
 from payouts.services import withdrawal_request
 from tests.factories import MemberFactory, ProductFactory, shop_with_products
 from tests.payouts.test_pages import bank_account, credit

@@ -1,9 +1,9 @@
-"""SITE_URL: the one origin absolute URLs are built from (config/site_url.py), and the system check that wants it in
+"""SITE_URL: the one origin absolute URLs are built from (core/site_url.py), and the system check that wants it in
 production, well formed, among ALLOWED_HOSTS and on HTTPS."""
 
 import pytest
 
-from config.site_url import absolute_url, check_site_url, site_url_problem
+from core.site_url import absolute_url, check_site_url, site_url_problem
 from tests.security.test_deployment import run
 
 

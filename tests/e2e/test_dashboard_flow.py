@@ -20,7 +20,7 @@ from django.utils import translation
 from commissions.calculations import ChainMember, line_pool, split_line
 from commissions.models import CommissionEntry
 from commissions.services import plan_in_force, policy_in_force
-from config.money import format_money
+from core.money import format_money
 from referrals.models import Member, ShareLink
 from shops.models import Order
 from tests.factories import PASSWORD, MemberFactory, ProductFactory

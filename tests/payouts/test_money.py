@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
 from commissions.services import commission_release_due, plan_in_force, policy_in_force
-from config.money import CENT
+from core.money import CENT
 from payouts.models import MemberWallet, PayoutBatch, SandboxTransfer, Withdrawal, WithdrawalEvent
 from payouts.providers import get_payout_provider
 from payouts.selectors import member_balance, member_statement

@@ -4,7 +4,7 @@
   comparison): every URL pattern with NUL in each captured argument, every URL with NUL in its query string, a
   session cookie with NUL, signed out and signed in, are 400s (config.middleware.RejectNulCharactersMiddleware); a
   form posted with NUL to every page gets its fields' errors, never a 500.
-- JSON nested 100,000 levels deep to every write operation of the API schema (config.api.JSONParser).
+- JSON nested 100,000 levels deep to every write operation of the API schema (core.api.JSONParser).
 Run on SQLite and, with DATABASE_URL, on PostgreSQL (where `/l/%00` used to raise DataError).
 """
 

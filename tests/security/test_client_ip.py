@@ -1,10 +1,10 @@
-"""One rule for the client's address (config.client_ip), used by rate limits, login lockouts and click counting:
+"""One rule for the client's address (core.client_ip), used by rate limits, login lockouts and click counting:
 X-Forwarded-For only behind a trusted proxy, and then the entry our proxy wrote, never one the client wrote."""
 
 import pytest
 from django.test import RequestFactory
 
-from config.client_ip import client_ip
+from core.client_ip import client_ip
 
 
 def request_from(remote="10.0.0.2", forwarded=None):

@@ -1,4 +1,4 @@
-"""Logs carry no passwords, tokens or full contact details (config.logging.RedactingFilter on every handler), and
+"""Logs carry no passwords, tokens or full contact details (core.logging.RedactingFilter on every handler), and
 error reports (the mail staff get on a 500) hide what the person typed into a password or contact field."""
 
 import logging
@@ -10,7 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
-from config.logging import RedactingFilter
+from core.logging import RedactingFilter
 
 
 def test_every_configured_handler_redacts():

@@ -183,7 +183,7 @@ def test_an_office_where_people_mistype_and_then_log_in_is_never_locked(client, 
 def test_the_address_lockout_ends_with_its_window(client, settings, monkeypatch):
     settings.RATE_LIMIT_LOGIN_ACCOUNTS = "2/hour"
     clock = [7_200_000.0 + 600]  # ten minutes into an hour
-    monkeypatch.setattr("config.ratelimit.time.time", lambda: clock[0])
+    monkeypatch.setattr("core.ratelimit.time.time", lambda: clock[0])
     user = UserFactory()
     path = reverse("login")
     for _ in range(2):

@@ -1,4 +1,4 @@
-"""Every uploaded image is checked by content, byte size and pixel size (config.images), wherever it comes from:
+"""Every uploaded image is checked by content, byte size and pixel size (core.images), wherever it comes from:
 product images in admin, shop logos (the dashboard form has its own field on top), anything that validates the
 model."""
 

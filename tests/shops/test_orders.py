@@ -112,7 +112,7 @@ def test_order_place_snapshots_title_price_quantity_net_amount_and_rate_per_line
     assert order.currency == "CNY"
     assert (order.buyer_name, order.buyer_phone, order.buyer_email, order.shipping_address) == (
         "Wang Fang",
-        "+8613900001111",  # stored in E.164 form (config.phones)
+        "+8613900001111",  # stored in E.164 form (core.phones)
         "",
         "1 Nanjing Road, Shanghai",
     )

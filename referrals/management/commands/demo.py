@@ -7,7 +7,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from config.site_url import absolute_url
+from core.site_url import absolute_url
 from networks.connectors import connector_settings
 from payouts.demo import demo_money
 from referrals.models import Member

@@ -30,7 +30,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.shortcuts import render
 from redis.commands.core import Script
 
-from config.client_ip import client_ip
+from core.client_ip import client_ip
 
 PERIODS = {"s": 1, "second": 1, "m": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 

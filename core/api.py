@@ -12,7 +12,6 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -27,36 +26,6 @@ class ApiError(exceptions.APIException):
     def __init__(self, message, *, code: str = "invalid", status_code: int = 400, fields: dict | None = None):
         super().__init__(detail=message, code=code)
         self.status_code, self.api_code, self.fields = status_code, code, fields or {}
-
-
-class IsMember(BasePermission):
-    """Signed in (token or session) and an active member of the programme; puts the member on `request.member`.
-
-    A suspended member gets a 403 with code "suspended", except that `IsMemberOrSuspendedReadOnly` lets one read.
-    """
-
-    message = _("Join the programme first.")
-    suspended_may_read = False
-
-    def has_permission(self, request, view) -> bool:
-        from referrals.selectors import member_for_user
-
-        if not (request.user and request.user.is_authenticated):
-            return False
-        request.member = member_for_user(request.user)
-        if request.member is None:
-            return False
-        if not request.member.is_active and not (self.suspended_may_read and request.method in SAFE_METHODS):
-            # DRF raises PermissionDenied(self.message, code=self.code); this instance serves this request only.
-            self.message, self.code = _("Your membership is suspended; contact support."), "suspended"
-            return False
-        return True
-
-
-class IsMemberOrSuspendedReadOnly(IsMember):
-    """IsMember, but a suspended member may still read (GET): their earnings, balance, statement and withdrawals."""
-
-    suspended_may_read = True
 
 
 class Pagination(PageNumberPagination):
