@@ -16,6 +16,7 @@ from referrals.tasks import tree_check_task
 from staff.jobs import RECORDED_JOBS
 from staff.models import JobRun
 from staff.selectors import MONITORED_JOBS
+from tests.commissions.test_worker import broker, queue, wait_until, workers  # noqa: F401 - the fixtures
 from tests.config.test_celery_broker import celery_worker  # noqa: F401 - the fixture
 from tests.config.test_scheduler import run_entry
 
@@ -123,3 +124,21 @@ def test_a_run_on_a_worker_through_the_broker_is_recorded(celery_worker):  # noq
 
     assert result.get(timeout=60) == 0
     assert dict(JobRun.objects.values_list("name", "last_result")) == {"commission_sweep": "0"}
+
+
+@pytest.mark.postgres
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_a_run_in_a_real_worker_process_is_recorded(workers, queue, broker):  # noqa: F811 - the imported fixtures
+    # given: a `celery -A config worker` process (prefork), which loads the apps and so connects the hook itself
+    group = workers(batch=50)
+    group.start("jobs")
+
+    # when: the periodic sweep is sent to it, as celery beat would
+    commission_sweep_task.apply_async(queue=queue)
+
+    # then: its run is recorded
+    recorded = JobRun.objects.filter(name="commission_sweep")
+    wait_until(recorded.exists, timeout=60, what="the job run", group=group)
+    assert JobRun.objects.get(name="commission_sweep").last_result == "0"
+    group.assert_no_task_failed()
