@@ -15,7 +15,6 @@ from django.utils import timezone
 from commissions.calculations import HARD_MAX_PAYOUT_RATIO, Policy
 from commissions.models import CommissionEntry as Entry
 from commissions.models import CompliancePolicy, PlanSimulation
-from commissions.reports import compliance_report
 from commissions.services import CommissionError, policy_in_force, policy_publish
 from commissions.simulation import plan_simulation_create
 from networks.connectors.base import OrderStatus, ReportedOrder
@@ -23,6 +22,7 @@ from networks.models import Network
 from networks.services import external_order_record, tracking_id_for
 from staff.audit import PolicySource
 from staff.ledger_check import check_external_lines_reconcile
+from staff.reports import compliance_report
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
