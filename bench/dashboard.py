@@ -84,8 +84,8 @@ def build(args: argparse.Namespace) -> int:
     from bench.tree import bulk_load
     from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, SplitQueue
     from commissions.services import commission_split_queued, plan_activate, plan_create, policy_publish
-    from referrals.models import Member, ShareLink, ShareLinkDailyStat
-    from shops.models import Order, OrderLine, Product, Shop, ShopListing
+    from referrals.models import Member
+    from shops.models import Order, OrderLine, Product, ShareLink, ShareLinkDailyStat, Shop, ShopListing
 
     rng = random.Random(args.seed)
     started = time.perf_counter()

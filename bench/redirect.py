@@ -24,7 +24,7 @@ What it does:
    the gunicorn workers, redis-server, wrk and the whole machine: what a request costs each, and
    whether something else on the machine took CPU (such a round is marked disturbed and left out
    of the verdicts, unless every round is);
-4. stops gunicorn, runs `referrals.services.clicks_flush()` and compares the clicks stored in
+4. stops gunicorn, runs `shops.services.clicks_flush()` and compares the clicks stored in
    ShareLinkDailyStat with the requests wrk sent to /l/ (a small wrk Lua script counts the
    requests written, and the responses that were not a 302; wrk itself counts responses).
 
@@ -476,10 +476,10 @@ def in_process(code: str, n: int) -> list[str]:
     from django.utils import timezone
     from django.utils.cache import add_never_cache_headers
 
-    from referrals.attribution import attribution_cookie_set
-    from referrals.clicks import click_counter, is_bot, visitor_hash
-    from referrals.selectors import share_link_lookup
-    from referrals.services import share_link_follow
+    from shops.attribution import attribution_cookie_set
+    from shops.clicks import click_counter, is_bot, visitor_hash
+    from shops.selectors import share_link_lookup
+    from shops.services import share_link_follow
 
     app = WSGIHandler()
     real_path = f"/l/{code}"
@@ -608,7 +608,7 @@ def check_answers(port: int, code: str, target_url: str) -> None:
 def stored_clicks(link) -> int:
     from django.db.models import Sum
 
-    from referrals.models import ShareLinkDailyStat
+    from shops.models import ShareLinkDailyStat
 
     return ShareLinkDailyStat.objects.filter(link=link).aggregate(n=Sum("clicks"))["n"] or 0
 
@@ -661,7 +661,7 @@ def profile_workers(args, lua: Path, url: str, master_pid: int, out: Path) -> tu
 
 
 def bench_config(config, args, link, target_url, database_url, workdir: Path, lua: Path, redis_pid) -> ConfigResult:
-    from referrals.services import clicks_flush
+    from shops.services import clicks_flush
 
     port = free_port()
     error_log = workdir / f"gunicorn-{config.worker_class}-{config.workers}x{config.threads}.log"
@@ -878,9 +878,9 @@ def main(argv: list[str] | None = None) -> int:
     from django.urls import reverse
 
     from accounts.models import User
-    from referrals.clicks import click_counter
-    from referrals.services import clicks_flush, member_join, share_link_create
-    from shops.services import shop_open
+    from referrals.services import member_join
+    from shops.clicks import click_counter
+    from shops.services import clicks_flush, share_link_create, shop_open
 
     if connection.vendor != "postgresql":
         print(

@@ -199,7 +199,7 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 # Every cookie we set is HTTPS-only in production: the session, CSRF and language cookies here, the attribution
-# cookie (referrals.attribution) through ATTRIBUTION_COOKIE_SECURE.
+# cookie (shops.attribution) through ATTRIBUTION_COOKIE_SECURE.
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 LANGUAGE_COOKIE_SECURE = not DEBUG
@@ -347,7 +347,7 @@ CELERY_BEAT_SCHEDULE = {
     "payouts-run": {"task": "payouts.tasks.payout_batches_run_task", "schedule": crontab(minute="*/15")},
     "commissions-sweep": {"task": "commissions.tasks.commission_sweep_task", "schedule": 120.0},
     "commissions-release": {"task": "commissions.tasks.commission_release_due_task", "schedule": crontab(minute=5)},
-    "clicks-flush": {"task": "referrals.tasks.clicks_flush_task", "schedule": 30.0},
+    "clicks-flush": {"task": "shops.tasks.clicks_flush_task", "schedule": 30.0},
     "referral-tree-index": {
         "task": "referrals.tasks.tree_index_pending_task",
         "schedule": REFERRALS_TREE_INDEX_BEAT_SECONDS,

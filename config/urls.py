@@ -7,14 +7,28 @@ from django.views.generic import TemplateView
 
 from accounts.forms import LoginForm
 from accounts.views import PasswordResetView
+from core.admin_tools import admin_moved_model_urls
 from core.ratelimit import rate_limit
-from referrals.views import share_link_redirect
+from shops.views import share_link_redirect
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("l/<str:code>", share_link_redirect, name="share_link"),
     # settings.ADMIN_URL (default "admin/"): nothing else may assume where admin is; use reverse("admin:…").
     path(settings.ADMIN_URL, include("staff.urls")),  # back-office pages: before the admin's own catch-all
+    # Share links, their click records and external listings moved to the shops app (issue #20): their admin
+    # pages' old addresses redirect to the new ones.
+    path(
+        settings.ADMIN_URL,
+        include(
+            admin_moved_model_urls(
+                {
+                    "referrals:shops": ("sharelink", "sharelinkdailystat", "clickflush"),
+                    "networks:shops": ("externallisting",),
+                }
+            )
+        ),
+    ),
     path(settings.ADMIN_URL, admin.site.urls),
     path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

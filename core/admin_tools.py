@@ -1,7 +1,12 @@
 """Admin building blocks shared by the apps."""
 
+import re
+from urllib.parse import quote
+
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
+from django.http import HttpResponsePermanentRedirect
+from django.urls import re_path, reverse
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -59,3 +64,29 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # money, events and their audit trail are never deleted by hand
+
+
+def admin_moved_model_urls(moves: dict[str, tuple[str, ...]]) -> list:
+    """URL patterns (to include under the admin prefix, before the admin's own) that keep the addresses of admin
+    pages working after their models moved to another app: `/admin/<old app>/<model>/<rest>` answers a 301 to
+    the same page under the model's new app label, query string kept.
+
+    `moves` maps "<old app label>:<new app label>" to the model names (lower case) that moved.
+    """
+    patterns = []
+    for labels, models in moves.items():
+        old_label, new_label = labels.split(":")
+        patterns.append(
+            re_path(
+                rf"^{re.escape(old_label)}/(?P<model>{'|'.join(map(re.escape, models))})/(?P<rest>.*)$",
+                _admin_moved_model_redirect,
+                {"app_label": new_label},
+            )
+        )
+    return patterns
+
+
+def _admin_moved_model_redirect(request, app_label: str, model: str, rest: str) -> HttpResponsePermanentRedirect:
+    url = f"{reverse('admin:index')}{app_label}/{model}/{quote(rest)}"
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"{url}?{query}" if query else url)

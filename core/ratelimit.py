@@ -11,7 +11,7 @@
   set of times); in local memory the same under a process lock (that cache lives in one process anyway); any
   other cache backend gets the fixed window above.
 The share-link redirect does not use this module: its counter lives in the click counter's one Redis script
-(referrals.clicks), so a click stays one round trip.
+(shops.clicks), so a click stays one round trip.
 """
 
 import contextlib

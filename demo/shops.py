@@ -21,10 +21,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from core.site_url import absolute_url
 from referrals.models import Member
-from shops.models import Category, Order, OrderEvent, Payment, Product, Refund, Shop
+from shops.models import Category, ExternalListing, Order, OrderEvent, Payment, Product, Refund, Shop
 from shops.payments.sandbox import build_webhook
 from shops.services import (
     BuyerDetails,
+    external_listing_add,
     order_cancel,
     order_mark_completed,
     order_mark_shipped,
@@ -273,7 +274,7 @@ def demo_external_products(stdout, *, wait_seconds: float = 0) -> None:
     from networks.connectors import get_connector
     from networks.connectors.base import ConnectorError
     from networks.models import ExternalProduct, Network
-    from networks.services import NetworkError, external_listing_add, external_products_sync
+    from networks.services import NetworkError, external_products_sync
 
     network = Network.objects.filter(code="sandbox", is_enabled=True).first()
     if network is None:
@@ -322,8 +323,6 @@ def _sandbox_links_refresh(shop: Shop, network, connector) -> int:
     sandbox listings lead nowhere. Convert them again (the same member's tracking id, so the same attribution);
     a sandbox that still knows a link answers the same URL and nothing changes. Demo only: a real network's links
     do not expire this way."""
-    from networks.models import ExternalListing
-
     renewed = 0
     listings = ExternalListing.objects.filter(shop=shop, product__network=network).select_related("product")
     tracking = shop.owner.tracking_ids.filter(network=network).first()

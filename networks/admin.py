@@ -25,7 +25,6 @@ from networks.connectors import CONNECTORS, connector_configured
 from networks.imports import NETWORKS as IMPORT_FORMATS
 from networks.imports import ImportRefused, report_file_check
 from networks.models import (
-    ExternalListing,
     ExternalOrder,
     ExternalOrderEvent,
     ExternalProduct,
@@ -257,13 +256,6 @@ class ExternalProductAdmin(ReadOnlyAdmin):
     list_filter = ("network", "is_active")
     search_fields = ("title", "=external_id")
     list_select_related = ("network",)
-
-
-@admin.register(ExternalListing)
-class ExternalListingAdmin(ReadOnlyAdmin):
-    list_display = ("shop", "product", "position", "created_at")
-    list_select_related = ("shop", "product__network")
-    search_fields = ("shop__name", "product__title")
 
 
 @admin.register(TrackingId)

@@ -74,34 +74,6 @@ class ExternalProduct(models.Model):
         return max(self.price - self.coupon, Decimal("0.00"))
 
 
-class ExternalListing(models.Model):
-    """An external product in a member's shop; the buy button goes through our /l/ redirect to the network."""
-
-    shop = models.ForeignKey(
-        "shops.Shop", on_delete=models.CASCADE, related_name="external_listings", verbose_name=_("shop")
-    )
-    product = models.ForeignKey(
-        ExternalProduct, on_delete=models.CASCADE, related_name="listings", verbose_name=_("product")
-    )
-    position = models.PositiveIntegerField(_("position"), default=0)
-    # The network's tracking link carrying the shop owner's tracking id (converted once, when added), and the
-    # owner's /l/ link that the buy button goes through, so the click is counted like any other.
-    tracking_url = models.URLField(_("tracking link"), max_length=1000)
-    share_link = models.OneToOneField(
-        "referrals.ShareLink", on_delete=models.PROTECT, null=True, blank=True, related_name="external_listing"
-    )
-    created_at = models.DateTimeField(_("added"), default=timezone.now)
-
-    class Meta:
-        verbose_name = _("external listing")
-        verbose_name_plural = _("external listings")
-        ordering = ("position", "pk")
-        constraints = [models.UniqueConstraint(fields=["shop", "product"], name="networks_listing_once")]
-
-    def __str__(self) -> str:
-        return f"{self.shop} · {self.product}"
-
-
 class TrackingId(models.Model):
     """The id a network's tracking link carries for one member (its sub-id or position id)."""
 

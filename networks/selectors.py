@@ -1,5 +1,5 @@
-"""Reads of external networks' products and the listings members made of them (issue #12), for the owner's
-dashboard and the public shop page. No writes: adding and removing go through `networks.services`."""
+"""Reads of external networks' products (issue #12), for the owner's dashboard and the public shop page (the shops'
+listings of them are `shops.selectors`), and of staff's report-file imports. No writes."""
 
 import re
 from collections.abc import Iterable
@@ -12,7 +12,7 @@ from django.db.models import Case, DecimalField, ExpressionWrapper, F, QuerySet,
 
 from commissions.calculations import ChainMember, split_line
 from core.money import ROUND_DOWN, ZERO, quantize_money
-from networks.models import ExternalListing, ExternalProduct, Network, ReportImport
+from networks.models import ExternalProduct, Network, ReportImport
 
 HOST_NAME = re.compile(r"[a-z0-9.-]+", re.IGNORECASE)  # IPv4 too; no IPv6 literals, no user info
 
@@ -72,39 +72,6 @@ def external_earning(terms, product: ExternalProduct) -> Decimal:
         is_self_purchase=False,
     )
     return next((share.amount for share in split.shares if share.level == 1), ZERO)
-
-
-def shop_external_listings(shop) -> list[ExternalListing]:
-    """What buyers see in the shop: listings of active products of enabled networks whose buy link works, in the
-    owner's order, each with its product, network and link; one query."""
-    return list(
-        ExternalListing.objects.filter(
-            shop=shop,
-            product__is_active=True,
-            product__network__is_enabled=True,
-            share_link__is_active=True,
-        )
-        .select_related("product__network", "share_link")
-        .order_by("position", "pk")
-    )
-
-
-def owner_external_listings(shop) -> list[ExternalListing]:
-    """Every external listing of the shop, products no longer offered included; one query."""
-    return list(
-        ExternalListing.objects.filter(shop=shop)
-        .select_related("product__network", "share_link")
-        .order_by("position", "pk")
-    )
-
-
-def owner_external_listing(shop, listing_id: int) -> ExternalListing | None:
-    return ExternalListing.objects.filter(shop=shop, pk=listing_id).select_related("product").first()
-
-
-def listed_external_product_ids(shop) -> dict[int, int]:
-    """{external product id: listing id} for the shop's external listings; one query."""
-    return dict(ExternalListing.objects.filter(shop=shop).values_list("product_id", "pk"))
 
 
 def image_origin(url: str) -> str | None:

@@ -23,7 +23,6 @@ from networks.connectors.base import ConnectorError, OrderStatus, ReportedOrder
 from networks.ledger import external_line_apply
 from networks.models import (
     ID_LENGTH,
-    ExternalListing,
     ExternalOrder,
     ExternalOrderEvent,
     ExternalProduct,
@@ -348,16 +347,12 @@ def external_products_sync(*, network: Network, query: str = "", pages: int = 1)
     return count
 
 
-def external_listing_add(*, shop, product: ExternalProduct) -> ExternalListing:
-    """Put an external product in the shop: convert it once into the network's tracking link carrying the owner's
-    tracking id, and give it a /l/ link for the buy button. Adding it again returns the listing there is."""
+def external_tracking_link(*, product: ExternalProduct, member) -> str:
+    """The network's tracking link to `product` carrying `member`'s tracking id (an HTTP call to the network), for
+    a shop's listing of it (`shops.services.external_listing_add`). NetworkError when the product is no longer
+    offered, its network has no link service, or the network does not answer."""
     from networks.connectors import UnknownConnector, get_connector
-    from networks.connectors.base import ConnectorError
-    from referrals.services import share_link_create
 
-    existing = ExternalListing.objects.filter(shop=shop, product=product).first()
-    if existing:
-        return existing
     if not product.is_active or not product.network.is_enabled:
         raise NetworkError(_("This product is no longer offered."), code="inactive")
     try:
@@ -368,38 +363,15 @@ def external_listing_add(*, shop, product: ExternalProduct) -> ExternalListing:
             % {"network": product.network.name},
             code="no_connector",
         ) from error
-    tracking = tracking_id_for(network=product.network, member=shop.owner)
+    tracking = tracking_id_for(network=product.network, member=member)
     try:
-        url = connector.tracking_link(product.external_id, tracking.value)
+        return connector.tracking_link(product.external_id, tracking.value)
     except ConnectorError as error:
         logger.warning("tracking link for %s failed: %s", product.pk, error)
         raise NetworkError(
             _("%(network)s did not answer; try again in a minute.") % {"network": product.network.name},
             code="network_down",
         ) from error
-    with transaction.atomic():
-        position = ExternalListing.objects.filter(shop=shop).count()
-        listing, created = ExternalListing.objects.get_or_create(
-            shop=shop, product=product, defaults={"position": position, "tracking_url": url}
-        )
-        if created:
-            listing.share_link = share_link_create(owner=shop.owner, external_product=product, campaign="buy button")
-            listing.save(update_fields=["share_link"])
-    return listing
-
-
-@transaction.atomic
-def external_listing_remove(*, shop, listing_id: int) -> None:
-    """Take an external product out of the shop; its buy link stops redirecting (404) from the commit on."""
-    from referrals.services import share_link_deactivate
-
-    listing = ExternalListing.objects.select_related("share_link").filter(shop=shop, pk=listing_id).first()
-    if listing is None:
-        raise NetworkError(_("That product is not in your shop."), code="unknown_listing")
-    link = listing.share_link
-    listing.delete()
-    if link is not None:
-        share_link_deactivate(link=link)
 
 
 # --- File imports ---------------------------------------------------------------------------------------------

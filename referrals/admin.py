@@ -6,17 +6,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from mptt.admin import MPTTModelAdmin
 
-from core.admin_tools import ReadOnlyAdmin
 from referrals.forms import MemberAddForm, MemberMoveForm
-from referrals.models import ClickFlush, Member, ShareLink, ShareLinkDailyStat, TreeEvent
-from referrals.services import (
-    ReferralError,
-    member_delete,
-    member_join,
-    member_move,
-    member_set_status,
-    share_link_deactivate,
-)
+from referrals.models import Member, TreeEvent
+from referrals.services import ReferralError, member_delete, member_join, member_move, member_set_status
 
 # Deeper members are indented as much as this level (static/css/backoffice.css has a class per level).
 MAX_INDENTED_LEVEL = 20
@@ -167,78 +159,3 @@ class TreeEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-class ShareLinkDailyStatInline(admin.TabularInline):
-    model = ShareLinkDailyStat
-    fields = ("day", "clicks", "unique_visitors")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("-day",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(ShareLink)
-class ShareLinkAdmin(admin.ModelAdmin):
-    list_display = ("code", "owner", "shop", "product", "campaign", "is_active", "created_at")
-    list_filter = ("is_active", "created_at")
-    search_fields = ("code", "campaign", "owner__invite_code", "owner__user__email", "shop__slug")
-    list_select_related = ("owner__user", "shop", "product")
-    raw_id_fields = ("owner", "shop", "product")
-    readonly_fields = ("code", "owner", "shop", "product", "campaign", "is_active", "created_at")
-    inlines = (ShareLinkDailyStatInline,)
-    actions = ("switch_off",)
-
-    def has_add_permission(self, request):
-        return False  # members create links from their dashboard, through share_link_create
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # orders point at links; switch them off instead
-
-    @admin.action(description=_("Switch off (the link answers 404)"))
-    def switch_off(self, request, queryset):
-        count = 0
-        for link in queryset.filter(is_active=True):
-            share_link_deactivate(link=link)
-            count += 1
-        self.message_user(request, _("Switched off %(count)d link(s).") % {"count": count}, messages.SUCCESS)
-
-
-@admin.register(ShareLinkDailyStat)
-class ShareLinkDailyStatAdmin(ReadOnlyAdmin):
-    """Clicks per link per day, as the click flush wrote them (also shown on each link's page)."""
-
-    list_display = ("day", "link", "link_owner", "clicks", "unique_visitors")
-    list_filter = ("day",)
-    search_fields = ("=link__code", "link__owner__invite_code", "link__owner__user__email")
-    search_help_text = _("A link's exact code, or its owner's invite code or email.")
-    list_select_related = ("link__owner__user",)
-    date_hierarchy = "day"
-    ordering = ("-day", "-clicks", "pk")
-    list_per_page = 100
-    show_full_result_count = False
-    fields = ("link", "link_owner", "day", "clicks", "unique_visitors")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("link__owner__user")
-
-    @admin.display(description=_("owner"))
-    def link_owner(self, stat):
-        return stat.link.owner
-
-
-@admin.register(ClickFlush)
-class ClickFlushAdmin(ReadOnlyAdmin):
-    """Each batch of counted clicks the flush applied; its unique batch id is what makes a retry change nothing."""
-
-    list_display = ("applied_at", "batch_id", "clicks")
-    list_filter = ("applied_at",)
-    search_fields = ("=batch_id",)
-    date_hierarchy = "applied_at"
-    ordering = ("-applied_at", "-pk")
-    list_per_page = 100
-    show_full_result_count = False
-    fields = ("batch_id", "clicks", "applied_at")

@@ -41,25 +41,3 @@ class MemberMoveForm(forms.Form):
         if sponsor is None:
             raise forms.ValidationError(_("No member has the invite code “%(code)s”."), params={"code": code})
         return sponsor
-
-
-class ShareLinkForm(forms.Form):
-    product = forms.ModelChoiceField(
-        label=_("Link to"),
-        queryset=None,
-        required=False,
-        empty_label=_("My whole shop"),
-    )
-    campaign = forms.CharField(
-        label=_("Campaign label (optional)"),
-        max_length=60,
-        required=False,
-        help_text=_("For your own tracking, e.g. “WeChat group” or “Moments 11.11”."),
-    )
-
-    def __init__(self, *args, shop=None, **kwargs):
-        from shops.models import Product
-
-        super().__init__(*args, **kwargs)
-        listed = Product.objects.filter(listings__shop=shop, is_active=True) if shop else Product.objects.none()
-        self.fields["product"].queryset = listed.order_by("title")

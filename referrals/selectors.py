@@ -1,15 +1,11 @@
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
-from django.urls import reverse
-from django.utils import timezone
+from django.db.models.functions import Coalesce
 
-from core.money import ROUND_HALF_UP, ZERO, quantize_money
-from referrals.models import Member, ShareLink, ShareLinkDailyStat
+from core.money import ZERO
+from referrals.models import Member
 from referrals.tree import PENDING, TreeReport, compute_nested_sets
 
 
@@ -74,68 +70,6 @@ def tree_check() -> TreeReport:
     return compute_nested_sets(rows.iterator(chunk_size=20_000))
 
 
-# --- Share links ----------------------------------------------------------------------
-
-LINK_CACHE_SECONDS = 300  # how long a link's target stays cached in the click counter
-MISSING_CACHE_SECONDS = 60  # how long an unknown code's 404 is cached
-
-
-@dataclass(frozen=True)
-class LinkTarget:
-    link_id: int
-    owner_id: int
-    url: str
-
-
-def share_link_lookup(code: str) -> LinkTarget | None:
-    """Where /l/<code> goes, from the database (one query), or None for an unknown or inactive link.
-
-    The redirect asks the click counter's cache first (`referrals.services.share_link_follow`).
-    """
-    link = ShareLink.objects.select_related("shop").filter(code=code, is_active=True).first()
-    if link is None:
-        return None
-    return LinkTarget(link_id=link.pk, owner_id=link.owner_id, url=share_link_target_url(link))
-
-
-def share_link_target_url(link: ShareLink) -> str:
-    if link.external_product_id:
-        from networks.models import ExternalListing
-
-        listing = ExternalListing.objects.filter(shop_id=link.shop_id, product_id=link.external_product_id).first()
-        return listing.tracking_url if listing else reverse("shops:shop_home", args=[link.shop.slug])
-    if link.product_id:
-        return reverse("shops:product_detail", args=[link.shop.slug, link.product_id])
-    return reverse("shops:shop_home", args=[link.shop.slug])
-
-
-def member_share_links(member: Member):
-    """The member's links with clicks, unique visitors, orders, sales and conversion, in one query."""
-    from shops.models import Order
-
-    sold = Order.objects.filter(share_link=OuterRef("pk"), paid_at__isnull=False).exclude(status=Order.Status.REFUNDED)
-    stats = ShareLinkDailyStat.objects.filter(link=OuterRef("pk")).values("link")
-    return (
-        ShareLink.objects.filter(owner=member)
-        .select_related("shop", "product")
-        .annotate(
-            clicks=Coalesce(Subquery(stats.annotate(n=Sum("clicks")).values("n")[:1]), 0),
-            unique_visitors=Coalesce(Subquery(stats.annotate(n=Sum("unique_visitors")).values("n")[:1]), 0),
-            order_count=Coalesce(Subquery(sold.values("share_link").annotate(n=Count("pk")).values("n")[:1]), 0),
-            sales=Coalesce(
-                Subquery(sold.values("share_link").annotate(n=Sum(F("total") - F("refunded_total"))).values("n")[:1]),
-                Value(Decimal("0.00")),
-                output_field=DecimalField(max_digits=14, decimal_places=2),
-            ),
-        )
-        .order_by("-created_at", "-pk")
-    )
-
-
-def member_share_link(member: Member, link_id: int) -> ShareLink | None:
-    return ShareLink.objects.select_related("shop", "product").filter(owner=member, pk=link_id).first()
-
-
 def member_uplines(member_ids, levels: int) -> dict[int, list[tuple[int, bool]]]:
     """For many members at once: {member id: [(member id, is active), ...]} from the member itself upwards,
     at most `levels` long (the member included). One query over the parent links, never the nested sets.
@@ -162,127 +96,18 @@ def member_uplines(member_ids, levels: int) -> dict[int, list[tuple[int, bool]]]
     return chains
 
 
-# --- Dashboard: overview and team -----------------------------------------------------------------------
-
-DASHBOARD_DAYS = 30  # the chart and the longest period of the overview
-DASHBOARD_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
-
-
-@dataclass(frozen=True)
-class PeriodStats:
-    """A member's links and shop over the last `days` days, today included."""
-
-    days: int
-    clicks: int
-    unique_visitors: int
-    orders: int
-    sales: Decimal
-
-    @property
-    def conversion_rate(self) -> Decimal | None:
-        """Orders per unique visitor (a fraction), or None with no visitors."""
-        if not self.unique_visitors:
-            return None
-        return Decimal(self.orders) / Decimal(self.unique_visitors)
-
-    @property
-    def conversion_percent(self) -> Decimal | None:
-        rate = self.conversion_rate
-        return None if rate is None else (rate * 100).quantize(Decimal("0.1"))
-
-
-@dataclass(frozen=True)
-class DayStats:
-    day: date
-    earnings: Decimal  # the member's ledger entries created that day, signed (reversals and clawbacks subtract)
-    orders: int
-
-
-@dataclass(frozen=True)
-class DashboardStats:
-    periods: list[PeriodStats]  # one per DASHBOARD_PERIODS, shortest first
-    daily: list[DayStats]  # DASHBOARD_DAYS days, oldest first, every day present
-
-
-def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    """[start of `first`, start of the day after `last`) in the current time zone."""
-    zone = timezone.get_current_timezone()
-    start = timezone.make_aware(datetime.combine(first, time.min), zone)
-    end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), zone)
-    return start, end
-
-
-def _cents(value) -> Decimal:
-    # SQLite sums decimals without their scale.
-    return quantize_money(Decimal(value or 0), ROUND_HALF_UP)
+# --- Team -----------------------------------------------------------------------------------------------------
 
 
 def _sold_orders():
-    """Orders that count as a member's sales: paid and not refunded in full (as `member_share_links` counts)."""
+    """Orders that count as a member's sales: paid and not refunded in full. The team page's copy of
+    `shops.selectors.sold_orders` (referrals may not import shops), until that page moves up to members/."""
     from shops.models import Order
 
     return Order.objects.filter(paid_at__isnull=False).exclude(status=Order.Status.REFUNDED)
 
 
 SALES = Sum(F("total") - F("refunded_total"), output_field=DecimalField(max_digits=14, decimal_places=2))
-
-
-def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
-    """The overview's figures for `member`: clicks, orders, sales and conversion for today, 7 and 30 days, and
-    daily earnings and orders for the chart (the balance is `payouts.selectors.member_balance`, as on every page).
-
-    Three queries whatever the number of days, links, orders or entries: one aggregate of the daily link
-    statistics, and the member's orders and ledger entries each grouped by day in SQL (days are
-    calendar days in the current time zone). Only `member`'s own links, orders (as sharer) and entries are read.
-    """
-    from commissions.models import CommissionEntry
-
-    zone = timezone.get_current_timezone()
-    first = today - timedelta(days=DASHBOARD_DAYS - 1)
-    start, end = _day_bounds(first, today)
-    period_starts = {days: today - timedelta(days=days - 1) for days in DASHBOARD_PERIODS}
-
-    clicks = ShareLinkDailyStat.objects.filter(link__owner=member, day__gte=first, day__lte=today).aggregate(
-        **{
-            f"{name}_{days}": Sum(name, filter=Q(day__gte=since), default=0)
-            for days, since in period_starts.items()
-            for name in ("clicks", "unique_visitors")
-        }
-    )
-    orders_by_day = {
-        row["day"]: row
-        for row in _sold_orders()
-        .filter(sharer=member, paid_at__gte=start, paid_at__lt=end)
-        .annotate(day=TruncDate("paid_at", tzinfo=zone))
-        .order_by()
-        .values("day")
-        .annotate(orders=Count("pk"), sales=SALES)
-    }
-    earnings_by_day = dict(
-        CommissionEntry.objects.filter(beneficiary=member, created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at", tzinfo=zone))
-        .order_by()
-        .values("day")
-        .annotate(amount=Sum("amount"))
-        .values_list("day", "amount")
-    )
-
-    daily = []
-    for offset in range(DASHBOARD_DAYS):
-        day = first + timedelta(days=offset)
-        row = orders_by_day.get(day)
-        daily.append(DayStats(day=day, earnings=_cents(earnings_by_day.get(day)), orders=row["orders"] if row else 0))
-    periods = [
-        PeriodStats(
-            days=days,
-            clicks=clicks[f"clicks_{days}"],
-            unique_visitors=clicks[f"unique_visitors_{days}"],
-            orders=sum(row["orders"] for day, row in orders_by_day.items() if day >= since),
-            sales=_cents(sum((_cents(row["sales"]) for day, row in orders_by_day.items() if day >= since), ZERO)),
-        )
-        for days, since in period_starts.items()
-    ]
-    return DashboardStats(periods=periods, daily=daily)
 
 
 def team_levels_in_force(at=None) -> int:

@@ -15,49 +15,20 @@ the instances it is given, so a value read before the lock may already be stale.
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Literal
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from mptt.exceptions import InvalidMove
 
-from core.ratelimit import parse_rate
 from core.task_helpers import task_request_once
-from referrals.clicks import (
-    LIMITED,
-    MISSING,
-    click_counter,
-    decode_target,
-    encode_target,
-    is_bot,
-    rate_window,
-    visitor_hash,
-)
 from referrals.locks import tree_index_pass_mark, tree_lock_acquire, tree_lock_acquire_first
-from referrals.models import (
-    ClickFlush,
-    Member,
-    ShareLink,
-    ShareLinkDailyStat,
-    TreeEvent,
-    new_invite_code,
-    new_share_code,
-)
-from referrals.selectors import (
-    LINK_CACHE_SECONDS,
-    MISSING_CACHE_SECONDS,
-    LinkTarget,
-    member_ancestor_ids,
-    member_by_invite_code,
-    share_link_lookup,
-    tree_check,
-)
+from referrals.models import Member, TreeEvent, new_invite_code
+from referrals.selectors import member_ancestor_ids, member_by_invite_code, tree_check
 from referrals.tree import PENDING, IndexPlan, plan_index_batch
 
 
@@ -660,126 +631,3 @@ def tree_repair(*, actor=None) -> int:
         reason="check_referral_tree --fix",
     )
     return len(members)
-
-
-# --- Share links and clicks (SPEC §5) ---------------------------------------------
-
-
-@transaction.atomic
-def share_link_create(*, owner: Member, product=None, external_product=None, campaign: str = "") -> ShareLink:
-    """A new link to the owner's own shop, or to a product listed in it (ours, or an external network's whose
-    listing is in the shop). ReferralError otherwise."""
-    from networks.models import ExternalListing
-    from shops.models import Shop, ShopListing
-
-    shop = Shop.objects.filter(owner=owner).first()
-    if shop is None:
-        raise ReferralError(_("Open your shop first; links point to your own shop."), code="no_shop")
-    if product is not None and not ShopListing.objects.filter(shop=shop, product=product).exists():
-        raise ReferralError(_("You can only link to products listed in your own shop."), code="not_listed")
-    if (
-        external_product is not None
-        and not ExternalListing.objects.filter(shop=shop, product=external_product).exists()
-    ):
-        raise ReferralError(_("You can only link to products listed in your own shop."), code="not_listed")
-    campaign = (campaign or "").strip()
-    if len(campaign) > 60:
-        raise ReferralError(_("Keep the campaign label under 60 characters."), code="campaign")
-    while True:
-        code = new_share_code()
-        if not ShareLink.objects.filter(code=code).exists():
-            break
-    return ShareLink.objects.create(
-        owner=owner, shop=shop, product=product, external_product=external_product, code=code, campaign=campaign
-    )
-
-
-@transaction.atomic
-def share_link_deactivate(*, link: ShareLink) -> ShareLink:
-    """Stop the link; /l/<code> answers 404 from the commit on.
-
-    Its cached target is replaced by a tombstone (not deleted) once the change is committed, and a redirect that
-    read the link from the database just before never overwrites a tombstone, so no stale target comes back.
-    """
-    ShareLink.objects.filter(pk=link.pk).update(is_active=False)
-    link.is_active = False
-    code = link.code
-    transaction.on_commit(
-        lambda: click_counter().target_store(code, MISSING, LINK_CACHE_SECONDS, overwrite=True), robust=True
-    )
-    return link
-
-
-@dataclass(frozen=True)
-class Followed:
-    """What /l/<code> found: the target, and whether the click was counted (not a bot)."""
-
-    target: LinkTarget
-    counted: bool
-
-
-def share_link_follow(*, code: str, ip: str, user_agent: str) -> Followed | Literal["limited"] | None:
-    """Resolve /l/<code> and count the click, without a database write; None for an unknown or inactive link,
-    LIMITED when this client is over settings.RATE_LIMIT_REDIRECT (then nothing is read or counted).
-
-    Usually one Redis call (the rate limit, the cached target and the count, in one script). A miss reads the
-    database once and caches the answer (a 404 too, briefly). Bots and link-preview fetchers are redirected but not
-    counted; they are rate limited like everyone.
-    """
-    counter = click_counter()
-    day = timezone.localdate()
-    visitor = None if is_bot(user_agent) else visitor_hash(code=code, day=day, ip=ip, user_agent=user_agent)
-    limit = parse_rate(settings.RATE_LIMIT_REDIRECT)
-    rate = rate_window(ip=ip, day=day, limit=limit[0], seconds=limit[1]) if limit else None
-    value = counter.follow(code=code, day=day, visitor=visitor, rate=rate)
-    if value == LIMITED:
-        return LIMITED
-    if value is None:
-        target = share_link_lookup(code)
-        if target is None:
-            counter.target_store(code, MISSING, MISSING_CACHE_SECONDS)
-            return None
-        counter.target_store(code, encode_target(target.link_id, target.owner_id, target.url), LINK_CACHE_SECONDS)
-        if visitor is not None:
-            counter.record(link_id=target.link_id, day=day, visitor=visitor)
-        return Followed(target, visitor is not None)
-    if value == MISSING:
-        return None
-    return Followed(LinkTarget(*decode_target(value)), visitor is not None)
-
-
-def clicks_flush() -> int:
-    """Move counted clicks into ShareLinkDailyStat; return how many clicks were applied.
-
-    Safe to run twice or concurrently: each batch is applied in one transaction that
-    first records its batch id (unique), and is dropped from the counter only after.
-    """
-    counter = click_counter()
-    applied = 0
-    for batch in counter.batches():
-        total = sum(clicks for clicks, _uniques in batch.counts.values())
-        try:
-            with transaction.atomic():
-                ClickFlush.objects.create(batch_id=batch.batch_id, clicks=total)
-                _stats_add(batch.counts)
-        except IntegrityError:
-            pass  # applied already (by an earlier run that stopped before ack, or by a concurrent one)
-        else:
-            applied += total
-        counter.ack(batch.batch_id)
-    return applied
-
-
-def _stats_add(counts) -> None:
-    existing = set(ShareLink.objects.filter(pk__in={link_id for link_id, _day in counts}).values_list("pk", flat=True))
-    rows = [
-        (link_id, day, clicks, uniques) for (link_id, day), (clicks, uniques) in counts.items() if link_id in existing
-    ]
-    table = connection.ops.quote_name(ShareLinkDailyStat._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} (link_id, day, clicks, unique_visitors) VALUES (%s, %s, %s, %s) "  # noqa: S608 - quoted table name only
-            f"ON CONFLICT (link_id, day) DO UPDATE SET clicks = {table}.clicks + EXCLUDED.clicks, "
-            f"unique_visitors = {table}.unique_visitors + EXCLUDED.unique_visitors",
-            rows,
-        )

@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 
 from referrals.selectors import tree_check
-from referrals.services import clicks_flush, tree_index_run
+from referrals.services import tree_index_run
 
 logger = logging.getLogger("referrals.tree")
 
@@ -27,15 +27,6 @@ def tree_check_task() -> int:
     else:
         logger.info("Referral tree check: %s members, all consistent.", report.checked)
     return problems
-
-
-@shared_task
-def clicks_flush_task() -> int:
-    """Periodic: move counted clicks into the database. Safe to run twice or concurrently.
-
-    Its runs are recorded for the staff overview's health figures (staff.jobs: JobRun "clicks_flush").
-    """
-    return clicks_flush()
 
 
 @shared_task

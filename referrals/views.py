@@ -8,7 +8,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,38 +19,29 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
-from core.client_ip import client_ip
 from core.money import ZERO, format_money
-from core.ratelimit import parse_rate, rate_limit, rate_limited_response
+from core.ratelimit import rate_limit
 from core.site_url import absolute_url
+from members.selectors import member_dashboard_stats
 from payouts.selectors import member_balance
-from referrals.attribution import attribution_cookie_set, attribution_from_request
 from referrals.charts import daily_chart_svg
-from referrals.clicks import LIMITED
 from referrals.decorators import member_required
-from referrals.forms import ShareLinkForm
 from referrals.models import Member
 from referrals.selectors import (
     member_by_invite_code,
-    member_dashboard_stats,
     member_for_user,
     member_pending_team,
-    member_share_link,
-    member_share_links,
     member_team_level,
     member_team_level_counts,
     member_team_size,
     team_levels_in_force,
 )
-from referrals.services import (
-    ReferralError,
-    clicks_flush,
-    member_join,
-    share_link_create,
-    share_link_deactivate,
-    share_link_follow,
-)
+from referrals.services import ReferralError, member_join
+from shops.attribution import attribution_from_request
+from shops.forms import ShareLinkForm
 from shops.models import Shop
+from shops.selectors import member_share_link, member_share_links
+from shops.services import ShopError, clicks_flush, share_link_create, share_link_deactivate
 
 LOGIN_BACKEND = "accounts.backends.EmailOrPhoneBackend"
 
@@ -191,32 +182,7 @@ def team(request):
     )
 
 
-# --- Share links --------------------------------------------------------------------------
-
-
-NEVER_CACHE = {
-    "Expires": "Thu, 01 Jan 1970 00:00:00 GMT",
-    "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private",
-}
-
-
-@require_http_methods(["GET", "HEAD"])
-def share_link_redirect(request, code: str):
-    """The hot path: one Redis call (cached target and click count), a signed cookie, a 302. No database write."""
-    ip = client_ip(request)
-    followed = share_link_follow(code=code, ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", ""))
-    if followed == LIMITED:  # over RATE_LIMIT_REDIRECT: nothing was counted, no cookie
-        return rate_limited_response(request, retry_after=parse_rate(settings.RATE_LIMIT_REDIRECT)[1])
-    if followed is None:
-        return render(request, "referrals/link_not_found.html", status=404)
-    target = followed.target
-    response = HttpResponseRedirect(target.url)
-    # What add_never_cache_headers() sets (every click must reach us, never a cache), without its header parsing.
-    for header, value in NEVER_CACHE.items():
-        response[header] = value
-    if followed.counted:
-        attribution_cookie_set(request, response, sharer_id=target.owner_id, link_id=target.link_id)
-    return response
+# --- Share links (the /l/ redirect itself is shops.views.share_link_redirect) ------------------------------------
 
 
 @member_required
@@ -232,7 +198,7 @@ def links(request):
             )
             messages.success(request, _("Link created: %(url)s") % {"url": _link_url(link)})
             return redirect("referrals:links")
-        except ReferralError as error:
+        except ShopError as error:
             form.add_error(None, error)
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # The embedded default runs no beat: flush the in-process counter here so the figures are current.

@@ -1,4 +1,4 @@
-"""Staff screens for the catalogue, shops, orders and webhooks.
+"""Staff screens for the catalogue, shops, share links and their clicks, external listings, orders and webhooks.
 
 Orders are read-only here: money, lines and events change only through the
 actions, and every action calls a service in shops/services.py, which locks the
@@ -29,6 +29,8 @@ from core.phones import phone_e164
 from referrals.models import Member
 from shops.models import (
     Category,
+    ClickFlush,
+    ExternalListing,
     Order,
     OrderEvent,
     OrderLine,
@@ -36,6 +38,8 @@ from shops.models import (
     Product,
     Refund,
     RefundLine,
+    ShareLink,
+    ShareLinkDailyStat,
     Shop,
     ShopEvent,
     ShopListing,
@@ -48,6 +52,7 @@ from shops.services import (
     order_mark_completed,
     order_mark_shipped,
     order_refund,
+    share_link_deactivate,
     shop_change_owner,
     shop_listing_remove,
     shop_listing_set_featured,
@@ -792,3 +797,91 @@ class ShopListingAdmin(ReadOnlyAdmin):
             lambda listing: shop_listing_remove(shop=listing.shop, listing_id=listing.pk),
             _("Removed %(count)d listing(s)."),
         )
+
+
+# --- Share links and their clicks ---------------------------------------------------------
+
+
+class ShareLinkDailyStatInline(admin.TabularInline):
+    model = ShareLinkDailyStat
+    fields = ("day", "clicks", "unique_visitors")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-day",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    list_display = ("code", "owner", "shop", "product", "campaign", "is_active", "created_at")
+    list_filter = ("is_active", "created_at")
+    search_fields = ("code", "campaign", "owner__invite_code", "owner__user__email", "shop__slug")
+    list_select_related = ("owner__user", "shop", "product")
+    raw_id_fields = ("owner", "shop", "product")
+    readonly_fields = ("code", "owner", "shop", "product", "campaign", "is_active", "created_at")
+    inlines = (ShareLinkDailyStatInline,)
+    actions = ("switch_off",)
+
+    def has_add_permission(self, request):
+        return False  # members create links from their dashboard, through share_link_create
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # orders point at links; switch them off instead
+
+    @admin.action(description=_("Switch off (the link answers 404)"))
+    def switch_off(self, request, queryset):
+        count = 0
+        for link in queryset.filter(is_active=True):
+            share_link_deactivate(link=link)
+            count += 1
+        self.message_user(request, _("Switched off %(count)d link(s).") % {"count": count}, messages.SUCCESS)
+
+
+@admin.register(ShareLinkDailyStat)
+class ShareLinkDailyStatAdmin(ReadOnlyAdmin):
+    """Clicks per link per day, as the click flush wrote them (also shown on each link's page)."""
+
+    list_display = ("day", "link", "link_owner", "clicks", "unique_visitors")
+    list_filter = ("day",)
+    search_fields = ("=link__code", "link__owner__invite_code", "link__owner__user__email")
+    search_help_text = _("A link's exact code, or its owner's invite code or email.")
+    list_select_related = ("link__owner__user",)
+    date_hierarchy = "day"
+    ordering = ("-day", "-clicks", "pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("link", "link_owner", "day", "clicks", "unique_visitors")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("link__owner__user")
+
+    @admin.display(description=_("owner"))
+    def link_owner(self, stat):
+        return stat.link.owner
+
+
+@admin.register(ClickFlush)
+class ClickFlushAdmin(ReadOnlyAdmin):
+    """Each batch of counted clicks the flush applied; its unique batch id is what makes a retry change nothing."""
+
+    list_display = ("applied_at", "batch_id", "clicks")
+    list_filter = ("applied_at",)
+    search_fields = ("=batch_id",)
+    date_hierarchy = "applied_at"
+    ordering = ("-applied_at", "-pk")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("batch_id", "clicks", "applied_at")
+
+
+# --- External products in shops ---------------------------------------------------------
+
+
+@admin.register(ExternalListing)
+class ExternalListingAdmin(ReadOnlyAdmin):
+    list_display = ("shop", "product", "position", "created_at")
+    list_select_related = ("shop", "product__network")
+    search_fields = ("shop__name", "product__title")

@@ -193,7 +193,7 @@ class Order(models.Model):
         verbose_name=_("sharer"),
     )
     share_link = models.ForeignKey(
-        "referrals.ShareLink",
+        "ShareLink",
         on_delete=models.PROTECT,
         related_name="orders",
         null=True,
@@ -405,3 +405,116 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_id}"
+
+
+# --- Share links, their clicks, and external products in shops -------------------------------------------------
+# These tables were made by the referrals and networks apps (issue #20 moved the models here, tables unchanged).
+
+SHARE_CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+SHARE_CODE_LENGTH = 10  # 55**10, about 2.5e17: not guessable by walking the space
+
+
+def new_share_code() -> str:
+    return "".join(secrets.choice(SHARE_CODE_ALPHABET) for _ in range(SHARE_CODE_LENGTH))
+
+
+class ShareLink(models.Model):
+    """A member's short link to their own shop, or to one product listed in it (ours, or an external network's):
+    /l/<code>."""
+
+    owner = models.ForeignKey(
+        "referrals.Member", on_delete=models.PROTECT, related_name="share_links", verbose_name=_("owner")
+    )
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="share_links", verbose_name=_("shop"))
+    product = models.ForeignKey(
+        Product,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="share_links",
+        verbose_name=_("product"),
+    )
+    # A product of an external network in the owner's shop: the link goes to the network's tracking link.
+    external_product = models.ForeignKey(
+        "networks.ExternalProduct",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="share_links",
+        verbose_name=_("external product"),
+    )
+    code = models.CharField(_("code"), max_length=16, unique=True, editable=False)
+    campaign = models.CharField(_("campaign"), max_length=60, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        db_table = "referrals_sharelink"
+        verbose_name = _("share link")
+        verbose_name_plural = _("share links")
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"/l/{self.code}"
+
+
+class ShareLinkDailyStat(models.Model):
+    """Clicks and unique visitors of one link on one day, flushed in bulk from the click counter."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="daily_stats")
+    day = models.DateField()
+    clicks = models.PositiveBigIntegerField(default=0)
+    unique_visitors = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        db_table = "referrals_sharelinkdailystat"
+        verbose_name = _("daily link statistics")
+        verbose_name_plural = _("daily link statistics")
+        constraints = [models.UniqueConstraint(fields=["link", "day"], name="referrals_linkstat_unique_day")]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} {self.day}: {self.clicks}"
+
+
+class ClickFlush(models.Model):
+    """One applied batch of counted clicks: the unique batch id makes a retried flush change nothing."""
+
+    batch_id = models.CharField(max_length=64, unique=True)
+    clicks = models.PositiveBigIntegerField(default=0)
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "referrals_clickflush"
+        verbose_name = _("click flush")
+        verbose_name_plural = _("click flushes")
+
+    def __str__(self) -> str:
+        return self.batch_id
+
+
+class ExternalListing(models.Model):
+    """An external product in a member's shop; the buy button goes through our /l/ redirect to the network."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="external_listings", verbose_name=_("shop"))
+    product = models.ForeignKey(
+        "networks.ExternalProduct", on_delete=models.CASCADE, related_name="listings", verbose_name=_("product")
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+    # The network's tracking link carrying the shop owner's tracking id (converted once, when added), and the
+    # owner's /l/ link that the buy button goes through, so the click is counted like any other.
+    tracking_url = models.URLField(_("tracking link"), max_length=1000)
+    share_link = models.OneToOneField(
+        ShareLink, on_delete=models.PROTECT, null=True, blank=True, related_name="external_listing"
+    )
+    created_at = models.DateTimeField(_("added"), default=timezone.now)
+
+    class Meta:
+        db_table = "networks_externallisting"
+        verbose_name = _("external listing")
+        verbose_name_plural = _("external listings")
+        ordering = ("position", "pk")
+        constraints = [models.UniqueConstraint(fields=["shop", "product"], name="networks_listing_once")]
+
+    def __str__(self) -> str:
+        return f"{self.shop} · {self.product}"

@@ -1,22 +1,28 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import DecimalField, ExpressionWrapper, F, Prefetch, Q, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, OuterRef, Prefetch, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils.text import slugify
 
 from commissions.calculations import ChainMember, Plan, Policy, line_pool, split_line
 from commissions.services import plan_in_force, policy_in_force
 from core.money import ZERO
 from core.phones import phone_lookup_value
+from referrals.models import Member
 from shops.models import (
     RESERVED_SLUGS,
     SHOP_SLUG_MAX_LENGTH,
     SHOP_SLUG_SHAPE,
+    ExternalListing,
     Order,
     OrderEvent,
     OrderLine,
     Payment,
     Product,
+    ShareLink,
+    ShareLinkDailyStat,
     Shop,
     ShopListing,
 )
@@ -250,3 +256,103 @@ def unpaid_units_held(*, since, client_key: str = "", phone: str = "", email: st
         match, order__status=Order.Status.PENDING_PAYMENT, order__created_at__gte=since
     ).aggregate(units=Sum("quantity"))["units"]
     return held or 0
+
+
+# --- Sales -----------------------------------------------------------------------------------------------------
+
+
+def sold_orders():
+    """Orders that count as a member's sales: paid and not refunded in full."""
+    return Order.objects.filter(paid_at__isnull=False).exclude(status=Order.Status.REFUNDED)
+
+
+SALES = Sum(F("total") - F("refunded_total"), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+# --- Share links ----------------------------------------------------------------------
+
+LINK_CACHE_SECONDS = 300  # how long a link's target stays cached in the click counter
+MISSING_CACHE_SECONDS = 60  # how long an unknown code's 404 is cached
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    link_id: int
+    owner_id: int
+    url: str
+
+
+def share_link_lookup(code: str) -> LinkTarget | None:
+    """Where /l/<code> goes, from the database (one query), or None for an unknown or inactive link.
+
+    The redirect asks the click counter's cache first (`shops.services.share_link_follow`).
+    """
+    link = ShareLink.objects.select_related("shop").filter(code=code, is_active=True).first()
+    if link is None:
+        return None
+    return LinkTarget(link_id=link.pk, owner_id=link.owner_id, url=share_link_target_url(link))
+
+
+def share_link_target_url(link: ShareLink) -> str:
+    if link.external_product_id:
+        listing = ExternalListing.objects.filter(shop_id=link.shop_id, product_id=link.external_product_id).first()
+        return listing.tracking_url if listing else reverse("shops:shop_home", args=[link.shop.slug])
+    if link.product_id:
+        return reverse("shops:product_detail", args=[link.shop.slug, link.product_id])
+    return reverse("shops:shop_home", args=[link.shop.slug])
+
+
+def member_share_links(member: Member):
+    """The member's links with clicks, unique visitors, orders, sales and conversion, in one query."""
+    sold = sold_orders().filter(share_link=OuterRef("pk"))
+    stats = ShareLinkDailyStat.objects.filter(link=OuterRef("pk")).values("link")
+    return (
+        ShareLink.objects.filter(owner=member)
+        .select_related("shop", "product")
+        .annotate(
+            clicks=Coalesce(Subquery(stats.annotate(n=Sum("clicks")).values("n")[:1]), 0),
+            unique_visitors=Coalesce(Subquery(stats.annotate(n=Sum("unique_visitors")).values("n")[:1]), 0),
+            order_count=Coalesce(Subquery(sold.values("share_link").annotate(n=Count("pk")).values("n")[:1]), 0),
+            sales=Coalesce(
+                Subquery(sold.values("share_link").annotate(n=Sum(F("total") - F("refunded_total"))).values("n")[:1]),
+                Value(Decimal("0.00")),
+                output_field=DecimalField(max_digits=14, decimal_places=2),
+            ),
+        )
+        .order_by("-created_at", "-pk")
+    )
+
+
+def member_share_link(member: Member, link_id: int) -> ShareLink | None:
+    return ShareLink.objects.select_related("shop", "product").filter(owner=member, pk=link_id).first()
+
+
+# --- External products in shops (issue #12) --------------------------------------------------------------------
+
+
+def shop_external_listings(shop: Shop) -> list[ExternalListing]:
+    """What buyers see in the shop: listings of active products of enabled networks whose buy link works, in the
+    owner's order, each with its product, network and link; one query."""
+    return list(
+        ExternalListing.objects.filter(
+            shop=shop,
+            product__is_active=True,
+            product__network__is_enabled=True,
+            share_link__is_active=True,
+        )
+        .select_related("product__network", "share_link")
+        .order_by("position", "pk")
+    )
+
+
+def owner_external_listings(shop: Shop) -> list[ExternalListing]:
+    """Every external listing of the shop, products no longer offered included; one query."""
+    return list(
+        ExternalListing.objects.filter(shop=shop)
+        .select_related("product__network", "share_link")
+        .order_by("position", "pk")
+    )
+
+
+def owner_external_listing(shop: Shop, listing_id: int) -> ExternalListing | None:
+    return ExternalListing.objects.filter(shop=shop, pk=listing_id).select_related("product").first()

@@ -1,4 +1,5 @@
-"""Buyer pages (no login), the sandbox provider's hosted page and webhook, and the owner's shop pages."""
+"""Buyer pages (no login), the share-link redirect /l/, the sandbox provider's hosted page and webhook, and the owner's
+shop pages."""
 
 import copy
 import logging
@@ -8,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -17,14 +18,15 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.client_ip import client_ip
-from core.ratelimit import ip_key, rate_limit
+from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
 from networks import selectors as network_selectors
-from networks.services import NetworkError, external_listing_add, external_listing_remove
-from referrals.attribution import attribution_from_request
+from networks.services import NetworkError
 from referrals.decorators import member_required
 from shops import selectors
+from shops.attribution import attribution_cookie_set, attribution_from_request
 from shops.cart import Cart, may_see_order, remember_order
+from shops.clicks import LIMITED
 from shops.forms import CartQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm, ShopForm
 from shops.models import Category, Order, Payment, Shop
 from shops.payments import WebhookRejected
@@ -32,10 +34,13 @@ from shops.payments import sandbox as sandbox_provider
 from shops.services import (
     BuyerDetails,
     ShopError,
+    external_listing_add,
+    external_listing_remove,
     order_cancel,
     order_place,
     payment_start,
     payment_webhook_receive,
+    share_link_follow,
     shop_listing_add,
     shop_listing_remove,
     shop_listing_reorder,
@@ -78,7 +83,7 @@ def _allow_images_from(response, products) -> None:
 def shop_home(request, slug: str):
     shop = _shop_or_404(slug)
     cart = Cart(request.session, shop.pk)
-    external_rows = _external_rows(network_selectors.shop_external_listings(shop))
+    external_rows = _external_rows(selectors.shop_external_listings(shop))
     response = render(
         request,
         "shops/shop_home.html",
@@ -282,6 +287,34 @@ def order_lookup(request):
             return redirect("shops:order_detail", number=order.number)
         form.add_error(None, _("No order matches that number and phone or email."))
     return render(request, "shops/order_lookup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# --- The share-link redirect /l/<code> (SPEC §5) ------------------------------------
+
+
+NEVER_CACHE = {
+    "Expires": "Thu, 01 Jan 1970 00:00:00 GMT",
+    "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private",
+}
+
+
+@require_http_methods(["GET", "HEAD"])
+def share_link_redirect(request, code: str):
+    """The hot path: one Redis call (cached target and click count), a signed cookie, a 302. No database write."""
+    ip = client_ip(request)
+    followed = share_link_follow(code=code, ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", ""))
+    if followed == LIMITED:  # over RATE_LIMIT_REDIRECT: nothing was counted, no cookie
+        return rate_limited_response(request, retry_after=parse_rate(settings.RATE_LIMIT_REDIRECT)[1])
+    if followed is None:
+        return render(request, "shops/link_not_found.html", status=404)
+    target = followed.target
+    response = HttpResponseRedirect(target.url)
+    # What add_never_cache_headers() sets (every click must reach us, never a cache), without its header parsing.
+    for header, value in NEVER_CACHE.items():
+        response[header] = value
+    if followed.counted:
+        attribution_cookie_set(request, response, sharer_id=target.owner_id, link_id=target.link_id)
+    return response
 
 
 # --- The sandbox provider's hosted page and the webhook endpoint -------------------
@@ -543,12 +576,12 @@ def _external_listing_add(request, shop: Shop, product_id: int) -> None:
 
 
 def _external_listing_remove(request, shop: Shop, listing_id: int) -> None:
-    listing = network_selectors.owner_external_listing(shop, listing_id)
+    listing = selectors.owner_external_listing(shop, listing_id)
     if listing is None:  # not in this member's shop, whoever's it is
         raise Http404(_("That product is not in your shop."))
     try:
         external_listing_remove(shop=shop, listing_id=listing_id)
-    except NetworkError as error:  # removed meanwhile (another tab)
+    except ShopError as error:  # removed meanwhile (another tab)
         raise Http404(error.messages[0]) from error
     messages.success(request, _("“%(title)s” is no longer in your shop.") % {"title": listing.product.title})
 
@@ -588,7 +621,7 @@ def my_shop_networks(request):
     )
     page = paginator.get_page(request.GET.get("page"))
     terms = selectors.earning_terms_in_force()  # once per page, not per product
-    listings = network_selectors.owner_external_listings(shop)
+    listings = selectors.owner_external_listings(shop)
     listed = {listing.product_id: listing.pk for listing in listings}
     rows = [
         {

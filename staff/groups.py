@@ -36,13 +36,13 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "shops.change_shop",  # close an abusive shop, fix its name
         "shops.view_shoplisting",
         "shops.change_shoplisting",
-        "referrals.view_sharelink",
-        "referrals.change_sharelink",  # switch off an abusive link
-        "referrals.view_sharelinkdailystat",
+        "shops.view_sharelink",
+        "shops.change_sharelink",  # switch off an abusive link
+        "shops.view_sharelinkdailystat",
         "commissions.view_commissionentry",  # "why is my commission this amount?"
         "networks.view_externalorder",  # "my Taobao sale is not in my earnings"
         "networks.view_externalproduct",
-        "networks.view_externallisting",
+        "shops.view_externallisting",
         "networks.view_trackingid",
     ),
     # Withdrawals, payout batches and payout accounts with full numbers.

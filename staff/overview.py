@@ -102,7 +102,7 @@ def overview(request):
             "split_queue": _changelist(
                 request, "commissions.view_splitqueue", "admin:commissions_splitqueue_changelist"
             ),
-            "click_flushes": _changelist(request, "referrals.view_clickflush", "admin:referrals_clickflush_changelist"),
+            "click_flushes": _changelist(request, "shops.view_clickflush", "admin:shops_clickflush_changelist"),
             "job_runs": _changelist(request, "staff.view_jobrun", "admin:staff_jobrun_changelist"),
         },
     }

@@ -22,8 +22,7 @@ from django.utils import timezone
 from commissions.models import CommissionEntry, OrderSplit, SplitQueue
 from core.money import ROUND_HALF_UP, ZERO, quantize_money
 from payouts.models import Withdrawal
-from referrals.models import ClickFlush
-from shops.models import Order
+from shops.models import ClickFlush, Order
 from staff.jobs import RECORDED_JOBS
 from staff.models import JobRun
 

@@ -31,7 +31,7 @@ def _fresh_caches(settings):
     """Each test starts with an empty cache and a fresh in-process click counter (never a shared Redis)."""
     from django.core.cache import cache
 
-    from referrals.clicks import click_counter_reset
+    from shops.clicks import click_counter_reset
 
     settings.CLICKS_REDIS_URL = ""
     cache.clear()

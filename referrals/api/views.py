@@ -25,14 +25,13 @@ from core.site_url import absolute_url
 from referrals.permissions import IsMember
 from referrals.selectors import (
     member_attributed_orders,
-    member_share_link,
-    member_share_links,
     member_team_level,
     member_team_level_counts,
     team_levels_in_force,
 )
-from referrals.services import ReferralError, share_link_create, share_link_deactivate
 from shops.models import Order, Product
+from shops.selectors import member_share_link, member_share_links
+from shops.services import ShopError, share_link_create, share_link_deactivate
 
 
 def money_field(**kwargs) -> serializers.DecimalField:
@@ -40,7 +39,7 @@ def money_field(**kwargs) -> serializers.DecimalField:
 
 
 def service_error(error: DjangoValidationError) -> ApiError:
-    """A service's refusal (ReferralError, PayoutError) as the API's one error shape, keeping its code."""
+    """A service's refusal (ShopError, PayoutError) as the API's one error shape, keeping its code."""
     fields = error.message_dict if hasattr(error, "error_dict") else {}
     fields = {name: [str(message) for message in messages] for name, messages in fields.items()}
     messages = [str(message) for message in error.messages]
@@ -141,7 +140,7 @@ class MemberLinkCreateApi(APIView):
             link = share_link_create(
                 owner=request.member, product=product, campaign=data.validated_data.get("campaign", "")
             )
-        except ReferralError as error:
+        except ShopError as error:
             raise service_error(error) from error
         output = ShareLinkOutputSerializer(link, context={"request": request})
         return Response(output.data, status=status.HTTP_201_CREATED)

@@ -15,9 +15,8 @@ from rest_framework.test import APIClient
 from commissions.models import CommissionEntry
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.services import payout_account_save, withdrawal_request
-from referrals.models import ShareLink
-from referrals.services import share_link_create
-from shops.models import Order
+from shops.models import Order, ShareLink
+from shops.services import share_link_create
 from tests.factories import (
     BUYER,
     MemberFactory,

@@ -7,8 +7,10 @@ import pytest
 
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.services import withdrawal_request
-from referrals.models import Member, ShareLink
-from referrals.services import member_set_status, share_link_create
+from referrals.models import Member
+from referrals.services import member_set_status
+from shops.models import ShareLink
+from shops.services import share_link_create
 from tests.api.conftest import bearer
 from tests.factories import shop_with_products
 from tests.payouts.test_pages import bank_account, credit

@@ -27,11 +27,11 @@ from commissions.selectors import member_commission_entries
 from commissions.services import commission_release_due
 from commissions.simulation import plan_simulation_create
 from core.money import format_money
+from members.selectors import member_dashboard_stats
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.models import ExternalOrder, Network, TrackingId
 from networks.services import external_order_record
 from payouts.selectors import member_balance, member_statement
-from referrals.selectors import member_dashboard_stats
 from staff.ledger_check import ledger_check
 from staff.reports import compliance_report
 from staff.selectors import daily_series

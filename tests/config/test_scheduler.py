@@ -28,10 +28,8 @@ import config.scheduler
 from commissions.models import CommissionEntry
 from config.celery import app as project_app
 from config.scheduler import EmbeddedScheduler, embedded_scheduler_start, embedded_scheduler_stop
-from referrals.models import ShareLinkDailyStat
-from referrals.services import share_link_create
-from shops.models import Order
-from shops.services import order_mark_completed, order_mark_shipped
+from shops.models import Order, ShareLinkDailyStat
+from shops.services import order_mark_completed, order_mark_shipped, share_link_create
 from staff.models import JobRun
 from staff.selectors import MONITORED_JOBS, jobs_health
 from tests.factories import ProductFactory, make_chain, pay_order, place_order, shop_with_products

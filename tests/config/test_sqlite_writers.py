@@ -32,8 +32,8 @@ from django.db import connections
 
 from config.celery import app
 from config.scheduler import EmbeddedScheduler
-from referrals.clicks import click_counter
-from referrals.services import share_link_create
+from shops.clicks import click_counter
+from shops.services import share_link_create
 from tests.factories import ProductFactory, pay_order, place_order, shop_with_products
 
 failures = []
@@ -103,7 +103,7 @@ scheduler_thread.join()
 scheduler.run_all()  # one last flush of the clicks, after every writer
 scheduler.join(60)
 
-from referrals.models import ShareLinkDailyStat
+from shops.models import ShareLinkDailyStat
 from shops.models import Order
 from staff.models import JobRun
 

@@ -21,8 +21,8 @@ from commissions.calculations import ChainMember, line_pool, split_line
 from commissions.models import CommissionEntry
 from commissions.services import plan_in_force, policy_in_force
 from core.money import format_money
-from referrals.models import Member, ShareLink
-from shops.models import Order
+from referrals.models import Member
+from shops.models import Order, ShareLink
 from tests.factories import PASSWORD, MemberFactory, ProductFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -7,7 +7,8 @@ from django.urls import reverse
 
 from networks.models import ExternalProduct, Network
 from networks.sandbox import SandboxNetwork
-from networks.services import external_listing_add, external_products_sync
+from networks.services import external_products_sync
+from shops.services import external_listing_add
 from tests.e2e.test_csp_browser import LISTEN
 from tests.factories import PASSWORD, ShopFactory
 

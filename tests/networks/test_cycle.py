@@ -17,10 +17,11 @@ from networks.connectors import CONNECTORS
 from networks.connectors.base import ConnectorError
 from networks.connectors.sandbox import SandboxConnector
 from networks.models import ExternalOrder, ExternalProduct, Network, ReportImport, SyncRun
-from networks.services import external_listing_add, external_products_sync, network_sync, report_import
+from networks.services import external_products_sync, network_sync, report_import
 from networks.tasks import networks_sync_task
 from payouts.selectors import member_balance
 from payouts.services import payout_account_save
+from shops.services import external_listing_add
 from staff.ledger_check import ledger_check
 from tests.factories import ShopFactory, make_chain
 from tests.networks.test_imports import _taobao_file, _taobao_row

@@ -18,10 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from commissions.models import CommissionPlan
-from networks.models import ExternalListing, ExternalProduct, Network, TrackingId
+from networks.models import ExternalProduct, Network, TrackingId
 from networks.selectors import image_origin, image_origins
-from networks.services import external_listing_add, external_listing_remove, external_products_sync
-from referrals.models import ShareLink
+from networks.services import external_products_sync
+from shops.models import ExternalListing, ShareLink
+from shops.services import external_listing_add, external_listing_remove
 from tests.factories import MemberFactory, ShopFactory
 from tests.security.test_csp import inline_problems
 

@@ -21,12 +21,13 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
 from commissions.services import policy_publish
+from members.selectors import member_dashboard_stats
 from payouts.selectors import member_balance
 from referrals.charts import daily_chart_svg
-from referrals.models import Member, ShareLinkDailyStat
-from referrals.selectors import member_dashboard_stats, tree_check
-from referrals.services import share_link_create
-from shops.models import Order
+from referrals.models import Member
+from referrals.selectors import tree_check
+from shops.models import Order, ShareLinkDailyStat
+from shops.services import share_link_create
 from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_order, place_order, shop_with_products
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,10 @@ from django.urls import reverse
 
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.services import withdrawal_request
-from referrals.models import Member, ShareLink
-from referrals.services import member_set_status, share_link_create
+from referrals.models import Member
+from referrals.services import member_set_status
+from shops.models import ShareLink
+from shops.services import share_link_create
 from tests.factories import MemberFactory, shop_with_products
 from tests.payouts.test_pages import bank_account, credit
 

@@ -8,8 +8,9 @@ from django.contrib.auth import get_user_model
 from django.test import RequestFactory
 from django.urls import reverse
 
-from referrals.services import member_join, share_link_create
+from referrals.services import member_join
 from shops.models import Order, Shop
+from shops.services import share_link_create
 from tests.factories import PASSWORD, ProductFactory, pay_order, place_order, shop_with_products
 
 

@@ -18,9 +18,8 @@ from rest_framework.test import APIClient
 
 from accounts.services import token_create
 from payouts.models import PayoutAccount, Withdrawal
-from referrals.models import ShareLink
-from referrals.services import share_link_create
-from shops.models import Shop, ShopListing
+from shops.models import ShareLink, Shop, ShopListing
+from shops.services import share_link_create
 from tests.factories import MemberFactory, ProductFactory, shop_with_products
 
 pytestmark = pytest.mark.django_db

@@ -128,7 +128,7 @@ def test_every_cookie_is_https_only_in_production():
     assert seen["csrf_cookie"]["secure"] is True
     assert seen["language_cookie"] == {"secure": True, "httponly": True, "samesite": "Lax"}
     assert seen["session_cookie_secure"] is True and seen["session_cookie_httponly"] is True
-    # referrals.attribution sets the share-link cookie's Secure flag from this setting
+    # shops.attribution sets the share-link cookie's Secure flag from this setting
     assert seen["attribution_cookie_secure"] is True
 
 

@@ -14,9 +14,10 @@ from django.test import RequestFactory
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from referrals.attribution import SALT, _cookie_signer, attribution_from_request
 from referrals.models import Member
-from referrals.services import member_set_status, share_link_create
+from referrals.services import member_set_status
+from shops.attribution import SALT, _cookie_signer, attribution_from_request
+from shops.services import share_link_create
 from tests.factories import shop_with_products
 
 FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

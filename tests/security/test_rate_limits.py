@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from referrals.clicks import RedisClickCounter, click_counter, click_counter_reset
-from referrals.models import Member, ShareLinkDailyStat
-from referrals.services import clicks_flush, share_link_create
-from shops.models import Order
+from referrals.models import Member
+from shops.clicks import RedisClickCounter, click_counter, click_counter_reset
+from shops.models import Order, ShareLinkDailyStat
+from shops.services import clicks_flush, share_link_create
 from tests.factories import shop_with_products
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from referrals.services import share_link_create
 from shops.models import Order, Payment
+from shops.services import share_link_create
 from tests.factories import ProductFactory, UserFactory, shop_with_products
 
 

@@ -13,11 +13,11 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
-from networks.models import ExternalListing, ExternalProduct, Network
-from referrals.models import Member, ShareLink
-from referrals.services import member_set_status, share_link_create
-from shops.models import Order, Shop, ShopEvent
-from shops.services import ShopError, shop_change_owner
+from networks.models import ExternalProduct, Network
+from referrals.models import Member
+from referrals.services import member_set_status
+from shops.models import ExternalListing, Order, ShareLink, Shop, ShopEvent
+from shops.services import ShopError, share_link_create, shop_change_owner
 from staff.groups import COMPLIANCE, GROUP_PERMISSIONS, SUPPORT
 from tests.factories import MemberFactory, ProductFactory, UserFactory, place_order, shop_with_products
 

@@ -16,11 +16,10 @@ from accounts.services import token_create
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
 from payouts.models import MemberWallet, PayoutBatch, SandboxTransfer
 from payouts.services import payout_batch_create, withdrawal_approve, withdrawal_request
-from referrals.models import ClickFlush, ShareLinkDailyStat
-from referrals.services import member_move, share_link_create
-from referrals.tasks import clicks_flush_task
-from shops.models import Order, OrderEvent, OrderLine, Payment, Refund, ShopListing
-from shops.services import order_mark_shipped, order_refund
+from referrals.services import member_move
+from shops.models import ClickFlush, Order, OrderEvent, OrderLine, Payment, Refund, ShareLinkDailyStat, ShopListing
+from shops.services import order_mark_shipped, order_refund, share_link_create
+from shops.tasks import clicks_flush_task
 from staff.models import JobRun
 from tests.factories import (
     BUYER,
@@ -178,7 +177,7 @@ CHANGELISTS = [
     ("withdrawals", "admin:payouts_withdrawal_changelist", "withdrawals", 7),
     ("payout batches", "admin:payouts_payoutbatch_changelist", "payout_batches", 5),
     ("payout accounts", "admin:payouts_payoutaccount_changelist", "payout_accounts", 4),
-    ("share links", "admin:referrals_sharelink_changelist", "share_links", 5),
+    ("share links", "admin:shops_sharelink_changelist", "share_links", 5),
     ("products", "admin:shops_product_changelist", "products", 5),
     ("shops", "admin:shops_shop_changelist", "shops", 4),
     ("tree events", "admin:referrals_treeevent_changelist", "tree_events", 7),
@@ -229,9 +228,7 @@ def test_changelist_queries_do_not_grow_with_rows(
     assert large_queries == small_queries
 
 
-@pytest.mark.parametrize(
-    "url_name", ["admin:referrals_clickflush_changelist", "admin:referrals_sharelinkdailystat_changelist"]
-)
+@pytest.mark.parametrize("url_name", ["admin:shops_clickflush_changelist", "admin:shops_sharelinkdailystat_changelist"])
 def test_click_lists_queries_do_not_grow_with_rows(client, admin_client, django_assert_max_num_queries, url_name):
     url = reverse(url_name)
     _client_clicks(client, N)

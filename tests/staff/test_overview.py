@@ -14,10 +14,9 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry, SplitQueue
 from payouts.services import withdrawal_approve, withdrawal_request
-from referrals.services import share_link_create
-from referrals.tasks import clicks_flush_task
 from shops.models import Order
-from shops.services import order_mark_shipped
+from shops.services import order_mark_shipped, share_link_create
+from shops.tasks import clicks_flush_task
 from staff.charts import Series, amounts_chart_svg
 from staff.models import JobRun
 from staff.selectors import beat_interval, daily_series, jobs_health, split_health

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
-from referrals.models import Member, ShareLink
+from referrals.models import Member
+from shops.models import ShareLink
 
 SALT = "cps.attribution.v1"
 

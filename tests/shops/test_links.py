@@ -6,15 +6,10 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from referrals.models import Member, ShareLink, ShareLinkDailyStat
-from referrals.services import (
-    ReferralError,
-    clicks_flush,
-    member_set_status,
-    share_link_create,
-    share_link_deactivate,
-)
-from shops.models import Order
+from referrals.models import Member
+from referrals.services import member_set_status
+from shops.models import Order, ShareLink, ShareLinkDailyStat
+from shops.services import ShopError, clicks_flush, share_link_create, share_link_deactivate
 from tests.factories import MemberFactory, ProductFactory, ShopFactory, UserFactory, pay_order, shop_with_products
 
 pytestmark = pytest.mark.django_db
@@ -65,9 +60,9 @@ def test_links_to_another_shops_product_or_without_a_shop_are_refused(sharer_sho
     foreign = ProductFactory()
     no_shop = MemberFactory()
 
-    with pytest.raises(ReferralError) as not_listed:
+    with pytest.raises(ShopError) as not_listed:
         share_link_create(owner=sharer_shop.owner, product=foreign)
-    with pytest.raises(ReferralError) as without_shop:
+    with pytest.raises(ShopError) as without_shop:
         share_link_create(owner=no_shop)
 
     assert not_listed.value.code == "not_listed"
@@ -125,8 +120,8 @@ def test_a_redirect_that_read_the_link_before_it_was_switched_off_does_not_bring
     client, link, django_capture_on_commit_callbacks
 ):
     # given: a redirect that read the link from the database (still active) but has not cached it yet
-    from referrals.clicks import click_counter, encode_target
-    from referrals.selectors import LINK_CACHE_SECONDS, share_link_lookup
+    from shops.clicks import click_counter, encode_target
+    from shops.selectors import LINK_CACHE_SECONDS, share_link_lookup
 
     stale = share_link_lookup(link.code)
 
@@ -391,7 +386,7 @@ def test_user_without_membership_gets_no_invite_qr(client):
 
 def test_staff_see_links_in_admin_and_can_switch_them_off(client, staff_user, link, django_assert_max_num_queries):
     client.force_login(staff_user)
-    changelist = reverse("admin:referrals_sharelink_changelist")
+    changelist = reverse("admin:shops_sharelink_changelist")
 
     with django_assert_max_num_queries(8):
         listed = client.get(changelist)

@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 import redis
 
-from referrals.clicks import RedisClickCounter, click_counter, click_counter_reset, encode_target
-from referrals.models import ShareLinkDailyStat
-from referrals.services import clicks_flush, share_link_create, share_link_deactivate, share_link_follow
+from shops.clicks import RedisClickCounter, click_counter, click_counter_reset, encode_target
+from shops.models import ShareLinkDailyStat
+from shops.services import clicks_flush, share_link_create, share_link_deactivate, share_link_follow
 from tests.factories import shop_with_products
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]

@@ -1,0 +1,127 @@
+"""Reads for the shop owner's pages that combine several apps (issue #20: the member pages move up here).
+
+The overview's figures: the member's link clicks and sales (shops) and earnings (commissions), per day and per
+period.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from commissions.models import CommissionEntry
+from core.money import ROUND_HALF_UP, ZERO, quantize_money
+from referrals.models import Member
+from shops.models import ShareLinkDailyStat
+from shops.selectors import SALES, sold_orders
+
+DASHBOARD_DAYS = 30  # the chart and the longest period of the overview
+DASHBOARD_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    """A member's links and shop over the last `days` days, today included."""
+
+    days: int
+    clicks: int
+    unique_visitors: int
+    orders: int
+    sales: Decimal
+
+    @property
+    def conversion_rate(self) -> Decimal | None:
+        """Orders per unique visitor (a fraction), or None with no visitors."""
+        if not self.unique_visitors:
+            return None
+        return Decimal(self.orders) / Decimal(self.unique_visitors)
+
+    @property
+    def conversion_percent(self) -> Decimal | None:
+        rate = self.conversion_rate
+        return None if rate is None else (rate * 100).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    earnings: Decimal  # the member's ledger entries created that day, signed (reversals and clawbacks subtract)
+    orders: int
+
+
+@dataclass(frozen=True)
+class DashboardStats:
+    periods: list[PeriodStats]  # one per DASHBOARD_PERIODS, shortest first
+    daily: list[DayStats]  # DASHBOARD_DAYS days, oldest first, every day present
+
+
+def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """[start of `first`, start of the day after `last`) in the current time zone."""
+    zone = timezone.get_current_timezone()
+    start = timezone.make_aware(datetime.combine(first, time.min), zone)
+    end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), zone)
+    return start, end
+
+
+def _cents(value) -> Decimal:
+    # SQLite sums decimals without their scale.
+    return quantize_money(Decimal(value or 0), ROUND_HALF_UP)
+
+
+def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
+    """The overview's figures for `member`: clicks, orders, sales and conversion for today, 7 and 30 days, and
+    daily earnings and orders for the chart (the balance is `payouts.selectors.member_balance`, as on every page).
+
+    Three queries whatever the number of days, links, orders or entries: one aggregate of the daily link
+    statistics, and the member's orders and ledger entries each grouped by day in SQL (days are
+    calendar days in the current time zone). Only `member`'s own links, orders (as sharer) and entries are read.
+    """
+    zone = timezone.get_current_timezone()
+    first = today - timedelta(days=DASHBOARD_DAYS - 1)
+    start, end = _day_bounds(first, today)
+    period_starts = {days: today - timedelta(days=days - 1) for days in DASHBOARD_PERIODS}
+
+    clicks = ShareLinkDailyStat.objects.filter(link__owner=member, day__gte=first, day__lte=today).aggregate(
+        **{
+            f"{name}_{days}": Sum(name, filter=Q(day__gte=since), default=0)
+            for days, since in period_starts.items()
+            for name in ("clicks", "unique_visitors")
+        }
+    )
+    orders_by_day = {
+        row["day"]: row
+        for row in sold_orders()
+        .filter(sharer=member, paid_at__gte=start, paid_at__lt=end)
+        .annotate(day=TruncDate("paid_at", tzinfo=zone))
+        .order_by()
+        .values("day")
+        .annotate(orders=Count("pk"), sales=SALES)
+    }
+    earnings_by_day = dict(
+        CommissionEntry.objects.filter(beneficiary=member, created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .order_by()
+        .values("day")
+        .annotate(amount=Sum("amount"))
+        .values_list("day", "amount")
+    )
+
+    daily = []
+    for offset in range(DASHBOARD_DAYS):
+        day = first + timedelta(days=offset)
+        row = orders_by_day.get(day)
+        daily.append(DayStats(day=day, earnings=_cents(earnings_by_day.get(day)), orders=row["orders"] if row else 0))
+    periods = [
+        PeriodStats(
+            days=days,
+            clicks=clicks[f"clicks_{days}"],
+            unique_visitors=clicks[f"unique_visitors_{days}"],
+            orders=sum(row["orders"] for day, row in orders_by_day.items() if day >= since),
+            sales=_cents(sum((_cents(row["sales"]) for day, row in orders_by_day.items() if day >= since), ZERO)),
+        )
+        for days, since in period_starts.items()
+    ]
+    return DashboardStats(periods=periods, daily=daily)
