@@ -61,7 +61,9 @@ def tree_lock_acquire_first(*, using: str = DEFAULT_DB_ALIAS) -> None:
         cursor.execute(
             "SELECT pg_cancel_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = %s AND l.objid::bigint = %s "
-            "AND l.objsubid = 1 AND a.application_name = %s",
+            "AND l.objsubid = 1 AND a.application_name = %s "
+            # Advisory locks are per database: a pass of another database on the same server is not ours to cancel.
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             [high, low, INDEX_RUN_APPLICATION_NAME],
         )
         cursor.fetchall()

@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from referrals import services
-from referrals.locks import tree_index_pass_mark, tree_lock_acquire
+from referrals.locks import INDEX_RUN_APPLICATION_NAME, TREE_LOCK_KEY, tree_index_pass_mark, tree_lock_acquire
 from referrals.models import Member
 from referrals.selectors import (
     member_pending_team,
@@ -396,6 +396,58 @@ def test_a_move_cancels_an_index_run_holding_the_lock_instead_of_waiting(setting
     assert len(errors) == 1 and services.is_query_cancelled(errors[0])
     assert Member.objects.get(pk=mover.pk).parent_id == other.pk
     assert tree_check().is_valid
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_move_never_cancels_an_index_run_of_another_database_on_the_same_server(settings, staff_user):
+    # given: in this database a join-like writer holds the tree lock for a moment; in another database of the server
+    # an index pass holds the same advisory key (another deployment, or CI's other test database)
+    import psycopg
+
+    settings.REFERRALS_TREE_INDEX_INLINE = False
+    root, other = MemberFactory(), MemberFactory()
+    mover = member_join(user=UserFactory(), sponsor=root)
+    tree_index_pending()
+    params = connection.get_connection_params()
+    foreign = psycopg.connect(
+        host=params.get("host"),
+        port=params.get("port"),
+        user=params.get("user"),
+        password=params.get("password"),
+        dbname="postgres",
+        application_name=INDEX_RUN_APPLICATION_NAME,
+        autocommit=False,
+    )
+    here_holding, foreign_holding = threading.Event(), threading.Event()
+
+    def writer_here():
+        with transaction.atomic():
+            tree_lock_acquire()
+            here_holding.set()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_sleep(1)")
+
+    def pass_elsewhere():
+        with foreign.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+            foreign_holding.set()
+            cursor.execute("SELECT pg_sleep(3)")
+        foreign.rollback()
+
+    foreign_runner, foreign_errors = _in_thread(pass_elsewhere)
+    here_runner, here_errors = _in_thread(writer_here)
+    assert here_holding.wait(timeout=10) and foreign_holding.wait(timeout=10)
+
+    # when: a staff move takes the lock ahead of index passes
+    member_move(member=mover, new_sponsor=other, actor=staff_user, reason="test")
+    here_runner.join(timeout=10)
+    foreign_runner.join(timeout=10)
+    foreign.close()
+
+    # then: it waited for the writer here, and the other database's pass was left to finish
+    assert here_errors == [] and foreign_errors == []
+    assert Member.objects.get(pk=mover.pk).parent_id == other.pk
 
 
 @pytest.mark.postgres
