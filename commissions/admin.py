@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
-from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm, add_commission_error
+from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
 from commissions.selectors import (
     MEMBER_LEVELS,
@@ -28,6 +28,7 @@ from commissions.selectors import (
 )
 from commissions.services import CommissionError, plan_activate
 from core.admin_tools import ReadOnlyAdmin
+from core.forms import add_service_errors
 from core.money import format_money
 
 
@@ -69,7 +70,7 @@ class ServiceAddViewMixin:
                     obj = form.save(actor=request.user)
                     self.log_addition(request, obj, [{"added": {}}])
             except CommissionError as error:
-                add_commission_error(form, error)
+                add_service_errors(form, error)
             except IntegrityError:
                 # Two staff saving at the same moment: the unique version (or the one-active-policy constraint)
                 # refused the second. Nothing was written; the form can simply be sent again.

@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 
 from core.admin_tools import ReadOnlyAdmin
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
+from core.forms import add_service_errors
 from core.money import ZERO, format_money
 from core.phones import phone_e164
 from referrals.models import Member
@@ -278,11 +279,7 @@ class ShopAdmin(admin.ModelAdmin):
                     reason=form.cleaned_data["reason"],
                 )
             except ShopError as error:
-                if hasattr(error, "error_dict"):
-                    for field, errors in error.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    form.add_error("new_owner", error)
+                add_service_errors(form, error, field="new_owner")
             else:
                 self.message_user(
                     request,
