@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 
-from core.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ZERO, money_sum
 from referrals.models import Member, ShareLink, ShareLinkDailyStat
 from referrals.tree import PENDING, TreeReport, compute_nested_sets
 
@@ -212,11 +212,6 @@ def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _cents(value) -> Decimal:
-    # SQLite sums decimals without their scale.
-    return quantize_money(Decimal(value or 0), ROUND_HALF_UP)
-
-
 def _sold_orders():
     """Orders that count as a member's sales: paid and not refunded in full (as `member_share_links` counts)."""
     from shops.models import Order
@@ -271,14 +266,16 @@ def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
     for offset in range(DASHBOARD_DAYS):
         day = first + timedelta(days=offset)
         row = orders_by_day.get(day)
-        daily.append(DayStats(day=day, earnings=_cents(earnings_by_day.get(day)), orders=row["orders"] if row else 0))
+        daily.append(
+            DayStats(day=day, earnings=money_sum(earnings_by_day.get(day)), orders=row["orders"] if row else 0)
+        )
     periods = [
         PeriodStats(
             days=days,
             clicks=clicks[f"clicks_{days}"],
             unique_visitors=clicks[f"unique_visitors_{days}"],
             orders=sum(row["orders"] for day, row in orders_by_day.items() if day >= since),
-            sales=_cents(sum((_cents(row["sales"]) for day, row in orders_by_day.items() if day >= since), ZERO)),
+            sales=money_sum(sum((money_sum(row["sales"]) for day, row in orders_by_day.items() if day >= since), ZERO)),
         )
         for days, since in period_starts.items()
     ]
