@@ -26,7 +26,7 @@ from commissions.reports import (
     compliance_capped_entries,
     compliance_report,
 )
-from payouts.admin import spreadsheet_safe
+from core.spreadsheets import spreadsheet_safe
 
 PERMISSION = "commissions.view_compliance_report"
 # Bounds that keep the page finite (one row per month) and every date convertible to a database timestamp.

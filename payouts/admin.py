@@ -26,6 +26,7 @@ from django.utils.translation import ngettext, pgettext_lazy
 from core.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from core.money import ZERO, format_money
+from core.spreadsheets import spreadsheet_safe
 from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
 from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, SandboxTransfer, Withdrawal, WithdrawalEvent, mask
 from payouts.selectors import member_balance
@@ -58,14 +59,6 @@ def account_identifier(snapshot: dict) -> str:
     """The card number, Alipay account or WeChat ID of an account snapshot (Withdrawal.account)."""
     key = {"bank": "account_number", "alipay": "alipay_account", "wechat": "wechat_id"}.get(snapshot.get("method"))
     return (snapshot.get(key) or "") if key else ""
-
-
-def spreadsheet_safe(value: str) -> str:
-    """Keep a member's text from being run as a formula when finance opens the file in Excel or WPS."""
-    value = str(value)
-    if value[:1] in ("=", "@", "\t", "\r") or (value[:1] in ("+", "-") and not value[1:].replace(" ", "").isdigit()):
-        return "'" + value
-    return value
 
 
 class ReadOnlyInline(SharedReadOnlyInline):
