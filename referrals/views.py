@@ -19,13 +19,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
+from core.charts import daily_chart_svg
 from core.client_ip import client_ip
 from core.money import ZERO, format_money
 from core.ratelimit import parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
 from payouts.selectors import member_balance
 from referrals.attribution import attribution_cookie_set, attribution_from_request
-from referrals.charts import daily_chart_svg
 from referrals.clicks import LIMITED
 from referrals.decorators import member_required
 from referrals.forms import ShareLinkForm
