@@ -27,7 +27,7 @@ from commissions.selectors import (
     policy_active,
 )
 from commissions.services import CommissionError, plan_activate
-from core.admin_tools import ReadOnlyAdmin
+from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin
 from core.forms import add_service_errors
 from core.money import format_money
 
@@ -136,7 +136,7 @@ class CompliancePolicyAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.Mod
 
 
 @admin.register(CommissionPlan)
-class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.ModelAdmin):
+class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, ChangedByActionsOnly, admin.ModelAdmin):
     """Plans are immutable: to change rates, add a new plan (a draft) and activate it."""
 
     list_display = (
@@ -167,12 +167,6 @@ class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.Model
 
     def added_message(self, obj) -> str:
         return _("Added %(plan)s as a draft. Select it and choose “Activate now” to put it in force.") % {"plan": obj}
-
-    def has_change_permission(self, request, obj=None):
-        # The change permission gates the action (obj is None there); a plan's own page is view-only.
-        if obj is not None:
-            return False
-        return super().has_change_permission(request)
 
     @admin.display(description=_("in force"), boolean=True)
     def in_force(self, plan):

@@ -25,6 +25,7 @@ from django.utils.translation import ngettext, pgettext_lazy
 
 from core.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
+from core.admin_tools import for_each_row
 from core.money import ZERO, format_money
 from core.spreadsheets import spreadsheet_safe
 from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
@@ -187,16 +188,8 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
     def _for_each(self, request, queryset, service, success_message) -> int:
         """Call `service(withdrawal)` per row; a refusal is reported for that row and the rest go on."""
-        done = 0
-        for withdrawal in queryset.select_related(None).order_by("pk"):
-            try:
-                service(withdrawal)
-                done += 1
-            except PayoutError as error:
-                self.message_user(request, f"{withdrawal}: {' '.join(error.messages)}", messages.ERROR)
-        if done:
-            self.message_user(request, success_message(done), messages.SUCCESS)
-        return done
+        rows = queryset.select_related(None).order_by("pk")
+        return for_each_row(self, request, rows, service, success_message, refusal=PayoutError)
 
     @admin.action(description=_("Approve"), permissions=["change"])
     def approve_withdrawals(self, request, queryset):
