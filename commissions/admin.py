@@ -407,7 +407,3 @@ class RefundAppliedAdmin(ReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="refund__amount")
     def refund_amount(self, applied):
         return format_money(applied.refund.amount)
-
-
-# The plan simulator's pages and its admin registration live in their own module.
-from commissions import admin_simulator  # noqa: E402, F401

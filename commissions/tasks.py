@@ -8,7 +8,6 @@ from commissions.services import (
 )
 from commissions.simulation import plan_simulation_run
 from core.task_helpers import IDEMPOTENT_TASK
-from staff.services import job_run_record
 
 
 @shared_task(**IDEMPOTENT_TASK)
@@ -24,16 +23,12 @@ def commission_apply_refund_task(refund_id: int) -> None:
 
 @shared_task(**IDEMPOTENT_TASK)
 def commission_release_due_task() -> int:
-    released = commission_release_due()
-    job_run_record(name="commission_release", result=str(released))  # the staff overview's health figures
-    return released
+    return commission_release_due()  # staff.jobs records the run for the overview
 
 
 @shared_task
 def commission_sweep_task() -> int:
-    queued = commission_sweep()
-    job_run_record(name="commission_sweep", result=str(queued))
-    return queued
+    return commission_sweep()
 
 
 @shared_task

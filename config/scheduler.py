@@ -10,11 +10,10 @@ on (its default when no broker is set). With a broker nothing here runs: `celery
 It is celery beat's loop in miniature, with celery's own schedule objects: each entry of the beat schedule
 becomes a `celery.beat.ScheduleEntry`, whose `is_due()` (the schedule's `is_due` / `remaining_estimate`, crontab
 or interval) says whether it runs now and how long until it next does. A due entry's task runs through
-`Task.apply()`, as an eager call does: the task's own code, signals included, so it records its run (staff.JobRun)
-exactly as under a worker. Each run gets a thread of its own, so a slow task (a network sync waiting on a timeout)
-holds up only itself; an entry whose task is still running when it comes due again is skipped, never run twice
-at once. A task
-that raises is logged and runs again when next due; the loop goes on.
+`Task.apply()`, as an eager call does: the task's own code, signals included, so its run is recorded (staff.JobRun,
+by staff.jobs' signal hook) exactly as under a worker. Each run gets a thread of its own, so a slow task (a network
+sync waiting on a timeout) holds up only itself; an entry whose task is still running when it comes due again is
+skipped, never run twice at once. A task that raises is logged and runs again when next due; the loop goes on.
 
 The scheduler keeps no state between starts: when it starts it runs every entry once (so whatever came due while
 the server was stopped, a nightly check or the hourly release, is caught up, and the back office sees every job

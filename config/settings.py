@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "payouts",
     "staff",
     "networks",
+    "demo",
 ]
 
 MIDDLEWARE = [

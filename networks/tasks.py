@@ -7,7 +7,6 @@ from networks.connectors import CONNECTORS, connector_configured
 from networks.connectors.base import ConnectorError
 from networks.models import Network
 from networks.services import network_sync, report_import_run
-from staff.services import job_run_record
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,6 @@ def networks_sync_task() -> int:
             network_sync_one_task.delay(code)
         except Exception:  # run in-process (eager), a network's failure surfaces here: the others still sync
             logger.exception("sync of network %s failed", code)
-    job_run_record(name="networks_sync", result=str(len(codes)))
     return len(codes)
 
 

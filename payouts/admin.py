@@ -1,7 +1,9 @@
 """Finance staff's screens for payout accounts, withdrawals and payout batches.
 
 Everything here is read-only; money moves only through the actions, and every action calls a service in
-payouts/services.py, which locks the withdrawal, checks the transition and writes the event row.
+payouts/services.py, which locks the withdrawal, checks the transition and writes the event row. Sending a batch
+to the payout provider is never done inside the request: it is queued (payouts.tasks.payout_batch_send_task) once
+the batch is committed, and runs on a worker (eagerly, in-process, in the embedded default).
 
 Full account numbers are shown only to staff with the `payouts.view_unmasked_payoutaccount` permission (the
 "finance" group, and superusers). Everyone else sees them masked, and the CSV export for the bank, which must
@@ -9,11 +11,14 @@ carry full numbers, is offered only to them.
 """
 
 import csv
+import logging
 from collections import Counter
+from functools import partial
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Sum
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -28,6 +33,7 @@ from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from core.admin_tools import for_each_row
 from core.money import ZERO, format_money
 from core.spreadsheets import spreadsheet_safe
+from core.task_helpers import task_send
 from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
 from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, SandboxTransfer, Withdrawal, WithdrawalEvent, mask
 from payouts.selectors import member_balance
@@ -39,6 +45,9 @@ from payouts.services import (
     withdrawal_record_result,
     withdrawal_reject,
 )
+from payouts.tasks import payout_batch_send_task
+
+logger = logging.getLogger(__name__)
 
 MANUAL_PROVIDER = "manual"
 # A batch page lists its withdrawals inline up to this many; bigger batches link to the filtered list instead.
@@ -306,7 +315,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
     def create_batch_view(self, request):
         """Batch every approved withdrawal now (the periodic task does the same) and, unless the provider is
-        manual, send it. A view rather than an action: the service batches all approved withdrawals, not a
+        manual, queue its sending. A view rather than an action: the service batches all approved withdrawals, not a
         selection, so a checkbox per row would promise something it does not do."""
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -325,8 +334,12 @@ class WithdrawalAdmin(ReadOnlyAdmin):
                     messages.SUCCESS,
                 )
             else:
-                outcome = payout_batch_send(batch=batch)
-                self.message_user(request, _outcome_message(batch, outcome), messages.SUCCESS)
+                _batch_send_after_commit(batch)
+                self.message_user(
+                    request,
+                    _("Created %(batch)s and queued it for sending to the payout provider.") % {"batch": batch},
+                    messages.SUCCESS,
+                )
             return HttpResponseRedirect(reverse("admin:payouts_payoutbatch_change", args=[batch.pk]))
         approved = Withdrawal.objects.filter(status=Status.APPROVED).aggregate(count=Count("pk"), total=Sum("amount"))
         context = {
@@ -350,11 +363,22 @@ def _describe_account(snapshot: dict, *, unmasked: bool) -> str:
     return " · ".join(str(part) for part in (method, snapshot.get("holder_name"), shown, bank) if part)
 
 
-def _outcome_message(batch, outcome: dict) -> str:
-    return _("%(batch)s sent: %(paid)d paid, %(failed)d failed, %(pending)d awaiting the provider.") % {
-        "batch": batch,
-        **outcome,
-    }
+def _batch_send_after_commit(batch: PayoutBatch) -> None:
+    """Queue the sending of `batch` once it is committed (at once outside a transaction, as in the admin's views).
+
+    The provider is called by the task, never inside the request. Sending is safe twice (each withdrawal keeps its
+    idempotency key and an answer applies only to a withdrawal still processing). If the broker cannot be reached
+    the failure is logged and the batch stays processing: the periodic payout run sends every batch still
+    processing (payouts-run, docs/schedule.md)."""
+    transaction.on_commit(
+        partial(
+            task_send,
+            payout_batch_send_task,
+            batch.pk,
+            logger=logger,
+            fallback="the periodic payout run (payouts-run) sends every batch still processing",
+        )
+    )
 
 
 def _close_manual_batches(batch_ids) -> None:
@@ -503,8 +527,9 @@ class PayoutBatchAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Send again (safe: nobody is paid twice)"), permissions=["change"])
     def send_again(self, request, queryset):
         for batch in queryset.order_by("pk"):
-            outcome = payout_batch_send(batch=batch)
-            self.message_user(request, _outcome_message(batch, outcome), messages.SUCCESS)
+            _batch_send_after_commit(batch)
+            message = _("%(batch)s is queued for sending to the payout provider.") % {"batch": batch}
+            self.message_user(request, message, messages.SUCCESS)
 
     @admin.action(description=_("Upload the bank's result file…"), permissions=["change"])
     def upload_results(self, request, queryset):

@@ -137,15 +137,6 @@ def order_lookup(number: str, contact: str) -> Order | None:
     return orders.filter(buyer_phone=phone).first() if phone else None
 
 
-def catalogue_products(*, search: str = "", category_id: int | None = None):
-    products = Product.objects.filter(is_active=True).select_related("category")
-    if search:
-        products = products.filter(Q(title__icontains=search) | Q(description__icontains=search))
-    if category_id:
-        products = products.filter(category_id=category_id)
-    return products.order_by("category__position", "title", "pk")
-
-
 # --- The owner's dashboard ------------------------------------------------------------
 
 CATALOGUE_SORTS = {

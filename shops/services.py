@@ -203,21 +203,6 @@ def shop_listing_remove(*, shop: Shop, listing_id: int) -> None:
         raise ShopError(_("That product is not in your shop."), code="not_listed")
 
 
-@transaction.atomic
-def shop_listing_move(*, shop: Shop, listing_id: int, offset: int) -> None:
-    """Move a listing `offset` places (-1 up, +1 down) among the shop's listings; renumbers 0..n-1."""
-    shop_lock(shop.pk)
-    listings = list(ShopListing.objects.filter(shop=shop).order_by("position", "pk"))
-    index = next((i for i, listing in enumerate(listings) if listing.pk == listing_id), None)
-    if index is None:
-        raise ShopError(_("That product is not in your shop."), code="not_listed")
-    target = min(max(index + offset, 0), len(listings) - 1)
-    listings.insert(target, listings.pop(index))
-    for position, listing in enumerate(listings):
-        listing.position = position
-    ShopListing.objects.bulk_update(listings, ["position"])
-
-
 def shop_listing_set_featured(*, shop: Shop, listing_id: int, is_featured: bool) -> None:
     if not ShopListing.objects.filter(shop=shop, pk=listing_id).update(is_featured=is_featured):
         raise ShopError(_("That product is not in your shop."), code="not_listed")

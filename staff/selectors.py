@@ -24,6 +24,7 @@ from core.money import ZERO, money_sum
 from payouts.models import Withdrawal
 from referrals.models import ClickFlush
 from shops.models import Order
+from staff.jobs import RECORDED_JOBS
 from staff.models import JobRun
 
 OVERVIEW_DAYS = 30
@@ -33,12 +34,7 @@ SPLIT_LATE_AFTER = timedelta(minutes=10)
 JOB_LATE_INTERVALS = 2
 
 # (JobRun name, the Celery task it records, so its interval is read from CELERY_BEAT_SCHEDULE)
-MONITORED_JOBS = (
-    ("clicks_flush", "referrals.tasks.clicks_flush_task"),
-    ("commission_release", "commissions.tasks.commission_release_due_task"),
-    ("commission_sweep", "commissions.tasks.commission_sweep_task"),
-    ("tree_index", "referrals.tasks.tree_index_pending_task"),
-)
+MONITORED_JOBS = tuple((job.name, job.task) for job in RECORDED_JOBS if job.on_overview)
 
 _MINUTES_PER_WEEK = 7 * 24 * 60
 

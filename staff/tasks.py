@@ -3,7 +3,6 @@ import logging
 from celery import shared_task
 
 from staff.ledger_check import ledger_check
-from staff.services import job_run_record
 
 logger = logging.getLogger("staff.ledger")
 
@@ -26,5 +25,4 @@ def ledger_check_task() -> int:
             )
     if not violations:
         logger.info("Ledger check: every check passed.")
-    job_run_record(name="ledger_check", result=f"{violations} violation(s)")
     return violations

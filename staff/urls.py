@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from commissions import admin_report, admin_simulator
+from staff import compliance, simulator
 from staff.audit import audit_log
 from staff.overview import overview
 
@@ -11,6 +11,6 @@ app_name = "staff"
 urlpatterns = [
     path("back-office/overview/", overview, name="overview"),
     path("back-office/audit/", audit_log, name="audit_log"),
-    path("back-office/compliance/", include(admin_report.urlpatterns)),
-    path("back-office/simulations/", include(admin_simulator.urlpatterns)),
+    path("back-office/compliance/", include(compliance.urlpatterns)),
+    path("back-office/simulations/", include(simulator.urlpatterns)),
 ]

@@ -23,7 +23,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
-from commissions.reports import compliance_report
 from commissions.selectors import member_commission_entries
 from commissions.services import commission_release_due
 from commissions.simulation import plan_simulation_create
@@ -34,6 +33,7 @@ from networks.services import external_order_record
 from payouts.selectors import member_balance, member_statement
 from referrals.selectors import member_dashboard_stats
 from staff.ledger_check import ledger_check
+from staff.reports import compliance_report
 from staff.selectors import daily_series
 from tests.factories import make_chain
 from tests.payouts.test_money import ensure_plan_in_force
@@ -432,7 +432,7 @@ def test_the_report_page_and_csv_show_external_lines(client, staff_user, world):
 def test_the_report_page_makes_a_fixed_number_of_queries_with_external_lines(
     client, staff_user, world, django_assert_max_num_queries, lines
 ):
-    from tests.commissions.test_compliance_report import PAGE_QUERIES
+    from tests.staff.test_compliance_report import PAGE_QUERIES
 
     for number in range(lines):
         record(world, f"TB3{number:03d}", commission="50.00")  # capped, like the gold tea of the other tests

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import time
 from decimal import Decimal
 
 import pytest
@@ -9,11 +10,15 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from kombu.exceptions import OperationalError
 
 from commissions.models import CommissionEntry
+from config.celery import app
 from payouts.models import PayoutAccount, PayoutBatch, SandboxTransfer, Withdrawal, WithdrawalEvent
 from payouts.selectors import member_balance
-from payouts.services import payout_batch_create, withdrawal_approve, withdrawal_request
+from payouts.services import payout_batch_create, payout_batches_run, withdrawal_approve, withdrawal_request
+from payouts.tasks import payout_batch_send_task
+from tests.config.test_celery_broker import celery_worker  # noqa: F401 - the fixture
 from tests.factories import MemberFactory, UserFactory
 from tests.payouts.test_pages import CARD, CARD_MASKED, bank_account, credit, snapshot
 
@@ -251,21 +256,72 @@ def test_staff_without_change_permission_get_no_actions(client, funded):
 # --- batches -----------------------------------------------------------------------------------------------
 
 
-def test_create_batch_with_the_sandbox_pays_and_fails_by_rule(admin_client, funded, staff_user):
+def test_create_batch_with_the_sandbox_pays_and_fails_by_rule(
+    admin_client, funded, staff_user, django_capture_on_commit_callbacks
+):
     paid, failed = _approved(funded, "40.00", "20.13")
     waiting = _request(funded, "15.00")[0]
 
     page = admin_client.get(CREATE_BATCH)
-    response = admin_client.post(CREATE_BATCH, {"provider": "sandbox"}, follow=True)
+    with django_capture_on_commit_callbacks(execute=True):  # the send task runs on commit, eagerly here
+        response = admin_client.post(CREATE_BATCH, {"provider": "sandbox"}, follow=True)
 
     assert "2 approved withdrawals (¥60.13) are waiting" in page.content.decode()
     batch = PayoutBatch.objects.get()
     assert response.redirect_chain == [(reverse("admin:payouts_payoutbatch_change", args=[batch.pk]), 302)]
-    assert _messages(response) == [("success", f"{batch} sent: 1 paid, 1 failed, 0 awaiting the provider.")]
+    assert _messages(response) == [("success", f"Created {batch} and queued it for sending to the payout provider.")]
     assert (batch.provider, batch.status, batch.created_by) == ("sandbox", "done", staff_user)
     assert _statuses([paid, failed, waiting]) == ["paid", "failed", "requested"]
     assert SandboxTransfer.objects.count() == 2
     assert member_balance(funded).withdrawable == D("500.00") - D("40.00") - D("15.00")
+
+
+def test_create_batch_queues_the_send_and_calls_no_provider_in_the_request(
+    admin_client, funded, django_capture_on_commit_callbacks
+):
+    paid, failed = _approved(funded, "40.00", "20.13")
+
+    with django_capture_on_commit_callbacks() as after_commit:
+        admin_client.post(CREATE_BATCH, {"provider": "sandbox"})
+
+    # then: the request made the batch and asked for its sending, nothing more
+    batch = PayoutBatch.objects.get()
+    assert batch.status == "processing"
+    assert _statuses([paid, failed]) == ["processing", "processing"]
+    assert not SandboxTransfer.objects.exists()
+    assert len(after_commit) == 1
+
+    # when: the transaction has committed, the queued task runs (eagerly here, on a worker with a broker)
+    after_commit[0]()
+
+    batch.refresh_from_db()
+    assert batch.status == "done"
+    assert _statuses([paid, failed]) == ["paid", "failed"]
+    assert SandboxTransfer.objects.count() == 2
+
+
+def test_create_batch_with_the_broker_down_keeps_the_batch_for_the_periodic_run(
+    admin_client, funded, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    withdrawals = _approved(funded, "40.00", "25.00")
+
+    def unreachable(*_args, **_kwargs):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(payout_batch_send_task, "delay", unreachable)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(CREATE_BATCH, {"provider": "sandbox"})
+
+    batch = PayoutBatch.objects.get()
+    assert response.status_code == 302
+    assert batch.status == "processing"
+    assert _statuses(withdrawals) == ["processing", "processing"]
+    assert not SandboxTransfer.objects.exists()
+    assert "the periodic payout run (payouts-run) sends every batch still processing" in caplog.text
+
+    # and: the periodic run sends it
+    assert payout_batches_run() == 1
+    assert _statuses(withdrawals) == ["paid", "paid"]
 
 
 def test_create_batch_with_the_manual_provider_only_creates_it(admin_client, funded):
@@ -291,15 +347,19 @@ def test_create_batch_with_nothing_approved_or_a_bad_provider(admin_client, fund
     assert not PayoutBatch.objects.exists()
 
 
-def test_send_again_pays_nobody_twice(admin_client, funded):
+def test_send_again_pays_nobody_twice(admin_client, funded, django_capture_on_commit_callbacks):
     withdrawals = _approved(funded, "40.00", "20.13", "30.00")
     batch = payout_batch_create(provider_name="sandbox")
 
-    first = _act(admin_client, BATCHES, "send_again", [batch], index="0")
-    second = _act(admin_client, BATCHES, "send_again", [batch], index="0")
+    with django_capture_on_commit_callbacks() as after_commit:
+        first = _act(admin_client, BATCHES, "send_again", [batch], index="0")
+    assert not SandboxTransfer.objects.exists()  # queued, not sent inside the request
+    after_commit[0]()
+    with django_capture_on_commit_callbacks(execute=True):
+        second = _act(admin_client, BATCHES, "send_again", [batch], index="0")
 
-    assert _messages(first) == [("success", f"{batch} sent: 2 paid, 1 failed, 0 awaiting the provider.")]
-    assert _messages(second) == [("success", f"{batch} sent: 0 paid, 0 failed, 0 awaiting the provider.")]
+    assert _messages(first) == [("success", f"{batch} is queued for sending to the payout provider.")]
+    assert _messages(second) == [("success", f"{batch} is queued for sending to the payout provider.")]
     assert _statuses(withdrawals) == ["paid", "failed", "paid"]
     assert SandboxTransfer.objects.count() == 3
     assert WithdrawalEvent.objects.filter(to_status__in=["paid", "failed"]).count() == 3
@@ -505,3 +565,37 @@ def test_marking_the_last_line_of_a_manual_batch_closes_it(admin_client, manual_
     assert _messages(response) == [("success", "Marked 3 withdrawals paid.")]
     manual_batch.refresh_from_db()
     assert manual_batch.status == "done"
+
+
+# --- with a real broker and worker ---------------------------------------------------------------------------
+
+
+@pytest.mark.broker
+@pytest.mark.django_db(transaction=True)
+def test_create_batch_is_sent_by_a_worker_through_the_broker(client, celery_worker):  # noqa: F811 - the fixture
+    # given: two approved withdrawals; the admin's messages go to this test's worker queue
+    member = MemberFactory()
+    credit(member, "500.00")
+    bank_account(member)
+    paid, failed = _approved(member, "40.00", "20.13")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    saved_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = celery_worker.test_queue
+    try:
+        # when: finance staff create the batch
+        response = client.post(CREATE_BATCH, {"provider": "sandbox"}, follow=True)
+        batch = PayoutBatch.objects.get()
+        assert _messages(response) == [
+            ("success", f"Created {batch} and queued it for sending to the payout provider.")
+        ]
+
+        # then: the worker sends it
+        deadline = time.monotonic() + 60
+        while PayoutBatch.objects.get(pk=batch.pk).status != "done" and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        app.conf.task_default_queue = saved_queue
+
+    assert PayoutBatch.objects.get(pk=batch.pk).status == "done"
+    assert _statuses([paid, failed]) == ["paid", "failed"]
+    assert SandboxTransfer.objects.count() == 2

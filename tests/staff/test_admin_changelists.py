@@ -166,7 +166,7 @@ def _client_clicks(client, count: int) -> None:
         shop = shop_with_products(product)
         link = share_link_create(owner=shop.owner, product=product)
         client.get(reverse("share_link", args=[link.code]), HTTP_USER_AGENT=BROWSER, REMOTE_ADDR="10.0.0.1")
-    clicks_flush_task()
+    clicks_flush_task.delay()
 
 
 # (list, its URL name, the maker, the queries it takes for N and for 3N rows: session, user, count, rows, and

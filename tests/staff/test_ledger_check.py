@@ -189,10 +189,10 @@ def test_a_corrupt_tree_is_found(world):
 
 
 def test_the_nightly_task_logs_violations_and_records_its_run(world, caplog):
-    assert ledger_check_task() == 0
+    assert ledger_check_task.delay().get() == 0
     Entry.objects.filter(order=world["kept"], level=2).update(amount=D("0.00"))
 
-    assert ledger_check_task() == 1
+    assert ledger_check_task.delay().get() == 1
     assert "Ledger check split lines reconcile: 1 violation(s)" in caplog.text
     assert JobRun.objects.get(name="ledger_check").last_result == "1 violation(s)"
 

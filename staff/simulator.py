@@ -1,4 +1,5 @@
-"""Staff pages of the commission-plan simulator (commissions.simulation), under the admin's login and permissions.
+"""Staff pages of the commission-plan simulator (its engine: commissions.simulation), under the admin's login and
+permissions.
 
 Included by staff/urls.py at `admin/back-office/simulations/` (namespace `staff`). Creating needs
 `commissions.add_plansimulation`, the list and the results `commissions.view_plansimulation`. The pages are plain
@@ -12,12 +13,10 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -135,7 +134,7 @@ def simulation_list(request):
         page=page,
         can_add=request.user.has_perm(ADD_PERMISSION),
     )
-    return TemplateResponse(request, "admin/commissions/simulation_list.html", context)
+    return TemplateResponse(request, "admin/staff/simulation_list.html", context)
 
 
 def simulation_create(request):
@@ -169,7 +168,7 @@ def simulation_create(request):
     for fieldset in fieldsets:
         fieldset["fields"] = [form[name] for name in fieldset["fields"]]
     context = _context(request, _("Simulate a commission plan"), form=form, fieldsets=fieldsets)
-    return TemplateResponse(request, "admin/commissions/simulation_form.html", context)
+    return TemplateResponse(request, "admin/staff/simulation_form.html", context)
 
 
 def simulation_detail(request, pk: int):
@@ -184,7 +183,7 @@ def simulation_detail(request, pk: int):
         report=_report(simulation.result) if simulation.status == PlanSimulation.Status.DONE else None,
         overrides=_override_rows(simulation),
     )
-    return TemplateResponse(request, "admin/commissions/simulation_detail.html", context)
+    return TemplateResponse(request, "admin/staff/simulation_detail.html", context)
 
 
 def _override_rows(simulation: PlanSimulation) -> list[tuple]:
@@ -272,44 +271,3 @@ urlpatterns = [
     path("new/", admin.site.admin_view(simulation_create), name="simulation_create"),
     path("<int:pk>/", admin.site.admin_view(simulation_detail), name="simulation_detail"),
 ]
-
-
-# --- The admin's own list ---------------------------------------------------------------------------------------------
-
-
-@admin.register(PlanSimulation)
-class PlanSimulationAdmin(admin.ModelAdmin):
-    """Read-only: a simulation is created on its own page and never edited; add and open go to those pages."""
-
-    list_display = ("name_link", "status", "progress", "date_from", "date_to", "created_by", "created_at")
-    list_filter = ("status",)
-    list_select_related = ("created_by",)
-    list_display_links = None
-    list_per_page = 50
-
-    @admin.display(description=_("name"), ordering="name")
-    def name_link(self, obj: PlanSimulation):
-        return format_html('<a href="{}">{}</a>', reverse("staff:simulation_detail", args=[obj.pk]), obj)
-
-    @admin.display(description=_("progress"))
-    def progress(self, obj: PlanSimulation) -> str:
-        return f"{obj.progress_percent} %"
-
-    def has_add_permission(self, request):
-        return request.user.has_perm(ADD_PERMISSION)
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def add_view(self, request, form_url="", extra_context=None):
-        return redirect("staff:simulation_create")
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        if not str(object_id).isdigit():
-            raise Http404
-        return redirect("staff:simulation_detail", pk=int(object_id))

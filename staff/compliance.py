@@ -1,8 +1,9 @@
 """The compliance report for staff: a printable admin page and its CSV export (SPEC §7).
 
 Both views sit behind the admin site's login (`admin_view`: active staff only, others go to the admin login)
-and the `commissions.view_compliance_report` permission (403 without it). The figures come from
-`commissions.reports`; this module only reads the period from the query string and presents them.
+and the `commissions.view_compliance_report` permission (403 without it). The figures come from `staff.reports`;
+this module only reads the period from the query string and presents them. Included by staff/urls.py at
+`admin/back-office/compliance/` (namespace `staff`).
 """
 
 import csv
@@ -20,13 +21,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from commissions.calculations import HARD_MAX_LEVELS
-from commissions.reports import (
+from core.spreadsheets import spreadsheet_safe
+from staff.reports import (
     OFFENDERS_SHOWN,
     ComplianceReport,
     compliance_capped_entries,
     compliance_report,
 )
-from core.spreadsheets import spreadsheet_safe
 
 PERMISSION = "commissions.view_compliance_report"
 # Bounds that keep the page finite (one row per month) and every date convertible to a database timestamp.
@@ -94,7 +95,7 @@ def _page(request: HttpRequest, form: ReportPeriodForm, report: ComplianceReport
         "hard_max_levels": HARD_MAX_LEVELS,
         "offenders_shown": OFFENDERS_SHOWN,
     }
-    return TemplateResponse(request, "admin/commissions/compliance_report.html", context)
+    return TemplateResponse(request, "admin/staff/compliance_report.html", context)
 
 
 def compliance_report_view(request: HttpRequest) -> TemplateResponse:

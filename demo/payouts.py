@@ -9,16 +9,16 @@ from django.db.models import F
 
 from commissions.models import CommissionEntry, OrderSplit, RefundApplied
 from commissions.services import commission_release_due, commission_split_queued
+from demo.shops import demo_orders_backdate
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.selectors import member_balance
 from payouts.services import payout_account_save, withdrawal_request
 from referrals.models import Member
-from shops.demo import demo_orders_backdate
 
 
 def demo_money(stdout, new_orders: dict[int, int] | None = None) -> None:
     """Idempotent: splits what is queued, moves the new demo orders' history and ledger back to when they
-    happened (`new_orders`: {order id: days ago}, from `shops.demo.demo_storefront`), releases what is past the
+    happened (`new_orders`: {order id: days ago}, from `demo.shops.demo_storefront`), releases what is past the
     hold with the real clock, and gives the founder an Alipay account and one withdrawal request (once).
 
     Nothing is dated in the future (issue #19: the release used to run with a clock a week ahead, so the

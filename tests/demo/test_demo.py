@@ -149,3 +149,14 @@ def test_manage_py_demo_refuses_with_debug_0_in_the_environment(tmp_path):
     assert result.returncode == 1
     assert "The demo refuses to run with DEBUG=0" in result.stderr
     assert not database.exists()  # it stopped before touching the database
+
+
+def test_the_demo_command_is_the_demo_apps_with_its_options():
+    """`make run` calls `manage.py demo --wait-for-sandbox 15`: the command moved from referrals to the demo app
+    (at the top of the stack, the only place allowed to fill every app) with its name and options."""
+    from django.core.management import get_commands, load_command_class
+
+    command = load_command_class(get_commands()["demo"], "demo")
+
+    assert get_commands()["demo"] == "demo"
+    assert command.create_parser("manage.py", "demo").parse_args(["--wait-for-sandbox", "15"]).wait_for_sandbox == 15.0

@@ -8,11 +8,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from core.site_url import absolute_url
+from demo.payouts import demo_money
+from demo.shops import DEMO_SHOP_SLUG, demo_external_products, demo_storefront
 from networks.connectors import connector_settings
-from payouts.demo import demo_money
 from referrals.models import Member
 from referrals.services import member_join
-from shops.demo import DEMO_SHOP_SLUG, demo_external_products, demo_storefront
 from staff.groups import COMPLIANCE, FINANCE, SUPPORT
 
 DEMO_STAFF_GROUPS = (SUPPORT, FINANCE, COMPLIANCE)  # one staff login per group: <group>@example.com

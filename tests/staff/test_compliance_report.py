@@ -1,4 +1,4 @@
-"""The compliance report (commissions/reports.py, commissions/admin_report.py) against hand-computed figures.
+"""The compliance report (staff/reports.py, staff/compliance.py) against hand-computed figures.
 
 Orders are paid and split through the real services (sandbox webhook, split task on commit). One order is moved
 to the previous month afterwards (its `paid_at` only) so that the report spans two calendar months.
@@ -27,10 +27,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from commissions.models import CommissionEntry, OrderSplit
-from commissions.reports import compliance_report
 from commissions.services import plan_activate, plan_create, policy_publish
 from shops.models import Order
 from shops.services import order_refund
+from staff.reports import compliance_report
 from tests.factories import ProductFactory, UserFactory, make_chain, pay_order, place_order, shop_with_products
 
 pytestmark = pytest.mark.django_db

@@ -186,7 +186,7 @@ def _pay(order: Order) -> Order:
 
 def _orders(shops: list[Shop], products: list[Product]) -> dict[int, int]:
     """Orders in every state, each with how many days ago it happened ({order id: days}; empty when the demo
-    shop already has orders). The services stamp the moment they run: `payouts.demo.demo_money` moves each new
+    shop already has orders). The services stamp the moment they run: `demo.payouts.demo_money` moves each new
     order's history back by its days once its commission is split, so completed orders are past the hold and
     their commission is released today, as the beat would have done; nothing is dated in the future."""
     demo_shop, *other_shops = shops
@@ -230,7 +230,7 @@ def _orders(shops: list[Shop], products: list[Product]) -> dict[int, int]:
 @transaction.atomic
 def demo_storefront(stdout) -> dict[int, int]:
     """Create the demo catalogue, shops and orders (idempotent); `stdout` gets one summary line. Returns the new
-    orders with how many days ago each happened (for `payouts.demo.demo_money`)."""
+    orders with how many days ago each happened (for `demo.payouts.demo_money`)."""
     products = _catalogue()
     shops = _shops(products)
     placed = _orders(shops, products)
@@ -241,7 +241,7 @@ def demo_storefront(stdout) -> dict[int, int]:
 def demo_orders_backdate(days_by_order: dict[int, int]) -> None:
     """Move each order's history (the order's times, its events, payments and refunds) `days` back, as if it had
     happened then. Demo only: the services stamp the moment they run. The order's ledger entries move with it
-    (`payouts.demo`)."""
+    (`demo.payouts`)."""
     for order_id, days in days_by_order.items():
         if not days:
             continue
