@@ -2,7 +2,7 @@
 
 Reads only. Every figure is an aggregate computed in the database (a fixed number of queries, whatever the
 number of orders); the checks group per line in SQL where a rule is per line. Money is Decimal throughout:
-SQLite returns sums without their scale, so every sum goes through `_cents`.
+SQLite returns sums without their scale, so every sum goes through `core.money.money_sum`.
 
 The period is a range of calendar days, both inclusive, in the current time zone; an order belongs to it when
 its `paid_at` falls on one of those days, and everything the ledger holds for its lines (the split, and the
