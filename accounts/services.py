@@ -5,11 +5,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.locks import user_lock
 from accounts.models import ApiToken
 
 
@@ -59,7 +59,7 @@ def token_create(*, user, name: str) -> CreatedToken:
     name = (name or "").strip()
     if not name:
         raise AccountError(_("Give the token a name."))
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # serialise the count per person
+    user_lock(user.pk)  # serialise the count per person
     if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= API_TOKENS_PER_USER:
         raise AccountError(_("You have too many active tokens; revoke one first."))
     key = secrets.token_urlsafe(32)

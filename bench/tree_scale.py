@@ -76,7 +76,7 @@ def mptt_plain_joins(n: int, count: int, rng: random.Random) -> list[float]:
     from django.db import transaction
 
     from accounts.models import User
-    from referrals.locks import tree_lock_acquire
+    from referrals.locks import member_lock, tree_lock_acquire
     from referrals.models import Member, TreeEvent, new_invite_code
 
     timings = []
@@ -85,7 +85,7 @@ def mptt_plain_joins(n: int, count: int, rng: random.Random) -> list[float]:
         started = time.perf_counter()
         with transaction.atomic():
             tree_lock_acquire()
-            sponsor = Member.objects.select_for_update().get(pk=rng.randint(1, n))
+            sponsor = member_lock(rng.randint(1, n))
             member = Member(user=user, parent=sponsor, invite_code=new_invite_code(), join_source="invite")
             member.save()
             TreeEvent.objects.create(kind=TreeEvent.Kind.JOIN, member=member, actor=user, new_parent=sponsor)

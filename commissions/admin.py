@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
-from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm, add_commission_error
+from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
 from commissions.selectors import (
     MEMBER_LEVELS,
@@ -27,7 +27,8 @@ from commissions.selectors import (
     policy_active,
 )
 from commissions.services import CommissionError, plan_activate
-from core.admin_tools import ReadOnlyAdmin
+from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin
+from core.forms import add_service_errors
 from core.money import format_money
 
 
@@ -69,7 +70,7 @@ class ServiceAddViewMixin:
                     obj = form.save(actor=request.user)
                     self.log_addition(request, obj, [{"added": {}}])
             except CommissionError as error:
-                add_commission_error(form, error)
+                add_service_errors(form, error)
             except IntegrityError:
                 # Two staff saving at the same moment: the unique version (or the one-active-policy constraint)
                 # refused the second. Nothing was written; the form can simply be sent again.
@@ -135,7 +136,7 @@ class CompliancePolicyAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.Mod
 
 
 @admin.register(CommissionPlan)
-class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.ModelAdmin):
+class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, ChangedByActionsOnly, admin.ModelAdmin):
     """Plans are immutable: to change rates, add a new plan (a draft) and activate it."""
 
     list_display = (
@@ -166,12 +167,6 @@ class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.Model
 
     def added_message(self, obj) -> str:
         return _("Added %(plan)s as a draft. Select it and choose “Activate now” to put it in force.") % {"plan": obj}
-
-    def has_change_permission(self, request, obj=None):
-        # The change permission gates the action (obj is None there); a plan's own page is view-only.
-        if obj is not None:
-            return False
-        return super().has_change_permission(request)
 
     @admin.display(description=_("in force"), boolean=True)
     def in_force(self, plan):

@@ -1,5 +1,5 @@
 """Forms for the commission screens. They check the shape of what was typed; the services decide what is allowed
-(every refusal comes back as a CommissionError and is shown on the form, see `add_commission_error`)."""
+(every refusal comes back as a CommissionError and is shown on the form, see `core.forms.add_service_errors`)."""
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -8,22 +8,10 @@ from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO, payout_ratio_ceiling_message
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
-from commissions.services import CommissionError, plan_create, policy_publish
-from core.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, RATE_ONE, RATE_ZERO
+from commissions.services import plan_create, policy_publish
+from core.forms import rate_field
 
 LEVEL_CHOICES = [(level, str(level)) for level in range(1, HARD_MAX_LEVELS + 1)]
-
-
-def _rate_field(label, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
-    return forms.DecimalField(
-        label=label,
-        required=required,
-        max_digits=RATE_MAX_DIGITS,
-        decimal_places=RATE_DECIMAL_PLACES,
-        min_value=RATE_ZERO,
-        max_value=RATE_ONE,
-        help_text=help_text,
-    )
 
 
 def _validate_payout_ratio_ceiling(value) -> None:
@@ -34,18 +22,10 @@ def _validate_payout_ratio_ceiling(value) -> None:
 
 def payout_ratio_field(label, *, required: bool = True, help_text: str = "") -> forms.DecimalField:
     """A max payout ratio: a rate of at most HARD_MAX_PAYOUT_RATIO, refused above it with the legal reason."""
-    field = _rate_field(label, required=required, help_text=help_text)
+    field = rate_field(label, required=required, help_text=help_text)
     field.validators.append(_validate_payout_ratio_ceiling)
     field.widget.attrs["max"] = str(HARD_MAX_PAYOUT_RATIO)
     return field
-
-
-def add_commission_error(form: forms.Form, error: CommissionError) -> None:
-    """Show a service's refusal on the form: on the field it names, else above the form."""
-    if hasattr(error, "error_dict") and set(error.error_dict) <= set(form.fields):
-        form.add_error(None, error)
-    else:
-        form.add_error(None, error.messages)
 
 
 # --- Staff --------------------------------------------------------------------------------------------
@@ -62,7 +42,7 @@ class CompliancePolicyPublishForm(forms.Form):
             _("Members paid on one sale, the sharer included. Never more than {max}."), max=HARD_MAX_LEVELS
         ),
     )
-    max_total_rate = _rate_field(_("Max total rate"), help_text=_("Sum of the level rates, as a fraction of the pool."))
+    max_total_rate = rate_field(_("Max total rate"), help_text=_("Sum of the level rates, as a fraction of the pool."))
     max_payout_ratio = payout_ratio_field(
         _("Max payout ratio"),
         help_text=_("All member shares of a line, as a fraction of its net amount. Never more than 0.30 (30 %)."),
@@ -92,9 +72,9 @@ class CommissionPlanCreateForm(forms.Form):
     """A draft plan: one rate per level (fractions of the pool). It is checked against the policy in force."""
 
     name = forms.CharField(label=_("Name"), max_length=CommissionPlan._meta.get_field("name").max_length)
-    level1_rate = _rate_field(_("Level 1 rate (the sharer)"))
-    level2_rate = _rate_field(_("Level 2 rate"), required=False, help_text=_("Empty: level 2 is not paid."))
-    level3_rate = _rate_field(_("Level 3 rate"), required=False, help_text=_("Empty: level 3 is not paid."))
+    level1_rate = rate_field(_("Level 1 rate (the sharer)"))
+    level2_rate = rate_field(_("Level 2 rate"), required=False, help_text=_("Empty: level 2 is not paid."))
+    level3_rate = rate_field(_("Level 3 rate"), required=False, help_text=_("Empty: level 3 is not paid."))
 
     def clean(self):
         cleaned = super().clean()

@@ -9,8 +9,8 @@ How a paid order becomes ledger rows, exactly once:
    an `OrderSplit` marker, applies refunds that arrived first, and deletes the queue rows, in one
    transaction. Unique constraints (one split per order, one entry per line, level and kind) make a
    duplicate or concurrent run a no-op. A periodic sweep re-sends queued orders whose message was lost.
-3. Refunds lock the same order row (the storefront's refund does), so a refund is either seen by the split
-   or applied after it by `commission_apply_refund`, never missed.
+3. Refunds lock the same order row (the storefront's refund does; both through `shops.locks`), so a refund is
+   either seen by the split or applied after it by `commission_apply_refund`, never missed.
 """
 
 import logging
@@ -39,6 +39,7 @@ from commissions.calculations import (
     refund_reversals,
     split_line,
 )
+from commissions.locks import config_lock, plan_lock, policy_in_force_lock, split_queue_claim
 from commissions.models import (
     CommissionEntry,
     CommissionPlan,
@@ -50,6 +51,7 @@ from commissions.models import (
 from commissions.selectors import released_entries
 from core.money import ZERO
 from core.task_helpers import task_request_once
+from shops.locks import order_lock, orders_lock
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +64,6 @@ class CommissionError(ValidationError):
 
 
 # --- Policy and plans ------------------------------------------------------------------------------
-
-CONFIG_LOCK_KEY = 0x636F6D6D5F636667  # "comm_cfg": serialises policy and plan changes on PostgreSQL
-
-
-def _config_lock() -> None:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CONFIG_LOCK_KEY])
 
 
 def _calculation_policy(values: dict) -> Policy:
@@ -124,8 +116,8 @@ def policy_publish(*, actor, note: str = "", **changes) -> CompliancePolicy:
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise CommissionError(_("Unknown policy fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
-    _config_lock()  # then read: a concurrent publish has committed or not started
-    current = CompliancePolicy.objects.select_for_update().filter(is_active=True).first()
+    config_lock()  # then read: a concurrent publish has committed or not started
+    current = policy_in_force_lock()
     values = {name: getattr(current, name) for name in POLICY_FIELDS} if current else {}
     values = {**{f.name: f.get_default() for f in CompliancePolicy._meta.fields if f.name in POLICY_FIELDS}, **values}
     values.update(changes)
@@ -172,7 +164,7 @@ def plan_create(*, actor, name: str, rates: tuple) -> CommissionPlan:
     rates = tuple(rates)
     plan_validate(rates=rates)
     padded = (*rates, None, None, None)[:3]
-    _config_lock()
+    config_lock()
     version = (CommissionPlan.objects.aggregate(v=Max("version"))["v"] or 0) + 1
     return CommissionPlan.objects.create(
         version=version,
@@ -187,8 +179,8 @@ def plan_create(*, actor, name: str, rates: tuple) -> CommissionPlan:
 @transaction.atomic
 def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> CommissionPlan:
     """Put a draft plan in force from `effective_from` (default now). Refused if it breaks the policy."""
-    _config_lock()
-    plan = CommissionPlan.objects.select_for_update().get(pk=plan.pk)
+    config_lock()
+    plan = plan_lock(plan.pk)
     if plan.is_activated:
         raise CommissionError(_("This plan is already activated; plans in force never change."), code="activated")
     now = timezone.now()
@@ -284,11 +276,7 @@ def commission_split_queued(*, limit: int = 500, more=None) -> int:
     """
     from shops.models import Order, Refund
 
-    queued = list(
-        SplitQueue.objects.select_for_update(skip_locked=True)
-        .order_by("queued_at", "order_id")
-        .values_list("order_id", "chain")[:limit]
-    )
+    queued = split_queue_claim(limit)
     if not queued:
         return 0
     if more is not None and len(queued) == limit:
@@ -297,11 +285,15 @@ def commission_split_queued(*, limit: int = 500, more=None) -> int:
     # Lock the orders (in id order) so a refund cannot slip between reading refunds and writing entries.
     orders = {
         pk: (paid_at, sharer_id, is_self_purchase)
-        for pk, paid_at, sharer_id, is_self_purchase in Order.objects.select_for_update()
-        .filter(pk__in=order_ids, paid_at__isnull=False)
-        .exclude(Exists(OrderSplit.objects.filter(order=OuterRef("pk"))))
-        .order_by("pk")
-        .values_list("pk", "paid_at", "sharer_id", "is_self_purchase")
+        for pk, paid_at, sharer_id, is_self_purchase in orders_lock(
+            Order.objects.filter(pk__in=order_ids, paid_at__isnull=False).exclude(
+                Exists(OrderSplit.objects.filter(order=OuterRef("pk")))
+            ),
+            "pk",
+            "paid_at",
+            "sharer_id",
+            "is_self_purchase",
+        )
     }
     if orders:
         _split_orders(orders, dict(queued))
@@ -400,13 +392,13 @@ def commission_apply_refund(*, refund_id: int) -> None:
     Idempotent (a RefundApplied marker and unique entries). If the order is not split yet, does nothing:
     the split applies refunds it finds, under the same order lock.
     """
-    from shops.models import Order, Refund
+    from shops.models import Refund
 
     with transaction.atomic():
         refund = Refund.objects.filter(pk=refund_id).first()
         if refund is None:
             return
-        Order.objects.select_for_update().filter(pk=refund.order_id).first()
+        order_lock(refund.order_id)
         if not OrderSplit.objects.filter(order_id=refund.order_id).exists():
             return
         # In refund order: a later refund's amounts are computed on top of the earlier ones, so an earlier
@@ -532,11 +524,10 @@ def commission_release_due(*, now=None) -> int:
             return released + external_release_due(now=now)  # sales on external networks (issue #12)
         with transaction.atomic():
             # Re-read under the lock: an order refunded meanwhile is no longer completed and is left alone.
-            locked = list(
-                Order.objects.select_for_update()
-                .filter(pk__in=order_ids, status=Order.Status.COMPLETED, completed_at__lte=cutoff)
-                .order_by("pk")
-                .values_list("pk", flat=True)
+            locked = orders_lock(
+                Order.objects.filter(pk__in=order_ids, status=Order.Status.COMPLETED, completed_at__lte=cutoff),
+                "pk",
+                flat=True,
             )
             released += pending.filter(order_id__in=locked).update(
                 status=Entry.Status.AVAILABLE, released_at=released_at

@@ -47,7 +47,7 @@ from commissions.calculations import (
 )
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, PlanSimulation
 from commissions.services import POLICY_FIELDS, CommissionError, policy_in_force
-from core.money import RATE_ONE, RATE_ZERO, ROUND_DOWN, ROUND_HALF_UP, ZERO
+from core.money import RATE_ONE, RATE_ZERO, ROUND_DOWN, ROUND_HALF_UP, ZERO, quantize_money
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ __all__ = ["CHUNK_ORDERS", "TOP_MEMBERS", "plan_simulation_create", "plan_simula
 CHUNK_ORDERS = 2_000  # orders read per round trip; the progress bar moves once per chunk
 TOP_MEMBERS = 20  # members listed as most affected, each way
 _RATE_STEP = Decimal("0.0001")
-_CENT = Decimal("0.01")
 _RATIO_STEP = Decimal("0.0001")
 _RATE_FIELDS = ("level1_rate", "level2_rate", "level3_rate")
 
@@ -318,10 +317,6 @@ def _ratio(part: Decimal, whole: Decimal) -> str:
     return str((part / whole).quantize(_RATIO_STEP, rounding=ROUND_HALF_UP))
 
 
-def _floor_cents(amount: Decimal) -> Decimal:
-    return amount.quantize(_CENT, rounding=ROUND_DOWN)
-
-
 def plan_simulation_run(*, simulation_id: int) -> None:
     """Replay the simulation's period with its draft and store the comparison on the row. Writes nothing else.
 
@@ -408,7 +403,7 @@ def _replay(simulation: PlanSimulation) -> dict:
             if cap is not None:
                 cap[1] += 1
                 cap[2] += amount
-                cap[3] += _floor_cents(pool * share.rate) - amount
+                cap[3] += quantize_money(pool * share.rate, ROUND_DOWN) - amount
 
     while True:
         orders = {
@@ -456,7 +451,7 @@ def _replay(simulation: PlanSimulation) -> dict:
                 cap = capped_actual.setdefault(capped_by, [0, 0, ZERO, ZERO])
                 cap[1] += 1
                 cap[2] += amount
-                cap[3] += _floor_cents(base * rate) - amount
+                cap[3] += quantize_money(base * rate, ROUND_DOWN) - amount
 
         # What the draft would pay, line by line, with the real calculation.
         for line_id, order_id, net_amount, commission_rate in (
@@ -522,7 +517,7 @@ def _replay(simulation: PlanSimulation) -> dict:
                 cap = actual.capped.setdefault(capped_by, [0, 0, ZERO, ZERO])
                 cap[1] += 1
                 cap[2] += amount
-                cap[3] += _floor_cents(base * rate) - amount
+                cap[3] += quantize_money(base * rate, ROUND_DOWN) - amount
 
         for line_id, paid_amount, commission, chain, plan_id, policy_id in lines:
             net_sales += paid_amount

@@ -3,7 +3,7 @@
 import re
 from urllib.parse import quote
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.http import HttpResponsePermanentRedirect
 from django.urls import re_path, reverse
@@ -36,12 +36,20 @@ class ReadOnlyInline(admin.TabularInline):
         return any(request.user.has_perm(permission) for permission in self.parent_permissions)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services: viewable, never added, edited or deleted by hand.
+class ChangedByActionsOnly:
+    """For a ModelAdmin whose rows change only through its actions, which call services: the change permission
+    gates the actions (obj is None there); a single row's page is view-only, so a POST to it is refused and nothing
+    on it can be saved over a concurrent service."""
 
-    The change permission gates the admin actions only (obj is None there), and every action calls a service; a
-    single row's page is view-only, so nothing on it can be saved over a concurrent service.
-    """
+    def has_change_permission(self, request, obj=None):
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+
+class ReadOnlyAdmin(ChangedByActionsOnly, admin.ModelAdmin):
+    """Rows written only by services: viewable, never added, edited or deleted by hand (changed only by the admin
+    actions, which call services)."""
 
     def get_fields(self, request, obj=None):
         if self.fields:
@@ -56,11 +64,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-    def has_change_permission(self, request, obj=None):
-        if obj is not None:
-            return False
-        return super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False  # money, events and their audit trail are never deleted by hand
@@ -90,3 +93,32 @@ def _admin_moved_model_redirect(request, app_label: str, model: str, rest: str) 
     url = f"{reverse('admin:index')}{app_label}/{model}/{quote(rest)}"
     query = request.META.get("QUERY_STRING", "")
     return HttpResponsePermanentRedirect(f"{url}?{query}" if query else url)
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """An audit trail: its rows are shown as Django shows them, and nobody adds, changes or deletes one here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def for_each_row(model_admin, request, rows, service, success_message, *, refusal: type[Exception]) -> int:
+    """An admin action's work: `service(row)` for every row of `rows`; a `refusal` the service raises is reported for
+    its row (its messages) and the other rows go on. One success message (`success_message(count)`) counts the rows
+    done; returns that count."""
+    done = 0
+    for row in rows:
+        try:
+            service(row)
+            done += 1
+        except refusal as error:
+            model_admin.message_user(request, f"{row}: {' '.join(error.messages)}", messages.ERROR)
+    if done:
+        model_admin.message_user(request, success_message(done), messages.SUCCESS)
+    return done

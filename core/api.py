@@ -16,6 +16,28 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, RATE_DECIMAL_PLACES, RATE_MAX_DIGITS
+
+# --- Fields ------------------------------------------------------------------------------------------
+
+
+def money_field(*, read_only: bool = True, **kwargs) -> serializers.DecimalField:
+    """An amount: a string with two decimals, as many digits as the database stores (SPEC §3). Read-only (an
+    answer) unless `read_only=False` (an input)."""
+    return serializers.DecimalField(
+        max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, read_only=read_only, **kwargs
+    )
+
+
+def rate_field(*, read_only: bool = True, **kwargs) -> serializers.DecimalField:
+    """A rate: a fraction with four places (0.1000 = 10 %). Read-only unless `read_only=False`."""
+    return serializers.DecimalField(
+        max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES, read_only=read_only, **kwargs
+    )
+
+
+# --- Errors ------------------------------------------------------------------------------------------
+
 
 class ApiError(exceptions.APIException):
     """A refused request: `code` (machine-readable), `message` (for people), optional per-field messages."""
@@ -107,6 +129,19 @@ class JSONParser(parsers.JSONParser):
         if json_depth_exceeds(data, JSON_MAX_DEPTH):
             raise too_deep
         return data
+
+
+def service_error(error: DjangoValidationError) -> ApiError:
+    """A service's refusal (a ValidationError: ShopError, PayoutError, …) as a 400 in the one shape: its first
+    message, its code ("invalid" when it has none, or names fields) and the messages of every field it names."""
+    if hasattr(error, "error_dict"):
+        fields = {name: [str(message) for message in messages] for name, messages in error.message_dict.items()}
+        code = "invalid"
+    else:
+        fields = {}
+        code = next((item.code for item in error.error_list if item.code), None) or "invalid"
+    messages = [str(message) for message in error.messages]
+    return ApiError(messages[0] if messages else _("Invalid input."), code=code, fields=fields)
 
 
 def _flatten(detail) -> list[str]:

@@ -13,7 +13,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from commissions.models import CommissionEntry
-from core.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ZERO, money_sum
 from referrals.models import Member
 from shops.models import ShareLinkDailyStat
 from shops.selectors import SALES, sold_orders
@@ -66,11 +66,6 @@ def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _cents(value) -> Decimal:
-    # SQLite sums decimals without their scale.
-    return quantize_money(Decimal(value or 0), ROUND_HALF_UP)
-
-
 def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
     """The overview's figures for `member`: clicks, orders, sales and conversion for today, 7 and 30 days, and
     daily earnings and orders for the chart (the balance is `payouts.selectors.member_balance`, as on every page).
@@ -113,14 +108,16 @@ def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
     for offset in range(DASHBOARD_DAYS):
         day = first + timedelta(days=offset)
         row = orders_by_day.get(day)
-        daily.append(DayStats(day=day, earnings=_cents(earnings_by_day.get(day)), orders=row["orders"] if row else 0))
+        daily.append(
+            DayStats(day=day, earnings=money_sum(earnings_by_day.get(day)), orders=row["orders"] if row else 0)
+        )
     periods = [
         PeriodStats(
             days=days,
             clicks=clicks[f"clicks_{days}"],
             unique_visitors=clicks[f"unique_visitors_{days}"],
             orders=sum(row["orders"] for day, row in orders_by_day.items() if day >= since),
-            sales=_cents(sum((_cents(row["sales"]) for day, row in orders_by_day.items() if day >= since), ZERO)),
+            sales=money_sum(sum((money_sum(row["sales"]) for day, row in orders_by_day.items() if day >= since), ZERO)),
         )
         for days, since in period_starts.items()
     ]

@@ -10,7 +10,7 @@ writes only the difference, level by level, as a new revision of entries: never 
   entries once it was released (it may have been paid out: the balance goes negative and later commission nets it);
 - settled → the line's entries are released once the hold has passed (`external_release_due`).
 
-Callers hold the line's row lock (`select_for_update`), so one writer at a time brings a line up to date, and the
+Callers hold the line's row lock (`networks.locks`), so one writer at a time brings a line up to date, and the
 revision number is part of each entry's unique key: a revision is written once.
 """
 
@@ -27,6 +27,7 @@ from commissions.calculations import HARD_MAX_LEVELS, ChainMember, split_line
 from commissions.models import CommissionEntry as Entry
 from commissions.models import CommissionPlan, CompliancePolicy
 from core.money import ZERO
+from networks.locks import external_orders_lock
 from networks.models import ExternalOrder
 
 RELEASED = (Entry.Status.AVAILABLE, Entry.Status.PAID)
@@ -164,11 +165,13 @@ def external_release_due(*, now=None) -> int:
         with transaction.atomic():
             # Lines being written by a sync or an import right now are skipped (no deadlock with their lock order);
             # the next hourly run releases them.
-            locked = list(
-                ExternalOrder.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=line_ids, status=ExternalOrder.Status.SETTLED, settled_at__lte=cutoff)
-                .order_by("pk")
-                .values_list("pk", flat=True)
+            locked = external_orders_lock(
+                ExternalOrder.objects.filter(
+                    pk__in=line_ids, status=ExternalOrder.Status.SETTLED, settled_at__lte=cutoff
+                ),
+                "pk",
+                flat=True,
+                skip_locked=True,
             )
             released += Entry.objects.filter(status=Entry.Status.PENDING, external_line_id__in=locked).update(
                 status=Entry.Status.AVAILABLE, released_at=released_at

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from networks.connectors.base import ConnectorError, OrderStatus, ReportedOrder
 from networks.ledger import external_line_apply
+from networks.locks import external_order_line_lock, external_order_lock, network_lock, report_import_lock
 from networks.models import (
     ID_LENGTH,
     ExternalOrder,
@@ -124,11 +125,7 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
     status = STATUS_MAP[reported.status]
     _check_ids(reported, line_id)
     with transaction.atomic():
-        line = (
-            ExternalOrder.objects.select_for_update()
-            .filter(network=network, external_order_id=reported.external_order_id, line_id=line_id)
-            .first()
-        )
+        line = external_order_line_lock(network=network, external_order_id=reported.external_order_id, line_id=line_id)
         result = RecordResult()
         if line is None:
             line = _create_line(network, reported, line_id, status, source)
@@ -210,7 +207,7 @@ def _create_line(network, reported: ReportedOrder, line_id: str, status: str, so
 @transaction.atomic
 def external_order_assign(*, line: ExternalOrder, member, actor) -> ExternalOrder:
     """Staff attribute an unmatched line to a member; its commission is split from now on."""
-    line = ExternalOrder.objects.select_for_update().get(pk=line.pk)
+    line = external_order_lock(line.pk)
     if line.member_id is not None:
         raise NetworkError(_("This order is already attributed to a member."), code="already_matched")
     line.member = member
@@ -276,7 +273,7 @@ def network_sync(*, network: Network, now=None, requested_by=None, max_windows: 
                 if not page:
                     break
             with transaction.atomic():
-                locked = Network.objects.select_for_update(skip_locked=True).filter(pk=network.pk).first()
+                locked = network_lock(network.pk, skip_locked=True)
                 if locked is None:
                     run.delete()
                     return None
@@ -482,15 +479,12 @@ def _report_import_record(record: ReportImport, rows: list[ReportedOrder]) -> No
     rows.sort(key=lambda line: (line.external_order_id, line.line_id or "1"))  # the sync's lock order
     key = report_import_progress_key(record.pk)
     with transaction.atomic():
-        locked = (
-            ReportImport.objects.select_for_update()
-            .filter(pk=record.pk, attempts=record.attempts, status=Status.RUNNING)
-            .defer("content")
-            .first()
+        locked = report_import_lock(
+            ReportImport.objects.filter(pk=record.pk, attempts=record.attempts, status=Status.RUNNING).defer("content")
         )
         if locked is None:
             return  # the lease went to another run meanwhile (this one outlived a task's time limit)
-        Network.objects.select_for_update().filter(pk=record.network_id).first()  # one import of a network at once
+        network_lock(record.network_id)  # one import of a network at once
         earlier = _earlier_import(record)
         if earlier is not None:  # imported by another upload of the same bytes while this one was being read
             _report_import_finish(record, status=Status.REFUSED, error=_already_imported(earlier))

@@ -30,7 +30,9 @@ from django.utils.translation import ngettext, pgettext_lazy
 
 from core.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
+from core.admin_tools import for_each_row
 from core.money import ZERO, format_money
+from core.spreadsheets import spreadsheet_safe
 from core.task_helpers import task_send
 from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
 from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, SandboxTransfer, Withdrawal, WithdrawalEvent, mask
@@ -67,14 +69,6 @@ def account_identifier(snapshot: dict) -> str:
     """The card number, Alipay account or WeChat ID of an account snapshot (Withdrawal.account)."""
     key = {"bank": "account_number", "alipay": "alipay_account", "wechat": "wechat_id"}.get(snapshot.get("method"))
     return (snapshot.get(key) or "") if key else ""
-
-
-def spreadsheet_safe(value: str) -> str:
-    """Keep a member's text from being run as a formula when finance opens the file in Excel or WPS."""
-    value = str(value)
-    if value[:1] in ("=", "@", "\t", "\r") or (value[:1] in ("+", "-") and not value[1:].replace(" ", "").isdigit()):
-        return "'" + value
-    return value
 
 
 class ReadOnlyInline(SharedReadOnlyInline):
@@ -203,16 +197,8 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
     def _for_each(self, request, queryset, service, success_message) -> int:
         """Call `service(withdrawal)` per row; a refusal is reported for that row and the rest go on."""
-        done = 0
-        for withdrawal in queryset.select_related(None).order_by("pk"):
-            try:
-                service(withdrawal)
-                done += 1
-            except PayoutError as error:
-                self.message_user(request, f"{withdrawal}: {' '.join(error.messages)}", messages.ERROR)
-        if done:
-            self.message_user(request, success_message(done), messages.SUCCESS)
-        return done
+        rows = queryset.select_related(None).order_by("pk")
+        return for_each_row(self, request, rows, service, success_message, refusal=PayoutError)
 
     @admin.action(description=_("Approve"), permissions=["change"])
     def approve_withdrawals(self, request, queryset):

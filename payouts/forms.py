@@ -1,7 +1,7 @@
 """Forms for the member's payout pages and the finance staff's admin screens.
 
 They only parse input; the rules (minimum, balance, the fields each method needs) live in payouts/services.py,
-and a PayoutError from there is put beside the field it names (see `add_service_errors`).
+and a PayoutError from there is put beside the field it names (see `core.forms.add_service_errors`).
 """
 
 import csv
@@ -25,15 +25,6 @@ METHOD_IDENTIFIER = {
 }
 RESULT_FILE_MAX_BYTES = 2 * 1024 * 1024
 RESULT_FILE_MAX_LINES = 20_000
-
-
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Put a service's ValidationError beside the fields it names; the rest goes to the top of the form."""
-    if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)
 
 
 class WithdrawalForm(forms.Form):

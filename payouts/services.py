@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.money import CENT
-from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent
+from payouts.locks import wallets_lock, withdrawal_lock, withdrawals_lock
+from payouts.models import PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent
 from payouts.providers import PayoutResult, get_payout_provider
 from payouts.selectors import OPEN, member_balance
 
@@ -83,11 +84,6 @@ def payout_account_save(*, member, method: str, holder_name: str, **details) -> 
 # --- Withdrawals ------------------------------------------------------------------------------------
 
 
-def _wallet_lock(member) -> None:
-    MemberWallet.objects.bulk_create([MemberWallet(member=member)], ignore_conflicts=True)
-    MemberWallet.objects.select_for_update().get(member=member)
-
-
 def _event(withdrawal: Withdrawal, from_status: str, *, actor=None, actor_label="", reason="") -> None:
     WithdrawalEvent.objects.create(
         withdrawal=withdrawal,
@@ -136,7 +132,7 @@ def withdrawal_request(*, member, amount) -> Withdrawal:
     amount = _clean_amount(amount)
     if amount < settings.WITHDRAWAL_MINIMUM:
         raise PayoutError({"amount": [_("The minimum withdrawal is %(min)s.") % {"min": settings.WITHDRAWAL_MINIMUM}]})
-    _wallet_lock(member)
+    wallets_lock([member.pk])
     account = PayoutAccount.objects.filter(member=member).first()
     if account is None:
         raise PayoutError(_("Add a payout account first."), code="no_account")
@@ -157,14 +153,10 @@ def withdrawal_request(*, member, amount) -> Withdrawal:
     return withdrawal
 
 
-def _locked(withdrawal_id: int) -> Withdrawal:
-    return Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
-
-
 @transaction.atomic
 def withdrawal_cancel(*, withdrawal: Withdrawal, member) -> Withdrawal:
     """The member takes back a request that is not approved yet."""
-    withdrawal = _locked(withdrawal.pk)
+    withdrawal = withdrawal_lock(withdrawal.pk)
     if withdrawal.member_id != member.pk:
         raise PayoutError(_("Not your withdrawal."), code="not_yours")
     if withdrawal.status != Status.REQUESTED:
@@ -174,7 +166,9 @@ def withdrawal_cancel(*, withdrawal: Withdrawal, member) -> Withdrawal:
 
 @transaction.atomic
 def withdrawal_approve(*, withdrawal: Withdrawal, actor) -> Withdrawal:
-    return _move(_locked(withdrawal.pk), Status.APPROVED, actor=actor, actor_label="staff", decided_at=timezone.now())
+    return _move(
+        withdrawal_lock(withdrawal.pk), Status.APPROVED, actor=actor, actor_label="staff", decided_at=timezone.now()
+    )
 
 
 @transaction.atomic
@@ -183,7 +177,7 @@ def withdrawal_reject(*, withdrawal: Withdrawal, actor, reason: str) -> Withdraw
     if not reason:
         raise PayoutError({"reason": [_("Give the member a reason.")]}, code="reason_required")
     return _move(
-        _locked(withdrawal.pk),
+        withdrawal_lock(withdrawal.pk),
         Status.REJECTED,
         actor=actor,
         actor_label="staff",
@@ -203,11 +197,8 @@ SEND_CHUNK = 500
 def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: int = 10_000) -> PayoutBatch | None:
     """Group approved withdrawals (up to `limit`) into a new batch, all `processing`. None if there are none."""
     provider_name = provider_name or settings.PAYOUT_PROVIDER
-    approved = list(
-        Withdrawal.objects.select_for_update(skip_locked=True)
-        .filter(status=Status.APPROVED)
-        .order_by("pk")
-        .values_list("pk", "amount")[:limit]
+    approved = withdrawals_lock(
+        Withdrawal.objects.filter(status=Status.APPROVED), "pk", "amount", limit=limit, skip_locked=True
     )
     if not approved:
         return None
@@ -277,9 +268,7 @@ def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict
     from commissions.services import commission_entries_mark_paid
 
     counts = {"paid": 0, "failed": 0}
-    locked = list(
-        Withdrawal.objects.select_for_update().filter(pk__in=list(results), status=Status.PROCESSING).order_by("pk")
-    )
+    locked = withdrawals_lock(Withdrawal.objects.filter(pk__in=list(results), status=Status.PROCESSING))
     if not locked:
         return counts
     now = timezone.now()
@@ -310,8 +299,7 @@ def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict
     WithdrawalEvent.objects.bulk_create(events)
     if paid_members:
         members = sorted(paid_members)
-        MemberWallet.objects.bulk_create([MemberWallet(member_id=m) for m in members], ignore_conflicts=True)
-        list(MemberWallet.objects.select_for_update().filter(member_id__in=members).order_by("pk"))
+        wallets_lock(members)
         paid_out = dict(
             Withdrawal.objects.filter(member_id__in=members, status=Status.PAID)
             .values_list("member_id")

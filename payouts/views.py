@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.forms import add_service_errors
 from core.money import ZERO, format_money
-from payouts.forms import PayoutAccountForm, WithdrawalForm, add_service_errors
+from payouts.forms import PayoutAccountForm, WithdrawalForm
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request

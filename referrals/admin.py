@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from mptt.admin import MPTTModelAdmin
 
+from core.admin_tools import ViewOnlyAdmin
 from referrals.forms import MemberAddForm, MemberMoveForm
 from referrals.models import Member, TreeEvent
 from referrals.services import ReferralError, member_delete, member_join, member_move, member_set_status
@@ -144,18 +145,9 @@ class MemberAdmin(MPTTModelAdmin):
 
 
 @admin.register(TreeEvent)
-class TreeEventAdmin(admin.ModelAdmin):
+class TreeEventAdmin(ViewOnlyAdmin):
     list_display = ("created_at", "kind", "member", "old_parent", "new_parent", "actor", "reason")
     list_filter = ("kind", "created_at")
     search_fields = ("member__invite_code", "actor__email", "reason")
     list_select_related = ("member__user", "old_parent__user", "new_parent__user", "actor")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,4 +1,4 @@
-"""The one lock every structural write to the upline tree takes first.
+"""The tree's locks: the one lock every structural write to the upline tree takes first, and member rows.
 
 django-mptt shifts `lft`/`rght` of many rows on each insert or move and picks a
 new root's `tree_id` as max + 1; two writers at once corrupt the nested sets or
@@ -6,23 +6,20 @@ duplicate a tree id. Its docs leave mutual exclusion to the caller. On PostgreSQ
 that is a transaction-scoped advisory lock, taken before any row lock (so it
 cannot deadlock against them) and released on commit or rollback. SQLite
 serialises writers itself (transactions are BEGIN IMMEDIATE in settings).
+The order of all locks: core/locks.py.
 """
-
-import hashlib
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-TREE_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"referrals.member-tree", digest_size=8).digest(), "big", signed=True)
+from core.locks import advisory_lock, advisory_lock_key, advisory_lock_try, rows_lock
+from referrals.models import Member
+
+TREE_LOCK_KEY = advisory_lock_key("referrals.member-tree")
 
 
 def tree_lock_acquire(*, using: str = DEFAULT_DB_ALIAS) -> None:
     """Block until this transaction holds the tree write lock."""
-    connection = connections[using]
-    if not connection.in_atomic_block:
-        raise RuntimeError("tree_lock_acquire() must run inside transaction.atomic().")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+    advisory_lock(TREE_LOCK_KEY, using=using)
 
 
 # An index pass (referrals.services.tree_index_pending) marks its transaction with this application name, so that
@@ -45,17 +42,11 @@ def tree_lock_acquire_first(*, using: str = DEFAULT_DB_ALIAS) -> None:
     not wait for that. Anything else holding the lock (another move, a delete, a repair) is waited for as usual.
     """
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        tree_lock_acquire(using=using)
+    if advisory_lock_try(TREE_LOCK_KEY, using=using) or connection.vendor != "postgresql":
         return
-    if not connection.in_atomic_block:
-        raise RuntimeError("tree_lock_acquire_first() must run inside transaction.atomic().")
     unsigned = TREE_LOCK_KEY & 0xFFFFFFFFFFFFFFFF
     high, low = unsigned >> 32, unsigned & 0xFFFFFFFF
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
-        if cursor.fetchone()[0]:
-            return
         # pg_stat_activity is a snapshot per transaction: refresh it, or a run started since is invisible.
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
@@ -69,3 +60,14 @@ def tree_lock_acquire_first(*, using: str = DEFAULT_DB_ALIAS) -> None:
         cursor.fetchall()
     # Queue for the lock at once: a run asked for after the cancel queues behind this move, not ahead of it.
     tree_lock_acquire(using=using)
+
+
+def member_lock(member_id: int, *, no_key: bool = False) -> Member | None:
+    """The member's row, locked (None if there is no such member). Taken after the tree lock, never before, so a
+    concurrent status change is seen and not overwritten.
+
+    FOR UPDATE (a status change, a delete) also waits for joins under this member (they hold FOR KEY SHARE on it);
+    `no_key` (FOR NO KEY UPDATE: a move, as the parent link is not a key) lets them go on.
+    """
+    locked = rows_lock(Member.objects.filter(pk=member_id), limit=1, no_key=no_key)
+    return locked[0] if locked else None

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from mptt.exceptions import InvalidMove
 
 from core.task_helpers import task_request_once
-from referrals.locks import tree_index_pass_mark, tree_lock_acquire, tree_lock_acquire_first
+from referrals.locks import member_lock, tree_index_pass_mark, tree_lock_acquire, tree_lock_acquire_first
 from referrals.models import Member, TreeEvent, new_invite_code
 from referrals.selectors import member_ancestor_ids, member_by_invite_code, tree_check
 from referrals.tree import PENDING, IndexPlan, plan_index_batch
@@ -55,13 +55,6 @@ def _default_sponsor() -> Member | None:
         return None
     sponsor = member_by_invite_code(code)
     return sponsor if sponsor is not None and sponsor.is_active else None
-
-
-def _member_locked(member_id: int, *, no_key: bool = False) -> Member | None:
-    # Row lock after the tree lock (never before), so a concurrent status change is seen and not overwritten.
-    # FOR UPDATE (a status change, a delete) also waits for joins under this member (they hold FOR KEY SHARE on
-    # it); FOR NO KEY UPDATE (a move: the parent link is not a key) lets them go on.
-    return Member.objects.select_for_update(no_key=no_key).filter(pk=member_id).first()
 
 
 logger = logging.getLogger("referrals.tree")
@@ -448,7 +441,7 @@ def member_move(*, member: Member, new_sponsor: Member | None, actor, reason: st
     # Only the two members the move reads must be placed; the others may stay pending (below the moved team too:
     # they are placed later from where their placed sponsor then is).
     _place_members(member.pk, *([new_sponsor.pk] if new_sponsor else []))
-    member = _member_locked(member.pk, no_key=True)
+    member = member_lock(member.pk, no_key=True)
     if new_sponsor is not None:
         new_sponsor = Member.objects.get(pk=new_sponsor.pk)
         if not new_sponsor.is_active:
@@ -557,7 +550,7 @@ def member_delete(*, member: Member, actor, reason: str) -> None:
     """Remove a member who has no team. A member with a downline must be moved first."""
     tree_lock_acquire()
     _place_members(member.pk)  # django-mptt's delete closes the gap the member leaves: it must have one
-    member = _member_locked(member.pk)
+    member = member_lock(member.pk)
     if Member.objects.filter(parent=member).exists():
         raise ReferralError(
             _("%(member)s has a team; move the team before deleting the member.") % {"member": member},
@@ -584,7 +577,7 @@ def member_set_status(*, member: Member, status: str, actor, reason: str = "") -
     """
     if status not in Member.Status.values:
         raise ReferralError(_("Unknown status %(status)s.") % {"status": status}, code="bad_status")
-    member = _member_locked(member.pk)
+    member = member_lock(member.pk)
     if member is None:
         raise ReferralError(_("This member no longer exists."), code="gone")
     if member.status == status:

@@ -19,12 +19,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import SignUpForm
+from core.charts import daily_chart_svg
 from core.money import ZERO, format_money
 from core.ratelimit import rate_limit
 from core.site_url import absolute_url
 from members.selectors import member_dashboard_stats
 from payouts.selectors import member_balance
-from referrals.charts import daily_chart_svg
 from referrals.decorators import member_required
 from referrals.models import Member
 from referrals.selectors import (

@@ -22,8 +22,9 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core.admin_tools import ReadOnlyAdmin
+from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin, ViewOnlyAdmin, for_each_row
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
+from core.forms import add_service_errors
 from core.money import ZERO, format_money
 from core.phones import phone_e164
 from referrals.models import Member
@@ -283,11 +284,7 @@ class ShopAdmin(admin.ModelAdmin):
                     reason=form.cleaned_data["reason"],
                 )
             except ShopError as error:
-                if hasattr(error, "error_dict"):
-                    for field, errors in error.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    form.add_error("new_owner", error)
+                add_service_errors(form, error, field="new_owner")
             else:
                 self.message_user(
                     request,
@@ -402,7 +399,7 @@ class OrderRefundLinesForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(BuyerContactMixin, admin.ModelAdmin):
+class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
     """Orders as the services left them. Nothing is edited by hand; the actions call the services."""
 
     list_display = ("number", "shop", "status", "total_display", "refunded_display", "buyer_name", "created_at")
@@ -445,13 +442,6 @@ class OrderAdmin(BuyerContactMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # money and its audit trail are never deleted
 
-    def has_change_permission(self, request, obj=None):
-        # The change permission gates the actions (obj is None there); a single order's page is view-only,
-        # so a POST to it is refused and nothing on it can be saved over a concurrent service.
-        if obj is not None:
-            return False
-        return super().has_change_permission(request)
-
     @admin.display(description=_("total"), ordering="total")
     def total_display(self, order):
         return format_money(order.total)
@@ -462,16 +452,7 @@ class OrderAdmin(BuyerContactMixin, admin.ModelAdmin):
 
     def _for_each(self, request, queryset, service, success_message) -> int:
         """Call `service(order)` per order; a refusal is reported for that order and the rest go on."""
-        done = 0
-        for order in queryset.order_by("pk"):
-            try:
-                service(order)
-                done += 1
-            except ShopError as error:
-                self.message_user(request, f"{order}: {' '.join(error.messages)}", messages.ERROR)
-        if done:
-            self.message_user(request, success_message(done), messages.SUCCESS)
-        return done
+        return for_each_row(self, request, queryset.order_by("pk"), service, success_message, refusal=ShopError)
 
     @admin.action(description=_("Mark shipped"), permissions=["change"])
     def mark_shipped(self, request, queryset):
@@ -598,7 +579,7 @@ class OrderAdmin(BuyerContactMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ViewOnlyAdmin):
     """Every accepted webhook, as received. An audit trail: nothing here is added, changed or deleted."""
 
     list_display = ("received_at", "provider", "event_type", "event_id", "outcome")
@@ -607,15 +588,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     list_per_page = 50
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Order lines, payments, refunds and events on their own -----------------------

@@ -1,6 +1,6 @@
 """Every write to the catalogue, shops, share links and their clicks, orders, payments and refunds (SPEC §5, §6).
 
-Order transitions lock the order row first (`_order_locked`), check the move
+Order transitions lock the order row first (`shops.locks.order_lock`), check the move
 against ORDER_TRANSITIONS, write an OrderEvent, and hand money news to the
 commissions app only after the transaction commits.
 """
@@ -38,7 +38,7 @@ from shops.clicks import (
     rate_window,
     visitor_hash,
 )
-from shops.locks import checkout_limit_lock
+from shops.locks import checkout_limit_lock, order_lines_lock, order_lock, payment_lock, shop_lock
 from shops.models import (
     ClickFlush,
     ExternalListing,
@@ -131,7 +131,7 @@ def shop_update(*, shop: Shop, **fields) -> Shop:
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"shop_update cannot change {sorted(unknown)}")
-    shop = Shop.objects.select_for_update().get(pk=shop.pk)
+    shop = shop_lock(shop.pk)
     for name, value in fields.items():
         if name == "slug":
             value = (value or "").strip().lower()
@@ -162,7 +162,7 @@ def shop_change_owner(*, shop: Shop, new_owner: Member, actor, reason: str) -> S
     reason = (reason or "").strip()
     if not reason:
         raise ShopError({"reason": [_("Give a reason: it is kept in the audit log.")]}, code="reason")
-    shop = Shop.objects.select_for_update().select_related("owner").get(pk=shop.pk)
+    shop = shop_lock(shop.pk, with_owner=True)
     old_owner = shop.owner
     new_owner = Member.objects.select_related("user").get(pk=new_owner.pk)
     if new_owner.pk == old_owner.pk:
@@ -209,7 +209,7 @@ def shop_listing_add(*, shop: Shop, product: Product, is_featured: bool = False)
     """List a catalogue product in the shop, last. Idempotent: listing it again returns the listing."""
     if not product.is_active:
         raise ShopError(_("“%(title)s” is not for sale.") % {"title": product.title}, code="inactive")
-    Shop.objects.select_for_update().filter(pk=shop.pk).first()  # serialise listing changes per shop
+    shop_lock(shop.pk)  # serialise listing changes per shop
     existing = ShopListing.objects.filter(shop=shop, product=product).first()
     if existing is not None:
         return existing
@@ -243,10 +243,6 @@ class BuyerDetails:
 
 def _event(order: Order, kind: str, *, actor=None, actor_label: str = "", **fields) -> OrderEvent:
     return OrderEvent.objects.create(order=order, kind=kind, actor=actor, actor_label=actor_label, **fields)
-
-
-def _order_locked(order_id: int) -> Order:
-    return Order.objects.select_for_update().get(pk=order_id)
 
 
 def _limit_unpaid_units(*, units: int, buyer: BuyerDetails, client_key: str) -> None:
@@ -444,7 +440,7 @@ def _return_stock(quantities: dict[int, int]) -> None:
 @transaction.atomic
 def order_cancel(*, order: Order, actor=None, actor_label: str = "", reason: str = "") -> Order:
     """Cancel an unpaid order and return its stock. IllegalTransition once it is paid."""
-    order = _order_locked(order.pk)
+    order = order_lock(order.pk)
     _order_transition(order, Status.CANCELLED, actor=actor, actor_label=actor_label, note=reason)
     _return_stock({line.product_id: line.quantity for line in order.lines.all()})
     return order
@@ -452,12 +448,12 @@ def order_cancel(*, order: Order, actor=None, actor_label: str = "", reason: str
 
 @transaction.atomic
 def order_mark_shipped(*, order: Order, actor=None, note: str = "") -> Order:
-    return _order_transition(_order_locked(order.pk), Status.SHIPPED, actor=actor, actor_label="staff", note=note)
+    return _order_transition(order_lock(order.pk), Status.SHIPPED, actor=actor, actor_label="staff", note=note)
 
 
 @transaction.atomic
 def order_mark_completed(*, order: Order, actor=None, note: str = "") -> Order:
-    return _order_transition(_order_locked(order.pk), Status.COMPLETED, actor=actor, actor_label="staff", note=note)
+    return _order_transition(order_lock(order.pk), Status.COMPLETED, actor=actor, actor_label="staff", note=note)
 
 
 def orders_cancel_expired(*, now=None) -> int:
@@ -480,7 +476,7 @@ def orders_cancel_expired(*, now=None) -> int:
 @transaction.atomic
 def payment_start(*, order: Order, notify_url: str, return_url: str, provider_name: str | None = None):
     """Open a payment for an unpaid order; return (payment, URL to send the buyer to)."""
-    order = _order_locked(order.pk)
+    order = order_lock(order.pk)
     if order.status != Status.PENDING_PAYMENT:
         raise ShopError(_("This order is not awaiting payment."), code="not_payable")
     provider = get_provider(provider_name)
@@ -537,8 +533,8 @@ def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> Webh
 
 
 def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
-    order = _order_locked(payment.order_id)
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    order = order_lock(payment.order_id)
+    payment = payment_lock(payment.pk)
     if notice.event_type == "payment.failed":
         if payment.status == Payment.Status.PENDING:
             payment.status = Payment.Status.FAILED
@@ -616,13 +612,13 @@ def order_refund(
     back when the goods never left (order not shipped) unless `restock` says
     otherwise. When nothing is left to refund the order becomes `refunded`.
     """
-    order = _order_locked(order.pk)
+    order = order_lock(order.pk)
     if order.status not in REFUNDABLE:
         raise IllegalTransition(
             _("Only paid orders can be refunded; this one is “%(status)s”.") % {"status": order.get_status_display()},
             code="not_refundable",
         )
-    lines = {line.pk: line for line in OrderLine.objects.select_for_update().filter(order=order).order_by("pk")}
+    lines = {line.pk: line for line in order_lines_lock(order)}
     if quantities is None:
         quantities = {pk: line.refundable_quantity for pk, line in lines.items() if line.refundable_quantity}
     quantities = {pk: qty for pk, qty in quantities.items() if qty}
@@ -699,7 +695,7 @@ def shop_listing_reorder(*, shop: Shop, listing_id: int, offset: int) -> ShopLis
     shop are serialised). Raises ShopError(code="not_listed"), changing nothing, when the listing is not in
     `shop`: callers pass the member's own shop, so another member's listing id is refused.
     """
-    Shop.objects.select_for_update().filter(pk=shop.pk).first()
+    shop_lock(shop.pk)
     listings = list(ShopListing.objects.filter(shop=shop).order_by("-is_featured", "position", "pk"))
     index = next((i for i, listing in enumerate(listings) if listing.pk == listing_id), None)
     if index is None:

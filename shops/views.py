@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.client_ip import client_ip
+from core.forms import add_service_errors
 from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
 from networks import selectors as network_selectors
@@ -215,7 +216,7 @@ def checkout(request, slug: str):
                 client_key=ip_key(client_ip(request)),  # unpaid units are limited per address too
             )
         except ShopError as error:
-            form.add_error(None, error)
+            add_service_errors(form, error)
         else:
             cart.clear()
             remember_order(request.session, order.number)
@@ -352,14 +353,6 @@ CATALOGUE_PAGE_SIZE = 20
 SEARCH_MAX_LENGTH = 100
 
 
-def _add_service_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
-
-
 @member_required
 @require_http_methods(["GET", "POST"])
 def my_shop(request):
@@ -384,7 +377,7 @@ def my_shop(request):
             messages.success(request, _("Your shop is saved."))
             return redirect("shops:my_shop")
         except ValidationError as error:
-            _add_service_errors(form, error)
+            add_service_errors(form, error)
     return render(
         request,
         "shops/my_shop.html",

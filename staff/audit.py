@@ -31,6 +31,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from commissions.models import CommissionPlan, CompliancePolicy
+from core.spreadsheets import spreadsheet_safe
 from networks.models import ExternalOrder, ExternalOrderEvent
 from payouts.models import PayoutBatch, WithdrawalEvent
 from referrals.models import TreeEvent
@@ -655,8 +656,6 @@ CSV_CHUNK = 500
 
 
 def _csv_lines(filters: AuditFilters) -> Iterator[str]:
-    from payouts.admin import spreadsheet_safe
-
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_HEADER)
     stream = audit_rows_iter(filters)

@@ -1,6 +1,6 @@
 """Server-rendered charts for the staff overview: pure functions from numbers to SVG markup.
 
-In the style of referrals/charts.py: no Django, no database, no JavaScript; the caller passes translated labels
+Built on core/charts.py: no Django, no database, no JavaScript; the caller passes translated labels
 and formatters, and every piece of text is XML-escaped here, so the result is safe to insert into a page as is.
 """
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from referrals.charts import (
+from core.charts import (
     AXIS_COLOUR,
     TEXT_COLOUR,
     plot_area,

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from commissions.calculations import HARD_MAX_LEVELS
-from payouts.admin import spreadsheet_safe
+from core.spreadsheets import spreadsheet_safe
 from staff.reports import (
     OFFENDERS_SHOWN,
     ComplianceReport,

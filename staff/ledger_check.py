@@ -17,7 +17,7 @@ from django.utils import timezone
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, line_pool
 from commissions.models import CommissionEntry as Entry
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
-from core.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ZERO, money_sum
 from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
 from referrals.selectors import tree_check
 from shops.models import Order, OrderLine, Product, Refund
@@ -25,10 +25,6 @@ from shops.models import Order, OrderLine, Product, Refund
 LISTED_MAX = 20  # violations printed per check; the count says how many there are
 UNSPLIT_GRACE = timedelta(minutes=15)  # a paid order may wait this long for its split before it counts as lost
 MEMBER_KINDS = (Entry.Kind.COMMISSION, Entry.Kind.REVERSAL, Entry.Kind.CLAWBACK)
-
-
-def _cents(value) -> Decimal:
-    return quantize_money(value or ZERO, ROUND_HALF_UP)  # SQLite sums decimals without their scale
 
 
 @dataclass
@@ -61,10 +57,10 @@ def check_split_lines_reconcile() -> CheckResult:
     )
     for row in rows.iterator(chunk_size=5000):
         result.checked += 1
-        line_id, total = row["order_line_id"], _cents(row["total"])
-        base = _cents(row["base_high"])
+        line_id, total = row["order_line_id"], money_sum(row["total"])
+        base = money_sum(row["base_high"])
         pool = line_pool(row["order_line__net_amount"], row["order_line__commission_rate"])
-        if _cents(row["base_low"]) != base:
+        if money_sum(row["base_low"]) != base:
             result.add(f"order line {line_id}: its entries disagree on the pool ({row['base_low']} and {base})")
         elif base != pool:
             result.add(f"order line {line_id}: pool recorded {base}, but net × rate rounded is {pool}")
@@ -127,7 +123,7 @@ def check_external_lines_reconcile() -> CheckResult:
         .annotate(total=Sum("amount"))
         .order_by("external_line_id")
     ):
-        held.setdefault(line_id, {})[level] = _cents(total)
+        held.setdefault(line_id, {})[level] = money_sum(total)
     lines = ExternalOrder.objects.filter(member__isnull=False).select_related("plan", "policy").order_by("pk")
     for line in lines.iterator(chunk_size=2000):
         result.checked += 1
@@ -140,11 +136,11 @@ def check_external_lines_reconcile() -> CheckResult:
             result.add(f"{label}: the network's latest report is not in the ledger")
             continue
         split = _target(line)
-        target = {level: _cents(share[2]) for level, share in split.items()}
+        target = {level: money_sum(share[2]) for level, share in split.items()}
         if _differs(levels, target) and split[0][3] == CAP_MAX_PAYOUT_RATIO:
             # Split, and last changed, before issue #19 scaled a binding payout cap to the exact cap: those lines
             # hold what the rule then gave (a cent less here and there), which was right when written.
-            earlier = {level: _cents(share[2]) for level, share in _target(line, payout_cap_in_cents=True).items()}
+            earlier = {level: money_sum(share[2]) for level, share in _target(line, payout_cap_in_cents=True).items()}
             if not _differs(levels, earlier):
                 continue
         for level in sorted(set(target) | set(levels)):
@@ -197,10 +193,10 @@ def check_refunds_reversed() -> CheckResult:
         .order_by("order_line_id")
     )
     for row in fully_refunded[: LISTED_MAX + 1]:
-        if _cents(row["net"]) != ZERO:
+        if money_sum(row["net"]) != ZERO:
             result.add(
                 f"order line {row['order_line_id']}: refunded in full, but member {row['beneficiary_id']} keeps "
-                f"{_cents(row['net'])}"
+                f"{money_sum(row['net'])}"
             )
     return result
 
@@ -252,16 +248,16 @@ def check_payouts() -> CheckResult:
         .order_by()
     )
     for member_id, amount in sorted(withdrawn.items()):
-        if _cents(amount) > _cents(released.get(member_id)):
+        if money_sum(amount) > money_sum(released.get(member_id)):
             result.add(
-                f"member {member_id}: {_cents(amount)} withdrawn or on its way, more than the "
-                f"{_cents(released.get(member_id))} of commission ever released to them"
+                f"member {member_id}: {money_sum(amount)} withdrawn or on its way, more than the "
+                f"{money_sum(released.get(member_id))} of commission ever released to them"
             )
     for member_id, amount in sorted(labelled.items()):
-        if _cents(amount) > _cents(paid_out.get(member_id)):
+        if money_sum(amount) > money_sum(paid_out.get(member_id)):
             result.add(
-                f"member {member_id}: {_cents(amount)} of entries labelled paid, but only "
-                f"{_cents(paid_out.get(member_id))} paid out"
+                f"member {member_id}: {money_sum(amount)} of entries labelled paid, but only "
+                f"{money_sum(paid_out.get(member_id))} paid out"
             )
     return result
 

@@ -2,7 +2,7 @@
 
 Reads only. Every figure is an aggregate computed in the database (a fixed number of queries, whatever the
 number of orders); the checks group per line in SQL where a rule is per line. Money is Decimal throughout:
-SQLite returns sums without their scale, so every sum goes through `_cents`.
+SQLite returns sums without their scale, so every sum goes through `core.money.money_sum`.
 
 The period is a range of calendar days, both inclusive, in the current time zone; an order belongs to it when
 its `paid_at` falls on one of those days, and everything the ledger holds for its lines (the split, and the
@@ -41,7 +41,7 @@ from django.utils.translation import gettext_lazy
 
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE, DEFAULT_MAX_PAYOUT_RATIO, HARD_MAX_LEVELS
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
-from core.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ROUND_HALF_UP, ZERO, money_sum, quantize_money
 from networks.models import ExternalOrder
 from referrals.models import Member
 from shops.models import OrderLine
@@ -68,13 +68,6 @@ CAP_LABELS = {
     CAP_MAX_TOTAL_RATE: gettext_lazy("max total rate"),
     CAP_MAX_PAYOUT_RATIO: gettext_lazy("max payout ratio"),
 }
-
-
-def _cents(value) -> Decimal:
-    """A sum from the database as exact cents (SQLite sums decimals without their scale)."""
-    if value is None:
-        return ZERO
-    return quantize_money(Decimal(value), ROUND_HALF_UP)
 
 
 def ratio(part: Decimal, whole: Decimal) -> Decimal | None:
@@ -329,7 +322,7 @@ def _sales_sums() -> dict[str, Sum]:
 
 def _sales(row: dict) -> tuple[Decimal, Decimal, Decimal]:
     """(gross, refunded, net) sales from the `_sales_sums` of a row (a missing or empty row is all zero)."""
-    gross, refunded = _cents(row.get("gross")), _cents(row.get("refunded"))
+    gross, refunded = money_sum(row.get("gross")), money_sum(row.get("refunded"))
     return gross, refunded, gross - refunded
 
 
@@ -493,7 +486,7 @@ def _month_figures(
     for month in _months(date_from, date_to):
         paid = commission.get(month, {})
         gross_sales, _refunded, net_sales = _month_sales(*sales, month)
-        gross_commission, member_commission = _cents(paid.get("gross")), _cents(paid.get("net"))
+        gross_commission, member_commission = money_sum(paid.get("gross")), money_sum(paid.get("net"))
         figures.append(
             MonthFigures(
                 month=month,
@@ -586,9 +579,9 @@ def _top_earners(start: datetime, end: datetime) -> list[TopEarner]:
             email=row["beneficiary__user__email"] or "",
             invite_code=row["beneficiary__invite_code"] or "",
             depth=row["beneficiary__level"] + 1,
-            gross_commission=_cents(row["gross"]),
-            member_commission=_cents(row["net"]),
-            by_level=tuple(_cents(row[f"level{level}"]) for level in MEMBER_LEVELS),
+            gross_commission=money_sum(row["gross"]),
+            member_commission=money_sum(row["net"]),
+            by_level=tuple(money_sum(row[f"level{level}"]) for level in MEMBER_LEVELS),
         )
         for row in rows
     ]
@@ -723,10 +716,10 @@ def _checks(start: datetime, end: datetime, lines_split: int) -> list[Check]:
         .values("member_sum", "net")
         .first()
     )
-    highest_ratio = ratio(_cents(highest["member_sum"]), _cents(highest["net"])) if highest else None
+    highest_ratio = ratio(money_sum(highest["member_sum"]), money_sum(highest["net"])) if highest else None
     offenders = []
     for row in over_cap.order_by("order_line", "external_line")[:OFFENDERS_SHOWN] if count else []:
-        member_sum, net = _cents(row["member_sum"]), _cents(row["net"])
+        member_sum, net = money_sum(row["member_sum"]), money_sum(row["net"])
         cap = Decimal(row["cap"]).quantize(RATIO_STEP)
         label = _sale_label(row["order_number"], row["network_name"], row["external_order_id"])
         detail = _(
@@ -806,12 +799,12 @@ def compliance_report(*, date_from: date, date_to: date, capped_limit: int = CAP
         )
         .order_by("level")
     }
-    member_commission = sum((_cents(row["net"]) for row in by_level.values()), ZERO)
-    gross_commission = sum((_cents(row["gross"]) for row in by_level.values()), ZERO)
+    member_commission = sum((money_sum(row["net"]) for row in by_level.values()), ZERO)
+    gross_commission = sum((money_sum(row["gross"]) for row in by_level.values()), ZERO)
     levels = []
     for level in sorted({*MEMBER_LEVELS, *by_level}):
         row = by_level.get(level, {})
-        net, gross = _cents(row.get("net")), _cents(row.get("gross"))
+        net, gross = money_sum(row.get("net")), money_sum(row.get("gross"))
         levels.append(
             LevelFigures(
                 level=level,

@@ -20,7 +20,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from commissions.models import CommissionEntry, OrderSplit, SplitQueue
-from core.money import ROUND_HALF_UP, ZERO, quantize_money
+from core.money import ZERO, money_sum
 from payouts.models import Withdrawal
 from shops.models import ClickFlush, Order
 from staff.jobs import RECORDED_JOBS
@@ -36,11 +36,6 @@ JOB_LATE_INTERVALS = 2
 MONITORED_JOBS = tuple((job.name, job.task) for job in RECORDED_JOBS if job.on_overview)
 
 _MINUTES_PER_WEEK = 7 * 24 * 60
-
-
-def _money(value) -> Decimal:
-    """SQLite sums decimals without their scale; every amount leaves here with two places."""
-    return quantize_money(Decimal(value or ZERO), ROUND_HALF_UP)
 
 
 # --- The last 30 days -------------------------------------------------------------------------------------
@@ -72,7 +67,7 @@ def _per_day(queryset, field: str, amount: str, start: datetime) -> dict[date, D
         .order_by("day")
         .values_list("day", "total")
     )
-    return {day: _money(total) for day, total in rows}
+    return {day: money_sum(total) for day, total in rows}
 
 
 def daily_series(*, today: date | None = None, days: int = OVERVIEW_DAYS) -> DailySeries:
@@ -120,9 +115,9 @@ def pending_withdrawals() -> PendingWithdrawals:
     )
     return PendingWithdrawals(
         requested_count=row["requested_count"],
-        requested_total=_money(row["requested_total"]),
+        requested_total=money_sum(row["requested_total"]),
         approved_count=row["approved_count"],
-        approved_total=_money(row["approved_total"]),
+        approved_total=money_sum(row["approved_total"]),
     )
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -25,24 +25,12 @@ from commissions.forms import payout_ratio_field
 from commissions.models import CommissionPlan, CompliancePolicy, PlanSimulation
 from commissions.services import CommissionError
 from commissions.simulation import plan_simulation_create
-from core.money import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, RATE_ONE, RATE_ZERO
+from core.forms import add_service_errors, rate_field
 
 ADD_PERMISSION = "commissions.add_plansimulation"
 VIEW_PERMISSION = "commissions.view_plansimulation"
 DEFAULT_DAYS = 30
 CAP_LABELS = {"max_total_rate": _("Max total rate"), "max_payout_ratio": _("Max payout ratio")}
-
-
-def _rate_field(label, help_text=""):
-    return forms.DecimalField(
-        label=label,
-        required=False,
-        max_digits=RATE_MAX_DIGITS,
-        decimal_places=RATE_DECIMAL_PLACES,
-        min_value=RATE_ZERO,
-        max_value=RATE_ONE,
-        help_text=help_text,
-    )
 
 
 class PlanChoiceField(forms.ModelChoiceField):
@@ -63,16 +51,20 @@ class PlanSimulationForm(forms.Form):
         empty_label=_("— none: type the rates below —"),
         help_text=_("Any plan, drafts included. Leave the rates below empty to use the plan's."),
     )
-    level1_rate = _rate_field(_("Level 1 rate (the sharer)"), _("A fraction of the pool: 0.5000 is 50 %."))
-    level2_rate = _rate_field(_("Level 2 rate"), _("Empty: level 2 is not paid."))
-    level3_rate = _rate_field(_("Level 3 rate"), _("Empty: level 3 is not paid."))
+    level1_rate = rate_field(
+        _("Level 1 rate (the sharer)"), required=False, help_text=_("A fraction of the pool: 0.5000 is 50 %.")
+    )
+    level2_rate = rate_field(_("Level 2 rate"), required=False, help_text=_("Empty: level 2 is not paid."))
+    level3_rate = rate_field(_("Level 3 rate"), required=False, help_text=_("Empty: level 3 is not paid."))
     max_levels = forms.IntegerField(
         label=_("Max paid levels"),
         required=False,
         min_value=1,
         help_text=_("Empty: as in force when each line was paid. Never more than 3."),
     )
-    max_total_rate = _rate_field(_("Max total rate"), _("Empty: as in force when each line was paid."))
+    max_total_rate = rate_field(
+        _("Max total rate"), required=False, help_text=_("Empty: as in force when each line was paid.")
+    )
     max_payout_ratio = payout_ratio_field(
         _("Max payout ratio"),
         required=False,
@@ -119,14 +111,6 @@ class PlanSimulationForm(forms.Form):
         )
 
 
-def _show_refusal(form: forms.Form, error: CommissionError) -> None:
-    """A service refusal on the form: on the fields it names, else above the form."""
-    if hasattr(error, "error_dict") and set(error.error_dict) <= {*form.fields, NON_FIELD_ERRORS}:
-        form.add_error(None, error)
-    else:
-        form.add_error(None, error.messages)
-
-
 def _require(request, permission: str) -> None:
     if not request.user.has_perm(permission):
         raise PermissionDenied
@@ -161,7 +145,7 @@ def simulation_create(request):
             try:
                 simulation = form.save(actor=request.user)
             except CommissionError as error:
-                _show_refusal(form, error)
+                add_service_errors(form, error)
             else:
                 return redirect("staff:simulation_detail", pk=simulation.pk)
     else:

@@ -22,19 +22,12 @@ from commissions.selectors import (
     member_commission_entry,
     member_commission_entry_related,
 )
+from core.api import money_field, rate_field
 from payouts.api.serializers import BalanceSerializer
 from payouts.selectors import member_balance
 from referrals.permissions import IsMemberOrSuspendedReadOnly
 
 Entry = CommissionEntry
-
-
-def money_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, **kwargs)
-
-
-def rate_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=5, decimal_places=4, read_only=True, **kwargs)
 
 
 class CommissionEntryFilter(django_filters.FilterSet):

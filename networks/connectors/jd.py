@@ -24,7 +24,7 @@ falls back to its positionId, which is what the report-file import (networks/imp
 import hashlib
 import json
 import re
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http.client import HTTPException
 from urllib.error import HTTPError
@@ -32,10 +32,8 @@ from urllib.parse import urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 from .base import Connector, ConnectorError, NetworkProduct, OrderStatus, ReportedOrder, ReportPage
+from .wire import CHINA, WIRE_TIME, parse_decimal, parse_money, parse_wire_time, wire_time
 
-CHINA = timezone(timedelta(hours=8), "CST")
-WIRE_TIME = "%Y-%m-%d %H:%M:%S"
-CENT = Decimal("0.01")
 GATEWAY_PATH = "/routerjson"
 
 # validCode beyond the ones networks.imports knows (JD_CODES, JD_INVALID_CODES), from the later order.row.query
@@ -114,8 +112,8 @@ class JdConnector(Connector):
             "pageIndex": index,
             "pageSize": self.page_size,
             "type": 3,
-            "startTime": _wire(start),
-            "endTime": _wire(end),
+            "startTime": wire_time(start),
+            "endTime": wire_time(end),
         }
         result = self._call("jd.union.open.order.row.query", {"orderReq": request}, "queryResult")
         today = datetime.now(CHINA).date()
@@ -225,8 +223,8 @@ def reported_order(row: dict, *, today: date) -> ReportedOrder | None:
     pay_date = _pay_month(row.get("payMonth"))
     if status == OrderStatus.CONFIRMED and pay_date is not None and pay_date <= today:
         status = OrderStatus.SETTLED
-    updated_at = _time(row.get("modifyTime"))
-    paid_at = _time(row.get("orderTime"))
+    updated_at = parse_wire_time(row.get("modifyTime"))
+    paid_at = parse_wire_time(row.get("orderTime"))
     if paid_at is None or updated_at is None:
         raise ValueError(f"row {row.get('id')!r} without orderTime or modifyTime")
     settled_at = None
@@ -264,7 +262,9 @@ def _product(item: dict) -> NetworkProduct:
     price = _money(item["priceInfo"]["price"])
     coupon = Decimal("0.00")
     coupons = ((item.get("couponInfo") or {}).get("couponList")) or []
-    usable = [c for c in coupons if _decimal(c.get("quota") or 0) <= price and _decimal(c.get("discount") or 0) > 0]
+    usable = [
+        c for c in coupons if parse_decimal(c.get("quota") or 0) <= price and parse_decimal(c.get("discount") or 0) > 0
+    ]
     if usable:
         best = [c for c in usable if str(c.get("isBest")) == "1"] or usable
         coupon = min(max(_money(c["discount"]) for c in best), price)
@@ -278,20 +278,10 @@ def _product(item: dict) -> NetworkProduct:
         image_url=str(images[0]["url"]) if images else "",
         price=price,
         coupon=coupon,
-        commission_rate=_decimal(item["commissionInfo"]["commissionShare"]) / 100,  # a percentage on the wire
+        commission_rate=parse_decimal(item["commissionInfo"]["commissionShare"]) / 100,  # a percentage on the wire
         shop_name=str((item.get("shopInfo") or {}).get("shopName") or ""),
         url=url,
     )
-
-
-def _wire(moment: datetime) -> str:
-    return moment.astimezone(CHINA).strftime(WIRE_TIME)
-
-
-def _time(text) -> datetime | None:
-    if not text:
-        return None
-    return datetime.strptime(str(text), WIRE_TIME).replace(tzinfo=CHINA).astimezone(UTC)
 
 
 def _pay_month(value) -> date | None:
@@ -305,19 +295,9 @@ def _china_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=CHINA).astimezone(UTC)
 
 
-def _decimal(value) -> Decimal:
-    amount = Decimal(str(value))
-    if not amount.is_finite():
-        raise ValueError(f"not a number: {value!r}")
-    return amount
-
-
 def _money(value) -> Decimal:
-    """JD sends money as JSON numbers; rounded to the cent (half up), never negative."""
-    amount = _decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-    if amount < 0:
-        raise ValueError(f"negative amount: {value!r}")
-    return amount
+    """JD sends money as JSON numbers: rounded to the cent (half up); never negative."""
+    return parse_money(value, rounding=ROUND_HALF_UP)
 
 
 def _plain(value):

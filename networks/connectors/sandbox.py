@@ -8,7 +8,7 @@ OrderStatus, money as Decimal and its China-time timestamps as aware datetimes (
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from http.client import HTTPException
 from urllib.error import HTTPError
@@ -18,10 +18,7 @@ from urllib.request import Request, urlopen
 from django.utils.translation import gettext_lazy as _
 
 from .base import Connector, ConnectorError, NetworkProduct, OrderStatus, ReportedOrder, ReportPage
-
-CHINA = timezone(timedelta(hours=8), "CST")
-WIRE_TIME = "%Y-%m-%d %H:%M:%S"
-CENT = Decimal("0.01")
+from .wire import CHINA, WIRE_TIME, parse_decimal, parse_money, parse_wire_time, wire_time
 
 # tk_status → our lifecycle. Anything else is refused: a code we do not know must not move money.
 STATUS_MAP = {
@@ -59,9 +56,9 @@ class SandboxConnector(Connector):
                     external_id=str(item["item_id"]),
                     title=str(item["title"]),
                     image_url=str(item["pict_url"]),
-                    price=_money(item["reserve_price"]),
-                    coupon=_money(item["coupon_amount"]),
-                    commission_rate=(_decimal(item["commission_rate"]) / 100),
+                    price=parse_money(item["reserve_price"]),
+                    coupon=parse_money(item["coupon_amount"]),
+                    commission_rate=(parse_decimal(item["commission_rate"]) / 100),
                     shop_name=str(item.get("shop_title", "")),
                     url=str(item.get("item_url", "")),
                 )
@@ -82,7 +79,7 @@ class SandboxConnector(Connector):
         floored to the second (contiguous windows stay contiguous). Windows over `max_window` are refused."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be timezone-aware")
-        params = {"start_time": _wire(start), "end_time": _wire(end), "page_size": self.page_size}
+        params = {"start_time": wire_time(start), "end_time": wire_time(end), "page_size": self.page_size}
         if page:
             params["position_index"] = page
         body = self._call("/api/orders", params)
@@ -135,43 +132,19 @@ def sign(params: dict[str, str], secret: str) -> str:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest().upper()
 
 
-def _wire(moment: datetime) -> str:
-    return moment.astimezone(CHINA).strftime(WIRE_TIME)
-
-
-def _time(text) -> datetime | None:
-    if not text:
-        return None
-    return datetime.strptime(str(text), WIRE_TIME).replace(tzinfo=CHINA).astimezone(UTC)
-
-
-def _decimal(value) -> Decimal:
-    amount = Decimal(str(value))
-    if not amount.is_finite():
-        raise ValueError(f"not a number: {value!r}")
-    return amount
-
-
-def _money(value) -> Decimal:
-    amount = _decimal(value)
-    if amount != amount.quantize(CENT):
-        raise ValueError(f"more than 2 decimals: {value!r}")
-    return amount.quantize(CENT)
-
-
 def _reported(line: dict) -> ReportedOrder:
     code = str(line["tk_status"])
     if code not in STATUS_MAP:
         raise ValueError(f"unknown tk_status {code!r} on line {line.get('trade_id')!r}")
     status = STATUS_MAP[code]
     if status == OrderStatus.SETTLED:
-        commission = _money(line["pub_share_fee"])
+        commission = parse_money(line["pub_share_fee"])
     elif status == OrderStatus.INVALID:
         commission = Decimal("0.00")  # the network pays nothing for an invalid line, whatever it estimated
     else:
-        commission = _money(line["pub_share_pre_fee"])
-    paid_at = _time(line["tk_paid_time"])
-    updated_at = _time(line["modified_time"])
+        commission = parse_money(line["pub_share_pre_fee"])
+    paid_at = parse_wire_time(line["tk_paid_time"])
+    updated_at = parse_wire_time(line["modified_time"])
     if paid_at is None or updated_at is None:
         raise ValueError(f"line {line.get('trade_id')!r} without tk_paid_time or modified_time")
     return ReportedOrder(
@@ -181,11 +154,11 @@ def _reported(line: dict) -> ReportedOrder:
         product_id=str(line["item_id"]),
         title=str(line["item_title"]),
         quantity=int(line["item_num"]),
-        paid_amount=_money(line["alipay_total_price"]),
+        paid_amount=parse_money(line["alipay_total_price"]),
         commission=commission,
         status=status,
         paid_at=paid_at,
         updated_at=updated_at,
-        settled_at=_time(line.get("tk_earning_time")) if status == OrderStatus.SETTLED else None,
+        settled_at=parse_wire_time(line.get("tk_earning_time")) if status == OrderStatus.SETTLED else None,
         raw=dict(line),
     )

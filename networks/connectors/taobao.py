@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import os
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from http.client import HTTPException
 from urllib.error import HTTPError
@@ -29,10 +29,8 @@ from urllib.parse import urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 from .base import Connector, ConnectorError, NetworkProduct, OrderStatus, ReportedOrder, ReportPage
+from .wire import CHINA, WIRE_TIME, parse_decimal, parse_money, parse_wire_time, wire_time
 
-CHINA = timezone(timedelta(hours=8), "CST")  # TOP's clock: GMT+8
-WIRE_TIME = "%Y-%m-%d %H:%M:%S"
-CENT = Decimal("0.01")
 GATEWAY_PATH = "/router/rest"
 
 SEARCH_METHOD = "taobao.tbk.dg.material.optional"
@@ -149,8 +147,8 @@ class TaobaoConnector(Connector):
             raise ValueError("start and end must be timezone-aware")
         params = {
             "query_type": QUERY_BY_MODIFIED_TIME,
-            "start_time": _wire(start),
-            "end_time": _wire(end),
+            "start_time": wire_time(start),
+            "end_time": wire_time(end),
             "page_size": self.page_size,
         }
         page_no = 1
@@ -247,30 +245,6 @@ def _https(url: str) -> str:
     return f"https:{url}" if url.startswith("//") else url
 
 
-def _wire(moment: datetime) -> str:
-    return moment.astimezone(CHINA).strftime(WIRE_TIME)
-
-
-def _time(text) -> datetime | None:
-    if not text:
-        return None
-    return datetime.strptime(str(text), WIRE_TIME).replace(tzinfo=CHINA).astimezone(UTC)
-
-
-def _decimal(value) -> Decimal:
-    amount = Decimal(str(value))
-    if not amount.is_finite():
-        raise ValueError(f"not a number: {value!r}")
-    return amount
-
-
-def _money(value) -> Decimal:
-    amount = _decimal(value)
-    if amount != amount.quantize(CENT) or amount < 0:
-        raise ValueError(f"not an amount of money: {value!r}")
-    return amount.quantize(CENT)
-
-
 def _product(item: dict) -> NetworkProduct:
     item_id = item.get("item_id") or item.get("num_iid")  # num_iid: the older, deprecated name
     if not item_id:
@@ -280,9 +254,9 @@ def _product(item: dict) -> NetworkProduct:
         external_id=str(item_id),
         title=str(item["title"]),
         image_url=_https(str(item.get("pict_url", ""))),
-        price=_money(price),
-        coupon=_money(item.get("coupon_amount") or "0"),
-        commission_rate=_decimal(item["commission_rate"]) / 10000,  # "1550" = 15.5 %
+        price=parse_money(price),
+        coupon=parse_money(item.get("coupon_amount") or "0"),
+        commission_rate=parse_decimal(item["commission_rate"]) / 10000,  # "1550" = 15.5 %
         shop_name=str(item.get("shop_title", "")),
         url=_https(str(item.get("item_url", ""))),
     )
@@ -296,16 +270,16 @@ def _reported(line: dict) -> ReportedOrder:
     if str(line.get("refund_tag", "0")) == "1":
         status = OrderStatus.INVALID  # 维权 (refund claimed): no commission for it, whatever stage it was at
     if status == OrderStatus.SETTLED:
-        commission = _money(line["pub_share_fee"])  # 结算预估收入
+        commission = parse_money(line["pub_share_fee"])  # 结算预估收入
     elif status == OrderStatus.INVALID:
         commission = Decimal("0.00")  # the network pays nothing for an invalid line, whatever it estimated
     else:
-        commission = _money(line["pub_share_pre_fee"])  # 付款预估收入
-    paid_at = _time(line.get("tk_paid_time")) or _time(line.get("tk_create_time"))
-    updated_at = _time(line.get("modified_time"))
+        commission = parse_money(line["pub_share_pre_fee"])  # 付款预估收入
+    paid_at = parse_wire_time(line.get("tk_paid_time")) or parse_wire_time(line.get("tk_create_time"))
+    updated_at = parse_wire_time(line.get("modified_time"))
     if paid_at is None or updated_at is None:
         raise ValueError(f"line {line.get('trade_id')!r} without tk_paid_time or modified_time")
-    settled_at = _time(line.get("tk_earning_time")) if status == OrderStatus.SETTLED else None
+    settled_at = parse_wire_time(line.get("tk_earning_time")) if status == OrderStatus.SETTLED else None
     if status == OrderStatus.SETTLED and settled_at is None:
         raise ValueError(f"settled line {line.get('trade_id')!r} without tk_earning_time")
     return ReportedOrder(
@@ -315,7 +289,7 @@ def _reported(line: dict) -> ReportedOrder:
         product_id=str(line["item_id"]),
         title=str(line.get("item_title", "")),
         quantity=int(line["item_num"]),
-        paid_amount=_money(line["alipay_total_price"]),
+        paid_amount=parse_money(line["alipay_total_price"]),
         commission=commission,
         status=status,
         paid_at=paid_at,

@@ -4,9 +4,7 @@
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
-
-def money_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, **kwargs)
+from core.api import money_field
 
 
 class BalanceSerializer(serializers.Serializer):

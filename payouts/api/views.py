@@ -8,7 +8,6 @@ required) are the services'; their refusals come back as 400 in the one error sh
 from dataclasses import asdict
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
@@ -17,23 +16,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import ApiError
-from payouts.api.serializers import BalanceSerializer, money_field
+from core.api import money_field, service_error
+from payouts.api.serializers import BalanceSerializer
 from payouts.forms import METHOD_IDENTIFIER
 from payouts.models import PayoutAccount, Withdrawal, mask
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
 from referrals.permissions import IsMember, IsMemberOrSuspendedReadOnly
-
-
-def service_error(error: DjangoValidationError) -> ApiError:
-    """A PayoutError as the API's one error shape, keeping its code and the fields it names."""
-    fields = error.message_dict if hasattr(error, "error_dict") else {}
-    fields = {name: [str(message) for message in messages] for name, messages in fields.items()}
-    messages = [str(message) for message in error.messages]
-    code = getattr(error, "code", None) or "invalid"
-    return ApiError(messages[0] if messages else _("Invalid input."), code=code, fields=fields)
-
 
 # --- Balance and statement ------------------------------------------------------------------------------
 
@@ -193,7 +182,7 @@ class WithdrawalCreateApi(APIView):
     permission_classes = [IsMember]
 
     class InputSerializer(serializers.Serializer):
-        amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+        amount = money_field(read_only=False)
 
         class Meta:
             ref_name = "WithdrawalCreateInput"

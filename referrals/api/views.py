@@ -8,7 +8,6 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,7 +19,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import ApiError
+from core.api import ApiError, money_field, service_error
 from core.site_url import absolute_url
 from referrals.permissions import IsMember
 from referrals.selectors import (
@@ -32,20 +31,6 @@ from referrals.selectors import (
 from shops.models import Order, Product
 from shops.selectors import member_share_link, member_share_links
 from shops.services import ShopError, share_link_create, share_link_deactivate
-
-
-def money_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, **kwargs)
-
-
-def service_error(error: DjangoValidationError) -> ApiError:
-    """A service's refusal (ShopError, PayoutError) as the API's one error shape, keeping its code."""
-    fields = error.message_dict if hasattr(error, "error_dict") else {}
-    fields = {name: [str(message) for message in messages] for name, messages in fields.items()}
-    messages = [str(message) for message in error.messages]
-    code = getattr(error, "code", None) or "invalid"
-    return ApiError(messages[0] if messages else _("Invalid input."), code=code, fields=fields)
-
 
 # --- Share links --------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import ApiError, Pagination, error_responses
+from core.api import ApiError, Pagination, error_responses, money_field, rate_field, service_error
 from referrals.permissions import IsMember
 from shops.models import Category, Product
 from shops.selectors import (
@@ -64,7 +64,7 @@ class ProductSerializer(serializers.Serializer):
     title = serializers.CharField()
     description = serializers.CharField()
     category = CategorySerializer(allow_null=True)
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="Two decimals, as a string.")
+    price = money_field(read_only=False, help_text="Two decimals, as a string.")
     stock = serializers.IntegerField()
     is_in_stock = serializers.BooleanField()
     image = serializers.ImageField(allow_null=True, use_url=True)
@@ -72,8 +72,8 @@ class ProductSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="CatalogueProduct")
 class CatalogueProductSerializer(ProductSerializer):
-    commission_rate = serializers.DecimalField(
-        max_digits=5, decimal_places=4, help_text="Fraction of the net price shared with members (0.1000 = 10 %)."
+    commission_rate = rate_field(
+        read_only=False, help_text="Fraction of the net price shared with members (0.1000 = 10 %)."
     )
     is_active = serializers.BooleanField()
 
@@ -92,16 +92,6 @@ def _member_shop(request):
     if shop is None:
         raise Http404  # no shop yet: open one on the dashboard
     return shop
-
-
-def _shop_error(error: ShopError) -> ApiError:
-    """A service's refusal as a 400 in the one shape (field errors kept when the service named fields)."""
-    if hasattr(error, "error_dict"):
-        fields = {name: [str(message) for message in messages] for name, messages in error.message_dict.items()}
-        message = next(iter(next(iter(fields.values()))), "")
-        return ApiError(message, code="invalid", fields=fields)
-    code = next((e.code for e in error.error_list if e.code), None) or "invalid"
-    return ApiError(error.messages[0], code=code)
 
 
 # --- The member's shop ----------------------------------------------------------------------
@@ -147,7 +137,7 @@ class MyShopApi(APIView):
         try:
             shop = shop_update(shop=shop, **serializer.validated_data)
         except ShopError as error:
-            raise _shop_error(error) from error
+            raise service_error(error) from error
         return Response(self.OutputSerializer(shop, context={"request": request}).data)
 
 
@@ -195,7 +185,7 @@ class MyShopListingsApi(APIView):
         try:
             listing = shop_listing_add(shop=shop, product=product, is_featured=data["is_featured"])
         except ShopError as error:
-            raise _shop_error(error) from error
+            raise service_error(error) from error
         listing = owner_listing(shop, listing.pk)
         created = listing.pk not in existing_ids
         return Response(
@@ -243,7 +233,7 @@ class MyShopListingDetailApi(APIView):
             if data.get("offset"):
                 shop_listing_reorder(shop=shop, listing_id=listing.pk, offset=data["offset"])
         except ShopError as error:
-            raise _shop_error(error) from error
+            raise service_error(error) from error
         return Response(ListingSerializer(owner_listing(shop, listing.pk), context={"request": request}).data)
 
     @extend_schema(

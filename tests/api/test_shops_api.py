@@ -257,3 +257,15 @@ def test_public_closed_shop_unlisted_or_inactive_product_is_404(api_client, shop
 def test_public_bad_input_is_404_in_the_error_shape(api_client, shop):
     assert_error_shape(api_client.get("/api/v1/public/shops/no-such-shop/"), 404)
     assert_error_shape(api_client.get(f"/api/v1/public/shops/{shop.slug}/products/?page=0"), 404)
+
+
+def test_catalogue_shows_a_price_as_large_as_the_database_stores(api_client):
+    # A product's price is a MoneyField (14 digits, SPEC §3); the API's money fields allowed only 12 and answered
+    # a 500 for a price of ten thousand million or more.
+    product = ProductFactory(price=Decimal("999999999999.99"))
+    headers = bearer(MemberFactory())
+
+    response = api_client.get("/api/v1/catalogue/", **headers)
+
+    assert response.status_code == 200
+    assert [(row["id"], row["price"]) for row in response.json()["results"]] == [(product.pk, "999999999999.99")]

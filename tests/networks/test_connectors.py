@@ -16,7 +16,7 @@ from networks.connectors import (
 )
 from networks.connectors.base import ConnectorError, OrderStatus
 from networks.connectors.sandbox import SandboxConnector
-from networks.sandbox import SandboxNetwork
+from networks.sandbox import SandboxNetwork, server
 from networks.sandbox.server import CHINA
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=CHINA)
@@ -295,3 +295,22 @@ def test_the_sandbox_fixture_points_the_registry_at_the_running_network(sandbox_
 
     assert connector.base_url == sandbox_network.url
     assert len(connector.search_products()) == 20
+
+
+def test_a_negative_amount_in_the_report_is_a_connector_error_as_from_taobao(sandbox_network, sandbox_connector):
+    # The sandbox speaks 淘宝联盟's format, whose connector refuses a negative amount (docs/networks-formats.md):
+    # no network reports money below zero (a refund makes the line invalid), so one is a report we do not trust.
+    product = sandbox_network.state.products[0]
+    trade_id = sandbox_network.create_order("m1", product.item_id, at=T0)["trade_id"]
+    sandbox_network.state.lines[trade_id].estimate = Decimal("-1.00")
+
+    with pytest.raises(ConnectorError, match="negative amount"):
+        sandbox_connector.fetch_orders(T0, T0 + timedelta(hours=1))
+
+
+def test_a_price_that_is_not_a_number_is_a_connector_error(sandbox_network, sandbox_connector, monkeypatch):
+    answer = server._Handler._product_json
+    monkeypatch.setattr(server._Handler, "_product_json", lambda self, p: answer(self, p) | {"reserve_price": "N/A"})
+
+    with pytest.raises(ConnectorError, match="not a number"):
+        sandbox_connector.search_products()

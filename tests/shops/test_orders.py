@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from commissions.tasks import commission_apply_refund_task, commission_split_order_task
 from shops import services
+from shops.locks import order_lock
 from shops.models import Order, OrderEvent, OrderLine, Payment, Product, Refund, RefundLine
 from shops.payments.sandbox import SandboxProvider, build_webhook
 from shops.services import (
@@ -378,7 +379,7 @@ def test_paying_a_paid_order_again_is_an_illegal_transition():
     before = order_state(order)
 
     with pytest.raises(IllegalTransition), transaction.atomic():
-        services._order_transition(services._order_locked(order.pk), Status.PAID, actor_label="sandbox")
+        services._order_transition(order_lock(order.pk), Status.PAID, actor_label="sandbox")
 
     assert order_state(order) == before
 

@@ -1,4 +1,5 @@
-"""Server-rendered charts for the member dashboard: pure functions from numbers to SVG markup.
+"""Server-rendered charts: pure functions from numbers to SVG markup (the member dashboard's daily chart, and the
+pieces every chart is drawn with: the opening, the plot area, scale labels, escaped text; staff/charts.py uses them).
 
 No Django, no database, no JavaScript: the caller passes the translated labels and the formatters (money, dates),
 so the same function serves every language and is testable alone. Every piece of text is XML-escaped here, so
