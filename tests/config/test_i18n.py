@@ -4,6 +4,7 @@ chosen per request and switchable, and amounts and dates follow the language (cu
 import ast
 import gettext
 import re
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -98,6 +99,46 @@ def test_every_zh_hans_message_is_translated_and_none_is_fuzzy():
     assert fuzzy == []
     plurals = [entry for entry in entries if entry.msgid_plural is not None]
     assert plurals and all(len(entry.msgstrs) == 1 for entry in plurals)  # Chinese has one plural form
+
+
+def test_every_message_in_the_code_is_in_the_catalogue(tmp_path, monkeypatch, settings):
+    """makemessages over the code and templates finds no message the committed catalogue lacks (a new string left
+    untranslated would show in English on a Chinese page).
+
+    It runs in a folder of links to the project's code, so it never writes the committed catalogue: makemessages
+    writes to any `locale` folder it meets under the folder it runs in."""
+    from django.core.management import call_command
+
+    if shutil.which("xgettext") is None:
+        pytest.skip("needs GNU gettext's xgettext (apt-get install gettext) to extract messages")
+    base = Path(settings.BASE_DIR)
+    work = tmp_path / "code"
+    work.mkdir()
+    for entry in base.iterdir():
+        if (entry.is_dir() and (entry / "__init__.py").exists()) or entry.name == "templates":
+            (work / entry.name).symlink_to(entry, target_is_directory=True)
+    copy = tmp_path / "catalogue" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(ZH_PO, copy)
+    before = ZH_PO.read_bytes()
+    settings.LOCALE_PATHS = [str(copy.parents[2])]
+    monkeypatch.chdir(work)
+    call_command(
+        "makemessages",
+        locale=["zh_Hans"],
+        ignore_patterns=["tests", "bench"],
+        symlinks=True,
+        no_obsolete=True,
+        verbosity=0,
+    )
+
+    def keys(path):
+        return {(entry.msgctxt, entry.msgid) for entry in parse_po(path)[1]}
+
+    assert ZH_PO.read_bytes() == before
+    assert len(keys(copy)) > 500  # it read the code
+    missing = sorted(keys(copy) - keys(ZH_PO), key=str)
+    assert missing == [], f"run makemessages and translate these (see the README): {missing}"
 
 
 def test_zh_hans_translations_keep_their_placeholders_and_are_chinese():
