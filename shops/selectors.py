@@ -6,8 +6,6 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.text import slugify
 
-from commissions.calculations import ChainMember, Plan, Policy, line_pool, split_line
-from commissions.services import plan_in_force, policy_in_force
 from core.money import ZERO
 from core.phones import phone_lookup_value
 from referrals.models import Member
@@ -206,37 +204,6 @@ def catalogue_search(*, search: str = "", category_id: int | None = None, sort: 
             commission_pool=ExpressionWrapper(F("price") * F("commission_rate"), output_field=DecimalField())
         )
     return products.order_by(*CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS[""]))
-
-
-@dataclass(frozen=True)
-class EarningTerms:
-    """The plan and compliance policy in force, as the pure calculation takes them."""
-
-    plan: Plan
-    policy: Policy
-
-
-def earning_terms_in_force(at=None) -> EarningTerms | None:
-    """The plan and policy in force (two queries), or None when either is missing: then nobody earns anything
-    and a page shows no estimate. Read once per page, then call `sharer_earning` for each product."""
-    plan, policy = plan_in_force(at), policy_in_force(at)
-    if plan is None or policy is None:
-        return None
-    return EarningTerms(plan=plan.as_calculation(), policy=policy.as_calculation())
-
-
-def sharer_earning(terms: EarningTerms, *, price: Decimal, commission_rate: Decimal) -> Decimal:
-    """What the sharer (level 1) earns on one unit sold at `price`, under `terms`: the line's pool split with a
-    one-member eligible chain, not a self-purchase, every cap applied exactly as the real split applies it."""
-    split = split_line(
-        pool=line_pool(price, commission_rate),
-        net_amount=price,
-        chain=[ChainMember(member_id=0, is_eligible=True)],  # "you": the id plays no part in the amounts
-        plan=terms.plan,
-        policy=terms.policy,
-        is_self_purchase=False,
-    )
-    return next((share.amount for share in split.shares if share.level == 1), ZERO)
 
 
 def unpaid_units_held(*, since, client_key: str = "", phone: str = "", email: str = "") -> int:

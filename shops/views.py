@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
+from commissions.selectors import earning_terms_in_force, external_earning, sharer_earning
 from core.client_ip import client_ip
 from core.forms import add_service_errors
 from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
@@ -440,7 +441,7 @@ def my_shop_products(request):
             messages.error(request, " ".join(error.messages))
         return redirect(f"{page}#listing-{target}")
     listings = selectors.owner_listings(shop)
-    terms = selectors.earning_terms_in_force()
+    terms = earning_terms_in_force()
     rows = []
     for index, listing in enumerate(listings):
         before = listings[index - 1] if index > 0 else None
@@ -460,7 +461,7 @@ def my_shop_products(request):
 def _earning(terms, product):
     if terms is None:
         return None
-    return selectors.sharer_earning(terms, price=product.price, commission_rate=product.commission_rate)
+    return sharer_earning(terms, price=product.price, commission_rate=product.commission_rate)
 
 
 def _listing_add(request, shop: Shop, product_id: int) -> None:
@@ -513,7 +514,7 @@ def my_shop_catalogue(request):
         selectors.catalogue_search(search=search, category_id=category_id, sort=sort), CATALOGUE_PAGE_SIZE
     )
     page = paginator.get_page(request.GET.get("page"))
-    terms = selectors.earning_terms_in_force()  # once per page, not per product
+    terms = earning_terms_in_force()  # once per page, not per product
     listed = selectors.listed_product_ids(shop)
     rows = [
         {"product": product, "earning": _earning(terms, product), "listing_id": listed.get(product.pk)}
@@ -613,13 +614,13 @@ def my_shop_networks(request):
         CATALOGUE_PAGE_SIZE,
     )
     page = paginator.get_page(request.GET.get("page"))
-    terms = selectors.earning_terms_in_force()  # once per page, not per product
+    terms = earning_terms_in_force()  # once per page, not per product
     listings = selectors.owner_external_listings(shop)
     listed = {listing.product_id: listing.pk for listing in listings}
     rows = [
         {
             "product": product,
-            "earning": None if terms is None else network_selectors.external_earning(terms, product),
+            "earning": None if terms is None else external_earning(terms, product),
             "listing_id": listed.get(product.pk),
             "rate_percent": _percent(product.commission_rate),
             "has_image": network_selectors.image_origin(product.image_url) is not None,
