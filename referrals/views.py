@@ -23,7 +23,7 @@ from core.charts import daily_chart_svg
 from core.money import ZERO, format_money
 from core.ratelimit import rate_limit
 from core.site_url import absolute_url
-from members.selectors import member_dashboard_stats
+from members.selectors import member_dashboard_stats, member_team_level_sales, team_levels_in_force
 from payouts.selectors import member_balance
 from referrals.decorators import member_required
 from referrals.models import Member
@@ -31,10 +31,8 @@ from referrals.selectors import (
     member_by_invite_code,
     member_for_user,
     member_pending_team,
-    member_team_level,
     member_team_level_counts,
     member_team_size,
-    team_levels_in_force,
 )
 from referrals.services import ReferralError, member_join
 from shops.attribution import attribution_from_request
@@ -162,7 +160,7 @@ def team(request):
     until = timezone.make_aware(datetime.combine(next_month, time.min), zone)
     pending = member_pending_team(member)  # members who joined moments ago, not in the nested sets yet
     level_counts = member_team_level_counts(member, levels, pending)
-    paginator = Paginator(member_team_level(member, level, since, until, pending), TEAM_PAGE_SIZE)
+    paginator = Paginator(member_team_level_sales(member, level, since, until, pending), TEAM_PAGE_SIZE)
     # Counted already, with the other levels: spare the paginator a second scan of a 100,000-member downline.
     paginator.count = level_counts[level]
     page = paginator.get_page(request.GET.get("page"))

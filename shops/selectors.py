@@ -1,7 +1,20 @@
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, OuterRef, Prefetch, Q, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.text import slugify
@@ -234,6 +247,49 @@ def sold_orders():
 
 
 SALES = Sum(F("total") - F("refunded_total"), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def sharer_sales(since: datetime, until: datetime) -> Coalesce:
+    """An annotation for members: the sales of the orders each one shared (`sold_orders`) with `paid_at` in
+    [since, until), net of partial refunds; 0.00 without any. A correlated subquery on the orders' sharer index, so
+    a page of members costs one query however many orders they shared."""
+    sales = (
+        sold_orders()
+        .filter(sharer=OuterRef("pk"), paid_at__gte=since, paid_at__lt=until)
+        .order_by()
+        .values("sharer")
+        .annotate(amount=SALES)
+        .values("amount")[:1]
+    )
+    return Coalesce(Subquery(sales), Value(ZERO), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def member_attributed_orders(member: Member) -> QuerySet[Order]:
+    """The orders `member` shared (is the sharer of), newest first, with their lines: amounts only.
+
+    Reads no buyer field (name, phone, email, address): they are deferred and never shown to the sharer.
+    Two queries a page (the orders, then their lines).
+    """
+    lines = OrderLine.objects.only(
+        "pk", "order_id", "title", "quantity", "net_amount", "refunded_quantity", "refunded_amount"
+    ).order_by("pk")
+    return (
+        Order.objects.filter(sharer=member)
+        .only(
+            "pk",
+            "number",
+            "status",
+            "total",
+            "refunded_total",
+            "currency",
+            "created_at",
+            "paid_at",
+            "sharer_id",
+            "share_link_id",
+        )
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .order_by("-created_at", "-pk")
+    )
 
 
 # --- Share links ----------------------------------------------------------------------

@@ -21,15 +21,13 @@ from rest_framework.views import APIView
 
 from core.api import ApiError, money_field, service_error
 from core.site_url import absolute_url
+from members.selectors import member_team_level_sales, team_levels_in_force
 from referrals.permissions import IsMember
 from referrals.selectors import (
-    member_attributed_orders,
-    member_team_level,
     member_team_level_counts,
-    team_levels_in_force,
 )
 from shops.models import Order, Product
-from shops.selectors import member_share_link, member_share_links
+from shops.selectors import member_attributed_orders, member_share_link, member_share_links
 from shops.services import ShopError, share_link_create, share_link_deactivate
 
 # --- Share links --------------------------------------------------------------------------------------
@@ -237,7 +235,7 @@ class MemberTeamLevelApi(generics.ListAPIView):
             message = _("Your team shows levels 1 to %(levels)d.") % {"levels": levels}
             raise ApiError(message, code="invalid", fields={"level": [message]})
         since, until = _this_month()
-        return member_team_level(self.request.member, level, since, until)
+        return member_team_level_sales(self.request.member, level, since, until)
 
     @extend_schema(
         parameters=[
