@@ -23,7 +23,7 @@ from commissions.selectors import (
     member_commission_entry_related,
 )
 from payouts.selectors import member_balance
-from referrals.decorators import member_required
+from members.decorators import member_required
 from referrals.selectors import member_for_user
 
 ENTRIES_PER_PAGE = 20

@@ -148,3 +148,11 @@ def member_team_level_sales(
     each annotated with `sales`: the paid, not fully refunded orders they shared with `paid_at` in [since, until),
     net of partial refunds. One query per page however large the team."""
     return member_team_level(member, level, pending).annotate(sales=sharer_sales(since, until))
+
+
+def month_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start of the month of `day`, start of the next month) in the current time zone: "this month" of the team's
+    sales."""
+    month_start = day.replace(day=1)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    return _day_bounds(month_start, next_month - timedelta(days=1))

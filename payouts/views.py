@@ -22,7 +22,7 @@ from payouts.forms import PayoutAccountForm, WithdrawalForm
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
-from referrals.decorators import member_required, suspended_refused
+from members.decorators import member_required, suspended_refused
 from referrals.selectors import member_for_user
 
 # The overview lists the latest withdrawals; the statement has every one of them.

@@ -7,7 +7,7 @@ from django.utils.translation import pgettext_lazy
 
 from core.images import IMAGE_FORMATS, image_upload_check
 from core.phones import PhoneNumberField, phone_lookup_value
-from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Order, Product, Shop
+from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Order, Shop
 from shops.selectors import shop_address_suggestion
 
 
@@ -217,23 +217,3 @@ class ShopForm(forms.ModelForm):
             "is_open": data["is_open"],
             "logo": logo,
         }
-
-
-class ShareLinkForm(forms.Form):
-    product = forms.ModelChoiceField(
-        label=_("Link to"),
-        queryset=None,
-        required=False,
-        empty_label=_("My whole shop"),
-    )
-    campaign = forms.CharField(
-        label=_("Campaign label (optional)"),
-        max_length=60,
-        required=False,
-        help_text=_("For your own tracking, e.g. “WeChat group” or “Moments 11.11”."),
-    )
-
-    def __init__(self, *args, shop=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        listed = Product.objects.filter(listings__shop=shop, is_active=True) if shop else Product.objects.none()
-        self.fields["product"].queryset = listed.order_by("title")

@@ -24,7 +24,7 @@ from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
 from networks import selectors as network_selectors
 from networks.services import NetworkError
-from referrals.decorators import member_required
+from members.decorators import member_required
 from shops import selectors
 from shops.attribution import attribution_cookie_set, attribution_from_request
 from shops.cart import Cart, may_see_order, remember_order

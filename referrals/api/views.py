@@ -59,10 +59,10 @@ class ShareLinkOutputSerializer(serializers.Serializer):
         return self._absolute(reverse("share_link", args=[link.code]))
 
     def get_qr_svg_url(self, link) -> str:
-        return self._absolute(reverse("referrals:link_qr", kwargs={"link_id": link.pk, "fmt": "svg"}))
+        return self._absolute(reverse("members:link_qr", kwargs={"link_id": link.pk, "fmt": "svg"}))
 
     def get_qr_png_url(self, link) -> str:
-        return self._absolute(reverse("referrals:link_qr", kwargs={"link_id": link.pk, "fmt": "png"}))
+        return self._absolute(reverse("members:link_qr", kwargs={"link_id": link.pk, "fmt": "png"}))
 
 
 class ShareLinkStatsOutputSerializer(ShareLinkOutputSerializer):
@@ -196,7 +196,7 @@ class MemberTeamApi(APIView):
                 {"display_name": sponsor.display_name, "joined_at": sponsor.joined_at} if sponsor is not None else None
             ),
             "invite_code": member.invite_code,
-            "invite_url": absolute_url(reverse("referrals:join_with_code", args=[member.invite_code])),
+            "invite_url": absolute_url(reverse("members:join_with_code", args=[member.invite_code])),
             "levels_in_force": levels,
             "levels": [{"level": level, "members": n} for level, n in sorted(counts.items())],
         }

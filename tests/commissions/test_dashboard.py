@@ -97,11 +97,11 @@ def test_entries_page_sends_a_user_who_is_not_a_member_to_join(client, user_fact
     response = client.get(ENTRIES)
 
     assert response.status_code == 302
-    assert response.url == reverse("referrals:join")
+    assert response.url == reverse("members:join")
 
 
 def test_dashboard_links_to_the_commission_page(client, chain):
-    response = _login(client, chain[2]).get(reverse("referrals:dashboard"))
+    response = _login(client, chain[2]).get(reverse("members:dashboard"))
 
     assert ENTRIES in response.content.decode()
 

@@ -58,7 +58,7 @@ def test_no_page_violates_the_content_security_policy(live_server, chromium):
     page.get_by_label("Email or phone").fill(site.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}{reverse('referrals:dashboard')}")
+    page.wait_for_url(f"{live_server.url}{reverse('members:dashboard')}")
     for path in site.member_pages:
         visit(path)
     for path in site.staff_pages:

@@ -89,21 +89,21 @@ TEXT = {
 
 # (file name, URL name) of every page of the shop owner's dashboard.
 DASHBOARD_PAGES = [
-    ("overview", "referrals:dashboard"),
+    ("overview", "members:dashboard"),
     ("my-shop", "shops:my_shop"),
     ("my-products", "shops:my_shop_products"),
     ("catalogue", "shops:my_shop_catalogue"),
     ("other-platforms", "shops:my_shop_networks"),
-    ("links", "referrals:links"),
+    ("links", "members:links"),
     ("commissions", "commissions:entries"),
     ("payouts", "payouts:overview"),
     ("payouts-account", "payouts:account"),
     ("statement", "payouts:statement"),
     ("profile", "accounts:profile"),
-    ("team", "referrals:team"),
+    ("team", "members:team"),
 ]
 # Pages other engineers are adding: photographed as soon as their URL exists, skipped (not failed) until then.
-PAGES_BEING_ADDED = {"accounts:profile", "referrals:team"}
+PAGES_BEING_ADDED = {"accounts:profile", "members:team"}
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_a_new_member_opens_a_shop_shares_it_and_sees_the_commission(live_server
     owner.set_default_timeout(15_000)
 
     # --- the sponsor's invite link; the Chinese run picks its language with the header's switcher ---
-    owner.goto(live_server.url + reverse("referrals:join_with_code", args=[sponsor.invite_code]))
+    owner.goto(live_server.url + reverse("members:join_with_code", args=[sponsor.invite_code]))
     if chinese:
         owner.get_by_label("Language").select_option(language)
         owner.get_by_role("button", name="Switch").click()
@@ -149,7 +149,7 @@ def test_a_new_member_opens_a_shop_shares_it_and_sees_the_commission(live_server
     owner.get_by_label(text["password1"], exact=True).fill(PASSWORD)
     owner.get_by_label(text["password2"], exact=True).fill(PASSWORD)
     owner.get_by_role("button", name=text["join"]).click()
-    owner.wait_for_url(f"**{reverse('referrals:dashboard')}")
+    owner.wait_for_url(f"**{reverse('members:dashboard')}")
     member = Member.objects.get(user__email=email)
     assert member.parent_id == sponsor.pk
 
@@ -168,7 +168,7 @@ def test_a_new_member_opens_a_shop_shares_it_and_sees_the_commission(live_server
     assert list(member.shop.products.all()) == [product]
 
     # --- a share link for that product, its URL read from the page ---
-    owner.goto(live_server.url + reverse("referrals:links"))
+    owner.goto(live_server.url + reverse("members:links"))
     owner.get_by_label(text["link_to"], exact=True).select_option(label=product.title)
     owner.get_by_role("button", name=text["create_link"]).click()
     link_url = owner.locator(".card .copy").first.inner_text().strip()

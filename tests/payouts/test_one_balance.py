@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 FIGURES = ("available", "pending", "in_flight", "paid_out", "clawed_back")
 PAGES = {
-    "overview": reverse("referrals:dashboard"),
+    "overview": reverse("members:dashboard"),
     "earnings": reverse("commissions:entries"),
     "payouts": reverse("payouts:overview"),
 }

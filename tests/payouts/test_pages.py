@@ -355,7 +355,7 @@ def test_pages_need_login_and_membership(client):
     client.force_login(UserFactory())  # a user who never joined
     for url in (OVERVIEW, ACCOUNT, STATEMENT, STATEMENT_CSV):
         response = client.get(url)
-        assert response.status_code == 302 and response.url == reverse("referrals:join")
+        assert response.status_code == 302 and response.url == reverse("members:join")
     assert client.post(reverse("payouts:withdrawal_cancel", args=[1])).status_code == 404
 
 

@@ -31,15 +31,15 @@ from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_orde
 
 pytestmark = pytest.mark.django_db
 
-DASHBOARD = reverse("referrals:dashboard")
-TEAM = reverse("referrals:team")
+DASHBOARD = reverse("members:dashboard")
+TEAM = reverse("members:team")
 SVG = "{http://www.w3.org/2000/svg}"
 
 # Pinned query counts. Overview: session, user, member (with sponsor) | clicks, orders by day,
 # entries by day | shop, direct invitees, pending team | balance (entries, withdrawals). Team: session, user,
 # member | policy, pending team, members per level (also the paginator's count), the page of members with their
 # sales.
-# 11, plus the member lookup of referrals.decorators.suspended_refused (a suspended member gets the 403 page), which
+# 11, plus the member lookup of members.decorators.suspended_refused (a suspended member gets the 403 page), which
 # the URLconf puts in front of the dashboard because the view looks the member up itself.
 OVERVIEW_QUERIES = 12
 TEAM_QUERIES = 7
@@ -157,7 +157,7 @@ def test_both_pages_send_a_user_who_is_not_a_member_to_join(client, url):
     response = client.get(url)
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("referrals:join")
+    assert response["Location"] == reverse("members:join")
 
 
 # --- Overview ------------------------------------------------------------------------------------------------
@@ -231,10 +231,10 @@ def test_overview_page_shows_my_figures_and_none_of_the_strangers(client, overvi
         assert theirs not in page
     # what the page kept: the invite link and its QR codes, the shop
     assert f"/join/{me.invite_code}/" in page
-    assert reverse("referrals:invite_qr", args=["png"]) in page
-    assert reverse("referrals:invite_qr", args=["svg"]) in page
+    assert reverse("members:invite_qr", args=["png"]) in page
+    assert reverse("members:invite_qr", args=["svg"]) in page
     assert reverse("shops:shop_home", args=[me.shop.slug]) in page
-    assert reverse("referrals:team") in page
+    assert reverse("members:team") in page
 
 
 def test_overview_chart_is_well_formed_svg_with_a_bar_per_day_and_an_earnings_line(client, overview):
@@ -325,7 +325,7 @@ def test_team_page_lists_my_direct_invitees_with_this_months_sales(client, team)
     assert re.search(r'id="team-size"><b>4</b>', page)
     assert re.search(r'id="direct-count"><b>2</b>', page)
     assert f"/join/{team['me'].invite_code}/" in page
-    assert f'src="{reverse("referrals:invite_qr", args=["svg"])}"' in page
+    assert f'src="{reverse("members:invite_qr", args=["svg"])}"' in page
     joined = team["anna"].joined_at.astimezone(timezone.get_current_timezone())
     assert f"Joined {joined:%m/%d/%Y}" in page
 

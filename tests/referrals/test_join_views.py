@@ -26,7 +26,7 @@ def signup_data(**overrides):
 def test_join_page_names_the_sponsor(client):
     sponsor = MemberFactory(user=UserFactory(first_name="Li", last_name="Na"))
 
-    response = client.get(reverse("referrals:join_with_code", args=[sponsor.invite_code]))
+    response = client.get(reverse("members:join_with_code", args=[sponsor.invite_code]))
 
     assert response.status_code == 200
     assert "Li Na invites you" in response.content.decode()
@@ -35,15 +35,15 @@ def test_join_page_names_the_sponsor(client):
 def test_sign_up_through_invite_link_joins_under_sponsor_and_signs_in(client):
     sponsor = MemberFactory()
 
-    response = client.post(reverse("referrals:join_with_code", args=[sponsor.invite_code]), signup_data())
+    response = client.post(reverse("members:join_with_code", args=[sponsor.invite_code]), signup_data())
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("referrals:dashboard")
+    assert response["Location"] == reverse("members:dashboard")
     member = Member.objects.get(user__email="new.person@example.com")
     assert member.parent_id == sponsor.pk
     assert member.join_source == Member.JoinSource.INVITE
     assert member.level == 1
-    assert client.get(reverse("referrals:dashboard")).status_code == 200
+    assert client.get(reverse("members:dashboard")).status_code == 200
     event = TreeEvent.objects.get(kind=TreeEvent.Kind.JOIN, member=member)
     assert event.new_parent_id == sponsor.pk
     assert tree_check().is_valid
@@ -52,23 +52,23 @@ def test_sign_up_through_invite_link_joins_under_sponsor_and_signs_in(client):
 def test_invite_code_is_case_and_space_insensitive(client):
     sponsor = MemberFactory()
 
-    client.post(reverse("referrals:join_with_code", args=[f" {sponsor.invite_code.lower()} "]), signup_data())
+    client.post(reverse("members:join_with_code", args=[f" {sponsor.invite_code.lower()} "]), signup_data())
 
     assert Member.objects.get(user__email="new.person@example.com").parent_id == sponsor.pk
 
 
 def test_unknown_code_gets_a_clear_message_and_a_way_to_join_without_sponsor(client):
-    response = client.get(reverse("referrals:join_with_code", args=["NOSUCHCD"]))
+    response = client.get(reverse("members:join_with_code", args=["NOSUCHCD"]))
 
     assert response.status_code == 404
     page = response.content.decode()
     assert "could not find the invite code" in page
-    assert f'href="{reverse("referrals:join")}"' in page
+    assert f'href="{reverse("members:join")}"' in page
     assert "password1" not in page
 
 
 def test_post_to_unknown_code_creates_nothing(client):
-    response = client.post(reverse("referrals:join_with_code", args=["NOSUCHCD"]), signup_data())
+    response = client.post(reverse("members:join_with_code", args=["NOSUCHCD"]), signup_data())
 
     assert response.status_code == 404
     assert not User.objects.filter(email="new.person@example.com").exists()
@@ -78,7 +78,7 @@ def test_post_to_unknown_code_creates_nothing(client):
 def test_suspended_sponsor_code_is_refused_with_nothing_created(client, staff_user):
     sponsor = MemberFactory()
     member_set_status(member=sponsor, status=Member.Status.SUSPENDED, actor=staff_user)
-    url = reverse("referrals:join_with_code", args=[sponsor.invite_code])
+    url = reverse("members:join_with_code", args=[sponsor.invite_code])
 
     page = client.get(url).content.decode()
     response = client.post(url, signup_data())
@@ -92,9 +92,9 @@ def test_suspended_sponsor_code_is_refused_with_nothing_created(client, staff_us
 
 def test_sponsor_suspended_between_page_and_submit_rolls_back_the_new_account(client, staff_user, monkeypatch):
     sponsor = MemberFactory()
-    url = reverse("referrals:join_with_code", args=[sponsor.invite_code])
+    url = reverse("members:join_with_code", args=[sponsor.invite_code])
     # The page was shown while the sponsor was active; the sponsor is suspended before the form arrives.
-    from referrals import views
+    from members.views import join as views
 
     real_lookup = views.member_by_invite_code
 
@@ -113,7 +113,7 @@ def test_sponsor_suspended_between_page_and_submit_rolls_back_the_new_account(cl
 
 
 def test_join_without_sponsor_makes_a_root(client):
-    response = client.post(reverse("referrals:join"), signup_data())
+    response = client.post(reverse("members:join"), signup_data())
 
     assert response.status_code == 302
     member = Member.objects.get(user__email="new.person@example.com")
@@ -126,7 +126,7 @@ def test_join_without_sponsor_goes_under_configured_default_sponsor(client, sett
     house = MemberFactory()
     settings.REFERRALS_DEFAULT_SPONSOR_CODE = house.invite_code
 
-    client.post(reverse("referrals:join"), signup_data())
+    client.post(reverse("members:join"), signup_data())
 
     member = Member.objects.get(user__email="new.person@example.com")
     assert member.parent_id == house.pk
@@ -137,7 +137,7 @@ def test_invalid_sign_up_shows_errors_beside_fields_and_creates_nothing(client):
     sponsor = MemberFactory()
 
     response = client.post(
-        reverse("referrals:join_with_code", args=[sponsor.invite_code]),
+        reverse("members:join_with_code", args=[sponsor.invite_code]),
         signup_data(email="not-an-email", password2="something-else"),
     )
 
@@ -152,7 +152,7 @@ def test_invalid_sign_up_shows_errors_beside_fields_and_creates_nothing(client):
 def test_email_already_registered_is_refused_case_insensitively(client):
     UserFactory(email="taken@example.com")
 
-    response = client.post(reverse("referrals:join"), signup_data(email="TAKEN@example.com"))
+    response = client.post(reverse("members:join"), signup_data(email="TAKEN@example.com"))
 
     assert response.status_code == 200
     assert "already exists" in response.context["form"].errors["email"][0]
@@ -163,7 +163,7 @@ def test_signed_in_user_without_membership_joins_with_one_click(client):
     sponsor = MemberFactory()
     user = UserFactory()
     client.force_login(user)
-    url = reverse("referrals:join_with_code", args=[sponsor.invite_code])
+    url = reverse("members:join_with_code", args=[sponsor.invite_code])
 
     page = client.get(url).content.decode()
     response = client.post(url)
@@ -179,7 +179,7 @@ def test_second_join_is_refused_and_changes_nothing(client):
     member = MemberFactory(sponsor=first_sponsor)
     client.force_login(member.user)
 
-    response = client.post(reverse("referrals:join_with_code", args=[other_sponsor.invite_code]), follow=True)
+    response = client.post(reverse("members:join_with_code", args=[other_sponsor.invite_code]), follow=True)
 
     assert "already a member" in response.content.decode()
     member.refresh_from_db()
@@ -194,7 +194,7 @@ def test_login_by_email_or_phone_then_dashboard_shows_invite_link(client):
     assert client.login(username="LI@example.com", password=PASSWORD)
     client.logout()
     assert client.login(username="13800000000", password=PASSWORD)
-    page = client.get(reverse("referrals:dashboard")).content.decode()
+    page = client.get(reverse("members:dashboard")).content.decode()
 
     assert f"/join/{member.invite_code}/" in page
 
@@ -202,14 +202,14 @@ def test_login_by_email_or_phone_then_dashboard_shows_invite_link(client):
 def test_dashboard_sends_a_signed_in_non_member_to_join(client):
     client.force_login(UserFactory())
 
-    response = client.get(reverse("referrals:dashboard"))
+    response = client.get(reverse("members:dashboard"))
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("referrals:join")
+    assert response["Location"] == reverse("members:join")
 
 
 def test_dashboard_needs_login(client):
-    response = client.get(reverse("referrals:dashboard"))
+    response = client.get(reverse("members:dashboard"))
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
@@ -218,7 +218,7 @@ def test_dashboard_needs_login(client):
 def test_join_page_does_not_reveal_the_sponsors_email(client):
     sponsor = MemberFactory(user=UserFactory(first_name="", email="secret.person@example.com"))
 
-    page = client.get(reverse("referrals:join_with_code", args=[sponsor.invite_code])).content.decode()
+    page = client.get(reverse("members:join_with_code", args=[sponsor.invite_code])).content.decode()
 
     assert "secret.person@example.com" not in page
     assert "se***@example.com invites you" in page

@@ -56,9 +56,9 @@ def assert_refused(response):
 
 
 CLOSED_PAGES = [
-    "referrals:dashboard",
-    "referrals:team",
-    "referrals:links",
+    "members:dashboard",
+    "members:team",
+    "members:links",
     "shops:my_shop",
     "shops:my_shop_products",
     "shops:my_shop_catalogue",
@@ -72,20 +72,20 @@ def test_a_suspended_member_is_refused_the_shop_owner_pages(suspended_client, na
 
 
 def test_the_refusal_page_points_to_what_stays_open(suspended_client):
-    page = suspended_client.get(reverse("referrals:dashboard")).content.decode()
+    page = suspended_client.get(reverse("members:dashboard")).content.decode()
 
     assert reverse("commissions:entries") in page
     assert reverse("payouts:overview") in page
 
 
 def test_a_suspended_member_gets_no_qr_codes(suspended_client, link):
-    assert_refused(suspended_client.get(reverse("referrals:link_qr", args=[link.pk, "png"])))
-    assert_refused(suspended_client.get(reverse("referrals:invite_qr", args=["svg"])))
+    assert_refused(suspended_client.get(reverse("members:link_qr", args=[link.pk, "png"])))
+    assert_refused(suspended_client.get(reverse("members:invite_qr", args=["svg"])))
 
 
 def test_a_suspended_member_cannot_change_links(suspended_client, link):
-    assert_refused(suspended_client.post(reverse("referrals:link_deactivate", args=[link.pk])))
-    assert_refused(suspended_client.post(reverse("referrals:links"), {}))
+    assert_refused(suspended_client.post(reverse("members:link_deactivate", args=[link.pk])))
+    assert_refused(suspended_client.post(reverse("members:links"), {}))
 
     assert ShareLink.objects.get(pk=link.pk).is_active
     assert ShareLink.objects.filter(owner=link.owner).count() == 1
@@ -143,13 +143,13 @@ def test_other_members_are_not_affected(client, member):
     suspend(member)
     client.force_login(MemberFactory().user)
 
-    assert client.get(reverse("referrals:dashboard")).status_code == 200
+    assert client.get(reverse("members:dashboard")).status_code == 200
 
 
 def test_signed_out_visitors_still_go_to_the_login_page(client, member):
     suspend(member)
 
-    response = client.get(reverse("referrals:dashboard"))
+    response = client.get(reverse("members:dashboard"))
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))

@@ -52,12 +52,12 @@ def make_site() -> Site:
         reverse("shops:order_lookup"),
         reverse("login"),
         reverse("password_reset"),
-        reverse("referrals:join"),
+        reverse("members:join"),
     ]
     member_pages = [
-        reverse("referrals:dashboard"),
-        reverse("referrals:team"),
-        reverse("referrals:links"),
+        reverse("members:dashboard"),
+        reverse("members:team"),
+        reverse("members:links"),
         reverse("shops:my_shop"),
         reverse("shops:my_shop_products"),
         reverse("shops:my_shop_catalogue"),

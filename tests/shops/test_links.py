@@ -287,7 +287,7 @@ def signup(client, path):
 def test_a_visitor_from_a_share_link_joins_under_the_sharer(client, link):
     visit(client, link)
 
-    member = signup(client, reverse("referrals:join"))
+    member = signup(client, reverse("members:join"))
 
     assert member.parent_id == link.owner_id
     assert member.join_source == Member.JoinSource.SHARE_LINK
@@ -297,7 +297,7 @@ def test_an_invite_link_wins_over_a_share_link_cookie(client, link):
     inviter = MemberFactory()
     visit(client, link)
 
-    member = signup(client, reverse("referrals:join_with_code", args=[inviter.invite_code]))
+    member = signup(client, reverse("members:join_with_code", args=[inviter.invite_code]))
 
     assert member.parent_id == inviter.pk
 
@@ -306,7 +306,7 @@ def test_joining_through_share_links_can_be_switched_off(client, link, settings)
     settings.REFERRALS_JOIN_VIA_SHARE_LINK = False
     visit(client, link)
 
-    member = signup(client, reverse("referrals:join"))
+    member = signup(client, reverse("members:join"))
 
     assert member.parent_id is None
 
@@ -317,8 +317,8 @@ def test_joining_through_share_links_can_be_switched_off(client, link, settings)
 def test_links_page_creates_lists_with_stats_and_switches_off(client, sharer_shop, django_assert_max_num_queries):
     client.force_login(sharer_shop.owner.user)
     product = sharer_shop.listings.first().product
-    client.post(reverse("referrals:links"), {"product": product.pk, "campaign": "Moments"})
-    client.post(reverse("referrals:links"), {"product": "", "campaign": ""})
+    client.post(reverse("members:links"), {"product": product.pk, "campaign": "Moments"})
+    client.post(reverse("members:links"), {"product": "", "campaign": ""})
     links = list(ShareLink.objects.order_by("pk"))
     anonymous = client.__class__()
     for _ in range(3):
@@ -328,8 +328,8 @@ def test_links_page_creates_lists_with_stats_and_switches_off(client, sharer_sho
     clicks_flush()
 
     with django_assert_max_num_queries(8):
-        page = client.get(reverse("referrals:links"))
-    client.post(reverse("referrals:link_deactivate", args=[links[1].pk]))
+        page = client.get(reverse("members:links"))
+    client.post(reverse("members:link_deactivate", args=[links[1].pk]))
 
     row = next(link for link, _url in page.context["rows"] if link.pk == links[0].pk)
     paid = Order.objects.filter(share_link=links[0], paid_at__isnull=False).get()
@@ -342,7 +342,7 @@ def test_links_page_creates_lists_with_stats_and_switches_off(client, sharer_sho
 def test_links_page_refuses_a_product_from_another_shop(client, sharer_shop):
     client.force_login(sharer_shop.owner.user)
 
-    response = client.post(reverse("referrals:links"), {"product": ProductFactory().pk})
+    response = client.post(reverse("members:links"), {"product": ProductFactory().pk})
 
     assert response.status_code == 400
     assert ShareLink.objects.count() == 0
@@ -351,9 +351,9 @@ def test_links_page_refuses_a_product_from_another_shop(client, sharer_shop):
 def test_qr_codes_come_as_svg_and_png(client, link):
     client.force_login(link.owner.user)
 
-    svg = client.get(reverse("referrals:link_qr", args=[link.pk, "svg"]))
-    png = client.get(reverse("referrals:link_qr", args=[link.pk, "png"]))
-    invite = client.get(reverse("referrals:invite_qr", args=["png"]))
+    svg = client.get(reverse("members:link_qr", args=[link.pk, "svg"]))
+    png = client.get(reverse("members:link_qr", args=[link.pk, "png"]))
+    invite = client.get(reverse("members:invite_qr", args=["png"]))
 
     assert svg["Content-Type"] == "image/svg+xml" and b"<svg" in svg.content
     assert png["Content-Type"] == "image/png" and png.content.startswith(b"\x89PNG")
@@ -365,9 +365,9 @@ def test_another_member_cannot_see_switch_off_or_get_the_qr_of_my_link(client, l
     ShopFactory(owner=intruder)
     client.force_login(intruder.user)
 
-    listed = client.get(reverse("referrals:links"))
-    qr = client.get(reverse("referrals:link_qr", args=[link.pk, "png"]))
-    off = client.post(reverse("referrals:link_deactivate", args=[link.pk]))
+    listed = client.get(reverse("members:links"))
+    qr = client.get(reverse("members:link_qr", args=[link.pk, "png"]))
+    off = client.post(reverse("members:link_deactivate", args=[link.pk]))
 
     assert link.code not in listed.content.decode()
     assert (qr.status_code, off.status_code) == (404, 404)
@@ -375,13 +375,13 @@ def test_another_member_cannot_see_switch_off_or_get_the_qr_of_my_link(client, l
 
 
 def test_links_page_needs_a_login(client):
-    assert client.get(reverse("referrals:links")).status_code == 302
+    assert client.get(reverse("members:links")).status_code == 302
 
 
 def test_user_without_membership_gets_no_invite_qr(client):
     client.force_login(UserFactory())
 
-    assert client.get(reverse("referrals:invite_qr", args=["svg"])).status_code == 404
+    assert client.get(reverse("members:invite_qr", args=["svg"])).status_code == 404
 
 
 def test_staff_see_links_in_admin_and_can_switch_them_off(client, staff_user, link, django_assert_max_num_queries):

@@ -15,7 +15,7 @@ READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 def member_suspended_response(request):
     """403: the membership is suspended. Says so plainly and points to what stays open (earnings, withdrawals)."""
-    return HttpResponseForbidden(render_to_string("referrals/suspended.html", request=request))
+    return HttpResponseForbidden(render_to_string("members/suspended.html", request=request))
 
 
 def member_required(view=None, *, suspended_may_read: bool = False):
@@ -33,7 +33,7 @@ def member_required(view=None, *, suspended_may_read: bool = False):
         member = member_for_user(request.user)
         if member is None:
             messages.info(request, _("Join the programme first: it is free, and gives you a shop and links."))
-            return redirect("referrals:join")
+            return redirect("members:join")
         if not member.is_active and not (suspended_may_read and request.method in READ_METHODS):
             return member_suspended_response(request)
         request.member = member

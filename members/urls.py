@@ -1,0 +1,27 @@
+"""The shop owner's pages (included at the site's root by config/urls.py)."""
+
+from django.urls import path, re_path
+
+from members.decorators import suspended_refused
+from members.views import join, links, overview
+
+app_name = "members"
+
+# The dashboard, link deactivation and QR views look the member up themselves (not through member_required), so
+# a suspended member is refused here; the other member pages refuse one in member_required.
+urlpatterns = [
+    path("join/", join.join, name="join"),
+    path("join/<str:invite_code>/", join.join, name="join_with_code"),
+    path("dashboard/", suspended_refused(overview.dashboard), name="dashboard"),
+    path("dashboard/team/", overview.team, name="team"),
+    path("dashboard/links/", links.links, name="links"),
+    path(
+        "dashboard/links/<int:link_id>/deactivate/",
+        suspended_refused(links.link_deactivate),
+        name="link_deactivate",
+    ),
+    re_path(
+        r"^dashboard/links/(?P<link_id>[0-9]+)/qr\.(?P<fmt>svg|png)$", suspended_refused(links.link_qr), name="link_qr"
+    ),
+    re_path(r"^dashboard/invite/qr\.(?P<fmt>svg|png)$", suspended_refused(links.invite_qr), name="invite_qr"),
+]
