@@ -14,7 +14,16 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from commissions.calculations import HARD_MAX_LEVELS, ChainMember, Plan, Policy, line_pool, split_line
+from commissions.calculations import (
+    CAP_MAX_PAYOUT_RATIO,
+    CAP_MAX_TOTAL_RATE,
+    HARD_MAX_LEVELS,
+    ChainMember,
+    Plan,
+    Policy,
+    line_pool,
+    split_line,
+)
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
 from core.money import ROUND_DOWN, ZERO, money_sum, quantize_money
 from networks.models import ExternalProduct
@@ -369,3 +378,16 @@ def external_earning(terms: EarningTerms, product: ExternalProduct) -> Decimal:
     pool split as the ledger splits an external line, with a one-member eligible chain and the paid amount (price
     after coupon) as the base of the payout ratio."""
     return _sharer_share(terms, pool=external_commission_pool(product), net_amount=product.price_after_coupon)
+
+
+# --- One entry's cap ---------------------------------------------------------------------------------------------
+
+
+def commission_entry_cap_limit(entry: Entry) -> Decimal | None:
+    """The limit of the policy cap that bound `entry` (its `capped_by`), as a rate; None when no cap bound it."""
+    policy = entry.policy
+    if policy is None:
+        return None
+    return {CAP_MAX_TOTAL_RATE: policy.max_total_rate, CAP_MAX_PAYOUT_RATIO: policy.max_payout_ratio}.get(
+        entry.capped_by
+    )

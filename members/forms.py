@@ -3,6 +3,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from commissions.forms import LEVEL_CHOICES
+from commissions.models import CommissionEntry
 from shops.models import Product
 
 
@@ -24,3 +26,23 @@ class ShareLinkForm(forms.Form):
         super().__init__(*args, **kwargs)
         listed = Product.objects.filter(listings__shop=shop, is_active=True) if shop else Product.objects.none()
         self.fields["product"].queryset = listed.order_by("title")
+
+
+class CommissionFilterForm(forms.Form):
+    """The filters of a member's entry list (GET). Invalid values are ignored, never an error page."""
+
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("All")), *CommissionEntry.Status.choices], required=False
+    )
+    level = forms.TypedChoiceField(
+        label=_("Level"),
+        choices=[("", _("All")), *LEVEL_CHOICES],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+
+    def filters(self) -> dict:
+        """{status, level} from whichever fields are valid."""
+        self.is_valid()
+        return {"status": self.cleaned_data.get("status") or None, "level": self.cleaned_data.get("level")}

@@ -18,11 +18,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.forms import add_service_errors
 from core.money import ZERO, format_money
+from members.decorators import member_required, suspended_refused
 from payouts.forms import PayoutAccountForm, WithdrawalForm
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
-from members.decorators import member_required, suspended_refused
 from referrals.selectors import member_for_user
 
 # The overview lists the latest withdrawals; the statement has every one of them.

@@ -22,9 +22,9 @@ from core.client_ip import client_ip
 from core.forms import add_service_errors
 from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
+from members.decorators import member_required
 from networks import selectors as network_selectors
 from networks.services import NetworkError
-from members.decorators import member_required
 from shops import selectors
 from shops.attribution import attribution_cookie_set, attribution_from_request
 from shops.cart import Cart, may_see_order, remember_order

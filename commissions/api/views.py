@@ -12,11 +12,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
 from commissions.models import CommissionEntry
 from commissions.selectors import (
     MEMBER_LEVELS,
     commission_entry_before_cap,
+    commission_entry_cap_limit,
     commission_entry_history,
     member_commission_entries,
     member_commission_entry,
@@ -195,12 +195,7 @@ class CommissionEntryDetailApi(APIView):
         entry = member_commission_entry(request.member, entry_id)
         if entry is None:
             raise NotFound(_("No such commission entry."))
-        policy = entry.policy
-        entry.cap_limit = None
-        if policy is not None and entry.capped_by == CAP_MAX_TOTAL_RATE:
-            entry.cap_limit = policy.max_total_rate
-        elif policy is not None and entry.capped_by == CAP_MAX_PAYOUT_RATIO:
-            entry.cap_limit = policy.max_payout_ratio
+        entry.cap_limit = commission_entry_cap_limit(entry)
         entry.before_cap = commission_entry_before_cap(entry)
         entry.history = commission_entry_history(entry)
         entry.related = member_commission_entry_related(entry)

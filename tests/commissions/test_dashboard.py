@@ -22,11 +22,11 @@ from tests.factories import BUYER, ProductFactory, make_chain, pay_order, place_
 
 pytestmark = pytest.mark.django_db
 
-ENTRIES = reverse("commissions:entries")
+ENTRIES = reverse("members:commission_entries")
 
 
 def _detail(entry) -> str:
-    return reverse("commissions:entry_detail", args=[entry.pk])
+    return reverse("members:commission_entry_detail", args=[entry.pk])
 
 
 @pytest.fixture
@@ -305,8 +305,8 @@ def test_another_members_entry_is_not_found(client, chain, shop, paid):
 
     assert client.get(_detail(sponsors_entry)).status_code == 404
     assert client.get(_detail(platform_entry)).status_code == 404
-    assert client.get(reverse("commissions:entry_detail", args=[10**9])).status_code == 404
-    assert client.get(reverse("commissions:entry_detail", args=[10**30])).status_code == 404
+    assert client.get(reverse("members:commission_entry_detail", args=[10**9])).status_code == 404
+    assert client.get(reverse("members:commission_entry_detail", args=[10**30])).status_code == 404
 
 
 def test_entry_detail_requires_login(client, chain, shop, paid):

@@ -42,11 +42,11 @@ pytestmark = pytest.mark.django_db
 
 D = Decimal
 NETWORK_NAME = "淘宝联盟"
-ENTRIES = reverse("commissions:entries")
+ENTRIES = reverse("members:commission_entries")
 
 
 def detail_url(entry) -> str:
-    return reverse("commissions:entry_detail", args=[entry.pk])
+    return reverse("members:commission_entry_detail", args=[entry.pk])
 
 
 def reported(tracking: str, order: str, *, commission: str, status=OrderStatus.PAID, at=None, **kw) -> ReportedOrder:

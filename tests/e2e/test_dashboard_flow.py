@@ -95,7 +95,7 @@ DASHBOARD_PAGES = [
     ("catalogue", "shops:my_shop_catalogue"),
     ("other-platforms", "shops:my_shop_networks"),
     ("links", "members:links"),
-    ("commissions", "commissions:entries"),
+    ("commissions", "members:commission_entries"),
     ("payouts", "payouts:overview"),
     ("payouts-account", "payouts:account"),
     ("statement", "payouts:statement"),
@@ -210,9 +210,9 @@ def test_a_new_member_opens_a_shop_shares_it_and_sees_the_commission(live_server
     assert (entry.level, entry.status, entry.amount) == (1, CommissionEntry.Status.PENDING, expected)
     assert CommissionEntry.objects.get(order=order, beneficiary=sponsor).level == 2
 
-    owner.goto(live_server.url + reverse("commissions:entries"))
+    owner.goto(live_server.url + reverse("members:commission_entries"))
     assert owner.locator("h1").first.inner_text() == text["my_commission"]
-    entry_row = owner.locator(f'a[href="{reverse("commissions:entry_detail", args=[entry.pk])}"]')
+    entry_row = owner.locator(f'a[href="{reverse("members:commission_entry_detail", args=[entry.pk])}"]')
     with translation.override(language):
         amount = format_money(expected)
     assert amount in entry_row.inner_text()

@@ -26,7 +26,7 @@ D = Decimal
 FIGURES = ("available", "pending", "in_flight", "paid_out", "clawed_back")
 PAGES = {
     "overview": reverse("members:dashboard"),
-    "earnings": reverse("commissions:entries"),
+    "earnings": reverse("members:commission_entries"),
     "payouts": reverse("payouts:overview"),
 }
 STATEMENT = reverse("payouts:statement")

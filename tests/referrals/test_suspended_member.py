@@ -63,7 +63,7 @@ CLOSED_PAGES = [
     "shops:my_shop_products",
     "shops:my_shop_catalogue",
 ]
-READABLE_PAGES = ["commissions:entries", "payouts:overview", "payouts:account", "payouts:statement"]
+READABLE_PAGES = ["members:commission_entries", "payouts:overview", "payouts:account", "payouts:statement"]
 
 
 @pytest.mark.parametrize("name", CLOSED_PAGES)
@@ -74,7 +74,7 @@ def test_a_suspended_member_is_refused_the_shop_owner_pages(suspended_client, na
 def test_the_refusal_page_points_to_what_stays_open(suspended_client):
     page = suspended_client.get(reverse("members:dashboard")).content.decode()
 
-    assert reverse("commissions:entries") in page
+    assert reverse("members:commission_entries") in page
     assert reverse("payouts:overview") in page
 
 

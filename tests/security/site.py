@@ -62,7 +62,7 @@ def make_site() -> Site:
         reverse("shops:my_shop_products"),
         reverse("shops:my_shop_catalogue"),
         reverse("shops:my_shop_networks"),
-        reverse("commissions:entries"),
+        reverse("members:commission_entries"),
         reverse("payouts:overview"),
         reverse("payouts:account"),
         reverse("payouts:statement"),

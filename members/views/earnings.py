@@ -1,10 +1,8 @@
-"""The member's commission pages: their earnings, their entries, and why each entry is what it is.
+"""The member's earnings pages (/dashboard/commissions/): their entries, and why each entry is what it is.
 
 A member only ever sees entries they are the beneficiary of (the selectors filter on it): anybody else's entry
 is a 404, exactly like one that does not exist.
 """
-
-from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,27 +11,21 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
-from commissions.forms import CommissionFilterForm
 from commissions.selectors import (
     commission_entry_before_cap,
+    commission_entry_cap_limit,
     commission_entry_history,
     member_commission_entries,
     member_commission_entry,
     member_commission_entry_related,
 )
-from payouts.selectors import member_balance
+from core.money import format_rate
 from members.decorators import member_required
+from members.forms import CommissionFilterForm
+from payouts.selectors import member_balance
 from referrals.selectors import member_for_user
 
 ENTRIES_PER_PAGE = 20
-
-
-def percent(rate: Decimal | None) -> str:
-    """0.8000 → "80%", 0.1250 → "12.5%"."""
-    if rate is None:
-        return ""
-    return f"{(rate * 100).normalize():f}%"
 
 
 @member_required(suspended_may_read=True)  # earnings stay visible to a suspended member
@@ -45,7 +37,7 @@ def commission_entries(request):
     page = Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
-        "commissions/entries.html",
+        "members/commission_entries.html",
         {"balance": member_balance(member), "form": form, "page": page},
     )
 
@@ -57,23 +49,18 @@ def commission_entry_detail(request, entry_id: int):
     entry = member_commission_entry(member, entry_id) if member is not None else None
     if entry is None:
         raise Http404(_("No such commission entry."))
-    policy = entry.policy
-    cap_limit = None
-    if policy is not None and entry.capped_by == CAP_MAX_TOTAL_RATE:
-        cap_limit = percent(policy.max_total_rate)
-    elif policy is not None and entry.capped_by == CAP_MAX_PAYOUT_RATIO:
-        cap_limit = percent(policy.max_payout_ratio)
+    cap_limit = commission_entry_cap_limit(entry)
     return render(
         request,
-        "commissions/entry_detail.html",
+        "members/commission_entry_detail.html",
         {
             "entry": entry,
             "line": entry.order_line,  # None for a sale on an external network
             "external": entry.external_line,  # None for our own sales
-            "rate_percent": percent(entry.rate),
-            "commission_rate_percent": percent(entry.order_line.commission_rate) if entry.order_line else "",
+            "rate_percent": format_rate(entry.rate),
+            "commission_rate_percent": format_rate(entry.order_line.commission_rate) if entry.order_line else "",
             "before_cap": commission_entry_before_cap(entry),
-            "cap_limit": cap_limit,
+            "cap_limit": format_rate(cap_limit) if cap_limit is not None else None,
             "history": commission_entry_history(entry),
             "related": member_commission_entry_related(entry),
         },
