@@ -52,7 +52,6 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
     path("", include("members.urls")),
     path("", include("shops.urls")),
-    path("", include("payouts.urls")),
 ]
 
 handler400 = "config.views.bad_request"

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from members.decorators import suspended_refused
-from members.views import earnings, join, links, overview
+from members.views import earnings, join, links, overview, payouts
 
 app_name = "members"
 
@@ -26,4 +26,13 @@ urlpatterns = [
     re_path(r"^dashboard/invite/qr\.(?P<fmt>svg|png)$", suspended_refused(links.invite_qr), name="invite_qr"),
     path("dashboard/commissions/", earnings.commission_entries, name="commission_entries"),
     path("dashboard/commissions/<int:entry_id>/", earnings.commission_entry_detail, name="commission_entry_detail"),
+    path("dashboard/payouts/", payouts.overview, name="payouts"),
+    path("dashboard/payouts/account/", payouts.account, name="payout_account"),
+    path("dashboard/payouts/statement/", payouts.statement, name="payout_statement"),
+    path("dashboard/payouts/statement.csv", payouts.statement_csv, name="payout_statement_csv"),
+    path(
+        "dashboard/payouts/withdrawals/<int:withdrawal_id>/cancel/",
+        payouts.withdrawal_cancel_view,
+        name="withdrawal_cancel",
+    ),
 ]

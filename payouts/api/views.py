@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import money_field, service_error
+from members.forms import METHOD_IDENTIFIER
 from payouts.api.serializers import BalanceSerializer
-from payouts.forms import METHOD_IDENTIFIER
 from payouts.models import PayoutAccount, Withdrawal, mask
 from payouts.selectors import member_balance, member_statement, member_withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request

@@ -286,8 +286,8 @@ def test_withdrawal_dates_use_the_languages_date_format(client):
     type(withdrawal).objects.filter(pk=withdrawal.pk).update(requested_at=moment)
     client.force_login(member.user)
 
-    chinese = client.get(reverse("payouts:overview"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    english = client.get(reverse("payouts:overview"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = client.get(reverse("members:payouts"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = client.get(reverse("members:payouts"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert f"编号 {withdrawal.pk}，申请于 2025年3月7日 09:05" in chinese
     assert "¥50.00" in chinese

@@ -65,7 +65,7 @@ def test_no_page_violates_the_content_security_policy(live_server, chromium):
         visit(path, wait_for=".swagger-ui .info" if path == reverse("api-docs") else None)
 
     # the scripts that used to be inline still run: the payout form shows only the chosen method's fields
-    visit(reverse("payouts:account"))
+    visit(reverse("members:payout_account"))
     page.select_option("#id_method", "alipay")
     assert page.locator('[data-field="alipay_account"]').is_visible()
     assert page.locator('[data-field="account_number"]').is_hidden()

@@ -96,9 +96,9 @@ DASHBOARD_PAGES = [
     ("other-platforms", "shops:my_shop_networks"),
     ("links", "members:links"),
     ("commissions", "members:commission_entries"),
-    ("payouts", "payouts:overview"),
-    ("payouts-account", "payouts:account"),
-    ("statement", "payouts:statement"),
+    ("payouts", "members:payouts"),
+    ("payouts-account", "members:payout_account"),
+    ("statement", "members:payout_statement"),
     ("profile", "accounts:profile"),
     ("team", "members:team"),
 ]

@@ -236,7 +236,7 @@ def test_reject_with_a_reason_returns_the_money_and_shows_the_reason(admin_clien
     assert set(Withdrawal.objects.values_list("status", "reason")) == {("rejected", "Wrong name")}
     assert member_balance(funded).withdrawable == D("500.00")
     client.force_login(funded.user)
-    assert "Wrong name" in client.get(reverse("payouts:overview")).content.decode()
+    assert "Wrong name" in client.get(reverse("members:payouts")).content.decode()
 
 
 def test_staff_without_change_permission_get_no_actions(client, funded):

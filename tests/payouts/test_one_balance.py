@@ -27,9 +27,9 @@ FIGURES = ("available", "pending", "in_flight", "paid_out", "clawed_back")
 PAGES = {
     "overview": reverse("members:dashboard"),
     "earnings": reverse("members:commission_entries"),
-    "payouts": reverse("payouts:overview"),
+    "payouts": reverse("members:payouts"),
 }
-STATEMENT = reverse("payouts:statement")
+STATEMENT = reverse("members:payout_statement")
 API = {
     "balance": "/api/v1/payouts/balance/",
     "summary": "/api/v1/commissions/summary/",

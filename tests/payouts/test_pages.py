@@ -32,10 +32,10 @@ from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_orde
 pytestmark = pytest.mark.django_db
 
 D = Decimal
-OVERVIEW = reverse("payouts:overview")
-ACCOUNT = reverse("payouts:account")
-STATEMENT = reverse("payouts:statement")
-STATEMENT_CSV = reverse("payouts:statement_csv")
+OVERVIEW = reverse("members:payouts")
+ACCOUNT = reverse("members:payout_account")
+STATEMENT = reverse("members:payout_statement")
+STATEMENT_CSV = reverse("members:payout_statement_csv")
 CARD = "6222021234567890"
 CARD_MASKED = "**** 7890"
 
@@ -171,7 +171,7 @@ def test_overview_without_an_account_asks_for_one(member_client, member):
     page = member_client.get(OVERVIEW).content.decode()
 
     assert "Add a payout account" in page
-    assert reverse("payouts:account") in page
+    assert reverse("members:payout_account") in page
 
 
 def test_overview_shows_the_reason_of_a_rejection_and_of_a_failure(member_client, funded):
@@ -199,7 +199,7 @@ def test_member_requests_a_withdrawal(member_client, funded):
     assert member_balance(funded).withdrawable == D("110.00")
     page = member_client.get(OVERVIEW).content.decode()
     assert "Withdrawal of ¥40.00 requested" in page
-    assert f'action="{reverse("payouts:withdrawal_cancel", args=[withdrawal.pk])}"' in page
+    assert f'action="{reverse("members:withdrawal_cancel", args=[withdrawal.pk])}"' in page
 
 
 @pytest.mark.parametrize(
@@ -267,7 +267,7 @@ def test_a_small_request_is_approved_automatically(member_client, funded, settin
 def test_member_cancels_a_requested_withdrawal(member_client, funded):
     withdrawal = withdrawal_request(member=funded, amount=D("60.00"))
 
-    response = member_client.post(reverse("payouts:withdrawal_cancel", args=[withdrawal.pk]))
+    response = member_client.post(reverse("members:withdrawal_cancel", args=[withdrawal.pk]))
 
     assert response.status_code == 302
     withdrawal.refresh_from_db()
@@ -284,7 +284,7 @@ def test_an_approved_withdrawal_cannot_be_cancelled(member_client, funded):
     withdrawal_approve(withdrawal=withdrawal, actor=None)
     before = snapshot()
 
-    response = member_client.post(reverse("payouts:withdrawal_cancel", args=[withdrawal.pk]), follow=True)
+    response = member_client.post(reverse("members:withdrawal_cancel", args=[withdrawal.pk]), follow=True)
 
     assert response.status_code == 200
     assert [str(message) for message in response.context["messages"]] == [
@@ -296,7 +296,7 @@ def test_an_approved_withdrawal_cannot_be_cancelled(member_client, funded):
 def test_cancel_is_post_only(member_client, funded):
     withdrawal = withdrawal_request(member=funded, amount=D("60.00"))
 
-    assert member_client.get(reverse("payouts:withdrawal_cancel", args=[withdrawal.pk])).status_code == 405
+    assert member_client.get(reverse("members:withdrawal_cancel", args=[withdrawal.pk])).status_code == 405
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.REQUESTED
 
@@ -318,14 +318,14 @@ def test_another_member_gets_404_cancelling_my_withdrawal(other_client, funded):
     withdrawal = withdrawal_request(member=funded, amount=D("60.00"))
     before = snapshot()
 
-    response = other_client.post(reverse("payouts:withdrawal_cancel", args=[withdrawal.pk]))
+    response = other_client.post(reverse("members:withdrawal_cancel", args=[withdrawal.pk]))
 
     assert response.status_code == 404
     assert snapshot() == before
 
 
 def test_a_missing_withdrawal_is_404(member_client, funded):
-    assert member_client.post(reverse("payouts:withdrawal_cancel", args=[987654])).status_code == 404
+    assert member_client.post(reverse("members:withdrawal_cancel", args=[987654])).status_code == 404
 
 
 def test_another_member_sees_only_their_own_pages(other_client, funded):
@@ -356,7 +356,7 @@ def test_pages_need_login_and_membership(client):
     for url in (OVERVIEW, ACCOUNT, STATEMENT, STATEMENT_CSV):
         response = client.get(url)
         assert response.status_code == 302 and response.url == reverse("members:join")
-    assert client.post(reverse("payouts:withdrawal_cancel", args=[1])).status_code == 404
+    assert client.post(reverse("members:withdrawal_cancel", args=[1])).status_code == 404
 
 
 # --- payout account ----------------------------------------------------------------------------------------
@@ -471,7 +471,7 @@ def test_statement_runs_to_the_available_balance_and_the_csv_matches(member_clie
     rejected = withdrawal_request(member=funded, amount=D("15.00"))
     withdrawal_reject(withdrawal=rejected, actor=None, reason="test")
     member_client.post(
-        reverse("payouts:withdrawal_cancel", args=[withdrawal_request(member=funded, amount=D("11.00")).pk])
+        reverse("members:withdrawal_cancel", args=[withdrawal_request(member=funded, amount=D("11.00")).pk])
     )
     withdrawal_request(member=funded, amount=D("30.00"))
     lines = member_statement(funded)

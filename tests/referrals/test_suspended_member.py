@@ -63,7 +63,7 @@ CLOSED_PAGES = [
     "shops:my_shop_products",
     "shops:my_shop_catalogue",
 ]
-READABLE_PAGES = ["members:commission_entries", "payouts:overview", "payouts:account", "payouts:statement"]
+READABLE_PAGES = ["members:commission_entries", "members:payouts", "members:payout_account", "members:payout_statement"]
 
 
 @pytest.mark.parametrize("name", CLOSED_PAGES)
@@ -75,7 +75,7 @@ def test_the_refusal_page_points_to_what_stays_open(suspended_client):
     page = suspended_client.get(reverse("members:dashboard")).content.decode()
 
     assert reverse("members:commission_entries") in page
-    assert reverse("payouts:overview") in page
+    assert reverse("members:payouts") in page
 
 
 def test_a_suspended_member_gets_no_qr_codes(suspended_client, link):
@@ -106,15 +106,15 @@ def test_a_suspended_member_still_sees_earnings_and_withdrawals(suspended_client
 
 
 def test_a_suspended_member_still_downloads_the_statement(suspended_client):
-    response = suspended_client.get(reverse("payouts:statement_csv"))
+    response = suspended_client.get(reverse("members:payout_statement_csv"))
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
 
 
 def test_a_suspended_member_cannot_request_or_cancel_a_withdrawal(suspended_client, member, withdrawal):
-    assert_refused(suspended_client.post(reverse("payouts:overview"), {"amount": "10.00"}))
-    assert_refused(suspended_client.post(reverse("payouts:withdrawal_cancel", args=[withdrawal.pk])))
+    assert_refused(suspended_client.post(reverse("members:payouts"), {"amount": "10.00"}))
+    assert_refused(suspended_client.post(reverse("members:withdrawal_cancel", args=[withdrawal.pk])))
 
     assert list(Withdrawal.objects.filter(member=member).values_list("pk", "status")) == [
         (withdrawal.pk, Withdrawal.Status.REQUESTED)
@@ -125,7 +125,8 @@ def test_a_suspended_member_cannot_change_the_payout_account(suspended_client, m
     before = PayoutAccount.objects.filter(member=member).values().get()
 
     response = suspended_client.post(
-        reverse("payouts:account"), {"method": "alipay", "holder_name": "Someone Else", "alipay_account": "x@y.cn"}
+        reverse("members:payout_account"),
+        {"method": "alipay", "holder_name": "Someone Else", "alipay_account": "x@y.cn"},
     )
 
     assert_refused(response)

@@ -19,9 +19,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.forms import add_service_errors
 from core.money import ZERO, format_money
 from members.decorators import member_required, suspended_refused
-from payouts.forms import PayoutAccountForm, WithdrawalForm
-from payouts.models import PayoutAccount, Withdrawal
-from payouts.selectors import member_balance, member_statement, member_withdrawal
+from members.forms import PayoutAccountForm, WithdrawalForm
+from payouts.models import Withdrawal
+from payouts.selectors import (
+    member_balance,
+    member_payout_account,
+    member_statement,
+    member_withdrawal,
+    member_withdrawals,
+)
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
 from referrals.selectors import member_for_user
 
@@ -45,16 +51,16 @@ def overview(request):
             else:
                 message = _("Withdrawal of %(amount)s approved; it goes out with the next payout batch.")
             messages.success(request, message % {"amount": format_money(withdrawal.amount)})
-            return redirect("payouts:overview")
+            return redirect("members:payouts")
     context = {
         "member": member,
         "balance": member_balance(member),
-        "account": PayoutAccount.objects.filter(member=member).first(),
+        "account": member_payout_account(member),
         "form": form,
-        "withdrawals": list(member.withdrawals.order_by("-requested_at", "-pk")[:OVERVIEW_WITHDRAWALS]),
+        "withdrawals": list(member_withdrawals(member)[:OVERVIEW_WITHDRAWALS]),
         "minimum": settings.WITHDRAWAL_MINIMUM,
     }
-    return render(request, "payouts/overview.html", context, status=400 if form.errors else 200)
+    return render(request, "members/payouts.html", context, status=400 if form.errors else 200)
 
 
 @sensitive_post_parameters("holder_name", "account_number", "alipay_account", "wechat_id")
@@ -63,7 +69,7 @@ def overview(request):
 @require_http_methods(["GET", "POST"])
 def account(request):
     member = request.member
-    current = PayoutAccount.objects.filter(member=member).first()
+    current = member_payout_account(member)
     form = PayoutAccountForm(request.POST or None, account=current)
     if request.method == "POST" and form.is_valid():
         try:
@@ -72,10 +78,10 @@ def account(request):
             add_service_errors(form, error)
         else:
             messages.success(request, _("Payout account saved: %(account)s.") % {"account": saved})
-            return redirect("payouts:overview")
+            return redirect("members:payouts")
     return render(
         request,
-        "payouts/account.html",
+        "members/payout_account.html",
         {"account": current, "form": form},
         status=400 if form.errors else 200,
     )
@@ -89,7 +95,7 @@ def statement(request):
         return _statement_csv(member, lines)
     return render(
         request,
-        "payouts/statement.html",
+        "members/payout_statement.html",
         {"lines": lines, "closing": lines[-1].balance if lines else ZERO},
     )
 
@@ -131,4 +137,4 @@ def withdrawal_cancel_view(request, withdrawal_id: int):
         messages.success(
             request, _("Withdrawal %(id)s cancelled; the money is back in your balance.") % {"id": withdrawal.pk}
         )
-    return redirect("payouts:overview")
+    return redirect("members:payouts")
