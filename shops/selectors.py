@@ -21,6 +21,7 @@ from django.utils.text import slugify
 
 from core.money import ZERO
 from core.phones import phone_lookup_value
+from networks.selectors import image_origin
 from referrals.models import Member
 from shops.models import (
     RESERVED_SLUGS,
@@ -366,6 +367,20 @@ def shop_external_listings(shop: Shop) -> list[ExternalListing]:
         .select_related("product__network", "share_link")
         .order_by("position", "pk")
     )
+
+
+def external_listing_rows(listings) -> list[dict]:
+    """Listings of external products as the templates show them (the public shop page and the owner's): whether the
+    product is still offered, and a picture only from a plain http(s) address."""
+    return [
+        {
+            "listing": listing,
+            "product": listing.product,
+            "is_offered": listing.product.is_active and listing.product.network.is_enabled,
+            "has_image": image_origin(listing.product.image_url) is not None,
+        }
+        for listing in listings
+    ]
 
 
 def owner_external_listings(shop: Shop) -> list[ExternalListing]:

@@ -90,10 +90,10 @@ TEXT = {
 # (file name, URL name) of every page of the shop owner's dashboard.
 DASHBOARD_PAGES = [
     ("overview", "members:dashboard"),
-    ("my-shop", "shops:my_shop"),
-    ("my-products", "shops:my_shop_products"),
-    ("catalogue", "shops:my_shop_catalogue"),
-    ("other-platforms", "shops:my_shop_networks"),
+    ("my-shop", "members:my_shop"),
+    ("my-products", "members:my_shop_products"),
+    ("catalogue", "members:my_shop_catalogue"),
+    ("other-platforms", "members:my_shop_networks"),
     ("links", "members:links"),
     ("commissions", "members:commission_entries"),
     ("payouts", "members:payouts"),
@@ -154,11 +154,11 @@ def test_a_new_member_opens_a_shop_shares_it_and_sees_the_commission(live_server
     assert member.parent_id == sponsor.pk
 
     # --- open the shop: the next page is the catalogue ---
-    owner.goto(live_server.url + reverse("shops:my_shop"))
+    owner.goto(live_server.url + reverse("members:my_shop"))
     owner.get_by_label(text["shop_name"], exact=True).fill("Li Na's tea corner")
     owner.get_by_label(text["shop_address"], exact=True).fill(slug)
     owner.get_by_role("button", name=text["open_shop"]).click()
-    owner.wait_for_url(f"**{reverse('shops:my_shop_catalogue')}")
+    owner.wait_for_url(f"**{reverse('members:my_shop_catalogue')}")
     assert member.shop.slug == slug
 
     # --- list a product from the catalogue picker ---

@@ -28,7 +28,7 @@ from tests.security.test_csp import inline_problems
 
 pytestmark = pytest.mark.django_db
 
-NETWORKS_URL = reverse("shops:my_shop_networks")
+NETWORKS_URL = reverse("members:my_shop_networks")
 PHONE_USER_AGENT = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36"
 
 
@@ -91,7 +91,7 @@ def test_a_member_without_a_shop_is_asked_to_open_one_first(client):
 
     response = client.get(NETWORKS_URL)
 
-    assert (response.status_code, response["Location"]) == (302, reverse("shops:my_shop"))
+    assert (response.status_code, response["Location"]) == (302, reverse("members:my_shop"))
 
 
 def test_the_page_only_takes_get_and_post(client):
@@ -339,7 +339,7 @@ def test_removing_a_listing_removed_meanwhile_is_a_404(client, synced):
 def test_my_products_page_leads_to_other_platforms(client):
     owner_client(client, ShopFactory())
 
-    page = client.get(reverse("shops:my_shop_products")).content.decode()
+    page = client.get(reverse("members:my_shop_products")).content.decode()
 
     assert f'href="{NETWORKS_URL}"' in page
 

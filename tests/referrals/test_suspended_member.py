@@ -59,9 +59,9 @@ CLOSED_PAGES = [
     "members:dashboard",
     "members:team",
     "members:links",
-    "shops:my_shop",
-    "shops:my_shop_products",
-    "shops:my_shop_catalogue",
+    "members:my_shop",
+    "members:my_shop_products",
+    "members:my_shop_catalogue",
 ]
 READABLE_PAGES = ["members:commission_entries", "members:payouts", "members:payout_account", "members:payout_statement"]
 
@@ -93,7 +93,7 @@ def test_a_suspended_member_cannot_change_links(suspended_client, link):
 
 def test_a_suspended_member_cannot_change_the_shop(suspended_client, member):
     shop = member.shop
-    response = suspended_client.post(reverse("shops:my_shop"), {"name": "Renamed", "slug": "renamed", "is_open": ""})
+    response = suspended_client.post(reverse("members:my_shop"), {"name": "Renamed", "slug": "renamed", "is_open": ""})
 
     assert_refused(response)
     shop.refresh_from_db()

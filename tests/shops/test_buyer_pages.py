@@ -204,9 +204,9 @@ def test_owner_opens_a_shop_and_manages_listings(client):
     tea, cup = ProductFactory(title="Tea"), ProductFactory(title="Cup")
     client.force_login(member.user)
 
-    reserved = client.post(reverse("shops:my_shop"), {"name": "Mine", "slug": "admin", "description": ""})
-    opened = client.post(reverse("shops:my_shop"), {"name": "Mine", "slug": "My-Tea", "is_open": "on"})
-    products_url = reverse("shops:my_shop_products")
+    reserved = client.post(reverse("members:my_shop"), {"name": "Mine", "slug": "admin", "description": ""})
+    opened = client.post(reverse("members:my_shop"), {"name": "Mine", "slug": "My-Tea", "is_open": "on"})
+    products_url = reverse("members:my_shop_products")
     client.post(products_url, {"action": "add", "id": tea.pk})
     client.post(products_url, {"action": "add", "id": cup.pk})
     cup_listing = ShopListing.objects.get(product=cup)
@@ -231,7 +231,7 @@ def test_another_member_cannot_touch_my_listings(client):
     ShopFactory(owner=intruder)
     client.force_login(intruder.user)
 
-    response = client.post(reverse("shops:my_shop_products"), {"action": "remove", "id": listing.pk})
+    response = client.post(reverse("members:my_shop_products"), {"action": "remove", "id": listing.pk})
 
     assert response.status_code == 404
     assert ShopListing.objects.filter(pk=listing.pk).exists()
@@ -242,7 +242,7 @@ def test_slug_taken_is_a_form_error(client):
     member = MemberFactory()
     client.force_login(member.user)
 
-    response = client.post(reverse("shops:my_shop"), {"name": "Mine", "slug": "taken-name"})
+    response = client.post(reverse("members:my_shop"), {"name": "Mine", "slug": "taken-name"})
 
     assert response.status_code == 400
     assert "taken" in response.content.decode() or "already exists" in response.content.decode()

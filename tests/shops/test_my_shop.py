@@ -20,9 +20,9 @@ from tests.factories import CategoryFactory, MemberFactory, ProductFactory, Shop
 
 pytestmark = pytest.mark.django_db
 
-DETAILS_URL = reverse("shops:my_shop")
-PRODUCTS_URL = reverse("shops:my_shop_products")
-CATALOGUE_URL = reverse("shops:my_shop_catalogue")
+DETAILS_URL = reverse("members:my_shop")
+PRODUCTS_URL = reverse("members:my_shop_products")
+CATALOGUE_URL = reverse("members:my_shop_catalogue")
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from tests.factories import MemberFactory, ShopFactory
 
 pytestmark = pytest.mark.django_db
 
-URL = reverse("shops:my_shop")
+URL = reverse("members:my_shop")
 EXPLANATION = (
     "A shop address may contain only the letters a to z, the digits 0 to 9 and hyphens (-), 3 to 40 of them, "
     "starting and ending with a letter or digit: it is part of your shop's link, /s/<address>/, so Chinese "
