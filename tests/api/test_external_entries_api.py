@@ -17,13 +17,13 @@ from tests.factories import ProductFactory, pay_order, place_order, shop_with_pr
 
 pytestmark = pytest.mark.django_db
 
-ENTRIES = reverse("commissions-api:entries")
-SUMMARY = reverse("commissions-api:summary")
-STATEMENT = reverse("payouts-api:statement")
+ENTRIES = reverse("members-api:commission_entries")
+SUMMARY = reverse("members-api:commission_summary")
+STATEMENT = reverse("members-api:payout_statement")
 
 
 def detail_url(entry) -> str:
-    return reverse("commissions-api:entry_detail", args=[entry.pk])
+    return reverse("members-api:commission_entry_detail", args=[entry.pk])
 
 
 def client_of(member) -> APIClient:

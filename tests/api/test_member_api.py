@@ -34,30 +34,30 @@ ERROR_KEYS = {"code", "message", "fields"}
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 CARD = "6222021234567890"
 
-LINKS = reverse("referrals-api:links")
-LINK_CREATE = reverse("referrals-api:link_create")
-TEAM = reverse("referrals-api:team")
-TEAM_MEMBERS = reverse("referrals-api:team_members")
-ORDERS = reverse("referrals-api:orders")
-ENTRIES = reverse("commissions-api:entries")
-SUMMARY = reverse("commissions-api:summary")
-BALANCE = reverse("payouts-api:balance")
-STATEMENT = reverse("payouts-api:statement")
-ACCOUNT = reverse("payouts-api:account")
-WITHDRAWALS = reverse("payouts-api:withdrawals")
-WITHDRAWAL_CREATE = reverse("payouts-api:withdrawal_create")
+LINKS = reverse("members-api:links")
+LINK_CREATE = reverse("members-api:link_create")
+TEAM = reverse("members-api:team")
+TEAM_MEMBERS = reverse("members-api:team_members")
+ORDERS = reverse("members-api:orders")
+ENTRIES = reverse("members-api:commission_entries")
+SUMMARY = reverse("members-api:commission_summary")
+BALANCE = reverse("members-api:payout_balance")
+STATEMENT = reverse("members-api:payout_statement")
+ACCOUNT = reverse("members-api:payout_account")
+WITHDRAWALS = reverse("members-api:withdrawals")
+WITHDRAWAL_CREATE = reverse("members-api:withdrawal_create")
 
 
 def _link_deactivate(link_id) -> str:
-    return reverse("referrals-api:link_deactivate", args=[link_id])
+    return reverse("members-api:link_deactivate", args=[link_id])
 
 
 def _entry_detail(entry_id) -> str:
-    return reverse("commissions-api:entry_detail", args=[entry_id])
+    return reverse("members-api:commission_entry_detail", args=[entry_id])
 
 
 def _withdrawal_cancel(withdrawal_id) -> str:
-    return reverse("payouts-api:withdrawal_cancel", args=[withdrawal_id])
+    return reverse("members-api:withdrawal_cancel", args=[withdrawal_id])
 
 
 def _client(member=None) -> APIClient:

@@ -1,4 +1,4 @@
-"""REST API v1 of the accounts app: who is signed in."""
+"""REST API v1 for the signed-in member: who they are."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import error_responses
-from referrals.permissions import IsMemberOrSuspendedReadOnly
+from members.api.permissions import IsMemberOrSuspendedReadOnly
 
 
 class MeApi(APIView):

@@ -1,5 +1,5 @@
-"""The balance as the API shows it: one serializer of the one read model (`payouts.selectors.Balance`), used by
-`payouts/balance/` and `commissions/summary/` alike, so both answer the same figures under the same names."""
+"""The balance as the member API shows it: one serializer of the one read model (`payouts.selectors.Balance`), used
+by `payouts/balance/` and `commissions/summary/` alike, so both answer the same figures under the same names."""
 
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers

@@ -17,12 +17,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import money_field, service_error
+from members.api.permissions import IsMember, IsMemberOrSuspendedReadOnly
+from members.api.serializers import BalanceSerializer
 from members.forms import METHOD_IDENTIFIER
-from payouts.api.serializers import BalanceSerializer
 from payouts.models import PayoutAccount, Withdrawal, mask
-from payouts.selectors import member_balance, member_statement, member_withdrawal
+from payouts.selectors import (
+    member_balance,
+    member_payout_account,
+    member_statement,
+    member_withdrawal,
+    member_withdrawals,
+)
 from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
-from referrals.permissions import IsMember, IsMemberOrSuspendedReadOnly
 
 # --- Balance and statement ------------------------------------------------------------------------------
 
@@ -112,7 +118,7 @@ class PayoutAccountApi(APIView):
 
     @extend_schema(responses={200: PayoutAccountOutputSerializer})
     def get(self, request):
-        account = PayoutAccount.objects.filter(member=request.member).first()
+        account = member_payout_account(request.member)
         if account is None:
             raise NotFound(_("No payout account yet."))
         return Response(PayoutAccountOutputSerializer(account).data)
@@ -122,7 +128,7 @@ class PayoutAccountApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         arguments = dict(data.validated_data)
-        current = PayoutAccount.objects.filter(member=request.member).first()
+        current = member_payout_account(request.member)
         # As the HTML form: the saved identifier is never sent out, so an empty one keeps it.
         if current is not None and arguments["method"] == current.method:
             kept = METHOD_IDENTIFIER[current.method]
@@ -173,7 +179,7 @@ class WithdrawalsListApi(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no member
             return Withdrawal.objects.none()
-        return Withdrawal.objects.filter(member=self.request.member).order_by("-requested_at", "-pk")
+        return member_withdrawals(self.request.member)
 
 
 class WithdrawalCreateApi(APIView):

@@ -1,4 +1,4 @@
-"""The REST API's member permission: signed in and a member of the programme (request.member)."""
+"""The member API's permission: signed in and a member of the programme (request.member)."""
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission

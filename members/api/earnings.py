@@ -23,9 +23,9 @@ from commissions.selectors import (
     member_commission_entry_related,
 )
 from core.api import money_field, rate_field
-from payouts.api.serializers import BalanceSerializer
+from members.api.permissions import IsMemberOrSuspendedReadOnly
+from members.api.serializers import BalanceSerializer
 from payouts.selectors import member_balance
-from referrals.permissions import IsMemberOrSuspendedReadOnly
 
 Entry = CommissionEntry
 
