@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from core.money import format_money
 from payouts.services import withdrawal_request
 from tests.factories import MemberFactory, ProductFactory, shop_with_products
-from tests.payouts.test_pages import bank_account, credit
+from tests.payouts.helpers import bank_account, credit
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
 ZH_PO = LOCALE / "zh_Hans" / "LC_MESSAGES" / "django.po"

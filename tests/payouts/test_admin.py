@@ -20,7 +20,7 @@ from payouts.services import payout_batch_create, payout_batches_run, withdrawal
 from payouts.tasks import payout_batch_send_task
 from tests.config.test_celery_broker import celery_worker  # noqa: F401 - the fixture
 from tests.factories import MemberFactory, UserFactory
-from tests.payouts.test_pages import CARD, CARD_MASKED, bank_account, credit, snapshot
+from tests.payouts.helpers import CARD, CARD_MASKED, bank_account, credit, snapshot
 
 pytestmark = pytest.mark.django_db
 

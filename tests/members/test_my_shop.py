@@ -495,3 +495,55 @@ def test_the_dashboard_links_to_the_public_shop(client):
     for url in (DETAILS_URL, PRODUCTS_URL, CATALOGUE_URL):
         page = client.get(url).content.decode()
         assert '<a class="preview" href="/s/lis-tea/">Preview my shop' in page
+
+
+# --- Opening a shop and managing its listings, end to end ------------------------------------------------
+
+
+def test_owner_opens_a_shop_and_manages_listings(client):
+    member = MemberFactory()
+    tea, cup = ProductFactory(title="Tea"), ProductFactory(title="Cup")
+    client.force_login(member.user)
+
+    reserved = client.post(reverse("members:my_shop"), {"name": "Mine", "slug": "admin", "description": ""})
+    opened = client.post(reverse("members:my_shop"), {"name": "Mine", "slug": "My-Tea", "is_open": "on"})
+    products_url = reverse("members:my_shop_products")
+    client.post(products_url, {"action": "add", "id": tea.pk})
+    client.post(products_url, {"action": "add", "id": cup.pk})
+    cup_listing = ShopListing.objects.get(product=cup)
+    client.post(products_url, {"action": "up", "id": cup_listing.pk})
+    client.post(products_url, {"action": "feature", "id": cup_listing.pk})
+
+    assert reserved.status_code == 400
+    assert "reserved" in reserved.content.decode()
+    assert opened.status_code == 302
+    shop = member.shop.__class__.objects.get(owner=member)
+    assert shop.slug == "my-tea"
+    assert list(shop.listings.order_by("position").values_list("product__title", "is_featured")) == [
+        ("Cup", True),
+        ("Tea", False),
+    ]
+
+
+def test_another_member_cannot_touch_my_listings(client):
+    shop = shop_with_products()
+    listing = shop.listings.first()
+    intruder = MemberFactory()
+    ShopFactory(owner=intruder)
+    client.force_login(intruder.user)
+
+    response = client.post(reverse("members:my_shop_products"), {"action": "remove", "id": listing.pk})
+
+    assert response.status_code == 404
+    assert ShopListing.objects.filter(pk=listing.pk).exists()
+
+
+def test_slug_taken_is_a_form_error(client):
+    ShopFactory(slug="taken-name")
+    member = MemberFactory()
+    client.force_login(member.user)
+
+    response = client.post(reverse("members:my_shop"), {"name": "Mine", "slug": "taken-name"})
+
+    assert response.status_code == 400
+    assert "taken" in response.content.decode() or "already exists" in response.content.decode()

@@ -1,7 +1,8 @@
-"""The member's payout pages (payouts/views.py): balance, payout account, withdrawals, cancel, statement and CSV.
+"""The member's payout pages (members/views/payouts.py): balance, payout account, withdrawals, cancel, statement
+and CSV.
 
-Balances come from released commission entries written directly (`credit`), except in the one test that earns
-them through the real services (pay, complete, release).
+Balances come from released commission entries written directly (`credit`, tests/payouts/helpers.py), except in the
+one test that earns them through the real services (pay, complete, release).
 """
 
 import csv
@@ -16,18 +17,16 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry
 from commissions.services import commission_release_due
-from payouts.models import PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent
+from payouts.models import PayoutAccount, PayoutBatch, Withdrawal
 from payouts.selectors import member_balance, member_statement
 from payouts.services import (
-    payout_account_save,
-    payout_batch_create,
-    payout_batch_send,
     withdrawal_approve,
     withdrawal_reject,
     withdrawal_request,
 )
 from shops.services import order_mark_completed, order_mark_shipped
 from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_order, place_order, shop_with_products
+from tests.payouts.helpers import CARD, CARD_MASKED, bank_account, credit, paid_withdrawal, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -36,61 +35,12 @@ OVERVIEW = reverse("members:payouts")
 ACCOUNT = reverse("members:payout_account")
 STATEMENT = reverse("members:payout_statement")
 STATEMENT_CSV = reverse("members:payout_statement_csv")
-CARD = "6222021234567890"
-CARD_MASKED = "**** 7890"
-
-
-# --- helpers (test_admin.py uses them too) -----------------------------------------------------------------
-
-
-def credit(member, amount: str, *, status=CommissionEntry.Status.AVAILABLE, kind=CommissionEntry.Kind.COMMISSION):
-    """A released commission entry of `amount` for `member`, on an order of its own."""
-    order = place_order(shop_with_products(ProductFactory()))
-    return CommissionEntry.objects.create(
-        order=order,
-        order_line=order.lines.first(),
-        beneficiary=member,
-        level=1,
-        kind=kind,
-        base=abs(D(amount)),
-        rate=D("1.0000"),
-        amount=D(amount),
-        status=status,
-        released_at=None if status == CommissionEntry.Status.PENDING else timezone.now(),
-    )
-
-
-def bank_account(member) -> PayoutAccount:
-    return payout_account_save(
-        member=member,
-        method="bank",
-        holder_name="王芳",
-        bank_name="中国工商银行",
-        bank_branch="上海南京路支行",
-        account_number=CARD,
-    )
-
-
-def paid_withdrawal(member, amount: str, actor=None) -> Withdrawal:
-    """A withdrawal taken all the way to `paid` through the sandbox provider."""
-    withdrawal = withdrawal_request(member=member, amount=D(amount))
-    withdrawal_approve(withdrawal=withdrawal, actor=actor)
-    payout_batch_send(batch=payout_batch_create(provider_name="sandbox", actor=actor))
-    withdrawal.refresh_from_db()
-    return withdrawal
 
 
 def stat(page: str, name: str) -> str:
     match = re.search(rf'id="balance-{name}"><b>([^<]*)</b>', page)
     assert match, f"no {name} figure on the page"
     return match.group(1)
-
-
-def snapshot() -> tuple:
-    return (
-        list(Withdrawal.objects.order_by("pk").values_list("pk", "status", "amount")),
-        WithdrawalEvent.objects.count(),
-    )
 
 
 # --- fixtures ----------------------------------------------------------------------------------------------

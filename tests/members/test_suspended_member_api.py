@@ -13,7 +13,7 @@ from shops.models import ShareLink
 from shops.services import share_link_create
 from tests.api.conftest import bearer
 from tests.factories import shop_with_products
-from tests.payouts.test_pages import bank_account, credit
+from tests.payouts.helpers import bank_account, credit
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from referrals.services import member_set_status
 from shops.models import ShareLink
 from shops.services import share_link_create
 from tests.factories import MemberFactory, shop_with_products
-from tests.payouts.test_pages import bank_account, credit
+from tests.payouts.helpers import bank_account, credit
 
 pytestmark = pytest.mark.django_db
 
