@@ -1,4 +1,5 @@
-"""Reads of the commission ledger for the member dashboard and the staff screens.
+"""Reads of the commission ledger for the member dashboard and the staff screens, the plan and policy in force, and
+what a member would earn on a product (the earning previews of the owner's shop pages).
 
 A member only ever reads entries whose beneficiary they are: every member selector filters on it, so another
 member's entry is simply not found (the views answer 404).

@@ -1,3 +1,5 @@
+"""The member pages' guards: signed in and a member (`member_required`), and a suspended member refused."""
+
 import functools
 from functools import wraps
 
