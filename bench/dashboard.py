@@ -195,10 +195,10 @@ def measure(member_id: int, requests: int) -> list[str]:
     client = Client()
     client.force_login(member.user)
     pages = [
-        ("overview `/dashboard/`", reverse("referrals:dashboard")),
-        ("team, level 1 `/dashboard/team/`", reverse("referrals:team")),
-        ("team, level 2", reverse("referrals:team") + "?level=2"),
-        ("team, level 2, page 10", reverse("referrals:team") + "?level=2&page=10"),
+        ("overview `/dashboard/`", reverse("members:dashboard")),
+        ("team, level 1 `/dashboard/team/`", reverse("members:team")),
+        ("team, level 2", reverse("members:team") + "?level=2"),
+        ("team, level 2, page 10", reverse("members:team") + "?level=2&page=10"),
     ]
     rows = [
         "| page | requests | p50 ms | p95 ms | max ms | queries |",

@@ -7,7 +7,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO, payout_ratio_ceiling_message
-from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
+from commissions.models import CommissionPlan, CompliancePolicy
 from commissions.services import plan_create, policy_publish
 from core.forms import rate_field
 
@@ -89,26 +89,3 @@ class CommissionPlanCreateForm(forms.Form):
     def save(self, *, actor) -> CommissionPlan:
         """Create the draft; raises CommissionError (nothing changed) with every way it breaks the policy."""
         return plan_create(actor=actor, name=self.cleaned_data["name"], rates=self.rates())
-
-
-# --- Member dashboard ---------------------------------------------------------------------------------
-
-
-class CommissionFilterForm(forms.Form):
-    """The filters of a member's entry list (GET). Invalid values are ignored, never an error page."""
-
-    status = forms.ChoiceField(
-        label=_("Status"), choices=[("", _("All")), *CommissionEntry.Status.choices], required=False
-    )
-    level = forms.TypedChoiceField(
-        label=_("Level"),
-        choices=[("", _("All")), *LEVEL_CHOICES],
-        coerce=int,
-        empty_value=None,
-        required=False,
-    )
-
-    def filters(self) -> dict:
-        """{status, level} from whichever fields are valid."""
-        self.is_valid()
-        return {"status": self.cleaned_data.get("status") or None, "level": self.cleaned_data.get("level")}

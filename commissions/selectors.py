@@ -1,4 +1,5 @@
-"""Reads of the commission ledger for the member dashboard and the staff screens.
+"""Reads of the commission ledger for the member dashboard and the staff screens, the plan and policy in force, and
+what a member would earn on a product (the earning previews of the owner's shop pages).
 
 A member only ever reads entries whose beneficiary they are: every member selector filters on it, so another
 member's entry is simply not found (the views answer 404).
@@ -14,9 +15,20 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from commissions.calculations import HARD_MAX_LEVELS, line_pool
+from commissions.calculations import (
+    CAP_MAX_PAYOUT_RATIO,
+    CAP_MAX_TOTAL_RATE,
+    HARD_MAX_LEVELS,
+    ChainMember,
+    Plan,
+    Policy,
+    line_pool,
+    split_line,
+)
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
 from core.money import ROUND_DOWN, ZERO, money_sum, quantize_money
+from networks.models import ExternalProduct
+from networks.selectors import external_commission_pool
 from shops.models import Order, OrderLine, RefundLine
 
 Entry = CommissionEntry
@@ -304,3 +316,79 @@ def plans_with_in_force(plans: QuerySet, at=None) -> QuerySet:
         .values("pk")[:1]
     )
     return plans.annotate(in_force_id=Subquery(in_force))
+
+
+# --- The plan and policy in force; earning previews ------------------------------------------------------------
+# What a member would earn on a product, for the owner's shop pages (members/). Here, below the pages and above
+# shops and networks, so that neither of those imports commissions.
+
+
+def policy_in_force(at=None) -> CompliancePolicy | None:
+    at = at or timezone.now()
+    return CompliancePolicy.objects.filter(effective_from__lte=at).order_by("-effective_from", "-version").first()
+
+
+def plan_in_force(at=None) -> CommissionPlan | None:
+    at = at or timezone.now()
+    return (
+        CommissionPlan.objects.filter(is_activated=True, effective_from__lte=at)
+        .order_by("-effective_from", "-version")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class EarningTerms:
+    """The plan and compliance policy in force, as the pure calculation takes them."""
+
+    plan: Plan
+    policy: Policy
+
+
+def earning_terms_in_force(at=None) -> EarningTerms | None:
+    """The plan and policy in force (two queries), or None when either is missing: then nobody earns anything
+    and a page shows no estimate. Read once per page, then call `sharer_earning` for each product."""
+    plan, policy = plan_in_force(at), policy_in_force(at)
+    if plan is None or policy is None:
+        return None
+    return EarningTerms(plan=plan.as_calculation(), policy=policy.as_calculation())
+
+
+def _sharer_share(terms: EarningTerms, *, pool: Decimal, net_amount: Decimal) -> Decimal:
+    """Level 1's share of `pool` under `terms`: a one-member eligible chain, not a self-purchase, every cap applied
+    exactly as the real split applies it."""
+    split = split_line(
+        pool=pool,
+        net_amount=net_amount,
+        chain=[ChainMember(member_id=0, is_eligible=True)],  # "you": the id plays no part in the amounts
+        plan=terms.plan,
+        policy=terms.policy,
+        is_self_purchase=False,
+    )
+    return next((share.amount for share in split.shares if share.level == 1), ZERO)
+
+
+def sharer_earning(terms: EarningTerms, *, price: Decimal, commission_rate: Decimal) -> Decimal:
+    """What the sharer (level 1) earns on one unit sold at `price`, under `terms`: the line's pool split with a
+    one-member eligible chain, not a self-purchase, every cap applied exactly as the real split applies it."""
+    return _sharer_share(terms, pool=line_pool(price, commission_rate), net_amount=price)
+
+
+def external_earning(terms: EarningTerms, product: ExternalProduct) -> Decimal:
+    """What the sharer (level 1) earns on one unit of `product` under `terms` (read once per page): the estimated
+    pool split as the ledger splits an external line, with a one-member eligible chain and the paid amount (price
+    after coupon) as the base of the payout ratio."""
+    return _sharer_share(terms, pool=external_commission_pool(product), net_amount=product.price_after_coupon)
+
+
+# --- One entry's cap ---------------------------------------------------------------------------------------------
+
+
+def commission_entry_cap_limit(entry: Entry) -> Decimal | None:
+    """The limit of the policy cap that bound `entry` (its `capped_by`), as a rate; None when no cap bound it."""
+    policy = entry.policy
+    if policy is None:
+        return None
+    return {CAP_MAX_TOTAL_RATE: policy.max_total_rate, CAP_MAX_PAYOUT_RATIO: policy.max_payout_ratio}.get(
+        entry.capped_by
+    )

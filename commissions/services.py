@@ -48,7 +48,7 @@ from commissions.models import (
     RefundApplied,
     SplitQueue,
 )
-from commissions.selectors import released_entries
+from commissions.selectors import plan_in_force, policy_in_force, released_entries
 from core.money import ZERO
 from core.task_helpers import task_request_once
 from shops.locks import order_lock, orders_lock
@@ -83,20 +83,6 @@ def _calculation_policy(values: dict) -> Policy:
         return Policy(**{**{name: values[name] for name in POLICY_FIELDS}, "max_levels": levels})
     except (TypeError, ValueError) as error:
         raise CommissionError(str(error), code="invalid_policy") from error
-
-
-def policy_in_force(at=None) -> CompliancePolicy | None:
-    at = at or timezone.now()
-    return CompliancePolicy.objects.filter(effective_from__lte=at).order_by("-effective_from", "-version").first()
-
-
-def plan_in_force(at=None) -> CommissionPlan | None:
-    at = at or timezone.now()
-    return (
-        CommissionPlan.objects.filter(is_activated=True, effective_from__lte=at)
-        .order_by("-effective_from", "-version")
-        .first()
-    )
 
 
 def _plans_that_must_stay_legal(now) -> list[CommissionPlan]:

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "shops",
     "commissions",
     "payouts",
+    "members",
     "staff",
     "networks",
     "demo",
@@ -155,7 +156,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "referrals:dashboard"
+LOGIN_REDIRECT_URL = "members:dashboard"
 LOGOUT_REDIRECT_URL = "home"
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

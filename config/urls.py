@@ -50,10 +50,8 @@ urlpatterns = [
     path("account/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("config.api_urls")),
-    path("", include("referrals.urls")),
+    path("", include("members.urls")),
     path("", include("shops.urls")),
-    path("", include("commissions.urls")),
-    path("", include("payouts.urls")),
 ]
 
 handler400 = "config.views.bad_request"

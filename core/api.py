@@ -1,4 +1,4 @@
-"""Shared pieces of the REST API: the member permission, the one error shape, pagination, the JSON parser.
+"""Shared pieces of the REST API: fields and path parameters, the one error shape, pagination, the JSON parser.
 
 Every 4xx answers ``{"code": "...", "message": "...", "fields": {"field": ["message", ...]}}``; views raise
 ``ApiError`` (or DRF's own exceptions, or a service's ValidationError) and `exception_handler` shapes them, always as
@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Page
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
@@ -34,6 +34,15 @@ def rate_field(*, read_only: bool = True, **kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES, read_only=read_only, **kwargs
     )
+
+
+MAX_ID = 2**63 - 1  # the largest id a BigAutoField (and SQLite's integers) can hold
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2147483647}
+
+
+def path_parameter(name: str, schema: dict, description: str) -> OpenApiParameter:
+    """A path parameter with the exact shape its URL converter accepts (anything else never reaches the API)."""
+    return OpenApiParameter(name, type=schema, location=OpenApiParameter.PATH, description=description)
 
 
 # --- Errors ------------------------------------------------------------------------------------------

@@ -67,3 +67,10 @@ def format_money(amount: Decimal | None) -> str:
     sign = "-" if amount < 0 else ""
     number = number_format(abs(quantize_money(amount, ROUND_HALF_UP)), MONEY_DECIMAL_PLACES, force_grouping=True)
     return f"{sign}{symbol}{number}"
+
+
+def format_rate(rate: Decimal | None) -> str:
+    """A rate as a percentage, as many places as it needs: 0.8000 → "80%", 0.1250 → "12.5%"; "" for None."""
+    if rate is None:
+        return ""
+    return f"{(rate * 100).normalize():f}%"

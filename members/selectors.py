@@ -1,7 +1,8 @@
-"""Reads for the shop owner's pages that combine several apps (issue #20: the member pages move up here).
+"""Reads for the shop owner's pages that combine several apps.
 
 The overview's figures: the member's link clicks and sales (shops) and earnings (commissions), per day and per
-period.
+period. The team page's: the levels of the downline the policy pays (commissions), and each member of a level
+(referrals) with their sales (shops).
 """
 
 from dataclasses import dataclass
@@ -13,10 +14,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from commissions.models import CommissionEntry
+from commissions.selectors import policy_in_force
 from core.money import ZERO, money_sum
 from referrals.models import Member
+from referrals.selectors import member_team_level
 from shops.models import ShareLinkDailyStat
-from shops.selectors import SALES, sold_orders
+from shops.selectors import SALES, sharer_sales, sold_orders
 
 DASHBOARD_DAYS = 30  # the chart and the longest period of the overview
 DASHBOARD_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
@@ -122,3 +125,34 @@ def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
         for days, since in period_starts.items()
     ]
     return DashboardStats(periods=periods, daily=daily)
+
+
+# --- Team -----------------------------------------------------------------------------------------------------
+
+
+def team_levels_in_force(at=None) -> int:
+    """How many levels of a member's downline the team page shows: those whose sales can pay the member.
+
+    `max_levels` counts the sharer, so a sale by someone k levels below me pays me only if k + 1 <= max_levels:
+    the paying levels are 1 .. max_levels - 1. Direct invitees (level 1) are always shown, whom one invited
+    being worth seeing even under a one-level policy. One query.
+    """
+    policy = policy_in_force(at)
+    return max(policy.max_levels - 1, 1) if policy is not None else 1
+
+
+def member_team_level_sales(
+    member: Member, level: int, since: datetime, until: datetime, pending: dict[int, list[int]] | None = None
+):
+    """`referrals.selectors.member_team_level` (the members exactly `level` links below `member`, in tree order),
+    each annotated with `sales`: the paid, not fully refunded orders they shared with `paid_at` in [since, until),
+    net of partial refunds. One query per page however large the team."""
+    return member_team_level(member, level, pending).annotate(sales=sharer_sales(since, until))
+
+
+def month_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start of the month of `day`, start of the next month) in the current time zone: "this month" of the team's
+    sales."""
+    month_start = day.replace(day=1)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    return _day_bounds(month_start, next_month - timedelta(days=1))

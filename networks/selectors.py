@@ -1,5 +1,6 @@
 """Reads of external networks' products (issue #12), for the owner's dashboard and the public shop page (the shops'
-listings of them are `shops.selectors`), and of staff's report-file imports. No writes."""
+listings of them are `shops.selectors`; what a member earns on one is `commissions.selectors.external_earning`), and
+of staff's report-file imports. No writes."""
 
 import re
 from collections.abc import Iterable
@@ -10,7 +11,6 @@ from urllib.parse import urlsplit
 from django.core.cache import cache
 from django.db.models import Case, DecimalField, ExpressionWrapper, F, QuerySet, Value, When
 
-from commissions.calculations import ChainMember, split_line
 from core.money import ROUND_DOWN, ZERO, quantize_money
 from networks.models import ExternalProduct, Network, ReportImport
 
@@ -57,21 +57,6 @@ def external_commission_pool(product: ExternalProduct) -> Decimal:
     """What the network pays on one unit bought with its coupon: price after coupon × the network's rate, rounded
     down to the cent (an estimate: the network reports the real amount with the order)."""
     return quantize_money(product.price_after_coupon * product.commission_rate, ROUND_DOWN)
-
-
-def external_earning(terms, product: ExternalProduct) -> Decimal:
-    """What the sharer (level 1) earns on one unit of `product` under `terms` (`shops.selectors.EarningTerms`,
-    read once per page): the estimated pool split as the ledger splits an external line (networks/ledger.py), with
-    a one-member eligible chain and the paid amount (price after coupon) as the base of the payout ratio."""
-    split = split_line(
-        pool=external_commission_pool(product),
-        net_amount=product.price_after_coupon,
-        chain=[ChainMember(member_id=0, is_eligible=True)],  # "you": the id plays no part in the amounts
-        plan=terms.plan,
-        policy=terms.policy,
-        is_self_purchase=False,
-    )
-    return next((share.amount for share in split.shares if share.level == 1), ZERO)
 
 
 def image_origin(url: str) -> str | None:

@@ -1,7 +1,6 @@
-"""Forms for the member's payout pages and the finance staff's admin screens.
+"""Forms for the finance staff's payout screens (the member's payout forms are members/forms.py).
 
-They only parse input; the rules (minimum, balance, the fields each method needs) live in payouts/services.py,
-and a PayoutError from there is put beside the field it names (see `core.forms.add_service_errors`).
+They only parse input; the rules live in payouts/services.py.
 """
 
 import csv
@@ -13,84 +12,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
-from payouts.models import PayoutAccount, Withdrawal
+from payouts.models import Withdrawal
 
-# The fields that identify where money goes: never put back into a page after they are saved.
-IDENTIFIER_FIELDS = ("account_number", "alipay_account", "wechat_id")
-METHOD_IDENTIFIER = {
-    PayoutAccount.Method.BANK: "account_number",
-    PayoutAccount.Method.ALIPAY: "alipay_account",
-    PayoutAccount.Method.WECHAT: "wechat_id",
-}
 RESULT_FILE_MAX_BYTES = 2 * 1024 * 1024
 RESULT_FILE_MAX_LINES = 20_000
-
-
-class WithdrawalForm(forms.Form):
-    # max_digits/decimal_places as the model's: the service is never handed a number it cannot store.
-    amount = forms.DecimalField(
-        label=_("Amount to withdraw"),
-        max_digits=MONEY_MAX_DIGITS,
-        decimal_places=MONEY_DECIMAL_PLACES,
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "50.00"}),
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        minimum = format_money(settings.WITHDRAWAL_MINIMUM)
-        self.fields["amount"].help_text = _("At least %(minimum)s.") % {"minimum": minimum}
-
-
-class PayoutAccountForm(forms.Form):
-    """How the member is paid. The saved card/account number is never sent back to the browser: the field is
-    left empty, and left empty it keeps the number on file (if the method stays the same)."""
-
-    method = forms.ChoiceField(label=_("Paid by"), choices=PayoutAccount.Method.choices)
-    holder_name = forms.CharField(label=_("Account holder's real name"), max_length=60, required=False)
-    bank_name = forms.CharField(label=_("Bank"), max_length=80, required=False)
-    bank_branch = forms.CharField(label=_("Branch (optional)"), max_length=120, required=False)
-    account_number = forms.CharField(
-        label=_("Card / account number"),
-        max_length=40,  # spaces are allowed while typing; the service strips them (34 characters at most)
-        required=False,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
-    )
-    alipay_account = forms.CharField(
-        label=_("Alipay account (phone or email)"),
-        max_length=100,
-        required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
-    )
-    wechat_id = forms.CharField(
-        label=_("WeChat ID"), max_length=40, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
-    )
-
-    def __init__(self, data=None, *, account: PayoutAccount | None = None):
-        initial = {}
-        if account is not None:
-            initial = {name: getattr(account, name) for name in ("method", "holder_name", "bank_name", "bank_branch")}
-        super().__init__(data, initial=initial)
-        self.account = account
-        if account is not None:
-            kept = METHOD_IDENTIFIER[account.method]
-            self.fields[kept].widget.attrs["placeholder"] = account.masked_identifier
-            self.fields[kept].help_text = _("On file: %(masked)s. Leave empty to keep it.") % {
-                "masked": account.masked_identifier
-            }
-
-    def clean(self):
-        cleaned = super().clean()
-        method = cleaned.get("method")
-        if self.account is not None and method == self.account.method:
-            kept = METHOD_IDENTIFIER[method]
-            if not (cleaned.get(kept) or "").strip():
-                cleaned[kept] = getattr(self.account, kept)
-        return cleaned
-
-    def service_arguments(self) -> dict:
-        """Keyword arguments for payout_account_save (after is_valid())."""
-        return dict(self.cleaned_data)
 
 
 class RejectForm(forms.Form):

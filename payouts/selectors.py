@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from commissions.models import CommissionEntry as Entry
 from commissions.selectors import member_ledger_totals, released_entries
 from core.money import ZERO, money_sum
-from payouts.models import Withdrawal
+from payouts.models import PayoutAccount, Withdrawal
 
 # Withdrawals whose money has left (or is leaving) the balance.
 OUTGOING = (
@@ -144,3 +144,12 @@ def member_statement(member) -> list[StatementLine]:
 
 def member_withdrawal(member, withdrawal_id: int) -> Withdrawal | None:
     return Withdrawal.objects.filter(member=member, pk=withdrawal_id).first()
+
+
+def member_withdrawals(member):
+    """The member's withdrawals, newest first."""
+    return Withdrawal.objects.filter(member=member).order_by("-requested_at", "-pk")
+
+
+def member_payout_account(member) -> PayoutAccount | None:
+    return PayoutAccount.objects.filter(member=member).first()

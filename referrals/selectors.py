@@ -1,10 +1,6 @@
-from datetime import datetime
-
 from django.db import connection
-from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q
 
-from core.money import ZERO
 from referrals.models import Member
 from referrals.tree import PENDING, TreeReport, compute_nested_sets
 
@@ -97,30 +93,6 @@ def member_uplines(member_ids, levels: int) -> dict[int, list[tuple[int, bool]]]
 
 
 # --- Team -----------------------------------------------------------------------------------------------------
-
-
-def _sold_orders():
-    """Orders that count as a member's sales: paid and not refunded in full. The team page's copy of
-    `shops.selectors.sold_orders` (referrals may not import shops), until that page moves up to members/."""
-    from shops.models import Order
-
-    return Order.objects.filter(paid_at__isnull=False).exclude(status=Order.Status.REFUNDED)
-
-
-SALES = Sum(F("total") - F("refunded_total"), output_field=DecimalField(max_digits=14, decimal_places=2))
-
-
-def team_levels_in_force(at=None) -> int:
-    """How many levels of a member's downline the team page shows: those whose sales can pay the member.
-
-    `max_levels` counts the sharer, so a sale by someone k levels below me pays me only if k + 1 <= max_levels:
-    the paying levels are 1 .. max_levels - 1. Direct invitees (level 1) are always shown, whom one invited
-    being worth seeing even under a one-level policy. One query.
-    """
-    from commissions.services import policy_in_force
-
-    policy = policy_in_force(at)
-    return max(policy.max_levels - 1, 1) if policy is not None else 1
 
 
 def member_downline(member: Member):
@@ -237,24 +209,11 @@ def member_team_level_counts(
     return counts
 
 
-def member_team_level(
-    member: Member, level: int, since: datetime, until: datetime, pending: dict[int, list[int]] | None = None
-):
+def member_team_level(member: Member, level: int, pending: dict[int, list[int]] | None = None):
     """The members exactly `level` links below `member`, in tree order (those who joined moments ago and are not
-    placed yet first), each annotated with `sales`: the
-    paid, not fully refunded orders they shared with `paid_at` in [since, until), net of partial refunds.
-
-    One query per page however large the team (the sales are a correlated subquery on the orders' sharer index),
-    reading only what the team list shows: no contact details beyond what `Member.display_name` masks.
+    placed yet first), with only what a team list shows: no contact details beyond what `Member.display_name`
+    masks. Annotate it further (their sales: `members.selectors.member_team_level_sales`) before reading it.
     """
-    sales = (
-        _sold_orders()
-        .filter(sharer=OuterRef("pk"), paid_at__gte=since, paid_at__lt=until)
-        .order_by()
-        .values("sharer")
-        .annotate(amount=SALES)
-        .values("amount")[:1]
-    )
     placed = Q(tree_id=member.tree_id, lft__gt=member.lft, lft__lt=member.rght, level=member.level + level)
     pending = (member_pending_team(member) if pending is None else pending).get(level, [])
     # Pending members (lft 0, not placed yet) sort first: they are the newest.
@@ -275,40 +234,5 @@ def member_team_level(
             "user__last_name",
             "user__email",
         )
-        .annotate(
-            sales=Coalesce(Subquery(sales), Value(ZERO), output_field=DecimalField(max_digits=14, decimal_places=2))
-        )
         .order_by("lft")
-    )
-
-
-def member_attributed_orders(member: Member):
-    """The orders `member` shared (is the sharer of), newest first, with their lines: amounts only.
-
-    Reads no buyer field (name, phone, email, address): they are deferred and never shown to the sharer.
-    Two queries a page (the orders, then their lines).
-    """
-    from django.db.models import Prefetch
-
-    from shops.models import Order, OrderLine
-
-    lines = OrderLine.objects.only(
-        "pk", "order_id", "title", "quantity", "net_amount", "refunded_quantity", "refunded_amount"
-    ).order_by("pk")
-    return (
-        Order.objects.filter(sharer=member)
-        .only(
-            "pk",
-            "number",
-            "status",
-            "total",
-            "refunded_total",
-            "currency",
-            "created_at",
-            "paid_at",
-            "sharer_id",
-            "share_link_id",
-        )
-        .prefetch_related(Prefetch("lines", queryset=lines))
-        .order_by("-created_at", "-pk")
     )

@@ -1,14 +1,12 @@
+"""Forms of the buyer pages: cart, checkout, order look-up (the owner's shop forms are members/forms.py)."""
+
 from django import forms
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
-from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from core.images import IMAGE_FORMATS, image_upload_check
 from core.phones import PhoneNumberField, phone_lookup_value
-from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Order, Product, Shop
-from shops.selectors import shop_address_suggestion
+from shops.models import Order
 
 
 class QuantityForm(forms.Form):
@@ -101,139 +99,3 @@ class OrderLookupForm(forms.Form):
                 _("Enter the phone number or the email address you gave at checkout."), code="invalid"
             )
         return phone
-
-
-class ShopLogoField(forms.ImageField):
-    """An image upload checked by the project's one image rule (core.images: PNG, JPEG or WebP by content, at most
-    settings.SHOP_LOGO_MAX_BYTES, SHOP_LOGO_MIN_SIDE..SHOP_LOGO_MAX_SIDE pixels). The stored name comes from the
-    content (`logo.png`), so a PNG called `me.jpg` is kept as a PNG and the uploader's file name is not published."""
-
-    def to_python(self, data):
-        if data in self.empty_values:
-            return None
-        image_format = image_upload_check(
-            data,
-            max_bytes=settings.SHOP_LOGO_MAX_BYTES,
-            min_side=settings.SHOP_LOGO_MIN_SIDE,
-            max_side=settings.SHOP_LOGO_MAX_SIDE,
-        )
-        upload = super().to_python(data)
-        upload.name = f"logo.{IMAGE_FORMATS[image_format]}"
-        return upload
-
-
-class ShopForm(forms.ModelForm):
-    # A plain text field, not Django's SlugField: its "Enter a valid “slug”…" error is jargon (and mistranslated
-    # as 有效“字段”); ours says what an address may contain and suggests a free one (clean_slug).
-    slug = forms.CharField(
-        label=_("Shop address"),
-        max_length=SHOP_SLUG_MAX_LENGTH,
-        help_text=_("Your shop's link is /s/<address>/: the letters a to z, digits and hyphens, 3 to 40 of them."),
-        widget=forms.TextInput(
-            attrs={"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false", "inputmode": "url"}
-        ),
-        error_messages={
-            "max_length": _("A shop address is at most %(limit_value)d characters long (it has %(show_value)d).")
-        },
-    )
-    remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)
-    field_order = ("name", "slug", "description", "logo", "remove_logo", "is_open")
-
-    class Meta:
-        model = Shop
-        fields = ("name", "slug", "description", "logo", "is_open")
-        field_classes = {"logo": ShopLogoField}
-        labels = {"name": _("Shop name"), "is_open": _("Open for orders")}
-        help_texts = {
-            "description": _("A line or two buyers see under your shop name."),
-            "is_open": _("Untick to pause orders; buyers can still see your shop."),
-        }
-        widgets = {
-            "name": forms.TextInput(attrs={"autocomplete": "organization"}),
-            "description": forms.Textarea(attrs={"rows": 4}),
-            "logo": forms.FileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
-        }
-
-    def __init__(self, *args, member=None, **kwargs):
-        self.member = member  # whose shop it is: an address to suggest can be made from their invite code
-        super().__init__(*args, **kwargs)
-        self.fields["logo"].help_text = _(
-            "PNG, JPEG or WebP, square works best, %(min)s to %(max)s pixels a side, up to %(limit)s."
-        ) % {
-            "min": settings.SHOP_LOGO_MIN_SIDE,
-            "max": settings.SHOP_LOGO_MAX_SIDE,
-            "limit": filesizeformat(settings.SHOP_LOGO_MAX_BYTES),
-        }
-        if not (self.instance and self.instance.logo):
-            del self.fields["remove_logo"]
-
-    def clean_slug(self):
-        slug = self.cleaned_data["slug"].strip().lower()
-        if SHOP_SLUG_SHAPE.search(slug):
-            return slug
-        errors = [
-            forms.ValidationError(
-                _(
-                    "A shop address may contain only the letters a to z, the digits 0 to 9 and hyphens (-), 3 to 40 "
-                    "of them, starting and ending with a letter or digit: it is part of your shop's link, "
-                    "/s/<address>/, so Chinese characters, spaces and other signs cannot be used."
-                ),
-                code="invalid",
-            )
-        ]
-        suggestion = shop_address_suggestion(
-            typed=slug, name=self.data.get(self.add_prefix("name"), ""), member=self.member, shop=self.instance
-        )
-        if suggestion:
-            errors.append(
-                forms.ValidationError(
-                    _("How about “%(suggestion)s”?"), code="suggestion", params={"suggestion": suggestion}
-                )
-            )
-        raise forms.ValidationError(errors)
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("remove_logo") and isinstance(cleaned.get("logo"), UploadedFile):
-            self.add_error("remove_logo", _("Either upload a new logo or remove it, not both."))
-        return cleaned
-
-    def shop_fields(self) -> dict:
-        """The cleaned values as keyword arguments for shop_open / shop_update.
-
-        `logo` is a new upload, "" to remove the logo, or None to keep what is there.
-        """
-        data = self.cleaned_data
-        if data.get("remove_logo"):
-            logo = ""
-        elif isinstance(data.get("logo"), UploadedFile):
-            logo = data["logo"]
-        else:
-            logo = None
-        return {
-            "name": data["name"],
-            "slug": data["slug"],
-            "description": data["description"],
-            "is_open": data["is_open"],
-            "logo": logo,
-        }
-
-
-class ShareLinkForm(forms.Form):
-    product = forms.ModelChoiceField(
-        label=_("Link to"),
-        queryset=None,
-        required=False,
-        empty_label=_("My whole shop"),
-    )
-    campaign = forms.CharField(
-        label=_("Campaign label (optional)"),
-        max_length=60,
-        required=False,
-        help_text=_("For your own tracking, e.g. “WeChat group” or “Moments 11.11”."),
-    )
-
-    def __init__(self, *args, shop=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        listed = Product.objects.filter(listings__shop=shop, is_active=True) if shop else Product.objects.none()
-        self.fields["product"].queryset = listed.order_by("title")

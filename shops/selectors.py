@@ -1,15 +1,27 @@
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, OuterRef, Prefetch, Q, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.text import slugify
 
-from commissions.calculations import ChainMember, Plan, Policy, line_pool, split_line
-from commissions.services import plan_in_force, policy_in_force
 from core.money import ZERO
 from core.phones import phone_lookup_value
+from networks.selectors import image_origin
 from referrals.models import Member
 from shops.models import (
     RESERVED_SLUGS,
@@ -208,37 +220,6 @@ def catalogue_search(*, search: str = "", category_id: int | None = None, sort: 
     return products.order_by(*CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS[""]))
 
 
-@dataclass(frozen=True)
-class EarningTerms:
-    """The plan and compliance policy in force, as the pure calculation takes them."""
-
-    plan: Plan
-    policy: Policy
-
-
-def earning_terms_in_force(at=None) -> EarningTerms | None:
-    """The plan and policy in force (two queries), or None when either is missing: then nobody earns anything
-    and a page shows no estimate. Read once per page, then call `sharer_earning` for each product."""
-    plan, policy = plan_in_force(at), policy_in_force(at)
-    if plan is None or policy is None:
-        return None
-    return EarningTerms(plan=plan.as_calculation(), policy=policy.as_calculation())
-
-
-def sharer_earning(terms: EarningTerms, *, price: Decimal, commission_rate: Decimal) -> Decimal:
-    """What the sharer (level 1) earns on one unit sold at `price`, under `terms`: the line's pool split with a
-    one-member eligible chain, not a self-purchase, every cap applied exactly as the real split applies it."""
-    split = split_line(
-        pool=line_pool(price, commission_rate),
-        net_amount=price,
-        chain=[ChainMember(member_id=0, is_eligible=True)],  # "you": the id plays no part in the amounts
-        plan=terms.plan,
-        policy=terms.policy,
-        is_self_purchase=False,
-    )
-    return next((share.amount for share in split.shares if share.level == 1), ZERO)
-
-
 def unpaid_units_held(*, since, client_key: str = "", phone: str = "", email: str = "") -> int:
     """Units held by orders awaiting payment placed since `since`, from the client address key, or (without one)
     with the phone number or the email address (in any case). 0 when nothing is given to match."""
@@ -267,6 +248,49 @@ def sold_orders():
 
 
 SALES = Sum(F("total") - F("refunded_total"), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def sharer_sales(since: datetime, until: datetime) -> Coalesce:
+    """An annotation for members: the sales of the orders each one shared (`sold_orders`) with `paid_at` in
+    [since, until), net of partial refunds; 0.00 without any. A correlated subquery on the orders' sharer index, so
+    a page of members costs one query however many orders they shared."""
+    sales = (
+        sold_orders()
+        .filter(sharer=OuterRef("pk"), paid_at__gte=since, paid_at__lt=until)
+        .order_by()
+        .values("sharer")
+        .annotate(amount=SALES)
+        .values("amount")[:1]
+    )
+    return Coalesce(Subquery(sales), Value(ZERO), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def member_attributed_orders(member: Member) -> QuerySet[Order]:
+    """The orders `member` shared (is the sharer of), newest first, with their lines: amounts only.
+
+    Reads no buyer field (name, phone, email, address): they are deferred and never shown to the sharer.
+    Two queries a page (the orders, then their lines).
+    """
+    lines = OrderLine.objects.only(
+        "pk", "order_id", "title", "quantity", "net_amount", "refunded_quantity", "refunded_amount"
+    ).order_by("pk")
+    return (
+        Order.objects.filter(sharer=member)
+        .only(
+            "pk",
+            "number",
+            "status",
+            "total",
+            "refunded_total",
+            "currency",
+            "created_at",
+            "paid_at",
+            "sharer_id",
+            "share_link_id",
+        )
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .order_by("-created_at", "-pk")
+    )
 
 
 # --- Share links ----------------------------------------------------------------------
@@ -343,6 +367,20 @@ def shop_external_listings(shop: Shop) -> list[ExternalListing]:
         .select_related("product__network", "share_link")
         .order_by("position", "pk")
     )
+
+
+def external_listing_rows(listings) -> list[dict]:
+    """Listings of external products as the templates show them (the public shop page and the owner's): whether the
+    product is still offered, and a picture only from a plain http(s) address."""
+    return [
+        {
+            "listing": listing,
+            "product": listing.product,
+            "is_offered": listing.product.is_active and listing.product.network.is_enabled,
+            "has_image": image_origin(listing.product.image_url) is not None,
+        }
+        for listing in listings
+    ]
 
 
 def owner_external_listings(shop: Shop) -> list[ExternalListing]:

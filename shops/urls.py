@@ -15,8 +15,4 @@ urlpatterns = [
     path("orders/<str:number>/cancel/", views.order_cancel_by_buyer, name="order_cancel"),
     path("pay/sandbox/<str:reference>/", views.sandbox_pay, name="sandbox_pay"),
     path("payments/webhook/<str:provider>/", views.payment_webhook, name="payment_webhook"),
-    path("dashboard/shop/", views.my_shop, name="my_shop"),
-    path("dashboard/shop/products/", views.my_shop_products, name="my_shop_products"),
-    path("dashboard/shop/products/add/", views.my_shop_catalogue, name="my_shop_catalogue"),
-    path("dashboard/shop/products/networks/", views.my_shop_networks, name="my_shop_networks"),
 ]

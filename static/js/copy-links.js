@@ -1,4 +1,4 @@
-// Copy buttons on the links page (templates/referrals/links.html): a button with data-copy copies its value.
+// Copy buttons on the links page (templates/members/links.html): a button with data-copy copies its value.
 document.querySelectorAll("[data-copy]").forEach(function (button) {
   button.addEventListener("click", function () {
     if (navigator.clipboard) {

@@ -1,4 +1,4 @@
-// The payout account form (templates/payouts/account.html): show only the fields of the chosen method.
+// The payout account form (templates/members/payout_account.html): show only the fields of the chosen method.
 (function () {
   var fields = {bank: ["bank_name", "bank_branch", "account_number"], alipay: ["alipay_account"], wechat: ["wechat_id"]};
   var select = document.getElementById("id_method");

@@ -38,7 +38,7 @@ def test_login_page_links_to_password_reset_and_to_join(client):
     page = client.get(reverse("login")).content.decode()
 
     assert f'href="{reverse("password_reset")}"' in page
-    assert f'href="{reverse("referrals:join")}"' in page
+    assert f'href="{reverse("members:join")}"' in page
 
 
 # --- profile ---------------------------------------------------------------------------------------------------
@@ -47,7 +47,7 @@ def test_login_page_links_to_password_reset_and_to_join(client):
 def test_profile_works_for_someone_who_just_joined(client):
     # given someone who signed up on the join page (and is signed in by it)
     client.post(
-        reverse("referrals:join"),
+        reverse("members:join"),
         {
             "email": "new.person@example.com",
             "first_name": "New Person",

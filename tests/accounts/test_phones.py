@@ -31,7 +31,7 @@ def signup(client, sponsor, **overrides):
         "password2": "a-long-enough-passphrase",
         **overrides,
     }
-    return client.post(reverse("referrals:join_with_code", args=[sponsor.invite_code]), data)
+    return client.post(reverse("members:join_with_code", args=[sponsor.invite_code]), data)
 
 
 @pytest.mark.parametrize("typed", SPELLINGS)

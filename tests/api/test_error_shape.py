@@ -8,7 +8,7 @@ import json
 import pytest
 from django.test import Client
 
-from accounts.api.views import MeApi
+from members.api.me import MeApi
 from tests.api.conftest import bearer
 from tests.factories import MemberFactory
 

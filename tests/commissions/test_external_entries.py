@@ -42,11 +42,11 @@ pytestmark = pytest.mark.django_db
 
 D = Decimal
 NETWORK_NAME = "淘宝联盟"
-ENTRIES = reverse("commissions:entries")
+ENTRIES = reverse("members:commission_entries")
 
 
 def detail_url(entry) -> str:
-    return reverse("commissions:entry_detail", args=[entry.pk])
+    return reverse("members:commission_entry_detail", args=[entry.pk])
 
 
 def reported(tracking: str, order: str, *, commission: str, status=OrderStatus.PAID, at=None, **kw) -> ReportedOrder:
@@ -231,8 +231,8 @@ def test_the_statement_names_the_network_and_its_order(world):
 def test_the_statement_page_and_csv_show_external_lines(client, world):
     client.force_login(world.sharer.user)
 
-    page = client.get(reverse("payouts:statement"))
-    csv_file = client.get(reverse("payouts:statement_csv"))
+    page = client.get(reverse("members:payout_statement"))
+    csv_file = client.get(reverse("members:payout_statement_csv"))
 
     assert page.status_code == csv_file.status_code == 200
     assert f"{NETWORK_NAME} order TB1003" in page.content.decode()

@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 from core.money import format_money
 from payouts.services import withdrawal_request
 from tests.factories import MemberFactory, ProductFactory, shop_with_products
-from tests.payouts.test_pages import bank_account, credit
+from tests.payouts.helpers import bank_account, credit
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
 ZH_PO = LOCALE / "zh_Hans" / "LC_MESSAGES" / "django.po"
@@ -327,8 +327,8 @@ def test_withdrawal_dates_use_the_languages_date_format(client):
     type(withdrawal).objects.filter(pk=withdrawal.pk).update(requested_at=moment)
     client.force_login(member.user)
 
-    chinese = client.get(reverse("payouts:overview"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    english = client.get(reverse("payouts:overview"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    chinese = client.get(reverse("members:payouts"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = client.get(reverse("members:payouts"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert f"编号 {withdrawal.pk}，申请于 2025年3月7日 09:05" in chinese
     assert "¥50.00" in chinese

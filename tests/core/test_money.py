@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from core.money import money_sum
+from core.money import format_rate, money_sum
 
 
 def test_a_sum_over_no_rows_is_zero_with_two_places():
@@ -17,3 +17,11 @@ def test_a_sum_rounds_half_up_to_the_cent_and_is_never_minus_zero():
     assert str(money_sum(Decimal("0.125"))) == "0.13"
     assert str(money_sum(Decimal("-1.005"))) == "-1.01"
     assert str(money_sum(Decimal("-0.001"))) == "0.00"
+
+
+def test_a_rate_shows_as_a_percentage_with_the_places_it_needs():
+    assert format_rate(Decimal("0.8000")) == "80%"
+    assert format_rate(Decimal("0.1250")) == "12.5%"
+    assert format_rate(Decimal("0.0450")) == "4.5%"
+    assert format_rate(Decimal("0.0000")) == "0%"
+    assert format_rate(None) == ""

@@ -58,14 +58,14 @@ def test_no_page_violates_the_content_security_policy(live_server, chromium):
     page.get_by_label("Email or phone").fill(site.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}{reverse('referrals:dashboard')}")
+    page.wait_for_url(f"{live_server.url}{reverse('members:dashboard')}")
     for path in site.member_pages:
         visit(path)
     for path in site.staff_pages:
         visit(path, wait_for=".swagger-ui .info" if path == reverse("api-docs") else None)
 
     # the scripts that used to be inline still run: the payout form shows only the chosen method's fields
-    visit(reverse("payouts:account"))
+    visit(reverse("members:payout_account"))
     page.select_option("#id_method", "alipay")
     assert page.locator('[data-field="alipay_account"]').is_visible()
     assert page.locator('[data-field="account_number"]').is_hidden()

@@ -69,8 +69,8 @@ def test_a_buyer_on_a_phone_sees_external_products_and_buys_on_the_network(
     page.get_by_label("Email or phone").fill(shop.owner.user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}{reverse('referrals:dashboard')}")
-    page.goto(f"{live_server.url}{reverse('shops:my_shop_networks')}")
+    page.wait_for_url(f"{live_server.url}{reverse('members:dashboard')}")
+    page.goto(f"{live_server.url}{reverse('members:my_shop_networks')}")
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(tmp_path / "networks-375.png"), full_page=True)
     assert page.evaluate("window.__cspViolations") == []

@@ -1,7 +1,9 @@
 import pytest
 
 from networks.connectors.sandbox import SandboxConnector
+from networks.models import ExternalProduct, Network
 from networks.sandbox import SandboxNetwork
+from networks.services import external_products_sync
 
 
 @pytest.fixture
@@ -26,3 +28,11 @@ def sandbox_connector(sandbox_network):
         app_secret=sandbox_network.app_secret,
         timeout=2.0,
     )
+
+
+@pytest.fixture
+def synced(sandbox_network):
+    """The sandbox's first 20 products, synced over HTTP."""
+    sandbox = Network.objects.get(code="sandbox")
+    external_products_sync(network=sandbox, pages=1)
+    return list(ExternalProduct.objects.filter(network=sandbox).order_by("external_id"))

@@ -20,7 +20,7 @@ from payouts.services import payout_batch_create, payout_batches_run, withdrawal
 from payouts.tasks import payout_batch_send_task
 from tests.config.test_celery_broker import celery_worker  # noqa: F401 - the fixture
 from tests.factories import MemberFactory, UserFactory
-from tests.payouts.test_pages import CARD, CARD_MASKED, bank_account, credit, snapshot
+from tests.payouts.helpers import CARD, CARD_MASKED, bank_account, credit, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -236,7 +236,7 @@ def test_reject_with_a_reason_returns_the_money_and_shows_the_reason(admin_clien
     assert set(Withdrawal.objects.values_list("status", "reason")) == {("rejected", "Wrong name")}
     assert member_balance(funded).withdrawable == D("500.00")
     client.force_login(funded.user)
-    assert "Wrong name" in client.get(reverse("payouts:overview")).content.decode()
+    assert "Wrong name" in client.get(reverse("members:payouts")).content.decode()
 
 
 def test_staff_without_change_permission_get_no_actions(client, funded):

@@ -25,11 +25,11 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 FIGURES = ("available", "pending", "in_flight", "paid_out", "clawed_back")
 PAGES = {
-    "overview": reverse("referrals:dashboard"),
-    "earnings": reverse("commissions:entries"),
-    "payouts": reverse("payouts:overview"),
+    "overview": reverse("members:dashboard"),
+    "earnings": reverse("members:commission_entries"),
+    "payouts": reverse("members:payouts"),
 }
-STATEMENT = reverse("payouts:statement")
+STATEMENT = reverse("members:payout_statement")
 API = {
     "balance": "/api/v1/payouts/balance/",
     "summary": "/api/v1/commissions/summary/",

@@ -24,7 +24,7 @@ def signup(client, number, ip="203.0.113.5"):
         "password1": "a-long-enough-passphrase",
         "password2": "a-long-enough-passphrase",
     }
-    response = client.post(reverse("referrals:join"), data, REMOTE_ADDR=ip)
+    response = client.post(reverse("members:join"), data, REMOTE_ADDR=ip)
     client.logout()
     return response
 
@@ -43,7 +43,7 @@ def test_joins_over_the_limit_get_a_429_page_and_no_account(client, settings):
     assert Member.objects.count() == 2
     # another address is not affected, and reading the page is never limited
     assert signup(client, 4, ip="198.51.100.4").status_code == 302
-    assert client.get(reverse("referrals:join"), REMOTE_ADDR="203.0.113.5").status_code == 200
+    assert client.get(reverse("members:join"), REMOTE_ADDR="203.0.113.5").status_code == 200
 
 
 def checkout(client, shop, ip):

@@ -111,9 +111,9 @@ def test_share_and_invite_links_and_their_qr_codes_come_from_site_url(client, se
     client.force_login(shop.owner.user)
     forged = {"host": "127.0.0.1:8199"}
 
-    links_page = client.get(reverse("referrals:links"), headers=forged).content.decode()
-    dashboard = client.get(reverse("referrals:dashboard"), headers=forged).content.decode()
-    team = client.get(reverse("referrals:team"), headers=forged).content.decode()
+    links_page = client.get(reverse("members:links"), headers=forged).content.decode()
+    dashboard = client.get(reverse("members:dashboard"), headers=forged).content.decode()
+    team = client.get(reverse("members:team"), headers=forged).content.decode()
 
     assert f"https://shop.example.com/l/{link.code}" in links_page
     invite = f"https://shop.example.com/join/{shop.owner.invite_code}/"

@@ -1,4 +1,4 @@
-"""A buyer's whole path over HTTP, and the owner's shop pages."""
+"""A buyer's whole path over HTTP (the owner's shop pages are tests/members/test_my_shop.py)."""
 
 from decimal import Decimal
 from urllib.parse import urlparse
@@ -6,9 +6,9 @@ from urllib.parse import urlparse
 import pytest
 from django.urls import reverse
 
-from shops.models import Order, Product, ShopListing
+from shops.models import Order, Product
 from shops.services import shop_update
-from tests.factories import MemberFactory, ProductFactory, ShopFactory, place_order, shop_with_products
+from tests.factories import ProductFactory, place_order, shop_with_products
 
 pytestmark = pytest.mark.django_db
 
@@ -197,55 +197,6 @@ def test_buyer_can_cancel_an_unpaid_order_and_stock_returns(client):
     order.refresh_from_db()
     assert order.status == "cancelled"
     assert Product.objects.get(pk=product.pk).stock == 5
-
-
-def test_owner_opens_a_shop_and_manages_listings(client):
-    member = MemberFactory()
-    tea, cup = ProductFactory(title="Tea"), ProductFactory(title="Cup")
-    client.force_login(member.user)
-
-    reserved = client.post(reverse("shops:my_shop"), {"name": "Mine", "slug": "admin", "description": ""})
-    opened = client.post(reverse("shops:my_shop"), {"name": "Mine", "slug": "My-Tea", "is_open": "on"})
-    products_url = reverse("shops:my_shop_products")
-    client.post(products_url, {"action": "add", "id": tea.pk})
-    client.post(products_url, {"action": "add", "id": cup.pk})
-    cup_listing = ShopListing.objects.get(product=cup)
-    client.post(products_url, {"action": "up", "id": cup_listing.pk})
-    client.post(products_url, {"action": "feature", "id": cup_listing.pk})
-
-    assert reserved.status_code == 400
-    assert "reserved" in reserved.content.decode()
-    assert opened.status_code == 302
-    shop = member.shop.__class__.objects.get(owner=member)
-    assert shop.slug == "my-tea"
-    assert list(shop.listings.order_by("position").values_list("product__title", "is_featured")) == [
-        ("Cup", True),
-        ("Tea", False),
-    ]
-
-
-def test_another_member_cannot_touch_my_listings(client):
-    shop = shop_with_products()
-    listing = shop.listings.first()
-    intruder = MemberFactory()
-    ShopFactory(owner=intruder)
-    client.force_login(intruder.user)
-
-    response = client.post(reverse("shops:my_shop_products"), {"action": "remove", "id": listing.pk})
-
-    assert response.status_code == 404
-    assert ShopListing.objects.filter(pk=listing.pk).exists()
-
-
-def test_slug_taken_is_a_form_error(client):
-    ShopFactory(slug="taken-name")
-    member = MemberFactory()
-    client.force_login(member.user)
-
-    response = client.post(reverse("shops:my_shop"), {"name": "Mine", "slug": "taken-name"})
-
-    assert response.status_code == 400
-    assert "taken" in response.content.decode() or "already exists" in response.content.decode()
 
 
 def test_checkout_asks_for_a_contact_together_with_the_other_errors(client):

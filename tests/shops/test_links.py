@@ -1,4 +1,5 @@
-"""Share links: creation, the redirect, the attribution cookie, checkout attribution, sign-up, dashboard, QR."""
+"""Share links: creation, the redirect, the attribution cookie, checkout attribution, sign-up, staff's list (the
+owner's links page and QR codes are tests/members/test_links_pages.py)."""
 
 import time
 
@@ -10,7 +11,7 @@ from referrals.models import Member
 from referrals.services import member_set_status
 from shops.models import Order, ShareLink, ShareLinkDailyStat
 from shops.services import ShopError, clicks_flush, share_link_create, share_link_deactivate
-from tests.factories import MemberFactory, ProductFactory, ShopFactory, UserFactory, pay_order, shop_with_products
+from tests.factories import MemberFactory, ProductFactory, ShopFactory, shop_with_products
 
 pytestmark = pytest.mark.django_db
 
@@ -287,7 +288,7 @@ def signup(client, path):
 def test_a_visitor_from_a_share_link_joins_under_the_sharer(client, link):
     visit(client, link)
 
-    member = signup(client, reverse("referrals:join"))
+    member = signup(client, reverse("members:join"))
 
     assert member.parent_id == link.owner_id
     assert member.join_source == Member.JoinSource.SHARE_LINK
@@ -297,7 +298,7 @@ def test_an_invite_link_wins_over_a_share_link_cookie(client, link):
     inviter = MemberFactory()
     visit(client, link)
 
-    member = signup(client, reverse("referrals:join_with_code", args=[inviter.invite_code]))
+    member = signup(client, reverse("members:join_with_code", args=[inviter.invite_code]))
 
     assert member.parent_id == inviter.pk
 
@@ -306,82 +307,9 @@ def test_joining_through_share_links_can_be_switched_off(client, link, settings)
     settings.REFERRALS_JOIN_VIA_SHARE_LINK = False
     visit(client, link)
 
-    member = signup(client, reverse("referrals:join"))
+    member = signup(client, reverse("members:join"))
 
     assert member.parent_id is None
-
-
-# --- the owner's links page and QR codes -------------------------------------------------------------
-
-
-def test_links_page_creates_lists_with_stats_and_switches_off(client, sharer_shop, django_assert_max_num_queries):
-    client.force_login(sharer_shop.owner.user)
-    product = sharer_shop.listings.first().product
-    client.post(reverse("referrals:links"), {"product": product.pk, "campaign": "Moments"})
-    client.post(reverse("referrals:links"), {"product": "", "campaign": ""})
-    links = list(ShareLink.objects.order_by("pk"))
-    anonymous = client.__class__()
-    for _ in range(3):
-        visit(anonymous, links[0], ip="10.9.9.9")
-    pay_order(buy(anonymous, sharer_shop))
-    buy(anonymous, sharer_shop)  # unpaid: not a sale
-    clicks_flush()
-
-    with django_assert_max_num_queries(8):
-        page = client.get(reverse("referrals:links"))
-    client.post(reverse("referrals:link_deactivate", args=[links[1].pk]))
-
-    row = next(link for link, _url in page.context["rows"] if link.pk == links[0].pk)
-    paid = Order.objects.filter(share_link=links[0], paid_at__isnull=False).get()
-    assert (row.clicks, row.unique_visitors, row.order_count, row.sales) == (3, 1, 1, paid.total)
-    assert "100%" in page.content.decode()
-    assert f"/l/{links[0].code}" in page.content.decode()
-    assert not ShareLink.objects.get(pk=links[1].pk).is_active
-
-
-def test_links_page_refuses_a_product_from_another_shop(client, sharer_shop):
-    client.force_login(sharer_shop.owner.user)
-
-    response = client.post(reverse("referrals:links"), {"product": ProductFactory().pk})
-
-    assert response.status_code == 400
-    assert ShareLink.objects.count() == 0
-
-
-def test_qr_codes_come_as_svg_and_png(client, link):
-    client.force_login(link.owner.user)
-
-    svg = client.get(reverse("referrals:link_qr", args=[link.pk, "svg"]))
-    png = client.get(reverse("referrals:link_qr", args=[link.pk, "png"]))
-    invite = client.get(reverse("referrals:invite_qr", args=["png"]))
-
-    assert svg["Content-Type"] == "image/svg+xml" and b"<svg" in svg.content
-    assert png["Content-Type"] == "image/png" and png.content.startswith(b"\x89PNG")
-    assert invite.content.startswith(b"\x89PNG")
-
-
-def test_another_member_cannot_see_switch_off_or_get_the_qr_of_my_link(client, link):
-    intruder = MemberFactory()
-    ShopFactory(owner=intruder)
-    client.force_login(intruder.user)
-
-    listed = client.get(reverse("referrals:links"))
-    qr = client.get(reverse("referrals:link_qr", args=[link.pk, "png"]))
-    off = client.post(reverse("referrals:link_deactivate", args=[link.pk]))
-
-    assert link.code not in listed.content.decode()
-    assert (qr.status_code, off.status_code) == (404, 404)
-    assert ShareLink.objects.get(pk=link.pk).is_active
-
-
-def test_links_page_needs_a_login(client):
-    assert client.get(reverse("referrals:links")).status_code == 302
-
-
-def test_user_without_membership_gets_no_invite_qr(client):
-    client.force_login(UserFactory())
-
-    assert client.get(reverse("referrals:invite_qr", args=["svg"])).status_code == 404
 
 
 def test_staff_see_links_in_admin_and_can_switch_them_off(client, staff_user, link, django_assert_max_num_queries):

@@ -207,7 +207,7 @@ def test_the_api_never_writes_the_owner(client, shop):
     client.force_login(shop.owner.user)
 
     response = client.patch(
-        reverse("shops-api:shop"), {"owner": other.pk, "name": "Renamed"}, content_type="application/json"
+        reverse("members-api:shop"), {"owner": other.pk, "name": "Renamed"}, content_type="application/json"
     )
 
     assert response.status_code == 200

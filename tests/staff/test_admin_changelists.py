@@ -31,7 +31,7 @@ from tests.factories import (
     place_order,
     shop_with_products,
 )
-from tests.payouts.test_pages import bank_account, credit, paid_withdrawal
+from tests.payouts.helpers import bank_account, credit, paid_withdrawal
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from referrals.models import TreeEvent
 from referrals.services import member_move
 from shops.services import order_refund
 from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_order, place_order, shop_with_products
-from tests.payouts.test_pages import bank_account, credit
+from tests.payouts.helpers import bank_account, credit
 
 pytestmark = pytest.mark.django_db
 

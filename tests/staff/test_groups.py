@@ -14,7 +14,7 @@ from payouts.services import withdrawal_request
 from shops.models import Order
 from staff.groups import COMPLIANCE, FINANCE, GROUP_PERMISSIONS, SUPPORT
 from tests.factories import BUYER, MemberFactory, UserFactory, pay_order, place_order, shop_with_products
-from tests.payouts.test_pages import CARD, CARD_MASKED, bank_account, credit
+from tests.payouts.helpers import CARD, CARD_MASKED, bank_account, credit
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,7 @@ from staff.ledger_check import ledger_check
 from staff.models import JobRun
 from staff.tasks import ledger_check_task
 from tests.factories import MemberFactory, ProductFactory, pay_order, place_order, shop_with_products
-from tests.payouts.test_pages import bank_account
+from tests.payouts.helpers import bank_account
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,7 @@ from staff.models import JobRun
 from staff.selectors import beat_interval, daily_series, jobs_health, split_health
 from staff.services import job_run_record
 from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_order, place_order, shop_with_products
-from tests.payouts.test_pages import bank_account, credit, paid_withdrawal
+from tests.payouts.helpers import bank_account, credit, paid_withdrawal
 
 pytestmark = pytest.mark.django_db
 

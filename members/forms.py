@@ -1,0 +1,250 @@
+"""Forms of the shop owner's pages. They only parse input; the services of the apps below decide what is allowed,
+and a service's refusal is put beside the field it names (see `core.forms.add_service_errors`)."""
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
+
+from commissions.forms import LEVEL_CHOICES
+from commissions.models import CommissionEntry
+from core.images import IMAGE_FORMATS, image_upload_check
+from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
+from payouts.models import PayoutAccount
+from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Product, Shop
+from shops.selectors import shop_address_suggestion
+
+# --- My shop and links -------------------------------------------------------------------------------
+
+
+class ShopLogoField(forms.ImageField):
+    """An image upload checked by the project's one image rule (core.images: PNG, JPEG or WebP by content, at most
+    settings.SHOP_LOGO_MAX_BYTES, SHOP_LOGO_MIN_SIDE..SHOP_LOGO_MAX_SIDE pixels). The stored name comes from the
+    content (`logo.png`), so a PNG called `me.jpg` is kept as a PNG and the uploader's file name is not published."""
+
+    def to_python(self, data):
+        if data in self.empty_values:
+            return None
+        image_format = image_upload_check(
+            data,
+            max_bytes=settings.SHOP_LOGO_MAX_BYTES,
+            min_side=settings.SHOP_LOGO_MIN_SIDE,
+            max_side=settings.SHOP_LOGO_MAX_SIDE,
+        )
+        upload = super().to_python(data)
+        upload.name = f"logo.{IMAGE_FORMATS[image_format]}"
+        return upload
+
+
+class ShopForm(forms.ModelForm):
+    # A plain text field, not Django's SlugField: its "Enter a valid “slug”…" error is jargon (and mistranslated
+    # as 有效“字段”); ours says what an address may contain and suggests a free one (clean_slug).
+    slug = forms.CharField(
+        label=_("Shop address"),
+        max_length=SHOP_SLUG_MAX_LENGTH,
+        help_text=_("Your shop's link is /s/<address>/: the letters a to z, digits and hyphens, 3 to 40 of them."),
+        widget=forms.TextInput(
+            attrs={"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false", "inputmode": "url"}
+        ),
+        error_messages={
+            "max_length": _("A shop address is at most %(limit_value)d characters long (it has %(show_value)d).")
+        },
+    )
+    remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)
+    field_order = ("name", "slug", "description", "logo", "remove_logo", "is_open")
+
+    class Meta:
+        model = Shop
+        fields = ("name", "slug", "description", "logo", "is_open")
+        field_classes = {"logo": ShopLogoField}
+        labels = {"name": _("Shop name"), "is_open": _("Open for orders")}
+        help_texts = {
+            "description": _("A line or two buyers see under your shop name."),
+            "is_open": _("Untick to pause orders; buyers can still see your shop."),
+        }
+        widgets = {
+            "name": forms.TextInput(attrs={"autocomplete": "organization"}),
+            "description": forms.Textarea(attrs={"rows": 4}),
+            "logo": forms.FileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+        }
+
+    def __init__(self, *args, member=None, **kwargs):
+        self.member = member  # whose shop it is: an address to suggest can be made from their invite code
+        super().__init__(*args, **kwargs)
+        self.fields["logo"].help_text = _(
+            "PNG, JPEG or WebP, square works best, %(min)s to %(max)s pixels a side, up to %(limit)s."
+        ) % {
+            "min": settings.SHOP_LOGO_MIN_SIDE,
+            "max": settings.SHOP_LOGO_MAX_SIDE,
+            "limit": filesizeformat(settings.SHOP_LOGO_MAX_BYTES),
+        }
+        if not (self.instance and self.instance.logo):
+            del self.fields["remove_logo"]
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"].strip().lower()
+        if SHOP_SLUG_SHAPE.search(slug):
+            return slug
+        errors = [
+            forms.ValidationError(
+                _(
+                    "A shop address may contain only the letters a to z, the digits 0 to 9 and hyphens (-), 3 to 40 "
+                    "of them, starting and ending with a letter or digit: it is part of your shop's link, "
+                    "/s/<address>/, so Chinese characters, spaces and other signs cannot be used."
+                ),
+                code="invalid",
+            )
+        ]
+        suggestion = shop_address_suggestion(
+            typed=slug, name=self.data.get(self.add_prefix("name"), ""), member=self.member, shop=self.instance
+        )
+        if suggestion:
+            errors.append(
+                forms.ValidationError(
+                    _("How about “%(suggestion)s”?"), code="suggestion", params={"suggestion": suggestion}
+                )
+            )
+        raise forms.ValidationError(errors)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("remove_logo") and isinstance(cleaned.get("logo"), UploadedFile):
+            self.add_error("remove_logo", _("Either upload a new logo or remove it, not both."))
+        return cleaned
+
+    def shop_fields(self) -> dict:
+        """The cleaned values as keyword arguments for shop_open / shop_update.
+
+        `logo` is a new upload, "" to remove the logo, or None to keep what is there.
+        """
+        data = self.cleaned_data
+        if data.get("remove_logo"):
+            logo = ""
+        elif isinstance(data.get("logo"), UploadedFile):
+            logo = data["logo"]
+        else:
+            logo = None
+        return {
+            "name": data["name"],
+            "slug": data["slug"],
+            "description": data["description"],
+            "is_open": data["is_open"],
+            "logo": logo,
+        }
+
+
+class ShareLinkForm(forms.Form):
+    product = forms.ModelChoiceField(
+        label=_("Link to"),
+        queryset=None,
+        required=False,
+        empty_label=_("My whole shop"),
+    )
+    campaign = forms.CharField(
+        label=_("Campaign label (optional)"),
+        max_length=60,
+        required=False,
+        help_text=_("For your own tracking, e.g. “WeChat group” or “Moments 11.11”."),
+    )
+
+    def __init__(self, *args, shop=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        listed = Product.objects.filter(listings__shop=shop, is_active=True) if shop else Product.objects.none()
+        self.fields["product"].queryset = listed.order_by("title")
+
+
+class CommissionFilterForm(forms.Form):
+    """The filters of a member's entry list (GET). Invalid values are ignored, never an error page."""
+
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("All")), *CommissionEntry.Status.choices], required=False
+    )
+    level = forms.TypedChoiceField(
+        label=_("Level"),
+        choices=[("", _("All")), *LEVEL_CHOICES],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+
+    def filters(self) -> dict:
+        """{status, level} from whichever fields are valid."""
+        self.is_valid()
+        return {"status": self.cleaned_data.get("status") or None, "level": self.cleaned_data.get("level")}
+
+
+# --- Payouts ------------------------------------------------------------------------------------------
+
+# The field that identifies where money goes, per method: never put back into a page after it is saved.
+METHOD_IDENTIFIER = {
+    PayoutAccount.Method.BANK: "account_number",
+    PayoutAccount.Method.ALIPAY: "alipay_account",
+    PayoutAccount.Method.WECHAT: "wechat_id",
+}
+
+
+class WithdrawalForm(forms.Form):
+    # max_digits/decimal_places as the model's: the service is never handed a number it cannot store.
+    amount = forms.DecimalField(
+        label=_("Amount to withdraw"),
+        max_digits=MONEY_MAX_DIGITS,
+        decimal_places=MONEY_DECIMAL_PLACES,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "50.00"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        minimum = format_money(settings.WITHDRAWAL_MINIMUM)
+        self.fields["amount"].help_text = _("At least %(minimum)s.") % {"minimum": minimum}
+
+
+class PayoutAccountForm(forms.Form):
+    """How the member is paid. The saved card/account number is never sent back to the browser: the field is
+    left empty, and left empty it keeps the number on file (if the method stays the same)."""
+
+    method = forms.ChoiceField(label=_("Paid by"), choices=PayoutAccount.Method.choices)
+    holder_name = forms.CharField(label=_("Account holder's real name"), max_length=60, required=False)
+    bank_name = forms.CharField(label=_("Bank"), max_length=80, required=False)
+    bank_branch = forms.CharField(label=_("Branch (optional)"), max_length=120, required=False)
+    account_number = forms.CharField(
+        label=_("Card / account number"),
+        max_length=40,  # spaces are allowed while typing; the service strips them (34 characters at most)
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    alipay_account = forms.CharField(
+        label=_("Alipay account (phone or email)"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    wechat_id = forms.CharField(
+        label=_("WeChat ID"), max_length=40, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+
+    def __init__(self, data=None, *, account: PayoutAccount | None = None):
+        initial = {}
+        if account is not None:
+            initial = {name: getattr(account, name) for name in ("method", "holder_name", "bank_name", "bank_branch")}
+        super().__init__(data, initial=initial)
+        self.account = account
+        if account is not None:
+            kept = METHOD_IDENTIFIER[account.method]
+            self.fields[kept].widget.attrs["placeholder"] = account.masked_identifier
+            self.fields[kept].help_text = _("On file: %(masked)s. Leave empty to keep it.") % {
+                "masked": account.masked_identifier
+            }
+
+    def clean(self):
+        cleaned = super().clean()
+        method = cleaned.get("method")
+        if self.account is not None and method == self.account.method:
+            kept = METHOD_IDENTIFIER[method]
+            if not (cleaned.get(kept) or "").strip():
+                cleaned[kept] = getattr(self.account, kept)
+        return cleaned
+
+    def service_arguments(self) -> dict:
+        """Keyword arguments for payout_account_save (after is_valid())."""
+        return dict(self.cleaned_data)

@@ -1,0 +1,140 @@
+"""The member's payout pages: balance and withdrawals, payout account, statement. Thin: services do the work.
+
+Everything is looked up through the member of the logged-in user, so another member's withdrawal is a 404
+and a member's statement and account can only ever be their own.
+"""
+
+import csv
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_http_methods, require_POST
+
+from core.forms import add_service_errors
+from core.money import ZERO, format_money
+from members.decorators import member_required, suspended_refused
+from members.forms import PayoutAccountForm, WithdrawalForm
+from payouts.models import Withdrawal
+from payouts.selectors import (
+    member_balance,
+    member_payout_account,
+    member_statement,
+    member_withdrawal,
+    member_withdrawals,
+)
+from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
+from referrals.selectors import member_for_user
+
+# The overview lists the latest withdrawals; the statement has every one of them.
+OVERVIEW_WITHDRAWALS = 50
+
+
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+@require_http_methods(["GET", "POST"])
+def overview(request):
+    member = request.member
+    form = WithdrawalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            withdrawal = withdrawal_request(member=member, amount=form.cleaned_data["amount"])
+        except PayoutError as error:
+            add_service_errors(form, error)
+        else:
+            if withdrawal.status == Withdrawal.Status.REQUESTED:
+                message = _("Withdrawal of %(amount)s requested; finance staff will review it.")
+            else:
+                message = _("Withdrawal of %(amount)s approved; it goes out with the next payout batch.")
+            messages.success(request, message % {"amount": format_money(withdrawal.amount)})
+            return redirect("members:payouts")
+    context = {
+        "member": member,
+        "balance": member_balance(member),
+        "account": member_payout_account(member),
+        "form": form,
+        "withdrawals": list(member_withdrawals(member)[:OVERVIEW_WITHDRAWALS]),
+        "minimum": settings.WITHDRAWAL_MINIMUM,
+    }
+    return render(request, "members/payouts.html", context, status=400 if form.errors else 200)
+
+
+@sensitive_post_parameters("holder_name", "account_number", "alipay_account", "wechat_id")
+@sensitive_variables("form", "current", "saved")
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+@require_http_methods(["GET", "POST"])
+def account(request):
+    member = request.member
+    current = member_payout_account(member)
+    form = PayoutAccountForm(request.POST or None, account=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = payout_account_save(member=member, **form.service_arguments())
+        except PayoutError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("Payout account saved: %(account)s.") % {"account": saved})
+            return redirect("members:payouts")
+    return render(
+        request,
+        "members/payout_account.html",
+        {"account": current, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+def statement(request):
+    member = request.member
+    lines = member_statement(member)
+    if request.GET.get("format") == "csv":
+        return _statement_csv(member, lines)
+    return render(
+        request,
+        "members/payout_statement.html",
+        {"lines": lines, "closing": lines[-1].balance if lines else ZERO},
+    )
+
+
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+def statement_csv(request):
+    member = request.member
+    return _statement_csv(member, member_statement(member))
+
+
+def _statement_csv(member, lines) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="statement-{member.invite_code}-{stamp}.csv"'
+    response.write("\ufeff")  # so Excel reads the file as UTF-8
+    writer = csv.writer(response)
+    writer.writerow(["date", "description", "amount", "balance"])
+    for line in lines:
+        # Amounts as plain decimals (no symbol, no thousands separator), so a spreadsheet can sum them.
+        writer.writerow(
+            [timezone.localtime(line.at).strftime("%Y-%m-%d %H:%M:%S"), line.description, line.amount, line.balance]
+        )
+    return response
+
+
+@suspended_refused
+@login_required
+@require_POST
+def withdrawal_cancel_view(request, withdrawal_id: int):
+    member = member_for_user(request.user)
+    withdrawal = member_withdrawal(member, withdrawal_id) if member else None
+    if withdrawal is None:
+        raise Http404(_("No such withdrawal."))
+    try:
+        withdrawal_cancel(withdrawal=withdrawal, member=member)
+    except PayoutError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request, _("Withdrawal %(id)s cancelled; the money is back in your balance.") % {"id": withdrawal.pk}
+        )
+    return redirect("members:payouts")
