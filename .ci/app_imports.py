@@ -27,8 +27,8 @@ STACK = [
     ("core",),
 ]
 FLOOR = {app: n for n, apps in enumerate(STACK) for app in apps}
-# The one declared upward port (shops tells commissions an order was paid or refunded).
-ALLOWED_UP = {("shops.services", "commissions.services")}
+# The one declared upward port: shops tells commissions an order was paid (services) or refunded (a task).
+ALLOWED_UP = {("shops.services", "commissions.services"), ("shops.services", "commissions.tasks")}
 
 
 def _modules(root):
