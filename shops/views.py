@@ -343,7 +343,7 @@ def payment_webhook(request, provider: str):
         logger.warning("webhook from %s refused: %s", provider, error)
         return HttpResponseBadRequest(f"refused: {error}", content_type="text/plain")
     logger.info("webhook from %s: %s", provider, result.outcome)
-    return HttpResponse(result.outcome, content_type="text/plain")
+    return HttpResponse(result.reply or result.outcome, content_type="text/plain")
 
 
 # --- The owner's shop pages ------------------------------------------------------------
