@@ -510,7 +510,7 @@ def payment_start(*, order: Order, notify_url: str, return_url: str, provider_na
     """Open a payment for an unpaid order; return (payment, URL to send the buyer to)."""
     provider = get_provider(provider_name)
     payment = _payment_open(order=order, notify_url=notify_url, return_url=return_url, provider=provider)
-    return payment, provider.start(payment)
+    return payment, _payment_provider_start(payment, provider, partial(provider.start, payment))
 
 
 @transaction.atomic
@@ -531,8 +531,13 @@ def payment_start_method(
     """
     provider = get_provider(provider_name)
     payment = _payment_open(order=order, notify_url=notify_url, return_url=return_url, provider=provider)
+    return payment, _payment_provider_start(payment, provider, partial(provider.start_method, payment, method, buyer))
+
+
+def _payment_provider_start(payment: Payment, provider, start):
+    """`start()` at the provider; its ProviderError becomes a ShopError fit for the buyer (the reason is logged)."""
     try:
-        return payment, provider.start_method(payment, method, buyer)
+        return start()
     except ProviderError as error:
         logger.warning("payment %s could not be opened at %s: %s", payment.reference, provider.name, error)
         raise ShopError(_("The payment could not be started. Please try again."), code="provider_error") from error

@@ -178,14 +178,18 @@ def cart_view(request, slug: str):
 
 def _start_payment(request, order: Order):
     provider = settings.PAYMENT_PROVIDER
-    _payment, url = payment_start(
-        order=order,
-        provider_name=provider,
-        # From SITE_URL, never from the Host header: its port is not checked (ALLOWED_HOSTS matches names only), and
-        # the provider would post the signed webhook, and send the buyer back, wherever the client said.
-        notify_url=absolute_url(reverse("shops:payment_webhook", args=[provider])),
-        return_url=absolute_url(reverse("shops:order_detail", args=[order.number])),
-    )
+    try:
+        _payment, url = payment_start(
+            order=order,
+            provider_name=provider,
+            # From SITE_URL, never from the Host header: its port is not checked (ALLOWED_HOSTS matches names only),
+            # and the provider would post the signed webhook, and send the buyer back, wherever the client said.
+            notify_url=absolute_url(reverse("shops:payment_webhook", args=[provider])),
+            return_url=absolute_url(reverse("shops:order_detail", args=[order.number])),
+        )
+    except ShopError as error:  # the provider refused or cannot be reached: the order page offers "Pay again"
+        messages.error(request, " ".join(error.messages))
+        return redirect("shops:order_detail", number=order.number)
     return redirect(url)
 
 
@@ -257,11 +261,7 @@ def order_detail(request, number: str):
 @require_POST
 def order_pay(request, number: str):
     order = _buyer_order_or_404(request, number)
-    try:
-        return _start_payment(request, order)
-    except ShopError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect("shops:order_detail", number=number)
+    return _start_payment(request, order)
 
 
 @require_POST

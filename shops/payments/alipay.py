@@ -226,6 +226,8 @@ class AlipayProvider(PaymentProvider):
             genuine = self.client.verify(dict(params), signature)  # the SDK drops sign_type itself
         except (binascii.Error, ValueError, AliPayException):
             genuine = False
+        except ProviderError as error:  # misconfigured: refused, and Alipay sends it again
+            raise WebhookRejected(str(error)) from None
         if not genuine:
             raise WebhookRejected("signature does not match")
         if params.get("app_id") != self.config.app_id:

@@ -341,7 +341,10 @@ class WeChatPayProvider(PaymentProvider):
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise WebhookRejected("malformed body") from None
-        client = self.client
+        try:
+            client = self.client
+        except ProviderError as error:  # misconfigured, or the certificates cannot be fetched: refused, sent again
+            raise WebhookRejected(str(error)) from None
         if not self._knows_serial(client, serial):
             raise WebhookRejected("unknown platform serial")
         sdk_headers = dict(zip(HEADERS, (timestamp, nonce, signature, serial), strict=True))
