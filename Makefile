@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 SANDBOX_PORT ?= 8765
+# `make run PAYMENTS_FAKE=1 PAYMENT_PROVIDER=alipay`: the local WeChat Pay and Alipay fakes run beside the server and
+# their settings are exported to it (docs/payments.md).
+PAYMENTS_FAKE ?=
+PAYMENTS_FAKE_PORT ?= 8770
+PAYMENTS_FAKE_ENV := var/payment-gateways-fake/env
 
 .PHONY: run test lint migrate demo worker beat bench clean
 
@@ -23,8 +28,15 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 run: export SITE_URL ?= http://$(HOST)
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
-	@$(BIN)/python manage.py sandbox_network --port $(SANDBOX_PORT) & sandbox=$$!; \
-	trap 'kill $$sandbox 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	@$(BIN)/python manage.py sandbox_network --port $(SANDBOX_PORT) & sandbox=$$!; payments=; \
+	if [ -n "$(PAYMENTS_FAKE)" ]; then \
+	  rm -f $(PAYMENTS_FAKE_ENV); \
+	  $(BIN)/python manage.py payment_gateways_fake --port $(PAYMENTS_FAKE_PORT) --env-file $(PAYMENTS_FAKE_ENV) & \
+	  payments=$$!; \
+	  for _ in $$(seq 1 100); do [ -f $(PAYMENTS_FAKE_ENV) ] && break; sleep 0.2; done; \
+	  set -a; . ./$(PAYMENTS_FAKE_ENV); set +a; \
+	fi; \
+	trap 'kill $$sandbox $$payments 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	export NETWORK_SANDBOX_URL="$${NETWORK_SANDBOX_URL:-http://127.0.0.1:$(SANDBOX_PORT)}"; \
 	$(BIN)/python manage.py demo --wait-for-sandbox 15 && \
 	echo "Serving on http://$(HOST)/  (admin: http://$(HOST)/$${ADMIN_URL:-admin/})" && \

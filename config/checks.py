@@ -10,6 +10,10 @@ config.asgi), the Celery worker and beat (config.celery) refuse to start while a
 - cps.E004: the sandbox affiliate network is configured (its control endpoints make up orders that pay commission).
 
 ALLOW_SANDBOX_PROVIDERS=1 waives E002 to E004, for a staging deployment where no real money moves.
+
+- cps.E005: a real payment rail (wechatpay, alipay) is enabled (PAYMENT_PROVIDER, or listed in PAYMENT_RAILS) and
+  its credentials are missing: buyers could not pay, or notifications could not be verified. Never waived.
+- cps.E006: an enabled rail's gateway URL is not https (the local fakes): waived by ALLOW_SANDBOX_PROVIDERS=1.
 """
 
 from django.conf import settings
@@ -17,6 +21,8 @@ from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
 from networks.connectors import connector_configured
+from shops.payments import alipay as alipay_rail
+from shops.payments import wechatpay as wechatpay_rail
 
 STAGING_HINT = "Only on a staging deployment where no real money moves: set ALLOW_SANDBOX_PROVIDERS=1."
 
@@ -65,9 +71,50 @@ def sandbox_refusals() -> list[Error]:
     return errors
 
 
+RAILS = {
+    "wechatpay": (wechatpay_rail.missing_settings, "WECHATPAY_GATEWAY_URL"),
+    "alipay": (alipay_rail.missing_settings, "ALIPAY_GATEWAY_URL"),
+}
+
+
+def enabled_rails() -> list[str]:
+    wanted = [settings.PAYMENT_PROVIDER, *settings.PAYMENT_RAILS]
+    return [name for name in RAILS if name in wanted]
+
+
+def payment_rail_refusals() -> list[Error]:
+    """Each enabled real rail whose credentials are missing, or whose gateway is not https, as an error."""
+    errors = []
+    for name in enabled_rails():
+        missing_settings, gateway_setting = RAILS[name]
+        missing = missing_settings()
+        if missing:
+            errors.append(
+                Error(
+                    f"The {name} payment rail is enabled but not configured: {', '.join(missing)}.",
+                    hint="Set them in the environment, keys as files named by <NAME>_FILE (docs/payments.md).",
+                    id="cps.E005",
+                )
+            )
+        if not settings.ALLOW_SANDBOX_PROVIDERS and not getattr(settings, gateway_setting).startswith("https://"):
+            errors.append(
+                Error(
+                    f"{gateway_setting} is not an https address: a local fake, not {name}.",
+                    hint=f"Unset {gateway_setting} (the default is the real gateway). {STAGING_HINT}",
+                    id="cps.E006",
+                )
+            )
+    return errors
+
+
 @register(Tags.security, deploy=True)
 def check_sandbox_settings(app_configs=None, **kwargs) -> list[Error]:
     return sandbox_refusals()
+
+
+@register(Tags.security, deploy=True)
+def check_payment_rails(app_configs=None, **kwargs) -> list[Error]:
+    return payment_rail_refusals()
 
 
 def refuse_to_start_with_sandbox_settings() -> None:
@@ -75,7 +122,7 @@ def refuse_to_start_with_sandbox_settings() -> None:
     start-up)."""
     if not settings.IS_PRODUCTION:
         return
-    errors = sandbox_refusals()
+    errors = sandbox_refusals() + payment_rail_refusals()
     if errors:
         raise ImproperlyConfigured(
             "Refusing to start with development settings in production (DEBUG=0):\n"

@@ -374,10 +374,51 @@ if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
 
 # Payments: the provider buyers pay with, and every provider the webhook endpoint accepts.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
-PAYMENT_PROVIDERS = {"sandbox": "shops.payments.sandbox.SandboxProvider"}
+PAYMENT_PROVIDERS = {
+    "sandbox": "shops.payments.sandbox.SandboxProvider",
+    "wechatpay": "shops.payments.wechatpay.WeChatPayProvider",
+    "alipay": "shops.payments.alipay.AlipayProvider",
+}
 DEV_PAYMENTS_SANDBOX_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public; refused when DEBUG=0 (config/checks.py)
 PAYMENTS_SANDBOX_SECRET = env.str("PAYMENTS_SANDBOX_SECRET", default=DEV_PAYMENTS_SANDBOX_SECRET)
 PAYMENTS_WEBHOOK_TOLERANCE = env.int("PAYMENTS_WEBHOOK_TOLERANCE", default=300)
+
+
+def env_secret(name: str) -> str:
+    """A key or secret from the environment variable `name`, or from the file that `name`_FILE names (a mounted
+    secret; PEM keys are easier kept as files). Never from the database. Read once at start: a rotation restarts."""
+    path = env.str(f"{name}_FILE", default="").strip()
+    if not path:
+        return env.str(name, default="").strip()
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {error.strerror}") from None
+
+
+# The real rails (docs/payments.md). A rail is enabled when it is PAYMENT_PROVIDER or listed in PAYMENT_RAILS (a
+# deployment may offer both); `check --deploy` refuses an enabled rail whose credentials are missing. The gateway
+# URLs are settings so that the SDKs run unchanged against the local fakes (shops/payments/fakes).
+PAYMENT_RAILS = env.list("PAYMENT_RAILS", default=[])
+PAYMENTS_PROVIDER_TIMEOUT = env.float("PAYMENTS_PROVIDER_TIMEOUT", default=10.0)
+# WeChat Pay API v3: merchant number, the app (official account) id, the merchant API certificate's serial number and
+# private key (apiclient_key.pem), the APIv3 key; and the platform's public key and its id (微信支付公钥,
+# PUB_KEY_ID_…), or, for a merchant still on platform certificates, none of those two: the certificates are then
+# downloaded and kept in WECHATPAY_CERT_DIR.
+WECHATPAY_GATEWAY_URL = env.str("WECHATPAY_GATEWAY_URL", default="https://api.mch.weixin.qq.com").rstrip("/")
+WECHATPAY_MCHID = env.str("WECHATPAY_MCHID", default="")
+WECHATPAY_APPID = env.str("WECHATPAY_APPID", default="")
+WECHATPAY_MERCHANT_SERIAL_NO = env.str("WECHATPAY_MERCHANT_SERIAL_NO", default="")
+WECHATPAY_MERCHANT_PRIVATE_KEY = env_secret("WECHATPAY_MERCHANT_PRIVATE_KEY")
+WECHATPAY_APIV3_KEY = env_secret("WECHATPAY_APIV3_KEY")
+WECHATPAY_PLATFORM_PUBLIC_KEY = env_secret("WECHATPAY_PLATFORM_PUBLIC_KEY")
+WECHATPAY_PLATFORM_PUBLIC_KEY_ID = env.str("WECHATPAY_PLATFORM_PUBLIC_KEY_ID", default="")
+WECHATPAY_CERT_DIR = env.str("WECHATPAY_CERT_DIR", default="")
+# Alipay open platform: the application's id and private key (RSA2), and Alipay's public key (支付宝公钥).
+ALIPAY_GATEWAY_URL = env.str("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do")
+ALIPAY_APP_ID = env.str("ALIPAY_APP_ID", default="")
+ALIPAY_APP_PRIVATE_KEY = env_secret("ALIPAY_APP_PRIVATE_KEY")
+ALIPAY_PUBLIC_KEY = env_secret("ALIPAY_PUBLIC_KEY")
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
 # How many units checkouts may hold in stock before they are paid (0: no limit). Stock is reserved at checkout and held

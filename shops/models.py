@@ -327,6 +327,7 @@ class Payment(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
         REFUNDED = "refunded", _("Refunded (arrived after the order was closed)")
+        CLOSED = "closed", _("Closed unpaid")
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments", verbose_name=_("order"))
     provider = models.CharField(_("provider"), max_length=30)
@@ -348,10 +349,18 @@ class Payment(models.Model):
 
 
 class Refund(models.Model):
+    class Status(models.TextChoices):
+        # Sent to the provider, which confirms later (WeChat Pay: a refund notification, or a query).
+        PENDING = "pending", _("Pending at the provider")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        # The provider could not return the money (the buyer's account closed, …): finance handles it by hand.
+        FAILED = "failed", _("Failed at the provider")
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("order"))
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment"))
     amount = MoneyField(_("amount"))
     provider_refund_id = models.CharField(_("provider refund id"), max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SUCCEEDED)
     idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
     reason = models.TextField(_("reason"), blank=True)
     actor = models.ForeignKey(

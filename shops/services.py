@@ -59,6 +59,7 @@ from shops.models import (
     new_share_code,
 )
 from shops.payments import WebhookNotice, WebhookRejected, get_provider
+from shops.payments.base import Buyer, PaymentAction, PaymentAlreadyPaid, ProviderError
 from shops.selectors import (
     LINK_CACHE_SECONDS,
     MISSING_CACHE_SECONDS,
@@ -456,12 +457,29 @@ def order_mark_completed(*, order: Order, actor=None, note: str = "") -> Order:
     return _order_transition(order_lock(order.pk), Status.COMPLETED, actor=actor, actor_label="staff", note=note)
 
 
+def _payments_close_for_expiry(order_id: int) -> bool:
+    """Before an unpaid order is cancelled: close its pending payments at providers that can be asked (the query
+    inside applies one the buyer paid, whose notification was lost). False while a provider cannot be reached: the
+    order waits for the next run rather than being cancelled under a payment that may have succeeded."""
+    for payment in Payment.objects.filter(order_id=order_id, status=Payment.Status.PENDING).order_by("pk"):
+        try:
+            payment_close(payment=payment)
+        except ProviderError as error:
+            logger.warning(
+                "payment %s not closed at %s, order kept for now: %s", payment.reference, payment.provider, error
+            )
+            return False
+    return True
+
+
 def orders_cancel_expired(*, now=None) -> int:
     """Cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT_MINUTES; return how many."""
     cutoff = (now or timezone.now()) - timedelta(minutes=settings.ORDER_PAYMENT_TIMEOUT_MINUTES)
     cancelled = 0
     expired = Order.objects.filter(status=Status.PENDING_PAYMENT, created_at__lt=cutoff).values_list("pk", flat=True)
     for order_id in list(expired[:1000]):
+        if not _payments_close_for_expiry(order_id):
+            continue
         try:
             order_cancel(order=Order(pk=order_id), actor_label="system", reason=_("Not paid in time."))
             cancelled += 1
@@ -473,14 +491,11 @@ def orders_cancel_expired(*, now=None) -> int:
 # --- Payments -------------------------------------------------------------------
 
 
-@transaction.atomic
-def payment_start(*, order: Order, notify_url: str, return_url: str, provider_name: str | None = None):
-    """Open a payment for an unpaid order; return (payment, URL to send the buyer to)."""
+def _payment_open(*, order: Order, notify_url: str, return_url: str, provider) -> Payment:
     order = order_lock(order.pk)
     if order.status != Status.PENDING_PAYMENT:
         raise ShopError(_("This order is not awaiting payment."), code="not_payable")
-    provider = get_provider(provider_name)
-    payment = Payment.objects.create(
+    return Payment.objects.create(
         order=order,
         provider=provider.name,
         reference=f"pay_{secrets.token_hex(12)}",
@@ -488,13 +503,51 @@ def payment_start(*, order: Order, notify_url: str, return_url: str, provider_na
         notify_url=notify_url,
         return_url=return_url,
     )
-    return payment, provider.start(payment)
+
+
+@transaction.atomic
+def payment_start(*, order: Order, notify_url: str, return_url: str, provider_name: str | None = None):
+    """Open a payment for an unpaid order; return (payment, URL to send the buyer to)."""
+    provider = get_provider(provider_name)
+    payment = _payment_open(order=order, notify_url=notify_url, return_url=return_url, provider=provider)
+    return payment, _payment_provider_start(payment, provider, partial(provider.start, payment))
+
+
+@transaction.atomic
+def payment_start_method(
+    *,
+    order: Order,
+    method: str,
+    buyer: Buyer,
+    notify_url: str,
+    return_url: str,
+    provider_name: str | None = None,
+) -> tuple[Payment, PaymentAction]:
+    """Open a payment for an unpaid order with one of the provider's methods (WeChat Pay: native, h5, jsapi;
+    Alipay: page, wap); return it and what the buyer's browser does next (a redirect, a QR code, a WeChat call).
+
+    The payment's reference is its out_trade_no at the provider. ShopError (nothing saved) if the order is not
+    awaiting payment or the provider refuses or cannot be reached; the reason is logged, without secrets.
+    """
+    provider = get_provider(provider_name)
+    payment = _payment_open(order=order, notify_url=notify_url, return_url=return_url, provider=provider)
+    return payment, _payment_provider_start(payment, provider, partial(provider.start_method, payment, method, buyer))
+
+
+def _payment_provider_start(payment: Payment, provider, start):
+    """`start()` at the provider; its ProviderError becomes a ShopError fit for the buyer (the reason is logged)."""
+    try:
+        return start()
+    except ProviderError as error:
+        logger.warning("payment %s could not be opened at %s: %s", payment.reference, provider.name, error)
+        raise ShopError(_("The payment could not be started. Please try again."), code="provider_error") from error
 
 
 @dataclass(frozen=True)
 class WebhookResult:
     duplicate: bool
     outcome: str
+    reply: str = ""  # the body that acknowledges the webhook, as the provider expects it (Alipay: "success")
 
 
 @transaction.atomic
@@ -517,7 +570,9 @@ def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> Webh
                 provider=provider.name, event_id=notice.event_id, event_type=notice.event_type, payload=notice.payload
             )
     except IntegrityError:
-        return WebhookResult(duplicate=True, outcome="already processed")
+        return WebhookResult(
+            duplicate=True, outcome="already processed", reply=provider.webhook_reply("already processed")
+        )
     payment = (
         Payment.objects.select_related("order")
         .filter(provider=provider.name)
@@ -526,10 +581,17 @@ def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> Webh
     )
     if payment is None:
         raise WebhookRejected(f"unknown payment {notice.payment_reference!r}")
-    outcome = _apply_payment_notice(payment, notice)
+    if notice.event_type.startswith("refund."):
+        outcome = _apply_refund_notice(payment, notice, provider)
+    elif notice.event_type == "payment.closed":
+        outcome = _payment_close_locally(payment)
+    elif notice.event_type == "payment.pending":
+        outcome = "payment still pending"
+    else:
+        outcome = _apply_payment_notice(payment, notice)
     event.outcome = outcome
     event.save(update_fields=["outcome"])
-    return WebhookResult(duplicate=False, outcome=outcome)
+    return WebhookResult(duplicate=False, outcome=outcome, reply=provider.webhook_reply(outcome))
 
 
 def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
@@ -570,6 +632,7 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
         payment=payment,
         amount=payment.amount,
         provider_refund_id=result.provider_refund_id,
+        status=result.status,
         idempotency_key=f"late-{payment.pk}",
         reason="late payment",
     )
@@ -595,6 +658,108 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
         % {"status": order.get_status_display(), "ref": result.provider_refund_id},
     )
     return "late payment refunded"
+
+
+def _apply_refund_notice(payment: Payment, notice: WebhookNotice, provider) -> str:
+    """A provider's word on a refund it was sent: it succeeded, or the money could not go back (finance then
+    handles it by hand; the order's refund stands). Matched by the merchant refund number; the same outcome twice,
+    or one after the other, changes nothing more."""
+    order = order_lock(payment.order_id)
+    refunds = {provider.refund_reference(refund.idempotency_key): refund for refund in payment.refunds.all()}
+    refund = refunds.get(notice.refund_reference)
+    if refund is None:
+        raise WebhookRejected(f"unknown refund {notice.refund_reference!r:.80}")
+    if notice.amount_is_refunded_total:
+        is_consistent = refund.amount <= notice.amount <= payment.amount
+    else:
+        is_consistent = notice.amount == refund.amount
+    if not is_consistent:
+        raise WebhookRejected(f"refund amount {notice.amount} does not match refund {refund.amount}")
+    if refund.status != Refund.Status.PENDING:
+        return f"refund already {refund.status}"
+    if notice.event_type == "refund.succeeded":
+        refund.status = Refund.Status.SUCCEEDED
+        refund.save(update_fields=["status"])
+        return "refund succeeded"
+    refund.status = Refund.Status.FAILED
+    refund.save(update_fields=["status"])
+    _event(
+        order,
+        OrderEvent.Kind.REFUND,
+        actor_label=payment.provider,
+        amount=refund.amount,
+        note=_("The payment provider could not return %(amount)s to the buyer (refund %(ref)s): handle it by hand.")
+        % {"amount": refund.amount, "ref": refund.provider_refund_id or refund.pk},
+    )
+    return "refund failed"
+
+
+def _payment_close_locally(payment: Payment) -> str:
+    """Mark an unpaid payment closed (the provider closed it, or we did there first)."""
+    order = order_lock(payment.order_id)
+    payment = payment_lock(payment.pk)
+    if payment.status != Payment.Status.PENDING:
+        return f"payment already {payment.status}"
+    payment.status = Payment.Status.CLOSED
+    payment.completed_at = timezone.now()
+    payment.save(update_fields=["status", "completed_at"])
+    _event(order, OrderEvent.Kind.PAYMENT, actor_label=payment.provider, note=_("Payment closed unpaid."))
+    return "payment closed"
+
+
+def _askable_provider(payment: Payment):
+    """The payment's provider if it can be asked about payments (None for the sandbox, or one no longer configured)."""
+    try:
+        provider = get_provider(payment.provider)
+    except KeyError:
+        return None
+    return provider if provider.can_query else None
+
+
+def payment_sync(*, payment: Payment) -> str:
+    """Ask the provider how a pending payment stands and apply the answer, as its notification would have: a
+    notification that never came (or came late) is repaired here. Idempotent: a payment already applied is left
+    as it is, and the notification arriving afterwards changes nothing either.
+
+    The question is asked outside any transaction (no row lock is held over the network). ProviderError if the
+    provider cannot say, or says something that does not match the payment (its amount); nothing changes then.
+    """
+    provider = _askable_provider(payment)
+    if provider is None:
+        return "provider cannot be asked"
+    state = provider.query(payment)
+    with transaction.atomic():
+        if state.status == "succeeded":
+            notice = WebhookNotice(
+                event_id="",
+                event_type="payment.succeeded",
+                payment_reference=payment.reference,
+                amount=state.amount,
+            )
+            try:
+                return _apply_payment_notice(payment, notice)
+            except WebhookRejected as error:
+                raise ProviderError(f"{provider.name} query: {error}") from None
+        if state.status == "closed":
+            return _payment_close_locally(payment)
+    return "payment still pending"
+
+
+def payment_close(*, payment: Payment) -> str:
+    """Close an unpaid payment at its provider, so the buyer can no longer pay it, then mark it closed. If the buyer
+    paid meanwhile, the payment is applied instead (`payment_sync`). Providers that cannot be asked (the sandbox)
+    keep their payments as they are: their hosted page checks the payment itself.
+
+    ProviderError if the provider cannot be reached: nothing changes, try again later."""
+    provider = _askable_provider(payment)
+    if provider is None:
+        return "provider cannot be asked"
+    try:
+        provider.close(payment)
+    except PaymentAlreadyPaid:
+        return payment_sync(payment=payment)
+    with transaction.atomic():
+        return _payment_close_locally(payment)
 
 
 # --- Refunds --------------------------------------------------------------------
@@ -662,9 +827,16 @@ def order_refund(
     if restock if restock is not None else order.status == Status.PAID:
         _return_stock({lines[line_id].product_id: qty for line_id, qty in quantities.items()})
 
-    result = get_provider(payment.provider).refund(payment, total, idempotency_key=idempotency_key)
+    try:
+        result = get_provider(payment.provider).refund(payment, total, idempotency_key=idempotency_key)
+    except ProviderError as error:
+        logger.warning("refund of order %s refused by %s: %s", order.number, payment.provider, error)
+        raise ShopError(
+            _("The payment provider refused the refund: %(reason)s") % {"reason": error}, code="provider_error"
+        ) from error
     refund.provider_refund_id = result.provider_refund_id
-    refund.save(update_fields=["provider_refund_id"])
+    refund.status = result.status
+    refund.save(update_fields=["provider_refund_id", "status"])
     _event(order, OrderEvent.Kind.REFUND, actor=actor, actor_label="staff" if actor else "", amount=total, note=reason)
     if order.refunded_total == order.total:
         _order_transition(

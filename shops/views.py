@@ -145,14 +145,18 @@ def cart_view(request, slug: str):
 
 def _start_payment(request, order: Order):
     provider = settings.PAYMENT_PROVIDER
-    _payment, url = payment_start(
-        order=order,
-        provider_name=provider,
-        # From SITE_URL, never from the Host header: its port is not checked (ALLOWED_HOSTS matches names only), and
-        # the provider would post the signed webhook, and send the buyer back, wherever the client said.
-        notify_url=absolute_url(reverse("shops:payment_webhook", args=[provider])),
-        return_url=absolute_url(reverse("shops:order_detail", args=[order.number])),
-    )
+    try:
+        _payment, url = payment_start(
+            order=order,
+            provider_name=provider,
+            # From SITE_URL, never from the Host header: its port is not checked (ALLOWED_HOSTS matches names only),
+            # and the provider would post the signed webhook, and send the buyer back, wherever the client said.
+            notify_url=absolute_url(reverse("shops:payment_webhook", args=[provider])),
+            return_url=absolute_url(reverse("shops:order_detail", args=[order.number])),
+        )
+    except ShopError as error:  # the provider refused or cannot be reached: the order page offers "Pay again"
+        messages.error(request, " ".join(error.messages))
+        return redirect("shops:order_detail", number=order.number)
     return redirect(url)
 
 
@@ -224,11 +228,7 @@ def order_detail(request, number: str):
 @require_POST
 def order_pay(request, number: str):
     order = _buyer_order_or_404(request, number)
-    try:
-        return _start_payment(request, order)
-    except ShopError as error:
-        messages.error(request, " ".join(error.messages))
-        return redirect("shops:order_detail", number=number)
+    return _start_payment(request, order)
 
 
 @require_POST
@@ -310,4 +310,4 @@ def payment_webhook(request, provider: str):
         logger.warning("webhook from %s refused: %s", provider, error)
         return HttpResponseBadRequest(f"refused: {error}", content_type="text/plain")
     logger.info("webhook from %s: %s", provider, result.outcome)
-    return HttpResponse(result.outcome, content_type="text/plain")
+    return HttpResponse(result.reply or result.outcome, content_type="text/plain")

@@ -19,7 +19,14 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.urls import reverse
 
-from shops.payments.base import PaymentProvider, RefundResult, WebhookNotice, WebhookRejected
+from shops.payments.base import (
+    PaymentProvider,
+    RefundResult,
+    WebhookNotice,
+    WebhookRejected,
+    is_storable_json,
+    is_storable_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,33 +73,6 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number")
 
 
-def _is_storable_text(value) -> bool:
-    """A string PostgreSQL can store in a text or jsonb column: valid UTF-8 (no lone surrogate), no NUL."""
-    if not isinstance(value, str) or "\x00" in value:
-        return False
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _is_storable_json(payload) -> bool:
-    """Every key and string in `payload` is storable text (walked without recursion: nesting may be deep)."""
-    stack = [payload]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            if not all(_is_storable_text(key) for key in value):
-                return False
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, str) and not _is_storable_text(value):
-            return False
-    return True
-
-
 def _decode_event(body: bytes) -> WebhookNotice:
     """The notice in a genuine body, or WebhookRejected: every field is checked, so what the service stores and
     compares always fits (found by fuzzing: NaN, NUL and lone surrogates broke the event row on PostgreSQL, a
@@ -105,11 +85,11 @@ def _decode_event(body: bytes) -> WebhookNotice:
         raise WebhookRejected("malformed body")
     event_id, event_type, data = payload.get("id"), payload.get("type"), payload["data"]
     reference, raw_amount = data.get("payment"), data.get("amount")
-    if not (_is_storable_text(event_id) and 1 <= len(event_id) <= EVENT_ID_MAX_LENGTH):
+    if not (is_storable_text(event_id) and 1 <= len(event_id) <= EVENT_ID_MAX_LENGTH):
         raise WebhookRejected("malformed event id")
     if event_type not in EVENT_TYPES:
         raise WebhookRejected(f"unknown event type {event_type!r:.80}")
-    if not (_is_storable_text(reference) and 1 <= len(reference) <= PAYMENT_REFERENCE_MAX_LENGTH):
+    if not (is_storable_text(reference) and 1 <= len(reference) <= PAYMENT_REFERENCE_MAX_LENGTH):
         raise WebhookRejected("malformed payment reference")
     # The sandbox sends the amount as a string ("12.30"); a whole number is accepted, a float never (not exact).
     if isinstance(raw_amount, bool) or not isinstance(raw_amount, str | int):
@@ -120,7 +100,7 @@ def _decode_event(body: bytes) -> WebhookNotice:
         raise WebhookRejected("malformed amount") from error
     if not amount.is_finite():
         raise WebhookRejected("malformed amount")
-    if not _is_storable_json(payload):
+    if not is_storable_json(payload):
         raise WebhookRejected("malformed body")
     return WebhookNotice(
         event_id=event_id, event_type=event_type, payment_reference=reference, amount=amount, payload=payload

@@ -1,0 +1,84 @@
+import os
+import signal
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from shops.payments.fakes import PaymentGatewaysFake
+from shops.payments.fakes.common import is_loopback
+
+
+class Command(BaseCommand):
+    help = _(
+        "Serve local fakes of WeChat Pay and Alipay on loopback until interrupted (Ctrl-C), with fresh keys, and "
+        "write the settings that point the shop at them to an environment file."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1", help=_("a loopback address (default 127.0.0.1)"))
+        parser.add_argument("--port", type=int, default=8770, help=_("TCP port (default 8770)"))
+        parser.add_argument(
+            "--env-file",
+            default="var/payment-gateways-fake/env",
+            help=_("where to write the settings; the keys go to files beside it (default %(default)s)"),
+        )
+
+    def handle(self, *args, **options):
+        # The buyer's pages pay without a password: anyone who reaches them could "pay" an order.
+        if not is_loopback(options["host"]):
+            raise CommandError(_("The payment gateway fakes only listen on loopback (127.0.0.1, ::1, localhost)."))
+        try:
+            gateways = PaymentGatewaysFake(options["host"], options["port"])
+        except OSError as error:
+            raise CommandError(
+                _("Cannot listen on %(host)s:%(port)s: %(error)s") % {**options, "error": error}
+            ) from error
+        env_file = Path(options["env_file"])
+        write_settings(gateways, env_file)
+        self.stdout.write(_("Payment gateway fakes at %(url)s") % {"url": gateways.url})
+        self.stdout.write(_("Settings written to %(path)s. Stop with Ctrl-C.") % {"path": env_file})
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            gateways.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            gateways.stop()
+
+
+def write_settings(gateways: PaymentGatewaysFake, env_file: Path) -> dict[str, str]:
+    """Write the fakes' merchant keys to files (0600) beside `env_file`, and to `env_file` the WECHATPAY_* and
+    ALIPAY_* settings naming them; return those settings."""
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    wechat, alipay = gateways.wechatpay.merchant_settings(), gateways.alipay.merchant_settings()
+    files = {
+        "WECHATPAY_MERCHANT_PRIVATE_KEY_FILE": ("wechatpay_merchant_key.pem", wechat["merchant_private_key"]),
+        "WECHATPAY_APIV3_KEY_FILE": ("wechatpay_apiv3_key", wechat["apiv3_key"]),
+        "WECHATPAY_PLATFORM_PUBLIC_KEY_FILE": ("wechatpay_platform_public_key.pem", wechat["platform_public_key"]),
+        "ALIPAY_APP_PRIVATE_KEY_FILE": ("alipay_app_private_key.pem", alipay["app_private_key"]),
+        "ALIPAY_PUBLIC_KEY_FILE": ("alipay_public_key.pem", alipay["alipay_public_key"]),
+    }
+    values = {
+        "WECHATPAY_GATEWAY_URL": gateways.url,
+        "WECHATPAY_MCHID": wechat["mchid"],
+        "WECHATPAY_APPID": wechat["appid"],
+        "WECHATPAY_MERCHANT_SERIAL_NO": wechat["merchant_serial_no"],
+        "WECHATPAY_PLATFORM_PUBLIC_KEY_ID": wechat["platform_public_key_id"],
+        "ALIPAY_GATEWAY_URL": gateways.alipay.gateway_url,
+        "ALIPAY_APP_ID": alipay["app_id"],
+    }
+    for setting, (name, content) in files.items():
+        path = env_file.parent / name
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(content + "\n", encoding="utf-8")
+        values[setting] = str(path.resolve())
+    temporary = env_file.with_suffix(".tmp")
+    temporary.write_text("".join(f"{name}={value}\n" for name, value in values.items()), encoding="utf-8")
+    os.replace(temporary, env_file)  # whole or not at all: `make run` waits for it
+    return values
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
