@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from networks.connectors.base import ConnectorError, OrderStatus, ReportedOrder
-from networks.ledger import external_line_apply
 from networks.locks import external_order_line_lock, external_order_lock, network_lock, report_import_lock
 from networks.models import (
     ID_LENGTH,
@@ -169,6 +168,8 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
                 note=_("attributed to member %(id)s by its tracking id") % {"id": member.pk} if member else "",
             )
             result.changed = True
+        from commissions.services import external_line_apply  # until the outbox (the next step)
+
         external_line_apply(line)
         return result
 
@@ -222,6 +223,8 @@ def external_order_assign(*, line: ExternalOrder, member, actor) -> ExternalOrde
         actor=actor,
         note=_("attributed to member %(id)s by staff") % {"id": member.pk},
     )
+    from commissions.services import external_line_apply  # until the outbox (the next step)
+
     external_line_apply(line)
     return line
 

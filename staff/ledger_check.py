@@ -17,7 +17,9 @@ from django.utils import timezone
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, line_pool
 from commissions.models import CommissionEntry as Entry
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
+from commissions.services import external_line_target
 from core.money import ZERO, money_sum
+from networks.models import ExternalOrder
 from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
 from referrals.selectors import tree_check
 from shops.models import Order, OrderLine, Product, Refund
@@ -112,9 +114,6 @@ def _differs(held: dict[int, Decimal], target: dict[int, Decimal]) -> bool:
 def check_external_lines_reconcile() -> CheckResult:
     """Every external line in the ledger: at each level its entries add up to what the split of the network's
     latest commission gives (nothing once invalid), and every matched line is in the ledger."""
-    from networks.ledger import _target
-    from networks.models import ExternalOrder
-
     result = CheckResult("external lines reconcile")
     held: dict[int, dict[int, Decimal]] = {}
     for line_id, level, total in (
@@ -135,12 +134,13 @@ def check_external_lines_reconcile() -> CheckResult:
         if line.split_commission != line.commission or line.split_status != line.status:
             result.add(f"{label}: the network's latest report is not in the ledger")
             continue
-        split = _target(line)
-        target = {level: money_sum(share[2]) for level, share in split.items()}
-        if _differs(levels, target) and split[0][3] == CAP_MAX_PAYOUT_RATIO:
+        split = external_line_target(line)
+        target = {level: money_sum(share.amount) for level, share in split.items()}
+        if _differs(levels, target) and split[0].capped_by == CAP_MAX_PAYOUT_RATIO:
             # Split, and last changed, before issue #19 scaled a binding payout cap to the exact cap: those lines
             # hold what the rule then gave (a cent less here and there), which was right when written.
-            earlier = {level: money_sum(share[2]) for level, share in _target(line, payout_cap_in_cents=True).items()}
+            earlier = external_line_target(line, payout_cap_in_cents=True)
+            earlier = {level: money_sum(share.amount) for level, share in earlier.items()}
             if not _differs(levels, earlier):
                 continue
         for level in sorted(set(target) | set(levels)):

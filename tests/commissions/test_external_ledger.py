@@ -1,4 +1,5 @@
-"""External order lines in the ledger: split once, changes written as differences, released, reversed, clawed back."""
+"""External order lines in the ledger (commissions.services.external): split once, changes written as differences,
+released, reversed, clawed back."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +58,13 @@ def report(tracking: str, *, commission="12.00", status=OrderStatus.PAID, at=T0,
 def by_level(line) -> dict[int, Decimal]:
     rows = Entry.objects.filter(external_line=line).values_list("level").annotate(total=Sum("amount"))
     return dict(rows)
+
+
+def record_settled_after_the_hold(network, tracking: str, settings, commission="20.00"):
+    """The network reports the line settled, its hold already passed."""
+    settled_at = timezone.now() - timedelta(days=settings.COMMISSION_HOLD_DAYS + 1)
+    reported = report(tracking, commission=commission, status=OrderStatus.SETTLED, at=settled_at, settled_at=settled_at)
+    external_order_record(network=network, reported=reported, source="sync")
 
 
 def assert_ledger_clean():
@@ -119,12 +127,7 @@ def test_a_lower_actual_commission_at_settlement_is_a_negative_adjustment_at_eve
 def test_settled_lines_are_released_after_the_hold_and_can_be_paid_out(network, chain, settings):
     sharer = chain[-1]
     tracking = tracking_id_for(network=network, member=sharer).value
-    settled_at = timezone.now() - timedelta(days=settings.COMMISSION_HOLD_DAYS + 1)
-    external_order_record(
-        network=network,
-        reported=report(tracking, commission="20.00", status=OrderStatus.SETTLED, at=settled_at, settled_at=settled_at),
-        source="sync",
-    )
+    record_settled_after_the_hold(network, tracking, settings)
     assert member_balance(sharer).withdrawable == Decimal("0.00")
 
     commission_release_due()
@@ -162,12 +165,7 @@ def test_invalid_before_release_reverses_everything(network, chain):
 def test_invalid_after_release_and_payout_is_clawed_back(network, chain, settings, staff):  # noqa: F811
     sharer = chain[-1]
     tracking = tracking_id_for(network=network, member=sharer).value
-    settled_at = timezone.now() - timedelta(days=settings.COMMISSION_HOLD_DAYS + 1)
-    external_order_record(
-        network=network,
-        reported=report(tracking, commission="20.00", status=OrderStatus.SETTLED, at=settled_at, settled_at=settled_at),
-        source="sync",
-    )
+    record_settled_after_the_hold(network, tracking, settings)
     commission_release_due()
     pay_out(sharer, Decimal("16.00"))
 
@@ -181,6 +179,48 @@ def test_invalid_after_release_and_payout_is_clawed_back(network, chain, setting
     clawbacks = dict(Entry.objects.filter(external_line=line, kind="clawback").values_list("level", "amount"))
     assert clawbacks == {1: Decimal("-16.00"), 2: Decimal("-4.00")}
     assert member_balance(sharer).withdrawable == Decimal("-16.00")  # netted against later commission
+    assert_ledger_clean()
+
+
+def test_invalid_after_release_reverses_what_waits_and_claws_back_only_what_was_released(network, chain, settings):
+    # given: a line settled and released (16.00 / 4.00), then 5.00 more reported with a new settlement, which waits
+    sharer = chain[-1]
+    tracking = tracking_id_for(network=network, member=sharer).value
+    record_settled_after_the_hold(network, tracking, settings)
+    commission_release_due()
+    resettled = timezone.now() - timedelta(hours=2)
+    external_order_record(
+        network=network,
+        reported=report(tracking, commission="25.00", status=OrderStatus.SETTLED, at=resettled, settled_at=resettled),
+        source="sync",
+    )
+    assert (member_balance(sharer).withdrawable, member_balance(sharer).pending) == (Decimal("16.00"), Decimal("4.00"))
+
+    # when: the network reports it invalid
+    external_order_record(
+        network=network,
+        reported=report(
+            tracking, commission="25.00", status=OrderStatus.INVALID, at=timezone.now() - timedelta(hours=1)
+        ),
+        source="sync",
+    )
+    commission_release_due(now=timezone.now() + timedelta(days=365))
+
+    # then: the 4.00 on hold is reversed and leaves the balances, only the 16.00 released is clawed back. Before
+    # issue #20 all 20.00 was clawed back and the 4.00 stayed pending for ever: -4.00 withdrawable, 4.00 on hold.
+    line = ExternalOrder.objects.get()
+    taken_back = Entry.objects.filter(external_line=line, revision=3, beneficiary=sharer)
+    assert sorted(taken_back.values_list("kind", "amount", "status")) == [
+        ("clawback", Decimal("-16.00"), "available"),
+        ("reversal", Decimal("-4.00"), "reversed"),
+    ]
+    balance = member_balance(sharer)
+    assert (balance.withdrawable, balance.pending, balance.clawed_back) == (
+        Decimal("0.00"),
+        Decimal("0.00"),
+        Decimal("16.00"),
+    )
+    assert by_level(line) == {0: Decimal("0.00"), 1: Decimal("0.00"), 2: Decimal("0.00")}
     assert_ledger_clean()
 
 

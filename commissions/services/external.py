@@ -1,0 +1,206 @@
+"""Sales on external networks in the commission ledger (issue #12): split, adjusted, reversed, clawed back and
+released. This module is the only writer of their entries; the networks app only records what a network reports.
+
+An external line's pool is the commission the network reports for it (nothing once the network says invalid). The
+first time a matched line is seen it is split like one of our own lines (`split_line`, the plan and policy in force
+when it was paid by the one rule of `commissions.services.plans`, the sharer's upline as it is then, kept on the
+line). Every later change the network reports writes only the difference, level by level, as a new revision of
+entries: never an edit in place.
+
+- a changed commission → `adjustment` entries (either sign) at every level and for the platform;
+- invalid (cancelled, refunded, judged invalid) → each member's share is taken back by the rule our own refunds
+  use (`commissions.calculations.take_back`): what is still on hold is reversed (`reversal` entries, and the line's
+  pending entries leave the balances together), what was released is clawed back (`clawback` entries: the balance
+  goes negative if it was paid out, and later commission nets it);
+- settled → the line's entries are released once the hold has passed (`external_release_due`).
+
+Why the amounts are not computed like a refund of our own sale (`refund_reversals`, proportional to the refunded
+net amount): a refund takes back part of a sale whose pool stays what it was, while a network restates the pool
+itself. The ledger then holds the split of the new pool, which is not the old split scaled down: a cap that bound
+on the old pool may not bind on the new one (50.00 reported on 100.00 paid pays the members 30.00, the payout cap;
+20.00 reported later pays 16.00 / 4.00, where scaling would give 12.00 / 3.00). Invalid is the new pool 0.00, so
+there the two agree: everything is taken back.
+
+Writers hold the line's row lock (`networks.locks`), so one writer at a time brings a line up to date, and the
+revision number is part of each entry's unique key: a revision is written once.
+"""
+
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from commissions.calculations import HARD_MAX_LEVELS, ChainMember, split_line, take_back
+from commissions.models import CommissionEntry
+from commissions.services.plans import plan_in_force, policy_in_force
+from core.money import ZERO
+from networks.locks import external_orders_lock
+from networks.models import ExternalOrder
+from referrals.selectors import member_uplines
+
+Entry = CommissionEntry
+RELEASED = (Entry.Status.AVAILABLE, Entry.Status.PAID)
+RELEASE_CHUNK = 500  # external lines locked and released per transaction
+
+
+class LevelShare(NamedTuple):
+    """What one level of an external line should hold now (level 0: the platform remainder)."""
+
+    member_id: int | None
+    rate: Decimal
+    amount: Decimal
+    capped_by: str
+    rolled_up_from: int | None
+
+
+def external_line_target(line: ExternalOrder, *, payout_cap_in_cents: bool = False) -> dict[int, LevelShare]:
+    """What each level of `line` should hold now: the split of its pool under the plan, policy and chain it was
+    first split with ({0: the whole pool} for a line split with no plan or policy in force).
+
+    `payout_cap_in_cents` gives what the split held under the payout-cap rule before issue #19 (see `split_line`):
+    only the ledger checker asks for it, to recognise lines split then."""
+    pool = line.pool
+    if line.plan is None or line.policy is None:
+        return {0: LevelShare(None, Decimal("1"), pool, "", None)}
+    split = split_line(
+        pool=pool,
+        net_amount=line.paid_amount,
+        chain=[ChainMember(member_id, eligible) for member_id, eligible in line.chain or []],
+        plan=line.plan.as_calculation(),
+        policy=line.policy.as_calculation(),
+        payout_cap_in_cents=payout_cap_in_cents,
+    )
+    target = {
+        s.level: LevelShare(s.member_id, s.rate, s.amount, s.capped_by or "", s.rolled_up_from) for s in split.shares
+    }
+    target[0] = LevelShare(None, Decimal("1"), split.platform_remainder, split.capped_by or "", None)
+    return target
+
+
+def external_line_apply(line: ExternalOrder, *, now=None) -> int:
+    """Bring the ledger to what the network now reports for `line` (row-locked by the caller); return the number
+    of entries written. An unmatched line (no member) is left alone until staff assign it."""
+    if line.member_id is None:
+        return 0
+    now = now or timezone.now()
+    first = line.revision == 0
+    if first:
+        line.chain = [list(link) for link in member_uplines([line.member_id], HARD_MAX_LEVELS).get(line.member_id, [])]
+        line.plan, line.policy = plan_in_force(line.paid_at), policy_in_force(line.paid_at)
+    target = external_line_target(line)
+    entries = Entry.objects.filter(external_line=line)
+    held, pending = defaultdict(lambda: ZERO), defaultdict(lambda: ZERO)
+    for level, status, amount in (
+        entries.values_list("level", "status").annotate(total=Sum("amount")).values_list("level", "status", "total")
+    ):
+        held[level] += amount or ZERO
+        if status == Entry.Status.PENDING:
+            pending[level] += amount or ZERO
+    released = entries.filter(status__in=RELEASED).exists()
+    # Money taken back after release comes off the available balance at once (a clawback); money added after
+    # release waits like any commission until the line is settled and the hold has passed.
+    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
+    releasable = line.status == ExternalOrder.Status.SETTLED and line.settled_at and line.settled_at <= cutoff
+    invalid = line.status == ExternalOrder.Status.INVALID
+    revision = line.revision + 1
+    rows = []
+    for level, share in sorted(target.items()):
+        difference = share.amount - held[level]
+        if not first and difference == ZERO:
+            continue
+        if first:
+            parts = [(Entry.Kind.PLATFORM if level == 0 else Entry.Kind.COMMISSION, difference)]
+        elif invalid and level and difference < ZERO:
+            booked = take_back(-difference, pending=pending[level])
+            parts = [(Entry.Kind.REVERSAL, -booked.reversed), (Entry.Kind.CLAWBACK, -booked.clawed_back)]
+            parts = [(kind, amount) for kind, amount in parts if amount]
+        else:
+            parts = [(Entry.Kind.ADJUSTMENT, difference)]
+        for kind, amount in parts:
+            if kind == Entry.Kind.REVERSAL:
+                available = False  # off what is on hold: it leaves the balances with it, below
+            elif kind == Entry.Kind.CLAWBACK:
+                available = True
+            else:
+                available = released and (amount < 0 or bool(releasable))
+            rows.append(
+                Entry(
+                    external_line=line,
+                    revision=revision,
+                    beneficiary_id=share.member_id,
+                    level=level,
+                    kind=kind,
+                    base=line.pool,
+                    rate=share.rate,
+                    amount=amount,
+                    plan=line.plan,
+                    policy=line.policy,
+                    capped_by=share.capped_by,
+                    rolled_up_from_id=share.rolled_up_from,
+                    note=f"{line.network_id}:{line.external_order_id}/{line.line_id} {line.status}",
+                    status=Entry.Status.AVAILABLE if available else Entry.Status.PENDING,
+                    released_at=now if available else None,
+                    created_at=now,
+                )
+            )
+    if not rows and not first:
+        # Nothing moved at any level (e.g. only the network's timestamps changed): no revision to write.
+        line.split_commission, line.split_status = line.commission, line.status
+        line.save(update_fields=["split_commission", "split_status"])
+        return 0
+    Entry.objects.bulk_create(rows)
+    if invalid:
+        # Nothing of it will ever be earned: what is on hold (each share and its reversal) leaves the pending
+        # balance together.
+        entries.filter(status=Entry.Status.PENDING).update(status=Entry.Status.REVERSED, reversed_at=now)
+    line.split_commission = line.commission
+    line.split_status = line.status
+    line.revision = revision
+    line.save(update_fields=["split_commission", "split_status", "revision", "chain", "plan", "policy"])
+    return len(rows)
+
+
+def external_release_due(*, now=None) -> int:
+    """Release the pending entries of settled external lines whose hold has passed; return how many entries.
+
+    Line by line under the line's row lock (the lock a reported change is applied under), so a change arriving at
+    the same moment is written either before the release (and released with it) or after it.
+    """
+    now = now or timezone.now()
+    released_at = min(now, timezone.now())  # when the money became available: never in the future
+    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
+    due = Entry.objects.filter(
+        status=Entry.Status.PENDING,
+        external_line__status=ExternalOrder.Status.SETTLED,
+        external_line__settled_at__lte=cutoff,
+    )
+    released, after = 0, 0
+    while True:
+        line_ids = list(
+            due.filter(external_line_id__gt=after)
+            .order_by("external_line_id")
+            .values_list("external_line_id", flat=True)
+            .distinct()[:RELEASE_CHUNK]
+        )
+        if not line_ids:
+            return released
+        with transaction.atomic():
+            # Lines being written by a sync, an import or the ledger right now are skipped (no deadlock with their
+            # lock order); the next hourly run releases them.
+            locked = external_orders_lock(
+                ExternalOrder.objects.filter(
+                    pk__in=line_ids, status=ExternalOrder.Status.SETTLED, settled_at__lte=cutoff
+                ),
+                "pk",
+                flat=True,
+                skip_locked=True,
+            )
+            released += Entry.objects.filter(status=Entry.Status.PENDING, external_line_id__in=locked).update(
+                status=Entry.Status.AVAILABLE, released_at=released_at
+            )
+        after = line_ids[-1]
