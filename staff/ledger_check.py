@@ -25,7 +25,7 @@ from referrals.selectors import tree_check
 from shops.models import Order, OrderLine, Product, Refund
 
 LISTED_MAX = 20  # violations printed per check; the count says how many there are
-UNSPLIT_GRACE = timedelta(minutes=15)  # a paid order may wait this long for its split before it counts as lost
+UNSPLIT_GRACE = timedelta(minutes=15)  # a paid order (an external line marked for the ledger) may wait this long
 MEMBER_KINDS = (Entry.Kind.COMMISSION, Entry.Kind.REVERSAL, Entry.Kind.CLAWBACK)
 
 
@@ -113,7 +113,9 @@ def _differs(held: dict[int, Decimal], target: dict[int, Decimal]) -> bool:
 
 def check_external_lines_reconcile() -> CheckResult:
     """Every external line in the ledger: at each level its entries add up to what the split of the network's
-    latest commission gives (nothing once invalid), and every matched line is in the ledger."""
+    latest commission gives (nothing once invalid), and every matched line is in the ledger. A line marked for the
+    ledger moments ago (the networks' outbox: commissions writes it after the commit) is waiting, not wrong; one
+    marked for longer than UNSPLIT_GRACE was lost."""
     result = CheckResult("external lines reconcile")
     held: dict[int, dict[int, Decimal]] = {}
     for line_id, level, total in (
@@ -124,10 +126,15 @@ def check_external_lines_reconcile() -> CheckResult:
     ):
         held.setdefault(line_id, {})[level] = money_sum(total)
     lines = ExternalOrder.objects.filter(member__isnull=False).select_related("plan", "policy").order_by("pk")
+    waiting_since = timezone.now() - UNSPLIT_GRACE
     for line in lines.iterator(chunk_size=2000):
         result.checked += 1
         levels = held.pop(line.pk, None)
         label = f"external order {line}"
+        if line.ledger_marked_at is not None:
+            if line.ledger_marked_at < waiting_since:
+                result.add(f"{label}: marked for the ledger more than {UNSPLIT_GRACE} ago, not written yet")
+            continue
         if levels is None:
             result.add(f"{label}: attributed to member {line.member_id}, yet not in the ledger")
             continue

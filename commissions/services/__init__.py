@@ -5,15 +5,20 @@
 - `refunds`: a refund's reversals and clawbacks;
 - `release`: pending commission made available once the sale is final and the hold has passed;
 - `payouts`: the entries the members' completed payouts cover, labelled paid;
-- `external`: sales reported by external networks, split, adjusted, taken back and released.
+- `external`: sales reported by external networks, split, adjusted, taken back and released, from the lines the
+  networks app marks for the ledger (its outbox).
 
 `commissions` is the only app that writes `CommissionEntry`. Every name other apps use is importable from here.
 """
 
 from commissions.services.external import (
+    EXTERNAL_SCHEDULED_KEY,
     LevelShare,
     external_line_apply,
     external_line_target,
+    external_lines_apply,
+    external_lines_apply_run,
+    external_lines_requested,
     external_release_due,
 )
 from commissions.services.payouts import commission_entries_mark_paid
@@ -40,6 +45,7 @@ from commissions.services.split import (
 )
 
 __all__ = [
+    "EXTERNAL_SCHEDULED_KEY",
     "POLICY_FIELDS",
     "SPLIT_COLUMNS",
     "SPLIT_SCHEDULED_KEY",
@@ -55,6 +61,9 @@ __all__ = [
     "commission_sweep",
     "external_line_apply",
     "external_line_target",
+    "external_lines_apply",
+    "external_lines_apply_run",
+    "external_lines_requested",
     "external_release_due",
     "plan_activate",
     "plan_create",

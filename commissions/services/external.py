@@ -21,16 +21,25 @@ on the old pool may not bind on the new one (50.00 reported on 100.00 paid pays 
 20.00 reported later pays 16.00 / 4.00, where scaling would give 12.00 / 3.00). Invalid is the new pool 0.00, so
 there the two agree: everything is taken back.
 
-Writers hold the line's row lock (`networks.locks`), so one writer at a time brings a line up to date, and the
-revision number is part of each entry's unique key: a revision is written once.
+How a reported change reaches the ledger: the networks app records the network's word on the line and marks it
+(`ExternalOrder.ledger_marked_at`, an outbox) in the same transaction; after the commit it sends
+`networks.signals.external_orders_marked`, whose receiver here (`commissions.receivers`) asks for
+`external_lines_apply_task` (one message for many marks). The task claims marked lines in batches with SKIP LOCKED
+(`networks.locks.external_orders_marked_claim`), writes each line's difference and clears the marks, in one
+transaction. A lost message loses nothing: the beat runs the same task every minute. Writers hold the line's row
+lock, so one writer at a time brings a line up to date, and the revision number is part of each entry's unique
+key: a revision is written once, however often a task runs.
 """
 
+import logging
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import NamedTuple
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -39,11 +48,16 @@ from commissions.calculations import HARD_MAX_LEVELS, ChainMember, split_line, t
 from commissions.models import CommissionEntry
 from commissions.services.plans import plan_in_force, policy_in_force
 from core.money import ZERO
-from networks.locks import external_orders_lock
+from core.task_helpers import task_request_next, task_request_once
+from networks.locks import external_orders_lock, external_orders_marked_claim
 from networks.models import ExternalOrder
+from networks.services import external_orders_unmark
 from referrals.selectors import member_uplines
 
+logger = logging.getLogger(__name__)
+
 Entry = CommissionEntry
+EXTERNAL_SCHEDULED_KEY = "commissions:external-lines-scheduled"
 RELEASED = (Entry.Status.AVAILABLE, Entry.Status.PAID)
 RELEASE_CHUNK = 500  # external lines locked and released per transaction
 
@@ -80,6 +94,48 @@ def external_line_target(line: ExternalOrder, *, payout_cap_in_cents: bool = Fal
     }
     target[0] = LevelShare(None, Decimal("1"), split.platform_remainder, split.capped_by or "", None)
     return target
+
+
+def external_lines_requested() -> bool:
+    """Ask for a run of `external_lines_apply_task` unless one is asked for and not started; return whether a
+    message was sent. Many marks, one message (`core.task_helpers.task_request_once`, as for the split)."""
+    from commissions.tasks import external_lines_apply_task
+
+    return task_request_once(
+        flag=EXTERNAL_SCHEDULED_KEY,
+        task=external_lines_apply_task,
+        flag_seconds=settings.COMMISSION_SPLIT_FLAG_SECONDS,
+        logger=logger,
+        fallback="the beat's pass will write the marked external lines",
+    )
+
+
+def external_lines_apply_run() -> int:
+    """One run (the task): a batch of marked lines; a full batch asks for the next run. Returns how many lines."""
+    cache.delete(EXTERNAL_SCHEDULED_KEY)
+    return external_lines_apply(
+        limit=settings.COMMISSION_SPLIT_BATCH, more=partial(task_request_next, external_lines_requested)
+    )
+
+
+@transaction.atomic
+def external_lines_apply(*, limit: int = 500, more=None) -> int:
+    """Bring the ledger to what the networks report for up to `limit` lines marked for it, and clear their marks,
+    in one transaction; return how many lines were claimed.
+
+    Safe to run twice or at once: lines are claimed with SKIP LOCKED (a line a sync, an import or another run is
+    writing is left for the next run), and a revision is written once. A line whose ledger already holds its
+    latest word writes nothing. `more` is called once the batch is claimed if it was full (more lines wait)."""
+    lines = external_orders_marked_claim(limit)
+    if not lines:
+        return 0
+    if more is not None and len(lines) == limit:
+        more()
+    now = timezone.now()
+    for line in lines:
+        external_line_apply(line, now=now)
+    external_orders_unmark(line_ids=[line.pk for line in lines])
+    return len(lines)
 
 
 def external_line_apply(line: ExternalOrder, *, now=None) -> int:

@@ -19,7 +19,6 @@ from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -30,7 +29,7 @@ from commissions.calculations import HARD_MAX_LEVELS, ChainMember, line_pool, sp
 from commissions.locks import split_queue_claim
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
 from commissions.services.refunds import refund_reversals_write
-from core.task_helpers import task_request_once
+from core.task_helpers import task_request_next, task_request_once
 from referrals.selectors import member_uplines
 from shops.locks import orders_lock
 from shops.models import Order, OrderLine, Refund
@@ -84,11 +83,7 @@ def commission_split_order(*, order_id: int | None = None) -> int:
 
 
 def _ask_for_more() -> None:
-    if current_app.conf.task_always_eager:
-        # In-process tasks (the embedded default): the next batch after this one commits, never inside it.
-        transaction.on_commit(commission_split_requested)
-    else:
-        commission_split_requested()
+    task_request_next(commission_split_requested)
 
 
 def _versions_at(paid_at, plans: list[CommissionPlan], policies: list[CompliancePolicy]):

@@ -10,16 +10,21 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
 from commissions.services import commission_release_due
+from networks import services as networks_services
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.models import ExternalOrder, ExternalOrderEvent, Network
-from networks.services import external_order_assign, external_order_record, tracking_id_for
+from networks.services import tracking_id_for
 from payouts.selectors import member_balance
 from payouts.services import payout_account_save
 from staff.ledger_check import ledger_check
-from tests.factories import make_chain
+from tests.factories import after_commit, make_chain
 from tests.payouts.test_money import ensure_plan_in_force, pay_out, staff  # noqa: F401 - staff is a fixture
 
 pytestmark = pytest.mark.django_db
+
+# As production runs them: the ledger is written after the commit (tests.factories.after_commit).
+external_order_record = after_commit(networks_services.external_order_record)
+external_order_assign = after_commit(networks_services.external_order_assign)
 
 T0 = datetime(2026, 11, 11, 0, 5, tzinfo=UTC)
 
