@@ -118,7 +118,7 @@ def member_commission_entry(member, entry_id: int) -> Entry | None:
         Entry.objects.select_related(
             "order", "order_line", "external_line__network", "plan", "policy", "rolled_up_from__user"
         )
-        .defer("external_line__raw", "external_line__chain")
+        .defer("external_line__raw")
         .filter(beneficiary=member, pk=entry_id)
         .annotate(refunded_line_amount=_refunded_line_amount())
         .first()

@@ -97,9 +97,9 @@ class TrackingId(models.Model):
 class ExternalOrder(models.Model):
     """One order line as a network reports it, stored once per (network, order id, line id).
 
-    `commission` and `status` are the network's latest word; `split_commission` and `split_status` are what the
-    ledger holds now. Every change of the network's word (and an attribution) marks the line (`ledger_marked_at`,
-    the outbox of `networks.signals`); the ledger's keeper, commissions, writes the difference and clears the mark.
+    `commission` and `status` are the network's latest word. Every change of it (and an attribution) marks the line
+    (`ledger_marked_at`, the outbox of `networks.signals`); the ledger's keeper, commissions, writes the difference
+    and clears the mark. What the ledger holds for the line is the ledger's own record (`commissions.ExternalSplit`).
     """
 
     class Status(models.TextChoices):
@@ -135,17 +135,6 @@ class ExternalOrder(models.Model):
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
     # When the line was marked for the ledger (its latest word is not written there yet); None once it is.
     ledger_marked_at = models.DateTimeField(null=True, blank=True)
-    # What the ledger holds (None: not split yet).
-    split_commission = MoneyField(_("commission in the ledger"), null=True, blank=True)
-    split_status = models.CharField(_("status in the ledger"), max_length=12, choices=Status.choices, blank=True)
-    revision = models.PositiveIntegerField(_("ledger revision"), default=0)  # how many times entries were written
-    chain = models.JSONField(null=True, blank=True)  # the upline at first split: [[member id, eligible], …]
-    plan = models.ForeignKey(
-        "commissions.CommissionPlan", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    policy = models.ForeignKey(
-        "commissions.CompliancePolicy", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         verbose_name = _("external order")

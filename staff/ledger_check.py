@@ -125,9 +125,9 @@ def check_external_lines_reconcile() -> CheckResult:
         .order_by("external_line_id")
     ):
         held.setdefault(line_id, {})[level] = money_sum(total)
-    lines = ExternalOrder.objects.filter(member__isnull=False).select_related("plan", "policy").order_by("pk")
+    lines = ExternalOrder.objects.filter(member__isnull=False).select_related("split__plan", "split__policy")
     waiting_since = timezone.now() - UNSPLIT_GRACE
-    for line in lines.iterator(chunk_size=2000):
+    for line in lines.order_by("pk").iterator(chunk_size=2000):
         result.checked += 1
         levels = held.pop(line.pk, None)
         label = f"external order {line}"
@@ -135,18 +135,22 @@ def check_external_lines_reconcile() -> CheckResult:
             if line.ledger_marked_at < waiting_since:
                 result.add(f"{label}: marked for the ledger more than {UNSPLIT_GRACE} ago, not written yet")
             continue
+        record = getattr(line, "split", None)  # the ledger's record of the line (commissions.ExternalSplit)
         if levels is None:
             result.add(f"{label}: attributed to member {line.member_id}, yet not in the ledger")
             continue
-        if line.split_commission != line.commission or line.split_status != line.status:
+        if record is None:
+            result.add(f"{label}: ledger entries, but no record of its split")
+            continue
+        if record.split_commission != line.commission or record.split_status != line.status:
             result.add(f"{label}: the network's latest report is not in the ledger")
             continue
-        split = external_line_target(line)
+        split = external_line_target(record)
         target = {level: money_sum(share.amount) for level, share in split.items()}
         if _differs(levels, target) and split[0].capped_by == CAP_MAX_PAYOUT_RATIO:
             # Split, and last changed, before issue #19 scaled a binding payout cap to the exact cap: those lines
             # hold what the rule then gave (a cent less here and there), which was right when written.
-            earlier = external_line_target(line, payout_cap_in_cents=True)
+            earlier = external_line_target(record, payout_cap_in_cents=True)
             earlier = {level: money_sum(share.amount) for level, share in earlier.items()}
             if not _differs(levels, earlier):
                 continue

@@ -3,9 +3,9 @@ released. This module is the only writer of their entries; the networks app only
 
 An external line's pool is the commission the network reports for it (nothing once the network says invalid). The
 first time a matched line is seen it is split like one of our own lines (`split_line`, the plan and policy in force
-when it was paid by the one rule of `commissions.services.plans`, the sharer's upline as it is then, kept on the
-line). Every later change the network reports writes only the difference, level by level, as a new revision of
-entries: never an edit in place.
+when it was paid by the one rule of `commissions.services.plans`, the sharer's upline as it is then, kept in the
+line's split record, `ExternalSplit`). Every later change the network reports writes only the difference, level by
+level, as a new revision of entries: never an edit in place.
 
 - a changed commission → `adjustment` entries (either sign) at every level and for the platform;
 - invalid (cancelled, refunded, judged invalid) → each member's share is taken back by the rule our own refunds
@@ -45,7 +45,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from commissions.calculations import HARD_MAX_LEVELS, ChainMember, split_line, take_back
-from commissions.models import CommissionEntry
+from commissions.models import CommissionEntry, ExternalSplit
 from commissions.services.plans import plan_in_force, policy_in_force
 from core.money import ZERO
 from core.task_helpers import task_request_next, task_request_once
@@ -72,27 +72,28 @@ class LevelShare(NamedTuple):
     rolled_up_from: int | None
 
 
-def external_line_target(line: ExternalOrder, *, payout_cap_in_cents: bool = False) -> dict[int, LevelShare]:
-    """What each level of `line` should hold now: the split of its pool under the plan, policy and chain it was
-    first split with ({0: the whole pool} for a line split with no plan or policy in force).
+def external_line_target(split: ExternalSplit, *, payout_cap_in_cents: bool = False) -> dict[int, LevelShare]:
+    """What each level of an external line (`split.line`) should hold now: the split of its pool under the plan,
+    policy and chain it was first split with ({0: the whole pool} for a line split with no plan or policy in force).
 
     `payout_cap_in_cents` gives what the split held under the payout-cap rule before issue #19 (see `split_line`):
     only the ledger checker asks for it, to recognise lines split then."""
+    line = split.line
     pool = line.pool
-    if line.plan is None or line.policy is None:
+    if split.plan is None or split.policy is None:
         return {0: LevelShare(None, Decimal("1"), pool, "", None)}
-    split = split_line(
+    result = split_line(
         pool=pool,
         net_amount=line.paid_amount,
-        chain=[ChainMember(member_id, eligible) for member_id, eligible in line.chain or []],
-        plan=line.plan.as_calculation(),
-        policy=line.policy.as_calculation(),
+        chain=[ChainMember(member_id, eligible) for member_id, eligible in split.chain or []],
+        plan=split.plan.as_calculation(),
+        policy=split.policy.as_calculation(),
         payout_cap_in_cents=payout_cap_in_cents,
     )
     target = {
-        s.level: LevelShare(s.member_id, s.rate, s.amount, s.capped_by or "", s.rolled_up_from) for s in split.shares
+        s.level: LevelShare(s.member_id, s.rate, s.amount, s.capped_by or "", s.rolled_up_from) for s in result.shares
     }
-    target[0] = LevelShare(None, Decimal("1"), split.platform_remainder, split.capped_by or "", None)
+    target[0] = LevelShare(None, Decimal("1"), result.platform_remainder, result.capped_by or "", None)
     return target
 
 
@@ -140,15 +141,23 @@ def external_lines_apply(*, limit: int = 500, more=None) -> int:
 
 def external_line_apply(line: ExternalOrder, *, now=None) -> int:
     """Bring the ledger to what the network now reports for `line` (row-locked by the caller); return the number
-    of entries written. An unmatched line (no member) is left alone until staff assign it."""
+    of entries written. An unmatched line (no member) is left alone until staff assign it. The line's split record
+    (`ExternalSplit`) is made at its first split and says what the ledger holds after each."""
     if line.member_id is None:
         return 0
     now = now or timezone.now()
-    first = line.revision == 0
+    split = ExternalSplit.objects.filter(line=line).select_related("plan", "policy").first()
+    first = split is None or split.revision == 0
     if first:
-        line.chain = [list(link) for link in member_uplines([line.member_id], HARD_MAX_LEVELS).get(line.member_id, [])]
-        line.plan, line.policy = plan_in_force(line.paid_at), policy_in_force(line.paid_at)
-    target = external_line_target(line)
+        chain = member_uplines([line.member_id], HARD_MAX_LEVELS).get(line.member_id, [])
+        split = ExternalSplit(
+            line=line,
+            chain=[list(link) for link in chain],
+            plan=plan_in_force(line.paid_at),
+            policy=policy_in_force(line.paid_at),
+        )
+    split.line = line
+    target = external_line_target(split)
     entries = Entry.objects.filter(external_line=line)
     held, pending = defaultdict(lambda: ZERO), defaultdict(lambda: ZERO)
     for level, status, amount in (
@@ -163,7 +172,7 @@ def external_line_apply(line: ExternalOrder, *, now=None) -> int:
     cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
     releasable = line.status == ExternalOrder.Status.SETTLED and line.settled_at and line.settled_at <= cutoff
     invalid = line.status == ExternalOrder.Status.INVALID
-    revision = line.revision + 1
+    revision = split.revision + 1
     rows = []
     for level, share in sorted(target.items()):
         difference = share.amount - held[level]
@@ -194,8 +203,8 @@ def external_line_apply(line: ExternalOrder, *, now=None) -> int:
                     base=line.pool,
                     rate=share.rate,
                     amount=amount,
-                    plan=line.plan,
-                    policy=line.policy,
+                    plan=split.plan,
+                    policy=split.policy,
                     capped_by=share.capped_by,
                     rolled_up_from_id=share.rolled_up_from,
                     note=f"{line.network_id}:{line.external_order_id}/{line.line_id} {line.status}",
@@ -206,18 +215,16 @@ def external_line_apply(line: ExternalOrder, *, now=None) -> int:
             )
     if not rows and not first:
         # Nothing moved at any level (e.g. only the network's timestamps changed): no revision to write.
-        line.split_commission, line.split_status = line.commission, line.status
-        line.save(update_fields=["split_commission", "split_status"])
+        split.split_commission, split.split_status = line.commission, line.status
+        split.save(update_fields=["split_commission", "split_status"])
         return 0
     Entry.objects.bulk_create(rows)
     if invalid:
         # Nothing of it will ever be earned: what is on hold (each share and its reversal) leaves the pending
         # balance together.
         entries.filter(status=Entry.Status.PENDING).update(status=Entry.Status.REVERSED, reversed_at=now)
-    line.split_commission = line.commission
-    line.split_status = line.status
-    line.revision = revision
-    line.save(update_fields=["split_commission", "split_status", "revision", "chain", "plan", "policy"])
+    split.split_commission, split.split_status, split.revision = line.commission, line.status, revision
+    split.save()
     return len(rows)
 
 

@@ -376,8 +376,8 @@ def test_an_external_line_over_the_cap_is_an_offender(world):
         base=D("50.00"),
         rate=D("0.8000"),
         amount=D("0.01"),
-        plan=capped.plan,
-        policy=capped.policy,
+        plan=capped.split.plan,
+        policy=capped.split.policy,
     )
 
     report = report_of(world)
