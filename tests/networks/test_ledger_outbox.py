@@ -5,12 +5,14 @@ message loses nothing, and running it again writes nothing more (issue #20)."""
 
 import ast
 import logging
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -198,6 +200,44 @@ def test_a_change_while_the_line_waits_is_written_with_it(network, sharer, keepe
     line = ExternalOrder.objects.get()
     assert by_level(line) == {0: Decimal("0.00"), 1: Decimal("0.00"), 2: Decimal("0.00")}
     assert (line.split.revision, line.ledger_marked_at) == (2, None)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_pass_skips_a_line_another_transaction_is_writing_and_writes_it_next_time(network, sharer):
+    # given: a marked line, and a transaction (a sync, say) holding its row lock
+    assert external_orders_marked.disconnect(dispatch_uid=EXTERNAL_ORDERS_MARKED_UID)
+    try:
+        tracking = tracking_id_for(network=network, member=sharer).value
+        networks_services.external_order_record(network=network, reported=report(tracking), source="sync")
+    finally:
+        receivers_connect()
+    line_id = ExternalOrder.objects.get().pk
+    locked, release, claimed = threading.Event(), threading.Event(), []
+
+    def writer():
+        try:
+            with transaction.atomic():
+                external_order_lock(line_id)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert locked.wait(timeout=30)
+    try:
+        # when: the pass runs meanwhile, it neither waits nor writes the line
+        claimed.append(external_lines_apply())
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+    # then: nothing was written; the next run writes it
+    assert claimed == [0] and not Entry.objects.exists()
+    assert external_lines_apply() == 1
+    assert Entry.objects.filter(external_line_id=line_id).count() == 3
 
 
 def _ledger_writes_in(path: Path) -> list[str]:
