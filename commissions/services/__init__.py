@@ -19,7 +19,6 @@ from commissions.services.external import (
     external_lines_apply,
     external_lines_apply_run,
     external_lines_requested,
-    external_release_due,
 )
 from commissions.services.payouts import commission_entries_mark_paid
 from commissions.services.plans import (
@@ -33,7 +32,7 @@ from commissions.services.plans import (
     policy_publish,
 )
 from commissions.services.refunds import commission_apply_refund, refund_reversals_write
-from commissions.services.release import commission_release_due
+from commissions.services.release import commission_release_due, external_release_due
 from commissions.services.split import (
     SPLIT_COLUMNS,
     SPLIT_SCHEDULED_KEY,

@@ -12,7 +12,7 @@ level, as a new revision of entries: never an edit in place.
   use (`commissions.calculations.take_back`): what is still on hold is reversed (`reversal` entries, and the line's
   pending entries leave the balances together), what was released is clawed back (`clawback` entries: the balance
   goes negative if it was paid out, and later commission nets it);
-- settled → the line's entries are released once the hold has passed (`external_release_due`).
+- settled → the line's entries are released once the hold has passed (`release.external_release_due`).
 
 Why the amounts are not computed like a refund of our own sale (`refund_reversals`, proportional to the refunded
 net amount): a refund takes back part of a sale whose pool stays what it was, while a network restates the pool
@@ -49,7 +49,7 @@ from commissions.models import CommissionEntry, ExternalSplit
 from commissions.services.plans import plan_in_force, policy_in_force
 from core.money import ZERO
 from core.task_helpers import task_request_next, task_request_once
-from networks.locks import external_orders_lock, external_orders_marked_claim
+from networks.locks import external_orders_marked_claim
 from networks.models import ExternalOrder
 from networks.services import external_orders_unmark
 from referrals.selectors import member_uplines
@@ -59,7 +59,6 @@ logger = logging.getLogger(__name__)
 Entry = CommissionEntry
 EXTERNAL_SCHEDULED_KEY = "commissions:external-lines-scheduled"
 RELEASED = (Entry.Status.AVAILABLE, Entry.Status.PAID)
-RELEASE_CHUNK = 500  # external lines locked and released per transaction
 
 
 class LevelShare(NamedTuple):
@@ -226,44 +225,3 @@ def external_line_apply(line: ExternalOrder, *, now=None) -> int:
     split.split_commission, split.split_status, split.revision = line.commission, line.status, revision
     split.save()
     return len(rows)
-
-
-def external_release_due(*, now=None) -> int:
-    """Release the pending entries of settled external lines whose hold has passed; return how many entries.
-
-    Line by line under the line's row lock (the lock a reported change is applied under), so a change arriving at
-    the same moment is written either before the release (and released with it) or after it.
-    """
-    now = now or timezone.now()
-    released_at = min(now, timezone.now())  # when the money became available: never in the future
-    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
-    due = Entry.objects.filter(
-        status=Entry.Status.PENDING,
-        external_line__status=ExternalOrder.Status.SETTLED,
-        external_line__settled_at__lte=cutoff,
-    )
-    released, after = 0, 0
-    while True:
-        line_ids = list(
-            due.filter(external_line_id__gt=after)
-            .order_by("external_line_id")
-            .values_list("external_line_id", flat=True)
-            .distinct()[:RELEASE_CHUNK]
-        )
-        if not line_ids:
-            return released
-        with transaction.atomic():
-            # Lines being written by a sync, an import or the ledger right now are skipped (no deadlock with their
-            # lock order); the next hourly run releases them.
-            locked = external_orders_lock(
-                ExternalOrder.objects.filter(
-                    pk__in=line_ids, status=ExternalOrder.Status.SETTLED, settled_at__lte=cutoff
-                ),
-                "pk",
-                flat=True,
-                skip_locked=True,
-            )
-            released += Entry.objects.filter(status=Entry.Status.PENDING, external_line_id__in=locked).update(
-                status=Entry.Status.AVAILABLE, released_at=released_at
-            )
-        after = line_ids[-1]
