@@ -18,7 +18,7 @@ Why the amounts are not computed like a refund of our own sale (`refund_reversal
 net amount): a refund takes back part of a sale whose pool stays what it was, while a network restates the pool
 itself. The ledger then holds the split of the new pool, which is not the old split scaled down: a cap that bound
 on the old pool may not bind on the new one (50.00 reported on 100.00 paid pays the members 30.00, the payout cap;
-20.00 reported later pays 16.00 / 4.00, where scaling would give 12.00 / 3.00). Invalid is the new pool 0.00, so
+20.00 reported later pays 16.00 / 4.00, where scaling would give 9.60 / 2.40). Invalid is the new pool 0.00, so
 there the two agree: everything is taken back.
 
 How a reported change reaches the ledger: the networks app records the network's word on the line and marks it

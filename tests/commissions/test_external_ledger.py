@@ -106,6 +106,22 @@ def test_the_payout_ratio_cap_binds_external_lines_too(network, chain):
     assert sum(levels.values()) == Decimal("50.00")
 
 
+def test_a_restated_commission_is_split_anew_not_the_old_split_scaled_down(network, chain):
+    # 50.00 on 100.00 paid: the payout cap binds (24.00 / 6.00). The network restates it as 20.00: the cap no longer
+    # binds, so the ledger holds 16.00 / 4.00 (the old split scaled by 20 / 50 would be 9.60 / 2.40). This is why an
+    # external line is not reversed by a refund's proportion (commissions.services.external).
+    sharer = chain[-1]
+    tracking = tracking_id_for(network=network, member=sharer).value
+    external_order_record(network=network, reported=report(tracking, commission="50.00"), source="sync")
+    restated = report(tracking, commission="20.00", at=T0 + timedelta(hours=1))
+
+    external_order_record(network=network, reported=restated, source="sync")
+
+    line = ExternalOrder.objects.get()
+    assert by_level(line) == {0: Decimal("0.00"), 1: Decimal("16.00"), 2: Decimal("4.00")}
+    assert_ledger_clean()
+
+
 def test_a_lower_actual_commission_at_settlement_is_a_negative_adjustment_at_every_level(network, chain):
     sharer = chain[-1]
     tracking = tracking_id_for(network=network, member=sharer).value
