@@ -524,7 +524,7 @@ class PaidShare(Protocol):
 class Reversal:
     """Reverse ``amount`` (positive; the ledger records it negated) of the level ``level`` entry of ``member_id``.
 
-    Whether it is a ``reversal`` or a ``clawback`` depends on the original entry's status, which the caller knows.
+    Whether it is a ``reversal`` or a ``clawback`` depends on where the money is now: ``take_back`` books it.
     """
 
     level: int
@@ -559,3 +559,30 @@ def refund_reversals(
         if amount:
             reversals.append(Reversal(level=share.level, member_id=share.member_id, amount=amount))
     return tuple(reversals)
+
+
+@dataclass(frozen=True)
+class TakeBack:
+    """Money taken back from one member's share of one line, booked by where it is now (``take_back``)."""
+
+    reversed: Decimal  # off what is still on hold: a ``reversal`` entry, pending like what it reverses
+    clawed_back: Decimal  # off what was released (available or paid out): a ``clawback`` entry, available at once
+    pending_left: Decimal  # what stays on hold; at zero the share's pending entries leave the balances together
+
+
+def take_back(amount: Decimal, *, pending: Decimal) -> TakeBack:
+    """Book ``amount`` (positive) taken back from a member's share of one line, of which ``pending`` is still on
+    hold: reversed from what is pending first, the rest clawed back from what was released.
+
+    One rule for every way commission is taken back: a refund of our own sale (``refund_reversals`` says how
+    much) and an external line its network reports invalid (all of it). A share is usually all pending or all
+    released; an external line can hold both (a commission released, then more added by the network that waits
+    for its hold), and clawing all of it back would leave the added part pending for ever, never released (its
+    line is invalid) and never reversed. Raises ValueError on a negative amount or a fraction of a cent.
+    """
+    amount = _require_money("amount", amount)
+    pending = _require_money("pending", pending, allow_negative=True)
+    reversed_amount = min(amount, max(pending, ZERO))
+    return TakeBack(
+        reversed=reversed_amount, clawed_back=amount - reversed_amount, pending_left=pending - reversed_amount
+    )

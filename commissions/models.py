@@ -23,6 +23,7 @@ from commissions.calculations import (
     Policy,
 )
 from core.money import RATE_ONE, RATE_ZERO, MoneyField, RateField
+from networks.models import ExternalOrder
 
 
 class CompliancePolicy(models.Model):
@@ -286,6 +287,36 @@ class CommissionEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} L{self.level} {self.amount}"
+
+
+class ExternalSplit(models.Model):
+    """The ledger's side of a line an external network reported (`networks.ExternalOrder`): what the ledger holds
+    for it, and the upline, plan and policy it was first split with, so later changes split over the same people
+    under the same rules. Written by `commissions.services.external` only, from the line's first split on (a line
+    attributed to nobody has none). On the line itself until issue #20."""
+
+    line = models.OneToOneField(
+        ExternalOrder,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="split",
+        verbose_name=_("external order"),
+    )
+    split_commission = MoneyField(_("commission in the ledger"), null=True, blank=True)
+    split_status = models.CharField(
+        _("status in the ledger"), max_length=12, choices=ExternalOrder.Status.choices, blank=True
+    )
+    revision = models.PositiveIntegerField(_("ledger revision"), default=0)  # how many times entries were written
+    chain = models.JSONField(null=True, blank=True)  # the upline at first split: [[member id, eligible], …]
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    policy = models.ForeignKey(CompliancePolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("external order split")
+        verbose_name_plural = _("external order splits")
+
+    def __str__(self) -> str:
+        return f"split of external order {self.line_id}"
 
 
 class SplitQueue(models.Model):

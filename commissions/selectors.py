@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -69,6 +69,20 @@ def member_ledger_totals(member) -> LedgerTotals:
         pending=money_sum(totals["pending"]),
         released=money_sum(totals["released"]),
         clawed_back=money_sum(-totals["clawed_back"]),
+    )
+
+
+def member_earnings_by_day(member, start: datetime, end: datetime) -> dict:
+    """{calendar day in the current time zone: the member's entries created that day, signed} over [start, end):
+    one query grouped in SQL (reversals and clawbacks subtract). Days without entries are absent."""
+    zone = timezone.get_current_timezone()
+    return dict(
+        Entry.objects.filter(beneficiary=member, created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .order_by()
+        .values("day")
+        .annotate(amount=Sum("amount"))
+        .values_list("day", "amount")
     )
 
 
@@ -130,7 +144,7 @@ def member_commission_entry(member, entry_id: int) -> Entry | None:
         Entry.objects.select_related(
             "order", "order_line", "external_line__network", "plan", "policy", "rolled_up_from__user"
         )
-        .defer("external_line__raw", "external_line__chain")
+        .defer("external_line__raw")
         .filter(beneficiary=member, pk=entry_id)
         .annotate(refunded_line_amount=_refunded_line_amount())
         .first()
@@ -324,11 +338,14 @@ def plans_with_in_force(plans: QuerySet, at=None) -> QuerySet:
 
 
 def policy_in_force(at=None) -> CompliancePolicy | None:
+    """The policy in force at `at` (default now): the latest in force from then or earlier. The one rule for it,
+    with `plan_in_force` (the split applies the same rule to a batch of orders at once: `services.split`)."""
     at = at or timezone.now()
     return CompliancePolicy.objects.filter(effective_from__lte=at).order_by("-effective_from", "-version").first()
 
 
 def plan_in_force(at=None) -> CommissionPlan | None:
+    """The plan in force at `at` (default now): the latest activated plan in force from then or earlier."""
     at = at or timezone.now()
     return (
         CommissionPlan.objects.filter(is_activated=True, effective_from__lte=at)

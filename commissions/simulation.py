@@ -13,11 +13,11 @@ at payment is not kept once an order is split), so if the tree or a member's sta
 priced on today's chain.
 
 Sales reported by external affiliate networks (issue #12) are replayed too: every external line paid in the range
-that is in the ledger, with its pool the commission the network reports, its net amount what the buyer paid, and
-the upline kept on the line at its first split (so both sides are priced on the same chain). What was paid is the
-line's split with the network's later changes of the commission (adjustments) added, level by level. A line the
-network reported invalid is left out on both sides (counted in `external.invalid_left_out`): nothing of it was
-earned, and unlike a refund of ours there is no amount left to price.
+that is in the ledger, with its pool the commission the network reports, its net amount what the buyer paid, and the
+upline kept in the line's split record at its first split (so both sides are priced on the same chain). What was
+paid is the line's split with the network's later changes of the commission (adjustments) added, level by level. A
+line the network reported invalid is left out on both sides (counted in `external.invalid_left_out`): nothing of it
+was earned, and unlike a refund of ours there is no amount left to price.
 """
 
 import logging
@@ -46,8 +46,13 @@ from commissions.calculations import (
     split_line,
 )
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, PlanSimulation
-from commissions.services import POLICY_FIELDS, CommissionError, policy_in_force
+from commissions.selectors import policy_in_force
+from commissions.services import POLICY_FIELDS, CommissionError
 from core.money import RATE_ONE, RATE_ZERO, ROUND_DOWN, ROUND_HALF_UP, ZERO, quantize_money
+from networks.models import ExternalOrder
+from referrals.models import Member
+from referrals.selectors import member_uplines
+from shops.models import Order, OrderLine
 
 logger = logging.getLogger(__name__)
 
@@ -350,15 +355,11 @@ def plan_simulation_run(*, simulation_id: int) -> None:
 
 
 def _replay(simulation: PlanSimulation) -> dict:
-    from networks.models import ExternalOrder
-    from referrals.selectors import member_uplines
-    from shops.models import Order, OrderLine
-
     start, end = _period(simulation)
     overrides = _overrides(simulation)
     plan = Plan(rates=tuple(simulation.rates))
     in_range = Order.objects.filter(paid_at__gte=start, paid_at__lt=end, commission_split__isnull=False)
-    external_in_range = ExternalOrder.objects.filter(paid_at__gte=start, paid_at__lt=end, revision__gte=1)
+    external_in_range = ExternalOrder.objects.filter(paid_at__gte=start, paid_at__lt=end, split__revision__gte=1)
     external_lines = external_in_range.exclude(status=ExternalOrder.Status.INVALID)
     external_invalid = external_in_range.filter(status=ExternalOrder.Status.INVALID).count()
     lines_total = OrderLine.objects.filter(order__in=in_range.values("pk")).count() + external_lines.count()
@@ -481,7 +482,9 @@ def _replay(simulation: PlanSimulation) -> dict:
         lines = list(
             external_lines.filter(pk__gt=last_id)
             .order_by("pk")
-            .values_list("pk", "paid_amount", "commission", "chain", "plan_id", "policy_id")[:CHUNK_ORDERS]
+            .values_list("pk", "paid_amount", "commission", "split__chain", "split__plan_id", "split__policy_id")[
+                :CHUNK_ORDERS
+            ]
         )
         if not lines:
             break
@@ -557,8 +560,6 @@ def _replay(simulation: PlanSimulation) -> dict:
 
 
 def _most_affected(members: dict[int, list[Decimal]]) -> tuple[list, list]:
-    from referrals.models import Member
-
     deltas = [(totals[1] - totals[0], member_id) for member_id, totals in members.items() if totals[1] != totals[0]]
     gainers = sorted((d for d in deltas if d[0] > 0), key=lambda d: (-d[0], d[1]))[:TOP_MEMBERS]
     losers = sorted((d for d in deltas if d[0] < 0), key=lambda d: (d[0], d[1]))[:TOP_MEMBERS]

@@ -5,6 +5,7 @@ from commissions.services import (
     commission_release_due,
     commission_split_order,
     commission_sweep,
+    external_lines_apply_run,
 )
 from commissions.simulation import plan_simulation_run
 from core.task_helpers import IDEMPOTENT_TASK
@@ -29,6 +30,14 @@ def commission_release_due_task() -> int:
 @shared_task
 def commission_sweep_task() -> int:
     return commission_sweep()
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def external_lines_apply_task() -> int:
+    """Write the external lines the networks marked for the ledger, a batch a run. Sent after the networks' commit
+    and run by the beat every minute (which finds lines whose message was lost). Idempotent; see
+    commissions.services.external."""
+    return external_lines_apply_run()
 
 
 @shared_task

@@ -348,6 +348,8 @@ CELERY_BEAT_SCHEDULE = {
     "payouts-run": {"task": "payouts.tasks.payout_batches_run_task", "schedule": crontab(minute="*/15")},
     "commissions-sweep": {"task": "commissions.tasks.commission_sweep_task", "schedule": 120.0},
     "commissions-release": {"task": "commissions.tasks.commission_release_due_task", "schedule": crontab(minute=5)},
+    # External lines the networks marked for the ledger whose message was lost (commissions.services.external).
+    "commissions-external-lines": {"task": "commissions.tasks.external_lines_apply_task", "schedule": 60.0},
     "clicks-flush": {"task": "shops.tasks.clicks_flush_task", "schedule": 30.0},
     "referral-tree-index": {
         "task": "referrals.tasks.tree_index_pending_task",

@@ -26,6 +26,20 @@ def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback:
     return True
 
 
+def task_request_next(request) -> None:
+    """Call `request` (a function sending a run's task through `task_request_once`) for the next batch, from a run
+    that found a full one: at once when workers run the tasks, so another worker starts on it while this one
+    writes; when tasks run in-process (eager, the embedded default) after the current transaction commits, never
+    inside it."""
+    from celery import current_app
+    from django.db import transaction
+
+    if current_app.conf.task_always_eager:
+        transaction.on_commit(request)
+    else:
+        request()
+
+
 def task_send(task, *args, logger, fallback: str) -> bool:
     """Send `task(*args)`; if the broker is unreachable, log it and return False instead of raising.
 

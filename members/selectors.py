@@ -9,17 +9,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from commissions.models import CommissionEntry
-from commissions.selectors import policy_in_force
+from commissions.selectors import member_earnings_by_day, policy_in_force
 from core.money import ZERO, money_sum
 from referrals.models import Member
 from referrals.selectors import member_team_level
-from shops.models import ShareLinkDailyStat
-from shops.selectors import SALES, sharer_sales, sold_orders
+from shops.selectors import SALES, member_link_clicks, sharer_sales, sold_orders
 
 DASHBOARD_DAYS = 30  # the chart and the longest period of the overview
 DASHBOARD_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
@@ -82,13 +80,7 @@ def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
     start, end = _day_bounds(first, today)
     period_starts = {days: today - timedelta(days=days - 1) for days in DASHBOARD_PERIODS}
 
-    clicks = ShareLinkDailyStat.objects.filter(link__owner=member, day__gte=first, day__lte=today).aggregate(
-        **{
-            f"{name}_{days}": Sum(name, filter=Q(day__gte=since), default=0)
-            for days, since in period_starts.items()
-            for name in ("clicks", "unique_visitors")
-        }
-    )
+    clicks = member_link_clicks(member, first=first, last=today, since=period_starts)
     orders_by_day = {
         row["day"]: row
         for row in sold_orders()
@@ -98,14 +90,7 @@ def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
         .values("day")
         .annotate(orders=Count("pk"), sales=SALES)
     }
-    earnings_by_day = dict(
-        CommissionEntry.objects.filter(beneficiary=member, created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at", tzinfo=zone))
-        .order_by()
-        .values("day")
-        .annotate(amount=Sum("amount"))
-        .values_list("day", "amount")
-    )
+    earnings_by_day = member_earnings_by_day(member, start, end)
 
     daily = []
     for offset in range(DASHBOARD_DAYS):

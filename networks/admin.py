@@ -10,8 +10,10 @@ import logging
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -182,7 +184,7 @@ class ExternalOrderAdmin(ReadOnlyAdmin):
     )
     list_filter = ("network", "status", MatchedFilter)
     search_fields = ("=external_order_id", "=tracking_id", "=member__invite_code", "title")
-    list_select_related = ("network", "member__user")
+    list_select_related = ("network", "member__user", "split")
     date_hierarchy = "paid_at"
     inlines = (EventInline,)
     actions = ("assign_member",)
@@ -212,6 +214,43 @@ class ExternalOrderAdmin(ReadOnlyAdmin):
         "chain",
         "raw",
     )
+
+    # What the ledger holds for the line lives in the ledger's own record, the commissions app's (`line.split`, none
+    # before the line is first split); shown here as it was when those were the line's fields, with their labels
+    # (plan, policy and chain, which had no verbose name, by their names).
+    @admin.display(description=gettext_lazy("ledger revision"), ordering=Coalesce("split__revision", Value(0)))
+    def revision(self, line) -> int:
+        split = getattr(line, "split", None)
+        return split.revision if split is not None else 0
+
+    @admin.display(description=gettext_lazy("commission in the ledger"))
+    def split_commission(self, line):
+        return self._split_field(line, "split_commission")
+
+    @admin.display(description=gettext_lazy("status in the ledger"))
+    def split_status(self, line):
+        return self._split_field(line, "split_status")
+
+    def plan(self, line):
+        return self._split_field(line, "plan")
+
+    def policy(self, line):
+        return self._split_field(line, "policy")
+
+    def chain(self, line):
+        return self._split_field(line, "chain")
+
+    def _split_field(self, line, name: str) -> str:
+        """The split's field as the admin shows a read-only field: its display value, a link for a related row."""
+        split = getattr(line, "split", None)
+        value = getattr(split, name, None)
+        if value is None:
+            return self.get_empty_value_display()
+        field = split._meta.get_field(name)
+        if field.is_relation:
+            url = reverse(f"admin:{value._meta.app_label}_{value._meta.model_name}_change", args=[value.pk])
+            return format_html('<a href="{}">{}</a>', url, value)
+        return format_html("{}", display_for_field(value, field, self.get_empty_value_display()))
 
     @admin.action(description=gettext_lazy("Attribute to a member…"), permissions=["change"])
     def assign_member(self, request, queryset):

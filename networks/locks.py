@@ -2,7 +2,9 @@
 
 A sync reads each window under the network's row lock (a second sync of the network skips rather than waits); a
 file import holds its own row (its lease), then the network's. Each reported line is recorded under the line's row
-lock, lines in (order id, line id) order in both, so the two never deadlock. The order of all locks: core/locks.py.
+lock, lines in (order id, line id) order in both, so the two never deadlock. The ledger's keeper (commissions) claims
+marked lines with SKIP LOCKED (`external_orders_marked_claim`), so it never waits on them either. The order of all
+locks: core/locks.py.
 """
 
 from django.db.models import QuerySet
@@ -42,3 +44,9 @@ def external_orders_lock(
     """Lock the lines that `lines` (the caller's filter) matches, in id order, now; return them, or with `fields`
     their values. `skip_locked` leaves out the lines another transaction holds (a sync or an import writing them)."""
     return rows_lock(lines, *fields, flat=flat, skip_locked=skip_locked)
+
+
+def external_orders_marked_claim(limit: int) -> list[ExternalOrder]:
+    """Up to `limit` lines marked for the ledger, in id order, locked until the transaction ends; lines another
+    transaction holds (a sync, an import or another claim writing them) are skipped, never waited for."""
+    return rows_lock(ExternalOrder.objects.filter(ledger_marked_at__isnull=False), limit=limit, skip_locked=True)

@@ -3,8 +3,8 @@ links carry, the order lines the networks report, and each sync or file import.
 
 Money is the network's: an external line's commission pool is what the network reports (estimated until it
 settles, actual after), split through the same engine and caps as our own sales, into the same ledger
-(`commissions.CommissionEntry.external_line`). A reported change is never an edit of the ledger: it writes the
-difference as new entries (`networks.ledger`).
+(`commissions.CommissionEntry.external_line`). The networks app records what is reported and marks the line; the
+commissions app writes the difference as new entries (`commissions.services.external`), never an edit of the ledger.
 """
 
 from decimal import Decimal
@@ -97,8 +97,9 @@ class TrackingId(models.Model):
 class ExternalOrder(models.Model):
     """One order line as a network reports it, stored once per (network, order id, line id).
 
-    `commission` and `status` are the network's latest word; `split_commission` and `split_status` are what the
-    ledger holds now. The two differ only inside the transaction that writes the difference.
+    `commission` and `status` are the network's latest word. Every change of it (and an attribution) marks the line
+    (`ledger_marked_at`, the outbox of `networks.signals`); the ledger's keeper, commissions, writes the difference
+    and clears the mark. What the ledger holds for the line is the ledger's own record (`commissions.ExternalSplit`).
     """
 
     class Status(models.TextChoices):
@@ -132,17 +133,8 @@ class ExternalOrder(models.Model):
     source = models.CharField(_("source"), max_length=40, blank=True)  # "sync" or "import <id>"
     first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
-    # What the ledger holds (None: not split yet).
-    split_commission = MoneyField(_("commission in the ledger"), null=True, blank=True)
-    split_status = models.CharField(_("status in the ledger"), max_length=12, choices=Status.choices, blank=True)
-    revision = models.PositiveIntegerField(_("ledger revision"), default=0)  # how many times entries were written
-    chain = models.JSONField(null=True, blank=True)  # the upline at first split: [[member id, eligible], …]
-    plan = models.ForeignKey(
-        "commissions.CommissionPlan", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    policy = models.ForeignKey(
-        "commissions.CompliancePolicy", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    # When the line was marked for the ledger (its latest word is not written there yet); None once it is.
+    ledger_marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("external order")
@@ -156,6 +148,9 @@ class ExternalOrder(models.Model):
             models.Index(fields=["network", "network_updated_at"]),
             models.Index(fields=["member"], condition=Q(member__isnull=True), name="networks_order_unmatched"),
             models.Index(fields=["status", "settled_at"]),
+            models.Index(
+                fields=["ledger_marked_at"], condition=Q(ledger_marked_at__isnull=False), name="networks_order_marked"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,9 @@
 """External networks: tracking ids, reported orders (from the sync or a file), the sync itself, staff actions.
 
 Every reported line is stored once per (network, order id, line id) and applied under its row lock: a report
-fetched twice or a file imported twice changes nothing; a change updates the line, records an event and writes
-the difference into the ledger (`networks.ledger`).
+fetched twice or a file imported twice changes nothing; a change updates the line, records an event and marks the
+line for the ledger (`ExternalOrder.ledger_marked_at`). After the commit `networks.signals.external_orders_marked`
+tells the ledger's keeper, the commissions app (which this app never imports), to write the difference.
 """
 
 import hashlib
@@ -20,7 +21,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from networks.connectors.base import ConnectorError, OrderStatus, ReportedOrder
-from networks.ledger import external_line_apply
 from networks.locks import external_order_line_lock, external_order_lock, network_lock, report_import_lock
 from networks.models import (
     ID_LENGTH,
@@ -33,6 +33,7 @@ from networks.models import (
     TrackingId,
 )
 from networks.selectors import report_import_progress_key
+from networks.signals import external_orders_marked
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +117,40 @@ def _check_ids(reported: ReportedOrder, line_id: str) -> None:
 
 
 def external_order_record(*, network: Network, reported: ReportedOrder, source: str, actor=None) -> RecordResult:
-    """Store one reported line (or its change) and bring the ledger up to date, in one transaction.
+    """Store one reported line (or its change) and mark it for the ledger, in one transaction; after the commit the
+    ledger's keeper is told (`external_orders_marked`).
 
     A report older than the one applied changes nothing, and so does one from the same moment that would move the
     line back in its life (settled → paid, invalid → anything). A line that matched nobody is attributed as soon as
     a report names a tracking id we know (the same order may come first from a file, then from the API)."""
+    with transaction.atomic():
+        result = external_order_store(network=network, reported=reported, source=source, actor=actor)
+        if result.created or result.changed:
+            _ledger_told_after_commit()
+        return result
+
+
+def _ledger_told_after_commit() -> None:
+    """Send `external_orders_marked` once the transaction that marked lines commits (one message for all of them)."""
+    transaction.on_commit(external_orders_marked_send)
+
+
+def external_orders_marked_send() -> None:
+    """Tell the ledger's keeper that lines are marked. A receiver that fails is logged, never raised: what the
+    network reported is committed, and the marked lines are picked up on the keeper's clock all the same."""
+    for receiver, response in external_orders_marked.send_robust(sender=ExternalOrder):
+        if isinstance(response, Exception):
+            logger.error(
+                "%s failed on marked external orders; they stay marked for the periodic pass",
+                getattr(receiver, "__qualname__", receiver),
+                exc_info=response,
+            )
+
+
+def external_order_store(*, network: Network, reported: ReportedOrder, source: str, actor=None) -> RecordResult:
+    """Store one reported line (or its change) and mark it for the ledger, inside the caller's transaction (the
+    sync's window, the import's file): the caller tells the ledger's keeper once, after its commit. The rules are
+    `external_order_record`'s."""
     line_id = reported.line_id or "1"
     status = STATUS_MAP[reported.status]
     _check_ids(reported, line_id)
@@ -130,7 +160,7 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
         if line is None:
             line = _create_line(network, reported, line_id, status, source)
             if line is None:  # created by a concurrent writer meanwhile: apply as a change to it
-                return external_order_record(network=network, reported=reported, source=source, actor=actor)
+                return external_order_store(network=network, reported=reported, source=source, actor=actor)
             result.created = True
             ExternalOrderEvent.objects.create(
                 order=line, to_status=status, to_commission=line.commission, source=source, actor=actor
@@ -152,8 +182,9 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
             line.paid_amount = reported.paid_amount
             line.network_updated_at = reported.updated_at
             line.raw = reported.raw
-            line.updated_at = timezone.now()
-            fields = ["status", "commission", "settled_at", "paid_amount", "network_updated_at", "raw", "updated_at"]
+            line.updated_at = line.ledger_marked_at = timezone.now()
+            fields = ["status", "commission", "settled_at", "paid_amount", "network_updated_at", "raw", "updated_at",
+                      "ledger_marked_at"]  # fmt: skip
             if member is not None:
                 line.member, line.tracking_id = member, reported.tracking_id
                 fields += ["member", "tracking_id"]
@@ -169,8 +200,14 @@ def external_order_record(*, network: Network, reported: ReportedOrder, source: 
                 note=_("attributed to member %(id)s by its tracking id") % {"id": member.pk} if member else "",
             )
             result.changed = True
-        external_line_apply(line)
         return result
+
+
+def external_orders_unmark(*, line_ids: list[int]) -> int:
+    """The ledger holds what these lines say now: clear their marks; return how many. For the ledger's keeper
+    (commissions), in the transaction that wrote them, under their row locks: a change recorded meanwhile waits for
+    the lock, so it is never unmarked unwritten."""
+    return ExternalOrder.objects.filter(pk__in=line_ids).update(ledger_marked_at=None)
 
 
 def _create_line(network, reported: ReportedOrder, line_id: str, status: str, source: str) -> ExternalOrder | None:
@@ -194,6 +231,7 @@ def _create_line(network, reported: ReportedOrder, line_id: str, status: str, so
                 settled_at=reported.settled_at,
                 raw=reported.raw,
                 source=source,
+                ledger_marked_at=timezone.now(),
             )
     except IntegrityError:
         exists = ExternalOrder.objects.filter(
@@ -206,12 +244,14 @@ def _create_line(network, reported: ReportedOrder, line_id: str, status: str, so
 
 @transaction.atomic
 def external_order_assign(*, line: ExternalOrder, member, actor) -> ExternalOrder:
-    """Staff attribute an unmatched line to a member; its commission is split from now on."""
+    """Staff attribute an unmatched line to a member and mark it for the ledger: its commission is split from now on
+    (at once after the commit, through `external_orders_marked`)."""
     line = external_order_lock(line.pk)
     if line.member_id is not None:
         raise NetworkError(_("This order is already attributed to a member."), code="already_matched")
     line.member = member
-    line.save(update_fields=["member"])
+    line.ledger_marked_at = timezone.now()
+    line.save(update_fields=["member", "ledger_marked_at"])
     ExternalOrderEvent.objects.create(
         order=line,
         from_status=line.status,
@@ -222,7 +262,7 @@ def external_order_assign(*, line: ExternalOrder, member, actor) -> ExternalOrde
         actor=actor,
         note=_("attributed to member %(id)s by staff") % {"id": member.pk},
     )
-    external_line_apply(line)
+    _ledger_told_after_commit()
     return line
 
 
@@ -244,7 +284,8 @@ def network_sync(*, network: Network, now=None, requested_by=None, max_windows: 
 
     Each window's pages are fetched first, outside any transaction (no lock waits on the network's answers); then
     one transaction, under the network row's lock, records the lines in a fixed order (order id, line id: the
-    order a file import uses too, so the two never deadlock) and moves the cursor to the window's end. A failure
+    order a file import uses too, so the two never deadlock), marking each new or changed one for the ledger, and
+    moves the cursor to the window's end; the ledger's keeper is told after the commit. A failure
     half-way leaves the cursor at the last window recorded completely, and the next run reads the rest again
     (harmless: recording is idempotent). Windows start a little before the cursor (NETWORK_SYNC_OVERLAP_MINUTES)
     because networks index late changes late. Any failure is recorded on the run and the network (its last error,
@@ -279,11 +320,15 @@ def network_sync(*, network: Network, now=None, requested_by=None, max_windows: 
                     return None
                 if locked.cursor != known:
                     continue  # another run recorded this window meanwhile: read on from where it stopped
+                marked = False
                 for reported in sorted(lines, key=lambda line: (line.external_order_id, line.line_id or "1")):
-                    result = external_order_record(network=locked, reported=reported, source="sync")
+                    result = external_order_store(network=locked, reported=reported, source="sync")
                     run.fetched += 1
                     run.created += int(result.created)
                     run.changed += int(result.changed)
+                    marked = marked or result.created or result.changed
+                if marked:
+                    _ledger_told_after_commit()
                 locked.cursor = end
                 locked.last_sync_at = timezone.now()
                 locked.last_error = ""
@@ -494,7 +539,7 @@ def _report_import_record(record: ReportImport, rows: list[ReportedOrder]) -> No
         try:
             with transaction.atomic():
                 for done, reported in enumerate(rows, start=1):
-                    result = external_order_record(
+                    result = external_order_store(
                         network=record.network,
                         reported=reported,
                         source=f"import {record.pk}",
@@ -513,6 +558,8 @@ def _report_import_record(record: ReportImport, rows: list[ReportedOrder]) -> No
                 reason = " ".join(error.messages)
             _report_import_finish(record, status=Status.REFUSED, rows=len(rows), error=reason)
             return
+        if counts["created"] or counts["changed"]:
+            _ledger_told_after_commit()
         _report_import_finish(record, status=Status.DONE, rows=len(rows), rows_done=len(rows), **counts)
 
 

@@ -242,6 +242,18 @@ def unpaid_units_held(*, since, client_key: str = "", phone: str = "", email: st
 # --- Sales -----------------------------------------------------------------------------------------------------
 
 
+def member_link_clicks(member: Member, *, first, last, since: dict) -> dict:
+    """Clicks and unique visitors of the member's share links from day `first` to `last`, one aggregate query:
+    {"clicks_<key>": n, "unique_visitors_<key>": n} for each `since` {key: first day counted}."""
+    return ShareLinkDailyStat.objects.filter(link__owner=member, day__gte=first, day__lte=last).aggregate(
+        **{
+            f"{name}_{key}": Sum(name, filter=Q(day__gte=day), default=0)
+            for key, day in since.items()
+            for name in ("clicks", "unique_visitors")
+        }
+    )
+
+
 def sold_orders():
     """Orders that count as a member's sales: paid and not refunded in full."""
     return Order.objects.filter(paid_at__isnull=False).exclude(status=Order.Status.REFUNDED)

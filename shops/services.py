@@ -1,8 +1,8 @@
 """Every write to the catalogue, shops, share links and their clicks, orders, payments and refunds (SPEC §5, §6).
 
 Order transitions lock the order row first (`shops.locks.order_lock`), check the move
-against ORDER_TRANSITIONS, write an OrderEvent, and hand money news to the
-commissions app only after the transaction commits.
+against ORDER_TRANSITIONS and write an OrderEvent. Money news goes up the stack only as the
+signals of `shops.signals` (an order paid, in the transaction; a refund recorded, after it).
 """
 
 import logging
@@ -19,12 +19,9 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from commissions.services import commission_order_paid
-from commissions.tasks import commission_apply_refund_task
 from core.money import ZERO
 from core.phones import phone_e164
 from core.ratelimit import parse_rate
-from core.task_helpers import task_send
 from networks.models import ExternalProduct
 from networks.services import external_tracking_link
 from referrals.models import Member
@@ -67,6 +64,7 @@ from shops.selectors import (
     share_link_lookup,
     unpaid_units_held,
 )
+from shops.signals import order_paid, refund_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -620,8 +618,8 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
     _event(order, OrderEvent.Kind.PAYMENT, actor_label=payment.provider, amount=payment.amount, note=payment.reference)
     if order.status == Status.PENDING_PAYMENT:
         _order_transition(order, Status.PAID, actor_label=payment.provider, amount=payment.amount)
-        # Queues the split in this transaction (with the upline as it is now) and sends it after commit.
-        commission_order_paid(order_id=order.pk, sharer_id=order.sharer_id)
+        # In this transaction: commissions queues the split with the upline as it is now, and sends it after commit.
+        order_paid.send(sender=Order, order_id=order.pk, sharer_id=order.sharer_id)
         return "order paid"
     # Paid after the order was cancelled (timeout) or paid twice: give the money straight back.
     result = get_provider(payment.provider).refund(payment, payment.amount, idempotency_key=f"late-{payment.pk}")
@@ -640,15 +638,7 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
         # A second payment of a paid (so split, or about to be) order. No goods come back and no commission is
         # reversed, but the refund is marked applied like any other, at once rather than by the sweep a minute
         # later, so the ledger checker never sees a refund of a split order whose reversals were not written.
-        transaction.on_commit(
-            partial(
-                task_send,
-                commission_apply_refund_task,
-                refund.pk,
-                logger=logger,
-                fallback="the commission sweep will mark the refund applied",
-            )
-        )
+        transaction.on_commit(partial(refund_recorded.send, sender=Refund, refund_id=refund.pk))
     _event(
         order,
         OrderEvent.Kind.REFUND,
@@ -842,15 +832,7 @@ def order_refund(
         _order_transition(
             order, Status.REFUNDED, actor=actor, actor_label="staff" if actor else "", note=reason, amount=total
         )
-    transaction.on_commit(
-        partial(
-            task_send,
-            commission_apply_refund_task,
-            refund.pk,
-            logger=logger,
-            fallback="the commission sweep will apply the refund",
-        )
-    )
+    transaction.on_commit(partial(refund_recorded.send, sender=Refund, refund_id=refund.pk))
     return refund
 
 

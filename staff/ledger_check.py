@@ -17,13 +17,15 @@ from django.utils import timezone
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, line_pool
 from commissions.models import CommissionEntry as Entry
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
+from commissions.services import external_line_target
 from core.money import ZERO, money_sum
+from networks.models import ExternalOrder
 from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
 from referrals.selectors import tree_check
 from shops.models import Order, OrderLine, Product, Refund
 
 LISTED_MAX = 20  # violations printed per check; the count says how many there are
-UNSPLIT_GRACE = timedelta(minutes=15)  # a paid order may wait this long for its split before it counts as lost
+UNSPLIT_GRACE = timedelta(minutes=15)  # a paid order (an external line marked for the ledger) may wait this long
 MEMBER_KINDS = (Entry.Kind.COMMISSION, Entry.Kind.REVERSAL, Entry.Kind.CLAWBACK)
 
 
@@ -111,10 +113,9 @@ def _differs(held: dict[int, Decimal], target: dict[int, Decimal]) -> bool:
 
 def check_external_lines_reconcile() -> CheckResult:
     """Every external line in the ledger: at each level its entries add up to what the split of the network's
-    latest commission gives (nothing once invalid), and every matched line is in the ledger."""
-    from networks.ledger import _target
-    from networks.models import ExternalOrder
-
+    latest commission gives (nothing once invalid), and every matched line is in the ledger. A line marked for the
+    ledger moments ago (the networks' outbox: commissions writes it after the commit) is waiting, not wrong; one
+    marked for longer than UNSPLIT_GRACE was lost."""
     result = CheckResult("external lines reconcile")
     held: dict[int, dict[int, Decimal]] = {}
     for line_id, level, total in (
@@ -124,23 +125,33 @@ def check_external_lines_reconcile() -> CheckResult:
         .order_by("external_line_id")
     ):
         held.setdefault(line_id, {})[level] = money_sum(total)
-    lines = ExternalOrder.objects.filter(member__isnull=False).select_related("plan", "policy").order_by("pk")
-    for line in lines.iterator(chunk_size=2000):
+    lines = ExternalOrder.objects.filter(member__isnull=False).select_related("split__plan", "split__policy")
+    waiting_since = timezone.now() - UNSPLIT_GRACE
+    for line in lines.order_by("pk").iterator(chunk_size=2000):
         result.checked += 1
         levels = held.pop(line.pk, None)
         label = f"external order {line}"
+        if line.ledger_marked_at is not None:
+            if line.ledger_marked_at < waiting_since:
+                result.add(f"{label}: marked for the ledger more than {UNSPLIT_GRACE} ago, not written yet")
+            continue
+        record = getattr(line, "split", None)  # the ledger's record of the line (commissions.ExternalSplit)
         if levels is None:
             result.add(f"{label}: attributed to member {line.member_id}, yet not in the ledger")
             continue
-        if line.split_commission != line.commission or line.split_status != line.status:
+        if record is None:
+            result.add(f"{label}: ledger entries, but no record of its split")
+            continue
+        if record.split_commission != line.commission or record.split_status != line.status:
             result.add(f"{label}: the network's latest report is not in the ledger")
             continue
-        split = _target(line)
-        target = {level: money_sum(share[2]) for level, share in split.items()}
-        if _differs(levels, target) and split[0][3] == CAP_MAX_PAYOUT_RATIO:
+        split = external_line_target(record)
+        target = {level: money_sum(share.amount) for level, share in split.items()}
+        if _differs(levels, target) and split[0].capped_by == CAP_MAX_PAYOUT_RATIO:
             # Split, and last changed, before issue #19 scaled a binding payout cap to the exact cap: those lines
             # hold what the rule then gave (a cent less here and there), which was right when written.
-            earlier = {level: money_sum(share[2]) for level, share in _target(line, payout_cap_in_cents=True).items()}
+            earlier = external_line_target(record, payout_cap_in_cents=True)
+            earlier = {level: money_sum(share.amount) for level, share in earlier.items()}
             if not _differs(levels, earlier):
                 continue
         for level in sorted(set(target) | set(levels)):

@@ -287,7 +287,7 @@ def _period_lines(start: datetime, end: datetime) -> QuerySet:
 
 def _period_external_lines(start: datetime, end: datetime) -> QuerySet:
     """External lines paid in the period that are in the ledger (split at least once)."""
-    return ExternalOrder.objects.filter(_paid_in("", start, end), revision__gte=1)
+    return ExternalOrder.objects.filter(_paid_in("", start, end), split__revision__gte=1)
 
 
 def _entry_paid_in(start: datetime, end: datetime) -> Q:

@@ -1,7 +1,9 @@
+import functools
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.test import TestCase
 
 from referrals.models import Member
 from referrals.services import member_join
@@ -116,3 +118,16 @@ def pay_order(order: Order) -> Order:
     payment_webhook_receive(provider_name="sandbox", body=body, headers=headers)
     order.refresh_from_db()
     return order
+
+
+def after_commit(service):
+    """`service` as production runs it, for tests: what its transactions leave for after their commit (telling the
+    ledger's keeper that external lines are marked, which then writes the ledger in-process) runs when it returns.
+    A test's own transaction never commits, so without this it would never run."""
+
+    @functools.wraps(service)
+    def call(*args, **kwargs):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return service(*args, **kwargs)
+
+    return call

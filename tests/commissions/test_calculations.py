@@ -27,6 +27,7 @@ from commissions.calculations import (
     refund_reversals,
     reversal_amount,
     split_line,
+    take_back,
 )
 from core.money import CENT, ROUND_DOWN, ZERO, quantize_money
 
@@ -836,3 +837,41 @@ def test_cumulative_partial_refunds_never_reverse_more_than_was_paid(data, net_a
         assert {share.level: reversed_by_level.get(share.level, ZERO) for share in shares} == {
             share.level: share.amount for share in shares
         }
+
+
+# --- take_back: how money taken back is booked ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "pending", "booked"),
+    [
+        ("9.60", "9.60", ("9.60", "0.00", "0.00")),  # all on hold: reversed, and the share leaves the balances
+        ("4.80", "9.60", ("4.80", "0.00", "4.80")),  # a partial refund on hold: half stays to earn
+        ("16.00", "0.00", ("0.00", "16.00", "0.00")),  # all released: clawed back
+        ("20.00", "4.00", ("4.00", "16.00", "0.00")),  # both: what waits is reversed first, the rest clawed back
+        ("0.00", "3.00", ("0.00", "0.00", "3.00")),
+    ],
+)
+def test_take_back_reverses_what_is_on_hold_first_and_claws_back_the_rest(amount, pending, booked):
+    result = take_back(D(amount), pending=D(pending))
+
+    assert (result.reversed, result.clawed_back, result.pending_left) == tuple(D(value) for value in booked)
+
+
+@given(
+    amount=st.integers(min_value=0, max_value=10**8).map(lambda cents: D(cents).scaleb(-2)),
+    pending=st.integers(min_value=-(10**6), max_value=10**8).map(lambda cents: D(cents).scaleb(-2)),
+)
+def test_take_back_books_exactly_the_amount_and_never_more_than_is_on_hold(amount, pending):
+    result = take_back(amount, pending=pending)
+
+    assert result.reversed + result.clawed_back == amount
+    assert ZERO <= result.reversed <= max(pending, ZERO)
+    assert result.clawed_back >= ZERO
+    assert result.pending_left == pending - result.reversed
+
+
+@pytest.mark.parametrize("amount", [D("-0.01"), D("0.001")])
+def test_take_back_refuses_a_negative_amount_or_a_fraction_of_a_cent(amount):
+    with pytest.raises(ValueError, match="amount"):
+        take_back(amount, pending=D("1.00"))

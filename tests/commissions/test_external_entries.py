@@ -28,14 +28,14 @@ from commissions.services import commission_release_due
 from commissions.simulation import plan_simulation_create
 from core.money import format_money
 from members.selectors import member_dashboard_stats
+from networks import services as networks_services
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.models import ExternalOrder, Network, TrackingId
-from networks.services import external_order_record
 from payouts.selectors import member_balance, member_statement
 from staff.ledger_check import ledger_check
 from staff.reports import compliance_report
 from staff.selectors import daily_series
-from tests.factories import make_chain
+from tests.factories import after_commit, make_chain
 from tests.payouts.test_money import ensure_plan_in_force
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,8 @@ def reported(tracking: str, order: str, *, commission: str, status=OrderStatus.P
 
 def record(world, order: str, **kw) -> ExternalOrder:
     kw.setdefault("paid_at", world.paid_at)
-    external_order_record(network=world.network, reported=reported(world.tracking, order, **kw), source="sync")
+    record_reported = after_commit(networks_services.external_order_record)  # the ledger is written after the commit
+    record_reported(network=world.network, reported=reported(world.tracking, order, **kw), source="sync")
     return ExternalOrder.objects.get(network=world.network, external_order_id=order)
 
 
@@ -375,8 +376,8 @@ def test_an_external_line_over_the_cap_is_an_offender(world):
         base=D("50.00"),
         rate=D("0.8000"),
         amount=D("0.01"),
-        plan=capped.plan,
-        policy=capped.policy,
+        plan=capped.split.plan,
+        policy=capped.split.policy,
     )
 
     report = report_of(world)

@@ -17,13 +17,14 @@ from commissions.models import CommissionEntry as Entry
 from commissions.models import CompliancePolicy, PlanSimulation
 from commissions.services import CommissionError, policy_in_force, policy_publish
 from commissions.simulation import plan_simulation_create
+from networks import services as networks_services
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.models import Network
-from networks.services import external_order_record, tracking_id_for
+from networks.services import tracking_id_for
 from staff.audit import PolicySource
 from staff.ledger_check import check_external_lines_reconcile
 from staff.reports import compliance_report
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, after_commit
 
 pytestmark = pytest.mark.django_db
 
@@ -230,7 +231,7 @@ def capped_external_line():
     sharer = MemberFactory(sponsor=sponsor)
     network = Network.objects.get_or_create(code="sandbox", defaults={"name": "Sandbox network"})[0]
     at = timezone.now() - timedelta(days=1)
-    external_order_record(
+    after_commit(networks_services.external_order_record)(
         network=network,
         reported=ReportedOrder(
             external_order_id="TB19", line_id="1", tracking_id=tracking_id_for(network=network, member=sharer).value,

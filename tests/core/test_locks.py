@@ -19,6 +19,7 @@ from networks.locks import (
     external_order_line_lock,
     external_order_lock,
     external_orders_lock,
+    external_orders_marked_claim,
     network_lock,
     report_import_lock,
 )
@@ -190,6 +191,10 @@ HELPERS = {
     "external_orders_lock skipping": (
         lambda: external_orders_lock(ExternalOrder.objects.all(), "pk", flat=True, skip_locked=True),
         ["FOR UPDATE SKIP LOCKED", "ORDER"],
+    ),
+    "external_orders_marked_claim": (
+        lambda: external_orders_marked_claim(9),
+        ["FOR UPDATE SKIP LOCKED", "ORDER", "LIMIT 9", '"ledger_marked_at" IS NOT NULL'],
     ),
     "policy_in_force_lock": (policy_in_force_lock, ["FOR UPDATE", "LIMIT 1"]),
     "plan_lock": (lambda: plan_lock(NO_ROW), ["FOR UPDATE"]),

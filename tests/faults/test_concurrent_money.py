@@ -26,7 +26,8 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-import commissions.services
+import commissions.services.refunds
+import commissions.tasks
 import payouts.services
 import shops.services
 from commissions.calculations import reversal_amount
@@ -237,7 +238,9 @@ def with_jitter(monkeypatch) -> None:
 
         return call
 
-    monkeypatch.setattr(commissions.services, "refund_reversals", slowed(commissions.services.refund_reversals))
+    monkeypatch.setattr(
+        commissions.services.refunds, "refund_reversals", slowed(commissions.services.refunds.refund_reversals)
+    )
     monkeypatch.setattr(payouts.services, "member_balance", slowed(payouts.services.member_balance))
     monkeypatch.setattr(shops.services, "get_provider", slowed(shops.services.get_provider))
     monkeypatch.setattr(SandboxPayoutProvider, "send_many", slowed(SandboxPayoutProvider.send_many))
@@ -406,10 +409,10 @@ def test_a_release_racing_a_refund_releases_its_reversal_too(settings, monkeypat
     order_mark_shipped(order=order, actor=staff)
     order_mark_completed(order=order, actor=staff)  # due at once, not released yet
     line = OrderLine.objects.get(order=order)
-    monkeypatch.setattr(shops.services.commission_apply_refund_task, "delay", lambda refund_id: None)
+    monkeypatch.setattr(commissions.tasks.commission_apply_refund_task, "delay", lambda refund_id: None)
     refund = order_refund(order=order, quantities={line.pk: 1}, actor=staff)  # a quarter: 8.00 to reverse
 
-    computed = commissions.services.refund_reversals
+    computed = commissions.services.refunds.refund_reversals
 
     def slowly(**arguments):  # the refund has read the original as pending; the release starts meanwhile
         reversals = computed(**arguments)
@@ -420,7 +423,7 @@ def test_a_release_racing_a_refund_releases_its_reversal_too(settings, monkeypat
         time.sleep(0.3)
         return commission_release_due()
 
-    monkeypatch.setattr(commissions.services, "refund_reversals", slowly)
+    monkeypatch.setattr(commissions.services.refunds, "refund_reversals", slowly)
     _results, errors = run_together([lambda: commission_apply_refund(refund_id=refund.pk), release_a_moment_later])
     assert not errors
     entries = Entry.objects.filter(order=order, level=1)

@@ -128,7 +128,7 @@ def test_an_upload_that_is_not_a_report_file_is_a_form_error(client, networks):
     assert not ReportImport.objects.exists()
 
 
-def test_finance_attributes_an_unmatched_order_and_it_is_split(client, networks):
+def test_finance_attributes_an_unmatched_order_and_it_is_split(client, networks, django_capture_on_commit_callbacks):
     client.force_login(staff_in(FINANCE))
     line = unmatched_line(networks["taobao"])
     member = MemberFactory()
@@ -139,7 +139,8 @@ def test_finance_attributes_an_unmatched_order_and_it_is_split(client, networks)
     assert bad.status_code == 200 and "No member has this invite code." in bad.content.decode()
     assert ExternalOrder.objects.get(pk=line.pk).member is None
 
-    client.post(url, {**data, "apply": "1", "invite_code": member.invite_code.lower()})
+    with django_capture_on_commit_callbacks(execute=True):  # the ledger is written after the commit
+        client.post(url, {**data, "apply": "1", "invite_code": member.invite_code.lower()})
     line.refresh_from_db()
     assert line.member == member
     assert Entry.objects.filter(external_line=line, beneficiary=member).exists()

@@ -13,19 +13,24 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
 from commissions.services import commission_release_due
+from networks import services as networks_services
 from networks.connectors import CONNECTORS
 from networks.connectors.base import ConnectorError
 from networks.connectors.sandbox import SandboxConnector
 from networks.models import ExternalOrder, ExternalProduct, Network, ReportImport, SyncRun
-from networks.services import external_products_sync, network_sync, report_import
+from networks.services import external_products_sync
 from networks.tasks import networks_sync_task
 from payouts.selectors import member_balance
 from payouts.services import payout_account_save
 from shops.services import external_listing_add
 from staff.ledger_check import ledger_check
-from tests.factories import ShopFactory, make_chain
+from tests.factories import ShopFactory, after_commit, make_chain
 from tests.networks.test_imports import _taobao_file, _taobao_row
 from tests.payouts.test_money import ensure_plan_in_force, pay_out
+
+# As production runs them: the ledger is written after each commit (tests.factories.after_commit).
+network_sync = after_commit(networks_services.network_sync)
+report_import = after_commit(networks_services.report_import)
 
 pytestmark = pytest.mark.django_db
 

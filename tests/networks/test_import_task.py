@@ -264,13 +264,13 @@ def test_the_import_reports_its_progress_while_it_runs(taobao, monkeypatch):
     monkeypatch.setattr(network_services, "IMPORT_PROGRESS_EVERY", 1)
     record = report_import_create(network=taobao, file_name="a.csv", content=_taobao_file(_rows(3)))
     seen = []
-    record_line = network_services.external_order_record
+    record_line = network_services.external_order_store
 
     def recording(**kwargs):
         seen.append(report_import_progress(ReportImport.objects.get(pk=record.pk)))
         return record_line(**kwargs)
 
-    monkeypatch.setattr(network_services, "external_order_record", recording)
+    monkeypatch.setattr(network_services, "external_order_store", recording)
 
     # when it runs
     report_import_run(import_id=record.pk)
@@ -317,7 +317,7 @@ def test_an_unexpected_error_fails_the_import_and_changes_nothing(client, financ
     def broken(**kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(network_services, "external_order_record", broken)
+    monkeypatch.setattr(network_services, "external_order_store", broken)
 
     response = _upload(client, taobao, "a.csv", _taobao_file(_rows(2)), follow=True)
 

@@ -11,13 +11,17 @@ import pytest
 from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
+from networks import services as networks_services
 from networks.connectors import CONNECTORS, get_connector
 from networks.connectors.base import ConnectorError, OrderStatus
 from networks.connectors.jd import CHINA, JdConnector, product_url, reported_order, sign
 from networks.models import ExternalOrder, Network, SyncRun
-from networks.services import network_sync, tracking_id_for
-from tests.factories import make_chain
+from networks.services import tracking_id_for
+from tests.factories import after_commit, make_chain
 from tests.payouts.test_money import ensure_plan_in_force
+
+# As production runs them: the ledger is written after each commit (tests.factories.after_commit).
+network_sync = after_commit(networks_services.network_sync)
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=CHINA)
 

@@ -11,13 +11,19 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
+from networks import services as networks_services
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.imports import parse_report_file
 from networks.models import ExternalOrder, Network, ReportImport, SyncRun
-from networks.services import NetworkError, external_order_record, network_sync, report_import, tracking_id_for
-from tests.factories import MemberFactory
+from networks.services import NetworkError, tracking_id_for
+from tests.factories import MemberFactory, after_commit
 from tests.networks.test_imports import _jd_row, _jd_workbook, _taobao_file, _taobao_row
 from tests.payouts.test_money import ensure_plan_in_force
+
+# As production runs them: the ledger is written after each commit (tests.factories.after_commit).
+external_order_record = after_commit(networks_services.external_order_record)
+network_sync = after_commit(networks_services.network_sync)
+report_import = after_commit(networks_services.report_import)
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +107,7 @@ def test_a_sync_that_fails_on_anything_is_recorded_and_raised(networks, sandbox_
     def refuse(**kwargs):
         raise NetworkError("a line we cannot store")
 
-    monkeypatch.setattr("networks.services.external_order_record", refuse)
+    monkeypatch.setattr("networks.services.external_order_store", refuse)
     product = sandbox_network.state.products[0]
     sandbox_network.create_order("m00nobody000", product.item_id, at=timezone.now() - timedelta(seconds=5))
 

@@ -13,17 +13,20 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
+from networks import services as networks_services
 from networks.connectors import CONNECTORS, connector_configured, get_connector
 from networks.connectors.base import ConnectorError, OrderStatus
 from networks.connectors.taobao import TaobaoConnector, response_key, top_sign
 from networks.models import ExternalOrder, Network, SyncRun, TrackingId
 from networks.sandbox import server
 from networks.sandbox.server import CHINA
-from networks.services import network_sync
 from networks.tasks import networks_sync_task
 from staff.ledger_check import ledger_check
-from tests.factories import ShopFactory, make_chain
+from tests.factories import ShopFactory, after_commit, make_chain
 from tests.payouts.test_money import ensure_plan_in_force
+
+# As production runs them: the ledger is written after each commit (tests.factories.after_commit).
+network_sync = after_commit(networks_services.network_sync)
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=CHINA)
 ADZONE = "109876543210"  # a 推广位 id: the last number of a PID mm_<member>_<site>_<adzone>

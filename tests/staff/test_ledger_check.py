@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry as Entry
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
+from networks import services as networks_services
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.models import ExternalOrder, Network
-from networks.services import external_order_record, tracking_id_for
+from networks.services import tracking_id_for
 from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
 from payouts.services import payout_batch_create, payout_batch_send, withdrawal_approve, withdrawal_request
 from referrals.models import Member
@@ -22,7 +23,7 @@ from shops.services import order_refund
 from staff.ledger_check import ledger_check
 from staff.models import JobRun
 from staff.tasks import ledger_check_task
-from tests.factories import MemberFactory, ProductFactory, pay_order, place_order, shop_with_products
+from tests.factories import MemberFactory, ProductFactory, after_commit, pay_order, place_order, shop_with_products
 from tests.payouts.helpers import bank_account
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,7 @@ def world(django_capture_on_commit_callbacks, staff_user):
     tracking = tracking_id_for(network=network, member=sharer).value
     at = timezone.now() - timedelta(days=1)
     for hours, commission, status in ((0, "12.00", OrderStatus.PAID), (1, "10.00", OrderStatus.SETTLED)):
-        external_order_record(
+        after_commit(networks_services.external_order_record)(
             network=network,
             reported=ReportedOrder(
                 external_order_id="TB1", line_id="1", tracking_id=tracking, product_id="P1", title="Tea",
@@ -119,6 +120,23 @@ def test_an_external_report_not_written_to_the_ledger_is_found(world):
 
     assert list(failing) == ["external lines reconcile"]
     assert "latest report is not in the ledger" in failing["external lines reconcile"][0]
+
+
+def test_an_external_line_waiting_for_the_ledger_moments_ago_is_not_a_violation(world):
+    # the network reported a change; its mark says the ledger will write it after the commit
+    ExternalOrder.objects.filter(pk=world["external"].pk).update(commission=D("9.00"), ledger_marked_at=timezone.now())
+
+    assert _failing(ledger_check()) == {}
+
+
+def test_an_external_line_marked_for_the_ledger_long_ago_is_found(world):
+    marked = timezone.now() - timedelta(hours=1)
+    ExternalOrder.objects.filter(pk=world["external"].pk).update(commission=D("9.00"), ledger_marked_at=marked)
+
+    failing = _failing(ledger_check())
+
+    assert list(failing) == ["external lines reconcile"]
+    assert "marked for the ledger more than 0:15:00 ago, not written yet" in failing["external lines reconcile"][0]
 
 
 def test_a_pool_that_does_not_match_the_line_is_found(world):

@@ -1,0 +1,42 @@
+"""What commissions does when an app below it announces something: receivers of `shops.signals` and
+`networks.signals`, connected once per process by CommissionsConfig.ready(). Those apps never import commissions:
+their signals are the ports the ledger's keeper plugs into. A receiver only asks for work or queues it; the work is
+a service a task runs."""
+
+import logging
+
+from commissions.services.external import external_lines_requested
+from commissions.services.split import commission_order_paid
+from commissions.tasks import commission_apply_refund_task
+from core.task_helpers import task_send
+from networks.signals import external_orders_marked
+from shops.signals import order_paid, refund_recorded
+
+logger = logging.getLogger(__name__)
+
+EXTERNAL_ORDERS_MARKED_UID = "commissions.receivers.external_orders_marked"
+ORDER_PAID_UID = "commissions.receivers.order_paid"
+REFUND_RECORDED_UID = "commissions.receivers.refund_recorded"
+
+
+def external_orders_marked_receiver(sender=None, **_kwargs) -> None:
+    """Lines were marked for the ledger and committed: ask for a run that writes them."""
+    external_lines_requested()
+
+
+def order_paid_receiver(sender=None, *, order_id: int, sharer_id: int | None, **_kwargs) -> None:
+    """An order was marked paid, in the transaction still open: queue its split there (sent after the commit)."""
+    commission_order_paid(order_id=order_id, sharer_id=sharer_id)
+
+
+def refund_recorded_receiver(sender=None, *, refund_id: int, **_kwargs) -> None:
+    """A refund was committed: ask for its reversals (or, for a late payment's, to mark it applied)."""
+    task_send(
+        commission_apply_refund_task, refund_id, logger=logger, fallback="the commission sweep will apply the refund"
+    )
+
+
+def receivers_connect() -> None:
+    external_orders_marked.connect(external_orders_marked_receiver, weak=False, dispatch_uid=EXTERNAL_ORDERS_MARKED_UID)
+    order_paid.connect(order_paid_receiver, weak=False, dispatch_uid=ORDER_PAID_UID)
+    refund_recorded.connect(refund_recorded_receiver, weak=False, dispatch_uid=REFUND_RECORDED_UID)

@@ -1,0 +1,144 @@
+"""Compliance policy and commission plan versions (SPEC §7): publish a policy, create and activate plans. The one
+rule for which plan and which policy are in force at a given moment is a read: `commissions.selectors`."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from commissions.calculations import (
+    HARD_MAX_LEVELS,
+    HARD_MAX_PAYOUT_RATIO,
+    Plan,
+    Policy,
+    payout_ratio_ceiling_message,
+    plan_violations,
+)
+from commissions.locks import config_lock, plan_lock, policy_in_force_lock
+from commissions.models import CommissionPlan, CompliancePolicy
+from commissions.selectors import plan_in_force, policy_in_force
+
+POLICY_FIELDS = ("max_levels", "max_total_rate", "max_payout_ratio", "self_purchase_earns", "ineligible_share")
+
+
+class CommissionError(ValidationError):
+    """A refused policy or plan change; the message is fit for staff. Nothing was changed."""
+
+
+def _calculation_policy(values: dict) -> Policy:
+    try:
+        levels = int(values["max_levels"])
+    except (TypeError, ValueError) as error:
+        raise CommissionError({"max_levels": [_("Enter a whole number of levels, 1 to 3.")]}) from error
+    if levels > HARD_MAX_LEVELS:
+        raise CommissionError(
+            {"max_levels": [_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS}]},
+            code="too_many_levels",
+        )
+    ratio = values.get("max_payout_ratio")
+    if isinstance(ratio, Decimal) and ratio.is_finite() and ratio > HARD_MAX_PAYOUT_RATIO:
+        raise CommissionError({"max_payout_ratio": [payout_ratio_ceiling_message()]}, code="payout_ratio_ceiling")
+    try:
+        return Policy(**{**{name: values[name] for name in POLICY_FIELDS}, "max_levels": levels})
+    except (TypeError, ValueError) as error:
+        raise CommissionError(str(error), code="invalid_policy") from error
+
+
+def _plans_that_must_stay_legal(now) -> list[CommissionPlan]:
+    current = plan_in_force(now)
+    upcoming = list(CommissionPlan.objects.filter(is_activated=True, effective_from__gt=now))
+    return ([current] if current else []) + upcoming
+
+
+@transaction.atomic
+def policy_publish(*, actor, note: str = "", **changes) -> CompliancePolicy:
+    """Publish a new policy version (the old one stays, inactive, as history) and make it the one in force.
+
+    Refused (CommissionError, nothing changed) when a value is out of range, when max_levels exceeds the
+    hard ceiling of 3 or max_payout_ratio the hard ceiling of 0.30, or when the plan in force (or one scheduled)
+    would break the new policy.
+    """
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise CommissionError(_("Unknown policy fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    config_lock()  # then read: a concurrent publish has committed or not started
+    current = policy_in_force_lock()
+    values = {name: getattr(current, name) for name in POLICY_FIELDS} if current else {}
+    values = {**{f.name: f.get_default() for f in CompliancePolicy._meta.fields if f.name in POLICY_FIELDS}, **values}
+    values.update(changes)
+    policy = _calculation_policy(values)
+    now = timezone.now()
+    for plan in _plans_that_must_stay_legal(now):
+        problems = plan_violations(plan.as_calculation(), policy)
+        if problems:
+            raise CommissionError(
+                _("%(plan)s would break this policy (%(problems)s). Change the plan first.")
+                % {"plan": plan, "problems": "; ".join(problems)},
+                code="plan_illegal",
+            )
+    if current:
+        current.is_active = False
+        current.save(update_fields=["is_active"])
+    version = (CompliancePolicy.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+    return CompliancePolicy.objects.create(
+        version=version, is_active=True, effective_from=now, created_by=actor, note=note, **values
+    )
+
+
+def _plan_problems(rates: tuple, policy: CompliancePolicy | None) -> list[str]:
+    if policy is None:
+        return [_("There is no compliance policy yet.")]
+    try:
+        return plan_violations(Plan(rates=tuple(Decimal(r) for r in rates)), policy.as_calculation())
+    except (TypeError, ValueError) as error:
+        return [str(error)]
+
+
+def plan_validate(*, rates: tuple) -> None:
+    """Raise CommissionError listing every way these rates break the policy in force."""
+    if len(rates) > HARD_MAX_LEVELS:
+        raise CommissionError(_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS})
+    problems = _plan_problems(rates, policy_in_force())
+    if problems:
+        raise CommissionError(problems, code="plan_illegal")
+
+
+@transaction.atomic
+def plan_create(*, actor, name: str, rates: tuple) -> CommissionPlan:
+    """A draft plan (not in force until activated). Refused if it breaks the policy in force."""
+    rates = tuple(rates)
+    plan_validate(rates=rates)
+    padded = (*rates, None, None, None)[:3]
+    config_lock()
+    version = (CommissionPlan.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+    return CommissionPlan.objects.create(
+        version=version,
+        name=name,
+        level1_rate=padded[0],
+        level2_rate=padded[1],
+        level3_rate=padded[2],
+        created_by=actor,
+    )
+
+
+@transaction.atomic
+def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> CommissionPlan:
+    """Put a draft plan in force from `effective_from` (default now). Refused if it breaks the policy."""
+    config_lock()
+    plan = plan_lock(plan.pk)
+    if plan.is_activated:
+        raise CommissionError(_("This plan is already activated; plans in force never change."), code="activated")
+    now = timezone.now()
+    if effective_from is not None and effective_from < now:
+        # A backdated plan would re-price orders paid before it existed (their splits may still be queued).
+        raise CommissionError(_("A plan can start now or later, never in the past."), code="backdated")
+    plan_validate(rates=plan.rates)
+    plan.is_activated = True
+    plan.effective_from = effective_from or now
+    plan.activated_at = now
+    plan.activated_by = actor if getattr(actor, "pk", None) else None
+    plan.save(update_fields=["is_activated", "effective_from", "activated_at", "activated_by"])
+    return plan
