@@ -1,4 +1,4 @@
-"""The commission ledger through the real services (commissions/services.py): reconciliation, exactly-once split,
+"""The commission ledger through the real services (commissions/services/): reconciliation, exactly-once split,
 versions and chain at payment time, release after the hold, reversals and clawbacks, the sweep.
 
 Orders are paid through the sandbox webhook. With `django_capture_on_commit_callbacks(execute=True)` the split

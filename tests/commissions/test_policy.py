@@ -1,4 +1,4 @@
-"""Compliance policy and commission plan versions (commissions/services.py, models.py, calculations.py).
+"""Compliance policy and commission plan versions (commissions/services/plans.py, models.py, calculations.py).
 
 The 3-level ceiling is refused everywhere reachable from here: the service, the calculation, the model's
 validation and the database. (The admin and API forms are built and tested elsewhere.)
