@@ -57,6 +57,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payouts.view_unmasked_payoutaccount",
         "payouts.view_memberwallet",
         "payouts.view_sandboxtransfer",
+        "payouts.view_transfer",
         "commissions.view_commissionentry",
         "shops.view_order",
         # External networks: the money they report, the sync, the report files.

@@ -91,7 +91,7 @@ def money(value) -> Decimal:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise _invalid("isv.invalid-parameter", f"金额格式错误: {value!r:.40}") from None
-    if not amount.is_finite() or amount != amount.quantize(CENT) or not CENT <= amount <= MAX_AMOUNT:
+    if not amount.is_finite() or not CENT <= amount <= MAX_AMOUNT or amount != amount.quantize(CENT):
         raise _invalid("isv.invalid-parameter", f"金额格式错误: {value!r:.40}")
     return amount.quantize(CENT)
 
