@@ -364,6 +364,9 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-check-nightly": {"task": "staff.tasks.ledger_check_task", "schedule": crontab(hour=3, minute=41)},
     # Transfers waiting at a payout rail (the payee's confirmation, a notification that never came, an expiry).
     "payout-transfers-sync": {"task": "payouts.tasks.payout_transfers_sync_task", "schedule": crontab(minute="*/10")},
+    # Yesterday's bills of every enabled rail against our payments, refunds and transfers (WeChat Pay makes the bills
+    # of a day by 10:00 the next day, China time; docs/payments.md, "Reconciliation"). Nothing to do without a rail.
+    "reconciliation-daily": {"task": "staff.tasks.reconciliation_run_task", "schedule": crontab(hour=10, minute=37)},
 }
 
 # --- The product --------------------------------------------------------------

@@ -749,7 +749,8 @@ class TransferAdmin(ReadOnlyAdmin):
               "updated_at")  # fmt: skip
 
     def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("payouts.change_withdrawal")
+        # The action only (as for withdrawals, finance's change permission); a transfer's page is never edited.
+        return obj is None and request.user.has_perm("payouts.change_withdrawal")
 
     @admin.action(description=_("Ask the rail now"), permissions=["change"])
     def sync_now(self, request, queryset):

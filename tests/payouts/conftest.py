@@ -9,8 +9,10 @@ from tests.payouts.helpers import ALIPAY_LOGIN, OPENID, REAL_NAME
 
 @pytest.fixture
 def rails(settings, live_server, wechat, alipay):  # noqa: F811 - the fixtures imported above
-    """PAYOUT_PROVIDER=rails with both payout rails on the fakes; transfer notifications reach the live server."""
+    """Both payment rails and, with PAYOUT_PROVIDER=rails, both payout rails on the fakes; transfer notifications reach
+    the live server."""
     certificates = alipay.certificate_settings()
+    settings.PAYMENT_RAILS = ["wechatpay", "alipay"]
     settings.PAYOUT_PROVIDER = "rails"
     settings.PAYOUT_RAILS = ["wechat_transfer", "alipay_transfer"]
     settings.WECHATPAY_TRANSFER_MAX_PER_SECOND = 0
