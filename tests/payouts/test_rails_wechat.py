@@ -384,3 +384,25 @@ def test_logs_never_hold_an_openid_a_name_or_a_key(wechat, caplog, settings, mon
     text = caplog.text + json.dumps([r.getMessage() for r in caplog.records])
     for secret in (OPENID, "王芳", settings.WECHATPAY_APIV3_KEY, settings.WECHATPAY_MERCHANT_PRIVATE_KEY[40:80]):
         assert secret not in text
+
+
+@pytest.mark.postgres
+def test_a_notification_and_a_query_at_the_same_moment_pay_once(wechat, live_server):
+    from tests.payouts.test_concurrency import run_together
+
+    # given a confirmed transfer whose notification arrives while the sync asks WeChat Pay about it
+    withdrawal = approved(wechat_member(), "30.00")
+    send_batch()
+    confirm(wechat, withdrawal)
+    [notification] = wechat.outbox.take()
+    transfer = transfer_of(withdrawal)
+
+    # when both are applied at once, twice each
+    calls = [lambda: wechat.outbox.send(notification), lambda: payout_transfers_sync()] * 2
+    _results, errors = run_together(calls)
+
+    # then the withdrawal was paid once
+    assert errors == []
+    assert fresh(withdrawal).status == Status.PAID
+    assert WithdrawalEvent.objects.filter(withdrawal=withdrawal, to_status=Status.PAID).count() == 1
+    assert Transfer.objects.get(pk=transfer.pk).state == "SUCCESS"
