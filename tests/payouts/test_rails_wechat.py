@@ -406,3 +406,19 @@ def test_a_notification_and_a_query_at_the_same_moment_pay_once(wechat, live_ser
     assert fresh(withdrawal).status == Status.PAID
     assert WithdrawalEvent.objects.filter(withdrawal=withdrawal, to_status=Status.PAID).count() == 1
     assert Transfer.objects.get(pk=transfer.pk).state == "SUCCESS"
+
+
+def test_a_person_confirms_a_transfer_on_the_fakes_page_of_waiting_bills(wechat):
+    # make run has no WeChat: the fake lists the bills waiting for their payee, each with a button that confirms it
+    withdrawal = approved(wechat_member(), "30.00")
+    send_batch()
+    page_url = wechat.base_url + "/fake/wechatpay/transfers"
+    status, page, _location = http(page_url)
+    assert status == 200 and withdrawal.idempotency_key in page.decode() and OPENID not in page.decode()
+
+    status, _page, location = http(page_url, data=f"out_bill_no={withdrawal.idempotency_key}".encode())
+
+    assert (status, location) == (302, "/fake/wechatpay/transfers")
+    assert wechat.transfer_bill(withdrawal.idempotency_key).state == "SUCCESS"
+    wechat.outbox.release()
+    assert fresh(withdrawal).status == Status.PAID

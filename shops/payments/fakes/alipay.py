@@ -592,6 +592,7 @@ class AlipayFake:
 
     def _payouts_init(self) -> None:
         self.accounts: dict[str, str] = {}  # Alipay login -> the real name Alipay verified (register_account)
+        self.accounts_open = False  # make run: any login is an account, its real name the one given
         self.fund_transfers: dict[str, FundTransfer] = {}
         self.transfers_dealing = False
         self.balance: Decimal | None = None
@@ -697,7 +698,7 @@ class AlipayFake:
                 if existing.request_fingerprint() != (amount, identity_type, identity, name or ""):
                     raise _business("PAYMENT_INFO_INCONSISTENCY", "两次请求商户单号一样，但是参数不一致")
                 return self._fund_answer(existing)
-            registered = self.accounts.get(identity)
+            registered = self.accounts.get(identity) or (name if self.accounts_open else None)
             if registered is None:
                 raise _business("PAYEE_NOT_EXIST", "收款账号不存在")
             if name and name != registered:

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from html import escape
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -119,6 +119,7 @@ TRANSFER_QUERY_PATH = re.compile(r"/v3/fund-app/mch-transfer/transfer-bills/out-
 TRANSFER_CANCEL_PATH = re.compile(r"/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/(?P<number>[^/?]+)/cancel")
 BILL_PATHS = {"/v3/bill/tradebill": "trade", "/v3/bill/fundflowbill": "fundflow"}
 BILL_DOWNLOAD_PATH = "/v3/billdownload/file"
+TRANSFER_PAYEE_PAGE = "/fake/wechatpay/transfers"  # a person plays the payees here (make run)
 OUT_BILL_NO = re.compile(r"[0-9A-Za-z]{1,32}")
 # The scenes a merchant may have opened (商家转账 → 转账场景), each with the report fields it requires
 # (transfer_scene_report_infos, every info_type exactly) and the receipt wordings it allows (user_recv_perception).
@@ -301,6 +302,8 @@ class WeChatPayFake:
 
     def handle(self, request: Request) -> Response | None:
         """The answer to `request`, or None if the path is not WeChat Pay's."""
+        if request.path == TRANSFER_PAYEE_PAGE:
+            return self._payee_page(request)
         if request.path.startswith("/fake/wechatpay/"):
             return self._buyer_page(request)
         if not request.path.startswith("/v3/"):
@@ -967,6 +970,33 @@ class WeChatPayFake:
         if bill.fail_reason and bill.state != "SUCCESS":
             resource["fail_reason"] = bill.fail_reason
         return resource
+
+    def _payee_page(self, request: Request) -> Response:
+        """For a person trying the rail (make run has no WeChat): every bill waiting for its payee, each with a
+        确认收款 button that confirms it as that payee would (unsigned, loopback only, like the buyer's pages)."""
+        if request.method == "POST":
+            number = dict(parse_qsl(request.body.decode("utf-8", "replace"))).get("out_bill_no", "")
+            with self._lock:
+                bill = self.transfer_bills.get(number)
+                params = {"mchId": self.mchid, "appId": bill.appid, "package": bill.package_info} if bill else {}
+            try:
+                self.payee_confirms(params, openid=bill.openid if bill else "")
+            except WeChatPayError as error:
+                return html_response(400, f"<p>{escape(error.message)}</p>")
+            return redirect_response(TRANSFER_PAYEE_PAGE)
+        with self._lock:
+            waiting = [b for b in self.transfer_bills.values() if b.state == "WAIT_USER_CONFIRM"]
+            rows = "".join(
+                f"<li>{escape(b.out_bill_no)}: ¥{yuan(b.amount)} → {escape(b.openid[:4])}… "
+                f'<form method="post" style="display:inline"><input type="hidden" name="out_bill_no" '
+                f'value="{escape(b.out_bill_no)}"><button type="submit">确认收款 (confirm receipt)</button></form></li>'
+                for b in waiting
+            )
+        return html_response(
+            200,
+            '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>商家转账 (fake)</title>'
+            f"<h1>商家转账: 待确认收款 (fake)</h1><ul>{rows or '<li>none</li>'}</ul></html>",
+        )
 
     # --- bills -----------------------------------------------------------------------------------------------
 
