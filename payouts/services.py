@@ -428,7 +428,7 @@ def payout_transfer_apply(*, state: TransferState, actor_label: str) -> str:
         transfer = transfer_lock(state.number)
     if transfer.state in TRANSFER_FINAL_STATES:
         return f"transfer already {transfer.state}"
-    if transfer.fail_reason == EXPIRED:
+    if transfer.fail_reason == EXPIRED and state.state != "SUCCESS":
         state = replace(state, fail_reason=EXPIRED)  # we cancelled it for that: say so, not "cancelled"
     transfer.state = state.state
     transfer.rail_reference = state.rail_reference or transfer.rail_reference
@@ -506,8 +506,7 @@ def payout_transfer_sync(*, transfer: Transfer, now: datetime | None = None) -> 
         return "sent again" + "".join(f", {status}" for status, count in counts.items() if count)
     grace = timedelta(minutes=settings.PAYOUT_TRANSFER_CANCEL_GRACE_MINUTES)
     if state.state in TRANSFER_WAITING_STATES and transfer.confirm_by and now > transfer.confirm_by + grace:
-        Transfer.objects.filter(pk=transfer.pk).update(fail_reason=EXPIRED)
-        state = provider.transfer_cancel(transfer)
+        state = replace(provider.transfer_cancel(transfer), fail_reason=EXPIRED)
     return payout_transfer_apply(state=state, actor_label=f"{transfer.rail} query")
 
 
