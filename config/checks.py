@@ -14,6 +14,11 @@ ALLOW_SANDBOX_PROVIDERS=1 waives E002 to E004, for a staging deployment where no
 - cps.E005: a real payment rail (wechatpay, alipay) is enabled (PAYMENT_PROVIDER, or listed in PAYMENT_RAILS) and
   its credentials are missing: buyers could not pay, or notifications could not be verified. Never waived.
 - cps.E006: an enabled rail's gateway URL is not https (the local fakes): waived by ALLOW_SANDBOX_PROVIDERS=1.
+
+Payout rails (wechat_transfer, alipay_transfer) are rails too: enabled when PAYOUT_PROVIDER or listed in
+PAYOUT_RAILS, they get the same E005 (members could not be paid, transfer notifications not verified) and E006;
+and cps.E007 refuses a PAYOUT_RAILS entry that names no payout rail (a typo would send every withdrawal to finance
+by hand without a word).
 """
 
 from django.conf import settings
@@ -21,6 +26,8 @@ from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
 from networks.connectors import connector_configured
+from payouts.providers import alipay_transfer as alipay_transfer_rail
+from payouts.providers import wechat_transfer as wechat_transfer_rail
 from shops.payments import alipay as alipay_rail
 from shops.payments import wechatpay as wechatpay_rail
 
@@ -75,23 +82,38 @@ RAILS = {
     "wechatpay": (wechatpay_rail.missing_settings, "WECHATPAY_GATEWAY_URL"),
     "alipay": (alipay_rail.missing_settings, "ALIPAY_GATEWAY_URL"),
 }
+PAYOUT_RAILS = {
+    "wechat_transfer": (wechat_transfer_rail.missing_settings, "WECHATPAY_GATEWAY_URL"),
+    "alipay_transfer": (alipay_transfer_rail.missing_settings, "ALIPAY_GATEWAY_URL"),
+}
 
 
 def enabled_rails() -> list[str]:
     wanted = [settings.PAYMENT_PROVIDER, *settings.PAYMENT_RAILS]
-    return [name for name in RAILS if name in wanted]
+    payouts_wanted = [settings.PAYOUT_PROVIDER, *settings.PAYOUT_RAILS]
+    return [name for name in RAILS if name in wanted] + [name for name in PAYOUT_RAILS if name in payouts_wanted]
 
 
 def payment_rail_refusals() -> list[Error]:
     """Each enabled real rail whose credentials are missing, or whose gateway is not https, as an error."""
     errors = []
+    for name in settings.PAYOUT_RAILS:
+        if name not in PAYOUT_RAILS:
+            errors.append(
+                Error(
+                    f"PAYOUT_RAILS names {name!r}, which is no payout rail.",
+                    hint=f"List only {', '.join(PAYOUT_RAILS)} (docs/payments.md).",
+                    id="cps.E007",
+                )
+            )
     for name in enabled_rails():
-        missing_settings, gateway_setting = RAILS[name]
+        missing_settings, gateway_setting = {**RAILS, **PAYOUT_RAILS}[name]
         missing = missing_settings()
+        kind = "payment" if name in RAILS else "payout"
         if missing:
             errors.append(
                 Error(
-                    f"The {name} payment rail is enabled but not configured: {', '.join(missing)}.",
+                    f"The {name} {kind} rail is enabled but not configured: {', '.join(missing)}.",
                     hint="Set them in the environment, keys as files named by <NAME>_FILE (docs/payments.md).",
                     id="cps.E005",
                 )

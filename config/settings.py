@@ -364,6 +364,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "ledger-check-nightly": {"task": "staff.tasks.ledger_check_task", "schedule": crontab(hour=3, minute=41)},
+    # Transfers waiting at a payout rail (the payee's confirmation, a notification that never came, an expiry).
+    "payout-transfers-sync": {"task": "payouts.tasks.payout_transfers_sync_task", "schedule": crontab(minute="*/10")},
+    # Yesterday's bills of every enabled rail against our payments, refunds and transfers (WeChat Pay makes the bills
+    # of a day by 10:00 the next day, China time; docs/payments.md, "Reconciliation"). Nothing to do without a rail.
+    "reconciliation-daily": {"task": "staff.tasks.reconciliation_run_task", "schedule": crontab(hour=10, minute=37)},
 }
 
 # --- The product --------------------------------------------------------------
@@ -458,7 +463,42 @@ PAYOUT_PROVIDER = env.str("PAYOUT_PROVIDER", default="sandbox")
 PAYOUT_PROVIDERS = {
     "sandbox": "payouts.providers.sandbox.SandboxPayoutProvider",
     "manual": "payouts.providers.manual.ManualPayoutProvider",
+    "wechat_transfer": "payouts.providers.wechat_transfer.WeChatTransferProvider",
+    "alipay_transfer": "payouts.providers.alipay_transfer.AlipayTransferProvider",
+    "rails": "payouts.providers.rails.RailsPayoutProvider",
 }
+# The payout rails (docs/payments.md, "Paying members"). PAYOUT_PROVIDER=rails sends each withdrawal through its
+# member's rail when that rail is listed here (a WeChat payee to wechat_transfer, an Alipay account to
+# alipay_transfer); the rest (bank cards, rails not listed) wait for finance, as the manual provider's do. A rail is
+# enabled when it is PAYOUT_PROVIDER or listed here; `check --deploy` refuses an enabled rail without credentials.
+PAYOUT_RAILS = env.list("PAYOUT_RAILS", default=[])
+# WeChat Pay 商家转账 (the merchant credentials are the WECHATPAY_* settings above): the transfer scene opened in the
+# merchant platform (1005 佣金报酬: commission to promoters), the report fields that scene requires (info_type=content,
+# separated by ";"), what the payee reads on the receipt page, and the remark (at most 32 characters).
+WECHATPAY_TRANSFER_SCENE_ID = env.str("WECHATPAY_TRANSFER_SCENE_ID", default="1005")
+WECHATPAY_TRANSFER_REPORT_INFOS = env.str(
+    "WECHATPAY_TRANSFER_REPORT_INFOS", default="岗位类型=推广员;报酬说明=推广佣金提现"
+)
+WECHATPAY_TRANSFER_RECV_PERCEPTION = env.str("WECHATPAY_TRANSFER_RECV_PERCEPTION", default="劳务报酬")
+WECHATPAY_TRANSFER_REMARK = env.str("WECHATPAY_TRANSFER_REMARK", default="佣金提现")
+# WeChat Pay takes 100 transfer requests a second per merchant (more are refused, FREQUENCY_LIMITED); a batch sends
+# at most this many a second (0: no limit, for the local fake), from this many threads.
+WECHATPAY_TRANSFER_MAX_PER_SECOND = env.float("WECHATPAY_TRANSFER_MAX_PER_SECOND", default=100.0)
+WECHATPAY_TRANSFER_THREADS = env.int("WECHATPAY_TRANSFER_THREADS", default=8)
+# An unconfirmed transfer bill is closed by WeChat Pay 24 hours after it was made; the periodic sync cancels one
+# still waiting this long after that (WeChat Pay's own closing can lag), so the money returns to the member.
+PAYOUT_TRANSFER_CONFIRM_HOURS = env.float("PAYOUT_TRANSFER_CONFIRM_HOURS", default=24.0)
+PAYOUT_TRANSFER_CANCEL_GRACE_MINUTES = env.float("PAYOUT_TRANSFER_CANCEL_GRACE_MINUTES", default=30.0)
+# Alipay 单笔转账 (alipay.fund.trans.uni.transfer). Alipay takes fund transfers only from an application in the
+# certificate mode (公钥证书): its id and private key (by default the payment application's) and the three
+# certificates downloaded from the open platform: the application's public key certificate
+# (appCertPublicKey_<app id>.crt), Alipay's (alipayCertPublicKey_RSA2.crt) and Alipay's root (alipayRootCert.crt).
+ALIPAY_TRANSFER_APP_ID = env.str("ALIPAY_TRANSFER_APP_ID", default="") or ALIPAY_APP_ID
+ALIPAY_TRANSFER_APP_PRIVATE_KEY = env_secret("ALIPAY_TRANSFER_APP_PRIVATE_KEY") or ALIPAY_APP_PRIVATE_KEY
+ALIPAY_APP_CERT = env_secret("ALIPAY_APP_CERT")
+ALIPAY_PUBLIC_CERT = env_secret("ALIPAY_PUBLIC_CERT")
+ALIPAY_ROOT_CERT = env_secret("ALIPAY_ROOT_CERT")
+ALIPAY_TRANSFER_ORDER_TITLE = env.str("ALIPAY_TRANSFER_ORDER_TITLE", default="佣金提现")
 # With DEBUG=0 the sandbox payment and payout providers and the sandbox affiliate network are refused (`check
 # --deploy` errors, and gunicorn, Celery worker and beat do not start: config/checks.py); a staging deployment where
 # no real money moves may allow them. The public PAYMENTS_SANDBOX_SECRET is refused even then.

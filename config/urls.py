@@ -52,6 +52,7 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
     path("", include("members.urls")),
     path("", include("shops.urls")),
+    path("", include("payouts.urls")),
 ]
 
 handler400 = "config.views.bad_request"

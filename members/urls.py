@@ -39,4 +39,9 @@ urlpatterns = [
         payouts.withdrawal_cancel_view,
         name="withdrawal_cancel",
     ),
+    path(
+        "dashboard/payouts/withdrawals/<int:withdrawal_id>/transfer/",
+        payouts.withdrawal_transfer_refresh,
+        name="withdrawal_transfer_refresh",
+    ),
 ]

@@ -34,18 +34,37 @@ from core.admin_tools import for_each_row
 from core.money import ZERO, format_money
 from core.spreadsheets import spreadsheet_safe
 from core.task_helpers import task_send
-from payouts.forms import CreateBatchForm, MarkFailedForm, MarkPaidForm, RejectForm, ResultUploadForm
-from payouts.models import MemberWallet, PayoutAccount, PayoutBatch, SandboxTransfer, Withdrawal, WithdrawalEvent, mask
+from payouts.forms import (
+    BindWeChatPayeeForm,
+    CreateBatchForm,
+    MarkFailedForm,
+    MarkPaidForm,
+    RejectForm,
+    ResultUploadForm,
+)
+from payouts.models import (
+    MemberWallet,
+    PayoutAccount,
+    PayoutBatch,
+    SandboxTransfer,
+    Transfer,
+    Withdrawal,
+    WithdrawalEvent,
+    mask,
+)
 from payouts.selectors import member_balance
 from payouts.services import (
     PayoutError,
+    payout_account_bind_wechat,
     payout_batch_create,
     payout_batch_send,
+    payout_transfer_sync,
     withdrawal_approve,
     withdrawal_record_result,
     withdrawal_reject,
 )
 from payouts.tasks import payout_batch_send_task
+from shops.payments.base import ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -111,15 +130,54 @@ class PayoutAccountAdmin(ReadOnlyAdmin):
     list_per_page = 50
     show_full_result_count = False
 
+    actions = ("bind_wechat_payee",)
+
     def get_fields(self, request, obj=None):
         fields = ["member", "method", "holder_name", "bank_name", "bank_branch", "masked_identifier_display"]
         if sees_unmasked(request):
-            fields += ["account_number", "alipay_account", "wechat_id"]
+            fields += ["account_number", "alipay_account", "wechat_id", "wechat_openid"]
+        else:
+            fields += ["masked_openid_display"]
         return [*fields, "updated_at"]
 
     @admin.display(description=_("account (masked)"))
     def masked_identifier_display(self, account):
         return account.masked_identifier
+
+    @admin.display(description=_("WeChat payee (openid)"))
+    def masked_openid_display(self, account):
+        return mask(account.wechat_openid)
+
+    def has_bind_permission(self, request) -> bool:
+        """Finance: staff who may act on withdrawals and see full account details."""
+        return sees_unmasked(request) and request.user.has_perm("payouts.change_withdrawal")
+
+    @admin.action(description=_("Bind a WeChat payee (openid)…"), permissions=["bind"])
+    def bind_wechat_payee(self, request, queryset):
+        accounts = list(queryset.select_related("member__user")[:2])
+        if len(accounts) != 1:
+            self.message_user(request, _("Choose one payout account to bind."), messages.ERROR)
+            return None
+        [account] = accounts
+        form = BindWeChatPayeeForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                payout_account_bind_wechat(member=account.member, openid=form.cleaned_data["openid"])
+            except PayoutError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+            else:
+                message = _("WeChat payee bound for %(member)s.") % {"member": account.member}
+                self.message_user(request, message, messages.SUCCESS)
+            return None
+        return self._action_page(
+            request,
+            action="bind_wechat_payee",
+            title=_("Bind a WeChat payee"),
+            intro=_("WeChat Pay transfers to this member go to the WeChat user with this openid."),
+            objects=[f"{account.member} — {account}"],
+            form=form,
+            submit_label=_("Bind"),
+        )
 
 
 # --- Withdrawals -------------------------------------------------------------------------------------------
@@ -133,6 +191,13 @@ class WithdrawalEventInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class TransferInline(ReadOnlyInline):
+    """The withdrawal's transfer at a payout rail: its state and failure code as the rail gave them."""
+
+    model = Transfer
+    fields = ("rail", "state", "fail_reason", "number", "rail_reference", "confirm_by", "created_at", "updated_at")
+
+
 @admin.register(Withdrawal)
 class WithdrawalAdmin(ReadOnlyAdmin):
     list_display = ("id", "member", "amount_display", "status", "requested_at", "batch", "reason")
@@ -143,7 +208,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     list_per_page = 100
     show_full_result_count = False
     date_hierarchy = "requested_at"
-    inlines = (WithdrawalEventInline,)
+    inlines = (TransferInline, WithdrawalEventInline)
     actions = ("approve_withdrawals", "reject_withdrawals", "mark_paid", "mark_failed")
     fields = (
         "member",
@@ -665,3 +730,34 @@ class SandboxTransferAdmin(ReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, transfer):
         return format_money(transfer.amount)
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    """Every transfer the payout rails made (WeChat Pay 商家转账 bills, Alipay transfers), as each rail last said it
+    stands. "Ask the rail now" does what the periodic sync does for the chosen ones."""
+
+    list_display = ("created_at", "withdrawal", "rail", "state", "fail_reason", "confirm_by", "updated_at")
+    list_filter = ("rail", "state", "created_at")
+    search_fields = ("=number", "=rail_reference", "=withdrawal__id")
+    list_select_related = ("withdrawal",)
+    date_hierarchy = "created_at"
+    list_per_page = 100
+    show_full_result_count = False
+    actions = ("sync_now",)
+    fields = ("withdrawal", "rail", "number", "state", "fail_reason", "rail_reference", "confirm_by", "created_at",
+              "updated_at")  # fmt: skip
+
+    def has_change_permission(self, request, obj=None):
+        # The action only (as for withdrawals, finance's change permission); a transfer's page is never edited.
+        return obj is None and request.user.has_perm("payouts.change_withdrawal")
+
+    @admin.action(description=_("Ask the rail now"), permissions=["change"])
+    def sync_now(self, request, queryset):
+        for transfer in queryset.filter(withdrawal__status=Status.PROCESSING).order_by("pk")[:DESCRIBED_MAX]:
+            try:
+                outcome = payout_transfer_sync(transfer=transfer)
+            except (ProviderError, PayoutError) as error:
+                self.message_user(request, f"{transfer}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"{transfer}: {outcome}", messages.INFO)

@@ -37,6 +37,14 @@ class MarkPaidForm(forms.Form):
     reference = forms.CharField(label=_("Bank reference (optional)"), max_length=100, required=False)
 
 
+class BindWeChatPayeeForm(forms.Form):
+    openid = forms.CharField(
+        label=_("The member's openid under the shop's WeChat AppID"),
+        max_length=64,
+        help_text=_("Until members bind WeChat themselves, finance enters what WeChat's OAuth gave for them."),
+    )
+
+
 class CreateBatchForm(forms.Form):
     provider = forms.ChoiceField(label=_("Payout provider"))
 

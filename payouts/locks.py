@@ -1,8 +1,9 @@
-"""The payouts app's locks: withdrawals and members' wallets.
+"""The payouts app's locks: transfers at the payout rails, withdrawals and members' wallets.
 
 Money leaves a member's balance only under the lock on their wallet (`MemberWallet`), taken before the balance is
 computed, so two withdrawals at the same moment cannot both pass. Wallets are the last rows any transaction locks:
-withdrawals before wallets, and orders (shops) before both. The order of all locks: core/locks.py.
+a transfer before its withdrawal, withdrawals before wallets, and orders (shops) before all of them. The order of all
+locks: core/locks.py.
 """
 
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from core.locks import row_lock, rows_lock
-from payouts.models import MemberWallet, Withdrawal
+from payouts.models import MemberWallet, Transfer, Withdrawal
 
 
 def wallets_lock(member_ids: Iterable[int]) -> list[MemberWallet]:
@@ -34,3 +35,11 @@ def withdrawals_lock(
     """Lock the withdrawals that `withdrawals` (the caller's filter) matches, in id order, now (the first `limit`;
     with `skip_locked`, those no other transaction holds); return them, or with `fields` their values."""
     return rows_lock(withdrawals, *fields, limit=limit, skip_locked=skip_locked)
+
+
+def transfer_lock(number: str) -> Transfer | None:
+    """The transfer with this number at its rail, locked; None if there is none (yet)."""
+    try:
+        return row_lock(Transfer.objects.filter(number=number))
+    except Transfer.DoesNotExist:
+        return None

@@ -27,6 +27,9 @@ class PayoutAccount(models.Model):
     account_number = models.CharField(_("card / account number"), max_length=34, blank=True)
     alipay_account = models.CharField(_("Alipay account (phone or email)"), max_length=100, blank=True)
     wechat_id = models.CharField(_("WeChat ID"), max_length=40, blank=True)
+    # The member's openid under the shop's WeChat AppID: where a WeChat Pay transfer (商家转账) goes. Bound through
+    # WeChat (or by finance staff), never typed by the member; never shown or logged in full.
+    wechat_openid = models.CharField(_("WeChat payee (openid)"), max_length=64, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -55,6 +58,7 @@ class PayoutAccount(models.Model):
             "account_number": self.account_number,
             "alipay_account": self.alipay_account,
             "wechat_id": self.wechat_id,
+            "wechat_openid": self.wechat_openid,
         }
 
 
@@ -156,6 +160,42 @@ class WithdrawalEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.withdrawal_id}: {self.from_status}→{self.to_status}"
+
+
+class Transfer(models.Model):
+    """A withdrawal's transfer at a payout rail: a WeChat Pay 商家转账 bill or an Alipay transfer order.
+
+    At most one per withdrawal, recorded when the rail first answers for it. Its number at the rail (out_bill_no,
+    out_biz_no) is the withdrawal's idempotency key, so a send repeated after a crash reaches the same transfer,
+    never a second one. `state` is the rail's own word (WAIT_USER_CONFIRM, SUCCESS, FAIL …); the withdrawal
+    becomes paid or failed when it is final (payouts.services).
+    """
+
+    class Rail(models.TextChoices):
+        WECHAT = "wechat_transfer", _("WeChat Pay transfer")
+        ALIPAY = "alipay_transfer", _("Alipay transfer")
+
+    withdrawal = models.OneToOneField(Withdrawal, on_delete=models.PROTECT, related_name="transfer")
+    rail = models.CharField(_("rail"), max_length=20, choices=Rail.choices)
+    number = models.CharField(_("our number at the rail"), max_length=64, unique=True)
+    state = models.CharField(_("state at the rail"), max_length=20)
+    rail_reference = models.CharField(_("the rail's number"), max_length=64, blank=True)
+    # WeChat Pay: what the payee's WeChat needs to show the confirmation page (requestMerchantTransfer's package).
+    package_info = models.TextField(_("confirmation package"), blank=True)
+    fail_reason = models.CharField(_("the rail's failure code"), max_length=100, blank=True)
+    # WeChat Pay: the payee must confirm receipt before this; unconfirmed, the bill is closed and the money returns.
+    confirm_by = models.DateTimeField(_("confirm by"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("transfer")
+        verbose_name_plural = _("transfers")
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=["rail", "state"], name="payouts_transfer_rail_state")]
+
+    def __str__(self) -> str:
+        return f"{self.rail} {self.number} ({self.state})"
 
 
 class SandboxTransfer(models.Model):

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Q, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissions.models import CommissionEntry as Entry
 from commissions.selectors import member_ledger_totals, released_entries
 from core.money import ZERO, money_sum
-from payouts.models import PayoutAccount, Withdrawal
+from payouts.models import PayoutAccount, Transfer, Withdrawal
 
 # Withdrawals whose money has left (or is leaving) the balance.
 OUTGOING = (
@@ -147,8 +149,19 @@ def member_withdrawal(member, withdrawal_id: int) -> Withdrawal | None:
 
 
 def member_withdrawals(member):
-    """The member's withdrawals, newest first."""
-    return Withdrawal.objects.filter(member=member).order_by("-requested_at", "-pk")
+    """The member's withdrawals, newest first, each with its transfer at a payout rail (if any) in the same query."""
+    return Withdrawal.objects.filter(member=member).select_related("transfer").order_by("-requested_at", "-pk")
+
+
+def transfer_confirmation(withdrawal: Withdrawal, now: datetime | None = None) -> dict[str, str] | None:
+    """What the member's WeChat needs to confirm receipt of a WeChat Pay transfer waiting for them (the arguments of
+    WeixinJSBridge.invoke("requestMerchantTransfer", …): mchId, appId, package), or None if nothing waits."""
+    transfer = getattr(withdrawal, "transfer", None) if withdrawal.status == Withdrawal.Status.PROCESSING else None
+    if transfer is None or transfer.rail != Transfer.Rail.WECHAT or transfer.state != "WAIT_USER_CONFIRM":
+        return None
+    if not transfer.package_info or (transfer.confirm_by and transfer.confirm_by <= (now or timezone.now())):
+        return None
+    return {"mchId": settings.WECHATPAY_MCHID, "appId": settings.WECHATPAY_APPID, "package": transfer.package_info}
 
 
 def member_payout_account(member) -> PayoutAccount | None:

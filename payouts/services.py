@@ -6,22 +6,30 @@ withdrawal's idempotency key and its result applied only if the withdrawal is st
 batch sent twice (or by two workers at once) pays nobody twice.
 """
 
+import logging
 import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.money import CENT
-from payouts.locks import wallets_lock, withdrawal_lock, withdrawals_lock
-from payouts.models import PayoutAccount, PayoutBatch, Withdrawal, WithdrawalEvent
-from payouts.providers import PayoutResult, get_payout_provider
+from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock
+from payouts.models import PayoutAccount, PayoutBatch, Transfer, Withdrawal, WithdrawalEvent
+from payouts.providers import PayoutResult, TransferState, get_payout_provider
 from payouts.selectors import OPEN, member_balance
+from shops.models import WebhookEvent
+from shops.payments.base import ProviderError, WebhookRejected
+
+logger = logging.getLogger(__name__)
 
 Status = Withdrawal.Status
 TRANSITIONS = {
@@ -75,9 +83,30 @@ def payout_account_save(*, member, method: str, holder_name: str, **details) -> 
             values[name] = ""
     if method != PayoutAccount.Method.BANK:
         values["bank_branch"] = ""
+    if method != PayoutAccount.Method.WECHAT:
+        values["wechat_openid"] = ""  # a bound WeChat payee stays bound while WeChat Pay stays the method
     account, _created = PayoutAccount.objects.update_or_create(
         member=member, defaults={"method": method, "holder_name": holder_name.strip(), **values}
     )
+    return account
+
+
+OPENID_MAX_LENGTH = 64
+
+
+@transaction.atomic
+def payout_account_bind_wechat(*, member, openid: str) -> PayoutAccount:
+    """Bind where WeChat Pay transfers to the member go: their openid under the shop's WeChat AppID, as WeChat's
+    OAuth gives it (or finance staff enter it). The member's payout account must be WeChat Pay; withdrawals already
+    requested keep the account they were requested for."""
+    openid = (openid or "").strip()
+    if not (openid and len(openid) <= OPENID_MAX_LENGTH and openid.isascii() and openid.isprintable()):
+        raise PayoutError({"wechat_openid": [_("Enter the openid WeChat gives for this member.")]})
+    account = PayoutAccount.objects.filter(member=member).first()
+    if account is None or account.method != PayoutAccount.Method.WECHAT:
+        raise PayoutError(_("Choose WeChat Pay as the payout method first."), code="not_wechat")
+    account.wechat_openid = openid
+    account.save(update_fields=["wechat_openid", "updated_at"])
     return account
 
 
@@ -225,20 +254,56 @@ def payout_batch_send(*, batch: PayoutBatch) -> dict[str, int]:
     """Send every still-processing withdrawal of the batch; apply each answer once. Safe to run twice.
 
     Works in chunks of SEND_CHUNK: one provider call (with every withdrawal's idempotency key) and one
-    transaction per chunk, which applies the answers only to withdrawals still `processing`.
+    transaction per chunk, which records the transfers the rails made and applies the answers only to withdrawals
+    still `processing`. A withdrawal whose transfer a rail has made is not sent again: payout_transfers_sync follows
+    it. One the rail did not answer for (a crash, a timeout) is sent again with the same key, which the rail answers
+    with the transfer it made the first time, if it made one: nobody is paid twice.
     """
     provider = get_payout_provider(batch.provider)
     outcome = {"paid": 0, "failed": 0, "pending": 0}
-    ids = list(batch.withdrawals.filter(status=Status.PROCESSING).order_by("pk").values_list("pk", flat=True))
+    waiting = batch.withdrawals.filter(status=Status.PROCESSING, transfer__isnull=True)
+    ids = list(waiting.order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(ids), SEND_CHUNK):
         withdrawals = list(Withdrawal.objects.filter(pk__in=ids[start : start + SEND_CHUNK]).order_by("pk"))
         results = provider.send_many(withdrawals)
-        answered = {pk: result for pk, result in results.items() if result.status != "pending"}
-        outcome["pending"] += len(results) - len(answered)
-        for status, count in _record_results(answered, actor_label=provider.name).items():
+        for status, count in _apply_results(results, actor_label=provider.name).items():
             outcome[status] += count
     _batch_close_if_done(batch)
     return outcome
+
+
+@transaction.atomic
+def _apply_results(results: dict[int, PayoutResult], *, actor_label: str) -> dict[str, int]:
+    """A provider's answers ({withdrawal id: PayoutResult}): the transfers they carry are recorded, then the final
+    ones (paid, failed) are applied to the withdrawals still processing; the rest stay processing."""
+    states = {pk: result.transfer for pk, result in results.items() if result.transfer is not None}
+    if states:
+        now = timezone.now()
+        Transfer.objects.bulk_create(
+            [
+                Transfer(
+                    withdrawal_id=pk,
+                    rail=state.rail,
+                    number=state.number,
+                    state=state.state,
+                    rail_reference=state.rail_reference,
+                    package_info=state.package_info,
+                    fail_reason=state.fail_reason,
+                    confirm_by=state.confirm_by,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for pk, state in states.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["number"],
+            update_fields=["state", "rail_reference", "package_info", "fail_reason", "confirm_by", "updated_at"],
+            batch_size=1000,
+        )
+    answered = {pk: result for pk, result in results.items() if result.status != "pending"}
+    counts = {"paid": 0, "failed": 0, "pending": len(results) - len(answered)}
+    counts.update(_record_results(answered, actor_label=actor_label))
+    return counts
 
 
 @transaction.atomic
@@ -325,3 +390,141 @@ def payout_batches_run(*, provider_name: str | None = None) -> int:
         payout_batch_send(batch=open_batch)
         sent += 1
     return sent if sent else int(batch is not None)
+
+
+# --- Transfers at the payout rails -----------------------------------------------------------------------------
+# A rail (WeChat Pay 商家转账, Alipay transfers) makes a transfer per withdrawal and says later how it ended: by a
+# notification (payout_transfer_notification_receive) or when asked (payout_transfers_sync). Both apply the rail's
+# word through payout_transfer_apply: the transfer's state is recorded, and a final one pays the withdrawal or fails
+# it (the money back in the member's balance, the reason shown to them and to finance).
+
+# The rails' final words: nothing changes a transfer after one of these.
+TRANSFER_FINAL_STATES = ("SUCCESS", "FAIL", "CANCELLED", "REFUND", "CLOSED")
+TRANSFER_WAITING_STATES = ("ACCEPTED", "PROCESSING", "WAIT_USER_CONFIRM")  # WeChat Pay: not confirmed by the payee
+EXPIRED = "OVERDUE_CLOSE"  # WeChat Pay's code for a bill closed unconfirmed; ours too when we cancel one for it
+
+
+@transaction.atomic
+def payout_transfer_apply(*, state: TransferState, actor_label: str) -> str:
+    """Apply a rail's word on a transfer (a verified notification, or a query's answer): record its state and, when
+    it is final, pay the withdrawal or fail it (the money back in the balance). Returns what happened.
+
+    Idempotent and order-proof: a transfer that is final never changes again, so a duplicate, a late notification
+    or a query racing one changes nothing; the withdrawal's result applies only while it is processing. Locks the
+    transfer, then the withdrawal (and wallets). PayoutError if the rail speaks of a transfer we never asked for.
+    """
+    provider = get_payout_provider(state.rail)
+    transfer = transfer_lock(state.number)
+    if transfer is None:
+        # The rail answered a send we could not record (a crash between the two): its withdrawal has the number.
+        withdrawal = Withdrawal.objects.filter(idempotency_key=state.number).first()
+        if withdrawal is None:
+            raise PayoutError(_("No withdrawal has this transfer number."), code="unknown_transfer")
+        try:
+            with transaction.atomic():
+                Transfer.objects.create(withdrawal=withdrawal, rail=state.rail, number=state.number, state="")
+        except IntegrityError:
+            pass  # recorded meanwhile by another process
+        transfer = transfer_lock(state.number)
+    if transfer.state in TRANSFER_FINAL_STATES:
+        return f"transfer already {transfer.state}"
+    if transfer.fail_reason == EXPIRED and state.state != "SUCCESS":
+        state = replace(state, fail_reason=EXPIRED)  # we cancelled it for that: say so, not "cancelled"
+    transfer.state = state.state
+    transfer.rail_reference = state.rail_reference or transfer.rail_reference
+    transfer.package_info = state.package_info or transfer.package_info
+    transfer.fail_reason = state.fail_reason or transfer.fail_reason
+    transfer.confirm_by = state.confirm_by or transfer.confirm_by
+    transfer.updated_at = timezone.now()
+    transfer.save(update_fields=["state", "rail_reference", "package_info", "fail_reason", "confirm_by", "updated_at"])
+    result = provider.transfer_result(state)
+    if result.status == "pending":
+        return f"transfer {state.state}"
+    counts = _record_results({transfer.withdrawal_id: result}, actor_label=actor_label)
+    batch_id, status = Withdrawal.objects.filter(pk=transfer.withdrawal_id).values_list("batch_id", "status").get()
+    if batch_id:
+        transaction.on_commit(partial(_batch_close_if_done, PayoutBatch(pk=batch_id)))
+    if sum(counts.values()):
+        return f"withdrawal {result.status}"
+    if status != result.status:
+        # Finance settled it by hand before the rail's final word, and the two disagree: reconciliation shows it.
+        logger.error(
+            "withdrawal %s is %s, but %s says its transfer %s is %s",
+            transfer.withdrawal_id,
+            status,
+            state.rail,
+            state.number,
+            state.state,
+        )
+    return f"withdrawal already {status}"
+
+
+@transaction.atomic
+def payout_transfer_notification_receive(*, rail: str, body: bytes, headers) -> str:
+    """Verify and apply one payout rail notification, exactly once per event id (shops.WebhookEvent, as payment
+    notifications). WebhookRejected (nothing changes, the rail sends it again) if it is forged, stale, malformed,
+    for a transfer we never made, for another amount or to another payee."""
+    if rail not in Transfer.Rail.values:
+        raise WebhookRejected(f"unknown payout rail {rail!r:.40}")
+    provider = get_payout_provider(rail)
+    notice = provider.parse_notification(body, headers)
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                provider=rail,
+                event_id=notice.event_id,
+                event_type=f"transfer.{notice.transfer.state.lower()}",
+                payload=notice.payload,
+            )
+    except IntegrityError:
+        return "already processed"
+    withdrawal = Withdrawal.objects.filter(idempotency_key=notice.transfer.number).first()
+    if withdrawal is None:
+        raise WebhookRejected(f"unknown transfer {notice.transfer.number!r:.70}")
+    if notice.amount != withdrawal.amount:
+        raise WebhookRejected(f"amount {notice.amount} does not match withdrawal {withdrawal.amount}")
+    if notice.payee != provider.payee_of(withdrawal):
+        raise WebhookRejected("transfer to another payee")
+    outcome = payout_transfer_apply(state=notice.transfer, actor_label=rail)
+    event.outcome = outcome
+    event.save(update_fields=["outcome"])
+    return outcome
+
+
+def payout_transfer_sync(*, transfer: Transfer, now: datetime | None = None) -> str:
+    """Ask the rail how one transfer stands and apply the answer, as its notification would have (one that never
+    came is repaired here). A WeChat Pay bill still unconfirmed past its confirm-by time and the grace after it is
+    cancelled, so the money returns to the member. The rail is asked outside any transaction; ProviderError if it
+    cannot be reached (nothing changes, the next run asks again)."""
+    now = now or timezone.now()
+    provider = get_payout_provider(transfer.rail)
+    state = provider.transfer_query(transfer)
+    if state is None:
+        # The rail has no transfer under this number: it was never made. Sending again, under the same number, is safe.
+        withdrawal = Withdrawal.objects.get(pk=transfer.withdrawal_id)
+        counts = _apply_results({withdrawal.pk: provider.send(withdrawal, transfer.number)}, actor_label=provider.name)
+        return "sent again" + "".join(f", {status}" for status, count in counts.items() if count)
+    grace = timedelta(minutes=settings.PAYOUT_TRANSFER_CANCEL_GRACE_MINUTES)
+    if state.state in TRANSFER_WAITING_STATES and transfer.confirm_by and now > transfer.confirm_by + grace:
+        state = replace(provider.transfer_cancel(transfer), fail_reason=EXPIRED)
+    return payout_transfer_apply(state=state, actor_label=f"{transfer.rail} query")
+
+
+def payout_transfers_sync(*, now: datetime | None = None, limit: int = 2000) -> dict[str, int]:
+    """Periodic: every transfer not yet final whose withdrawal is processing, asked about and applied
+    (payout_transfer_sync), longest unchanged first. Returns how many ended how; a rail that cannot be reached is
+    counted and asked again next time."""
+    counts: Counter = Counter()
+    transfers = (
+        Transfer.objects.filter(withdrawal__status=Status.PROCESSING)
+        .exclude(state__in=TRANSFER_FINAL_STATES)
+        .order_by("updated_at", "pk")[:limit]
+    )
+    for transfer in list(transfers):
+        try:
+            outcome = payout_transfer_sync(transfer=transfer, now=now)
+        except ProviderError as error:
+            logger.warning("transfer %s (%s) not synced: %s", transfer.pk, transfer.rail, error)
+            outcome = "rail unreachable"
+        counts[outcome] += 1
+    return dict(counts)

@@ -2,7 +2,7 @@ from celery import shared_task
 
 from core.task_helpers import IDEMPOTENT_TASK
 from payouts.models import PayoutBatch
-from payouts.services import payout_batch_send, payout_batches_run
+from payouts.services import payout_batch_send, payout_batches_run, payout_transfers_sync
 
 
 @shared_task(**IDEMPOTENT_TASK)
@@ -15,3 +15,10 @@ def payout_batches_run_task() -> int:
 def payout_batch_send_task(batch_id: int) -> dict:
     batch = PayoutBatch.objects.filter(pk=batch_id).first()
     return payout_batch_send(batch=batch) if batch else {}
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def payout_transfers_sync_task() -> dict:
+    """Periodic: ask the payout rails about the transfers not yet final (a lost notification, a payee who never
+    confirms). Idempotent: a final transfer never changes, a withdrawal's result applies once."""
+    return payout_transfers_sync()

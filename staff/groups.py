@@ -57,6 +57,12 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payouts.view_unmasked_payoutaccount",
         "payouts.view_memberwallet",
         "payouts.view_sandboxtransfer",
+        "payouts.view_transfer",
+        # The daily reconciliation with the providers' bills: look, run a day again, repair or resolve a difference.
+        "staff.view_reconciliationrun",
+        "staff.change_reconciliationrun",
+        "staff.view_reconciliationdifference",
+        "staff.change_reconciliationdifference",
         "commissions.view_commissionentry",
         "shops.view_order",
         # External networks: the money they report, the sync, the report files.

@@ -36,6 +36,8 @@ RECORDED_JOBS = (
     RecordedJob("tree_index", "referrals.tasks.tree_index_pending_task", on_overview=True),
     RecordedJob("networks_sync", "networks.tasks.networks_sync_task", on_overview=False),
     RecordedJob("ledger_check", "staff.tasks.ledger_check_task", on_overview=False, result_format="{} violation(s)"),
+    RecordedJob("payout_transfers_sync", "payouts.tasks.payout_transfers_sync_task", on_overview=False),
+    RecordedJob("reconciliation", "staff.tasks.reconciliation_run_task", on_overview=False),
 )
 # Old names a listed task still runs under for one release (a message queued before an upgrade): recorded as it.
 TASK_OLD_NAMES = {"referrals.tasks.clicks_flush_task": "shops.tasks.clicks_flush_task"}  # moved in issue #20

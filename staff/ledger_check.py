@@ -23,6 +23,7 @@ from networks.models import ExternalOrder
 from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
 from referrals.selectors import tree_check
 from shops.models import Order, OrderLine, Product, Refund
+from staff.models import ReconciliationDifference, ReconciliationRun
 
 LISTED_MAX = 20  # violations printed per check; the count says how many there are
 UNSPLIT_GRACE = timedelta(minutes=15)  # a paid order (an external line marked for the ledger) may wait this long
@@ -291,6 +292,32 @@ def check_tree() -> CheckResult:
     return result
 
 
+def check_reconciliation() -> CheckResult:
+    """The providers' bills agree with our records: no open reconciliation difference, no run that could not run
+    (staff.reconciliation; its page lists them with their details)."""
+    result = CheckResult("reconciliation with the providers' bills")
+    result.checked = ReconciliationRun.objects.count()
+    for run in ReconciliationRun.objects.filter(status=ReconciliationRun.Status.FAILED).order_by("bill_date")[
+        : LISTED_MAX + 1
+    ]:
+        result.add(f"reconciliation {run}: could not run ({run.error[:120]})")
+    open_differences = (
+        ReconciliationDifference.objects.filter(resolved_at__isnull=True).select_related("run").order_by("pk")
+    )
+    for difference in open_differences[: LISTED_MAX + 1]:
+        amounts = f" (ours {difference.our_amount}, on the bill {difference.their_amount})"
+        if difference.kind == ReconciliationDifference.Kind.STATUS:
+            amounts = f" (ours {difference.our_status}, on the bill {difference.their_status})"
+        result.add(
+            f"reconciliation {difference.run}: {difference.subject} {difference.reference}: "
+            f"{ReconciliationDifference.Kind(difference.kind).label}{amounts}"
+        )
+    result.count = (
+        ReconciliationRun.objects.filter(status=ReconciliationRun.Status.FAILED).count() + open_differences.count()
+    )
+    return result
+
+
 CHECKS: tuple[Callable[[], CheckResult], ...] = (
     check_split_lines_reconcile,
     check_no_duplicate_entries,
@@ -300,6 +327,7 @@ CHECKS: tuple[Callable[[], CheckResult], ...] = (
     check_payouts,
     check_stock,
     check_tree,
+    check_reconciliation,
 )
 
 

@@ -1,8 +1,10 @@
 import logging
+from datetime import date
 
 from celery import shared_task
 
 from staff.ledger_check import ledger_check
+from staff.reconciliation import reconciliation_run, reconciliation_runs_due
 
 logger = logging.getLogger("staff.ledger")
 
@@ -26,3 +28,20 @@ def ledger_check_task() -> int:
     if not violations:
         logger.info("Ledger check: every check passed.")
     return violations
+
+
+@shared_task
+def reconciliation_run_task(provider: str | None = None, bill_date: str | None = None) -> dict[str, str]:
+    """Daily: yesterday's bills of every enabled rail against our records, and the runs that failed lately run again
+    (staff.reconciliation). With `provider` and `bill_date` ("YYYY-MM-DD"), that one run (the back office's "run
+    now"). Runs again safely (it replaces its open differences). Returns each run's status."""
+    due = [(provider, date.fromisoformat(bill_date))] if provider and bill_date else reconciliation_runs_due()
+    outcome = {}
+    for name, day in due:
+        run = reconciliation_run(provider=name, bill_date=day)
+        outcome[f"{name} {day}"] = run.status
+        if run.status != run.Status.MATCHED:
+            logger.error(
+                "Reconciliation of %s %s: %s. See the back office's reconciliation page.", name, day, run.status
+            )
+    return outcome

@@ -27,9 +27,17 @@ from payouts.selectors import (
     member_statement,
     member_withdrawal,
     member_withdrawals,
+    transfer_confirmation,
 )
-from payouts.services import PayoutError, payout_account_save, withdrawal_cancel, withdrawal_request
+from payouts.services import (
+    PayoutError,
+    payout_account_save,
+    payout_transfer_sync,
+    withdrawal_cancel,
+    withdrawal_request,
+)
 from referrals.selectors import member_for_user
+from shops.payments.base import ProviderError
 
 # The overview lists the latest withdrawals; the statement has every one of them.
 OVERVIEW_WITHDRAWALS = 50
@@ -57,10 +65,18 @@ def overview(request):
         "balance": member_balance(member),
         "account": member_payout_account(member),
         "form": form,
-        "withdrawals": list(member_withdrawals(member)[:OVERVIEW_WITHDRAWALS]),
+        "withdrawals": _with_confirmations(list(member_withdrawals(member)[:OVERVIEW_WITHDRAWALS])),
         "minimum": settings.WITHDRAWAL_MINIMUM,
     }
     return render(request, "members/payouts.html", context, status=400 if form.errors else 200)
+
+
+def _with_confirmations(withdrawals: list) -> list:
+    """Each withdrawal with `wechat_confirmation`: what the page hands WeChat to confirm receipt, or None."""
+    now = timezone.now()
+    for withdrawal in withdrawals:
+        withdrawal.wechat_confirmation = transfer_confirmation(withdrawal, now)
+    return withdrawals
 
 
 @sensitive_post_parameters("holder_name", "account_number", "alipay_account", "wechat_id")
@@ -137,4 +153,30 @@ def withdrawal_cancel_view(request, withdrawal_id: int):
         messages.success(
             request, _("Withdrawal %(id)s cancelled; the money is back in your balance.") % {"id": withdrawal.pk}
         )
+    return redirect("members:payouts")
+
+
+@suspended_refused
+@login_required
+@require_POST
+def withdrawal_transfer_refresh(request, withdrawal_id: int):
+    """Ask the payout rail how the withdrawal's transfer stands now (after the member confirmed receipt in WeChat,
+    or to see whether it arrived) and apply the answer."""
+    member = member_for_user(request.user)
+    withdrawal = member_withdrawal(member, withdrawal_id) if member else None
+    transfer = getattr(withdrawal, "transfer", None) if withdrawal else None
+    if transfer is None:
+        raise Http404(_("No such withdrawal."))
+    if withdrawal.status == Withdrawal.Status.PROCESSING:
+        try:
+            payout_transfer_sync(transfer=transfer)
+        except (ProviderError, PayoutError):
+            messages.error(request, _("The payout provider cannot be reached just now; try again in a minute."))
+            return redirect("members:payouts")
+        withdrawal.refresh_from_db()
+    messages.success(
+        request,
+        _("Withdrawal %(id)s is %(status)s.")
+        % {"id": withdrawal.pk, "status": withdrawal.get_status_display().lower()},
+    )
     return redirect("members:payouts")

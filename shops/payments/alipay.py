@@ -43,6 +43,7 @@ WIRE_TIME = "%Y-%m-%d %H:%M:%S"
 NOTIFY_ID_SHAPE = re.compile(r"[0-9A-Za-z_-]{1,100}")
 REFERENCE_MAX_LENGTH = 64
 SUBJECT_MAX_LENGTH = 256
+MAX_AMOUNT = Decimal("1e12")  # far above any Alipay amount (100,000,000.00 at most)
 METHODS = {"page": "api_alipay_trade_page_pay", "wap": "api_alipay_trade_wap_pay"}
 PAID = ("TRADE_SUCCESS", "TRADE_FINISHED")
 
@@ -96,7 +97,8 @@ def _money(value) -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
+    # Bounded before quantize: Decimal("1e999").quantize(CENT) raises InvalidOperation (the context's precision).
+    if not amount.is_finite() or not 0 < amount < MAX_AMOUNT or amount != amount.quantize(CENT):
         return None
     return amount.quantize(CENT)
 

@@ -323,6 +323,12 @@ class WeChatPayProvider(PaymentProvider):
     # --- notifications ---------------------------------------------------------------------------------------
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookNotice:
+        return self._notice(self.verified_notification(body, headers))
+
+    def verified_notification(self, body: bytes, headers: Mapping[str, str]) -> dict:
+        """A notification's envelope with its resource decrypted, once its signature headers, timestamp and
+        signature are checked (any WeChat Pay notification: payments, refunds, transfer bills); WebhookRejected if
+        it is not genuine."""
         lowered = {name.lower(): value for name, value in headers.items()}
         timestamp, nonce, signature, serial = (lowered.get(name.lower(), "") for name in HEADERS)
         # By shape first (as the sandbox's parser, after fuzzing): int() of a huge timestamp, a non-ASCII signature.
@@ -355,7 +361,7 @@ class WeChatPayProvider(PaymentProvider):
             raise WebhookRejected("malformed notification") from None
         if not data:
             raise WebhookRejected("signature does not match, or the resource does not decrypt")
-        return self._notice(data)
+        return data
 
     def _knows_serial(self, client: _WeChatPay, serial: str) -> bool:
         """A serial the client can check a signature with: the platform public key's id, or a downloaded platform

@@ -114,6 +114,8 @@ def test_the_embedded_scheduler_records_every_recorded_job():
         "tree_index": "0",
         "networks_sync": "0",
         "ledger_check": "0 violation(s)",
+        "payout_transfers_sync": "{}",  # nothing open at a payout rail
+        "reconciliation": "{}",  # no rail enabled: nothing to reconcile
     }
 
 

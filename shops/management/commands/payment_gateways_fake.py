@@ -35,6 +35,9 @@ class Command(BaseCommand):
                 _("Cannot listen on %(host)s:%(port)s: %(error)s") % {**options, "error": error}
             ) from error
         env_file = Path(options["env_file"])
+        # A person trying the payout rails: any Alipay login is an account (its name the one given); WeChat Pay's
+        # transfer bills are confirmed on the fake's page of waiting bills (/fake/wechatpay/transfers).
+        gateways.alipay.accounts_open = True
         write_settings(gateways, env_file)
         self.stdout.write(_("Payment gateway fakes at %(url)s") % {"url": gateways.url})
         self.stdout.write(_("Settings written to %(path)s. Stop with Ctrl-C.") % {"path": env_file})
@@ -59,6 +62,15 @@ def write_settings(gateways: PaymentGatewaysFake, env_file: Path) -> dict[str, s
         "ALIPAY_APP_PRIVATE_KEY_FILE": ("alipay_app_private_key.pem", alipay["app_private_key"]),
         "ALIPAY_PUBLIC_KEY_FILE": ("alipay_public_key.pem", alipay["alipay_public_key"]),
     }
+    # The payout rails (issue #21 part C): Alipay transfers are made in the certificate mode.
+    certificates = gateways.alipay.certificate_settings()
+    files.update(
+        {
+            "ALIPAY_APP_CERT_FILE": ("alipay_app_cert.crt", certificates["app_cert"]),
+            "ALIPAY_PUBLIC_CERT_FILE": ("alipay_public_cert.crt", certificates["alipay_public_cert"]),
+            "ALIPAY_ROOT_CERT_FILE": ("alipay_root_cert.crt", certificates["alipay_root_cert"]),
+        }
+    )
     values = {
         "WECHATPAY_GATEWAY_URL": gateways.url,
         "WECHATPAY_MCHID": wechat["mchid"],

@@ -24,14 +24,22 @@ answering the text "success"; anything else is a failure the fake can retry.
 """
 
 import base64
+import hashlib
+import io
 import json
+import re
 import secrets
 import threading
+import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from html import escape
 from urllib.parse import parse_qsl, urlencode
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
 from shops.payments.fakes.common import (
     KeyPair,
@@ -39,6 +47,7 @@ from shops.payments.fakes.common import (
     Outbox,
     Request,
     Response,
+    certificate_pem,
     html_response,
     redirect_response,
     verify_rsa_sha256,
@@ -82,7 +91,7 @@ def money(value) -> Decimal:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise _invalid("isv.invalid-parameter", f"金额格式错误: {value!r:.40}") from None
-    if not amount.is_finite() or amount != amount.quantize(CENT) or not CENT <= amount <= MAX_AMOUNT:
+    if not amount.is_finite() or not CENT <= amount <= MAX_AMOUNT or amount != amount.quantize(CENT):
         raise _invalid("isv.invalid-parameter", f"金额格式错误: {value!r:.40}")
     return amount.quantize(CENT)
 
@@ -116,6 +125,97 @@ class Refund:
     gmt_refund: str
 
 
+# --- Part C of issue #21: 单笔转账 (alipay.fund.trans.uni.transfer), its query, and the bills -------------------
+# Shapes and constants of the payouts side; its operations and controls are the last section of AlipayFake.
+
+PAYOUT_METHODS = (
+    "alipay.fund.trans.uni.transfer",
+    "alipay.fund.trans.common.query",
+    "alipay.data.dataservice.bill.downloadurl.query",
+)
+# Alipay takes fund transfers only from applications in the certificate mode (公钥证书): the request carries
+# app_cert_sn and alipay_root_cert_sn, the answer alipay_cert_sn.
+CERTIFICATE_METHODS = ("alipay.fund.trans.uni.transfer", "alipay.fund.trans.common.query")
+BILL_DOWNLOAD_PATH = "/fake/alipay/bill"
+OUT_BIZ_NO = re.compile(r"[0-9A-Za-z_]{1,64}")
+TRANSFER_MIN_AMOUNT = Decimal("0.10")
+ROOT_NAME = {
+    "C": "CN",
+    "O": "Ant Financial (fake)",
+    "OU": "Certification Authority",
+    "CN": "Ant Financial Certification Authority Class 1 R1 (fake)",
+}
+TRADE_BILL_HEADER = (
+    "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,订单金额（元）,"
+    "商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,"
+    "卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注"
+)
+ACCOUNT_BILL_HEADER = (
+    "账务流水号,业务流水号,商户订单号,商品名称,发生时间,对方账号,收入金额（+元）,支出金额（-元）,账户余额（元）,交易渠道,业务类型,"
+    "备注"
+)
+
+
+@dataclass
+class FundTransfer:
+    """One single transfer to an Alipay account (转账到支付宝账户)."""
+
+    out_biz_no: str
+    order_id: str
+    pay_fund_order_id: str
+    amount: Decimal
+    identity_type: str
+    identity: str
+    name: str
+    order_title: str
+    status: str = "SUCCESS"  # SUCCESS | DEALING | FAIL (| REFUND when the money came back)
+    trans_date: str = ""
+    fail_reason: str = ""
+
+    def request_fingerprint(self) -> tuple:
+        return (self.amount, self.identity_type, self.identity, self.name)
+
+
+def _digits(count: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(count))
+
+
+def _name(fields: dict[str, str]) -> x509.Name:
+    oids = {"C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME}
+    oids["CN"] = NameOID.COMMON_NAME
+    return x509.Name([x509.NameAttribute(oids[key], value) for key, value in fields.items()])
+
+
+def _certificate(keys: KeyPair, subject: dict[str, str], issuer_keys: KeyPair, issuer: dict[str, str]):
+    """A certificate of `keys` for `subject`, signed by `issuer_keys` (the fake's root stands in for Alipay's CA)."""
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(keys.public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(issuer_keys.private_key, hashes.SHA256())
+    )
+
+
+def certificate_sn(certificate) -> str:
+    """Alipay's serial number of a certificate: MD5 of the issuer as "CN=…,OU=…,O=…,C=…" followed by the serial
+    number in decimal."""
+
+    def part(oid) -> str:
+        values = certificate.issuer.get_attributes_for_oid(oid)
+        return values[0].value if values else "None"
+
+    issuer = (
+        f"CN={part(NameOID.COMMON_NAME)},OU={part(NameOID.ORGANIZATIONAL_UNIT_NAME)},"
+        f"O={part(NameOID.ORGANIZATION_NAME)},C={part(NameOID.COUNTRY_NAME)}"
+    )
+    return hashlib.md5((issuer + str(certificate.serial_number)).encode()).hexdigest()  # noqa: S324 - Alipay's rule
+
+
 class AlipayFake:
     """One application's Alipay, in memory. Keys are made fresh for each instance."""
 
@@ -136,6 +236,7 @@ class AlipayFake:
         self.refunds: dict[tuple[str, str], Refund] = {}
         self.refused: list[tuple[str, str]] = []  # (method, sub_code) of every refused request
         self._lock = threading.RLock()
+        self._payouts_init()
 
     @property
     def gateway_url(self) -> str:
@@ -176,6 +277,8 @@ class AlipayFake:
     def handle(self, request: Request) -> Response | None:
         if request.path == "/fake/alipay/pay" and request.method == "POST":
             return self._cashier_pay(dict(parse_qsl(request.body.decode("utf-8", "replace"))))
+        if request.path == BILL_DOWNLOAD_PATH:
+            return self._bill_download(request)
         if request.path != GATEWAY_PATH:
             return None
         params = dict(parse_qsl(request.query, keep_blank_values=True))
@@ -183,6 +286,8 @@ class AlipayFake:
             params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         method = params.get("method", "")
         response_key = method.replace(".", "_") + "_response"
+        if method in PAYOUT_METHODS:
+            return self._payouts_handle(method, params, response_key)
         try:
             self._authenticate(params)
             biz = self._biz_content(params)
@@ -461,3 +566,313 @@ class AlipayFake:
                 is_acknowledged=lambda status, answer: status == 200 and answer.strip() == b"success",
             )
         )
+
+    # =========================================================================================================
+    # Part C of issue #21: 单笔转账 (alipay.fund.trans.uni.transfer, product TRANS_ACCOUNT_NO_PWD, scene
+    # DIRECT_TRANSFER), its query (alipay.fund.trans.common.query), and the bills
+    # (alipay.data.dataservice.bill.downloadurl.query). Apart from the payment side above; its hooks there are
+    # `_payouts_init`, `_payouts_handle` and `_bill_download`.
+    #
+    # Fund transfers are taken only in the certificate mode: the application's certificate and Alipay's root
+    # certificate named by their serial numbers (app_cert_sn, alipay_root_cert_sn: MD5 of the issuer's
+    # "CN=…,OU=…,O=…,C=…" and the serial number, as Alipay defines them); `certificate_settings()` gives the three
+    # certificates a merchant downloads. A payee is an Alipay account (`register_account`: its login, a phone
+    # or an email, and the real name Alipay verified); a transfer to a login Alipay does not know is refused
+    # (PAYEE_NOT_EXIST), and so is one whose payee_info.name is not the account's real name
+    # (PAYEE_USER_INFO_ERROR): no order is made, no money moves. The same out_biz_no again answers the same
+    # transfer; other parameters under it are refused (PAYMENT_INFO_INCONSISTENCY). `transfers_dealing` makes new
+    # transfers answer DEALING until `complete_fund_transfer`; `balance` (None: unlimited) refuses what it cannot
+    # cover (PAYER_BALANCE_NOT_ENOUGH).
+    #
+    # Bills: the query answers a bill_download_url for a past day; the URL (unsigned, as Alipay's download
+    # centre) gives a zip of two GBK CSV files, the detail and its summary: bill_type "trade" (业务明细: a row per
+    # payment and per refund) or "signcustomer" (账务明细: each money movement, transfers included). Differences on
+    # request as the WeChat Pay fake's: `bill_changes[number]`, `bill_extra_rows`.
+    # =========================================================================================================
+
+    def _payouts_init(self) -> None:
+        self.accounts: dict[str, str] = {}  # Alipay login -> the real name Alipay verified (register_account)
+        self.accounts_open = False  # make run: any login is an account, its real name the one given
+        self.fund_transfers: dict[str, FundTransfer] = {}
+        self.transfers_dealing = False
+        self.balance: Decimal | None = None
+        self.bill_changes: dict[str, dict] = {}
+        self.bill_extra_rows: list[dict] = []
+        self._bill_files: dict[str, bytes] = {}
+        self.root_keys = KeyPair.generate()
+        self.root_certificate = _certificate(self.root_keys, ROOT_NAME, self.root_keys, ROOT_NAME)
+        self.app_certificate = _certificate(
+            self.app_keys, {**ROOT_NAME, "CN": self.app_id, "OU": "Alipay Open Platform"}, self.root_keys, ROOT_NAME
+        )
+        self.alipay_certificate = _certificate(
+            self.alipay_keys, {**ROOT_NAME, "CN": "支付宝(中国)网络技术有限公司"}, self.root_keys, ROOT_NAME
+        )
+
+    def certificate_settings(self) -> dict[str, str]:
+        """What a merchant in the certificate mode downloads: the application's public key certificate
+        (appCertPublicKey_<app id>.crt), Alipay's (alipayCertPublicKey_RSA2.crt) and the root (alipayRootCert.crt)."""
+        return {
+            "app_cert": certificate_pem(self.app_certificate),
+            "alipay_public_cert": certificate_pem(self.alipay_certificate),
+            "alipay_root_cert": certificate_pem(self.root_certificate),
+        }
+
+    def register_account(self, logon_id: str, real_name: str) -> None:
+        """An Alipay account: its login (phone or email) and the real name Alipay verified."""
+        with self._lock:
+            self.accounts[logon_id] = real_name
+
+    def complete_fund_transfer(self, out_biz_no: str, status: str = "SUCCESS", fail_reason: str = "") -> FundTransfer:
+        """A DEALING transfer ends: SUCCESS, or FAIL (the money stays with the merchant)."""
+        if status not in ("SUCCESS", "FAIL"):
+            raise ValueError("status is SUCCESS or FAIL")
+        with self._lock:
+            transfer = self.fund_transfers[out_biz_no]
+            if transfer.status != "DEALING":
+                raise _business("ORDER_STATUS_ERROR", "订单状态不正确")
+            transfer.status, transfer.fail_reason = status, fail_reason
+            if status == "FAIL" and self.balance is not None:
+                self.balance += transfer.amount
+            return transfer
+
+    # --- the operations --------------------------------------------------------------------------------------
+
+    def _payouts_handle(self, method: str, params: dict[str, str], response_key: str) -> Response:
+        try:
+            self._authenticate(params)
+            if method in CERTIFICATE_METHODS:
+                self._certificates_check(params)
+            biz = self._biz_content(params)
+            operation = {
+                "alipay.fund.trans.uni.transfer": self._fund_transfer,
+                "alipay.fund.trans.common.query": self._fund_query,
+                "alipay.data.dataservice.bill.downloadurl.query": self._bill_url,
+            }[method]
+            answer, signed = {"code": "10000", "msg": "Success", **operation(biz)}, True
+        except AlipayError as error:
+            with self._lock:
+                self.refused.append((method, error.body["sub_code"]))
+            answer, signed = error.body, error.signed
+        inner = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+        text = f'{{"{response_key}":{inner}'
+        if params.get("app_cert_sn"):
+            text += f',"alipay_cert_sn":"{certificate_sn(self.alipay_certificate)}"'
+        if signed:
+            text += f',"sign":"{base64.b64encode(self.alipay_keys.sign(inner.encode())).decode()}"'
+        return Response(200, (text + "}").encode(), {"Content-Type": "application/json;charset=utf-8"})
+
+    def _certificates_check(self, params: dict[str, str]) -> None:
+        roots = params.get("alipay_root_cert_sn", "").split("_")
+        if params.get("app_cert_sn") != certificate_sn(self.app_certificate) or (
+            certificate_sn(self.root_certificate) not in roots
+        ):
+            # The fake's wording: Alipay refuses a fund transfer outside the certificate mode.
+            raise _invalid(
+                "isv.invalid-app-cert-sn",
+                "应用公钥证书序列号或支付宝根证书序列号不正确(资金类接口只支持公钥证书方式)",
+                signed=False,
+            )
+
+    def _fund_transfer(self, biz: dict) -> dict:
+        if biz.get("product_code") != "TRANS_ACCOUNT_NO_PWD" or biz.get("biz_scene") != "DIRECT_TRANSFER":
+            raise _invalid(
+                "isv.invalid-parameter", "product_code 须为 TRANS_ACCOUNT_NO_PWD,biz_scene 须为 DIRECT_TRANSFER"
+            )
+        out_biz_no, title = biz.get("out_biz_no"), biz.get("order_title")
+        if not isinstance(out_biz_no, str) or not OUT_BIZ_NO.fullmatch(out_biz_no):
+            raise _invalid("isv.invalid-parameter", "out_biz_no 格式错误")
+        if not isinstance(title, str) or not 1 <= len(title) <= 128:
+            raise _invalid("isv.missing-parameter", "缺少 order_title")
+        amount = money(biz.get("trans_amount"))
+        if amount < TRANSFER_MIN_AMOUNT:
+            raise _business("EXCEED_LIMIT_SM_MIN_AMOUNT", "单笔最低转账金额0.1元")
+        payee = biz.get("payee_info") if isinstance(biz.get("payee_info"), dict) else {}
+        identity_type, identity, name = payee.get("identity_type"), payee.get("identity"), payee.get("name")
+        if identity_type not in ("ALIPAY_LOGON_ID", "ALIPAY_USER_ID") or not isinstance(identity, str) or not identity:
+            raise _invalid("isv.invalid-parameter", "payee_info.identity 或 identity_type 错误")
+        if identity_type == "ALIPAY_LOGON_ID" and not (isinstance(name, str) and name):
+            raise _invalid("isv.missing-parameter", "identity_type 为 ALIPAY_LOGON_ID 时 payee_info.name 必填")
+        with self._lock:
+            existing = self.fund_transfers.get(out_biz_no)
+            if existing is not None:  # the same request again: the same transfer, no money moves
+                if existing.request_fingerprint() != (amount, identity_type, identity, name or ""):
+                    raise _business("PAYMENT_INFO_INCONSISTENCY", "两次请求商户单号一样，但是参数不一致")
+                return self._fund_answer(existing)
+            registered = self.accounts.get(identity) or (name if self.accounts_open else None)
+            if registered is None:
+                raise _business("PAYEE_NOT_EXIST", "收款账号不存在")
+            if name and name != registered:
+                raise _business("PAYEE_USER_INFO_ERROR", "支付宝账号和姓名不匹配，请确认姓名是否正确")
+            if self.balance is not None and amount > self.balance:
+                raise _business("PAYER_BALANCE_NOT_ENOUGH", "付款方余额不足")
+            if self.balance is not None:
+                self.balance -= amount
+            transfer = FundTransfer(
+                out_biz_no=out_biz_no,
+                order_id=datetime.now(CHINA).strftime("%Y%m%d") + "110070000" + _digits(15),
+                pay_fund_order_id=datetime.now(CHINA).strftime("%Y%m%d") + "110070001" + _digits(15),
+                amount=amount,
+                identity_type=identity_type,
+                identity=identity,
+                name=name or "",
+                order_title=title,
+                status="DEALING" if self.transfers_dealing else "SUCCESS",
+                trans_date=wire_time(),
+            )
+            self.fund_transfers[out_biz_no] = transfer
+            return self._fund_answer(transfer)
+
+    def _fund_answer(self, transfer: FundTransfer) -> dict:
+        return {
+            "out_biz_no": transfer.out_biz_no,
+            "order_id": transfer.order_id,
+            "pay_fund_order_id": transfer.pay_fund_order_id,
+            "status": transfer.status,
+            "trans_date": transfer.trans_date,
+        }
+
+    def _fund_query(self, biz: dict) -> dict:
+        with self._lock:
+            transfer = self.fund_transfers.get(biz.get("out_biz_no") or "")
+            if transfer is None and biz.get("order_id"):
+                transfer = next((t for t in self.fund_transfers.values() if t.order_id == biz["order_id"]), None)
+            if transfer is None:
+                raise _business("ORDER_NOT_EXIST", "转账订单不存在")
+            answer = {
+                "order_id": transfer.order_id,
+                "pay_fund_order_id": transfer.pay_fund_order_id,
+                "out_biz_no": transfer.out_biz_no,
+                "trans_amount": str(transfer.amount),
+                "status": transfer.status,
+                "pay_date": transfer.trans_date,
+            }
+            if transfer.status == "FAIL":
+                answer.update(fail_reason=transfer.fail_reason or "转账失败", error_code=transfer.fail_reason or "FAIL")
+            return answer
+
+    # --- bills -----------------------------------------------------------------------------------------------
+
+    def _bill_url(self, biz: dict) -> dict:
+        bill_type = biz.get("bill_type")
+        if bill_type not in ("trade", "signcustomer"):
+            raise _invalid("isv.invalid-parameter", "bill_type 只能是 trade 或 signcustomer")
+        try:
+            day = datetime.strptime(str(biz.get("bill_date")), "%Y-%m-%d").date()
+        except ValueError:
+            raise _invalid("isv.invalid-parameter", "bill_date 格式错误(yyyy-MM-dd)") from None
+        if day >= datetime.now(CHINA).date():
+            raise _business("isp.bill_not_exist", "账单不存在(当日账单次日生成)")
+        with self._lock:
+            archive = self._bill_zip(bill_type, day)
+            token = secrets.token_urlsafe(24)
+            self._bill_files[token] = archive
+        return {"bill_download_url": f"{self.base_url}{BILL_DOWNLOAD_PATH}?token={token}"}
+
+    def _bill_download(self, request: Request) -> Response:
+        with self._lock:
+            data = self._bill_files.get(dict(parse_qsl(request.query)).get("token", ""))
+        if data is None:
+            return Response(404, "账单下载地址已失效".encode(), {"Content-Type": "text/plain; charset=utf-8"})
+        return Response(200, data, {"Content-Type": "application/oct-stream"})
+
+    def _bill_zip(self, bill_type: str, day) -> bytes:
+        stamp = day.strftime("%Y%m%d")
+        name = "业务明细" if bill_type == "trade" else "账务明细"
+        header, rows = (
+            (TRADE_BILL_HEADER, self._trade_rows(day))
+            if bill_type == "trade"
+            else (ACCOUNT_BILL_HEADER, self._account_rows(day))
+        )
+        period = (
+            f"#起始日期：[{day:%Y年%m月%d日} 00:00:00]   终止日期：[{day + timedelta(days=1):%Y年%m月%d日} 00:00:00]"
+        )
+        lines = [
+            f"#支付宝{name}查询",
+            f"#账号：[{self.seller_id}0156]",
+            period,
+            f"#-----------------------------------------{name}列表----------------------------------------",
+            header,
+            *(",".join(value + "\t" for value in row) for row in rows),
+            f"#-----------------------------------------{name}列表结束------------------------------------",
+            f"#导出时间：[{wire_time()}]",
+        ]
+        summary = [f"#支付宝{name}汇总查询", f"#账号：[{self.seller_id}0156]", period, f"#总笔数：{len(rows)}"]
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{self.seller_id}0156_{stamp}_{name}.csv", "\r\n".join(lines).encode("gb18030"))
+            archive.writestr(f"{self.seller_id}0156_{stamp}_{name}(汇总).csv", "\r\n".join(summary).encode("gb18030"))
+        return buffer.getvalue()
+
+    @staticmethod
+    def _on(day, wire: str) -> bool:
+        return bool(wire) and wire[:10] == day.isoformat()
+
+    def _trade_rows(self, day) -> list[list[str]]:
+        rows = []
+        for trade in self.trades.values():
+            change = self.bill_changes.get(trade.out_trade_no, {})
+            if not self._on(day, trade.gmt_payment) or change.get("omit"):
+                continue
+            total = str(change.get("amount", trade.total_amount))
+            rows.append([
+                trade.trade_no, trade.out_trade_no, change.get("state", "交易"), trade.subject, trade.gmt_create,
+                trade.gmt_payment, "", "", "", "", "buy***@example.com", total, total, "0.00", "0.00", "0.00", "0.00",
+                "0.00", "", "0.00", "0.00", "", "0.00", "0.00", "",
+            ])  # fmt: skip
+        for refund in self.refunds.values():
+            change = self.bill_changes.get(refund.out_request_no, {})
+            if not self._on(day, refund.gmt_refund) or change.get("omit"):
+                continue
+            trade = self.trades[refund.out_trade_no]
+            amount = Decimal(str(change.get("amount", refund.amount)))
+            rows.append([
+                trade.trade_no, trade.out_trade_no, change.get("state", "退款"), trade.subject, trade.gmt_create,
+                refund.gmt_refund, "", "", "", "", "buy***@example.com", str(trade.total_amount), str(-amount),
+                "0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", refund.out_request_no, "0.00", "0.00", "",
+            ])  # fmt: skip
+        for extra in self.bill_extra_rows:
+            if extra.get("bill") == "trade" and extra.get("date") == day:
+                amount = str(extra["amount"])
+                rows.append([
+                    extra.get("trade_no", "20240101220000000000"), extra["out_trade_no"], extra.get("state", "交易"),
+                    "extra", f"{day} 12:00:00", f"{day} 12:00:00", "", "", "", "", "buy***@example.com", amount,
+                    amount, "0.00", "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", "", "0.00", "0.00", "",
+                ])  # fmt: skip
+        return rows
+
+    def _account_rows(self, day) -> list[list[str]]:
+        movements = []  # (time, business number, merchant number, title, income, outgo, kind)
+        for trade in self.trades.values():
+            if self._on(day, trade.gmt_payment):
+                movements.append((trade.gmt_payment, trade.trade_no, trade.out_trade_no, trade.subject,
+                                  trade.total_amount, None, "在线支付"))  # fmt: skip
+        for refund in self.refunds.values():
+            if self._on(day, refund.gmt_refund):
+                trade = self.trades[refund.out_trade_no]
+                movements.append((refund.gmt_refund, trade.trade_no, refund.out_request_no, trade.subject, None,
+                                  refund.amount, "交易退款"))  # fmt: skip
+        for transfer in self.fund_transfers.values():
+            if transfer.status == "SUCCESS" and self._on(day, transfer.trans_date):
+                movements.append((transfer.trans_date, transfer.order_id, transfer.out_biz_no, transfer.order_title,
+                                  None, transfer.amount, "转账"))  # fmt: skip
+        for extra in self.bill_extra_rows:
+            if extra.get("bill") == "signcustomer" and extra.get("date") == day:
+                movements.append((f"{day} 12:00:00", extra.get("order_id", "20240101110070000"), extra["reference"],
+                                  "extra", None, Decimal(str(extra["amount"])), extra.get("kind", "转账")))  # fmt: skip
+        rows, balance = [], Decimal("100000.00")
+        for at, number, reference, title, income, outgo, kind in sorted(movements, key=lambda m: m[0]):
+            change = self.bill_changes.get(reference, {})
+            if change.get("omit"):
+                continue
+            if "amount" in change:
+                income, outgo = (
+                    (Decimal(str(change["amount"])), None)
+                    if income is not None
+                    else (None, Decimal(str(change["amount"])))
+                )
+            balance += income or -outgo
+            rows.append([
+                secrets.token_hex(10), number, reference, title, at, "***", str(income) if income is not None else "",
+                str(-outgo) if outgo is not None else "", str(balance), "支付宝", change.get("state", kind), "",
+            ])  # fmt: skip
+        return rows

@@ -6,7 +6,8 @@ from staff.ledger_check import ledger_check
 class Command(BaseCommand):
     help = (
         "Check the money and the tree: split lines reconcile, no duplicate entries, paid orders split, refunds "
-        "reversed, no payout twice or beyond what was released, stock never below zero, the referral tree valid. "
+        "reversed, no payout twice or beyond what was released, stock never below zero, the referral tree valid, no "
+        "open difference with the payment providers' bills. "
         "Prints each violation; exits non-zero if there is any."
     )
 
