@@ -13,7 +13,8 @@ ALLOW_SANDBOX_PROVIDERS=1 waives E002 to E004, for a staging deployment where no
 
 - cps.E005: a real payment rail (wechatpay, alipay) is enabled (PAYMENT_PROVIDER, or listed in PAYMENT_RAILS) and
   its credentials are missing: buyers could not pay, or notifications could not be verified. Never waived.
-- cps.E006: an enabled rail's gateway URL is not https (the local fakes): waived by ALLOW_SANDBOX_PROVIDERS=1.
+- cps.E006: an enabled rail's gateway URL is not https (the local fakes), nor WeChat's OAuth URLs when it is
+  configured with WeChat Pay: waived by ALLOW_SANDBOX_PROVIDERS=1.
 """
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from networks.connectors import connector_configured
 from shops.payments import alipay as alipay_rail
+from shops.payments import wechat_oauth
 from shops.payments import wechatpay as wechatpay_rail
 
 STAGING_HINT = "Only on a staging deployment where no real money moves: set ALLOW_SANDBOX_PROVIDERS=1."
@@ -104,7 +106,23 @@ def payment_rail_refusals() -> list[Error]:
                     id="cps.E006",
                 )
             )
-    return errors
+    return errors + wechat_oauth_refusals()
+
+
+def wechat_oauth_refusals() -> list[Error]:
+    """WeChat's OAuth (JSAPI's openid) configured with a rail that uses it, but pointed at a non-https address (the
+    local fake): cps.E006 too, waived the same way."""
+    if "wechatpay" not in enabled_rails() or not wechat_oauth.is_configured() or settings.ALLOW_SANDBOX_PROVIDERS:
+        return []
+    return [
+        Error(
+            f"{name} is not an https address: a local fake, not WeChat.",
+            hint=f"Unset {name} (the default is WeChat's). {STAGING_HINT}",
+            id="cps.E006",
+        )
+        for name in ("WECHAT_OAUTH_URL", "WECHAT_API_URL")
+        if not getattr(settings, name).startswith("https://")
+    ]
 
 
 @register(Tags.security, deploy=True)

@@ -348,7 +348,7 @@ def order_paying(request, number: str):
     if step is None:
         return redirect("shops:order_detail", number=number)
     payment = next((p for p in order.payments.all() if p.reference == step.get("reference")), None)
-    context = {"order": order, "shop": order.shop, "step": step, "payment": payment}
+    context = {"order": order, "shop": order.shop, "step": step, "payment": payment, "methods": _methods(request)}
     if step["kind"] in ("redirect", "oauth"):
         # Shown once: going back to this page later must not send the buyer away again.
         checkout_session.step_drop(request.session, number)
