@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.client_ip import client_ip
 from core.csp import allow_images_from
@@ -207,6 +207,7 @@ def _wechat_oauth_begin(request, order: Order, method: PaymentMethod):
     return redirect("shops:order_paying", number=order.number)
 
 
+@require_GET
 def wechat_oauth_return(request):
     """WeChat sends the buyer back here with `code` and `state`: a state this session sent (once, recently), a code
     WeChat exchanges for the openid, then the payment the buyer chose starts."""
@@ -332,6 +333,7 @@ def order_detail(request, number: str):
     )
 
 
+@require_GET
 @never_cache
 def order_state(request, number: str):
     """How the order stands, for the "paying" page's script: {"code": BuyerOrderState.code, "status": …}."""
@@ -339,6 +341,7 @@ def order_state(request, number: str):
     return JsonResponse({"code": selectors.order_buyer_state(order).code, "status": order.status})
 
 
+@require_GET
 @never_cache
 def order_paying(request, number: str):
     """The step between choosing a way to pay and paying: the QR code to scan (WeChat Pay Native), the button that
