@@ -13,7 +13,8 @@ ALLOW_SANDBOX_PROVIDERS=1 waives E002 to E004, for a staging deployment where no
 
 - cps.E005: a real payment rail (wechatpay, alipay) is enabled (PAYMENT_PROVIDER, or listed in PAYMENT_RAILS) and
   its credentials are missing: buyers could not pay, or notifications could not be verified. Never waived.
-- cps.E006: an enabled rail's gateway URL is not https (the local fakes): waived by ALLOW_SANDBOX_PROVIDERS=1.
+- cps.E006: an enabled rail's gateway URL is not https (the local fakes), nor WeChat's OAuth URLs when it is
+  configured with WeChat Pay: waived by ALLOW_SANDBOX_PROVIDERS=1.
 
 Payout rails (wechat_transfer, alipay_transfer) are rails too: enabled when PAYOUT_PROVIDER or listed in
 PAYOUT_RAILS, they get the same E005 (members could not be paid, transfer notifications not verified) and E006;
@@ -29,6 +30,7 @@ from networks.connectors import connector_configured
 from payouts.providers import alipay_transfer as alipay_transfer_rail
 from payouts.providers import wechat_transfer as wechat_transfer_rail
 from shops.payments import alipay as alipay_rail
+from shops.payments import wechat_oauth
 from shops.payments import wechatpay as wechatpay_rail
 
 STAGING_HINT = "Only on a staging deployment where no real money moves: set ALLOW_SANDBOX_PROVIDERS=1."
@@ -126,7 +128,23 @@ def payment_rail_refusals() -> list[Error]:
                     id="cps.E006",
                 )
             )
-    return errors
+    return errors + wechat_oauth_refusals()
+
+
+def wechat_oauth_refusals() -> list[Error]:
+    """WeChat's OAuth (JSAPI's openid) configured with a rail that uses it, but pointed at a non-https address (the
+    local fake): cps.E006 too, waived the same way."""
+    if "wechatpay" not in enabled_rails() or not wechat_oauth.is_configured() or settings.ALLOW_SANDBOX_PROVIDERS:
+        return []
+    return [
+        Error(
+            f"{name} is not an https address: a local fake, not WeChat.",
+            hint=f"Unset {name} (the default is WeChat's). {STAGING_HINT}",
+            id="cps.E006",
+        )
+        for name in ("WECHAT_OAUTH_URL", "WECHAT_API_URL")
+        if not getattr(settings, name).startswith("https://")
+    ]
 
 
 @register(Tags.security, deploy=True)

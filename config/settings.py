@@ -426,6 +426,16 @@ ALIPAY_GATEWAY_URL = env.str("ALIPAY_GATEWAY_URL", default="https://openapi.alip
 ALIPAY_APP_ID = env.str("ALIPAY_APP_ID", default="")
 ALIPAY_APP_PRIVATE_KEY = env_secret("ALIPAY_APP_PRIVATE_KEY")
 ALIPAY_PUBLIC_KEY = env_secret("ALIPAY_PUBLIC_KEY")
+# WeChat's silent web OAuth (snsapi_base), for the buyer's openid that WeChat Pay JSAPI needs inside WeChat's browser
+# (shops/payments/wechat_oauth.py): the official account's AppID (the one WeChat Pay uses) and AppSecret. Without
+# the secret, buyers inside WeChat are not offered WeChat Pay. The URLs are the local fake's in tests.
+WECHAT_OAUTH_APPID = env.str("WECHAT_OAUTH_APPID", default="") or WECHATPAY_APPID
+WECHAT_OAUTH_SECRET = env_secret("WECHAT_OAUTH_SECRET")
+WECHAT_OAUTH_URL = env.str("WECHAT_OAUTH_URL", default="https://open.weixin.qq.com").rstrip("/")
+WECHAT_API_URL = env.str("WECHAT_API_URL", default="https://api.weixin.qq.com").rstrip("/")
+# The buyer's pages ask the provider how a pending payment stands (a notification that is late or lost) at most
+# once per this many seconds per payment.
+PAYMENTS_QUERY_INTERVAL = env.int("PAYMENTS_QUERY_INTERVAL", default=10)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
 # How many units checkouts may hold in stock before they are paid (0: no limit). Stock is reserved at checkout and held

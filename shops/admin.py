@@ -11,11 +11,12 @@ by them: a search that matches would tell them the value.
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -46,6 +47,8 @@ from shops.models import (
     ShopListing,
     WebhookEvent,
 )
+from shops.payments.methods import LABELS as PROVIDER_LABELS
+from shops.payments.methods import METHODS_BY_BROWSER
 from shops.services import (
     REFUNDABLE,
     ShopError,
@@ -335,12 +338,12 @@ class OrderLineInline(ReadOnlyInline):
 
 class PaymentInline(ReadOnlyInline):
     model = Payment
-    fields = ("provider", "reference", "amount", "status", "created_at", "completed_at")
+    fields = ("provider", "method", "reference", "amount", "status", "created_at", "completed_at")
 
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = ("created_at", "amount", "refunded_lines", "reason", "actor", "provider_refund_id")
+    fields = ("created_at", "amount", "status", "refunded_lines", "reason", "actor", "provider_refund_id")
 
     def get_queryset(self, request):
         lines = RefundLine.objects.select_related("order_line").order_by("pk")
@@ -398,12 +401,28 @@ class OrderRefundLinesForm(forms.Form):
         return chosen
 
 
+class PaymentProviderFilter(admin.SimpleListFilter):
+    """Orders with a payment through a provider: the providers come from the settings (no query to list them)."""
+
+    title = _("payment provider")
+    parameter_name = "payment_provider"
+
+    def lookups(self, request, model_admin):
+        return [(name, PROVIDER_LABELS.get(name, name)) for name in settings.PAYMENT_PROVIDERS]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(pk__in=Payment.objects.filter(provider=self.value()).values("order_id"))
+
+
 @admin.register(Order)
 class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
     """Orders as the services left them. Nothing is edited by hand; the actions call the services."""
 
-    list_display = ("number", "shop", "status", "total_display", "refunded_display", "buyer_name", "created_at")
-    list_filter = ("status", "created_at")
+    list_display = ("number", "shop", "status", "payment_display", "total_display", "refunded_display", "buyer_name",
+                    "created_at")  # fmt: skip
+    list_filter = ("status", PaymentProviderFilter, "refunds__status", "created_at")
     search_fields = ("number",)
     contact_search_fields = ("buyer_phone", "buyer_email", "buyer_name")
     list_select_related = ("shop",)
@@ -419,12 +438,32 @@ class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
     actions = ("mark_shipped", "mark_completed", "cancel_orders", "refund_in_full", "refund_lines")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("shop", "sharer__user")
+        # The latest payment's provider, method and status, for the list (one query, not one per row).
+        latest = Payment.objects.filter(order=OuterRef("pk")).order_by("-created_at", "-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("shop", "sharer__user")
+            .annotate(
+                latest_payment_provider=Subquery(latest.values("provider")[:1]),
+                latest_payment_method=Subquery(latest.values("method")[:1]),
+                latest_payment_status=Subquery(latest.values("status")[:1]),
+            )
+        )
 
     def get_list_display(self, request):
         if sees_buyer_contact(request):
             return self.list_display
         return tuple("buyer_name_masked" if name == "buyer_name" else name for name in self.list_display)
+
+    @admin.display(description=_("payment"))
+    def payment_display(self, order):
+        """The latest payment: "WeChat Pay · native · Pending"."""
+        if not getattr(order, "latest_payment_status", None):
+            return "—"
+        provider = str(PROVIDER_LABELS.get(order.latest_payment_provider, order.latest_payment_provider))
+        status = Payment.Status(order.latest_payment_status).label
+        return " · ".join(part for part in (provider, order.latest_payment_method, str(status)) if part)
 
     def get_readonly_fields(self, request, obj=None):
         fields = [field.name for field in self.opts.fields]
@@ -608,18 +647,34 @@ class OrderLineAdmin(ReadOnlyAdmin):
               "refunded_quantity", "refunded_amount")  # fmt: skip
 
 
+class PaymentMethodFilter(admin.SimpleListFilter):
+    """Payments by method, the methods known to the checkout (no query to list them)."""
+
+    title = _("method")
+    parameter_name = "method"
+
+    def lookups(self, request, model_admin):
+        known = {method for providers in METHODS_BY_BROWSER.values() for methods in providers.values()
+                 for method in methods}  # fmt: skip
+        return [(method, method) for method in sorted(known)]
+
+    def queryset(self, request, queryset):
+        return queryset if self.value() is None else queryset.filter(method=self.value())
+
+
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "order", "provider", "amount_display", "status", "created_at", "completed_at")
-    list_filter = ("status", "provider", "created_at")
+    list_display = ("reference", "order", "provider", "method", "amount_display", "status", "created_at",
+                    "completed_at")  # fmt: skip
+    list_filter = ("status", "provider", PaymentMethodFilter, "created_at")
     search_fields = ("=reference", "=order__number")
     search_help_text = _("An exact payment reference or order number.")
     list_select_related = ("order",)
     date_hierarchy = "created_at"
     list_per_page = 100
     show_full_result_count = False
-    fields = ("order", "provider", "reference", "amount", "status", "created_at", "completed_at", "notify_url",
-              "return_url")  # fmt: skip
+    fields = ("order", "provider", "method", "reference", "amount", "status", "created_at", "completed_at",
+              "notify_url", "return_url")  # fmt: skip
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, payment):
@@ -640,10 +695,10 @@ class RefundAdmin(BuyerContactMixin, ReadOnlyAdmin):
     """Refunds as order_refund wrote them (made from the order list's refund actions), with their lines."""
 
     buyer_contact_path = "order"
-    list_display = ("id", "order", "created_at", "amount_display", "refunded_lines", "order_buyer_name", "reason",
-                    "actor", "provider_refund_id")  # fmt: skip
+    list_display = ("id", "order", "created_at", "amount_display", "status", "refunded_lines", "order_buyer_name",
+                    "reason", "actor", "provider_refund_id")  # fmt: skip
     list_display_links = ("id",)
-    list_filter = ("created_at",)
+    list_filter = ("status", "created_at")
     search_fields = ("=id", "=order__number", "=provider_refund_id")
     contact_search_fields = ("order__buyer_phone", "order__buyer_email", "order__buyer_name")
     search_help_text = _("A refund id, an exact order number or the provider's refund id.")
@@ -653,7 +708,10 @@ class RefundAdmin(BuyerContactMixin, ReadOnlyAdmin):
     list_per_page = 100
     show_full_result_count = False
     fieldsets = (
-        (None, {"fields": ("order", "order_status", "payment", "amount_display", "refunded_lines", "reason")}),
+        (
+            None,
+            {"fields": ("order", "order_status", "payment", "amount_display", "status", "refunded_lines", "reason")},
+        ),
         (_("Provider"), {"fields": ("actor", "provider_refund_id", "idempotency_key", "created_at")}),
         (_("Buyer"), {"fields": ("order_buyer_name", "order_buyer_phone", "order_buyer_email", "order_address")}),
     )

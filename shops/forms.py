@@ -63,6 +63,19 @@ class CheckoutForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}),
     )
 
+    def __init__(self, *args, methods=(), **kwargs):
+        """`methods`: the ways to pay that fit the buyer's browser (shops.payments.methods). With more than one the
+        buyer chooses (the first is chosen to begin with); with one there is nothing to choose."""
+        super().__init__(*args, **kwargs)
+        if len(methods) > 1:
+            self.fields["method"] = forms.ChoiceField(
+                label=_("Pay with"),
+                choices=[(method.key, method.label) for method in methods],
+                initial=methods[0].key,
+                widget=forms.RadioSelect,
+                error_messages={"required": _("Choose how to pay."), "invalid_choice": _("Choose how to pay.")},
+            )
+
     def clean_name(self):
         return self.cleaned_data["name"].strip()
 

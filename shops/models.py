@@ -331,6 +331,9 @@ class Payment(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments", verbose_name=_("order"))
     provider = models.CharField(_("provider"), max_length=30)
+    # How the buyer pays at the provider: "native" (a QR code), "h5", "jsapi" (WeChat Pay); "page", "wap" (Alipay);
+    # "hosted" (the sandbox). Blank for payments opened before methods were recorded.
+    method = models.CharField(_("method"), max_length=16, blank=True, default="")
     reference = models.CharField(_("reference"), max_length=64, unique=True)
     amount = MoneyField(_("amount"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)

@@ -103,7 +103,8 @@ class BuyerOrderState:
     """What the buyer's order page says about payment and closing, and whether it refreshes itself.
 
     `code`: "awaiting_confirmation" (the latest payment is on its way: the page refreshes until the provider's
-    answer arrives), "payment_failed" (the latest payment was declined: pay again), "awaiting_payment" (no payment
+    answer arrives), "payment_failed" (the latest payment was declined: pay again), "payment_closed" (the latest
+    payment was closed unpaid, e.g. it timed out at the provider: pay again), "awaiting_payment" (no payment
     started), "cancelled", or the order's status once paid. `cancelled_by`: "buyer", "timeout" or "shop" for a
     cancelled order. `late_payment_refunded`: a payment that arrived after the order was closed went straight back.
     """
@@ -127,6 +128,8 @@ def order_buyer_state(order: Order) -> BuyerOrderState:
             return BuyerOrderState("awaiting_payment")
         if payments[0].status == Payment.Status.FAILED:
             return BuyerOrderState("payment_failed")
+        if payments[0].status == Payment.Status.CLOSED:
+            return BuyerOrderState("payment_closed")
         return BuyerOrderState("awaiting_confirmation")
     if order.status == Order.Status.CANCELLED:
         closing = (

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Literal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
@@ -455,19 +456,55 @@ def order_mark_completed(*, order: Order, actor=None, note: str = "") -> Order:
     return _order_transition(order_lock(order.pk), Status.COMPLETED, actor=actor, actor_label="staff", note=note)
 
 
-def _payments_close_for_expiry(order_id: int) -> bool:
-    """Before an unpaid order is cancelled: close its pending payments at providers that can be asked (the query
-    inside applies one the buyer paid, whose notification was lost). False while a provider cannot be reached: the
-    order waits for the next run rather than being cancelled under a payment that may have succeeded."""
-    for payment in Payment.objects.filter(order_id=order_id, status=Payment.Status.PENDING).order_by("pk"):
+def order_payments_close(*, order: Order) -> None:
+    """Close the order's pending payments at providers that can be asked, so none of them can be paid any more
+    (before the order is cancelled, or paid another way). One the buyer had paid, its notification late or lost, is
+    applied instead (`payment_close`): the order may be paid afterwards, so callers read it again.
+
+    ProviderError (logged) if a provider cannot be reached: the payments before it are closed, the rest stay
+    pending, and nothing may be cancelled under a payment that may have succeeded."""
+    for payment in Payment.objects.filter(order_id=order.pk, status=Payment.Status.PENDING).order_by("pk"):
         try:
             payment_close(payment=payment)
         except ProviderError as error:
-            logger.warning(
-                "payment %s not closed at %s, order kept for now: %s", payment.reference, payment.provider, error
-            )
-            return False
+            logger.warning("payment %s not closed at %s: %s", payment.reference, payment.provider, error)
+            raise
+
+
+def _payments_close_for_expiry(order_id: int) -> bool:
+    """Before an unpaid order is cancelled: close its pending payments (`order_payments_close`). False while a
+    provider cannot be reached: the order waits for the next run."""
+    try:
+        order_payments_close(order=Order(pk=order_id))
+    except ProviderError:
+        return False
     return True
+
+
+class PaidMeanwhile(ShopError):
+    """The buyer asked to cancel, and closing the payment found it paid: the order is paid, not cancelled."""
+
+
+def order_cancel_by_buyer(*, order: Order) -> Order:
+    """The buyer cancels an unpaid order: its payments are closed at the provider first (`order_payments_close`),
+    so the buyer cannot pay after cancelling, then the order is cancelled and its stock returned.
+
+    ShopError (nothing cancelled) if a provider cannot be reached; PaidMeanwhile if the buyer had paid after all
+    (the notification late or lost: the order is now paid); IllegalTransition if it was no longer unpaid."""
+    if order.status == Status.PENDING_PAYMENT:
+        try:
+            order_payments_close(order=order)
+        except ProviderError as error:
+            message = _(
+                "We could not reach the payment provider to stop your payment, so the order is not cancelled yet. "
+                "Please try again in a moment."
+            )
+            raise ShopError(message, code="provider_error") from error
+        if Order.objects.filter(pk=order.pk, status=Status.PAID).exists():
+            raise PaidMeanwhile(
+                _("Your payment had already arrived, so the order is not cancelled: it is paid."), code="paid"
+            )
+    return order_cancel(order=order, actor_label="buyer", reason=_("Cancelled by the buyer."))
 
 
 def orders_cancel_expired(*, now=None) -> int:
@@ -489,13 +526,14 @@ def orders_cancel_expired(*, now=None) -> int:
 # --- Payments -------------------------------------------------------------------
 
 
-def _payment_open(*, order: Order, notify_url: str, return_url: str, provider) -> Payment:
+def _payment_open(*, order: Order, notify_url: str, return_url: str, provider, method: str) -> Payment:
     order = order_lock(order.pk)
     if order.status != Status.PENDING_PAYMENT:
         raise ShopError(_("This order is not awaiting payment."), code="not_payable")
     return Payment.objects.create(
         order=order,
         provider=provider.name,
+        method=method,
         reference=f"pay_{secrets.token_hex(12)}",
         amount=order.total,
         notify_url=notify_url,
@@ -507,7 +545,10 @@ def _payment_open(*, order: Order, notify_url: str, return_url: str, provider) -
 def payment_start(*, order: Order, notify_url: str, return_url: str, provider_name: str | None = None):
     """Open a payment for an unpaid order; return (payment, URL to send the buyer to)."""
     provider = get_provider(provider_name)
-    payment = _payment_open(order=order, notify_url=notify_url, return_url=return_url, provider=provider)
+    # `start` pays with the provider's first method (the sandbox's hosted page, Alipay's page).
+    payment = _payment_open(
+        order=order, notify_url=notify_url, return_url=return_url, provider=provider, method=provider.methods[0]
+    )
     return payment, _payment_provider_start(payment, provider, partial(provider.start, payment))
 
 
@@ -528,7 +569,7 @@ def payment_start_method(
     awaiting payment or the provider refuses or cannot be reached; the reason is logged, without secrets.
     """
     provider = get_provider(provider_name)
-    payment = _payment_open(order=order, notify_url=notify_url, return_url=return_url, provider=provider)
+    payment = _payment_open(order=order, notify_url=notify_url, return_url=return_url, provider=provider, method=method)
     return payment, _payment_provider_start(payment, provider, partial(provider.start_method, payment, method, buyer))
 
 
@@ -733,6 +774,28 @@ def payment_sync(*, payment: Payment) -> str:
         if state.status == "closed":
             return _payment_close_locally(payment)
     return "payment still pending"
+
+
+def payments_sync_due(*, payments: list[Payment]) -> bool:
+    """Ask the providers about the pending ones of `payments` (a buyer's page is waiting for them), each at most once
+    per PAYMENTS_QUERY_INTERVAL seconds whoever asks: a notification that is late or never comes is repaired while
+    the buyer waits. Return whether any was asked (the order may have changed). A provider that cannot answer is
+    logged and asked again next time."""
+    asked = False
+    for payment in payments:
+        if payment.status != Payment.Status.PENDING or _askable_provider(payment) is None:
+            continue
+        if not cache.add(f"payment-sync:{payment.pk}", 1, timeout=settings.PAYMENTS_QUERY_INTERVAL):
+            continue
+        asked = True
+        try:
+            outcome = payment_sync(payment=payment)
+        except ProviderError as error:
+            logger.warning("payment %s could not be asked about at %s: %s", payment.reference, payment.provider, error)
+            continue
+        if outcome != "payment still pending":
+            logger.info("payment %s repaired by a query: %s", payment.reference, outcome)
+    return asked
 
 
 def payment_close(*, payment: Payment) -> str:

@@ -13,6 +13,9 @@ urlpatterns = [
     path("orders/<str:number>/", views.order_detail, name="order_detail"),
     path("orders/<str:number>/pay/", views.order_pay, name="order_pay"),
     path("orders/<str:number>/cancel/", views.order_cancel_by_buyer, name="order_cancel"),
+    path("orders/<str:number>/paying/", views.order_paying, name="order_paying"),
+    path("orders/<str:number>/state/", views.order_state, name="order_state"),
+    path("wechat/oauth/return/", views.wechat_oauth_return, name="wechat_oauth_return"),
     path("pay/sandbox/<str:reference>/", views.sandbox_pay, name="sandbox_pay"),
     path("payments/webhook/<str:provider>/", views.payment_webhook, name="payment_webhook"),
 ]

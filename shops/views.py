@@ -4,15 +4,17 @@ shop pages are members/views/shop.py."""
 import logging
 from datetime import timedelta
 
+import segno
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.client_ip import client_ip
 from core.csp import allow_images_from
@@ -20,23 +22,30 @@ from core.forms import add_service_errors
 from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
 from networks.selectors import image_origins
+from shops import checkout as checkout_session
 from shops import selectors
 from shops.attribution import attribution_cookie_set, attribution_from_request
 from shops.cart import Cart, may_see_order, remember_order
 from shops.clicks import LIMITED
 from shops.forms import CartQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm
 from shops.models import Order, Payment, Shop
-from shops.payments import WebhookRejected
+from shops.payments import WebhookRejected, wechat_oauth
 from shops.payments import sandbox as sandbox_provider
+from shops.payments.base import Buyer, ProviderError, mask
+from shops.payments.fakes.wechatpay import fake_code_url_page
+from shops.payments.methods import LABELS, PaymentMethod, browser_kind, payment_methods
 from shops.services import (
     BuyerDetails,
+    PaidMeanwhile,
     ShopError,
-    order_cancel,
+    order_payments_close,
     order_place,
-    payment_start,
+    payment_start_method,
     payment_webhook_receive,
+    payments_sync_due,
     share_link_follow,
 )
+from shops.services import order_cancel_by_buyer as order_cancel_by_buyer_service
 
 logger = logging.getLogger(__name__)
 
@@ -143,21 +152,84 @@ def cart_view(request, slug: str):
     )
 
 
-def _start_payment(request, order: Order):
-    provider = settings.PAYMENT_PROVIDER
+def _methods(request) -> list[PaymentMethod]:
+    return payment_methods(request.headers.get("User-Agent", ""))
+
+
+def _start_payment(request, order: Order, method_key: str = ""):
+    """Pay `order` with the method the buyer chose (`method_key`, "provider:method"; the first that fits the browser
+    if none): close the order's earlier payments at their providers, open a new one, and send the browser on."""
+    methods = _methods(request)
+    method = next((m for m in methods if m.key == method_key), None) if method_key else next(iter(methods), None)
+    if method is None:
+        messages.error(request, _("This way to pay is not available in this browser. Choose another."))
+        return redirect("shops:order_detail", number=order.number)
+    openid = checkout_session.openid(request.session)
+    if method.key == "wechatpay:jsapi" and not openid:
+        return _wechat_oauth_begin(request, order, method)
     try:
-        _payment, url = payment_start(
+        # Only one payment of an order can be paid: an earlier one (a QR code left open, another method) is closed
+        # at its provider first, or, if the buyer paid it after all, applied; then there is nothing more to pay.
+        order_payments_close(order=order)
+    except ProviderError:
+        messages.error(request, _("The payment could not be started. Please try again."))
+        return redirect("shops:order_detail", number=order.number)
+    if not Order.objects.filter(pk=order.pk, status=Order.Status.PENDING_PAYMENT).exists():
+        return redirect("shops:order_detail", number=order.number)  # paid after all (or cancelled): the page says so
+    try:
+        payment, action = payment_start_method(
             order=order,
-            provider_name=provider,
+            provider_name=method.provider,
+            method=method.method,
+            buyer=Buyer(client_ip=client_ip(request), openid=openid),
             # From SITE_URL, never from the Host header: its port is not checked (ALLOWED_HOSTS matches names only),
             # and the provider would post the signed webhook, and send the buyer back, wherever the client said.
-            notify_url=absolute_url(reverse("shops:payment_webhook", args=[provider])),
+            notify_url=absolute_url(reverse("shops:payment_webhook", args=[method.provider])),
             return_url=absolute_url(reverse("shops:order_detail", args=[order.number])),
         )
     except ShopError as error:  # the provider refused or cannot be reached: the order page offers "Pay again"
         messages.error(request, " ".join(error.messages))
         return redirect("shops:order_detail", number=order.number)
-    return redirect(url)
+    if action.kind == "redirect" and action.url.startswith("/") and not action.url.startswith("//"):
+        return redirect(action.url)  # a page of ours (the sandbox's)
+    step = {"kind": action.kind, "reference": payment.reference, "provider": method.provider}
+    step.update(url=action.url, qr_text=action.qr_text, jsapi_params=action.jsapi_params)
+    checkout_session.step_keep(request.session, order.number, step)
+    # Through a page of ours: a form's answer may not send the browser to another site (the CSP's form-action).
+    return redirect("shops:order_paying", number=order.number)
+
+
+def _wechat_oauth_begin(request, order: Order, method: PaymentMethod):
+    """Ask WeChat who the buyer is (silently): the browser comes back to `wechat_oauth_return`, which pays."""
+    state = checkout_session.oauth_begin(request.session, number=order.number, method=method.key)
+    url = wechat_oauth.authorize_url(absolute_url(reverse("shops:wechat_oauth_return")), state)
+    checkout_session.step_keep(request.session, order.number, {"kind": "oauth", "url": url, "provider": "wechatpay"})
+    return redirect("shops:order_paying", number=order.number)
+
+
+@require_GET
+def wechat_oauth_return(request):
+    """WeChat sends the buyer back here with `code` and `state`: a state this session sent (once, recently), a code
+    WeChat exchanges for the openid, then the payment the buyer chose starts."""
+    pending = checkout_session.oauth_finish(request.session, request.GET.get("state", ""))
+    number = pending["order"] if pending else ""
+    if not pending or not may_see_order(request.session, number):
+        logger.warning("WeChat OAuth return refused: no matching state in this session")
+        return render(request, "shops/wechat_oauth_refused.html", status=400)
+    checkout_session.step_drop(request.session, number)
+    try:
+        openid = wechat_oauth.openid_for_code(request.GET.get("code", ""))
+    except wechat_oauth.WeChatOAuthError as error:
+        logger.warning("WeChat OAuth for order %s failed: %s", number, error)
+        message = _("WeChat could not tell us who you are, so WeChat Pay cannot start. Please try again.")
+        messages.error(request, message)
+        return redirect("shops:order_detail", number=number)
+    logger.info("WeChat OAuth for order %s: openid %s", number, mask(openid))
+    checkout_session.openid_keep(request.session, openid)
+    order = selectors.order_for_buyer(number)
+    if order is None or order.status != Order.Status.PENDING_PAYMENT:
+        return redirect("shops:order_detail", number=number)
+    return _start_payment(request, order, pending["method"])
 
 
 @sensitive_post_parameters("name", "phone", "email", "address")
@@ -171,7 +243,8 @@ def checkout(request, slug: str):
     if not lines:
         messages.info(request, _("Your cart is empty."))
         return redirect("shops:shop_home", slug=shop.slug)
-    form = CheckoutForm(request.POST or None)
+    methods = _methods(request)
+    form = CheckoutForm(request.POST or None, methods=methods)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         buyer = BuyerDetails(name=data["name"], phone=data["phone"], email=data["email"], address=data["address"])
@@ -191,11 +264,20 @@ def checkout(request, slug: str):
         else:
             cart.clear()
             remember_order(request.session, order.number)
-            return _start_payment(request, order)
+            if not methods:  # the order page says why and what to do
+                return redirect("shops:order_detail", number=order.number)
+            return _start_payment(request, order, data.get("method", ""))
     return render(
         request,
         "shops/checkout.html",
-        {"shop": shop, "lines": lines, "total": selectors.cart_total(lines), "form": form},
+        {
+            "shop": shop,
+            "lines": lines,
+            "total": selectors.cart_total(lines),
+            "form": form,
+            "methods": methods,
+            "browser": browser_kind(request.headers.get("User-Agent", "")),
+        },
         status=400 if form.errors else 200,
     )
 
@@ -209,8 +291,31 @@ def _buyer_order_or_404(request, number: str) -> Order:
     return order
 
 
-def order_detail(request, number: str):
+def _buyer_order_synced(request, number: str) -> Order:
+    """The buyer's order, after asking the providers about its pending payments if it is time to (a notification
+    late or lost is repaired while the buyer waits: shops.services.payments_sync_due)."""
     order = _buyer_order_or_404(request, number)
+    if order.status == Order.Status.PENDING_PAYMENT and payments_sync_due(payments=list(order.payments.all())):
+        order = _buyer_order_or_404(request, number)
+    return order
+
+
+def _pending_step(request, order: Order) -> dict | None:
+    """The next step of paying `order` kept in this session, while its payment is still the one to pay."""
+    step = checkout_session.step(request.session, order.number)
+    if step is None or order.status != Order.Status.PENDING_PAYMENT:
+        return None
+    if step["kind"] == "oauth":
+        return step
+    payments = list(order.payments.all())  # newest first
+    if not payments or payments[0].reference != step.get("reference") or payments[0].status != Payment.Status.PENDING:
+        return None
+    return step
+
+
+def order_detail(request, number: str):
+    order = _buyer_order_synced(request, number)
+    step = _pending_step(request, order)
     return render(
         request,
         "shops/order.html",
@@ -221,24 +326,66 @@ def order_detail(request, number: str):
             "timeout_minutes": settings.ORDER_PAYMENT_TIMEOUT_MINUTES,
             # The periodic task cancels it after this (shops.services.orders_cancel_expired).
             "pay_before": order.created_at + timedelta(minutes=settings.ORDER_PAYMENT_TIMEOUT_MINUTES),
+            "methods": _methods(request) if order.status == Order.Status.PENDING_PAYMENT else [],
+            "browser": browser_kind(request.headers.get("User-Agent", "")),
+            "step": step if step and step["kind"] in ("qr", "jsapi") else None,
         },
     )
+
+
+@require_GET
+@never_cache
+def order_state(request, number: str):
+    """How the order stands, for the "paying" page's script: {"code": BuyerOrderState.code, "status": …}."""
+    order = _buyer_order_synced(request, number)
+    return JsonResponse({"code": selectors.order_buyer_state(order).code, "status": order.status})
+
+
+@require_GET
+@never_cache
+def order_paying(request, number: str):
+    """The step between choosing a way to pay and paying: the QR code to scan (WeChat Pay Native), the button that
+    opens WeChat Pay (JSAPI), or a page that sends the browser on to the provider (or to WeChat's OAuth)."""
+    order = _buyer_order_synced(request, number)
+    step = _pending_step(request, order)
+    if step is None:
+        return redirect("shops:order_detail", number=number)
+    payment = next((p for p in order.payments.all() if p.reference == step.get("reference")), None)
+    context = {"order": order, "shop": order.shop, "step": step, "payment": payment, "methods": _methods(request)}
+    if step["kind"] in ("redirect", "oauth"):
+        # Shown once: going back to this page later must not send the buyer away again.
+        checkout_session.step_drop(request.session, number)
+        context["provider_label"] = LABELS.get(step["provider"], step["provider"])
+    elif step["kind"] == "qr":
+        context["qr"] = segno.make(step["qr_text"], error="m").svg_data_uri(scale=6, border=2)
+        if settings.DEBUG and settings.WECHATPAY_GATEWAY_URL.startswith("http://"):
+            # `make run` with the local fakes: no phone can scan this, so the fake's page plays the buyer's WeChat.
+            context["fake_pay_url"] = fake_code_url_page(settings.WECHATPAY_GATEWAY_URL, step["qr_text"])
+    response = render(request, "shops/order_paying.html", context)
+    if step["kind"] == "redirect":
+        # WeChat Pay's H5 page checks that the Referer is the shop's registered domain; the site's policy
+        # (same-origin) would send none to another site. The origin alone is enough and all that is sent.
+        response["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    return response
 
 
 @require_POST
 def order_pay(request, number: str):
     order = _buyer_order_or_404(request, number)
-    return _start_payment(request, order)
+    return _start_payment(request, order, request.POST.get("method", ""))
 
 
 @require_POST
 def order_cancel_by_buyer(request, number: str):
     order = _buyer_order_or_404(request, number)
     try:
-        order_cancel(order=order, actor_label="buyer", reason=_("Cancelled by the buyer."))
+        order_cancel_by_buyer_service(order=order)
         messages.success(request, _("Your order is cancelled."))
+    except PaidMeanwhile as paid:
+        messages.success(request, " ".join(paid.messages))
     except ShopError as error:
         messages.error(request, " ".join(error.messages))
+    checkout_session.step_drop(request.session, number)
     return redirect("shops:order_detail", number=number)
 
 

@@ -127,3 +127,14 @@ def post_webhook(live_server, provider: str, body: bytes, headers: dict) -> tupl
         live_server.url + reverse("shops:payment_webhook", args=[provider]), data=body, headers=headers
     )
     return status, answer
+
+
+@pytest.fixture
+def oauth_fake(settings, gateways):
+    """WeChat's web OAuth of the fake merchant's official account (the WECHAT_OAUTH_* and WECHAT_API_URL settings)."""
+    settings.WECHAT_OAUTH_APPID = gateways.wechatpay.appid
+    settings.WECHAT_OAUTH_SECRET = gateways.wechatpay.oauth.secret
+    settings.WECHAT_OAUTH_URL = gateways.url
+    settings.WECHAT_API_URL = gateways.url
+    settings.PAYMENTS_PROVIDER_TIMEOUT = 5
+    return gateways.wechatpay.oauth

@@ -115,3 +115,27 @@ def test_a_key_comes_from_the_variable_or_from_the_file_it_names(monkeypatch, tm
     monkeypatch.setenv("SOME_KEY_FILE", str(tmp_path / "missing.pem"))
     with pytest.raises(ImproperlyConfigured, match="SOME_KEY_FILE"):
         env_secret("SOME_KEY")
+
+
+def test_wechat_oauth_pointed_at_the_fake_is_refused_with_wechatpay(unconfigured):
+    unconfigured.PAYMENT_PROVIDER = "wechatpay"
+    configure_wechatpay(unconfigured)
+    unconfigured.WECHAT_OAUTH_APPID = unconfigured.WECHATPAY_APPID
+    unconfigured.WECHAT_OAUTH_SECRET = "s" * 32
+    unconfigured.WECHAT_OAUTH_URL = unconfigured.WECHAT_API_URL = "http://127.0.0.1:8770"
+
+    refused = [error.msg for error in payment_rail_refusals()]
+    unconfigured.ALLOW_SANDBOX_PROVIDERS = True
+    waived = payment_rail_refusals()
+    unconfigured.ALLOW_SANDBOX_PROVIDERS = False
+    unconfigured.WECHAT_OAUTH_URL, unconfigured.WECHAT_API_URL = (
+        "https://open.weixin.qq.com",
+        "https://api.weixin.qq.com",
+    )
+
+    assert refused == [
+        "WECHAT_OAUTH_URL is not an https address: a local fake, not WeChat.",
+        "WECHAT_API_URL is not an https address: a local fake, not WeChat.",
+    ]
+    assert waived == []
+    assert payment_rail_refusals() == []

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from config.settings import env_secret
 from shops.management.commands.payment_gateways_fake import write_settings
 from shops.models import Order
+from shops.payments import wechat_oauth
 from shops.payments.fakes import PaymentGatewaysFake
 from tests.payments.conftest import http
 
@@ -31,10 +32,20 @@ def test_the_written_settings_let_the_providers_pay_through_the_fakes(
         for name in values:
             setting = name.removesuffix("_FILE")
             setattr(settings, setting, env_secret(setting) if name.endswith("_FILE") else values[name])
+        settings.WECHAT_OAUTH_APPID = values["WECHATPAY_APPID"]  # its default, read at start
 
         payment, _action = open_payment(order, "wechatpay", "native")
         gateways.wechatpay.buyer_pays(payment.reference)
         gateways.wechatpay.outbox.release()
+
+        code = (
+            http(
+                wechat_oauth.authorize_url("http://127.0.0.1/back/", "s"), headers={"User-Agent": "MicroMessenger/8.0"}
+            )[2]
+            .split("code=", 1)[1]
+            .split("&", 1)[0]
+        )
+        assert wechat_oauth.openid_for_code(code) == gateways.wechatpay.oauth.openid_for()
 
     order.refresh_from_db()
     assert order.status == Order.Status.PAID

@@ -51,8 +51,8 @@ class Command(BaseCommand):
 
 
 def write_settings(gateways: PaymentGatewaysFake, env_file: Path) -> dict[str, str]:
-    """Write the fakes' merchant keys to files (0600) beside `env_file`, and to `env_file` the WECHATPAY_* and
-    ALIPAY_* settings naming them; return those settings."""
+    """Write the fakes' merchant keys to files (0600) beside `env_file`, and to `env_file` the WECHATPAY_*,
+    ALIPAY_* and WECHAT_OAUTH_* settings naming them; return those settings."""
     env_file.parent.mkdir(parents=True, exist_ok=True)
     wechat, alipay = gateways.wechatpay.merchant_settings(), gateways.alipay.merchant_settings()
     files = {
@@ -61,6 +61,7 @@ def write_settings(gateways: PaymentGatewaysFake, env_file: Path) -> dict[str, s
         "WECHATPAY_PLATFORM_PUBLIC_KEY_FILE": ("wechatpay_platform_public_key.pem", wechat["platform_public_key"]),
         "ALIPAY_APP_PRIVATE_KEY_FILE": ("alipay_app_private_key.pem", alipay["app_private_key"]),
         "ALIPAY_PUBLIC_KEY_FILE": ("alipay_public_key.pem", alipay["alipay_public_key"]),
+        "WECHAT_OAUTH_SECRET_FILE": ("wechat_oauth_secret", gateways.wechatpay.oauth.secret),
     }
     # The payout rails (issue #21 part C): Alipay transfers are made in the certificate mode.
     certificates = gateways.alipay.certificate_settings()
@@ -79,6 +80,9 @@ def write_settings(gateways: PaymentGatewaysFake, env_file: Path) -> dict[str, s
         "WECHATPAY_PLATFORM_PUBLIC_KEY_ID": wechat["platform_public_key_id"],
         "ALIPAY_GATEWAY_URL": gateways.alipay.gateway_url,
         "ALIPAY_APP_ID": alipay["app_id"],
+        # WeChat's web OAuth (JSAPI's openid) of the same official account; WECHAT_OAUTH_APPID is WECHATPAY_APPID.
+        "WECHAT_OAUTH_URL": gateways.url,
+        "WECHAT_API_URL": gateways.url,
     }
     for setting, (name, content) in files.items():
         path = env_file.parent / name

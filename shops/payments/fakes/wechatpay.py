@@ -34,8 +34,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import cached_property
 from html import escape
-from urllib.parse import parse_qs, parse_qsl, quote, urlencode
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -51,6 +52,7 @@ from shops.payments.fakes.common import (
     redirect_response,
     verify_rsa_sha256,
 )
+from shops.payments.fakes.wechat_oauth import WeChatOAuthFake
 
 CHINA = timezone(timedelta(hours=8))
 TIMESTAMP_TOLERANCE = 300  # seconds, as WeChat Pay documents for request signatures
@@ -304,6 +306,8 @@ class WeChatPayFake:
         """The answer to `request`, or None if the path is not WeChat Pay's."""
         if request.path == TRANSFER_PAYEE_PAGE:
             return self._payee_page(request)
+        if (response := self._handle_buyer_browser(request)) is not None:
+            return response
         if request.path.startswith("/fake/wechatpay/"):
             return self._buyer_page(request)
         if not request.path.startswith("/v3/"):
@@ -1137,6 +1141,26 @@ class WeChatPayFake:
         outgo = [fen(row[6]) for row in rows if row[5] == "支出"]
         summary = [str(len(rows)), str(len(income)), yuan(sum(income)), str(len(outgo)), yuan(sum(outgo))]
         return _bill_text(FUNDFLOW_BILL_HEADER, rows, FUNDFLOW_BILL_SUMMARY, summary)
+
+    # --- the buyer's browser: WeChat's web OAuth, and the H5 page's Referer check (issue #21, checkout) ---------
+
+    # The merchant's H5 payment domains (H5支付域名): WeChat's H5 page refuses a visit whose Referer is not on one of
+    # them ("商家参数格式有误"), so the shop's page must send one. None: not checked.
+    h5_domains: set[str] | None = None
+
+    @cached_property
+    def oauth(self) -> WeChatOAuthFake:
+        """The web OAuth of the official account whose AppID this merchant pays with (the openids JSAPI needs)."""
+        return WeChatOAuthFake(appid=self.appid)
+
+    def _handle_buyer_browser(self, request: Request) -> Response | None:
+        if self.h5_domains is not None and request.method == "GET" and request.path == "/fake/wechatpay/h5":
+            referer = urlsplit(request.headers.get("referer", "")).hostname
+            if referer not in self.h5_domains:
+                with self._lock:
+                    self.refused.append((request.path, "REFERER_INVALID"))
+                return html_response(400, "<p>商家参数格式有误，请联系商家解决 (the Referer is not an H5 domain)</p>")
+        return self.oauth.handle(request)
 
 
 def fake_code_url_page(base_url: str, code_url: str) -> str:
