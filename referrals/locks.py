@@ -9,6 +9,8 @@ serialises writers itself (transactions are BEGIN IMMEDIATE in settings).
 The order of all locks: core/locks.py.
 """
 
+import time
+
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from core.locks import advisory_lock, advisory_lock_key, advisory_lock_try, rows_lock
@@ -25,6 +27,9 @@ def tree_lock_acquire(*, using: str = DEFAULT_DB_ALIAS) -> None:
 # An index pass (referrals.services.tree_index_pending) marks its transaction with this application name, so that
 # a staff move can find it and cancel it: a pass is all-or-nothing, and a cancelled one simply runs again later.
 INDEX_RUN_APPLICATION_NAME = "referrals-tree-index"
+# How long a staff move keeps cancelling an index pass that holds the tree lock before it waits, and how often.
+TREE_LOCK_CANCEL_SECONDS = 5.0
+TREE_LOCK_CANCEL_PAUSE = 0.02
 
 
 def tree_index_pass_mark(*, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -40,10 +45,25 @@ def tree_lock_acquire_first(*, using: str = DEFAULT_DB_ALIAS) -> None:
 
     At a million members a pass rewrites most of the tree and can hold the lock for a minute; a staff move should
     not wait for that. Anything else holding the lock (another move, a delete, a repair) is waited for as usual.
+
+    A cancel reaches only a statement that is running: a pass caught between two statements (idle in its
+    transaction) ignores it and runs its next statement. So the cancel is repeated, with a try for the lock after
+    each, for up to TREE_LOCK_CANCEL_SECONDS; then, if a pass still holds the lock, the move waits for it.
     """
     connection = connections[using]
     if advisory_lock_try(TREE_LOCK_KEY, using=using) or connection.vendor != "postgresql":
         return
+    deadline = time.monotonic() + TREE_LOCK_CANCEL_SECONDS
+    while _index_passes_cancel(connection) and time.monotonic() < deadline:
+        time.sleep(TREE_LOCK_CANCEL_PAUSE)
+        if advisory_lock_try(TREE_LOCK_KEY, using=using):
+            return
+    # Queue for the lock (at once when no pass holds it): a run asked for after the cancel queues behind this move.
+    tree_lock_acquire(using=using)
+
+
+def _index_passes_cancel(connection) -> int:
+    """Send a cancel to each index pass of this database holding the tree lock; how many there were."""
     unsigned = TREE_LOCK_KEY & 0xFFFFFFFFFFFFFFFF
     high, low = unsigned >> 32, unsigned & 0xFFFFFFFF
     with connection.cursor() as cursor:
@@ -57,9 +77,7 @@ def tree_lock_acquire_first(*, using: str = DEFAULT_DB_ALIAS) -> None:
             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             [high, low, INDEX_RUN_APPLICATION_NAME],
         )
-        cursor.fetchall()
-    # Queue for the lock at once: a run asked for after the cancel queues behind this move, not ahead of it.
-    tree_lock_acquire(using=using)
+        return len(cursor.fetchall())
 
 
 def member_lock(member_id: int, *, no_key: bool = False) -> Member | None:

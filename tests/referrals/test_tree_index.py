@@ -399,6 +399,39 @@ def test_a_move_cancels_an_index_run_holding_the_lock_instead_of_waiting(setting
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_move_cancels_an_index_run_caught_between_two_statements(settings, staff_user):
+    """A cancel reaches only a running statement: a pass idle in its transaction when the move's first cancel
+    arrives (as between two of its statements) ignored it and held the lock for its whole next statement (the
+    move waited 30 s; CI caught it once). The move cancels again until it has the lock."""
+    settings.REFERRALS_TREE_INDEX_INLINE = False
+    root, other = MemberFactory(), MemberFactory()
+    mover = member_join(user=UserFactory(), sponsor=root)
+    tree_index_pending()
+    holding = threading.Event()
+
+    def index_run_pausing_between_statements():
+        with transaction.atomic():
+            tree_lock_acquire()
+            tree_index_pass_mark()
+            holding.set()
+            time.sleep(0.5)  # idle in transaction: the move's first cancel arrives now
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_sleep(30)")
+
+    runner, errors = _in_thread(index_run_pausing_between_statements)
+    assert holding.wait(timeout=10)
+    started = time.monotonic()
+    member_move(member=mover, new_sponsor=other, actor=staff_user, reason="test")
+    elapsed = time.monotonic() - started
+    runner.join(timeout=40)
+
+    assert elapsed < 5
+    assert len(errors) == 1 and services.is_query_cancelled(errors[0])
+    assert Member.objects.get(pk=mover.pk).parent_id == other.pk
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_move_never_cancels_an_index_run_of_another_database_on_the_same_server(settings, staff_user):
     # given: in this database a join-like writer holds the tree lock for a moment; in another database of the server
     # an index pass holds the same advisory key (another deployment, or CI's other test database)
