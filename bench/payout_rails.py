@@ -98,7 +98,8 @@ def wechat_accounts() -> None:
     )
 
 
-def configure(settings, fake, url: str, args) -> None:
+def wechatpay_merchant(settings, fake, url: str) -> None:
+    """The WECHATPAY_* settings of the fake's merchant (public key mode), its gateway at `url`."""
     values = fake.merchant_settings()
     settings.WECHATPAY_GATEWAY_URL = url
     settings.WECHATPAY_MCHID, settings.WECHATPAY_APPID = values["mchid"], values["appid"]
@@ -108,6 +109,10 @@ def configure(settings, fake, url: str, args) -> None:
     settings.WECHATPAY_PLATFORM_PUBLIC_KEY = values["platform_public_key"]
     settings.WECHATPAY_PLATFORM_PUBLIC_KEY_ID = values["platform_public_key_id"]
     settings.WECHATPAY_CERT_DIR = ""
+
+
+def configure(settings, fake, url: str, args) -> None:
+    wechatpay_merchant(settings, fake, url)
     settings.PAYMENTS_PROVIDER_TIMEOUT = 30
     settings.PAYOUT_PROVIDER = "rails"
     settings.PAYOUT_RAILS = ["wechat_transfer"]

@@ -43,6 +43,7 @@ The markdown lines go to stdout, progress to stderr.
 """
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -99,6 +100,24 @@ def setup_django() -> None:
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def throwaway_database(script: str):
+    """A database beside DATABASE_URL's (`test_bench_<script>_<name>`, migrated from scratch), dropped at the end,
+    also on error; DATABASE_URL's own is never touched."""
+    from django.db import connection, connections
+
+    old_name = connection.settings_dict["NAME"]
+    test_name = f"test_bench_{script}_{old_name}"
+    connection.settings_dict["TEST"]["NAME"] = test_name
+    log(f"creating throwaway database {test_name} (DATABASE_URL's database {old_name} is not touched)")
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
+    try:
+        yield test_name
+    finally:
+        connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
 
 
 def withdrawal_amount(index: int) -> Decimal:

@@ -32,6 +32,12 @@ urlpatterns = [
     path("dashboard/commissions/<int:entry_id>/", earnings.commission_entry_detail, name="commission_entry_detail"),
     path("dashboard/payouts/", payouts.overview, name="payouts"),
     path("dashboard/payouts/account/", payouts.account, name="payout_account"),
+    path("dashboard/payouts/account/wechat/", payouts.account_wechat_bind, name="payout_account_wechat"),
+    path(
+        "dashboard/payouts/account/wechat/return/",
+        payouts.account_wechat_return,
+        name="payout_account_wechat_return",
+    ),
     path("dashboard/payouts/statement/", payouts.statement, name="payout_statement"),
     path("dashboard/payouts/statement.csv", payouts.statement_csv, name="payout_statement_csv"),
     path(

@@ -9,10 +9,7 @@
 - The buyer's openid (`openid`), for WeChat Pay JSAPI: in the session only, never in the database.
 """
 
-import hmac
-import time
-
-from shops.payments.wechat_oauth import new_state
+from shops.payments.wechat_oauth import state_begin, state_finish
 
 STEPS_SESSION_KEY = "payment_steps"
 OAUTH_SESSION_KEY = "wechat_oauth"
@@ -40,22 +37,13 @@ def step_drop(session, number: str) -> None:
 
 def oauth_begin(session, *, number: str, method: str) -> str:
     """A fresh OAuth state for paying order `number` with `method` once WeChat says who the buyer is."""
-    state = new_state()
-    session[OAUTH_SESSION_KEY] = {"state": state, "order": number, "method": method, "at": int(time.time())}
-    return state
+    return state_begin(session, OAUTH_SESSION_KEY, order=number, method=method)
 
 
 def oauth_finish(session, state: str) -> dict | None:
     """The OAuth on its way ({"order", "method"}) if `state` is the one this session sent, recently; it is used up
     either way, so a state works once."""
-    pending = session.pop(OAUTH_SESSION_KEY, None)
-    if not isinstance(pending, dict) or not isinstance(pending.get("state"), str):
-        return None
-    if not hmac.compare_digest(pending["state"].encode(), (state or "").encode()):
-        return None
-    if time.time() - pending.get("at", 0) > OAUTH_MAX_AGE:
-        return None
-    return pending
+    return state_finish(session, OAUTH_SESSION_KEY, state, max_age=OAUTH_MAX_AGE)
 
 
 def openid(session) -> str:

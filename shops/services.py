@@ -776,6 +776,34 @@ def payment_sync(*, payment: Payment) -> str:
     return "payment still pending"
 
 
+def refund_sync(*, refund: Refund) -> str:
+    """Ask the provider how a pending refund stands and apply the answer as its refund notification would have
+    (`_apply_refund_notice`): a notification that never came is repaired. A refund no longer pending is left as it
+    is. Asked outside any transaction; ProviderError if the provider cannot say, or says something that does not
+    match the refund (its amount); nothing changes then."""
+    if refund.status != Refund.Status.PENDING:
+        return f"refund already {refund.status}"
+    payment = refund.payment
+    provider = _askable_provider(payment)
+    if provider is None:
+        return "provider cannot be asked"
+    state = provider.refund_query(payment, provider.refund_reference(refund.idempotency_key))
+    if state.status == "pending":
+        return "refund still pending"
+    notice = WebhookNotice(
+        event_id="",
+        event_type=f"refund.{state.status}",
+        payment_reference=payment.reference,
+        amount=state.amount if state.amount is not None else refund.amount,
+        refund_reference=provider.refund_reference(refund.idempotency_key),
+    )
+    with transaction.atomic():
+        try:
+            return _apply_refund_notice(payment, notice, provider)
+        except WebhookRejected as error:
+            raise ProviderError(f"{provider.name} refund query: {error}") from None
+
+
 def payments_sync_due(*, payments: list[Payment]) -> bool:
     """Ask the providers about the pending ones of `payments` (a buyer's page is waiting for them), each at most once
     per PAYMENTS_QUERY_INTERVAL seconds whoever asks: a notification that is late or never comes is repaired while

@@ -41,7 +41,7 @@ from shops.payments.alipay import AlipayProvider
 from shops.payments.base import ProviderError
 from shops.payments.bills import BillLine, alipay_bill_lines, wechatpay_bill_lines
 from shops.payments.wechatpay import WeChatPayProvider
-from shops.services import ShopError, payment_sync
+from shops.services import ShopError, payment_sync, refund_sync
 from staff.models import ReconciliationDifference as Difference
 from staff.models import ReconciliationRun as Run
 
@@ -192,12 +192,15 @@ def records_on_bill(provider: str, lines: list[BillLine]) -> dict[tuple[str, str
 
 def _repair(record: Record) -> tuple[str, bool]:
     """Ask the provider about a record the bill has as done while we wait: (what happened, whether it now matches).
-    Only payments and transfers still waiting are asked (their notification never came); anything else is for
-    staff to look at."""
+    Only payments, refunds and transfers still waiting are asked (their notification never came); anything else is
+    for staff to look at."""
     try:
         if record.subject == "payment" and record.status == Payment.Status.PENDING:
             outcome = payment_sync(payment=record.obj)
             status = Payment.objects.filter(pk=record.obj.pk).values_list("status", flat=True).get()
+        elif record.subject == "refund" and record.status == Refund.Status.PENDING:
+            outcome = refund_sync(refund=record.obj)
+            status = Refund.objects.filter(pk=record.obj.pk).values_list("status", flat=True).get()
         elif record.subject == "transfer" and record.status == Withdrawal.Status.PROCESSING:
             outcome = payout_transfer_sync(transfer=Transfer.objects.get(withdrawal_id=record.obj.pk))
             status = Withdrawal.objects.filter(pk=record.obj.pk).values_list("status", flat=True).get()
@@ -209,8 +212,8 @@ def _repair(record: Record) -> tuple[str, bool]:
 
 
 def reconciliation_repair(difference: Difference) -> str:
-    """Staff's "ask the provider again" on one difference: the query a missed notification needs (a payment or a
-    transfer still waiting), applied as the notification would have been; the difference is resolved if our
+    """Staff's "ask the provider again" on one difference: the query a missed notification needs (a payment, a
+    refund or a transfer still waiting), applied as the notification would have been; the difference is resolved if our
     record now matches the bill."""
     provider = difference.run.provider
     found = records_on_bill(provider, [BillLine(difference.subject, difference.reference, Decimal("0"), "")])

@@ -5,19 +5,22 @@ and a member's statement and account can only ever be their own.
 """
 
 import csv
+import logging
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.forms import add_service_errors
 from core.money import ZERO, format_money
+from core.site_url import absolute_url
 from members.decorators import member_required, suspended_refused
 from members.forms import PayoutAccountForm, WithdrawalForm
 from payouts.models import Withdrawal
@@ -31,16 +34,24 @@ from payouts.selectors import (
 )
 from payouts.services import (
     PayoutError,
+    payout_account_bind_wechat,
     payout_account_save,
     payout_transfer_sync,
     withdrawal_cancel,
     withdrawal_request,
 )
 from referrals.selectors import member_for_user
-from shops.payments.base import ProviderError
+from shops.payments import wechat_oauth
+from shops.payments.base import ProviderError, mask
+from shops.payments.methods import browser_kind
+
+logger = logging.getLogger(__name__)
 
 # The overview lists the latest withdrawals; the statement has every one of them.
 OVERVIEW_WITHDRAWALS = 50
+# Binding a WeChat payee: the OAuth on its way in the session, and how long WeChat may take to send the browser back.
+WECHAT_BIND_SESSION_KEY = "payout_wechat_oauth"
+WECHAT_BIND_MAX_AGE = 600
 
 
 @member_required(suspended_may_read=True)  # read-only for a suspended member
@@ -95,12 +106,59 @@ def account(request):
         else:
             messages.success(request, _("Payout account saved: %(account)s.") % {"account": saved})
             return redirect("members:payouts")
-    return render(
-        request,
-        "members/payout_account.html",
-        {"account": current, "form": form},
-        status=400 if form.errors else 200,
-    )
+    context = {
+        "account": current,
+        "form": form,
+        "in_wechat": browser_kind(request.headers.get("user-agent", "")) == "wechat",
+        "wechat_bind_available": wechat_oauth.is_configured(),
+        "wechat_payee": mask(current.wechat_openid) if current and current.method == current.Method.WECHAT else "",
+    }
+    return render(request, "members/payout_account.html", context, status=400 if form.errors else 200)
+
+
+@member_required
+@require_GET
+def account_wechat_bind(request):
+    """Bind the member's WeChat as their payee: ask WeChat (silently, inside its browser) who they are. The browser
+    comes back to `account_wechat_return` with this session's state; no member is named in either URL."""
+    current = member_payout_account(request.member)
+    if current is None or current.method != current.Method.WECHAT:
+        messages.error(request, _("Choose WeChat Pay as the payout method first."))
+        return redirect("members:payout_account")
+    if browser_kind(request.headers.get("user-agent", "")) != "wechat":
+        messages.error(request, _("Open this page in WeChat to bind your WeChat."))
+        return redirect("members:payout_account")
+    if not wechat_oauth.is_configured():
+        messages.error(request, _("Binding a WeChat payee is not available just now; contact support."))
+        return redirect("members:payout_account")
+    state = wechat_oauth.state_begin(request.session, WECHAT_BIND_SESSION_KEY)
+    return redirect(wechat_oauth.authorize_url(absolute_url(reverse("members:payout_account_wechat_return")), state))
+
+
+@member_required
+@require_GET
+def account_wechat_return(request):
+    """WeChat sends the member back here with `code` and `state`: a state this session sent (once, recently), a code
+    WeChat exchanges for the openid, bound as this session's member's WeChat payee."""
+    state = request.GET.get("state", "")
+    if wechat_oauth.state_finish(request.session, WECHAT_BIND_SESSION_KEY, state, max_age=WECHAT_BIND_MAX_AGE) is None:
+        logger.warning("WeChat payee binding refused: no matching state in this session")
+        return render(request, "members/wechat_bind_refused.html", status=400)
+    try:
+        openid = wechat_oauth.openid_for_code(request.GET.get("code", ""))
+    except wechat_oauth.WeChatOAuthError as error:
+        logger.warning("WeChat payee binding for member %s failed: %s", request.member.pk, error)
+        message = _("WeChat could not tell us who you are, so your WeChat is not bound. Please try again.")
+        messages.error(request, message)
+        return redirect("members:payout_account")
+    try:
+        payout_account_bind_wechat(member=request.member, openid=openid)
+    except PayoutError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("members:payout_account")
+    logger.info("WeChat payee bound for member %s: openid %s", request.member.pk, mask(openid))
+    messages.success(request, _("Your WeChat is bound: withdrawals by WeChat Pay go to this WeChat."))
+    return redirect("members:payout_account")
 
 
 @member_required(suspended_may_read=True)  # read-only for a suspended member

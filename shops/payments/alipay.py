@@ -30,6 +30,7 @@ from shops.payments.base import (
     PaymentState,
     ProviderError,
     RefundResult,
+    RefundState,
     WebhookNotice,
     WebhookRejected,
     is_storable_json,
@@ -207,6 +208,28 @@ class AlipayProvider(PaymentProvider):
             raise self._refusal("refund", answer)
         # Alipay refunds at once: "fund_change": "Y" the money moved now, "N" it had already (the same request).
         return RefundResult(provider_refund_id=out_request_no, status="succeeded")
+
+    def refund_query(self, payment, refund_reference: str) -> RefundState:
+        """alipay.trade.fastpay.refund.query: a refund Alipay answers with its amount (and refund_status empty or
+        REFUND_SUCCESS) was made; one it answers without was not (Alipay documents it so: retry the refund)."""
+        answer = self._call(
+            "refund query",
+            lambda: self.client.api_alipay_trade_fastpay_refund_query(
+                out_request_no=refund_reference, out_trade_no=payment.reference
+            ),
+        )
+        if answer.get("code") != "10000":
+            raise self._refusal("refund query", answer)
+        if answer.get("out_trade_no") != payment.reference:
+            raise ProviderError("Alipay refund query answered about something else")
+        if not answer.get("refund_amount"):
+            return RefundState(status="failed")
+        amount = _money(answer["refund_amount"])
+        if amount is None or answer.get("out_request_no", refund_reference) != refund_reference:
+            raise ProviderError("Alipay refund query answered about something else")
+        if answer.get("refund_status", "REFUND_SUCCESS") != "REFUND_SUCCESS":
+            return RefundState(status="pending", amount=amount)
+        return RefundState(status="succeeded", amount=amount)
 
     # --- notifications ---------------------------------------------------------------------------------------
 

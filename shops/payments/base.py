@@ -71,6 +71,14 @@ class PaymentState:
     provider_payment_id: str = ""  # the provider's number of the trade (transaction_id, trade_no)
 
 
+@dataclass(frozen=True)
+class RefundState:
+    """What the provider says about one refund when asked (`refund_query`)."""
+
+    status: Literal["succeeded", "pending", "failed"]
+    amount: Decimal | None = None  # this refund's amount, as the provider has it
+
+
 class PaymentProvider(ABC):
     """What the shop needs from a payment provider.
 
@@ -113,6 +121,11 @@ class PaymentProvider(ABC):
     def query(self, payment) -> PaymentState:
         """Ask the provider how `payment` stands (ProviderError if it cannot say)."""
         raise ProviderError(f"{self.name} cannot be asked about a payment")
+
+    def refund_query(self, payment, refund_reference: str) -> RefundState:
+        """Ask the provider how the refund it knows by `refund_reference` (of `payment`) stands (ProviderError if it
+        cannot say)."""
+        raise ProviderError(f"{self.name} cannot be asked about a refund")
 
     def close(self, payment) -> None:
         """Close the unpaid `payment` at the provider so it can no longer be paid (PaymentAlreadyPaid if it was).

@@ -20,8 +20,10 @@ WECHAT_OAUTH_SECRET_FILE), WECHAT_OAUTH_URL (https://open.weixin.qq.com) and WEC
 (https://api.weixin.qq.com): the local fake's address in tests.
 """
 
+import hmac
 import re
 import secrets
+import time
 from urllib.parse import urlencode
 
 import requests
@@ -52,6 +54,28 @@ def is_configured() -> bool:
 def new_state() -> str:
     """A fresh `state` for one authorization (32 letters and digits, as WeChat allows)."""
     return secrets.token_hex(16)
+
+
+def state_begin(session, key: str, **kept) -> str:
+    """A fresh state kept in the session under `key`, with `kept` (JSON-able) to pick up when WeChat sends the
+    browser back; one authorization on its way per key, a new one replacing the one before."""
+    state = new_state()
+    session[key] = {**kept, "state": state, "at": int(time.time())}
+    return state
+
+
+def state_finish(session, key: str, state: str, *, max_age: int) -> dict | None:
+    """What `state_begin` kept under `key`, if `state` is the one this session sent, within `max_age` seconds;
+    None otherwise. It is used up either way, so a state works once and another browser's code is never exchanged
+    in this session (CSRF)."""
+    pending = session.pop(key, None)
+    if not isinstance(pending, dict) or not isinstance(pending.get("state"), str):
+        return None
+    if not hmac.compare_digest(pending["state"].encode(), (state or "").encode()):
+        return None
+    if time.time() - pending.get("at", 0) > max_age:
+        return None
+    return pending
 
 
 def authorize_url(redirect_uri: str, state: str, *, scope: str = "snsapi_base") -> str:

@@ -34,6 +34,7 @@ from shops.payments.base import (
     PaymentState,
     ProviderError,
     RefundResult,
+    RefundState,
     WebhookNotice,
     WebhookRejected,
     from_fen,
@@ -319,6 +320,23 @@ class WeChatPayProvider(PaymentProvider):
         if refund_status is None or answer.get("out_refund_no") != out_refund_no:
             raise ProviderError("WeChat Pay refund answered about something else")
         return RefundResult(provider_refund_id=str(answer.get("refund_id", ""))[:64], status=refund_status)
+
+    def refund_query(self, payment, refund_reference: str) -> RefundState:
+        """GET /v3/refund/domestic/refunds/{out_refund_no}: the refund's status and amount (amount.refund)."""
+        status, answer = self._call("refund query", lambda: self.client.query_refund(out_refund_no=refund_reference))
+        if status != 200:
+            raise self._refusal("refund query", status, answer)
+        refund_status = REFUND_STATUSES.get(answer.get("status"))
+        if (
+            refund_status is None
+            or answer.get("out_refund_no") != refund_reference
+            or answer.get("out_trade_no") != payment.reference
+        ):
+            raise ProviderError("WeChat Pay refund query answered about something else")
+        fen = (answer.get("amount") or {}).get("refund")
+        if not isinstance(fen, int) or isinstance(fen, bool) or fen <= 0:
+            raise ProviderError("WeChat Pay refund query answered without an amount")
+        return RefundState(status=refund_status, amount=from_fen(fen))
 
     # --- notifications ---------------------------------------------------------------------------------------
 

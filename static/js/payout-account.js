@@ -1,6 +1,6 @@
 // The payout account form (templates/members/payout_account.html): show only the fields of the chosen method.
 (function () {
-  var fields = {bank: ["bank_name", "bank_branch", "account_number"], alipay: ["alipay_account"], wechat: ["wechat_id"]};
+  var fields = {bank: ["bank_name", "bank_branch", "account_number"], alipay: ["alipay_account"], wechat: ["wechat_id", "wechat_bind"]};
   var select = document.getElementById("id_method");
   function show() {
     var all = [].concat(fields.bank, fields.alipay, fields.wechat);

@@ -185,6 +185,26 @@ def test_a_day_that_matches_and_a_refund_found_on_the_next_days_bill(gateways, o
     assert check_reconciliation().count == 0
 
 
+def test_a_refund_whose_notification_was_missed_is_repaired_by_a_query(gateways, open_payment):  # noqa: F811
+    wechatpay = gateways.wechatpay
+    [payment] = paid_orders(wechatpay, open_payment, "wechatpay", "native", ["25.00"])
+    wechatpay.outbox.release()
+    refund = order_refund(order=payment.order, reason="broken")
+    number = merchant_refund_number(refund.idempotency_key)
+    wechatpay.complete_refund(number)
+    assert wechatpay.outbox.take(reference=number)  # the REFUND.SUCCESS notification is lost
+    shift_back(gateways)
+
+    run = reconciliation_run(provider="wechatpay", bill_date=yesterday())
+
+    difference = run.differences.get()
+    assert (difference.kind, difference.subject, difference.reference) == (Kind.STATUS, "refund", number)
+    assert (difference.our_status, difference.repair) == ("pending", "query: refund succeeded")
+    assert difference.resolution == "repaired by a query"
+    assert Refund.objects.get(pk=refund.pk).status == Refund.Status.SUCCEEDED
+    assert check_reconciliation().count == 0
+
+
 def test_alipay_reconciliation_finds_differences_in_payments_refunds_and_transfers(gateways, open_payment):  # noqa: F811
     alipay_ = gateways.alipay
     payments = []

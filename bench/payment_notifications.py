@@ -1,0 +1,229 @@
+"""Benchmark WeChat Pay's payment notifications: N signed and encrypted TRANSACTION.SUCCESS notifications verified
+and applied through the webhook endpoint (issue #21's target: 1,000 a second on this machine).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> REDIS_URL=redis://127.0.0.1:6379/<n> \\
+        CELERY_BROKER_URL=redis://127.0.0.1:6379/<n+1> \\
+        .venv/bin/python bench/payment_notifications.py [--notifications 2000] [--threads 4] [--processes 1]
+
+PostgreSQL only. The database named in DATABASE_URL is never read or written: a throwaway database beside it
+(`test_bench_payment_notifications_<name>`, migrated from scratch) is used and dropped at the end (also on error).
+
+Setup (not timed; reported): one shop and product, N orders placed through `order_place` and a pending WeChat Pay
+Native payment each (bulk), the WeChat Pay fake's merchant (fresh RSA-2048 keys) as the settings; then N
+notifications made by the fake exactly as it sends them: the transaction resource encrypted with the APIv3 key
+(AEAD_AES_256_GCM), the body signed with the platform key (the Wechatpay-* headers, each with its own nonce). They
+are made just before the clock starts: their timestamps must be within PAYMENTS_WEBHOOK_TOLERANCE when applied.
+
+Timed: each notification POSTed to `/payments/webhook/wechatpay/` through Django's request handler (the view,
+its middleware, `payment_webhook_receive`: the signature verified with the platform public key, the resource
+decrypted, the event recorded once, the payment and the order marked paid, the order event written, the split
+queued and its Celery message sent after commit, to the broker of CELERY_BROKER_URL), from --threads threads in
+each of --processes processes (forked, as gunicorn's workers are), each thread with its own database connection.
+No network between the gateway and the app: the app's side only.
+
+Then the proof, which stops the script if it fails: every answer 200, every order paid with one paid transition,
+one WebhookEvent per notification, one queued split per order.
+
+The markdown lines go to stdout, progress to stderr.
+"""
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.payout_rails import wechatpay_merchant  # noqa: E402 - after the path
+from bench.payouts import log, setup_django, throwaway_database  # noqa: E402
+
+# What the forked processes post: set just before they are forked (a closure cannot be pickled to them).
+_FORKED: dict = {}
+
+
+def _post_share(index: int) -> list[int]:
+    return _FORKED["post"](_FORKED["shares"][index])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notifications", type=int, default=2000, help="orders paid by notification (default 2000)")
+    parser.add_argument("--threads", type=int, default=4, help="threads posting notifications (default 4)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes (forked, as gunicorn's workers), each with --threads threads (default 1)",
+    )
+    args = parser.parse_args(argv)
+    if args.notifications < 1 or args.threads < 1 or args.processes < 1:
+        parser.error("--notifications, --threads and --processes must be at least 1")
+    return args
+
+
+def configure(settings, fake) -> None:
+    wechatpay_merchant(settings, fake, "https://api.mch.weixin.qq.com")  # never called: notifications only
+    settings.SITE_URL = "https://shop.example.com"
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.ORDER_UNPAID_UNITS_PER_BUYER = settings.ORDER_UNPAID_UNITS_PER_ADDRESS = 0
+
+
+def pending_payments(count: int) -> list:
+    """`count` unpaid orders of one product in one shop, each with a pending WeChat Pay Native payment."""
+    import secrets
+    from decimal import Decimal
+
+    from shops.models import Payment
+    from shops.services import BuyerDetails, order_place
+    from tests.factories import ProductFactory, shop_with_products
+
+    product = ProductFactory(price=Decimal("19.90"), stock=count * 2)
+    shop = shop_with_products(product)
+    buyer = BuyerDetails(name="Wang Fang", phone="13900001111", email="", address="1 Nanjing Road, Shanghai")
+    orders = [order_place(shop=shop, items={product.pk: 1}, buyer=buyer) for _ in range(count)]
+    return Payment.objects.bulk_create(
+        [
+            Payment(
+                order=order,
+                provider="wechatpay",
+                method="native",
+                reference="bn" + secrets.token_hex(15),
+                amount=order.total,
+            )
+            for order in orders
+        ],
+        batch_size=1000,
+    )
+
+
+def notifications(fake, payments) -> list[tuple[bytes, dict]]:
+    """What the fake sends for each payment paid: (body, headers), signed now."""
+    from shops.payments.fakes.wechatpay import Trade
+
+    fake.outbox.mode = "hold"
+    for payment in payments:
+        fake.trades[payment.reference] = Trade(
+            out_trade_no=payment.reference,
+            appid=fake.appid,
+            trade_type="NATIVE",
+            total=int(payment.amount * 100),
+            description="bench",
+            notify_url="https://shop.example.com/payments/webhook/wechatpay/",
+            prepay_id="",
+        )
+        fake.buyer_pays(payment.reference)
+    return [notification.prepare() for notification in fake.outbox.take(kind="TRANSACTION.SUCCESS")]
+
+
+def run(args: argparse.Namespace, settings, fake) -> None:
+    from django.db import connection, connections
+    from django.db.models import Count
+    from django.test import Client
+    from django.urls import reverse
+
+    from commissions.models import SplitQueue
+    from shops.models import Order, OrderEvent, WebhookEvent
+
+    configure(settings, fake)
+    started = time.perf_counter()
+    payments = pending_payments(args.notifications)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    setup_s = time.perf_counter() - started
+    log(f"setup: {len(payments)} orders with a pending WeChat Pay payment in {setup_s:.1f} s")
+    started = time.perf_counter()
+    deliveries = notifications(fake, payments)
+    making_s = time.perf_counter() - started
+    log(f"made {len(deliveries)} signed, encrypted notifications in {making_s:.1f} s")
+
+    url = reverse("shops:payment_webhook", args=["wechatpay"])
+
+    def post(chunk: list[tuple[bytes, dict]]) -> list[int]:
+        client = Client()
+        statuses = []
+        try:
+            for body, headers in chunk:
+                extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+                extra.pop("HTTP_CONTENT_TYPE", None)
+                response = client.post(url, data=body, content_type="application/json", **extra)
+                statuses.append(response.status_code)
+        finally:
+            connections.close_all()
+        return statuses
+
+    def post_threads(share: list[tuple[bytes, dict]]) -> list[int]:
+        if args.threads == 1:  # in this thread: a profiler sees it
+            return post(share)
+        with ThreadPoolExecutor(args.threads) as pool:
+            chunks = [share[n :: args.threads] for n in range(args.threads)]
+            return [status for answer in pool.map(post, chunks) for status in answer]
+
+    connections.close_all()  # each process opens its own
+    started = time.perf_counter()
+    if args.processes == 1:
+        statuses = post_threads(deliveries)
+    else:
+        context = multiprocessing.get_context("fork")
+        shares = [deliveries[n :: args.processes] for n in range(args.processes)]
+        _FORKED.update(post=post_threads, shares=shares)
+        with context.Pool(args.processes) as pool:
+            statuses = [status for answer in pool.map(_post_share, range(args.processes)) for status in answer]
+    applied_s = time.perf_counter() - started
+    rate = len(deliveries) / applied_s
+    log(f"timed: {len(deliveries)} notifications applied in {applied_s:.2f} s ({rate:,.0f}/s)")
+
+    problems = []
+    if statuses.count(200) != len(deliveries):
+        problems.append(f"answers {sorted(set(statuses))}: {len(deliveries) - statuses.count(200)} not 200")
+    ids = [payment.order_id for payment in payments]
+    paid = Order.objects.filter(pk__in=ids, status=Order.Status.PAID).count()
+    transitions = (
+        OrderEvent.objects.filter(order_id__in=ids, kind=OrderEvent.Kind.STATUS, to_status=Order.Status.PAID)
+        .values("order_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .count()
+    )
+    events = WebhookEvent.objects.filter(provider="wechatpay").count()
+    queued = SplitQueue.objects.filter(order_id__in=ids).count()
+    if (paid, transitions, events, queued) != (len(ids), 0, len(ids), len(ids)):
+        problems.append(f"paid {paid}, paid twice {transitions}, events {events}, queued splits {queued}")
+    if problems:
+        raise SystemExit("MISMATCHES: " + "; ".join(problems))
+    log(f"proof: {paid} orders paid once each, {events} events, {queued} splits queued")
+
+    print("| notifications | processes | threads each | applied s | per s | target | all paid once |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(f"| {len(deliveries):,} | {args.processes} | {args.threads} | {applied_s:.2f} | {rate:,.0f} | 1,000 | yes |")
+    print()
+    print(f"setup {setup_s:.1f} s; notifications made in {making_s:.1f} s; CPUs {os.cpu_count()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_django()
+
+    from django.conf import settings
+    from django.db import connection
+
+    from shops.payments.fakes import WeChatPayFake
+
+    if connection.vendor != "postgresql":
+        print(
+            "bench/payment_notifications.py needs PostgreSQL: set DATABASE_URL=postgres://user@host:5432/name",
+            file=sys.stderr,
+        )
+        return 2
+    settings.DEBUG = False
+    with throwaway_database("payment_notifications"):
+        run(args, settings, WeChatPayFake())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
