@@ -21,6 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from commissions.services import commission_entries_mark_paid
 from core.money import CENT
 from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock
 from payouts.models import PayoutAccount, PayoutBatch, Transfer, Withdrawal, WithdrawalEvent
@@ -330,8 +331,6 @@ def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict
     Locks those withdrawals (id order), then the paid members' wallets (id order), so the commission
     entries a payout covers are labelled by one writer per member at a time.
     """
-    from commissions.services import commission_entries_mark_paid
-
     counts = {"paid": 0, "failed": 0}
     locked = withdrawals_lock(Withdrawal.objects.filter(pk__in=list(results), status=Status.PROCESSING))
     if not locked:

@@ -44,7 +44,7 @@ def _copy_project(tmp_path: Path) -> Path:
 def test_the_stack_holds():
     result = _lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 1 kept, 0 broken." in result.stdout
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
 
 
 def test_a_wrong_way_import_inside_a_function_breaks_the_contract(tmp_path):
@@ -91,3 +91,15 @@ def test_every_relation_between_apps_points_down_the_stack():
             if target in floors and floors.index(target) <= floors.index(own) and target != own:
                 upward.append(f"{model._meta.label}.{field.name} -> {field.related_model._meta.label}")
     assert upward == []
+
+
+def test_members_and_staff_never_import_each_other(tmp_path):
+    copy = _copy_project(tmp_path)
+    overview = copy / "staff" / "overview.py"
+    overview.write_text(
+        overview.read_text(encoding="utf-8") + "\n\ndef _sideways():\n    from members import selectors  # noqa\n",
+        encoding="utf-8",
+    )
+    result = _lint(copy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "The shop owner's side and the back office are independent BROKEN" in result.stdout
