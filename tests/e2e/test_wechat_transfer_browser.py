@@ -3,6 +3,9 @@ package (a fake WeixinJSBridge stands in for WeChat's in-app browser: it plays t
 WeChat Pay fake), then the page asks the server, which finds the transfer paid. Outside WeChat the page says to
 open it in WeChat."""
 
+from pathlib import Path
+
+import pytest
 from django.conf import settings
 from django.urls import reverse
 
@@ -78,4 +81,27 @@ def test_outside_wechat_the_page_says_to_open_it_in_wechat(rails, live_server, c
 
     note.wait_for()
     assert fresh(withdrawal).status == Withdrawal.Status.PROCESSING
+    context.close()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots" / "payments"
+
+
+@pytest.mark.parametrize(("language", "button"), [("en", "Confirm receipt in WeChat"), ("zh-hans", "在微信中确认收款")])
+def test_the_payout_page_of_a_transfer_waiting_for_the_member(rails, live_server, chromium, client, language, button):  # noqa: F811
+    """Screenshots for people to look at (375 and 1280 px, both languages): the withdrawal waits for the member."""
+    member = wechat_member()
+    approved(member, "30.00")
+    send_batch()
+    context = member_context(chromium, client, live_server, member)
+    context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    page.goto(live_server.url + reverse("members:payouts"))
+    assert page.get_by_role("button", name=button).is_visible()
+    page.screenshot(path=str(SCREENSHOTS / f"{language}-transfer-waiting-375.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=str(SCREENSHOTS / f"{language}-transfer-waiting-1280.png"), full_page=True)
     context.close()
