@@ -27,6 +27,7 @@ from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdraw
 from payouts.models import PayoutAccount, PayoutBatch, Transfer, Withdrawal, WithdrawalEvent
 from payouts.providers import PayoutResult, TransferState, get_payout_provider
 from payouts.selectors import OPEN, member_balance
+from payouts.signals import withdrawals_changed
 from shops.models import WebhookEvent
 from shops.payments.base import ProviderError, WebhookRejected
 
@@ -114,6 +115,12 @@ def payout_account_bind_wechat(*, member, openid: str) -> PayoutAccount:
 # --- Withdrawals ------------------------------------------------------------------------------------
 
 
+def _announce(changes: list[tuple[int, str, str]]) -> None:
+    """Tell the apps above, after the commit, which withdrawals moved (one send per transaction)."""
+    if changes:
+        transaction.on_commit(partial(withdrawals_changed.send, sender=Withdrawal, changes=changes))
+
+
 def _event(withdrawal: Withdrawal, from_status: str, *, actor=None, actor_label="", reason="") -> None:
     WithdrawalEvent.objects.create(
         withdrawal=withdrawal,
@@ -139,6 +146,7 @@ def _move(withdrawal: Withdrawal, to_status: str, *, actor=None, actor_label="",
         setattr(withdrawal, name, value)
     withdrawal.save(update_fields=["status", *fields])
     _event(withdrawal, from_status, actor=actor, actor_label=actor_label, reason=note)
+    _announce([(withdrawal.pk, from_status, to_status)])
     return withdrawal
 
 
@@ -248,6 +256,7 @@ def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: 
         ],
         batch_size=2000,
     )
+    _announce([(pk, Status.APPROVED, Status.PROCESSING) for pk, _amount in approved])
     return batch
 
 
@@ -361,6 +370,7 @@ def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict
         )
     Withdrawal.objects.bulk_update(locked, ["status", "provider_reference", "paid_at", "failed_at", "reason"])
     WithdrawalEvent.objects.bulk_create(events)
+    _announce([(withdrawal.pk, Status.PROCESSING, withdrawal.status) for withdrawal in locked])
     if paid_members:
         members = sorted(paid_members)
         wallets_lock(members)

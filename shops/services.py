@@ -65,7 +65,7 @@ from shops.selectors import (
     share_link_lookup,
     unpaid_units_held,
 )
-from shops.signals import order_paid, refund_recorded
+from shops.signals import order_paid, order_status_changed, refund_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -427,6 +427,9 @@ def _order_transition(
         to_status=to_status,
         amount=amount,
         note=note,
+    )
+    transaction.on_commit(
+        partial(order_status_changed.send, sender=Order, order_id=order.pk, from_status=from_status, to_status=to_status)
     )
     return order
 

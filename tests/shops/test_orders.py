@@ -741,8 +741,8 @@ def test_commission_split_is_scheduled_once_after_payment_commits_and_not_on_a_r
         payment_webhook_receive(provider_name="sandbox", body=body, headers=headers)
         assert recorded_delays["split"] == []  # nothing is sent before the commit
 
-    # then
-    assert len(callbacks) == 1
+    # then: the split asked for and the order's transition announced, both after the commit
+    assert len(callbacks) == 2
     assert recorded_delays == {"split": [None], "refund": []}
 
     # a replayed webhook schedules nothing
