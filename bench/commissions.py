@@ -19,7 +19,7 @@ What it does:
 3. for each combination of `--messages`, `--batch` and `--workers`:
    - empties the order and commission tables, then COPYs `--orders` paid orders (3 lines each, random sharer,
      random quantities) with one `SplitQueue` row each, carrying the sharer's upline snapshot: what
-     `commission_order_paid` leaves in the database when the payment transactions commit. The payment path
+     `commission_orders_paid` leaves in the database when the payment transactions commit. The payment path
      itself (checkout, webhook, the upline read at payment) is not what is measured;
    - puts the split messages in the queue before any worker consumes it. `payment` (the default) calls
      `commission_split_requested` once per order, as each payment's on_commit hook does in production: the
@@ -198,7 +198,7 @@ def make_catalogue(sharers: int) -> Catalogue:
         for product in products:
             shop_listing_add(shop=shop, product=product)
         made.append((chain[-1].pk, shop.pk))
-    # The upline snapshot commission_order_paid stores on each queue row, read with the same selector.
+    # The upline snapshot commission_orders_paid stores on each queue row, read with the same selector.
     uplines = member_uplines([member_id for member_id, _shop_id in made], HARD_MAX_LEVELS)
     sharers_with_chains = [
         (member_id, shop_id, json.dumps([[upline_id, eligible] for upline_id, eligible in uplines[member_id]]))

@@ -6,7 +6,7 @@ a service a task runs."""
 import logging
 
 from commissions.services.external import external_lines_requested
-from commissions.services.split import commission_order_paid
+from commissions.services.split import commission_orders_paid
 from commissions.tasks import commission_apply_refund_task
 from core.task_helpers import task_send
 from networks.signals import external_orders_marked
@@ -24,9 +24,9 @@ def external_orders_marked_receiver(sender=None, **_kwargs) -> None:
     external_lines_requested()
 
 
-def order_paid_receiver(sender=None, *, order_id: int, sharer_id: int | None, **_kwargs) -> None:
-    """An order was marked paid, in the transaction still open: queue its split there (sent after the commit)."""
-    commission_order_paid(order_id=order_id, sharer_id=sharer_id)
+def order_paid_receiver(sender=None, *, orders: list[tuple[int, int | None]], **_kwargs) -> None:
+    """Orders were marked paid, in the transaction still open: queue their splits there (sent after the commit)."""
+    commission_orders_paid(orders=orders)
 
 
 def refund_recorded_receiver(sender=None, *, refund_id: int, **_kwargs) -> None:

@@ -355,6 +355,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "referrals.tasks.tree_index_pending_task",
         "schedule": REFERRALS_TREE_INDEX_BEAT_SECONDS,
     },
+    # Payment notices recorded but not applied: a lost message, a crash between the record and the apply.
+    "payment-notices-apply": {"task": "shops.tasks.payment_notices_apply_task", "schedule": 30.0},
+    # Payments still pending minutes after they were opened: ask the provider (its notification may never come).
+    "payments-sync-stale": {"task": "shops.tasks.payments_sync_stale_task", "schedule": 60.0},
     "orders-cancel-unpaid": {
         "task": "shops.tasks.orders_cancel_expired_task",
         "schedule": 60.0,
@@ -436,6 +440,16 @@ WECHAT_API_URL = env.str("WECHAT_API_URL", default="https://api.weixin.qq.com").
 # The buyer's pages ask the provider how a pending payment stands (a notification that is late or lost) at most
 # once per this many seconds per payment.
 PAYMENTS_QUERY_INTERVAL = env.int("PAYMENTS_QUERY_INTERVAL", default=10)
+# The beat asks the provider about a payment still pending this many seconds after it was opened, then again at
+# most every PAYMENTS_SYNC_STALE_INTERVAL seconds until the order is paid or cancelled (at most
+# PAYMENTS_SYNC_STALE_BATCH payments a run).
+PAYMENTS_SYNC_STALE_AFTER = env.int("PAYMENTS_SYNC_STALE_AFTER", default=120)
+PAYMENTS_SYNC_STALE_INTERVAL = env.int("PAYMENTS_SYNC_STALE_INTERVAL", default=300)
+PAYMENTS_SYNC_STALE_BATCH = env.int("PAYMENTS_SYNC_STALE_BATCH", default=200)
+# Payment notices applied per transaction by a worker (shops.services.payment_notices_apply), and how long the
+# "a run is asked for" flag lives if its message is lost (the beat applies what waits in any case).
+PAYMENT_NOTICES_BATCH = env.int("PAYMENT_NOTICES_BATCH", default=500)
+PAYMENT_NOTICES_FLAG_SECONDS = env.int("PAYMENT_NOTICES_FLAG_SECONDS", default=30)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
 # How many units checkouts may hold in stock before they are paid (0: no limit). Stock is reserved at checkout and held

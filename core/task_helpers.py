@@ -26,15 +26,21 @@ def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback:
     return True
 
 
+def task_runs_in_process() -> bool:
+    """Whether tasks run here, in the caller's process, when sent (eager: the embedded default and the tests)."""
+    from celery import current_app
+
+    return bool(current_app.conf.task_always_eager)
+
+
 def task_request_next(request) -> None:
     """Call `request` (a function sending a run's task through `task_request_once`) for the next batch, from a run
     that found a full one: at once when workers run the tasks, so another worker starts on it while this one
     writes; when tasks run in-process (eager, the embedded default) after the current transaction commits, never
     inside it."""
-    from celery import current_app
     from django.db import transaction
 
-    if current_app.conf.task_always_eager:
+    if task_runs_in_process():
         transaction.on_commit(request)
     else:
         request()

@@ -20,7 +20,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
 
 from core.locks import advisory_lock, advisory_lock_key, row_lock, rows_lock
-from shops.models import Order, OrderLine, Payment, Shop
+from shops.models import Order, OrderLine, Payment, Shop, WebhookEvent
 
 
 def checkout_limit_lock(names: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -54,3 +54,15 @@ def order_lines_lock(order: Order) -> list[OrderLine]:
 def payment_lock(payment_id: int) -> Payment:
     """The payment's row, locked (after its order's lock)."""
     return row_lock(Payment.objects.filter(pk=payment_id))
+
+
+def payments_lock(payments: QuerySet[Payment]) -> list[Payment]:
+    """Lock the payments that `payments` (the caller's filter) matches, in id order (after their orders' locks)."""
+    return rows_lock(payments)
+
+
+def waiting_webhook_events_lock(events: QuerySet[WebhookEvent], *, limit: int | None = None) -> list[WebhookEvent]:
+    """Claim the waiting (not yet applied) ones of `events`, oldest first, up to `limit`: locked, skipping those
+    another run holds (so concurrent runs take different events and never wait for each other). Taken before any
+    order lock."""
+    return rows_lock(events.filter(applied_at__isnull=True), limit=limit, skip_locked=True)

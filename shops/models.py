@@ -398,14 +398,22 @@ class RefundLine(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """Every webhook accepted, once: the unique event id makes a replay change nothing."""
+    """Every webhook accepted, once: the unique event id makes a replay change nothing.
+
+    A payment provider's notification is recorded as soon as its signature is verified (`applied_at` empty: it
+    waits), and applied with the others waiting, in batches (shops.services.payment_notices_apply); `notice` keeps
+    what the provider said, as the apply reads it. Payout rail notifications are applied as they are recorded.
+    """
 
     provider = models.CharField(_("provider"), max_length=30)
     event_id = models.CharField(_("event id"), max_length=100)
     event_type = models.CharField(_("type"), max_length=60)
     payload = models.JSONField(_("payload"))
+    notice = models.JSONField(_("notice"), default=dict, blank=True)
     outcome = models.CharField(_("outcome"), max_length=200, blank=True)
     received_at = models.DateTimeField(_("received"), default=timezone.now)
+    applied_at = models.DateTimeField(_("applied"), null=True, blank=True, default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(_("failed attempts"), default=0)
 
     class Meta:
         verbose_name = _("webhook event")
@@ -413,6 +421,10 @@ class WebhookEvent(models.Model):
         ordering = ("-received_at", "-pk")
         constraints = [
             models.UniqueConstraint(fields=["provider", "event_id"], name="shops_webhook_unique_event"),
+        ]
+        indexes = [
+            # The waiting ones, oldest first: a few rows at any time however many were ever received.
+            models.Index(fields=["id"], condition=models.Q(applied_at__isnull=True), name="shops_webhook_waiting"),
         ]
 
     def __str__(self) -> str:

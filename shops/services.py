@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from core.money import ZERO
 from core.phones import phone_e164
 from core.ratelimit import parse_rate
+from core.task_helpers import task_request_once, task_runs_in_process
 from networks.models import ExternalProduct
 from networks.services import external_tracking_link
 from referrals.models import Member
@@ -36,7 +37,16 @@ from shops.clicks import (
     rate_window,
     visitor_hash,
 )
-from shops.locks import checkout_limit_lock, order_lines_lock, order_lock, payment_lock, shop_lock
+from shops.locks import (
+    checkout_limit_lock,
+    order_lines_lock,
+    order_lock,
+    orders_lock,
+    payment_lock,
+    payments_lock,
+    shop_lock,
+    waiting_webhook_events_lock,
+)
 from shops.models import (
     ClickFlush,
     ExternalListing,
@@ -401,37 +411,60 @@ def _order_transition(
     order: Order, to_status: str, *, actor=None, actor_label: str = "", note: str = "", amount=None
 ) -> Order:
     """Move a locked order to `to_status` if ORDER_TRANSITIONS allows it; record the event."""
-    from_status = order.status
-    if to_status not in ORDER_TRANSITIONS[from_status]:
-        raise IllegalTransition(
-            _("An order that is “%(from)s” cannot become “%(to)s”.")
-            % {"from": Status(from_status).label, "to": Status(to_status).label},
-            code="illegal_transition",
-        )
-    order.status = to_status
-    fields = ["status"]
-    if from_status == Status.PENDING_PAYMENT and order.client_key:
-        order.client_key = ""  # only unpaid orders are limited per address: the key is not kept longer
-        fields.append("client_key")
-    stamp = STATUS_TIMESTAMPS.get(to_status)
-    if stamp:
-        setattr(order, stamp, timezone.now())
-        fields.append(stamp)
-    order.save(update_fields=fields)
-    _event(
-        order,
-        OrderEvent.Kind.STATUS,
-        actor=actor,
-        actor_label=actor_label,
-        from_status=from_status,
-        to_status=to_status,
-        amount=amount,
-        note=note,
-    )
-    transaction.on_commit(
-        partial(order_status_changed.send, sender=Order, order_id=order.pk, from_status=from_status, to_status=to_status)
-    )
+    _orders_transition([order], to_status, actor=actor, actor_label=actor_label, note=note, amounts={order.pk: amount})
     return order
+
+
+def _orders_transition(
+    orders: list[Order], to_status: str, *, actor=None, actor_label: str = "", note: str = "", amounts=None
+) -> None:
+    """Move locked orders to `to_status` (IllegalTransition, nothing changed, if ORDER_TRANSITIONS forbids it for
+    any of them): one update per status they come from, their status events in one insert, and their
+    announcement (`order_status_changed`) after the commit. `amounts` ({order id: amount}) goes on the events."""
+    for order in orders:
+        if to_status not in ORDER_TRANSITIONS[order.status]:
+            raise IllegalTransition(
+                _("An order that is “%(from)s” cannot become “%(to)s”.")
+                % {"from": Status(order.status).label, "to": Status(to_status).label},
+                code="illegal_transition",
+            )
+    amounts = amounts or {}
+    stamp, now = STATUS_TIMESTAMPS.get(to_status), timezone.now()
+    moves = [(order, order.status) for order in orders]
+    for from_status in {from_status for _order, from_status in moves}:
+        values = {"status": to_status}
+        if stamp:
+            values[stamp] = now
+        if from_status == Status.PENDING_PAYMENT:
+            values["client_key"] = ""  # only unpaid orders are limited per address: the key is not kept longer
+        Order.objects.filter(pk__in=[order.pk for order, was in moves if was == from_status]).update(**values)
+    for order, _from_status in moves:
+        order.status = to_status
+        if stamp:
+            setattr(order, stamp, now)
+        if _from_status == Status.PENDING_PAYMENT:
+            order.client_key = ""
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order=order,
+                kind=OrderEvent.Kind.STATUS,
+                actor=actor,
+                actor_label=actor_label,
+                from_status=from_status,
+                to_status=to_status,
+                amount=amounts.get(order.pk),
+                note=note,
+            )
+            for order, from_status in moves
+        ]
+    )
+    transaction.on_commit(partial(_orders_announce, [(order.pk, was, to_status) for order, was in moves]))
+
+
+def _orders_announce(changes: list[tuple[int, str, str]]) -> None:
+    for order_id, from_status, to_status in changes:
+        order_status_changed.send(sender=Order, order_id=order_id, from_status=from_status, to_status=to_status)
 
 
 def _return_stock(quantities: dict[int, int]) -> None:
@@ -592,20 +625,70 @@ class WebhookResult:
     reply: str = ""  # the body that acknowledges the webhook, as the provider expects it (Alipay: "success")
 
 
-@transaction.atomic
-def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> WebhookResult:
-    """Verify and apply one provider webhook, exactly once per event id.
+BATCHED_NOTICES = ("payment.succeeded", "payment.failed")
+APPLY_FAILURES_MAX = 5  # an event that failed this often waits for staff (the admin lists it), not for every run
+PAYMENT_NOTICES_FLAG = "shops:payment-notices-apply-asked"
 
-    Raises WebhookRejected (forged, stale, malformed, unknown provider or payment):
-    nothing changes. A replay of an accepted event returns duplicate=True and
-    changes nothing. The event row and its effect commit together, so a webhook
-    that fails half-way is retried whole by the provider.
+
+def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> WebhookResult:
+    """Verify one provider webhook and record it, exactly once per event id; apply it.
+
+    Raises WebhookRejected (forged, stale, malformed, unknown provider or payment, a payment's amount that is not
+    ours): nothing changes. A replay of an accepted event returns duplicate=True and changes nothing.
+
+    Payment notices (paid, failed: the ones that come by the thousand at a peak) are recorded as waiting and
+    applied in batches (`payment_notices_apply`): by a worker, asked for once per burst after the commit, or here
+    at once when tasks run in-process (the embedded default, and then the outcome is the applied one). The record
+    is committed before the provider hears "accepted", so a crash after it loses nothing: the beat applies what
+    waits. The rest (refunds, closed, still pending: rare) are applied here, with the record, in one transaction.
     """
     try:
         provider = get_provider(provider_name)
     except KeyError as error:
         raise WebhookRejected(f"unknown provider {provider_name!r}") from error
     notice = provider.parse_webhook(body, headers)
+    amount = (
+        Payment.objects.filter(provider=provider.name, reference=notice.payment_reference)
+        .values_list("amount", flat=True)
+        .first()
+    )
+    if amount is None:
+        raise WebhookRejected(f"unknown payment {notice.payment_reference!r}")
+    if notice.event_type == "payment.succeeded" and notice.amount != amount:
+        raise WebhookRejected(f"amount {notice.amount} does not match payment {amount}")
+    if notice.event_type not in BATCHED_NOTICES:
+        return _webhook_apply_now(provider, notice)
+
+    event = WebhookEvent(
+        provider=provider.name,
+        event_id=notice.event_id,
+        event_type=notice.event_type,
+        payload=notice.payload,
+        notice=notice.record(),
+        applied_at=None,
+    )
+    try:
+        if connection.in_atomic_block:  # the caller's transaction survives a replay's IntegrityError
+            with transaction.atomic():
+                event.save(force_insert=True)
+        else:  # one statement, committed on its own: no BEGIN and COMMIT round trips
+            event.save(force_insert=True)
+    except IntegrityError:
+        return WebhookResult(
+            duplicate=True, outcome="already processed", reply=provider.webhook_reply("already processed")
+        )
+    if task_runs_in_process():
+        with transaction.atomic():
+            claimed = waiting_webhook_events_lock(WebhookEvent.objects.filter(pk=event.pk))
+            outcome = _notices_apply(claimed)[event.pk] if claimed else "applied by another run"
+    else:
+        transaction.on_commit(payment_notices_requested)
+        outcome = "received"
+    return WebhookResult(duplicate=False, outcome=outcome, reply=provider.webhook_reply(outcome))
+
+
+@transaction.atomic
+def _webhook_apply_now(provider, notice: WebhookNotice) -> WebhookResult:
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
@@ -615,25 +698,167 @@ def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> Webh
         return WebhookResult(
             duplicate=True, outcome="already processed", reply=provider.webhook_reply("already processed")
         )
-    payment = (
-        Payment.objects.select_related("order")
-        .filter(provider=provider.name)
-        .filter(reference=notice.payment_reference)
-        .first()
-    )
-    if payment is None:
-        raise WebhookRejected(f"unknown payment {notice.payment_reference!r}")
-    if notice.event_type.startswith("refund."):
-        outcome = _apply_refund_notice(payment, notice, provider)
-    elif notice.event_type == "payment.closed":
-        outcome = _payment_close_locally(payment)
-    elif notice.event_type == "payment.pending":
-        outcome = "payment still pending"
-    else:
-        outcome = _apply_payment_notice(payment, notice)
+    payment = Payment.objects.select_related("order").get(provider=provider.name, reference=notice.payment_reference)
+    outcome = _notice_apply(payment, notice, provider)
     event.outcome = outcome
     event.save(update_fields=["outcome"])
     return WebhookResult(duplicate=False, outcome=outcome, reply=provider.webhook_reply(outcome))
+
+
+def _notice_apply(payment: Payment, notice: WebhookNotice, provider) -> str:
+    """Apply one notice of `payment` (its order may be locked already): WebhookRejected if it must not apply."""
+    if notice.event_type.startswith("refund."):
+        return _apply_refund_notice(payment, notice, provider)
+    if notice.event_type == "payment.closed":
+        return _payment_close_locally(payment)
+    if notice.event_type == "payment.pending":
+        return "payment still pending"
+    return _apply_payment_notice(payment, notice)
+
+
+def payment_notices_requested() -> bool:
+    """Ask for a run of `payment_notices_apply` unless one is asked for and not started (one message a burst)."""
+    from shops.tasks import payment_notices_apply_task
+
+    return task_request_once(
+        flag=PAYMENT_NOTICES_FLAG,
+        task=payment_notices_apply_task,
+        flag_seconds=settings.PAYMENT_NOTICES_FLAG_SECONDS,
+        logger=logger,
+        fallback="the beat applies the waiting payment notices",
+    )
+
+
+def payment_notices_apply(*, limit: int | None = None, more=None) -> int:
+    """Apply up to `limit` waiting payment notices, oldest first, in one transaction; return how many.
+
+    Safe to run twice or concurrently: the waiting events are claimed with SKIP LOCKED, so two runs take
+    different ones, and an event is applied once (its `applied_at` is set in the same transaction). `more` is
+    called once the batch is claimed if it was full, so another worker starts on the next batch.
+    """
+    limit = limit or settings.PAYMENT_NOTICES_BATCH
+    cache.delete(PAYMENT_NOTICES_FLAG)  # whatever commits from now on asks again
+    with transaction.atomic():
+        events = waiting_webhook_events_lock(WebhookEvent.objects.filter(attempts__lt=APPLY_FAILURES_MAX), limit=limit)
+        if not events:
+            return 0
+        if more is not None and len(events) == limit:
+            more()
+        _notices_apply(events)
+    return len(events)
+
+
+def _notices_apply(events: list[WebhookEvent]) -> dict[int, str]:
+    """Apply recorded payment notices (locked by the caller, in event order) in the caller's transaction; return
+    {event id: outcome}.
+
+    The common case, a first "paid" for a pending payment of an order awaiting payment, is applied for the whole
+    batch at once: a few statements, however many orders. Anything else (a second notice of one payment, "failed",
+    a payment or order in another state) is applied one by one, in a savepoint each, as it would have been alone.
+    An event whose apply fails for another reason (the provider unreachable for a late payment's refund) is left
+    waiting with its failure counted.
+    """
+    notices = {event.pk: WebhookNotice.from_record(event.event_id, event.notice, event.payload) for event in events}
+    providers = {event.provider for event in events}
+    references = {notice.payment_reference for notice in notices.values()}
+    found = Payment.objects.filter(provider__in=providers, reference__in=references).values_list(
+        "provider", "reference", "pk", "order_id"
+    )
+    payment_ids = {(provider, reference): (pk, order_id) for provider, reference, pk, order_id in found}
+    # Locks in the documented order: the orders (id order), then their payments (id order).
+    locked_orders = orders_lock(Order.objects.filter(pk__in={order_id for _pk, order_id in payment_ids.values()}))
+    orders = {order.pk: order for order in locked_orders}
+    locked_payments = payments_lock(Payment.objects.filter(pk__in={pk for pk, _order_id in payment_ids.values()}))
+    payments = {payment.pk: payment for payment in locked_payments}
+    outcomes: dict[int, str] = {}
+    at_once: list[tuple[WebhookEvent, Payment]] = []
+    one_by_one: list[tuple[WebhookEvent, Payment]] = []
+    seen: set[int] = set()
+    for event in events:
+        notice = notices[event.pk]
+        ids = payment_ids.get((event.provider, notice.payment_reference))
+        if ids is None:
+            outcomes[event.pk] = f"refused: unknown payment {notice.payment_reference!r:.60}"
+            continue
+        payment = payments[ids[0]]
+        if (
+            notice.event_type == "payment.succeeded"
+            and payment.pk not in seen
+            and payment.status == Payment.Status.PENDING
+            and orders[payment.order_id].status == Status.PENDING_PAYMENT
+            and notice.amount == payment.amount
+        ):
+            at_once.append((event, payment))
+        else:
+            one_by_one.append((event, payment))
+        seen.add(payment.pk)
+    if at_once:
+        _payments_succeed([payment for _event, payment in at_once], orders)
+        outcomes.update((event.pk, "order paid") for event, _payment in at_once)
+    failed: set[int] = set()
+    for event, payment in one_by_one:
+        notice = notices[event.pk]
+        try:
+            with transaction.atomic():
+                outcomes[event.pk] = _notice_apply(payment, notice, get_provider(payment.provider))
+        except WebhookRejected as error:
+            outcomes[event.pk] = f"refused: {error}"[:200]
+        except Exception:
+            logger.exception("payment notice %s:%s could not be applied", event.provider, event.event_id)
+            failed.add(event.pk)
+    grouped = _group(outcomes)
+    logger.info("payment notices applied: %s", {outcome: len(pks) for outcome, pks in grouped.items()})
+    for outcome, pks in grouped.items():
+        if outcome.startswith("refused"):
+            logger.error("payment notice refused when applied (%s): events %s", outcome, pks[:20])
+        WebhookEvent.objects.filter(pk__in=pks).update(outcome=outcome, applied_at=timezone.now())
+    if failed:
+        WebhookEvent.objects.filter(pk__in=failed).update(attempts=F("attempts") + 1)
+    return outcomes
+
+
+def _group(outcomes: dict[int, str]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for pk, outcome in outcomes.items():
+        grouped.setdefault(outcome, []).append(pk)
+    return grouped
+
+
+def _payments_succeed(payments: list[Payment], orders: dict[int, Order]) -> None:
+    """First "paid" notices of pending payments whose orders (locked, one payment each) await payment: the payments
+    succeed, the orders are paid, their events written and the splits queued, for all of them at once."""
+    now = timezone.now()
+    Payment.objects.filter(pk__in=[payment.pk for payment in payments]).update(
+        status=Payment.Status.SUCCEEDED, completed_at=now
+    )
+    paid = []
+    for payment in payments:
+        payment.status, payment.completed_at = Payment.Status.SUCCEEDED, now
+        paid.append(orders[payment.order_id])
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order_id=payment.order_id,
+                kind=OrderEvent.Kind.PAYMENT,
+                actor_label=payment.provider,
+                amount=payment.amount,
+                note=payment.reference,
+            )
+            for payment in payments
+        ]
+    )
+    by_provider: dict[str, list[Payment]] = {}
+    for payment in payments:
+        by_provider.setdefault(payment.provider, []).append(payment)
+    for provider_name, group in by_provider.items():
+        _orders_transition(
+            [orders[payment.order_id] for payment in group],
+            Status.PAID,
+            actor_label=provider_name,
+            amounts={payment.order_id: payment.amount for payment in group},
+        )
+    # In this transaction: commissions queues the splits with the uplines as they are now, and asks after commit.
+    order_paid.send(sender=Order, orders=[(order.pk, order.sharer_id) for order in paid])
 
 
 def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
@@ -663,7 +888,7 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
     if order.status == Status.PENDING_PAYMENT:
         _order_transition(order, Status.PAID, actor_label=payment.provider, amount=payment.amount)
         # In this transaction: commissions queues the split with the upline as it is now, and sends it after commit.
-        order_paid.send(sender=Order, order_id=order.pk, sharer_id=order.sharer_id)
+        order_paid.send(sender=Order, orders=[(order.pk, order.sharer_id)])
         return "order paid"
     # Paid after the order was cancelled (timeout) or paid twice: give the money straight back.
     result = get_provider(payment.provider).refund(payment, payment.amount, idempotency_key=f"late-{payment.pk}")
@@ -826,6 +1051,31 @@ def payments_sync_due(*, payments: list[Payment]) -> bool:
             continue
         if outcome != "payment still pending":
             logger.info("payment %s repaired by a query: %s", payment.reference, outcome)
+    return asked
+
+
+def payments_sync_stale(*, now=None) -> int:
+    """Ask the providers about payments still pending PAYMENTS_SYNC_STALE_AFTER seconds after they were opened,
+    of orders still awaiting payment, each at most once per PAYMENTS_SYNC_STALE_INTERVAL: the notification that
+    never came is repaired even when no buyer is looking. Return how many were asked."""
+    now = now or timezone.now()
+    stale = (
+        Payment.objects.filter(
+            status=Payment.Status.PENDING,
+            order__status=Status.PENDING_PAYMENT,
+            created_at__lte=now - timedelta(seconds=settings.PAYMENTS_SYNC_STALE_AFTER),
+        )
+        .exclude(provider="sandbox")
+        .order_by("created_at")
+    )
+    asked = 0
+    for payment in stale[: settings.PAYMENTS_SYNC_STALE_BATCH * 4]:
+        if asked >= settings.PAYMENTS_SYNC_STALE_BATCH:
+            break
+        if not cache.add(f"payment-sync-stale:{payment.pk}", 1, timeout=settings.PAYMENTS_SYNC_STALE_INTERVAL):
+            continue
+        if payments_sync_due(payments=[payment]):
+            asked += 1
     return asked
 
 

@@ -1,9 +1,10 @@
 """What the shops app announces to the apps above it, which it never imports: the storefront's one port upward.
 
-- `order_paid` (arguments `order_id`, `sharer_id`) is sent INSIDE the transaction that marks an order paid. A
+- `order_paid` (argument `orders`: a list of `(order_id, sharer_id)`, one send for all the orders one transaction
+  marks paid: a batch of payment notifications is one send) is sent INSIDE the transaction that marks them paid. A
   receiver that writes does so in that transaction, so the payment and what follows from it commit or roll back
   together; an exception in a receiver rolls the payment back (`send`, not `send_robust`). The commission ledger's
-  keeper (commissions, connected in its AppConfig.ready) queues the order's split with the upline as it is now.
+  keeper (commissions, connected in its AppConfig.ready) queues the orders' splits with the upline as it is now.
 - `refund_recorded` (argument `refund_id`) is sent AFTER the commit that recorded a refund (a late payment's
   included). Receivers only ask for work; the commission sweep finds a refund whose message was lost.
 

@@ -4,7 +4,14 @@ import urllib.request
 
 from celery import shared_task
 
-from shops.services import clicks_flush, orders_cancel_expired
+from core.task_helpers import task_request_next
+from shops.services import (
+    clicks_flush,
+    orders_cancel_expired,
+    payment_notices_apply,
+    payment_notices_requested,
+    payments_sync_stale,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -13,6 +20,24 @@ logger = logging.getLogger(__name__)
 def orders_cancel_expired_task() -> int:
     """Periodic: cancel unpaid orders past the payment timeout and return their stock."""
     return orders_cancel_expired()
+
+
+@shared_task
+def payment_notices_apply_task() -> int:
+    """Apply a batch of waiting payment notices (asked for once per burst by the webhook, and by the beat for any
+    whose message was lost); a full batch asks for the next at once, so every idle worker joins in."""
+    return payment_notices_apply(more=_ask_for_more_notices)
+
+
+def _ask_for_more_notices() -> None:
+    task_request_next(payment_notices_requested)
+
+
+@shared_task
+def payments_sync_stale_task() -> int:
+    """Periodic: ask the providers about payments still pending a while after they were opened (a notification that
+    never came, and the buyer left the page that would have asked)."""
+    return payments_sync_stale()
 
 
 @shared_task

@@ -35,7 +35,7 @@ from commissions.services.release import commission_release_due, external_releas
 from commissions.services.split import (
     SPLIT_COLUMNS,
     SPLIT_SCHEDULED_KEY,
-    commission_order_paid,
+    commission_orders_paid,
     commission_split_order,
     commission_split_queued,
     commission_split_requested,
@@ -51,7 +51,7 @@ __all__ = [
     "LevelShare",
     "commission_apply_refund",
     "commission_entries_mark_paid",
-    "commission_order_paid",
+    "commission_orders_paid",
     "commission_release_due",
     "commission_split_order",
     "commission_split_queued",

@@ -1,6 +1,6 @@
 """The split (SPEC §7): how a paid order becomes ledger rows, exactly once.
 
-1. In the transaction that marks the order paid, `commission_order_paid` adds it to `SplitQueue` (an
+1. In the transaction that marks the order paid, `commission_orders_paid` adds it to `SplitQueue` (an
    outbox: if the broker is down, nothing is lost) and asks for `commission_split_order_task` after commit.
 2. That task drains the queue in batches: it locks up to `COMMISSION_SPLIT_BATCH` queued orders with SKIP
    LOCKED (so concurrent workers take different orders), locks those orders' rows, splits every line with
@@ -41,15 +41,23 @@ Entry = CommissionEntry
 SPLIT_SCHEDULED_KEY = "commissions:split-scheduled"
 
 
-def commission_order_paid(*, order_id: int, sharer_id: int | None) -> None:
-    """Called by the storefront inside the transaction that marks an order paid: queue its split.
+def commission_orders_paid(*, orders: list[tuple[int, int | None]]) -> None:
+    """Called by the storefront inside the transaction that marks orders paid ([(order id, sharer id)]): queue their
+    splits.
 
-    The upline is read now (one query) and kept with the queue row, so a split that runs later still pays
-    the chain as it was at payment time, whatever moves or suspensions happen in between.
+    The uplines are read now (one query for all the orders) and kept with the queue rows, so a split that runs
+    later still pays the chain as it was at payment time, whatever moves or suspensions happen in between.
     """
-    chain = member_uplines([sharer_id], HARD_MAX_LEVELS).get(sharer_id, []) if sharer_id else []
+    sharers = [sharer_id for _order_id, sharer_id in orders if sharer_id]
+    chains = member_uplines(sharers, HARD_MAX_LEVELS) if sharers else {}
     SplitQueue.objects.bulk_create(
-        [SplitQueue(order_id=order_id, chain=[[member_id, eligible] for member_id, eligible in chain])],
+        [
+            SplitQueue(
+                order_id=order_id,
+                chain=[[member_id, eligible] for member_id, eligible in chains.get(sharer_id, [])],
+            )
+            for order_id, sharer_id in orders
+        ],
         ignore_conflicts=True,
     )
     transaction.on_commit(commission_split_requested)

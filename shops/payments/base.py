@@ -35,6 +35,28 @@ class WebhookNotice:
     # this refund's own amount (WeChat Pay's amount.refund).
     amount_is_refunded_total: bool = False
 
+    def record(self) -> dict:
+        """What the apply needs of this notice, as JSON (WebhookEvent.notice); `from_record` reads it back."""
+        return {
+            "event_type": self.event_type,
+            "payment_reference": self.payment_reference,
+            "amount": str(self.amount),
+            "refund_reference": self.refund_reference,
+            "amount_is_refunded_total": self.amount_is_refunded_total,
+        }
+
+    @classmethod
+    def from_record(cls, event_id: str, record: dict, payload: dict) -> "WebhookNotice":
+        return cls(
+            event_id=event_id,
+            event_type=record["event_type"],
+            payment_reference=record["payment_reference"],
+            amount=Decimal(record["amount"]),
+            payload=payload,
+            refund_reference=record.get("refund_reference", ""),
+            amount_is_refunded_total=record.get("amount_is_refunded_total", False),
+        )
+
 
 @dataclass(frozen=True)
 class RefundResult:

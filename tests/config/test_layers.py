@@ -65,7 +65,7 @@ def test_shops_reaches_commissions_only_through_its_signals(tmp_path):
     copy = _copy_project(tmp_path)
     services = copy / "shops" / "services.py"
     services.write_text(
-        services.read_text(encoding="utf-8") + "\n\nfrom commissions.services import commission_order_paid  # noqa\n",
+        services.read_text(encoding="utf-8") + "\n\nfrom commissions.services import commission_orders_paid  # noqa\n",
         encoding="utf-8",
     )
     result = _lint(copy)
