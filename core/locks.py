@@ -10,7 +10,8 @@ circle (a deadlock):
    (`shops.locks`), the commission settings lock (`commissions.locks`); several keys in ascending order.
 2. Row locks, each model's rows in primary-key order, the models in this order:
    - the commission settings: the policy in force, then plans (`commissions.locks`);
-   - claims of queued work (`commissions.locks.split_queue_claim`): SKIP LOCKED, so they never wait;
+   - claims of queued work (`commissions.locks.split_queue_claim`, `shops.locks.waiting_webhook_events_lock`):
+     SKIP LOCKED, so they never wait;
    - a network's report import, then the network, then its order lines (`networks.locks`);
    - members (`referrals.locks`), shops, then **orders**, then their lines, then their payments (`shops.locks`);
    - a withdrawal's transfer at a payout rail, then withdrawals, then **wallets** (`payouts.locks`): a member's money

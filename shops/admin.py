@@ -617,12 +617,30 @@ class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
 # --- Webhooks -------------------------------------------------------------------
 
 
+class WaitingFilter(admin.SimpleListFilter):
+    """Payment notices recorded and not yet applied: a few at any time at a peak; one failing again and again (its
+    attempts count) waits here for someone to look."""
+
+    title = _("applied")
+    parameter_name = "waiting"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Waiting to be applied")), ("failing", _("Failing to apply"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(applied_at__isnull=True)
+        if self.value() == "failing":
+            return queryset.filter(applied_at__isnull=True, attempts__gt=0)
+        return queryset
+
+
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ViewOnlyAdmin):
     """Every accepted webhook, as received. An audit trail: nothing here is added, changed or deleted."""
 
-    list_display = ("received_at", "provider", "event_type", "event_id", "outcome")
-    list_filter = ("provider", "event_type", "received_at")
+    list_display = ("received_at", "provider", "event_type", "event_id", "outcome", "applied_at", "attempts")
+    list_filter = (WaitingFilter, "provider", "event_type", "received_at")
     search_fields = ("=event_id", "outcome")
     date_hierarchy = "received_at"
     list_per_page = 50

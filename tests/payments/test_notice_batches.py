@@ -282,3 +282,27 @@ def test_the_beat_asks_a_still_unpaid_payment_again_only_after_the_interval(wech
     assert payments_sync_stale() == 1  # asked: still unpaid
     assert payments_sync_stale() == 0  # not again within the interval
     assert Order.objects.get(pk=order.pk).status == Status.PENDING_PAYMENT
+
+
+@pytest.mark.django_db
+def test_staff_find_the_waiting_and_the_failing_notices_in_the_admin(
+    deferred, django_capture_on_commit_callbacks, admin_client
+):
+    from django.urls import reverse
+
+    waiting, failing, applied = [_payment(order) for order in _orders(3)]
+    for payment in (waiting, failing, applied):
+        _receive(django_capture_on_commit_callbacks, payment)
+    WebhookEvent.objects.filter(payload__data__payment=failing.reference).update(attempts=2)
+    WebhookEvent.objects.filter(payload__data__payment=applied.reference).update(applied_at=timezone.now())
+    url = reverse("admin:shops_webhookevent_changelist")
+
+    event_ids = dict(WebhookEvent.objects.values_list("payload__data__payment", "event_id"))
+
+    def listed(query: str) -> set[str]:
+        page = admin_client.get(url + query).content.decode()
+        return {p.reference for p in (waiting, failing, applied) if event_ids[p.reference] in page}
+
+    assert listed("") == {waiting.reference, failing.reference, applied.reference}
+    assert listed("?waiting=yes") == {waiting.reference, failing.reference}
+    assert listed("?waiting=failing") == {failing.reference}
