@@ -180,7 +180,7 @@ class OrderFilterForm(forms.Form):
 
     status = forms.ChoiceField(label=_("Status"), choices=[("", _("All")), *Order.Status.choices], required=False)
     source = forms.ChoiceField(
-        label=_("From"),
+        label=_("Sold through"),
         choices=[
             ("", _("All")),
             (ORDER_SOURCE_SHOP, _("My shop")),
@@ -191,7 +191,7 @@ class OrderFilterForm(forms.Form):
     placed_from = forms.DateField(
         label=_("Placed from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    placed_to = forms.DateField(label=_("to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    placed_to = forms.DateField(label=_("Placed until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def filters(self) -> dict:
         """{status, source, placed_from, placed_to} from whichever fields are valid."""
