@@ -16,6 +16,9 @@ from members.selectors import member_order_rows
 from shops.models import Order
 from shops.selectors import ORDER_SOURCES, member_order, member_orders, order_timeline
 
+# Named in the schema as MemberOrderSourceEnum (settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]): the commission
+# entries' `source` is another choice set.
+SOURCE_CHOICES = [(source, source) for source in ORDER_SOURCES]
 ORDER_NUMBER = path_parameter(
     "number", {"type": "string", "pattern": "^[^/]+$", "maxLength": 20}, "One of my orders' number."
 )
@@ -24,7 +27,7 @@ ORDER_NUMBER = path_parameter(
 class MemberOrderFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Order.Status.choices)
     source = django_filters.ChoiceFilter(
-        choices=[(source, source) for source in ORDER_SOURCES],
+        choices=SOURCE_CHOICES,
         label=gettext_lazy("shop: placed in my shop; link: a sale I shared through my links."),
     )
     placed_after = django_filters.DateFilter(
@@ -63,7 +66,7 @@ class MemberOrderSerializer(serializers.Serializer):
     number = serializers.CharField(read_only=True)
     status = serializers.CharField(source="order.status", read_only=True)
     source = serializers.ChoiceField(
-        choices=ORDER_SOURCES, read_only=True, help_text="shop: placed in my shop; link: a sale I shared."
+        choices=SOURCE_CHOICES, read_only=True, help_text="shop: placed in my shop; link: a sale I shared."
     )
     shop = serializers.CharField(source="order.shop.name", read_only=True)
     total = money_field(source="order.total")
