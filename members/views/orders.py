@@ -19,7 +19,7 @@ from shops.selectors import member_order, member_orders, order_timeline
 ORDERS_PER_PAGE = 20
 
 
-@member_required(suspended_may_read=True)  # like earnings: what was sold stays visible to a suspended member
+@member_required  # closed to a suspended member, as the member API's orders are (docs/security.md)
 @require_GET
 def orders(request):
     form = OrderFilterForm(request.GET)
@@ -31,7 +31,7 @@ def orders(request):
     )
 
 
-@member_required(suspended_may_read=True)
+@member_required
 @require_GET
 def order_detail(request, number: str):
     order = member_order(request.member, number)

@@ -318,3 +318,15 @@ def test_api_order_detail_has_the_timeline_and_another_members_order_is_404(worl
     assert stranger.status_code == 404 and set(stranger.json()) == {"code", "message", "fields"}
     for value in FULL_CONTACT:
         assert value not in mine.content.decode()
+
+
+def test_api_list_in_a_bounded_number_of_queries(world, pay, django_assert_max_num_queries):
+    for _ in range(12):
+        pay(world["place"](world["ann_shop"]))
+    client = _api(world["ann"])
+
+    with django_assert_max_num_queries(8):
+        body = client.get(API_ORDERS, {"page_size": 50}).json()
+
+    assert body["count"] == 14
+    assert sum(1 for row in body["results"] if row["commission"] is not None) == 12
