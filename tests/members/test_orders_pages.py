@@ -208,7 +208,7 @@ def test_pages_of_20_in_a_bounded_number_of_queries(client, world, django_assert
         world["place"](world["ann_shop"])
     client.force_login(ann.user)
 
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(8):
         first = client.get(ORDERS)
     second = client.get(ORDERS, {"page": 2})
 
@@ -325,7 +325,7 @@ def test_api_list_in_a_bounded_number_of_queries(world, pay, django_assert_max_n
         pay(world["place"](world["ann_shop"]))
     client = _api(world["ann"])
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(6):
         body = client.get(API_ORDERS, {"page_size": 50}).json()
 
     assert body["count"] == 14
