@@ -550,10 +550,19 @@ class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
                 messages.ERROR,
             )
             return None
+        chosen = len(orders)
         orders = [order for order in orders if order.status in (Order.Status.PAID, Order.Status.SHIPPED)]
         if not orders:
             self.message_user(request, _("None of the chosen orders is paid or on its way."), messages.ERROR)
             return None
+        if len(orders) < chosen and "apply" not in request.POST:
+            left_out = chosen - len(orders)
+            message = ngettext(
+                "%d chosen order is left out: it is not paid or on its way.",
+                "%d chosen orders are left out: they are not paid or on their way.",
+                left_out,
+            )
+            self.message_user(request, message % left_out, messages.WARNING)
         form = OrderShipmentForm(request.POST if "apply" in request.POST else None, orders=orders)
         if form.is_valid():
             note = form.cleaned_data["note"]

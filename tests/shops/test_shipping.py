@@ -261,6 +261,16 @@ def test_admin_action_shows_bad_waybill_beside_its_field_and_ships_nothing(admin
     assert Order.objects.filter(status=Status.SHIPPED).count() == 0
 
 
+def test_admin_action_says_which_chosen_orders_it_leaves_out(admin_client, paid, shop):
+    unpaid = place_order(shop)
+
+    response = _ship(admin_client, paid, unpaid, apply=False)
+
+    messages = [str(message) for message in response.context["messages"]]
+    assert "1 chosen order is left out: it is not paid or on its way." in messages
+    assert [row["order"].pk for row in response.context["form"].rows()] == [paid.pk]
+
+
 def test_admin_action_leaves_out_orders_that_are_not_paid_or_on_their_way(admin_client, shop):
     unpaid = place_order(shop)
 
