@@ -129,6 +129,31 @@ def member_commission_entries(member, status: str | None = None, level: int | No
     return entries.order_by("-created_at", "-pk")
 
 
+def member_order_commissions(member, order_ids) -> dict[int, Decimal]:
+    """{order id: what `member` earns on it, net}: their entries on each of our own orders in `order_ids`
+    (commission less reversals and clawbacks), whatever their status; orders they earn nothing on are absent.
+    One grouped query."""
+    rows = (
+        Entry.objects.filter(beneficiary=member, order_id__in=list(order_ids))
+        .order_by()
+        .values("order_id")
+        .annotate(amount=Sum("amount"))
+        .values_list("order_id", "amount")
+    )
+    return {order_id: money_sum(amount) for order_id, amount in rows}
+
+
+def member_order_entries(member, order_id: int) -> list[Entry]:
+    """`member`'s entries on one of our own orders, oldest first, with the line each is for: why the amount of
+    `member_order_commissions` is what it is."""
+    return list(
+        Entry.objects.filter(beneficiary=member, order_id=order_id)
+        .select_related("order_line")
+        .only("pk", "order_line__title", "level", "kind", "amount", "status", "capped_by", "created_at")
+        .order_by("created_at", "pk")
+    )
+
+
 def _refunded_line_amount() -> Subquery:
     """For a reversal or clawback: how much of its line its refund paid back (None for a commission)."""
     return Subquery(

@@ -602,6 +602,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets share the field name "source" (a commission entry's: shop or network; a member order's: shop
+    # or link): each named here, the entries' keeping the name it had.
+    "ENUM_NAME_OVERRIDES": {
+        "SourceEnum": ["shop", "network"],
+        "MemberOrderSourceEnum": "members.api.orders.SOURCE_CHOICES",
+    },
 }
 
 # External affiliate networks (issue #12, networks/): the incremental order sync reads the report in windows of

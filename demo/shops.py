@@ -205,9 +205,14 @@ def _orders(shops: list[Shop], products: list[Product]) -> dict[int, int]:
 
     place(demo_shop, {longjing: 1}, BUYERS[0], 0)  # left awaiting payment (within the payment timeout)
     _pay(place(demo_shop, {tieguanyin: 2, jerky: 3}, BUYERS[1], 1))
-    order_mark_shipped(order=_pay(place(demo_shop, {puer: 1}, BUYERS[2], 4)), actor=staff)
+    order_mark_shipped(
+        order=_pay(place(demo_shop, {puer: 1}, BUYERS[2], 4)), actor=staff, courier="sf", waybill="SF1402345678901"
+    )
     shipped = order_mark_shipped(
-        order=_pay(place(demo_shop, {tea_set: 1, longjing: 2}, BUYERS[3], completed_days)), actor=staff
+        order=_pay(place(demo_shop, {tea_set: 1, longjing: 2}, BUYERS[3], completed_days)),
+        actor=staff,
+        courier="zto",
+        waybill="731402345678",
     )
     order_mark_completed(order=shipped, actor=staff)
     order_cancel(order=place(demo_shop, {wife_cakes: 4}, BUYERS[4], 6), actor_label="buyer", reason="Ordered twice.")

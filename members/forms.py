@@ -12,8 +12,8 @@ from commissions.models import CommissionEntry
 from core.images import IMAGE_FORMATS, image_upload_check
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
 from payouts.models import PayoutAccount
-from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Product, Shop
-from shops.selectors import shop_address_suggestion
+from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Order, Product, Shop
+from shops.selectors import ORDER_SOURCE_LINK, ORDER_SOURCE_SHOP, shop_address_suggestion
 
 # --- My shop and links -------------------------------------------------------------------------------
 
@@ -172,6 +172,32 @@ class CommissionFilterForm(forms.Form):
         """{status, level} from whichever fields are valid."""
         self.is_valid()
         return {"status": self.cleaned_data.get("status") or None, "level": self.cleaned_data.get("level")}
+
+
+class OrderFilterForm(forms.Form):
+    """The filters of the owner's order list (GET). Invalid values are ignored (their errors shown beside them),
+    never an error page."""
+
+    status = forms.ChoiceField(label=_("Status"), choices=[("", _("All")), *Order.Status.choices], required=False)
+    source = forms.ChoiceField(
+        label=_("Sold through"),
+        choices=[
+            ("", _("All")),
+            (ORDER_SOURCE_SHOP, _("My shop")),
+            (ORDER_SOURCE_LINK, _("My links")),
+        ],
+        required=False,
+    )
+    placed_from = forms.DateField(
+        label=_("Placed from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    placed_to = forms.DateField(label=_("Placed until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def filters(self) -> dict:
+        """{status, source, placed_from, placed_to} from whichever fields are valid."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {name: data.get(name) or None for name in ("status", "source", "placed_from", "placed_to")}
 
 
 # --- Payouts ------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The overview's figures: the member's link clicks and sales (shops) and earnings (commissions), per day and per
 period. The team page's: the levels of the downline the policy pays (commissions), and each member of a level
-(referrals) with their sales (shops).
+(referrals) with their sales (shops). The orders page's rows: an order (shops) with what the member earns on it
+(commissions), its buyer masked.
 """
 
 from dataclasses import dataclass
@@ -13,10 +14,12 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from commissions.selectors import member_earnings_by_day, policy_in_force
+from commissions.selectors import member_earnings_by_day, member_order_commissions, policy_in_force
+from core.masking import mask_email, mask_name, mask_phone
 from core.money import ZERO, money_sum
 from referrals.models import Member
 from referrals.selectors import member_team_level
+from shops.models import Order
 from shops.selectors import SALES, member_link_clicks, sharer_sales, sold_orders
 
 DASHBOARD_DAYS = 30  # the chart and the longest period of the overview
@@ -141,3 +144,38 @@ def month_bounds(day: date) -> tuple[datetime, datetime]:
     month_start = day.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     return _day_bounds(month_start, next_month - timedelta(days=1))
+
+
+# --- Orders ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnerOrderRow:
+    """An order as its shop's owner or its sharer sees it: what they earn on it, and who bought masked (name
+    initial, phone 139****1111, or the email's first letter when there is no phone), never the address."""
+
+    order: Order
+    source: str  # shops.selectors.ORDER_SOURCES
+    commission: Decimal | None  # None: no entry for the member on this order (yet)
+    buyer_name: str
+    buyer_contact: str
+
+    @property
+    def number(self) -> str:
+        return self.order.number
+
+
+def member_order_rows(member: Member, orders) -> list[OwnerOrderRow]:
+    """A page of `shops.selectors.member_orders` as rows, the member's commission on each read in one query."""
+    orders = list(orders)
+    commissions = member_order_commissions(member, [order.pk for order in orders])
+    return [
+        OwnerOrderRow(
+            order=order,
+            source=order.source,
+            commission=commissions.get(order.pk),
+            buyer_name=mask_name(order.buyer_name),
+            buyer_contact=mask_phone(order.buyer_phone) if order.buyer_phone else mask_email(order.buyer_email),
+        )
+        for order in orders
+    ]

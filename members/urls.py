@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from members.decorators import suspended_refused
-from members.views import earnings, join, links, overview, payouts, shop
+from members.views import earnings, join, links, orders, overview, payouts, shop
 
 app_name = "members"
 
@@ -28,6 +28,8 @@ urlpatterns = [
         r"^dashboard/links/(?P<link_id>[0-9]+)/qr\.(?P<fmt>svg|png)$", suspended_refused(links.link_qr), name="link_qr"
     ),
     re_path(r"^dashboard/invite/qr\.(?P<fmt>svg|png)$", suspended_refused(links.invite_qr), name="invite_qr"),
+    path("dashboard/orders/", orders.orders, name="orders"),
+    path("dashboard/orders/<str:number>/", orders.order_detail, name="order_detail"),
     path("dashboard/commissions/", earnings.commission_entries, name="commission_entries"),
     path("dashboard/commissions/<int:entry_id>/", earnings.commission_entry_detail, name="commission_entry_detail"),
     path("dashboard/payouts/", payouts.overview, name="payouts"),

@@ -26,9 +26,11 @@ from django.utils.translation import ngettext
 from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin, ViewOnlyAdmin, for_each_row
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from core.forms import add_service_errors
+from core.masking import mask_name
 from core.money import ZERO, format_money
 from core.phones import phone_e164
 from referrals.models import Member
+from shops.couriers import COURIER_CHOICES
 from shops.models import (
     Category,
     ClickFlush,
@@ -57,13 +59,16 @@ from shops.services import (
     order_mark_shipped,
     order_refund,
     share_link_deactivate,
+    shipment_clean,
     shop_change_owner,
     shop_listing_remove,
     shop_listing_set_featured,
 )
 
-# A line refund form for more orders than this is a mistake (e.g. "select all"), not a workflow.
+# A line refund form for more orders than this is a mistake (e.g. "select all"), not a workflow; so is a shipping
+# form.
 REFUND_LINES_MAX_ORDERS = 20
+SHIP_MAX_ORDERS = 20
 
 BUYER_CONTACT_FIELDS = ("buyer_name", "buyer_phone", "buyer_email", "shipping_address")
 
@@ -72,12 +77,6 @@ def sees_buyer_contact(request) -> bool:
     """Active staff allowed to see buyers' names, phones, emails and addresses (Django caches the lookup)."""
     user = request.user
     return user.is_active and user.is_staff and user.has_perm("shops.view_buyer_contact")
-
-
-def mask_name(name: str) -> str:
-    """`Wang Fang` → `W**`: enough to tell two orders apart on the phone, not enough to identify the buyer."""
-    name = (name or "").strip()
-    return f"{name[:1]}**" if name else "—"
 
 
 def names_buyer_contact(lookup: str, path: str = "") -> bool:
@@ -357,7 +356,7 @@ class RefundInline(ReadOnlyInline):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "amount", "actor_label", "actor", "note")
+    fields = ("created_at", "kind", "from_status", "to_status", "amount", "actor_label", "actor", "note", "detail")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("order", "actor")  # __str__ names the order
@@ -401,6 +400,51 @@ class OrderRefundLinesForm(forms.Form):
         return chosen
 
 
+class OrderShipmentForm(forms.Form):
+    """Per order a courier and waybill number (both, checked as the service checks them: `shipment_clean`), and one
+    optional note for every order shipped."""
+
+    note = forms.CharField(label=_("Note"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, data=None, *, orders: list[Order]):
+        super().__init__(data)
+        self.orders = orders
+        for order in orders:
+            self.fields[f"courier_{order.pk}"] = forms.ChoiceField(
+                label=_("Courier"), choices=[("", "---------"), *COURIER_CHOICES], initial=order.courier
+            )
+            self.fields[f"waybill_{order.pk}"] = forms.CharField(
+                label=_("Waybill number"),
+                max_length=64,  # what people paste, spaces included; the service checks the stored shape
+                initial=order.waybill_number,
+                widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        for order in self.orders:
+            courier, waybill = f"courier_{order.pk}", f"waybill_{order.pk}"
+            if courier in self.errors or waybill in self.errors:
+                continue
+            try:
+                cleaned[courier], cleaned[waybill] = shipment_clean(
+                    courier=cleaned.get(courier), waybill=cleaned.get(waybill)
+                )
+            except ShopError as error:
+                self.add_error(waybill if error.code == "waybill" else courier, error.messages)
+        return cleaned
+
+    def rows(self) -> list[dict]:
+        return [
+            {"order": order, "courier": self[f"courier_{order.pk}"], "waybill": self[f"waybill_{order.pk}"]}
+            for order in self.orders
+        ]
+
+    def shipment(self, order: Order) -> tuple[str, str]:
+        """(courier, waybill) for `order`; call after is_valid()."""
+        return self.cleaned_data[f"courier_{order.pk}"], self.cleaned_data[f"waybill_{order.pk}"]
+
+
 class PaymentProviderFilter(admin.SimpleListFilter):
     """Orders with a payment through a provider: the providers come from the settings (no query to list them)."""
 
@@ -433,9 +477,10 @@ class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
         (None, {"fields": ("number", "status", "shop", "sharer", "total", "refunded_total", "currency")}),
         (_("Buyer"), {"fields": ("buyer_name", "buyer_phone", "buyer_email", "shipping_address")}),
         (_("Times"), {"fields": ("created_at", "paid_at", "shipped_at", "completed_at", "cancelled_at")}),
+        (_("Shipment"), {"fields": ("courier", "waybill_number")}),
     )
     inlines = (OrderLineInline, PaymentInline, RefundInline, OrderEventInline)
-    actions = ("mark_shipped", "mark_completed", "cancel_orders", "refund_in_full", "refund_lines")
+    actions = ("ship_with_waybill", "mark_shipped", "mark_completed", "cancel_orders", "refund_in_full", "refund_lines")
 
     def get_queryset(self, request):
         # The latest payment's provider, method and status, for the list (one query, not one per row).
@@ -492,6 +537,60 @@ class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
     def _for_each(self, request, queryset, service, success_message) -> int:
         """Call `service(order)` per order; a refusal is reported for that order and the rest go on."""
         return for_each_row(self, request, queryset.order_by("pk"), service, success_message, refusal=ShopError)
+
+    @admin.action(description=_("Mark shipped with courier and waybill…"), permissions=["change"])
+    def ship_with_waybill(self, request, queryset):
+        """Paid orders become shipped with their courier and waybill number; shipped ones get them corrected. The
+        service checks each again under the order's lock; a refusal is reported for its order."""
+        orders = list(queryset.order_by("pk")[: SHIP_MAX_ORDERS + 1])
+        if len(orders) > SHIP_MAX_ORDERS:
+            self.message_user(
+                request,
+                _("Choose at most %(max)d orders to ship at once.") % {"max": SHIP_MAX_ORDERS},
+                messages.ERROR,
+            )
+            return None
+        chosen = len(orders)
+        orders = [order for order in orders if order.status in (Order.Status.PAID, Order.Status.SHIPPED)]
+        if not orders:
+            self.message_user(request, _("None of the chosen orders is paid or on its way."), messages.ERROR)
+            return None
+        if len(orders) < chosen and "apply" not in request.POST:
+            left_out = chosen - len(orders)
+            message = ngettext(
+                "%d chosen order is left out: it is not paid or on its way.",
+                "%d chosen orders are left out: they are not paid or on their way.",
+                left_out,
+            )
+            self.message_user(request, message % left_out, messages.WARNING)
+        form = OrderShipmentForm(request.POST if "apply" in request.POST else None, orders=orders)
+        if form.is_valid():
+            note = form.cleaned_data["note"]
+            self._for_each(
+                request,
+                Order.objects.filter(pk__in=[order.pk for order in orders]),
+                lambda order: order_mark_shipped(
+                    order=order,
+                    actor=request.user,
+                    note=note,
+                    courier=form.shipment(order)[0],
+                    waybill=form.shipment(order)[1],
+                ),
+                lambda count: (
+                    ngettext("Recorded the shipment of %d order.", "Recorded the shipments of %d orders.", count)
+                    % count
+                ),
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Mark shipped with courier and waybill"),
+            "opts": self.opts,
+            "orders": orders,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/shops/order/ship.html", context)
 
     @admin.action(description=_("Mark shipped"), permissions=["change"])
     def mark_shipped(self, request, queryset):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from core.images import validate_product_image, validate_shop_logo
 from core.money import CENT, RATE_ONE, RATE_ZERO, ZERO, MoneyField, RateField
 from referrals.models import member_reference
+from shops.couriers import COURIER_CHOICES, WAYBILL_MAX_LENGTH
 
 # Slugs that would shadow a page or read as official.
 RESERVED_SLUGS = frozenset(
@@ -229,6 +230,10 @@ class Order(models.Model):
     shipped_at = models.DateTimeField(_("shipped"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True)
+    # How it left the warehouse (shops.services.order_mark_shipped): both set, or both blank (shipped without a
+    # waybill, or not shipped yet). Corrections while it is on its way are OrderEvents of kind "shipment".
+    courier = models.CharField(_("courier"), max_length=16, choices=COURIER_CHOICES, blank=True, default="")
+    waybill_number = models.CharField(_("waybill number"), max_length=WAYBILL_MAX_LENGTH, blank=True, default="")
 
     class Meta:
         verbose_name = _("order")
@@ -242,6 +247,10 @@ class Order(models.Model):
                 name="shops_order_refund_within_total",
             ),
             models.CheckConstraint(condition=~Q(buyer_phone="") | ~Q(buyer_email=""), name="shops_order_has_contact"),
+            models.CheckConstraint(
+                condition=Q(courier="", waybill_number="") | (~Q(courier="") & ~Q(waybill_number="")),
+                name="shops_order_courier_with_waybill",
+            ),
         ]
         indexes = [models.Index(fields=["status", "created_at"])]
 
@@ -297,6 +306,7 @@ class OrderEvent(models.Model):
         PAYMENT = "payment", _("Payment")
         REFUND = "refund", _("Refund")
         NOTE = "note", _("Note")
+        SHIPMENT = "shipment", _("Shipment corrected")
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events", verbose_name=_("order"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
@@ -308,6 +318,9 @@ class OrderEvent(models.Model):
     to_status = models.CharField(_("to"), max_length=20, blank=True)
     amount = MoneyField(_("amount"), null=True, blank=True)
     note = models.TextField(_("note"), blank=True)
+    # The shipment a "shipped" status event or a "shipment" correction recorded: {"courier", "waybill"}, and for a
+    # correction what it replaced ({"before": {"courier", "waybill"}}).
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
 
     class Meta:

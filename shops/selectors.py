@@ -1,8 +1,10 @@
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import (
+    Case,
+    CharField,
     Count,
     DecimalField,
     ExpressionWrapper,
@@ -14,6 +16,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -23,6 +26,7 @@ from core.money import ZERO
 from core.phones import phone_lookup_value
 from networks.selectors import image_origin
 from referrals.models import Member
+from shops.couriers import Courier, courier_for
 from shops.models import (
     RESERVED_SLUGS,
     SHOP_SLUG_MAX_LENGTH,
@@ -280,32 +284,169 @@ def sharer_sales(since: datetime, until: datetime) -> Coalesce:
     return Coalesce(Subquery(sales), Value(ZERO), output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
-def member_attributed_orders(member: Member) -> QuerySet[Order]:
-    """The orders `member` shared (is the sharer of), newest first, with their lines: amounts only.
+# The two kinds of a member's orders (`member_orders`), each order exactly one of them: "link", a sale the
+# member shared (through one of their links, or a shop other than their own); "shop", any other order placed in
+# their shop (bought there directly, or through another member's link, who is then its sharer).
+ORDER_SOURCE_SHOP = "shop"
+ORDER_SOURCE_LINK = "link"
+ORDER_SOURCES = (ORDER_SOURCE_SHOP, ORDER_SOURCE_LINK)
 
-    Reads no buyer field (name, phone, email, address): they are deferred and never shown to the sharer.
-    Two queries a page (the orders, then their lines).
+# What the owner's order list shows of an order; the buyer's name, phone and email are read only to be masked
+# (members/selectors.py), the address and the email's hash never.
+MEMBER_ORDER_FIELDS = (
+    "pk",
+    "number",
+    "status",
+    "total",
+    "refunded_total",
+    "currency",
+    "created_at",
+    "paid_at",
+    "shipped_at",
+    "completed_at",
+    "sharer_id",
+    "share_link_id",
+    "shop_id",
+    "shop__name",
+    "shop__slug",
+    "shop__owner_id",
+    "buyer_name",
+    "buyer_phone",
+    "buyer_email",
+    "courier",
+    "waybill_number",
+)
+
+
+def _through_member(member: Member) -> Q:
+    own_shop_direct = Q(shop__owner=member, share_link__isnull=True)
+    return Q(sharer=member) & ~own_shop_direct
+
+
+def member_orders(
+    member: Member,
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    placed_from: date | None = None,
+    placed_to: date | None = None,
+    paid_from: date | None = None,
+    paid_to: date | None = None,
+) -> QuerySet[Order]:
+    """The orders of `member`'s shop and the orders they shared (are the sharer of), newest first, each annotated
+    with `source` (ORDER_SOURCES), with their shop and lines. Filters: a status, a source, the days placed or paid
+    on (inclusive, in the current time zone). An unknown status or source gives no rows, never an error.
+
+    Only MEMBER_ORDER_FIELDS are read: never the shipping address. Two queries a page (the orders, their lines).
     """
     lines = OrderLine.objects.only(
         "pk", "order_id", "title", "quantity", "net_amount", "refunded_quantity", "refunded_amount"
     ).order_by("pk")
-    return (
-        Order.objects.filter(sharer=member)
-        .only(
-            "pk",
-            "number",
-            "status",
-            "total",
-            "refunded_total",
-            "currency",
-            "created_at",
-            "paid_at",
-            "sharer_id",
-            "share_link_id",
+    through_member = _through_member(member)
+    orders = (
+        Order.objects.filter(Q(shop__owner=member) | Q(sharer=member))
+        .annotate(
+            source=Case(
+                When(through_member, then=Value(ORDER_SOURCE_LINK)),
+                default=Value(ORDER_SOURCE_SHOP),
+                output_field=CharField(),
+            )
         )
+        .select_related("shop")
+        .only(*MEMBER_ORDER_FIELDS)
         .prefetch_related(Prefetch("lines", queryset=lines))
-        .order_by("-created_at", "-pk")
     )
+    if status:
+        orders = orders.filter(status=status) if status in Order.Status.values else orders.none()
+    if source == ORDER_SOURCE_LINK:
+        orders = orders.filter(through_member)
+    elif source == ORDER_SOURCE_SHOP:
+        orders = orders.filter(shop__owner=member).exclude(through_member)
+    elif source:
+        orders = orders.none()
+    if placed_from:
+        orders = orders.filter(created_at__date__gte=placed_from)
+    if placed_to:
+        orders = orders.filter(created_at__date__lte=placed_to)
+    if paid_from:
+        orders = orders.filter(paid_at__date__gte=paid_from)
+    if paid_to:
+        orders = orders.filter(paid_at__date__lte=paid_to)
+    return orders.order_by("-created_at", "-pk")
+
+
+def member_order(member: Member, number: str) -> Order | None:
+    """One of `member_orders` by its number, with its events for the timeline (`order_timeline`); None for an
+    order that is not the member's, exactly as for one that does not exist."""
+    return (
+        member_orders(member)
+        .filter(number=(number or "").strip())
+        .prefetch_related(Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "pk")))
+        .first()
+    )
+
+
+# --- The buyer's order timeline ------------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineStep:
+    """One step of an order's history for its page: `code` is "placed", "paid", "shipped", "completed", "refund"
+    (money back, `amount`; `is_full` once nothing is left), or "cancelled". `at` is None for a step still to come.
+    A shipped step carries its courier, waybill number and tracking link (the latest correction's)."""
+
+    code: str
+    at: datetime | None = None
+    amount: Decimal | None = None
+    is_full: bool = False
+    courier: Courier | None = None
+    waybill: str = ""
+    tracking_url: str = ""
+
+    @property
+    def is_done(self) -> bool:
+        return self.at is not None
+
+    def ship(self, detail: dict) -> None:
+        self.courier = courier_for(detail.get("courier", ""))
+        self.waybill = detail.get("waybill", "")
+        self.tracking_url = self.courier.tracking_url(self.waybill) if self.courier else ""
+
+
+UPCOMING_STEPS = {
+    Order.Status.PAID: ("shipped", "completed"),
+    Order.Status.SHIPPED: ("completed",),
+}
+
+
+def order_timeline(order: Order) -> list[TimelineStep]:
+    """The order's steps from its OrderEvents (`order.events.all()`: one query, none if prefetched), oldest first,
+    then the steps still to come of an order on its normal path."""
+    steps: list[TimelineStep] = []
+    shipped: TimelineStep | None = None
+    refund: TimelineStep | None = None
+    for event in sorted(order.events.all(), key=lambda event: (event.created_at, event.pk)):
+        if event.kind == OrderEvent.Kind.PLACED:
+            steps.append(TimelineStep("placed", event.created_at, amount=event.amount))
+        elif event.kind == OrderEvent.Kind.SHIPMENT and shipped is not None:
+            shipped.ship(event.detail or {})
+        elif event.kind == OrderEvent.Kind.REFUND:
+            refund = TimelineStep("refund", event.created_at, amount=event.amount)
+            steps.append(refund)
+        elif event.kind == OrderEvent.Kind.STATUS:
+            if event.to_status == Order.Status.REFUNDED:
+                if refund is not None:
+                    refund.is_full = True
+                continue
+            if event.to_status not in ("paid", "shipped", "completed", "cancelled"):
+                continue
+            step = TimelineStep(event.to_status, event.created_at, amount=event.amount)
+            if event.to_status == Order.Status.SHIPPED:
+                shipped = step
+                step.ship(event.detail or {})
+            steps.append(step)
+    steps.extend(TimelineStep(code) for code in UPCOMING_STEPS.get(order.status, ()))
+    return steps
 
 
 # --- Share links ----------------------------------------------------------------------

@@ -37,6 +37,7 @@ from shops.clicks import (
     rate_window,
     visitor_hash,
 )
+from shops.couriers import COURIERS, WAYBILL_MAX_LENGTH, waybill_is_valid, waybill_normalise
 from shops.locks import (
     checkout_limit_lock,
     order_lines_lock,
@@ -408,19 +409,42 @@ def _is_self_purchase(sharer, buyer: BuyerDetails, buyer_user) -> bool:
 
 
 def _order_transition(
-    order: Order, to_status: str, *, actor=None, actor_label: str = "", note: str = "", amount=None
+    order: Order,
+    to_status: str,
+    *,
+    actor=None,
+    actor_label: str = "",
+    note: str = "",
+    amount=None,
+    detail: dict | None = None,
 ) -> Order:
     """Move a locked order to `to_status` if ORDER_TRANSITIONS allows it; record the event."""
-    _orders_transition([order], to_status, actor=actor, actor_label=actor_label, note=note, amounts={order.pk: amount})
+    _orders_transition(
+        [order],
+        to_status,
+        actor=actor,
+        actor_label=actor_label,
+        note=note,
+        amounts={order.pk: amount},
+        detail=detail,
+    )
     return order
 
 
 def _orders_transition(
-    orders: list[Order], to_status: str, *, actor=None, actor_label: str = "", note: str = "", amounts=None
+    orders: list[Order],
+    to_status: str,
+    *,
+    actor=None,
+    actor_label: str = "",
+    note: str = "",
+    amounts=None,
+    detail: dict | None = None,
 ) -> None:
     """Move locked orders to `to_status` (IllegalTransition, nothing changed, if ORDER_TRANSITIONS forbids it for
     any of them): one update per status they come from, their status events in one insert, and their
-    announcement (`order_status_changed`) after the commit. `amounts` ({order id: amount}) goes on the events."""
+    announcement (`order_status_changed`) after the commit. `amounts` ({order id: amount}) and `detail` (the
+    shipment's courier and waybill, …) go on the events."""
     for order in orders:
         if to_status not in ORDER_TRANSITIONS[order.status]:
             raise IllegalTransition(
@@ -455,6 +479,7 @@ def _orders_transition(
                 to_status=to_status,
                 amount=amounts.get(order.pk),
                 note=note,
+                detail=detail or {},
             )
             for order, from_status in moves
         ]
@@ -482,9 +507,73 @@ def order_cancel(*, order: Order, actor=None, actor_label: str = "", reason: str
     return order
 
 
+def shipment_clean(*, courier: str | None, waybill: str | None) -> tuple[str, str]:
+    """A courier code and waybill number as stored ("sf", "SF1234567890"), or ("", "") for none: both or neither.
+
+    ShopError (code "courier" or "waybill", a message fit for the user) for an unknown courier, a courier without
+    a number or a number without a courier, or a number of the wrong shape (shops.couriers)."""
+    courier, waybill = (courier or "").strip().lower(), waybill_normalise(waybill)
+    if not courier and not waybill:
+        return "", ""
+    if courier not in COURIERS:
+        if not courier:
+            raise ShopError(_("Choose the courier that carries this waybill number."), code="courier")
+        raise ShopError(_("“%(courier)s” is not a courier we know.") % {"courier": courier[:40]}, code="courier")
+    if not waybill:
+        raise ShopError(_("Enter the waybill number the courier gave."), code="waybill")
+    if not waybill_is_valid(waybill):
+        raise ShopError(
+            _("A waybill number is 6 to %(max)d letters and digits (a hyphen may join parcels), e.g. SF1234567890123.")
+            % {"max": WAYBILL_MAX_LENGTH},
+            code="waybill",
+        )
+    return courier, waybill
+
+
 @transaction.atomic
-def order_mark_shipped(*, order: Order, actor=None, note: str = "") -> Order:
-    return _order_transition(order_lock(order.pk), Status.SHIPPED, actor=actor, actor_label="staff", note=note)
+def order_mark_shipped(
+    *, order: Order, actor=None, note: str = "", courier: str = "", waybill: str = "", actor_label: str = "staff"
+) -> Order:
+    """Mark a paid order shipped, with the courier and waybill number when given (both or neither, see
+    `shipment_clean`), through `_order_transition` (the status event carries the shipment in its detail).
+
+    Locks the order. Idempotent: the same courier and number again, on an order already shipped with them, changes
+    nothing and writes no event (a retried API call). Different ones on an order still on its way correct the
+    shipment: one OrderEvent of kind "shipment" records them and what they replaced; the status stays. Refused
+    (ShopError, nothing changed): a bad courier or number; a correction of an order no longer on its way (code
+    "shipment_closed"); and, as before, shipping an order that is not paid (IllegalTransition)."""
+    courier, waybill = shipment_clean(courier=courier, waybill=waybill)
+    order = order_lock(order.pk)
+    shipment = {"courier": courier, "waybill": waybill} if courier else {}
+    if order.status == Status.PAID:
+        if shipment:
+            order.courier, order.waybill_number = courier, waybill
+            order.save(update_fields=["courier", "waybill_number"])
+        return _order_transition(
+            order, Status.SHIPPED, actor=actor, actor_label=actor_label, note=note, detail=shipment
+        )
+    if not shipment or order.shipped_at is None:
+        return _order_transition(order, Status.SHIPPED, actor=actor, actor_label=actor_label, note=note)  # refused
+    if (order.courier, order.waybill_number) == (courier, waybill):
+        return order  # already recorded
+    if order.status != Status.SHIPPED:
+        raise ShopError(
+            _("This order is “%(status)s”: its shipment can no longer be changed.")
+            % {"status": order.get_status_display()},
+            code="shipment_closed",
+        )
+    before = {"courier": order.courier, "waybill": order.waybill_number}
+    order.courier, order.waybill_number = courier, waybill
+    order.save(update_fields=["courier", "waybill_number"])
+    _event(
+        order,
+        OrderEvent.Kind.SHIPMENT,
+        actor=actor,
+        actor_label=actor_label,
+        note=note,
+        detail={**shipment, "before": before},
+    )
+    return order
 
 
 @transaction.atomic

@@ -329,6 +329,8 @@ def order_detail(request, number: str):
             "methods": _methods(request) if order.status == Order.Status.PENDING_PAYMENT else [],
             "browser": browser_kind(request.headers.get("User-Agent", "")),
             "step": step if step and step["kind"] in ("qr", "jsapi") else None,
+            # Once paid, how it goes: paid, shipped (courier, waybill, tracking link), completed, refunds.
+            "timeline": selectors.order_timeline(order) if order.paid_at else [],
         },
     )
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("team/", team.MemberTeamApi.as_view(), name="team"),
     path("team/members/", team.MemberTeamLevelApi.as_view(), name="team_members"),
     path("orders/", orders.MemberOrdersListApi.as_view(), name="orders"),
+    path("orders/<str:number>/", orders.MemberOrderDetailApi.as_view(), name="order_detail"),
     path("commissions/", earnings.CommissionEntriesListApi.as_view(), name="commission_entries"),
     path("commissions/summary/", earnings.CommissionSummaryApi.as_view(), name="commission_summary"),
     path("commissions/<int:entry_id>/", earnings.CommissionEntryDetailApi.as_view(), name="commission_entry_detail"),

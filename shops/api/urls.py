@@ -1,8 +1,9 @@
-"""REST API v1 URLs of the shops app (public storefront reads), included under /api/v1/ by config/api_urls.py."""
+"""REST API v1 URLs of the shops app (public storefront reads, and fulfilment for staff), included under /api/v1/ by
+config/api_urls.py."""
 
 from django.urls import path
 
-from shops.api import views
+from shops.api import fulfilment, views
 
 app_name = "shops-api"
 urlpatterns = [
@@ -12,5 +13,10 @@ urlpatterns = [
         "public/shops/<slug:slug>/products/<int:product_id>/",
         views.PublicShopProductDetailApi.as_view(),
         name="public-shop-product",
+    ),
+    path(
+        "fulfilment/orders/<str:number>/shipment/",
+        fulfilment.OrderShipmentApi.as_view(),
+        name="fulfilment-order-shipment",
     ),
 ]

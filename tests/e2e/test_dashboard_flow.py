@@ -95,6 +95,7 @@ DASHBOARD_PAGES = [
     ("catalogue", "members:my_shop_catalogue"),
     ("other-platforms", "members:my_shop_networks"),
     ("links", "members:links"),
+    ("orders", "members:orders"),
     ("commissions", "members:commission_entries"),
     ("payouts", "members:payouts"),
     ("payouts-account", "members:payout_account"),

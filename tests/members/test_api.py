@@ -333,14 +333,15 @@ def test_team_members_refuses_a_bad_level(chain, query):
     assert "level" in body["fields"]
 
 
-# --- Orders attributed to me ----------------------------------------------------------------------------
+# --- Orders of my shop and orders I shared --------------------------------------------------------------
 
 
 BUYER_KEYS = {"buyer_name", "buyer_phone", "buyer_email", "shipping_address", "buyer_user", "buyer"}
 
 
-def test_orders_are_amounts_only_never_the_buyers_contact(sharer, shop, product, paid):
+def test_orders_show_amounts_my_commission_and_the_buyer_masked_never_the_address(sharer, shop, product, paid):
     order = paid(shop, {product: 2})
+    earned = sum(entry.amount for entry in CommissionEntry.objects.filter(beneficiary=sharer, order=order))
 
     response = _client(sharer).get(ORDERS)
 
@@ -348,18 +349,25 @@ def test_orders_are_amounts_only_never_the_buyers_contact(sharer, shop, product,
     body = response.json()
     assert body["count"] == 1
     (row,) = body["results"]
-    assert set(row) == {"number", "status", "total", "refunded_total", "currency", "created_at", "paid_at", "lines"}
-    assert not BUYER_KEYS & set(row)
-    assert row["number"] == order.number and row["status"] == "paid"
+    assert set(row) == {
+        "number", "status", "source", "shop", "total", "refunded_total", "commission", "currency", "buyer_name",
+        "buyer_contact", "created_at", "paid_at", "shipped_at", "lines",
+    }  # fmt: skip
+    assert not (BUYER_KEYS - {"buyer_name"}) & set(row)
+    assert row["number"] == order.number and row["status"] == "paid" and row["source"] == "shop"
+    assert row["shop"] == shop.name
     _assert_money(row["total"], "20.00")
     _assert_money(row["refunded_total"], "0.00")
+    assert earned > 0
+    _assert_money(row["commission"], str(earned))
+    assert row["buyer_name"] == "W**" and row["buyer_contact"] == "139****1111"
     assert row["paid_at"].endswith(("Z", "+00:00", "+08:00")) or re.search(r"[+-]\d\d:\d\d$", row["paid_at"])
     (line,) = row["lines"]
     assert set(line) == {"title", "quantity", "net_amount", "refunded_quantity", "refunded_amount"}
     assert line["title"] == product.title and line["quantity"] == 2
     _assert_money(line["net_amount"], "20.00")
     text = response.content.decode()
-    for value in (BUYER.name, BUYER.phone, BUYER.address):
+    for value in (BUYER.name, BUYER.phone, "+8613900001111", BUYER.address, "Nanjing"):
         assert value not in text
 
 

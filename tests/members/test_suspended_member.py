@@ -62,6 +62,7 @@ CLOSED_PAGES = [
     "members:my_shop",
     "members:my_shop_products",
     "members:my_shop_catalogue",
+    "members:orders",
 ]
 READABLE_PAGES = ["members:commission_entries", "members:payouts", "members:payout_account", "members:payout_statement"]
 

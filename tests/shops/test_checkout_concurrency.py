@@ -13,6 +13,7 @@ from shops.payments.sandbox import build_webhook
 from shops.services import (
     ShopError,
     SoldOut,
+    order_mark_shipped,
     order_place,
     order_refund,
     orders_cancel_expired,
@@ -133,3 +134,22 @@ def test_expiry_sweep_racing_the_payment_webhook_leaves_a_consistent_order(setti
     else:
         assert order.status == Status.CANCELLED
         assert (stock, refunds) == (10, 1)
+
+
+def test_the_same_shipment_sent_five_times_at_once_ships_once():
+    """A fulfilment system retrying at once: one status event, the others see it shipped with the same waybill."""
+    # given
+    order = pay_order(place_order(shop_with_products()))
+
+    # when
+    results, errors = run_together(
+        [lambda: order_mark_shipped(order=order, courier="sf", waybill="SF1234567890123")] * 5
+    )
+
+    # then
+    assert errors == []
+    assert len(results) == 5
+    order = Order.objects.get(pk=order.pk)
+    assert (order.status, order.courier, order.waybill_number) == (Status.SHIPPED, "sf", "SF1234567890123")
+    assert order.events.filter(kind=OrderEvent.Kind.STATUS, to_status=Status.SHIPPED).count() == 1
+    assert not order.events.filter(kind=OrderEvent.Kind.SHIPMENT).exists()
