@@ -215,6 +215,7 @@ def run(args: argparse.Namespace, settings, fake) -> None:
     cache.delete(PAYMENT_NOTICES_FLAG)
     try:
         connections.close_all()  # each process opens its own
+        cpu_started = time.process_time()
         started = time.perf_counter()
         if args.processes == 1:
             statuses = post_threads(deliveries)
@@ -225,6 +226,8 @@ def run(args: argparse.Namespace, settings, fake) -> None:
             with context.Pool(args.processes) as pool:
                 statuses = [status for answer in pool.map(_post_share, range(args.processes)) for status in answer]
         received_s = time.perf_counter() - started
+        # This process's CPU (the posting, when it posts itself: one process): the web side's cost per notification.
+        web_cpu_ms = (time.process_time() - cpu_started) * 1000 / len(deliveries) if args.processes == 1 else None
         deadline = time.monotonic() + 300
         while WebhookEvent.objects.filter(applied_at__isnull=True).exists():
             if time.monotonic() > deadline:
@@ -238,6 +241,8 @@ def run(args: argparse.Namespace, settings, fake) -> None:
             for queue in (NOTICES_QUEUE, SPLITS_QUEUE):
                 broker.default_channel.queue_purge(queue)
     rate = len(deliveries) / applied_s
+    if web_cpu_ms is not None:
+        log(f"web side CPU: {web_cpu_ms:.2f} ms per notification (this process: client, handler, view)")
     log(
         f"timed: {len(deliveries)} notifications received in {received_s:.2f} s, all applied in {applied_s:.2f} s "
         f"({rate:,.0f}/s)"
