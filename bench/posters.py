@@ -21,7 +21,6 @@ What it does, in one process, with the project's settings:
 """
 
 import argparse
-import io
 import os
 import statistics
 import sys
@@ -117,7 +116,9 @@ def main() -> None:
         started = time.perf_counter()
         render_poster(content(str(photo)))
         first_ms = (time.perf_counter() - started) * 1000
-        lines.append(f"| first draw in the process (loads the font) | 1 | {first_ms:.2f} | | | | | (once per process) |")
+        lines.append(
+            f"| first draw in the process (loads the font) | 1 | {first_ms:.2f} | | | | | (once per process) |"
+        )
         for name, picture in (("1200×1200 JPEG photo", photo), ("2000×1500 PNG of noise", noise), ("no picture", "")):
             poster = content(str(picture) if picture else "")
             size = f"{len(render_poster(poster)) // 1024} KiB"
@@ -133,7 +134,7 @@ def main() -> None:
             redis_cache = RedisCache(args.redis_url, {})
             redis_cache.set("bench-posters-ping", 1, 5)
             caches.append((f"Redis ({args.redis_url})", redis_cache))
-        except Exception as error:  # noqa: BLE001 - Redis is optional here: say so and go on
+        except Exception as error:
             print(f"Redis at {args.redis_url} not used: {error}", file=sys.stderr)
         for name, backend in caches:
             posters.cache = backend  # the module's cache, as poster_png reads it

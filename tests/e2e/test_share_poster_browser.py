@@ -13,7 +13,7 @@ from django.urls import reverse
 from PIL import Image
 
 from members.links import share_link_url
-from shops.models import ShareLink
+from shops.models import ProductMaterial, ShareLink
 from tests.e2e.test_dashboard_flow import commission_terms  # noqa: F401 - fixture: the default plan and policy
 from tests.factories import ProductFactory, shop_with_products
 from tests.members.test_sharing import expected_earning, poster_qr_matches
@@ -47,11 +47,17 @@ def _shot(page, name: str) -> None:
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_member_shares_a_poster_from_the_product_page(
-    live_server, chromium, client, settings, commission_terms, language  # noqa: F811
+    live_server,
+    chromium,
+    client,
+    settings,
+    commission_terms,  # noqa: F811
+    language,
 ):
     settings.SITE_URL = live_server.url
     product = _product_with_picture("有机高山乌龙茶 Organic oolong")
-    shop = shop_with_products(product, name="小明的茶铺")
+    shop = shop_with_products(product, ProductFactory(title="Sesame crackers"), name="小明的茶铺")
+    ProductMaterial.objects.create(product=product, text="春茶上新，高山云雾，一口回甘。Spring tea is here.")
     member = shop.owner
     client.force_login(member.user)
     earning = expected_earning(product)
@@ -106,6 +112,16 @@ def test_member_shares_a_poster_from_the_product_page(
         assert poster_qr_matches(png, url)
         if width == WIDTHS[0]:
             (SCREENSHOTS / f"share-{language}-poster.png").write_bytes(png)
+
+        # The shop page (分享赚 on each card, "Share my shop" for its owner) and the catalogue picker.
+        page.goto(live_server.url + reverse("shops:shop_home", args=[shop.slug]))
+        assert page.locator(".card-earn").first.is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        _shot(page, f"share-{language}-shop-page")
+        page.goto(live_server.url + reverse("members:my_shop_catalogue"))
+        assert page.locator(f'a[href="{reverse("members:share_product", args=[product.pk])}"]').is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        _shot(page, f"share-{language}-catalogue")
 
         # The invite page too, for the screenshots.
         page.goto(live_server.url + reverse("members:share_invite"))

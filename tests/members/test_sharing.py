@@ -17,6 +17,7 @@ from members import posters
 from members.links import invite_url, share_link_url
 from shops.models import ProductMaterial, ShareLink, ShopListing
 from tests.factories import MemberFactory, ProductFactory, shop_with_products
+from tests.members.test_posters import decode_qr, matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,14 @@ def as_member(client, member):
     return client
 
 
+def shared_link(client, product, **product_changes) -> ShareLink:
+    """`product` in a new member's shop, that member signed in on `client`, and their link from its share page."""
+    shop = shop_with_products(product)
+    as_member(client, shop.owner)
+    client.get(reverse("members:share_product", args=[product.pk]))
+    return ShareLink.objects.get(owner=shop.owner, product=product)
+
+
 def expected_earning(product) -> Decimal:
     return sharer_earning(earning_terms_in_force(), price=product.price, commission_rate=product.commission_rate)
 
@@ -41,19 +50,8 @@ def earn_figures(response) -> list[Decimal]:
 
 
 def poster_qr_matches(png: bytes, url: str) -> bool:
-    image = Image.open(io.BytesIO(png)).convert("L")
-    layout = posters.qr_layout(url)
-    left, top, size = layout.qr_box
-    module = size / layout.qr_modules
-    import segno
-
-    expected = [list(map(bool, row)) for row in segno.make(url, error="m").matrix_iter(border=posters.QR_BORDER)]
-    read = [
-        [image.getpixel((int(left + (x + 0.5) * module), int(top + (y + 0.5) * module))) < 128
-         for x in range(layout.qr_modules)]
-        for y in range(layout.qr_modules)
-    ]  # fmt: skip
-    return read == expected
+    """Whether the poster's QR code, read off its pixels, is the code of `url`."""
+    return decode_qr(png, url) == matrix(url)
 
 
 # --- The product's share page -------------------------------------------------------------------------------
@@ -127,10 +125,7 @@ def test_share_pages_need_a_member(client):
 
 def test_link_poster_is_a_png_whose_qr_is_the_members_link(client):
     product = ProductFactory(title="有机高山乌龙茶 gift box")
-    shop = shop_with_products(product)
-    as_member(client, shop.owner)
-    client.get(reverse("members:share_product", args=[product.pk]))
-    link = ShareLink.objects.get(owner=shop.owner, product=product)
+    link = shared_link(client, product)
 
     response = client.get(reverse("members:link_poster", args=[link.pk]))
 
@@ -151,10 +146,7 @@ def test_poster_with_a_product_picture(client):
     Image.new("RGB", (400, 400), (10, 120, 60)).save(buffer, format="PNG")
     product.image = SimpleUploadedFile("tea.png", buffer.getvalue(), content_type="image/png")
     product.save()
-    shop = shop_with_products(product)
-    as_member(client, shop.owner)
-    client.get(reverse("members:share_product", args=[product.pk]))
-    link = ShareLink.objects.get(product=product)
+    link = shared_link(client, product)
 
     png = client.get(reverse("members:link_poster", args=[link.pk])).content
 
@@ -165,10 +157,7 @@ def test_poster_with_a_product_picture(client):
 def test_poster_is_served_from_the_cache_until_the_product_changes(client, monkeypatch):
     cache.clear()
     product = ProductFactory(price=Decimal("10.00"))
-    shop = shop_with_products(product)
-    as_member(client, shop.owner)
-    client.get(reverse("members:share_product", args=[product.pk]))
-    link = ShareLink.objects.get(product=product)
+    link = shared_link(client, product)
     drawn = []
     real = posters.render_poster
     monkeypatch.setattr(posters, "render_poster", lambda content: drawn.append(content) or real(content))
@@ -187,10 +176,7 @@ def test_poster_is_served_from_the_cache_until_the_product_changes(client, monke
 
 def test_another_member_gets_404_for_someone_elses_poster_and_page(client):
     product = ProductFactory()
-    shop = shop_with_products(product)
-    as_member(client, shop.owner)
-    client.get(reverse("members:share_product", args=[product.pk]))
-    link = ShareLink.objects.get(product=product)
+    link = shared_link(client, product)
     intruder = shop_with_products(ProductFactory()).owner
     as_member(client, intruder)
 
@@ -204,10 +190,7 @@ def test_another_member_gets_404_for_someone_elses_poster_and_page(client):
 
 def test_switched_off_link_has_no_poster(client):
     product = ProductFactory()
-    shop = shop_with_products(product)
-    as_member(client, shop.owner)
-    client.get(reverse("members:share_product", args=[product.pk]))
-    link = ShareLink.objects.get(product=product)
+    link = shared_link(client, product)
     ShareLink.objects.filter(pk=link.pk).update(is_active=False)
 
     assert client.get(reverse("members:link_poster", args=[link.pk])).status_code == 404
@@ -218,10 +201,7 @@ def test_switched_off_link_has_no_poster(client):
 
 def test_poster_page_for_long_press(client):
     product = ProductFactory()
-    shop = shop_with_products(product)
-    as_member(client, shop.owner)
-    client.get(reverse("members:share_product", args=[product.pk]))
-    link = ShareLink.objects.get(product=product)
+    link = shared_link(client, product)
 
     page = client.get(reverse("members:link_poster_page", args=[link.pk]))
 
