@@ -15,6 +15,8 @@ from PIL import Image
 from commissions.selectors import earning_terms_in_force, sharer_earning
 from members import posters
 from members.links import invite_url, share_link_url
+from referrals.models import Member
+from referrals.services import member_set_status
 from shops.models import ProductMaterial, ShareLink, ShopListing
 from tests.factories import MemberFactory, ProductFactory, shop_with_products
 from tests.members.test_posters import decode_qr, matrix
@@ -283,8 +285,21 @@ def test_earning_reads_the_plan_once_per_page(client, django_assert_max_num_quer
     url = reverse("shops:shop_home", args=[shop.slug])
     client.get(url)
 
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(8):  # as many for one product as for eight
         client.get(url)
+
+
+def test_share_page_query_count(client, django_assert_max_num_queries):
+    product = ProductFactory()
+    link = shared_link(client, product)
+    ProductMaterial.objects.create(product=product, text="Words")
+
+    with django_assert_max_num_queries(10):
+        page = client.get(reverse("members:share_product", args=[product.pk]))
+    with django_assert_max_num_queries(6):
+        client.get(reverse("members:link_poster", args=[link.pk]))
+
+    assert page.status_code == 200
 
 
 def test_catalogue_picker_offers_share_with_the_earning(client):
@@ -323,3 +338,16 @@ def test_staff_add_materials_in_the_product_admin(admin_client):
 
     assert page.status_code == 200
     assert "materials-TOTAL_FORMS" in page.content.decode()
+
+
+def test_suspended_member_sees_no_share_bar(client):
+    product = ProductFactory()
+    shop = shop_with_products(product)
+    visitor = MemberFactory()
+    member_set_status(member=visitor, status=Member.Status.SUSPENDED, actor=None, reason="under review")
+    as_member(client, visitor)
+
+    page = client.get(reverse("shops:product_detail", args=[shop.slug, product.pk])).content.decode()
+
+    assert "share-bar" not in page
+    assert client.get(reverse("members:share_product", args=[product.pk])).status_code == 403
