@@ -28,7 +28,7 @@ POSTER_BROWSER_SECONDS = 24 * 3600
 
 def _qr_svg(url: str) -> str:
     """The QR code of `url` as inline SVG markup (shown on the page, not only downloaded)."""
-    return segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#222")
+    return segno.make(url, error="m").svg_inline(scale=6, border=2, dark="#222", omitsize=True)
 
 
 def _share_context(link, member) -> dict:
