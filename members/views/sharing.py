@@ -43,22 +43,28 @@ def _share_context(link, member) -> dict:
     }
 
 
+def _own_shop(request):
+    """The member's shop, or None with a message saying to open one first (products are shared from it)."""
+    shop = selectors.owner_shop(request.member)
+    if shop is None:
+        messages.info(request, _("Open your shop first: you share products from your own shop."))
+    return shop
+
+
 @member_required
 @require_http_methods(["GET", "POST"])
 def share_product(request, product_id: int):
     """A product's share page. In the member's shop: their link, QR, poster and materials. Not yet: what they
     would earn, and a button that adds it to their shop (POST) and comes back here to share."""
     member = request.member
-    shop = selectors.owner_shop(member)
+    shop = _own_shop(request)
     if shop is None:
-        messages.info(request, _("Open your shop first: you share products from your own shop."))
         return redirect("members:my_shop")
+    # Only products for sale: the catalogue's (active) ones, whether in the member's shop or not yet.
     product = selectors.catalogue_search().filter(pk=product_id).first()
-    listing = selectors.shop_product(shop, product_id)
-    if listing is not None:
-        product = listing.product
     if product is None:
         raise Http404(_("This product is not in the catalogue."))
+    listing = selectors.shop_product(shop, product_id)
     if request.method == "POST":
         if request.POST.get("action") != "add":
             return HttpResponseBadRequest(_("Unknown action."))
@@ -86,9 +92,8 @@ def share_product(request, product_id: int):
 def share_shop(request):
     """The member's whole shop to share: link, QR, poster."""
     member = request.member
-    shop = selectors.owner_shop(member)
+    shop = _own_shop(request)
     if shop is None:
-        messages.info(request, _("Open your shop first: you share products from your own shop."))
         return redirect("members:my_shop")
     context = {"shop": shop, "product": None, "is_listed": True, "materials": []}
     context.update(_share_context(share_link_default(owner=member), member))

@@ -351,3 +351,23 @@ def test_suspended_member_sees_no_share_bar(client):
 
     assert "share-bar" not in page
     assert client.get(reverse("members:share_product", args=[product.pk])).status_code == 403
+
+
+def test_a_product_no_longer_for_sale_is_not_shared(client):
+    product = ProductFactory()
+    shop = shop_with_products(product)
+    product.is_active = False
+    product.save()
+    as_member(client, shop.owner)
+
+    assert client.get(reverse("members:share_product", args=[product.pk])).status_code == 404
+    assert not ShareLink.objects.filter(product=product).exists()
+
+
+def test_a_member_without_a_shop_is_asked_to_open_one(client):
+    as_member(client, MemberFactory())
+
+    for url in (reverse("members:share_shop"), reverse("members:share_product", args=[ProductFactory().pk])):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"] == reverse("members:my_shop")
