@@ -545,6 +545,32 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
 # The attribution cookie is HTTPS-only in production, like every other cookie.
 ATTRIBUTION_COOKIE_SECURE = env.bool("ATTRIBUTION_COOKIE_SECURE", default=not DEBUG)
 
+# Share posters (members/posters.py, docs/sharing.md). Chinese text needs a CJK font: POSTER_FONT_PATH if set, else
+# the first of these that exists (Debian: apt-get install fonts-wqy-zenhei, or fonts-noto-cjk). None found: posters
+# are drawn with Pillow's Latin font and Chinese characters left out (a warning is logged).
+POSTER_FONT_PATH = env.str("POSTER_FONT_PATH", default="")
+POSTER_FONT_SEARCH_PATHS = [
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+    "/System/Library/Fonts/PingFang.ttc",
+    "/Library/Fonts/Arial Unicode.ttf",
+]
+# A drawn poster is kept in the cache this long (its key is a hash of everything it shows).
+POSTER_CACHE_SECONDS = env.int("POSTER_CACHE_SECONDS", default=7 * 24 * 3600)
+# WeChat JS-SDK share card (shops/wechat_share.py): when a ticket provider is set, shop and product pages opened in
+# WeChat's browser carry wx.config with a signature, and set the card's title, picture and text. "wechat": the
+# jsapi_ticket from WeChat's API with the official account's AppID and AppSecret (WECHAT_JSSDK_APPID and
+# WECHAT_JSSDK_SECRET, defaulting to the OAuth ones); or the dotted path of a provider class (tests use a fake);
+# empty: off (the Open Graph tags are still there).
+WECHAT_JSSDK_TICKET_PROVIDER = env.str("WECHAT_JSSDK_TICKET_PROVIDER", default="")
+WECHAT_JSSDK_APPID = env.str("WECHAT_JSSDK_APPID", default="") or WECHAT_OAUTH_APPID
+WECHAT_JSSDK_SECRET = env_secret("WECHAT_JSSDK_SECRET") or WECHAT_OAUTH_SECRET
+WECHAT_JSSDK_SCRIPT_URL = env.str("WECHAT_JSSDK_SCRIPT_URL", default="https://res.wx.qq.com/open/js/jweixin-1.6.0.js")
+
 # Joins write the parent link at once; the nested-set fields of new members are filled by one batched pass
 # (referrals.services.tree_index_pending). Inline: inside each join (the embedded default, where Celery runs
 # eagerly); otherwise a coalesced task right after the join commits, plus the beat every few seconds.

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from members.decorators import suspended_refused
-from members.views import earnings, join, links, orders, overview, payouts, shop
+from members.views import earnings, join, links, orders, overview, payouts, sharing, shop
 
 app_name = "members"
 
@@ -30,6 +30,13 @@ urlpatterns = [
     re_path(r"^dashboard/invite/qr\.(?P<fmt>svg|png)$", suspended_refused(links.invite_qr), name="invite_qr"),
     path("dashboard/orders/", orders.orders, name="orders"),
     path("dashboard/orders/<str:number>/", orders.order_detail, name="order_detail"),
+    path("dashboard/share/products/<int:product_id>/", sharing.share_product, name="share_product"),
+    path("dashboard/share/shop/", sharing.share_shop, name="share_shop"),
+    path("dashboard/share/invite/", sharing.share_invite, name="share_invite"),
+    path("dashboard/share/invite/poster/", sharing.invite_poster_page, name="invite_poster_page"),
+    path("dashboard/share/invite/poster.png", sharing.invite_poster, name="invite_poster"),
+    path("dashboard/share/links/<int:link_id>/poster/", sharing.link_poster_page, name="link_poster_page"),
+    path("dashboard/share/links/<int:link_id>/poster.png", sharing.link_poster, name="link_poster"),
     path("dashboard/commissions/", earnings.commission_entries, name="commission_entries"),
     path("dashboard/commissions/<int:entry_id>/", earnings.commission_entry_detail, name="commission_entry_detail"),
     path("dashboard/payouts/", payouts.overview, name="payouts"),

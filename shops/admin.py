@@ -40,6 +40,7 @@ from shops.models import (
     OrderLine,
     Payment,
     Product,
+    ProductMaterial,
     Refund,
     RefundLine,
     ShareLink,
@@ -146,9 +147,18 @@ class ProductForm(forms.ModelForm):
             self.fields["stock"].show_hidden_initial = True
 
 
+class ProductMaterialInline(admin.StackedInline):
+    """The product's sharing materials: pictures and suggested words members post with their own link."""
+
+    model = ProductMaterial
+    fields = ("image", "text", "position", "is_active")
+    extra = 0
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     form = ProductForm
+    inlines = (ProductMaterialInline,)
     list_display = ("title", "category", "price", "stock", "is_active", "commission_rate", "updated_at")
     list_display_links = ("title",)
     list_editable = ("is_active",)

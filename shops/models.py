@@ -555,3 +555,26 @@ class ExternalListing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shop} · {self.product}"
+
+
+class ProductMaterial(models.Model):
+    """Staff's sharing material for a product (素材库): a picture and suggested words that members post with their
+    own link (the product's share page copies the words with the member's link appended)."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="materials", verbose_name=_("product"))
+    image = models.ImageField(_("image"), upload_to="materials/", blank=True, validators=[validate_product_image])
+    text = models.TextField(_("suggested words"), max_length=1000, blank=True)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("shown to members"), default=True)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sharing material")
+        verbose_name_plural = _("sharing materials")
+        ordering = ("position", "pk")
+        constraints = [
+            models.CheckConstraint(condition=~Q(image="") | ~Q(text=""), name="shops_material_has_image_or_text")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product}: {self.text[:40] or self.image.name}"

@@ -37,6 +37,7 @@ from shops.models import (
     OrderLine,
     Payment,
     Product,
+    ProductMaterial,
     ShareLink,
     ShareLinkDailyStat,
     Shop,
@@ -550,3 +551,8 @@ def owner_external_listings(shop: Shop) -> list[ExternalListing]:
 
 def owner_external_listing(shop: Shop, listing_id: int) -> ExternalListing | None:
     return ExternalListing.objects.filter(shop=shop, pk=listing_id).select_related("product").first()
+
+
+def product_materials(product: Product):
+    """Staff's sharing materials of `product` that members see, in staff's order."""
+    return ProductMaterial.objects.filter(product=product, is_active=True).order_by("position", "pk")

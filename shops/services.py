@@ -1330,6 +1330,22 @@ def share_link_create(*, owner: Member, product=None, external_product=None, cam
     )
 
 
+def share_link_default(*, owner: Member, product=None) -> ShareLink:
+    """The owner's everyday link to their shop (`product` None) or to one product in it, for the share page and
+    posters: their oldest active link to it without a campaign label, else a new one (share_link_create, with its
+    checks; ShopError when the product is not in the owner's shop). Two first visits at once may both create one;
+    both links work and count, and the older is used from then on."""
+    existing = (
+        ShareLink.objects.filter(
+            owner=owner, shop__owner=owner, product=product, external_product=None, campaign="", is_active=True
+        )
+        .select_related("shop", "product")
+        .order_by("created_at", "pk")
+        .first()
+    )
+    return existing or share_link_create(owner=owner, product=product)
+
+
 @transaction.atomic
 def share_link_deactivate(*, link: ShareLink) -> ShareLink:
     """Stop the link; /l/<code> answers 404 from the commit on.

@@ -3,6 +3,7 @@ shop pages are members/views/shop.py."""
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import segno
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.client_ip import client_ip
-from core.csp import allow_images_from
+from core.csp import allow_images_from, allow_scripts_from
 from core.forms import add_service_errors
 from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
@@ -46,6 +47,7 @@ from shops.services import (
     share_link_follow,
 )
 from shops.services import order_cancel_by_buyer as order_cancel_by_buyer_service
+from shops.wechat_share import in_wechat
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,14 @@ def _shop_or_404(slug: str) -> Shop:
     if shop is None:
         raise Http404(_("No shop lives at this address."))
     return shop
+
+
+def _allow_wechat_share_script(request, response):
+    """WeChat's JS-SDK, for the share card (shops/wechat_share.py): only when it is on and the page is in WeChat."""
+    if settings.WECHAT_JSSDK_TICKET_PROVIDER and in_wechat(request):
+        parts = urlsplit(settings.WECHAT_JSSDK_SCRIPT_URL)
+        allow_scripts_from(response, [f"{parts.scheme}://{parts.netloc}"])
+    return response
 
 
 def shop_home(request, slug: str):
@@ -72,7 +82,7 @@ def shop_home(request, slug: str):
         },
     )
     allow_images_from(response, image_origins(row["product"] for row in external_rows))
-    return response
+    return _allow_wechat_share_script(request, response)
 
 
 @require_http_methods(["GET", "POST"])
@@ -100,12 +110,13 @@ def product_detail(request, slug: str, product_id: int):
             else:
                 messages.success(request, _("Added to your cart."))
             return redirect("shops:cart", slug=shop.slug)
-    return render(
+    response = render(
         request,
         "shops/product.html",
         {"shop": shop, "product": product, "form": form, "for_sale": for_sale, "cart_count": cart.count()},
         status=400 if request.method == "POST" and form.errors else 200,
     )
+    return _allow_wechat_share_script(request, response)
 
 
 @require_http_methods(["GET", "POST"])

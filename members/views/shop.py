@@ -12,12 +12,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from commissions.selectors import earning_terms_in_force, external_earning, sharer_earning
+from commissions.selectors import earning_terms_in_force, external_earning
 from core.csp import allow_images_from
 from core.forms import add_service_errors
 from core.money import format_rate
 from members.decorators import member_required
 from members.forms import ShopForm
+from members.sharing import product_earning
 from networks import selectors as network_selectors
 from networks.services import NetworkError
 from shops import selectors
@@ -134,18 +135,12 @@ def my_shop_products(request):
             {
                 "listing": listing,
                 "product": listing.product,
-                "earning": _earning(terms, listing.product),
+                "earning": product_earning(terms, listing.product),
                 "can_move_up": before is not None and before.is_featured == listing.is_featured,
                 "can_move_down": after is not None and after.is_featured == listing.is_featured,
             }
         )
     return render(request, "members/my_shop_products.html", {"shop": shop, "rows": rows, "tab": "products"})
-
-
-def _earning(terms, product):
-    if terms is None:
-        return None
-    return sharer_earning(terms, price=product.price, commission_rate=product.commission_rate)
 
 
 def _listing_add(request, shop: Shop, product_id: int) -> None:
@@ -201,7 +196,7 @@ def my_shop_catalogue(request):
     terms = earning_terms_in_force()  # once per page, not per product
     listed = selectors.listed_product_ids(shop)
     rows = [
-        {"product": product, "earning": _earning(terms, product), "listing_id": listed.get(product.pk)}
+        {"product": product, "earning": product_earning(terms, product), "listing_id": listed.get(product.pk)}
         for product in page.object_list
     ]
     query = request.GET.copy()

@@ -67,6 +67,8 @@ PAGES = [
     ("post", "members:link_deactivate", lambda mine: [mine["link"].pk], {}),
     ("get", "members:link_qr", lambda mine: [mine["link"].pk, "svg"], {}),
     ("get", "members:link_qr", lambda mine: [mine["link"].pk, "png"], {}),
+    ("get", "members:link_poster", lambda mine: [mine["link"].pk], {}),
+    ("get", "members:link_poster_page", lambda mine: [mine["link"].pk], {}),
     ("get", "members:commission_entry_detail", lambda mine: [mine["entry"].pk], {}),
     ("post", "members:withdrawal_cancel", lambda mine: [mine["withdrawal"].pk], {}),
     *[

@@ -63,6 +63,10 @@ CLOSED_PAGES = [
     "members:my_shop_products",
     "members:my_shop_catalogue",
     "members:orders",
+    "members:share_shop",
+    "members:share_invite",
+    "members:invite_poster",
+    "members:invite_poster_page",
 ]
 READABLE_PAGES = ["members:commission_entries", "members:payouts", "members:payout_account", "members:payout_statement"]
 
@@ -82,6 +86,8 @@ def test_the_refusal_page_points_to_what_stays_open(suspended_client):
 def test_a_suspended_member_gets_no_qr_codes(suspended_client, link):
     assert_refused(suspended_client.get(reverse("members:link_qr", args=[link.pk, "png"])))
     assert_refused(suspended_client.get(reverse("members:invite_qr", args=["svg"])))
+    assert_refused(suspended_client.get(reverse("members:link_poster", args=[link.pk])))
+    assert_refused(suspended_client.get(reverse("members:link_poster_page", args=[link.pk])))
 
 
 def test_a_suspended_member_cannot_change_links(suspended_client, link):

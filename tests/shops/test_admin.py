@@ -373,21 +373,59 @@ def test_refund_lines_of_a_shipped_order_keeps_the_stock_out(admin_client, shop)
 # --- Products -------------------------------------------------------------------
 
 
+# The product form's inline of sharing materials (issue #22), left empty.
+NO_MATERIALS = {"materials-TOTAL_FORMS": "0", "materials-INITIAL_FORMS": "0"}
+
+
+def product_form(product, **fields) -> dict:
+    """The product change form as posted unchanged (stock as loaded), with `fields` changed."""
+    data = {
+        "title": product.title,
+        "description": product.description,
+        "category": product.category_id,
+        "price": str(product.price),
+        "stock": str(product.stock),
+        "initial-stock": str(product.stock),
+        "is_active": "on" if product.is_active else "",
+        "commission_rate": str(product.commission_rate),
+        **NO_MATERIALS,
+    }
+    data.update(fields)
+    return data
+
+
+def test_staff_attach_sharing_materials_to_a_product(admin_client):
+    product = ProductFactory(stock=10)
+    url = reverse("admin:shops_product_change", args=[product.pk])
+    data = product_form(
+        product,
+        **{
+            "materials-TOTAL_FORMS": "1",
+            "materials-0-text": "Spring tea, picked by hand.",
+            "materials-0-position": "1",
+            "materials-0-is_active": "on",
+        },
+    )
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302
+    assert list(product.materials.values_list("text", "is_active")) == [("Spring tea, picked by hand.", True)]
+
+    # A material with neither a picture nor words is refused, and nothing is saved.
+    data.update({"materials-0-text": "", "materials-0-position": "2"})
+    refused = admin_client.post(url, data)
+
+    assert refused.status_code == 200
+    assert product.materials.count() == 1
+
+
 def test_saving_a_product_without_touching_stock_keeps_checkouts_made_meanwhile(admin_client):
     product = ProductFactory(title="Longjing", stock=10)
     url = reverse("admin:shops_product_change", args=[product.pk])
     form = admin_client.get(url).context["adminform"].form
     Product.objects.filter(pk=product.pk).update(stock=7)  # three sold while the editor had the form open
-    data = {
-        "title": "Longjing 250 g",
-        "description": product.description,
-        "category": product.category_id,
-        "price": "19.90",
-        "stock": "10",
-        "initial-stock": form["stock"].value(),
-        "is_active": "on",
-        "commission_rate": "0.1000",
-    }
+    data = product_form(product, title="Longjing 250 g", stock="10", **{"initial-stock": form["stock"].value()})
 
     response = admin_client.post(url, data)
 
@@ -399,16 +437,7 @@ def test_saving_a_product_without_touching_stock_keeps_checkouts_made_meanwhile(
 def test_staff_may_set_stock_and_price_on_the_product_form(admin_client):
     product = ProductFactory(stock=10)
     url = reverse("admin:shops_product_change", args=[product.pk])
-    data = {
-        "title": product.title,
-        "description": product.description,
-        "category": product.category_id,
-        "price": "21.00",
-        "stock": "50",
-        "initial-stock": "10",
-        "is_active": "on",
-        "commission_rate": "0.1500",
-    }
+    data = product_form(product, price="21.00", stock="50", commission_rate="0.1500")
 
     response = admin_client.post(url, data)
 
