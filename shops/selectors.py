@@ -280,6 +280,22 @@ def sharer_sales(since: datetime, until: datetime) -> Coalesce:
     return Coalesce(Subquery(sales), Value(ZERO), output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
+def sales_by_sharer(since: datetime, until: datetime) -> list[tuple[int, Decimal]]:
+    """[(member id, sales)] of every member whose shared orders (`sold_orders`) paid in [since, until) come to more
+    than zero, net of partial refunds, in no particular order. One grouped query over that period's shared orders
+    only (the partial index on `paid_at` of shared orders): the leaderboard's sales
+    (`commissions.selectors.leaderboard_standings`)."""
+    return list(
+        sold_orders()
+        .filter(sharer__isnull=False, paid_at__gte=since, paid_at__lt=until)
+        .order_by()
+        .values("sharer")
+        .annotate(amount=SALES)
+        .filter(amount__gt=0)
+        .values_list("sharer", "amount")
+    )
+
+
 def member_attributed_orders(member: Member) -> QuerySet[Order]:
     """The orders `member` shared (is the sharer of), newest first, with their lines: amounts only.
 
