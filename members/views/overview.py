@@ -11,11 +11,11 @@ from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from commissions.selectors import member_earnings_by_level
 from core.charts import daily_chart_svg
 from core.money import ZERO, format_money
 from members.decorators import member_required
 from members.links import invite_url
-from commissions.selectors import member_earnings_by_level
 from members.selectors import (
     commission_levels_in_force,
     member_dashboard_stats,

@@ -41,7 +41,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def three_levels(db):
     """A three-level policy and a 50/30/20 plan in force."""
     policy_publish(actor=None, max_levels=3, note="three levels")
-    plan_activate(plan=plan_create(actor=None, name="50/30/20", rates=(D("0.5000"), D("0.3000"), D("0.2000"))), actor=None)
+    plan_activate(
+        plan=plan_create(actor=None, name="50/30/20", rates=(D("0.5000"), D("0.3000"), D("0.2000"))), actor=None
+    )
 
 
 def paid(shop, product, quantity, capture):
@@ -157,7 +159,6 @@ def entry(beneficiary, amount: str, at: datetime, kind=Entry.Kind.COMMISSION) ->
         amount=D(amount),
         created_at=at,
     )
-
 
 
 def _order() -> Order:
