@@ -8,7 +8,7 @@ member's entry is simply not found (the views answer 404).
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -462,9 +462,30 @@ def commission_entry_cap_limit(entry: Entry) -> Decimal | None:
 LEADERBOARD_SALES = "sales"
 LEADERBOARD_EARNINGS = "earnings"
 LEADERBOARD_METRICS = (LEADERBOARD_SALES, LEADERBOARD_EARNINGS)
+LEADERBOARD_PERIODS = ("week", "last-week", "month", "last-month")
 # A board is computed once per period and metric, then read from the cache for this long: it may lag a sale by
 # up to five minutes, and a page view costs no ledger query.
 LEADERBOARD_CACHE_SECONDS = 300
+
+
+def leaderboard_bounds(period: str, today: date) -> tuple[datetime, datetime]:
+    """[start, end) of a leaderboard period in the current time zone (Asia/Shanghai by default): this or last
+    calendar week (Monday to Sunday) or month, as of `today`."""
+    if period in ("week", "last-week"):
+        first = today - timedelta(days=today.weekday() + (7 if period == "last-week" else 0))
+        after = first + timedelta(days=7)
+    elif period in ("month", "last-month"):
+        first = today.replace(day=1)
+        if period == "last-month":
+            first = (first - timedelta(days=1)).replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+    else:
+        raise ValueError(f"unknown leaderboard period {period!r}")
+    zone = timezone.get_current_timezone()
+    return (
+        timezone.make_aware(datetime.combine(first, time.min), zone),
+        timezone.make_aware(datetime.combine(after, time.min), zone),
+    )
 
 
 def earnings_by_beneficiary(since: datetime, until: datetime) -> list[tuple[int, Decimal]]:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from commissions.selectors import (
     LEADERBOARD_METRICS,
     Standing,
+    leaderboard_bounds,
     leaderboard_standings,
     member_earnings_by_day,
     policy_in_force,
@@ -166,21 +167,6 @@ def month_bounds(day: date) -> tuple[datetime, datetime]:
 # --- Leaderboard ----------------------------------------------------------------------------------------------
 
 LEADERBOARD_SIZE = 20
-LEADERBOARD_PERIODS = ("week", "last-week", "month", "last-month")
-
-
-def leaderboard_bounds(period: str, today: date) -> tuple[datetime, datetime]:
-    """[start, end) of a leaderboard period in the current time zone (Asia/Shanghai by default): this or last
-    calendar week (Monday to Sunday) or month, as of `today`."""
-    if period in ("week", "last-week"):
-        monday = today - timedelta(days=today.weekday())
-        if period == "last-week":
-            monday -= timedelta(days=7)
-        return _day_bounds(monday, monday + timedelta(days=6))
-    if period in ("month", "last-month"):
-        day = today if period == "month" else today.replace(day=1) - timedelta(days=1)
-        return month_bounds(day)
-    raise ValueError(f"unknown leaderboard period {period!r}")
 
 
 def leaderboard_pseudonym(member_id: int) -> str:

@@ -11,10 +11,10 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from commissions.selectors import LEADERBOARD_EARNINGS, LEADERBOARD_SALES
+from commissions.selectors import LEADERBOARD_EARNINGS, LEADERBOARD_PERIODS, LEADERBOARD_SALES
 from members.decorators import member_required
 from members.forms import LeaderboardNameForm
-from members.selectors import LEADERBOARD_PERIODS, LEADERBOARD_SIZE, member_leaderboard
+from members.selectors import LEADERBOARD_SIZE, member_leaderboard
 from referrals.services import member_leaderboard_name_set
 
 

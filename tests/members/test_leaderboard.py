@@ -15,7 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from commissions.models import CommissionEntry as Entry
-from members.selectors import LEADERBOARD_SIZE, leaderboard_bounds, leaderboard_pseudonym, member_leaderboard
+from commissions.selectors import leaderboard_bounds
+from members.selectors import LEADERBOARD_SIZE, leaderboard_pseudonym, member_leaderboard
 from members.views import leaderboard as leaderboard_views
 from referrals.models import Member
 from referrals.services import member_set_status
