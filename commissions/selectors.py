@@ -462,7 +462,14 @@ def commission_entry_cap_limit(entry: Entry) -> Decimal | None:
 LEADERBOARD_SALES = "sales"
 LEADERBOARD_EARNINGS = "earnings"
 LEADERBOARD_METRICS = (LEADERBOARD_SALES, LEADERBOARD_EARNINGS)
-LEADERBOARD_PERIODS = ("week", "last-week", "month", "last-month")
+LEADERBOARD_PERIOD_CHOICES = (
+    ("week", _("This week")),
+    ("last-week", _("Last week")),
+    ("month", _("This month")),
+    ("last-month", _("Last month")),
+)
+LEADERBOARD_PERIODS = tuple(key for key, _label in LEADERBOARD_PERIOD_CHOICES)
+LEADERBOARD_METRIC_CHOICES = ((LEADERBOARD_SALES, _("Sales")), (LEADERBOARD_EARNINGS, _("Earnings")))
 # A board is computed once per period and metric, then read from the cache for this long: it may lag a sale by
 # up to five minutes, and a page view costs no ledger query.
 LEADERBOARD_CACHE_SECONDS = 300

@@ -11,7 +11,13 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from commissions.selectors import LEADERBOARD_EARNINGS, LEADERBOARD_PERIODS, LEADERBOARD_SALES
+from commissions.selectors import (
+    LEADERBOARD_METRIC_CHOICES,
+    LEADERBOARD_METRICS,
+    LEADERBOARD_PERIOD_CHOICES,
+    LEADERBOARD_PERIODS,
+    LEADERBOARD_SALES,
+)
 from members.decorators import member_required
 from members.forms import LeaderboardNameForm
 from members.selectors import LEADERBOARD_SIZE, member_leaderboard
@@ -24,7 +30,7 @@ def leaderboard(request):
     time zone; my own rank below. An unknown period or board is a 404, as an unknown team level is."""
     period = request.GET.get("period", "week")
     metric = request.GET.get("by", LEADERBOARD_SALES)
-    if period not in LEADERBOARD_PERIODS or metric not in (LEADERBOARD_SALES, LEADERBOARD_EARNINGS):
+    if period not in LEADERBOARD_PERIODS or metric not in LEADERBOARD_METRICS:
         raise Http404(_("There is no such leaderboard."))
     board = member_leaderboard(request.member, metric=metric, period=period, today=timezone.localdate())
     return render(
@@ -34,13 +40,8 @@ def leaderboard(request):
             "member": request.member,
             "board": board,
             "size": LEADERBOARD_SIZE,
-            "periods": [
-                ("week", _("This week")),
-                ("last-week", _("Last week")),
-                ("month", _("This month")),
-                ("last-month", _("Last month")),
-            ],
-            "metrics": [(LEADERBOARD_SALES, _("Sales")), (LEADERBOARD_EARNINGS, _("Earnings"))],
+            "periods": LEADERBOARD_PERIOD_CHOICES,
+            "metrics": LEADERBOARD_METRIC_CHOICES,
             "name_form": LeaderboardNameForm(
                 initial={"is_named": request.member.is_named_on_leaderboard, "period": period, "by": metric}
             ),
@@ -60,6 +61,6 @@ def leaderboard_name(request):
         else:
             messages.success(request, _("The leaderboards now show you anonymised."))
     back = {key: form.data.get(key, "") for key in ("period", "by")}
-    if back["period"] not in LEADERBOARD_PERIODS or back["by"] not in (LEADERBOARD_SALES, LEADERBOARD_EARNINGS):
+    if back["period"] not in LEADERBOARD_PERIODS or back["by"] not in LEADERBOARD_METRICS:
         back = {}
     return redirect(reverse("members:leaderboard") + (f"?{urlencode(back)}" if back else ""))
