@@ -25,9 +25,9 @@ from commissions.selectors import (
     member_ledger_totals,
 )
 from commissions.services import plan_activate, plan_create, policy_publish
-from shops.models import Order
 from shops.selectors import sales_by_sharer
 from shops.services import order_refund
+from tests.commissions.helpers import entry_at
 from tests.factories import MemberFactory, ProductFactory, pay_order, place_order, shop_with_products
 
 pytestmark = pytest.mark.django_db
@@ -145,25 +145,7 @@ def test_earnings_by_level_is_one_query(ledger):
 WEEK = (datetime(2026, 11, 30, tzinfo=SHANGHAI), datetime(2026, 12, 7, tzinfo=SHANGHAI))
 
 
-def entry(beneficiary, amount: str, at: datetime, kind=Entry.Kind.COMMISSION) -> Entry:
-    """A ledger entry of a known amount at a known time, on a throwaway order's line."""
-    order = _order()
-    return Entry.objects.create(
-        order=order,
-        order_line=order.lines.first(),
-        beneficiary=beneficiary,
-        level=1 if beneficiary else 0,
-        kind=kind,
-        base=D("1.00"),
-        rate=D("1.0000"),
-        amount=D(amount),
-        created_at=at,
-    )
-
-
-def _order() -> Order:
-    shop = shop_with_products(ProductFactory())
-    return place_order(shop)
+entry = entry_at
 
 
 def test_earnings_standings_rank_by_amount_with_shared_ranks_and_leave_out_nothing_earned(db):

@@ -20,7 +20,8 @@ from members.selectors import LEADERBOARD_SIZE, leaderboard_pseudonym, member_le
 from members.views import leaderboard as leaderboard_views
 from referrals.models import Member
 from referrals.services import member_set_status
-from shops.models import Order, Shop
+from shops.models import Order
+from tests.commissions.helpers import entry_at
 from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_order, place_order, shop_with_products
 
 pytestmark = pytest.mark.django_db
@@ -45,25 +46,8 @@ def member(name, email=None, sponsor=None, *, named=False):
     return found
 
 
-VEHICLE = "Orders for test entries"
-
-
 def earned(who, amount: str, at: datetime, kind=Entry.Kind.COMMISSION) -> Entry:
-    """A ledger entry of a known amount at a known time, on an order of its own (then cancelled: only a vehicle)."""
-    shop = Shop.objects.filter(name=VEHICLE).first() or shop_with_products(ProductFactory(stock=10_000), name=VEHICLE)
-    order = place_order(shop)
-    Order.objects.filter(pk=order.pk).update(status=Order.Status.CANCELLED)
-    return Entry.objects.create(
-        order=order,
-        order_line=order.lines.first(),
-        beneficiary=who,
-        level=1,
-        kind=kind,
-        base=D("1.00"),
-        rate=D("1.0000"),
-        amount=D(amount),
-        created_at=at,
-    )
+    return entry_at(who, amount, at, kind)
 
 
 def shanghai(*args) -> datetime:

@@ -2,7 +2,6 @@
 who may look members up; whether each chose to be named to other members."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
@@ -10,11 +9,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from commissions.models import CommissionEntry as Entry
 from referrals.models import Member
-from shops.models import Order
 from staff.groups import COMPLIANCE, FINANCE, SUPPORT
-from tests.factories import MemberFactory, ProductFactory, UserFactory, place_order, shop_with_products
+from tests.commissions.helpers import entry_at
+from tests.factories import MemberFactory, UserFactory, shop_with_products
 
 pytestmark = pytest.mark.django_db
 
@@ -22,19 +20,7 @@ URL = reverse("staff:leaderboard")
 
 
 def earned(who, amount: str) -> None:
-    order = place_order(shop_with_products(ProductFactory()))
-    Order.objects.filter(pk=order.pk).update(status=Order.Status.CANCELLED)
-    Entry.objects.create(
-        order=order,
-        order_line=order.lines.first(),
-        beneficiary=who,
-        level=1,
-        kind=Entry.Kind.COMMISSION,
-        base=Decimal("1.00"),
-        rate=Decimal("1.0000"),
-        amount=Decimal(amount),
-        created_at=timezone.now() - timedelta(minutes=1),
-    )
+    entry_at(who, amount, timezone.now() - timedelta(minutes=1))
 
 
 @pytest.fixture
