@@ -112,6 +112,7 @@ def team(request):
             "direct_count": level_counts[1],
             "page": page,
             "month_start": today.replace(day=1),
+            "commission_levels": commission_levels,
             # Commission level k pays me for the sales of my team's level k - 1 (level 1: my own sales).
             "earnings": [(row, level_counts.get(row.level - 1)) for row in earnings],
             "earnings_total": {

@@ -106,6 +106,7 @@ def test_team_page_keeps_earnings_of_a_level_an_older_policy_paid(client, tree):
 
     assert amounts(level_row(page, 3)) == ["¥6.00", "¥0.00", "¥0.00"]
     assert amounts(level_row(page, "total")) == ["¥9.00", "¥5.00", "¥3.00"]
+    assert "pays you on your own sales only" in page
 
 
 def test_team_page_earnings_are_only_mine(client, tree):
