@@ -31,6 +31,7 @@ from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
 from core.money import CENT, ROUND_DOWN, ZERO, money_sum, quantize_money
 from networks.models import ExternalProduct
 from networks.selectors import external_commission_pool
+from referrals.models import Member
 from shops.models import Order, OrderLine, RefundLine
 from shops.selectors import sales_by_sharer
 
@@ -496,11 +497,17 @@ def leaderboard_bounds(period: str, today: date) -> tuple[datetime, datetime]:
 
 
 def earnings_by_beneficiary(since: datetime, until: datetime) -> list[tuple[int, Decimal]]:
-    """[(member id, earnings)] of every member whose entries created in [since, until) come to more than zero,
-    signed as on the overview's chart (`member_earnings_by_day`: reversals and clawbacks subtract), in no particular
-    order. One grouped query over that period's member entries only (the partial index on `created_at`)."""
+    """[(member id, earnings)] of every active member whose entries created in [since, until) come to more than
+    zero, signed as on the overview's chart (`member_earnings_by_day`: reversals and clawbacks subtract), in no
+    particular order (a suspended member is on no leaderboard). One grouped query over that period's member entries
+    only (the partial index on `created_at`)."""
     return list(
-        Entry.objects.filter(beneficiary__isnull=False, created_at__gte=since, created_at__lt=until)
+        Entry.objects.filter(
+            beneficiary__isnull=False,
+            beneficiary__status=Member.Status.ACTIVE,
+            created_at__gte=since,
+            created_at__lt=until,
+        )
         .order_by()
         .values("beneficiary")
         .annotate(amount=Sum("amount"))

@@ -281,13 +281,13 @@ def sharer_sales(since: datetime, until: datetime) -> Coalesce:
 
 
 def sales_by_sharer(since: datetime, until: datetime) -> list[tuple[int, Decimal]]:
-    """[(member id, sales)] of every member whose shared orders (`sold_orders`) paid in [since, until) come to more
-    than zero, net of partial refunds, in no particular order. One grouped query over that period's shared orders
-    only (the partial index on `paid_at` of shared orders): the leaderboard's sales
-    (`commissions.selectors.leaderboard_standings`)."""
+    """[(member id, sales)] of every active member whose shared orders (`sold_orders`) paid in [since, until) come to
+    more than zero, net of partial refunds, in no particular order (a suspended member is on no leaderboard). One
+    grouped query over that period's shared orders only (the partial index on `paid_at` of shared orders): the
+    leaderboard's sales (`commissions.selectors.leaderboard_standings`)."""
     return list(
         sold_orders()
-        .filter(sharer__isnull=False, paid_at__gte=since, paid_at__lt=until)
+        .filter(sharer__isnull=False, sharer__status=Member.Status.ACTIVE, paid_at__gte=since, paid_at__lt=until)
         .order_by()
         .values("sharer")
         .annotate(amount=SALES)

@@ -25,6 +25,8 @@ from commissions.selectors import (
     member_ledger_totals,
 )
 from commissions.services import plan_activate, plan_create, policy_publish
+from referrals.models import Member
+from referrals.services import member_set_status
 from shops.selectors import sales_by_sharer
 from shops.services import order_refund
 from tests.commissions.helpers import entry_at
@@ -172,6 +174,22 @@ def test_earnings_standings_rank_by_amount_with_shared_ranks_and_leave_out_nothi
     assert len(standings) == 3
     assert standings.of(a.pk) == Standing(rank=3, member_id=a.pk, amount=D("5.00"))
     assert standings.of(d.pk) is None and standings.of(e.pk) is None
+
+
+def test_a_suspended_member_is_on_no_board(db, django_capture_on_commit_callbacks):
+    suspended, active = MemberFactory(), MemberFactory()
+    product = ProductFactory(price=D("10.00"), stock=100)
+    for who in (suspended, active):
+        paid(shop_with_products(product, owner=who), product, 1, django_capture_on_commit_callbacks)
+        entry(who, "1.00", WEEK[0])
+    member_set_status(member=suspended, status=Member.Status.SUSPENDED, actor=None, reason="abuse")
+    now = datetime.now(SHANGHAI)
+
+    sales = leaderboard_standings(LEADERBOARD_SALES, now - timedelta(days=1), now + timedelta(days=1))
+    earnings = leaderboard_standings(LEADERBOARD_EARNINGS, *WEEK)
+
+    assert [standing.member_id for standing in sales.top(5)] == [active.pk]
+    assert [standing.member_id for standing in earnings.top(5)] == [active.pk]
 
 
 def test_a_period_includes_its_first_instant_and_excludes_the_next_periods(db):
