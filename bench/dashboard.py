@@ -17,10 +17,12 @@ What it builds:
   entries of its own sales (level 1) and of its team's (levels 2 and 3); then a quarter of the root's entries are
   released and some of those labelled paid, so every earnings figure is non-zero.
 
-What it measures: the server time of `GET /dashboard/` (overview) and `GET /dashboard/team/` (levels 1 and 2, first
-and a later page), signed in as the root, through Django's test client in this process (the whole request: URL
-resolution, middleware, views, queries, template rendering; no network), `--requests` times each after 5 warm-up
-requests, with DEBUG off. It also counts each page's queries.
+What it measures: the server time of `GET /dashboard/` (overview), `GET /dashboard/team/` (levels 1 and 2, first
+and a later page) and `GET /dashboard/team/leaderboard/` (sales and earnings this month), signed in as the root,
+through Django's test client in this process (the whole request: URL resolution, middleware, views, queries,
+template rendering; no network), `--requests` times each after 5 warm-up requests, with DEBUG off. It also counts
+each page's queries. The leaderboard's standings are cached for five minutes; their computation from the orders and
+the ledger is timed on its own, the cache emptied before each call.
 
 The markdown table goes to stdout, progress to stderr.
 """
@@ -199,6 +201,10 @@ def measure(member_id: int, requests: int) -> list[str]:
         ("team, level 1 `/dashboard/team/`", reverse("members:team")),
         ("team, level 2", reverse("members:team") + "?level=2"),
         ("team, level 2, page 10", reverse("members:team") + "?level=2&page=10"),
+        # Standings cached per period (commissions.selectors.leaderboard_standings): the warm page; the cold
+        # computation is timed on its own below.
+        ("leaderboard, sales, this month", reverse("members:leaderboard") + "?by=sales&period=month"),
+        ("leaderboard, earnings, this month", reverse("members:leaderboard") + "?by=earnings&period=month"),
     ]
     rows = [
         "| page | requests | p50 ms | p95 ms | max ms | queries |",
@@ -223,6 +229,37 @@ def measure(member_id: int, requests: int) -> list[str]:
         rows.append(
             f"| {label} | {requests} | {statistics.median(times):.1f} | {percentile(times, 95):.1f} "
             f"| {max(times):.1f} | {len(queries)} |"
+        )
+        log(rows[-1])
+    rows.extend(measure_standings(requests))
+    return rows
+
+
+def measure_standings(requests: int) -> list[str]:
+    """The leaderboard's standings computed from the ledger and the orders, the cache emptied before each call: what
+    one page view costs every five minutes per board (the two boards over this month, the widest period)."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.utils import timezone
+
+    from commissions.selectors import LEADERBOARD_METRICS, leaderboard_bounds, leaderboard_standings
+
+    since, until = leaderboard_bounds("month", timezone.localdate())
+    rows = []
+    for metric in LEADERBOARD_METRICS:
+        queries: list[tuple[float, str]] = []
+        cache.clear()
+        with connection.execute_wrapper(QueryTimer(queries)):
+            ranked = len(leaderboard_standings(metric, since, until))
+        times = []
+        for _ in range(requests):
+            cache.clear()
+            started = time.perf_counter()
+            leaderboard_standings(metric, since, until)
+            times.append((time.perf_counter() - started) * 1000)
+        rows.append(
+            f"| {metric} standings, this month, uncached ({ranked:,} ranked) | {requests} "
+            f"| {statistics.median(times):.1f} | {percentile(times, 95):.1f} | {max(times):.1f} | {len(queries)} |"
         )
         log(rows[-1])
     return rows

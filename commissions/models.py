@@ -282,6 +282,11 @@ class CommissionEntry(models.Model):
             models.Index(fields=["beneficiary", "status"]),
             models.Index(fields=["status", "order"]),
             models.Index(fields=["refund"], condition=Q(refund__isnull=False), name="commissions_entry_refund"),
+            # The earnings leaderboard (selectors.leaderboard_standings): a week's or a month's member entries by
+            # creation time. Entries are written in creation order, so each insert lands at the index's right edge.
+            models.Index(
+                fields=["created_at"], condition=Q(beneficiary__isnull=False), name="commissions_entry_earned_at"
+            ),
         ]
         # external_line: its foreign key index serves the external lines' lookups (nulls for our own sales).
 

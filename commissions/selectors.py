@@ -5,11 +5,13 @@ A member only ever reads entries whose beneficiary they are: every member select
 member's entry is simply not found (the views answer 404).
 """
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -26,10 +28,12 @@ from commissions.calculations import (
     split_line,
 )
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
-from core.money import ROUND_DOWN, ZERO, money_sum, quantize_money
+from core.money import CENT, ROUND_DOWN, ZERO, money_sum, quantize_money
 from networks.models import ExternalProduct
 from networks.selectors import external_commission_pool
+from referrals.models import Member
 from shops.models import Order, OrderLine, RefundLine
+from shops.selectors import sales_by_sharer
 
 Entry = CommissionEntry
 ADJUSTMENT_KINDS = (Entry.Kind.REVERSAL, Entry.Kind.CLAWBACK)
@@ -84,6 +88,47 @@ def member_earnings_by_day(member, start: datetime, end: datetime) -> dict:
         .annotate(amount=Sum("amount"))
         .values_list("day", "amount")
     )
+
+
+@dataclass(frozen=True)
+class LevelEarnings:
+    """What a member's entries at one commission level hold, by status: level 1 is their own sales, level k the
+    sales of the members k - 1 links below them. Reversals and clawbacks are netted in, as in `LedgerTotals`, so
+    the levels add up to the balance's pending and released (available + paid) figures."""
+
+    level: int
+    pending: Decimal
+    available: Decimal
+    paid: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.pending + self.available + self.paid
+
+
+def member_earnings_by_level(member, levels: int) -> list[LevelEarnings]:
+    """The member's earnings at each commission level 1..`levels` (the policy in force's `max_levels`), zeros
+    included, and at any other level they hold entries at (paid under an earlier policy: never hidden), by level.
+    One query grouped by level and status over the member's entries (the (beneficiary, status) index)."""
+    rows = (
+        Entry.objects.filter(beneficiary=member, status__in=(Entry.Status.PENDING, *RELEASED))
+        .order_by()
+        .values("level", "status")
+        .annotate(amount=Sum("amount"))
+        .values_list("level", "status", "amount")
+    )
+    by_level: dict[int, dict[str, Decimal]] = {level: {} for level in range(1, levels + 1)}
+    for level, status, amount in rows:
+        by_level.setdefault(level, {})[status] = money_sum(amount)
+    return [
+        LevelEarnings(
+            level=level,
+            pending=amounts.get(Entry.Status.PENDING, ZERO),
+            available=amounts.get(Entry.Status.AVAILABLE, ZERO),
+            paid=amounts.get(Entry.Status.PAID, ZERO),
+        )
+        for level, amounts in sorted(by_level.items())
+    ]
 
 
 def released_entries(member_ids) -> QuerySet:
@@ -434,3 +479,117 @@ def commission_entry_cap_limit(entry: Entry) -> Decimal | None:
     return {CAP_MAX_TOTAL_RATE: policy.max_total_rate, CAP_MAX_PAYOUT_RATIO: policy.max_payout_ratio}.get(
         entry.capped_by
     )
+
+
+# --- Leaderboards ------------------------------------------------------------------------------------------------
+# Who sold and who earned most in a week or a month. Ids and amounts only: the members' pages decide what of each
+# member to show (their name and shop only if they chose to be named).
+
+LEADERBOARD_SALES = "sales"
+LEADERBOARD_EARNINGS = "earnings"
+LEADERBOARD_METRICS = (LEADERBOARD_SALES, LEADERBOARD_EARNINGS)
+LEADERBOARD_PERIOD_CHOICES = (
+    ("week", _("This week")),
+    ("last-week", _("Last week")),
+    ("month", _("This month")),
+    ("last-month", _("Last month")),
+)
+LEADERBOARD_PERIODS = tuple(key for key, _label in LEADERBOARD_PERIOD_CHOICES)
+LEADERBOARD_METRIC_CHOICES = ((LEADERBOARD_SALES, _("Sales")), (LEADERBOARD_EARNINGS, _("Earnings")))
+# A board is computed once per period and metric, then read from the cache for this long: it may lag a sale by
+# up to five minutes, and a page view costs no ledger query.
+LEADERBOARD_CACHE_SECONDS = 300
+
+
+def leaderboard_bounds(period: str, today: date) -> tuple[datetime, datetime]:
+    """[start, end) of a leaderboard period in the current time zone (Asia/Shanghai by default): this or last
+    calendar week (Monday to Sunday) or month, as of `today`."""
+    if period in ("week", "last-week"):
+        first = today - timedelta(days=today.weekday() + (7 if period == "last-week" else 0))
+        after = first + timedelta(days=7)
+    elif period in ("month", "last-month"):
+        first = today.replace(day=1)
+        if period == "last-month":
+            first = (first - timedelta(days=1)).replace(day=1)
+        after = (first + timedelta(days=32)).replace(day=1)
+    else:
+        raise ValueError(f"unknown leaderboard period {period!r}")
+    zone = timezone.get_current_timezone()
+    return (
+        timezone.make_aware(datetime.combine(first, time.min), zone),
+        timezone.make_aware(datetime.combine(after, time.min), zone),
+    )
+
+
+def earnings_by_beneficiary(since: datetime, until: datetime) -> list[tuple[int, Decimal]]:
+    """[(member id, earnings)] of every active member whose entries created in [since, until) come to more than
+    zero, signed as on the overview's chart (`member_earnings_by_day`: reversals and clawbacks subtract), in no
+    particular order (a suspended member is on no leaderboard). One grouped query over that period's member entries
+    only (the partial index on `created_at`)."""
+    return list(
+        Entry.objects.filter(
+            beneficiary__isnull=False,
+            beneficiary__status=Member.Status.ACTIVE,
+            created_at__gte=since,
+            created_at__lt=until,
+        )
+        .order_by()
+        .values("beneficiary")
+        .annotate(amount=Sum("amount"))
+        .filter(amount__gt=0)
+        .values_list("beneficiary", "amount")
+    )
+
+
+@dataclass(frozen=True)
+class Standing:
+    rank: int  # 1 + how many members have more: members with the same amount share a rank
+    member_id: int
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Standings:
+    """Every member with more than zero in a period, best first (ties by member id). Compact, to be cached: the
+    ids, and the amounts as negated cents (ascending, so a rank is one bisection)."""
+
+    member_ids: tuple[int, ...]
+    keys: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.member_ids)
+
+    def _standing(self, index: int) -> Standing:
+        key = self.keys[index]
+        return Standing(
+            rank=bisect_left(self.keys, key) + 1, member_id=self.member_ids[index], amount=Decimal(-key) * CENT
+        )
+
+    def top(self, size: int) -> list[Standing]:
+        return [self._standing(index) for index in range(min(size, len(self.member_ids)))]
+
+    def of(self, member_id: int) -> Standing | None:
+        """The member's standing, or None when they have nothing in the period."""
+        try:
+            return self._standing(self.member_ids.index(member_id))
+        except ValueError:
+            return None
+
+
+def leaderboard_standings(metric: str, since: datetime, until: datetime) -> Standings:
+    """The standings of `metric` (sales as sharer: `shops.selectors.sales_by_sharer`, or ledger earnings:
+    `earnings_by_beneficiary`) over [since, until). One grouped query over that period only, then cached for
+    `LEADERBOARD_CACHE_SECONDS` per metric and period (every member's page reads the same copy)."""
+    if metric not in LEADERBOARD_METRICS:
+        raise ValueError(f"unknown leaderboard metric {metric!r}")
+    cache_key = f"commissions:leaderboard:{metric}:{since.timestamp():.0f}:{until.timestamp():.0f}"
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return Standings(*cached)
+    rows = (sales_by_sharer if metric == LEADERBOARD_SALES else earnings_by_beneficiary)(since, until)
+    ranked = sorted((-int(money_sum(amount) / CENT), member_id) for member_id, amount in rows)
+    standings = Standings(
+        member_ids=tuple(member_id for _key, member_id in ranked), keys=tuple(key for key, _id in ranked)
+    )
+    cache.set(cache_key, (standings.member_ids, standings.keys), LEADERBOARD_CACHE_SECONDS)
+    return standings

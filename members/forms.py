@@ -274,3 +274,15 @@ class PayoutAccountForm(forms.Form):
     def service_arguments(self) -> dict:
         """Keyword arguments for payout_account_save (after is_valid())."""
         return dict(self.cleaned_data)
+
+
+class LeaderboardNameForm(forms.Form):
+    """The member's choice to be named on the leaderboards; the board they were looking at, to go back to."""
+
+    is_named = forms.BooleanField(
+        label=_("Show my name and shop on the leaderboards"),
+        required=False,
+        help_text=_("Off: you appear as an anonymous member number. Your rank and amounts show either way."),
+    )
+    period = forms.CharField(required=False, widget=forms.HiddenInput)
+    by = forms.CharField(required=False, widget=forms.HiddenInput)

@@ -3,18 +3,29 @@
 The overview's figures: the member's link clicks and sales (shops) and earnings (commissions), per day and per
 period. The team page's: the levels of the downline the policy pays (commissions), and each member of a level
 (referrals) with their sales (shops). The orders page's rows: an order (shops) with what the member earns on it
-(commissions), its buyer masked.
+(commissions), its buyer masked. The leaderboard's: the standings (commissions) with the names of the members
+who chose to be named (referrals, shops), everyone else anonymised.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 
-from commissions.selectors import member_earnings_by_day, member_order_commissions, policy_in_force
+from commissions.selectors import (
+    LEADERBOARD_METRICS,
+    Standing,
+    leaderboard_bounds,
+    leaderboard_standings,
+    member_earnings_by_day,
+    member_order_commissions,
+    policy_in_force,
+)
 from core.masking import mask_email, mask_name, mask_phone
 from core.money import ZERO, money_sum
 from referrals.models import Member
@@ -118,15 +129,26 @@ def member_dashboard_stats(member: Member, today: date) -> DashboardStats:
 # --- Team -----------------------------------------------------------------------------------------------------
 
 
-def team_levels_in_force(at=None) -> int:
+def commission_levels_in_force(at=None) -> int:
+    """How many commission levels the policy in force pays a member: 1 (their own sales) to its `max_levels`
+    (1 without a policy). One query."""
+    policy = policy_in_force(at)
+    return policy.max_levels if policy is not None else 1
+
+
+def team_levels_for(commission_levels: int) -> int:
     """How many levels of a member's downline the team page shows: those whose sales can pay the member.
 
     `max_levels` counts the sharer, so a sale by someone k levels below me pays me only if k + 1 <= max_levels:
     the paying levels are 1 .. max_levels - 1. Direct invitees (level 1) are always shown, whom one invited
-    being worth seeing even under a one-level policy. One query.
+    being worth seeing even under a one-level policy.
     """
-    policy = policy_in_force(at)
-    return max(policy.max_levels - 1, 1) if policy is not None else 1
+    return max(commission_levels - 1, 1)
+
+
+def team_levels_in_force(at=None) -> int:
+    """`team_levels_for` the policy in force. One query."""
+    return team_levels_for(commission_levels_in_force(at))
 
 
 def member_team_level_sales(
@@ -179,3 +201,80 @@ def member_order_rows(member: Member, orders) -> list[OwnerOrderRow]:
         )
         for order in orders
     ]
+# --- Leaderboard ----------------------------------------------------------------------------------------------
+
+LEADERBOARD_SIZE = 20
+
+
+def leaderboard_pseudonym(member_id: int) -> str:
+    """What a member who did not choose to be named is called on a leaderboard: "Member #" and five digits, the same
+    every week, derived from the id with the site's secret key, so it cannot be traced back to an id or a name."""
+    digest = salted_hmac("members.leaderboard.pseudonym", str(member_id)).hexdigest()
+    return _("Member #%(number)s") % {"number": f"{int(digest[:8], 16) % 100000:05d}"}
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    amount: Decimal
+    name: str  # the member's display name if they chose to be named (or it is me), else their pseudonym
+    shop_name: str  # likewise: blank unless named
+    is_me: bool
+    is_named: bool
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    metric: str
+    period: str
+    since: datetime
+    until: datetime  # exclusive
+    rows: list[LeaderboardRow]  # the top LEADERBOARD_SIZE
+    me: LeaderboardRow | None  # my own standing (None: nothing in the period)
+    ranked: int  # how many members have more than zero
+
+    @property
+    def last_day(self) -> date:
+        return timezone.localtime(self.until - timedelta(microseconds=1)).date()
+
+
+def member_leaderboard(member: Member, *, metric: str, period: str, today: date) -> Leaderboard:
+    """The top of the `metric` board for `period`, and `member`'s own standing. Members who did not choose to be
+    named are anonymised: their name and shop are never read from the database (only ids), so no page can leak
+    them. Standings come from the cache (`commissions.selectors.leaderboard_standings`); then one query for the
+    names of the named members on the board (and mine)."""
+    if metric not in LEADERBOARD_METRICS:
+        raise ValueError(f"unknown leaderboard metric {metric!r}")
+    since, until = leaderboard_bounds(period, today)
+    standings = leaderboard_standings(metric, since, until)
+    top = standings.top(LEADERBOARD_SIZE)
+    mine = standings.of(member.pk)
+    ids = {standing.member_id for standing in top} | {member.pk}
+    named = {
+        teammate.pk: teammate
+        for teammate in Member.objects.filter(Q(is_named_on_leaderboard=True) | Q(pk=member.pk), pk__in=ids)
+        .select_related("user")
+        .annotate(shop_name=F("shop__name"))
+        .only("pk", "is_named_on_leaderboard", "user__first_name", "user__last_name", "user__email")
+    }
+
+    def row(standing: Standing) -> LeaderboardRow:
+        found = named.get(standing.member_id)
+        return LeaderboardRow(
+            rank=standing.rank,
+            amount=standing.amount,
+            name=found.display_name if found else leaderboard_pseudonym(standing.member_id),
+            shop_name=(found.shop_name or "") if found else "",
+            is_me=standing.member_id == member.pk,
+            is_named=bool(found and found.is_named_on_leaderboard),
+        )
+
+    return Leaderboard(
+        metric=metric,
+        period=period,
+        since=since,
+        until=until,
+        rows=[row(standing) for standing in top],
+        me=row(mine) if mine else None,
+        ranked=len(standings),
+    )

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from members.decorators import suspended_refused
-from members.views import earnings, join, links, orders, overview, payouts, sharing, shop
+from members.views import earnings, join, leaderboard, links, orders, overview, payouts, sharing, shop
 
 app_name = "members"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("join/<str:invite_code>/", join.join, name="join_with_code"),
     path("dashboard/", suspended_refused(overview.dashboard), name="dashboard"),
     path("dashboard/team/", overview.team, name="team"),
+    path("dashboard/team/leaderboard/", leaderboard.leaderboard, name="leaderboard"),
+    path("dashboard/team/leaderboard/name/", leaderboard.leaderboard_name, name="leaderboard_name"),
     path("dashboard/shop/", shop.my_shop, name="my_shop"),
     path("dashboard/shop/products/", shop.my_shop_products, name="my_shop_products"),
     path("dashboard/shop/products/add/", shop.my_shop_catalogue, name="my_shop_catalogue"),

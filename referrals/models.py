@@ -52,6 +52,14 @@ class Member(MPTTModel):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     join_source = models.CharField(_("joined through"), max_length=20, choices=JoinSource.choices)
     joined_at = models.DateTimeField(_("joined"), default=timezone.now, editable=False)
+    # The member's choice (members' leaderboard page): off, the leaderboards show them anonymised, never their name
+    # or shop. Changed only through referrals.services.member_leaderboard_name_set.
+    is_named_on_leaderboard = models.BooleanField(
+        _("named on the leaderboard"),
+        default=False,
+        db_default=False,
+        help_text=_("Off: the leaderboards show this member anonymised, without their name or shop."),
+    )
 
     # django-mptt would add this field with an index of its own; (tree_id, lft) already serves every tree_id
     # lookup, and each index is one more write for every row an index pass shifts (a million at a million members).

@@ -591,6 +591,17 @@ def member_set_status(*, member: Member, status: str, actor, reason: str = "") -
     return member
 
 
+def member_leaderboard_name_set(*, member: Member, is_named: bool) -> Member:
+    """The member's own choice whether the leaderboards show their name and shop (else they are anonymised).
+    Idempotent: one conditional UPDATE of that column only, so it never overwrites a concurrent tree or status
+    write. Not a change to money or to the tree, so no audit row."""
+    Member.objects.filter(pk=member.pk).exclude(is_named_on_leaderboard=is_named).update(
+        is_named_on_leaderboard=is_named
+    )
+    member.is_named_on_leaderboard = is_named
+    return member
+
+
 BULK_UPDATE_BATCH = 2_000
 
 

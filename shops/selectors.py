@@ -292,6 +292,23 @@ ORDER_SOURCE_SHOP = "shop"
 ORDER_SOURCE_LINK = "link"
 ORDER_SOURCES = (ORDER_SOURCE_SHOP, ORDER_SOURCE_LINK)
 
+
+def sales_by_sharer(since: datetime, until: datetime) -> list[tuple[int, Decimal]]:
+    """[(member id, sales)] of every active member whose shared orders (`sold_orders`) paid in [since, until) come to
+    more than zero, net of partial refunds, in no particular order (a suspended member is on no leaderboard). One
+    grouped query over that period's shared orders only (the partial index on `paid_at` of shared orders): the
+    leaderboard's sales (`commissions.selectors.leaderboard_standings`)."""
+    return list(
+        sold_orders()
+        .filter(sharer__isnull=False, sharer__status=Member.Status.ACTIVE, paid_at__gte=since, paid_at__lt=until)
+        .order_by()
+        .values("sharer")
+        .annotate(amount=SALES)
+        .filter(amount__gt=0)
+        .values_list("sharer", "amount")
+    )
+
+
 # What the owner's order list shows of an order; the buyer's name, phone and email are read only to be masked
 # (members/selectors.py), the address and the email's hash never.
 MEMBER_ORDER_FIELDS = (

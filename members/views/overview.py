@@ -11,11 +11,18 @@ from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from commissions.selectors import member_earnings_by_level
 from core.charts import daily_chart_svg
 from core.money import ZERO, format_money
 from members.decorators import member_required
 from members.links import invite_url
-from members.selectors import member_dashboard_stats, member_team_level_sales, month_bounds, team_levels_in_force
+from members.selectors import (
+    commission_levels_in_force,
+    member_dashboard_stats,
+    member_team_level_sales,
+    month_bounds,
+    team_levels_for,
+)
 from payouts.selectors import member_balance
 from referrals.models import Member
 from referrals.selectors import member_for_user, member_pending_team, member_team_level_counts, member_team_size
@@ -72,10 +79,12 @@ TEAM_PAGE_SIZE = 50
 
 @member_required
 def team(request):
-    """My sponsor, invite link and team: the levels of my downline the compliance policy pays, one at a time,
-    each member with their join date and this month's sales. A fixed number of queries whatever the team size."""
+    """My sponsor, invite link and team: what I earned at each level the compliance policy pays me (my own sales,
+    then each level of my downline), and those levels of my downline one at a time, each member with their join date
+    and this month's sales. A fixed number of queries whatever the team size."""
     member = request.member
-    levels = team_levels_in_force()
+    commission_levels = commission_levels_in_force()
+    levels = team_levels_for(commission_levels)
     try:
         level = int(request.GET.get("level", "1"))
     except ValueError:
@@ -90,6 +99,7 @@ def team(request):
     # Counted already, with the other levels: spare the paginator a second scan of a 100,000-member downline.
     paginator.count = level_counts[level]
     page = paginator.get_page(request.GET.get("page"))
+    earnings = member_earnings_by_level(member, commission_levels)
     return render(
         request,
         "members/team.html",
@@ -102,5 +112,12 @@ def team(request):
             "direct_count": level_counts[1],
             "page": page,
             "month_start": today.replace(day=1),
+            "commission_levels": commission_levels,
+            # Commission level k pays me for the sales of my team's level k - 1 (level 1: my own sales).
+            "earnings": [(row, level_counts.get(row.level - 1)) for row in earnings],
+            "earnings_total": {
+                status: sum((getattr(row, status) for row in earnings), ZERO)
+                for status in ("pending", "available", "paid")
+            },
         },
     )

@@ -38,11 +38,11 @@ SVG = "{http://www.w3.org/2000/svg}"
 # Pinned query counts. Overview: session, user, member (with sponsor) | clicks, orders by day,
 # entries by day | shop, direct invitees, pending team | balance (entries, withdrawals). Team: session, user,
 # member | policy, pending team, members per level (also the paginator's count), the page of members with their
-# sales.
+# sales, my earnings per level and status.
 # 11, plus the member lookup of members.decorators.suspended_refused (a suspended member gets the 403 page), which
 # the URLconf puts in front of the dashboard because the view looks the member up itself.
 OVERVIEW_QUERIES = 12
-TEAM_QUERIES = 7
+TEAM_QUERIES = 8
 
 
 def at_noon(days_ago: int) -> datetime:

@@ -84,6 +84,9 @@ def test_admin_edits_are_in_the_log(staff_user, client):
     form = client.get(url).context["adminform"].form
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
     data.update({"commission_rate": "0.2000", "image": "", "initial-stock": data["stock"]})
+    for formset in client.get(url).context["inline_admin_formsets"]:  # the inlines' management forms, unchanged
+        management = formset.formset.management_form
+        data.update({management.add_prefix(name): value for name, value in management.initial.items()})
     assert client.post(url, data).status_code == 302
 
     # then
