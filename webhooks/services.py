@@ -225,6 +225,12 @@ def _signing_secrets(endpoint: Endpoint, now) -> list[str]:
     return secrets
 
 
+def delivery_payload(delivery: Delivery) -> dict:
+    """What every attempt of the delivery sends (the body is these keys, compact and sorted)."""
+    event = delivery.event
+    return {"id": event.public_id, "type": event.type, "created": int(event.created_at.timestamp()), "data": event.data}
+
+
 def delivery_attempt(*, delivery_id: int, now=None) -> DeliveryAttempt | None:
     """Send the delivery once if it is pending, due and not claimed by another worker; log the attempt and settle
     what comes next (delivered, a retry at its time, failed). Returns the attempt, or None when nothing was sent."""
