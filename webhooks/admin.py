@@ -23,6 +23,7 @@ from webhooks.services import (
 
 
 class EndpointAdminForm(forms.ModelForm):
+    url = forms.CharField(label=_("URL"), max_length=500, widget=forms.URLInput)
     event_types = forms.MultipleChoiceField(
         label=_("Events"), choices=EventType.choices, widget=forms.CheckboxSelectMultiple
     )

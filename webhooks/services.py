@@ -234,8 +234,8 @@ def delivery_payload(delivery: Delivery) -> dict:
 def delivery_attempt(*, delivery_id: int, now=None) -> DeliveryAttempt | None:
     """Send the delivery once if it is pending, due and not claimed by another worker; log the attempt and settle
     what comes next (delivered, a retry at its time, failed). Returns the attempt, or None when nothing was sent."""
-    now = now or timezone.now()
-    if not _claim(delivery_id, now):
+    clock = now or timezone.now()
+    if not _claim(delivery_id, clock):
         return None
     delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
     endpoint, event = delivery.endpoint, delivery.event
@@ -259,17 +259,18 @@ def delivery_attempt(*, delivery_id: int, now=None) -> DeliveryAttempt | None:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: signature_header(_signing_secrets(endpoint, now), timestamp, body),
+        SIGNATURE_HEADER: signature_header(_signing_secrets(endpoint, clock), timestamp, body),
         "X-Webhook-Id": event.public_id,
         "X-Webhook-Attempt": str(number),
     }
     started_at = timezone.now()
     response = _post(endpoint.url, body, headers)
-    return _settle(delivery, number=number, trigger=trigger, started_at=started_at, response=response)
+    # `now` (tests) stands for the moment the answer came; by default it is the real one.
+    settled_at = now or timezone.now()
+    return _settle(delivery, number=number, trigger=trigger, started_at=started_at, response=response, now=settled_at)
 
 
-def _settle(delivery: Delivery, *, number: int, trigger: str, started_at, response: Response) -> DeliveryAttempt:
-    now = timezone.now()
+def _settle(delivery: Delivery, *, number: int, trigger: str, started_at, response: Response, now) -> DeliveryAttempt:
     is_success = response.status_code is not None and 200 <= response.status_code < 300
     error = response.error
     if response.status_code is not None and not is_success:
