@@ -9,10 +9,14 @@ DELIVERIES_SHOWN = 50
 
 
 def member_endpoints(member) -> QuerySet[Endpoint]:
-    return Endpoint.objects.filter(owner=member).annotate(
-        delivered_count=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.DELIVERED)),
-        failed_count=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.FAILED)),
-        pending_count=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.PENDING)),
+    return (
+        Endpoint.objects.filter(owner=member)
+        .order_by("-created_at", "-pk")
+        .annotate(
+            delivered_count=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.DELIVERED)),
+            failed_count=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.FAILED)),
+            pending_count=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.PENDING)),
+        )
     )
 
 
