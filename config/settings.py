@@ -624,7 +624,13 @@ WEBHOOKS_SECRET_ROTATION_HOURS = env.int("WEBHOOKS_SECRET_ROTATION_HOURS", defau
 WEBHOOKS_MAX_ENDPOINTS = env.int("WEBHOOKS_MAX_ENDPOINTS", default=5)
 WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=not IS_PRODUCTION)
 WEBHOOKS_PROXY_URL = env.str("WEBHOOKS_PROXY_URL", default="")
+# How far back the sweep looks for facts whose announcement was lost (webhooks.services.webhook_events_sweep).
+WEBHOOKS_SWEEP_HOURS = env.int("WEBHOOKS_SWEEP_HOURS", default=6)
 CELERY_BEAT_SCHEDULE["webhooks-deliveries-due"] = {
     "task": "webhooks.tasks.webhook_deliveries_due_task",
     "schedule": 30.0,
+}
+CELERY_BEAT_SCHEDULE["webhooks-events-sweep"] = {
+    "task": "webhooks.tasks.webhook_events_sweep_task",
+    "schedule": 300.0,
 }

@@ -6,6 +6,9 @@ strings ("12.30"), times in ISO 8601, and never a buyer's name, phone, email or 
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Q
 
 from commissions.models import CommissionEntry
 from commissions.signals import AVAILABLE, CREATED, REVERSED
@@ -20,6 +23,7 @@ class EventFact:
     key: str
     data: dict
     member_ids: frozenset[int] = field(default_factory=frozenset)
+    occurred_at: datetime | None = None  # endpoints created after it do not receive it
 
 
 def _time(value) -> str | None:
@@ -59,7 +63,7 @@ def order_paid_facts(order_ids: list[int]) -> list[EventFact]:
             }
         }
         members = frozenset(pk for pk in (order.sharer_id, order.shop.owner_id) if pk)
-        facts.append(EventFact(EventType.ORDER_PAID, f"order.paid:{order.pk}", data, members))
+        facts.append(EventFact(EventType.ORDER_PAID, f"order.paid:{order.pk}", data, members, order.paid_at))
     return facts
 
 
@@ -102,7 +106,13 @@ def commission_facts(entry_ids: list[int], change: str) -> list[EventFact]:
                 "reversed_at": _time(entry.reversed_at),
             }
         }
-        facts.append(EventFact(event_type, f"{event_type}:{entry.pk}", data, frozenset({entry.beneficiary_id})))
+        occurred_at = {
+            EventType.COMMISSION_AVAILABLE: entry.released_at,
+            EventType.COMMISSION_REVERSED: entry.reversed_at if change == REVERSED else entry.created_at,
+        }.get(event_type, entry.created_at)
+        facts.append(
+            EventFact(event_type, f"{event_type}:{entry.pk}", data, frozenset({entry.beneficiary_id}), occurred_at)
+        )
     return facts
 
 
@@ -123,6 +133,7 @@ def payout_paid_facts(withdrawal_ids: list[int]) -> list[EventFact]:
                 }
             },
             frozenset({withdrawal.member_id}),
+            withdrawal.paid_at,
         )
         for withdrawal in withdrawals
     ]
@@ -144,3 +155,24 @@ def topic_event_types(topic: str) -> set[str]:
     if topic == f"commission.{CREATED}":
         return {EventType.COMMISSION_CREATED, EventType.COMMISSION_REVERSED}
     return {topic}
+
+
+def recent_fact_ids(since: datetime, member_ids: set[int] | None = None) -> dict[str, list[int]]:
+    """For the sweep: per topic, the ids of the facts since `since` (an order paid, an entry written, released or
+    voided, a withdrawal paid), whether or not their announcement arrived; with `member_ids`, only theirs."""
+    orders = Order.objects.filter(paid_at__gte=since)
+    withdrawals = Withdrawal.objects.filter(status=Withdrawal.Status.PAID, paid_at__gte=since)
+    entries = CommissionEntry.objects.filter(beneficiary__isnull=False).exclude(kind=CommissionEntry.Kind.PLATFORM)
+    if member_ids is not None:
+        orders = orders.filter(Q(sharer_id__in=member_ids) | Q(shop__owner_id__in=member_ids))
+        withdrawals = withdrawals.filter(member_id__in=member_ids)
+        entries = entries.filter(beneficiary_id__in=member_ids)
+    return {
+        EventType.ORDER_PAID.value: list(orders.values_list("pk", flat=True)),
+        EventType.PAYOUT_PAID.value: list(withdrawals.values_list("pk", flat=True)),
+        f"commission.{CREATED}": list(entries.filter(created_at__gte=since).values_list("pk", flat=True)),
+        f"commission.{AVAILABLE}": list(entries.filter(released_at__gte=since).values_list("pk", flat=True)),
+        f"commission.{REVERSED}": list(
+            entries.filter(status=CommissionEntry.Status.REVERSED, reversed_at__gte=since).values_list("pk", flat=True)
+        ),
+    }

@@ -13,7 +13,7 @@ from webhooks.models import EventType
 from webhooks.tasks import webhook_events_record_task
 
 logger = logging.getLogger(__name__)
-LOST = "the events of this announcement are not sent"
+LOST = "the webhook sweep records its events within minutes"
 
 
 def on_order_status_changed(sender, *, order_id: int, to_status: str, **kwargs) -> None:

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from core.task_helpers import task_send
 from webhooks.addresses import endpoint_url_check
-from webhooks.events import facts_for, topic_event_types
+from webhooks.events import EventFact, facts_for, recent_fact_ids, topic_event_types
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event, EventType, new_secret
 from webhooks.signing import SIGNATURE_HEADER, payload_body, signature_header
 
@@ -125,8 +125,14 @@ def endpoint_delete(*, endpoint: Endpoint) -> None:
 # --- Events and deliveries ----------------------------------------------------------------------------------------
 
 
-def _wanted(endpoint: Endpoint, event_type: str, member_ids: frozenset[int]) -> bool:
-    return event_type in endpoint.event_types and (endpoint.owner_id is None or endpoint.owner_id in member_ids)
+def _wanted(endpoint: Endpoint, fact: EventFact) -> bool:
+    """The endpoint chose the event's type, the event concerns its member (or it is staff's), and it existed when the
+    fact happened (a new endpoint does not receive the past)."""
+    return (
+        fact.type in endpoint.event_types
+        and (endpoint.owner_id is None or endpoint.owner_id in fact.member_ids)
+        and (fact.occurred_at is None or endpoint.created_at <= fact.occurred_at)
+    )
 
 
 def webhook_events_record(*, topic: str, object_ids: list[int]) -> list[int]:
@@ -144,7 +150,7 @@ def webhook_events_record(*, topic: str, object_ids: list[int]) -> list[int]:
     created = []
     with transaction.atomic():
         for fact in facts_for(topic, object_ids):
-            targets = [endpoint for endpoint in endpoints if _wanted(endpoint, fact.type, fact.member_ids)]
+            targets = [endpoint for endpoint in endpoints if _wanted(endpoint, fact)]
             if not targets:
                 continue
             event, _new = Event.objects.get_or_create(key=fact.key, defaults={"type": fact.type, "data": fact.data})
@@ -366,3 +372,32 @@ def deliveries_due_send(*, limit: int = 500, now=None) -> int:
     for delivery_id in ids:
         delivery_send_request(delivery_id)
     return len(ids)
+
+
+def webhook_events_sweep(*, now=None) -> int:
+    """Record the events whose announcement was lost (a crash between a commit and its signal, the broker down when
+    the receiver sent its message): the facts of the last WEBHOOKS_SWEEP_HOURS, never before the oldest active
+    endpoint existed, that have no event yet (only the endpoint owners' facts when no staff endpoint listens).
+    Idempotent like the announcements. Returns the number of deliveries created."""
+    now = now or timezone.now()
+    endpoints = list(Endpoint.objects.filter(is_active=True).values_list("owner_id", "created_at"))
+    if not endpoints:
+        return 0
+    since = max(
+        min(created_at for _owner, created_at in endpoints), now - timedelta(hours=settings.WEBHOOKS_SWEEP_HOURS)
+    )
+    owners = {owner for owner, _created_at in endpoints}
+    member_ids = None if None in owners else owners
+    created = 0
+    for topic, ids in recent_fact_ids(since, member_ids).items():
+        types = topic_event_types(topic)
+        keys = [f"{event_type}:{pk}" for event_type in types for pk in ids]
+        recorded = {
+            int(key.rsplit(":", 1)[1]) for key in Event.objects.filter(key__in=keys).values_list("key", flat=True)
+        }
+        missing = sorted(set(ids) - recorded)
+        if missing:
+            created += len(webhook_events_record(topic=topic, object_ids=missing))
+    if created:
+        logger.warning("webhook sweep recorded %d deliveries whose announcement was lost", created)
+    return created

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from core.task_helpers import IDEMPOTENT_TASK
-from webhooks.services import deliveries_due_send, delivery_attempt, webhook_events_record
+from webhooks.services import deliveries_due_send, delivery_attempt, webhook_events_record, webhook_events_sweep
 
 
 @shared_task(**IDEMPOTENT_TASK)
@@ -22,3 +22,9 @@ def webhook_delivery_attempt_task(delivery_id: int) -> bool:
 def webhook_deliveries_due_task() -> int:
     """The beat's sweep: ask for every delivery whose retry time has come (or whose first message was lost)."""
     return deliveries_due_send()
+
+
+@shared_task
+def webhook_events_sweep_task() -> int:
+    """The beat's repair: events whose announcement was lost, recorded and delivered late rather than never."""
+    return webhook_events_sweep()

@@ -147,3 +147,32 @@ def test_an_announcement_twice_is_one_event_and_one_delivery(receiver, django_ca
             commission_entries_changed.send(sender=CommissionEntry, entry_ids=[entry.pk], change="created")
     assert (Event.objects.count(), Delivery.objects.count(), len(receiver.received)) == (1, 1, 1)
     assert Decimal(receiver.received[0].payload["data"]["commission"]["amount"]) == Decimal("2.00")
+
+
+def test_the_sweep_delivers_what_an_announcement_lost_once_and_not_the_past(
+    receiver, django_capture_on_commit_callbacks
+):
+    from webhooks.services import webhook_events_sweep
+
+    # given an entry written before the endpoint existed, and two after it whose announcements were lost
+    member, stranger = MemberFactory(), MemberFactory()
+    before = credit(member, "1.00", status=CommissionEntry.Status.PENDING)
+    endpoint_for(member, receiver.url, receiver=receiver)
+    lost = credit(member, "2.00", status=CommissionEntry.Status.PENDING)
+    credit(stranger, "3.00", status=CommissionEntry.Status.PENDING)
+    CommissionEntry.objects.filter(pk=before.pk).update(created_at=before.created_at.replace(year=2020))
+    # when the sweep runs, twice
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_events_sweep() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_events_sweep() == 0
+    # then the lost one arrived, once; the past and the stranger's did not
+    assert [request.payload["data"]["commission"]["id"] for request in receiver.received] == [lost.pk]
+
+
+def test_the_sweep_does_nothing_without_endpoints():
+    from webhooks.services import webhook_events_sweep
+
+    credit(MemberFactory(), "2.00", status=CommissionEntry.Status.PENDING)
+    assert webhook_events_sweep() == 0
+    assert Event.objects.count() == 0
