@@ -269,3 +269,32 @@ def test_staff_replay_action_and_delivery_page(admin_client, receiver, django_ca
     assert response.status_code == 302
     assert len(receiver.received) == 2
     assert delivery.attempts.count() == 2
+
+
+def test_support_staff_see_deliveries_and_replay_but_do_not_add_endpoints(client, django_capture_on_commit_callbacks):
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    from staff.groups import FINANCE, SUPPORT
+    from tests.factories import UserFactory
+
+    call_command("staff_groups", verbosity=0)
+    member = MemberFactory()
+    endpoint = endpoint_for(member, "http://127.0.0.1:9/a")
+    announce_commission(member)
+    delivery = the_delivery(endpoint)
+    support = UserFactory(is_staff=True)
+    support.groups.add(Group.objects.get(name=SUPPORT))
+    client.force_login(support)
+    assert client.get(reverse("admin:webhooks_delivery_changelist")).status_code == 200
+    assert client.get(reverse("admin:webhooks_endpoint_changelist")).status_code == 200
+    assert client.get(reverse("admin:webhooks_endpoint_add")).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("admin:webhooks_delivery_changelist"), {"action": "replay", "_selected_action": [delivery.pk]}
+        )
+    assert delivery.attempts.count() == 1  # the replay's attempt (the first message never ran: no commit)
+    finance = UserFactory(is_staff=True)
+    finance.groups.add(Group.objects.get(name=FINANCE))
+    client.force_login(finance)
+    assert client.get(reverse("admin:webhooks_delivery_changelist")).status_code == 403
