@@ -298,3 +298,14 @@ def test_support_staff_see_deliveries_and_replay_but_do_not_add_endpoints(client
     finance.groups.add(Group.objects.get(name=FINANCE))
     client.force_login(finance)
     assert client.get(reverse("admin:webhooks_delivery_changelist")).status_code == 403
+
+
+def test_the_lists_take_a_fixed_number_of_queries(client, member, django_assert_max_num_queries):
+    endpoints = [endpoint_for(member, f"http://127.0.0.1:9/{n}") for n in range(3)]
+    for _ in range(8):
+        announce_commission(member)  # a delivery to each endpoint (not sent: the test's commit never comes)
+    with django_assert_max_num_queries(6):
+        assert client.get(reverse("members:webhooks")).status_code == 200
+    with django_assert_max_num_queries(8):
+        page = client.get(reverse("members:webhook_endpoint", args=[endpoints[0].pk]))
+    assert page.content.decode().count('class="delivery"') == 8
