@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "shops",
     "commissions",
     "payouts",
+    "webhooks",
     "members",
     "staff",
     "networks",
@@ -653,4 +654,29 @@ NETWORK_IMPORT_MAX_CELLS = env.int("NETWORK_IMPORT_MAX_CELLS", default=3_000_000
 CELERY_BEAT_SCHEDULE["networks-sync"] = {
     "task": "networks.tasks.networks_sync_task",
     "schedule": float(NETWORK_SYNC_INTERVAL_SECONDS),
+}
+
+# Outbound webhooks for integrators (issue #22, webhooks/, docs/webhooks.md). Retries after a failed attempt wait
+# these many seconds (1 min, 5 min, 30 min, 2 h, 12 h), then the delivery is failed; an endpoint failing for
+# WEBHOOKS_DISABLE_AFTER_HOURS with no success is switched off and its owner told. Endpoints must be https and
+# resolve to public addresses only (SSRF) unless WEBHOOKS_ALLOW_PRIVATE_URLS, which is on only in development.
+WEBHOOKS_RETRY_SCHEDULE = [
+    int(s) for s in env.list("WEBHOOKS_RETRY_SCHEDULE", default=["60", "300", "1800", "7200", "43200"])
+]
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=3.0)
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=10.0)
+WEBHOOKS_DISABLE_AFTER_HOURS = env.int("WEBHOOKS_DISABLE_AFTER_HOURS", default=72)
+WEBHOOKS_SECRET_ROTATION_HOURS = env.int("WEBHOOKS_SECRET_ROTATION_HOURS", default=24)
+WEBHOOKS_MAX_ENDPOINTS = env.int("WEBHOOKS_MAX_ENDPOINTS", default=5)
+WEBHOOKS_ALLOW_PRIVATE_URLS = env.bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=not IS_PRODUCTION)
+WEBHOOKS_PROXY_URL = env.str("WEBHOOKS_PROXY_URL", default="")
+# How far back the sweep looks for facts whose announcement was lost (webhooks.services.webhook_events_sweep).
+WEBHOOKS_SWEEP_HOURS = env.int("WEBHOOKS_SWEEP_HOURS", default=6)
+CELERY_BEAT_SCHEDULE["webhooks-deliveries-due"] = {
+    "task": "webhooks.tasks.webhook_deliveries_due_task",
+    "schedule": 30.0,
+}
+CELERY_BEAT_SCHEDULE["webhooks-events-sweep"] = {
+    "task": "webhooks.tasks.webhook_events_sweep_task",
+    "schedule": 300.0,
 }

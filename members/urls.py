@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from members.decorators import suspended_refused
-from members.views import earnings, join, leaderboard, links, orders, overview, payouts, sharing, shop
+from members.views import earnings, join, leaderboard, links, orders, overview, payouts, sharing, shop, webhooks
 
 app_name = "members"
 
@@ -60,5 +60,16 @@ urlpatterns = [
         "dashboard/payouts/withdrawals/<int:withdrawal_id>/transfer/",
         payouts.withdrawal_transfer_refresh,
         name="withdrawal_transfer_refresh",
+    ),
+    path("dashboard/webhooks/", webhooks.endpoints, name="webhooks"),
+    path("dashboard/webhooks/<int:endpoint_id>/", webhooks.endpoint_detail, name="webhook_endpoint"),
+    path("dashboard/webhooks/<int:endpoint_id>/rotate/", webhooks.endpoint_rotate, name="webhook_rotate"),
+    path("dashboard/webhooks/<int:endpoint_id>/toggle/", webhooks.endpoint_toggle, name="webhook_toggle"),
+    path("dashboard/webhooks/<int:endpoint_id>/delete/", webhooks.endpoint_remove, name="webhook_delete"),
+    path("dashboard/webhooks/deliveries/<int:delivery_id>/", webhooks.delivery_detail, name="webhook_delivery"),
+    path(
+        "dashboard/webhooks/deliveries/<int:delivery_id>/replay/",
+        webhooks.delivery_replay_view,
+        name="webhook_replay",
     ),
 ]

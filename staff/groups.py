@@ -44,6 +44,11 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "networks.view_externalproduct",
         "shops.view_externallisting",
         "networks.view_trackingid",
+        # Outbound webhooks: "my system did not get the order": the endpoint, its deliveries and their attempts.
+        "webhooks.view_endpoint",
+        "webhooks.view_event",
+        "webhooks.view_delivery",
+        "webhooks.change_delivery",  # the replay action
     ),
     # Withdrawals, payout batches and payout accounts with full numbers.
     FINANCE: (

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from members.api import earnings, links, me, orders, payouts, shop, team
+from members.api import earnings, links, me, orders, payouts, shop, team, webhooks
 
 app_name = "members-api"
 urlpatterns = [
@@ -31,5 +31,19 @@ urlpatterns = [
         "payouts/withdrawals/<int:withdrawal_id>/cancel/",
         payouts.WithdrawalCancelApi.as_view(),
         name="withdrawal_cancel",
+    ),
+    path("webhooks/", webhooks.WebhookEndpointsListApi.as_view(), name="webhooks"),
+    path("webhooks/create/", webhooks.WebhookEndpointCreateApi.as_view(), name="webhook_create"),
+    path("webhooks/<int:endpoint_id>/", webhooks.WebhookEndpointDetailApi.as_view(), name="webhook"),
+    path(
+        "webhooks/<int:endpoint_id>/rotate-secret/", webhooks.WebhookEndpointRotateApi.as_view(), name="webhook_rotate"
+    ),
+    path(
+        "webhooks/<int:endpoint_id>/deliveries/", webhooks.WebhookDeliveriesListApi.as_view(), name="webhook_deliveries"
+    ),
+    path(
+        "webhooks/deliveries/<int:delivery_id>/replay/",
+        webhooks.WebhookDeliveryReplayApi.as_view(),
+        name="webhook_replay",
     ),
 ]

@@ -21,6 +21,8 @@ from payouts.models import PayoutAccount, Withdrawal
 from shops.models import ShareLink, Shop, ShopListing
 from shops.services import share_link_create
 from tests.factories import MemberFactory, ProductFactory, shop_with_products
+from webhooks.models import Endpoint
+from webhooks.services import endpoint_create
 
 pytestmark = pytest.mark.django_db
 
@@ -218,6 +220,7 @@ def api_writes_snapshot(member) -> tuple:
         ShareLink.objects.count(),
         PayoutAccount.objects.count(),
         Withdrawal.objects.count(),
+        list(Endpoint.objects.values_list("pk", "url", "secret", "is_active", "event_types")),
     )
 
 
@@ -225,10 +228,17 @@ def test_json_nested_100000_deep_is_a_400_at_every_write_operation(member):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_create(user=member.user, name='deep').key}")
     listing = ShopListing.objects.get(shop__owner=member)
+    endpoint = endpoint_create(owner=member, url="http://127.0.0.1:9/hooks", event_types=["order.paid"])
     # a write with a body gets a real object; one without gets an unknown id (its body is not read, a 404 follows)
     real_ids, unknown_ids = (
-        {"listing_id": listing.pk},
-        {"listing_id": 999_999, "link_id": 999_999, "withdrawal_id": 999_999},
+        {"listing_id": listing.pk, "endpoint_id": endpoint.pk},
+        {
+            "listing_id": 999_999,
+            "link_id": 999_999,
+            "withdrawal_id": 999_999,
+            "endpoint_id": 999_999,
+            "delivery_id": 999_999,
+        },
     )
     operations = write_operations()
     before = api_writes_snapshot(member)
