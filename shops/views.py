@@ -244,7 +244,7 @@ def checkout(request, slug: str):
         messages.info(request, _("Your cart is empty."))
         return redirect("shops:shop_home", slug=shop.slug)
     methods = _methods(request)
-    form = CheckoutForm(request.POST or None, methods=methods)
+    form = CheckoutForm(request.POST or None, methods=methods, coupons=selectors.attribution_options().coupons_enabled)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         buyer = BuyerDetails(name=data["name"], phone=data["phone"], email=data["email"], address=data["address"])
@@ -258,6 +258,7 @@ def checkout(request, slug: str):
                 share_link=attribution.link if attribution else None,
                 buyer_user=request.user,
                 client_key=ip_key(client_ip(request)),  # unpaid units are limited per address too
+                coupon_code=data.get("coupon_code", ""),
             )
         except ShopError as error:
             add_service_errors(form, error)
