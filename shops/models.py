@@ -211,6 +211,7 @@ class Order(models.Model):
     is_self_purchase = models.BooleanField(
         _("self-purchase"), default=False, help_text=_("The buyer is the sharer (signed in as them, or their contact).")
     )
+
     class Attribution(models.TextChoices):
         SHOP = "shop", _("The shop's owner")
         LINK = "link", _("A share link")

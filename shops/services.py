@@ -965,9 +965,7 @@ def order_refund(
 
     # What the buyer paid for those units: the line's net amount (after any coupon discount) in proportion, from
     # the running total, so partial refunds never return more than was paid and a full one returns it exactly.
-    amounts = {
-        line_id: _refund_amount(lines[line_id], quantity) for line_id, quantity in quantities.items()
-    }
+    amounts = {line_id: _refund_amount(lines[line_id], quantity) for line_id, quantity in quantities.items()}
     total = sum(amounts.values(), ZERO)
     # The key depends only on the order's refund state and the request, never on a row id: if the provider
     # refunds but this transaction then rolls back, the retry sends the same key and is not paid twice.

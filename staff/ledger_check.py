@@ -63,9 +63,7 @@ def check_split_lines_reconcile() -> CheckResult:
         result.checked += 1
         line_id, total = row["order_line_id"], money_sum(row["total"])
         base = money_sum(row["base_high"])
-        pool = line_pool(
-            row["order_line__net_amount"], row["order_line__commission_rate"], row["order_line__discount"]
-        )
+        pool = line_pool(row["order_line__net_amount"], row["order_line__commission_rate"], row["order_line__discount"])
         if money_sum(row["base_low"]) != base:
             result.add(f"order line {line_id}: its entries disagree on the pool ({row['base_low']} and {base})")
         elif base != pool:
