@@ -29,7 +29,10 @@ DEFAULT_PLAN = Plan(rates=(D("0.8000"), D("0.2000")))
 CHAIN = [ChainMember(3, True), ChainMember(2, True), ChainMember(1, True)]  # Sara, Paul, Grace
 
 
-def coupon_split(*, unit_price, quantity, commission_rate, discount_rate, policy=Policy()):
+DEFAULT_POLICY = Policy()
+
+
+def coupon_split(*, unit_price, quantity, commission_rate, discount_rate, policy=DEFAULT_POLICY):
     """(discount, net charged, pool, split) of one line bought with a coupon code, as checkout and the split do it."""
     list_amount = unit_price * quantity
     discount = coupon_discount(list_amount, commission_rate, discount_rate)
@@ -242,7 +245,7 @@ def test_the_policy_form_shows_the_refusal_on_the_discount_field(db, django_user
             "binding_days": "0",
             "binding_mode": "keep",
             "note": "coupons",
-        }  # fmt: skip
+        }
     )
     assert form.is_valid(), form.errors
     with pytest.raises(CommissionError) as refused:
