@@ -17,7 +17,7 @@ from shops.services import (
     order_place,
     share_link_create,
 )
-from tests.factories import MemberFactory, ProductFactory, pay_order, shop_with_products
+from tests.factories import ProductFactory, pay_order, shop_with_products
 
 pytestmark = pytest.mark.django_db
 
