@@ -1114,6 +1114,15 @@ def coupon_code_for_member(*, member: Member) -> CouponCode:
     raise ShopError(_("Could not make a coupon code; try again."), code="coupon_code")
 
 
+@transaction.atomic
+def coupon_code_set_active(*, code: CouponCode, is_active: bool) -> CouponCode:
+    """Switch a member's coupon code off (buyers typing it are told it can no longer be used) or back on. Orders
+    placed with it keep their discount and their sharer."""
+    CouponCode.objects.filter(pk=code.pk).update(is_active=is_active)
+    code.is_active = is_active
+    return code
+
+
 # --- The owner's listings (dashboard) ---------------------------------------------
 
 
