@@ -20,6 +20,7 @@ from shops.coupons import coupon_line_discount
 from shops.models import AttributionOptions, Order
 from shops.selectors import attribution_options
 from shops.services import BuyerDetails, coupon_code_for_member, order_place, order_refund
+from staff.audit import PolicySource
 from staff.ledger_check import check_split_lines_reconcile
 from tests.factories import ProductFactory, make_chain, pay_order, shop_with_products
 
@@ -229,6 +230,10 @@ def test_a_discount_larger_than_a_products_pool_is_refused_when_staff_set_it(db,
         D("0.0300"),
         policy.version,
     )
+    # the staff audit log shows who turned coupons on, with the rate
+    detail = PolicySource().row(policy).detail
+    assert "coupons_enabled=True coupon_discount_rate=0.0300" in detail
+    assert detail.endswith("ok")
 
 
 def test_the_policy_form_shows_the_refusal_on_the_discount_field(db, django_user_model):

@@ -28,7 +28,7 @@ USER_AGENT = (
 # What a person reads, written out (not looked up with gettext) so that a missing translation fails.
 TEXT = {
     "en": {"code": "Coupon code (optional)", "place": "Place order and pay", "pay": "Pay", "saved": "you saved"},
-    "zh-hans": {"code": "优惠码(选填)", "place": "提交订单并支付", "pay": "支付", "saved": "为您节省了"},
+    "zh-hans": {"code": "优惠码（选填）", "place": "提交订单并支付", "pay": "支付", "saved": "为您节省了"},
 }
 
 
