@@ -61,7 +61,6 @@ __all__ = [
     "Reversal",
     "Share",
     "Split",
-    "coupon_discount",
     "line_pool",
     "payout_ratio_ceiling_message",
     "plan_violations",
@@ -343,7 +342,8 @@ def line_pool(net_amount: Decimal, commission_rate: Decimal, discount: Decimal =
     split: ``net_amount`` is what the buyer was charged, the list amount is ``net_amount + discount``, and the pool
     is the list amount's pool less the discount, so the platform keeps the same margin and the members share what
     is left. A discount larger than the list amount's pool is impossible here (ValueError): staff cannot set one
-    (the policy refuses it) and checkout never grants one.
+    (the policy refuses it) and checkout never grants one (the storefront works the discount out at checkout,
+    ``shops.coupons.coupon_line_discount``, and records it on the line).
     """
     _require_money("net_amount", net_amount)
     _require_rate("commission_rate", commission_rate)
@@ -353,21 +353,6 @@ def line_pool(net_amount: Decimal, commission_rate: Decimal, discount: Decimal =
     if discount > pool:
         raise ValueError(f"discount {discount} is larger than the line's commission pool {pool}")
     return pool - discount
-
-
-def coupon_discount(list_amount: Decimal, commission_rate: Decimal, discount_rate: Decimal) -> Decimal:
-    """A coupon's discount on a line of ``list_amount``: ``list_amount × discount_rate`` rounded down to the cent,
-    never more than the line's pool (``list_amount × commission_rate`` half-up), which funds it.
-
-    The same rule as ``shops.coupons.coupon_line_discount`` (shops sits below commissions and computes it at
-    checkout); tests/commissions/test_coupon_split.py checks the two agree.
-    """
-    _require_money("list_amount", list_amount)
-    _require_rate("commission_rate", commission_rate)
-    _require_rate("discount_rate", discount_rate)
-    with _exact_context():
-        wanted = _floor_cents(list_amount * discount_rate)
-    return min(wanted, line_pool(list_amount, commission_rate))
 
 
 def split_line(

@@ -3,8 +3,8 @@ coupon's discount on one line. No ORM: shops.services reads and writes, these de
 
 The discount is funded from the line's commission pool before the split (docs/commissions.md §11), so it is never
 more than the pool: ``list amount × discount rate`` rounded down to the cent, at most ``list amount × commission
-rate`` rounded half-up. The same rule is ``commissions.calculations.coupon_discount`` (shops sits below commissions
-and may not import it); tests/commissions/test_coupon_split.py checks the two agree on every input it tries.
+rate`` rounded half-up (the line's pool, ``commissions.calculations.line_pool``, which refuses a larger discount);
+tests/commissions/test_coupon_split.py checks the two together on every input it tries.
 """
 
 import re
