@@ -59,10 +59,7 @@ class CompliancePolicyPublishForm(forms.Form):
         max_value=MAX_BINDING_DAYS,
         initial=0,
         required=False,
-        help_text=_(
-            "锁客: a buyer who bought through a member's link or code stays attributed to that member for this many "
-            "days. 0: off."
-        ),
+        help_text=CompliancePolicy._meta.get_field("binding_days").help_text,
     )
     binding_mode = forms.ChoiceField(
         label=_("Buyer binding mode"),
@@ -74,10 +71,7 @@ class CompliancePolicyPublishForm(forms.Form):
     coupon_discount_rate = rate_field(
         _("Coupon discount rate"),
         required=False,
-        help_text=_(
-            "What a member's coupon code takes off each line, as a fraction of its price (0.05 = 5 %). Paid from the "
-            "line's commission pool before the split: it may not be more than any active product's commission rate."
-        ),
+        help_text=CompliancePolicy._meta.get_field("coupon_discount_rate").help_text,
     )
     note = forms.CharField(
         label=_("Reason for the change"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})

@@ -582,9 +582,7 @@ class AttributionOptions(models.Model):
         KEEP = "keep", _("Keep the first member until the binding expires")
         LATEST_LINK = "latest_link", _("Another member's link or code takes the buyer over")
 
-    binding_days = models.PositiveSmallIntegerField(
-        _("buyer binding days"), default=0, help_text=_("0: off. A buyer stays with the member for this many days.")
-    )
+    binding_days = models.PositiveSmallIntegerField(_("buyer binding days"), default=0)
     binding_mode = models.CharField(
         _("buyer binding mode"), max_length=16, choices=BindingMode.choices, default=BindingMode.KEEP
     )
