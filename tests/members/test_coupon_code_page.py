@@ -6,11 +6,18 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from commissions.models import CommissionEntry
 from referrals.models import Member
 from referrals.services import member_set_status
 from shops.models import CouponCode
-from shops.services import attribution_options_set, coupon_code_for_member, coupon_code_set_active
-from tests.factories import MemberFactory
+from shops.services import (
+    BuyerDetails,
+    attribution_options_set,
+    coupon_code_for_member,
+    coupon_code_set_active,
+    order_place,
+)
+from tests.factories import MemberFactory, ProductFactory, pay_order, shop_with_products
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +89,26 @@ def test_a_code_staff_switched_off_says_buyers_cannot_use_it(client, shop):
 
     assert "Staff have switched this code off" in page
     assert f'data-copy="{code.code}"' not in page
+
+
+def test_the_commission_of_a_coupon_sale_explains_the_discount_and_is_nobody_elses(
+    client, shop, django_capture_on_commit_callbacks
+):
+    coupons()
+    scarf = ProductFactory(price=Decimal("100.00"), commission_rate=Decimal("0.2000"))
+    elsewhere = shop_with_products(scarf)
+    code = coupon_code_for_member(member=shop.owner)
+    buyer = BuyerDetails(name="Li", phone="13900002222", email="", address="2 Huaihai Road")
+    order = order_place(shop=elsewhere, items={scarf.pk: 1}, buyer=buyer, coupon_code=code.code)
+    with django_capture_on_commit_callbacks(execute=True):
+        pay_order(order)
+    entry = CommissionEntry.objects.get(order=order, beneficiary=shop.owner)
+    assert (entry.base, entry.amount) == (Decimal("15.00"), Decimal("12.00"))
+    url = reverse("members:commission_entry_detail", args=[entry.pk])
+
+    client.force_login(shop.owner.user)
+    page = client.get(url).content.decode()
+    assert "The buyer used a coupon code and got ¥5.00 off this item" in page
+
+    client.force_login(elsewhere.owner.user)
+    assert client.get(url).status_code == 404
