@@ -21,7 +21,7 @@ from shops.models import AttributionOptions, Order
 from shops.selectors import attribution_options
 from shops.services import BuyerDetails, coupon_code_for_member, order_place, order_refund
 from staff.audit import PolicySource
-from staff.ledger_check import check_split_lines_reconcile
+from staff.ledger_check import check_split_lines_reconcile, ledger_check
 from tests.factories import ProductFactory, make_chain, pay_order, shop_with_products
 
 D = Decimal
@@ -257,3 +257,43 @@ def test_the_policy_form_shows_the_refusal_on_the_discount_field(db, django_user
         form.save(actor=staff)
     add_service_errors(form, refused.value)
     assert "larger than the commission pool" in form.errors["coupon_discount_rate"][0]
+
+
+def test_many_coupon_orders_with_refunds_keep_every_ledger_check_green(coupons_on, django_capture_on_commit_callbacks):
+    # given: Grace → Paul → Sara, Sara's code, products at awkward prices and rates (all ≥ the 5 % discount)
+    _grace, _paul, sara = make_chain(3)
+    products = [
+        ProductFactory(price=D(price), commission_rate=D(rate), stock=1000)
+        for price, rate in (("19.90", "0.1250"), ("33.33", "0.5000"), ("10.05", "0.0500"), ("0.99", "0.0700"))
+    ]
+    shop = shop_with_products(*products)
+    code = coupon_code_for_member(member=sara).code
+    orders = []
+    for quantity in (1, 2, 3, 7):
+        order = order_place(shop=shop, items={p.pk: quantity for p in products}, buyer=BUYER, coupon_code=code)
+        with django_capture_on_commit_callbacks(execute=True):
+            orders.append(pay_order(order))
+
+    # when: some lines are refunded in part, one order in full
+    for order in orders[1:]:
+        line = order.lines.order_by("pk").first()
+        with django_capture_on_commit_callbacks(execute=True):
+            order_refund(order=order, quantities={line.pk: 1})
+    with django_capture_on_commit_callbacks(execute=True):
+        order_refund(order=Order.objects.get(pk=orders[-1].pk))
+
+    # then: every line's pool is its reduced pool, shares + remainder = pool, members within 30 % of what was paid,
+    # refunds never return more than was paid, and every check of the ledger checker passes
+    for order in orders:
+        for line in order.lines.all():
+            entries = Entry.objects.filter(order_line=line, refund__isnull=True)
+            pool = line_pool(line.net_amount, line.commission_rate, line.discount)
+            assert {e.base for e in entries} == {pool}
+            assert sum(e.amount for e in entries) == pool
+            assert sum(e.amount for e in entries if e.level >= 1) <= D("0.30") * line.net_amount
+            line.refresh_from_db()
+            assert line.refunded_amount <= line.net_amount
+    last = Order.objects.get(pk=orders[-1].pk)
+    assert (last.status, last.refunded_total) == ("refunded", last.total)
+    failing = [(result.name, result.violations) for result in ledger_check() if not result.passed]
+    assert failing == []
