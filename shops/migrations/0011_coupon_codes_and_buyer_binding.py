@@ -8,6 +8,14 @@ from decimal import Decimal
 from django.db import migrations, models
 
 
+def attribution_of_earlier_orders(apps, schema_editor):
+    """Orders placed before issue #22 came through a share link (the link or a sharer other than the shop's owner is
+    on the order) or from the shop's owner: say so, rather than the default "shop" for all of them."""
+    Order = apps.get_model("shops", "Order")
+    came_through_link = models.Q(share_link__isnull=False) | ~models.Q(sharer_id=models.F("shop__owner_id"))
+    Order.objects.filter(came_through_link, sharer__isnull=False).update(attribution="link")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -106,4 +114,5 @@ class Migration(migrations.Migration):
             model_name='buyerbinding',
             constraint=models.UniqueConstraint(condition=models.Q(('ended_at__isnull', True)), fields=('buyer_key',), name='shops_one_open_binding'),
         ),
+        migrations.RunPython(attribution_of_earlier_orders, migrations.RunPython.noop, elidable=True),
     ]
