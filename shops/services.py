@@ -9,6 +9,7 @@ import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Literal
 
@@ -420,6 +421,35 @@ def order_place(
         }
     _event(order, OrderEvent.Kind.PLACED, actor_label="buyer", to_status=order.status, amount=order.total, note=note)
     return order
+
+
+@dataclass(frozen=True)
+class CouponQuote:
+    """What a coupon code takes off a cart, before the order is placed (the checkout's "Apply")."""
+
+    coupon: CouponCode
+    discounts: dict[int, Decimal]  # product id -> the line's discount
+    discount_total: Decimal
+    total: Decimal
+
+
+def coupon_quote(*, typed: str, lines, buyer: BuyerDetails, buyer_user=None) -> CouponQuote | None:
+    """The discount `typed` would give on `lines` (the cart's CartLines), by the rules `order_place` applies; None
+    for an empty code; ShopError on the "coupon_code" field for a code that cannot be used. Reads only."""
+    options = attribution_options()
+    buyer = replace(buyer, phone=phone_e164(buyer.phone) or buyer.phone.strip())  # as order_place compares it
+    coupon = _coupon_resolve(typed, options=options, buyer=buyer, buyer_user=buyer_user)
+    if coupon is None:
+        return None
+    discounts = {
+        line.product.pk: coupon_line_discount(
+            line.product.price * line.quantity, line.product.commission_rate, options.coupon_discount_rate
+        )
+        for line in lines
+    }
+    discount_total = sum(discounts.values(), ZERO)
+    total = sum((line.product.price * line.quantity for line in lines), ZERO) - discount_total
+    return CouponQuote(coupon=coupon, discounts=discounts, discount_total=discount_total, total=total)
 
 
 def _coupon_resolve(typed: str, *, options, buyer: BuyerDetails, buyer_user) -> CouponCode | None:

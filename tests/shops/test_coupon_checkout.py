@@ -154,3 +154,41 @@ def test_each_member_has_one_code_and_asking_again_gives_the_same(db):
     assert coupon_code_for_member(member=member) == first
     assert len(first.code) == 8
     assert coupon_code_for_member(member=MemberFactory()).code != first.code
+
+
+def test_apply_shows_the_discount_before_anything_is_ordered(client, cart):
+    coupons()
+    _shop, scarf, checkout = cart
+    code = coupon_code_for_member(member=MemberFactory())
+
+    # only the code and a phone typed so far: no error for the empty name or address, nothing ordered
+    page = client.post(checkout, {"phone": "13900001111", "coupon_code": code.code.lower(), "apply_coupon": "1"})
+
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert f"Coupon code {code.code}: you save ¥5.00." in content
+    assert page.context["total"] == D("95.00")
+    assert 'value="13900001111"' in content  # what the buyer typed is kept
+    assert "errorlist" not in content
+    assert Order.objects.count() == 0
+    scarf.refresh_from_db()
+    assert scarf.stock == 10
+
+
+def test_apply_says_why_a_code_cannot_be_used(client, cart):
+    coupons()
+    _shop, _scarf, checkout = cart
+    sara = MemberFactory()
+    sara.user.phone = "+8613900001111"
+    sara.user.save(update_fields=["phone"])
+    own = coupon_code_for_member(member=sara)
+
+    unknown = client.post(checkout, {"coupon_code": "NOSUCH23", "apply_coupon": "1"})
+    mine = client.post(checkout, {"phone": "139 0000 1111", "coupon_code": own.code, "apply_coupon": "1"})
+
+    assert unknown.status_code == 400
+    assert "There is no coupon code “NOSUCH23”" in unknown.content.decode()
+    assert unknown.context["total"] == D("100.00")
+    assert mine.status_code == 400
+    assert "This is your own coupon code" in mine.content.decode()
+    assert Order.objects.count() == 0
