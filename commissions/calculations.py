@@ -335,12 +335,24 @@ class Split:
 # --- the split ----------------------------------------------------------------------------------------------------
 
 
-def line_pool(net_amount: Decimal, commission_rate: Decimal) -> Decimal:
-    """The platform commission on a line: net amount × commission rate, rounded half-up to the cent (四舍五入)."""
+def line_pool(net_amount: Decimal, commission_rate: Decimal, discount: Decimal = ZERO) -> Decimal:
+    """The platform commission on a line: net amount × commission rate, rounded half-up to the cent (四舍五入).
+
+    ``discount`` is what a buyer's coupon code took off the line (issue #22). It is funded from the pool before the
+    split: ``net_amount`` is what the buyer was charged, the list amount is ``net_amount + discount``, and the pool
+    is the list amount's pool less the discount, so the platform keeps the same margin and the members share what
+    is left. A discount larger than the list amount's pool is impossible here (ValueError): staff cannot set one
+    (the policy refuses it) and checkout never grants one (the storefront works the discount out at checkout,
+    ``shops.coupons.coupon_line_discount``, and records it on the line).
+    """
     _require_money("net_amount", net_amount)
     _require_rate("commission_rate", commission_rate)
+    _require_money("discount", discount)
     with _exact_context():
-        return quantize_money(net_amount * commission_rate, ROUND_HALF_UP)
+        pool = quantize_money((net_amount + discount) * commission_rate, ROUND_HALF_UP)
+    if discount > pool:
+        raise ValueError(f"discount {discount} is larger than the line's commission pool {pool}")
+    return pool - discount
 
 
 def split_line(

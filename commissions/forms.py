@@ -7,9 +7,11 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO, payout_ratio_ceiling_message
-from commissions.models import CommissionPlan, CompliancePolicy
+from commissions.models import MAX_BINDING_DAYS, CommissionPlan, CompliancePolicy
 from commissions.services import plan_create, policy_publish
 from core.forms import rate_field
+from core.money import RATE_ZERO
+from shops.models import AttributionOptions
 
 LEVEL_CHOICES = [(level, str(level)) for level in range(1, HARD_MAX_LEVELS + 1)]
 
@@ -51,6 +53,26 @@ class CompliancePolicyPublishForm(forms.Form):
     ineligible_share = forms.ChoiceField(
         label=_("Share of an ineligible member"), choices=CompliancePolicy.IneligibleShare.choices
     )
+    binding_days = forms.IntegerField(
+        label=_("Buyer binding days"),
+        min_value=0,
+        max_value=MAX_BINDING_DAYS,
+        initial=0,
+        required=False,
+        help_text=CompliancePolicy._meta.get_field("binding_days").help_text,
+    )
+    binding_mode = forms.ChoiceField(
+        label=_("Buyer binding mode"),
+        choices=AttributionOptions.BindingMode.choices,
+        initial=AttributionOptions.BindingMode.KEEP,
+        required=False,
+    )
+    coupons_enabled = forms.BooleanField(label=_("Members' coupon codes"), required=False)
+    coupon_discount_rate = rate_field(
+        _("Coupon discount rate"),
+        required=False,
+        help_text=CompliancePolicy._meta.get_field("coupon_discount_rate").help_text,
+    )
     note = forms.CharField(
         label=_("Reason for the change"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
     )
@@ -65,6 +87,10 @@ class CompliancePolicyPublishForm(forms.Form):
         """Publish; raises CommissionError (nothing changed) when the service refuses."""
         values = dict(self.cleaned_data)
         note = values.pop("note")
+        # Left empty: off (no binding days, no discount), keep mode.
+        values["binding_days"] = values.get("binding_days") or 0
+        values["binding_mode"] = values.get("binding_mode") or AttributionOptions.BindingMode.KEEP
+        values["coupon_discount_rate"] = values.get("coupon_discount_rate") or RATE_ZERO
         return policy_publish(actor=actor, note=note, **values)
 
 

@@ -24,6 +24,9 @@ from commissions.calculations import (
 )
 from core.money import RATE_ONE, RATE_ZERO, MoneyField, RateField
 from networks.models import ExternalOrder
+from shops.models import AttributionOptions
+
+MAX_BINDING_DAYS = 365
 
 
 class CompliancePolicy(models.Model):
@@ -69,6 +72,33 @@ class CompliancePolicy(models.Model):
         choices=IneligibleShare.choices,
         default=IneligibleShare.PLATFORM,
     )
+    # Attribution options (issue #22), off by default. Checkout reads them from shops.AttributionOptions, where
+    # policy_publish copies them (shops sits below commissions).
+    binding_days = models.PositiveSmallIntegerField(
+        _("buyer binding days"),
+        default=0,
+        validators=[MaxValueValidator(MAX_BINDING_DAYS)],
+        help_text=_(
+            "锁客: a buyer who bought through a member's link or code is attributed to that member for this many "
+            "days. 0: off."
+        ),
+    )
+    binding_mode = models.CharField(
+        _("buyer binding mode"),
+        max_length=16,
+        choices=AttributionOptions.BindingMode.choices,
+        default=AttributionOptions.BindingMode.KEEP,
+    )
+    coupons_enabled = models.BooleanField(_("members' coupon codes"), default=False)
+    coupon_discount_rate = RateField(
+        _("coupon discount rate"),
+        default=RATE_ZERO,
+        help_text=_(
+            "What a member's coupon code takes off each line, as a fraction of its price (0.0500 = 5 %). Paid from "
+            "the line's commission pool before the split, so it may not be more than any active product's "
+            "commission rate."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=False)
     effective_from = models.DateTimeField(_("in force from"), default=timezone.now)
     created_by = models.ForeignKey(
@@ -94,6 +124,10 @@ class CompliancePolicy(models.Model):
             models.CheckConstraint(
                 condition=Q(max_payout_ratio__gte=0) & Q(max_payout_ratio__lte=HARD_MAX_PAYOUT_RATIO),
                 name="commissions_policy_ratio_ceiling",
+            ),
+            models.CheckConstraint(
+                condition=Q(coupon_discount_rate__gte=0) & Q(coupon_discount_rate__lte=1),
+                name="commissions_policy_coupon_rate",
             ),
             models.CheckConstraint(
                 condition=Q(max_payout_ratio_published__isnull=True)

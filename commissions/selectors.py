@@ -358,7 +358,7 @@ def order_commission_split(order_id: int) -> OrderSplitReport | None:
             )
             for refund_line in refund_lines_by_line[line.pk]
         ]
-        pool = entries[0].base if entries else line_pool(line.net_amount, line.commission_rate)
+        pool = entries[0].base if entries else line_pool(line.net_amount, line.commission_rate, line.discount)
         reports.append(
             LineSplit(
                 line=line,

@@ -455,10 +455,10 @@ def _replay(simulation: PlanSimulation) -> dict:
                 cap[3] += quantize_money(base * rate, ROUND_DOWN) - amount
 
         # What the draft would pay, line by line, with the real calculation.
-        for line_id, order_id, net_amount, commission_rate in (
+        for line_id, order_id, net_amount, commission_rate, discount in (
             OrderLine.objects.filter(order_id__in=order_ids)
             .order_by()
-            .values_list("pk", "order_id", "net_amount", "commission_rate")
+            .values_list("pk", "order_id", "net_amount", "commission_rate", "discount")
         ):
             sharer_id, is_self_purchase, plan_id, policy_id = orders[order_id]
             net_sales += net_amount
@@ -468,7 +468,7 @@ def _replay(simulation: PlanSimulation) -> dict:
             if plan_id is None or policy_id is None:
                 no_version_lines += 1
             simulate(
-                pool=line_pool(net_amount, commission_rate),
+                pool=line_pool(net_amount, commission_rate, discount),
                 net_amount=net_amount,
                 chain=chains[sharer_id],
                 policy_id=policy_id,

@@ -201,6 +201,8 @@ def member_order_rows(member: Member, orders) -> list[OwnerOrderRow]:
         )
         for order in orders
     ]
+
+
 # --- Leaderboard ----------------------------------------------------------------------------------------------
 
 LEADERBOARD_SIZE = 20

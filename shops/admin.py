@@ -27,13 +27,16 @@ from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin, ViewOnlyAdmin,
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from core.forms import add_service_errors
 from core.masking import mask_name
-from core.money import ZERO, format_money
+from core.money import ZERO, format_money, format_rate
 from core.phones import phone_e164
 from referrals.models import Member
 from shops.couriers import COURIER_CHOICES
 from shops.models import (
+    AttributionOptions,
+    BuyerBinding,
     Category,
     ClickFlush,
+    CouponCode,
     ExternalListing,
     Order,
     OrderEvent,
@@ -52,9 +55,11 @@ from shops.models import (
 )
 from shops.payments.methods import LABELS as PROVIDER_LABELS
 from shops.payments.methods import METHODS_BY_BROWSER
+from shops.selectors import attribution_options
 from shops.services import (
     REFUNDABLE,
     ShopError,
+    coupon_code_set_active,
     order_cancel,
     order_mark_completed,
     order_mark_shipped,
@@ -138,6 +143,22 @@ class ProductForm(forms.ModelForm):
     class Meta:
         model = Product
         fields = ("title", "description", "image", "category", "price", "stock", "is_active", "commission_rate")
+
+    def clean_commission_rate(self):
+        """A product's pool pays the coupon discount (issue #22): its commission rate may not go below the discount
+        rate in force while codes are in use, or a buyer's discount would be larger than the pool."""
+        rate = self.cleaned_data["commission_rate"]
+        options = attribution_options()
+        if options.coupons_enabled and rate is not None and rate < options.coupon_discount_rate:
+            raise forms.ValidationError(
+                _(
+                    "Members' coupon codes take %(discount)s off, paid from this commission: the commission rate "
+                    "cannot be lower while they do. Lower the coupon discount in the compliance policy first."
+                ),
+                params={"discount": format_rate(options.coupon_discount_rate)},
+                code="below_coupon_discount",
+            )
+        return rate
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -338,8 +359,8 @@ class ReadOnlyInline(SharedReadOnlyInline):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ("product", "title", "unit_price", "quantity", "net_amount", "commission_rate", "refunded_quantity",
-              "refunded_amount")  # fmt: skip
+    fields = ("product", "title", "unit_price", "quantity", "discount", "net_amount", "commission_rate",
+              "refunded_quantity", "refunded_amount")  # fmt: skip
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("product")
@@ -470,6 +491,10 @@ class PaymentProviderFilter(admin.SimpleListFilter):
         return queryset.filter(pk__in=Payment.objects.filter(provider=self.value()).values("order_id"))
 
 
+ORDER_MAIN_FIELDS = ("number", "status", "shop", "sharer", "attribution", "share_link", "coupon_code", "total",
+                     "refunded_total", "currency")  # fmt: skip
+
+
 @admin.register(Order)
 class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
     """Orders as the services left them. Nothing is edited by hand; the actions call the services."""
@@ -484,7 +509,7 @@ class OrderAdmin(BuyerContactMixin, ChangedByActionsOnly, admin.ModelAdmin):
     show_full_result_count = False
     date_hierarchy = "created_at"
     fieldsets = (
-        (None, {"fields": ("number", "status", "shop", "sharer", "total", "refunded_total", "currency")}),
+        (None, {"fields": ORDER_MAIN_FIELDS}),
         (_("Buyer"), {"fields": ("buyer_name", "buyer_phone", "buyer_email", "shipping_address")}),
         (_("Times"), {"fields": ("created_at", "paid_at", "shipped_at", "completed_at", "cancelled_at")}),
         (_("Shipment"), {"fields": ("courier", "waybill_number")}),
@@ -762,15 +787,15 @@ class WebhookEventAdmin(ViewOnlyAdmin):
 
 @admin.register(OrderLine)
 class OrderLineAdmin(ReadOnlyAdmin):
-    list_display = ("order", "title", "product", "unit_price", "quantity", "net_amount", "commission_rate",
-                    "refunded_quantity", "refunded_amount")  # fmt: skip
+    list_display = ("order", "title", "product", "unit_price", "quantity", "discount", "net_amount",
+                    "commission_rate", "refunded_quantity", "refunded_amount")  # fmt: skip
     list_filter = ("order__status",)
     search_fields = ("=order__number", "title")
     search_help_text = _("An exact order number, or the product's title.")
     list_select_related = ("order", "product")
     list_per_page = 100
     show_full_result_count = False
-    fields = ("order", "product", "title", "unit_price", "quantity", "net_amount", "commission_rate",
+    fields = ("order", "product", "title", "unit_price", "quantity", "discount", "net_amount", "commission_rate",
               "refunded_quantity", "refunded_amount")  # fmt: skip
 
 
@@ -1042,3 +1067,75 @@ class ExternalListingAdmin(ReadOnlyAdmin):
     list_display = ("shop", "product", "position", "created_at")
     list_select_related = ("shop", "product__network")
     search_fields = ("shop__name", "product__title")
+
+
+# --- Attribution options (issue #22) ---------------------------------------------------------------------------
+
+
+@admin.register(AttributionOptions)
+class AttributionOptionsAdmin(ViewOnlyAdmin):
+    """The options in force, as the last published compliance policy set them (change them there)."""
+
+    list_display = ("policy_version", "binding_days", "binding_mode", "coupons_enabled", "coupon_discount_rate",
+                    "own_code_allowed", "updated_at")  # fmt: skip
+
+
+@admin.register(CouponCode)
+class CouponCodeAdmin(ReadOnlyAdmin):
+    """Members' personal codes. Staff switch a code off (a buyer typing it is told it can no longer be used) or back
+    on; each switch is logged in the admin history."""
+
+    list_display = ("code", "owner", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("=code", "owner__user__email")
+    list_select_related = ("owner__user",)
+    fields = ("code", "owner", "is_active", "created_at")
+    actions = ("switch_off", "switch_on")
+
+    def _switch(self, request, queryset, is_active: bool, message):
+        def change(code):
+            coupon_code_set_active(code=code, is_active=is_active)
+            self.log_change(request, code, message)
+
+        for_each_row(self, request, queryset, change, lambda n: message, refusal=ShopError)
+
+    @admin.action(description=_("Switch the selected codes off"), permissions=["change"])
+    def switch_off(self, request, queryset):
+        self._switch(request, queryset, False, _("Coupon code switched off."))
+
+    @admin.action(description=_("Switch the selected codes back on"), permissions=["change"])
+    def switch_on(self, request, queryset):
+        self._switch(request, queryset, True, _("Coupon code switched on."))
+
+
+@admin.register(BuyerBinding)
+class BuyerBindingAdmin(ViewOnlyAdmin):
+    """Every buyer binding (锁客), open and ended: its own audit trail."""
+
+    list_display = ("buyer_key", "member", "order", "started_at", "expires_at", "ended_at", "end_reason",
+                    "policy_version")  # fmt: skip
+    list_filter = ("end_reason",)
+    search_fields = ("=order__number",)
+    search_help_text = _("An exact order number.")
+    list_select_related = ("member__user", "order")
+    fields = list_display
+
+    def _masked(self, names, request):
+        # A buyer's phone is their contact: shown to staff who may see contacts, masked to everyone else.
+        if sees_buyer_contact(request):
+            return names
+        return tuple("buyer_masked" if name == "buyer_key" else name for name in names)
+
+    def get_list_display(self, request):
+        return self._masked(self.list_display, request)
+
+    def get_fields(self, request, obj=None):
+        return self._masked(self.fields, request)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description=_("buyer"))
+    def buyer_masked(self, binding):
+        kind, _sep, value = binding.buyer_key.partition(":")
+        return f"phone:{value[:4]}****{value[-2:]}" if kind == "phone" else binding.buyer_key

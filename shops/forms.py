@@ -63,10 +63,19 @@ class CheckoutForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}),
     )
 
-    def __init__(self, *args, methods=(), **kwargs):
+    def __init__(self, *args, methods=(), coupons: bool = False, **kwargs):
         """`methods`: the ways to pay that fit the buyer's browser (shops.payments.methods). With more than one the
-        buyer chooses (the first is chosen to begin with); with one there is nothing to choose."""
+        buyer chooses (the first is chosen to begin with); with one there is nothing to choose. `coupons`: members'
+        coupon codes are in use (the policy's option), so the buyer may type one (shops.services checks it)."""
         super().__init__(*args, **kwargs)
+        if coupons:
+            self.fields["coupon_code"] = forms.CharField(
+                label=_("Coupon code (optional)"),
+                required=False,
+                max_length=20,
+                widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+                help_text=_("A member's personal code gives you a discount."),
+            )
         if len(methods) > 1:
             self.fields["method"] = forms.ChoiceField(
                 label=_("Pay with"),

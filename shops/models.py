@@ -212,6 +212,26 @@ class Order(models.Model):
     is_self_purchase = models.BooleanField(
         _("self-purchase"), default=False, help_text=_("The buyer is the sharer (signed in as them, or their contact).")
     )
+
+    class Attribution(models.TextChoices):
+        SHOP = "shop", _("The shop's owner")
+        LINK = "link", _("A share link")
+        BINDING = "binding", _("The buyer's binding")
+        COUPON = "coupon", _("A coupon code")
+
+    # How the sharer was found (issue #22): the shop's owner, a share link's cookie, the buyer's binding to a member
+    # (锁客), or a member's coupon code typed at checkout.
+    attribution = models.CharField(
+        _("attributed by"), max_length=16, choices=Attribution.choices, default=Attribution.SHOP
+    )
+    coupon_code = models.ForeignKey(
+        "CouponCode",
+        on_delete=models.PROTECT,
+        related_name="orders",
+        null=True,
+        blank=True,
+        verbose_name=_("coupon code"),
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT, db_index=True
     )
@@ -266,6 +286,11 @@ class Order(models.Model):
     def refundable_total(self):
         return self.total - self.refunded_total
 
+    @property
+    def discount_total(self):
+        """What the buyer's coupon code took off the order (its lines' discounts together)."""
+        return sum((line.discount for line in self.lines.all()), ZERO)
+
 
 class OrderLine(models.Model):
     """One product on an order, with everything the money depends on snapshotted at checkout."""
@@ -275,8 +300,12 @@ class OrderLine(models.Model):
     title = models.CharField(_("title"), max_length=200)
     unit_price = MoneyField(_("unit price"))
     quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    # What the buyer is charged for the line: unit price × quantity, less `discount`.
     net_amount = MoneyField(_("net amount"))
     commission_rate = RateField(_("commission rate"))
+    # A coupon code's discount on the line, funded from the line's commission pool (commissions.calculations.
+    # line_pool): the list amount is net_amount + discount.
+    discount = MoneyField(_("coupon discount"), default=ZERO)
     refunded_quantity = models.PositiveIntegerField(_("refunded quantity"), default=0)
     refunded_amount = MoneyField(_("refunded amount"), default=ZERO)
 
@@ -292,6 +321,7 @@ class OrderLine(models.Model):
             models.CheckConstraint(
                 condition=Q(refunded_amount__lte=F("net_amount")), name="shops_line_refund_within_amount"
             ),
+            models.CheckConstraint(condition=Q(discount__gte=ZERO), name="shops_line_discount_not_negative"),
         ]
 
     def __str__(self) -> str:
@@ -300,6 +330,11 @@ class OrderLine(models.Model):
     @property
     def refundable_quantity(self) -> int:
         return self.quantity - self.refunded_quantity
+
+    @property
+    def list_amount(self):
+        """Unit price × quantity, before the coupon's discount."""
+        return self.net_amount + self.discount
 
 
 class OrderEvent(models.Model):
@@ -583,3 +618,113 @@ class ProductMaterial(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product}: {self.text[:40] or self.image.name}"
+
+
+# --- Attribution options: buyer binding (锁客) and members' coupon codes (issue #22) -----------------------------
+
+
+class AttributionOptions(models.Model):
+    """The attribution options in force: one row (pk 1), off until staff publish a policy that turns them on.
+
+    The values are the compliance policy's (commissions.CompliancePolicy, versioned and audited there): publishing a
+    policy writes them here in the same transaction (shops.services.attribution_options_set). Shops sits below
+    commissions and may not import it, so checkout reads this copy; no row means every option is off.
+    """
+
+    class BindingMode(models.TextChoices):
+        KEEP = "keep", _("Keep the first member until the binding expires")
+        LATEST_LINK = "latest_link", _("Another member's link or code takes the buyer over")
+
+    binding_days = models.PositiveSmallIntegerField(_("buyer binding days"), default=0)
+    binding_mode = models.CharField(
+        _("buyer binding mode"), max_length=16, choices=BindingMode.choices, default=BindingMode.KEEP
+    )
+    coupons_enabled = models.BooleanField(_("members' coupon codes"), default=False)
+    coupon_discount_rate = RateField(_("coupon discount rate"), default=RATE_ZERO)
+    # The policy's self-purchase rule: may a member use their own code (it then counts as a self-purchase)?
+    own_code_allowed = models.BooleanField(_("a member may use their own code"), default=False)
+    policy_version = models.PositiveIntegerField(_("policy version"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("attribution options")
+        verbose_name_plural = _("attribution options")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(coupon_discount_rate__gte=RATE_ZERO) & Q(coupon_discount_rate__lte=RATE_ONE),
+                name="shops_attribution_discount_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"attribution options (policy v{self.policy_version})"
+
+    @property
+    def is_binding_on(self) -> bool:
+        return self.binding_days > 0
+
+
+COUPON_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed on a phone
+COUPON_CODE_LENGTH = 8
+
+
+def new_coupon_code() -> str:
+    return "".join(secrets.choice(COUPON_CODE_ALPHABET) for _ in range(COUPON_CODE_LENGTH))
+
+
+class CouponCode(models.Model):
+    """A member's personal coupon code: a buyer who enters it at checkout gets the policy's discount and the sale is
+    attributed to the member. One per member; staff can switch it off."""
+
+    owner = models.OneToOneField(
+        "referrals.Member", on_delete=models.PROTECT, related_name="coupon_code", verbose_name=_("owner")
+    )
+    code = models.CharField(_("code"), max_length=16, unique=True, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("coupon code")
+        verbose_name_plural = _("coupon codes")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class BuyerBinding(models.Model):
+    """A buyer bound to a member (锁客) after buying through the member's link or code: until `expires_at`, the
+    buyer's orders are attributed to the member. Rows are never deleted: a binding that ends (taken over by another
+    member's link, or found expired) gets `ended_at` and a reason, so the table is its own audit trail."""
+
+    class EndReason(models.TextChoices):
+        EXPIRED = "expired", _("Expired")
+        TAKEN_OVER = "taken_over", _("Taken over by another member's link or code")
+
+    # Who the buyer is, as far as the shop knows: "user:<id>" (signed in) or "phone:<E.164>".
+    buyer_key = models.CharField(_("buyer"), max_length=40, db_index=True)
+    member = models.ForeignKey(
+        "referrals.Member", on_delete=models.PROTECT, related_name="bound_buyers", verbose_name=_("member")
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="+", verbose_name=_("order that bound the buyer")
+    )
+    started_at = models.DateTimeField(_("bound"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    end_reason = models.CharField(_("why it ended"), max_length=16, choices=EndReason.choices, blank=True)
+    policy_version = models.PositiveIntegerField(_("policy version"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("buyer binding")
+        verbose_name_plural = _("buyer bindings")
+        ordering = ("-started_at", "-pk")
+        constraints = [
+            # One open binding per buyer: two payments at once cannot bind the buyer twice.
+            models.UniqueConstraint(
+                fields=["buyer_key"], condition=Q(ended_at__isnull=True), name="shops_one_open_binding"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.buyer_key} → {self.member_id}"

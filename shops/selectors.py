@@ -31,6 +31,9 @@ from shops.models import (
     RESERVED_SLUGS,
     SHOP_SLUG_MAX_LENGTH,
     SHOP_SLUG_SHAPE,
+    AttributionOptions,
+    BuyerBinding,
+    CouponCode,
     ExternalListing,
     Order,
     OrderEvent,
@@ -573,3 +576,41 @@ def owner_external_listing(shop: Shop, listing_id: int) -> ExternalListing | Non
 def product_materials(product: Product):
     """Staff's sharing materials of `product` that members see, in staff's order."""
     return ProductMaterial.objects.filter(product=product, is_active=True).order_by("position", "pk")
+
+
+# --- Attribution options (issue #22) ----------------------------------------------------------------------------
+
+
+def attribution_options() -> AttributionOptions:
+    """The options in force (the active compliance policy's, copied here when it was published); all off if no
+    policy ever set them. Not saved: a missing row is read as the defaults."""
+    return AttributionOptions.objects.filter(pk=1).first() or AttributionOptions(pk=1)
+
+
+def buyer_binding_current(keys: list[str], *, now) -> BuyerBinding | None:
+    """The buyer's binding in force (open, not expired, to an active member), newest first; None if none."""
+    if not keys:
+        return None
+    return (
+        BuyerBinding.objects.select_related("member__user")
+        .filter(buyer_key__in=keys, ended_at__isnull=True, expires_at__gt=now, member__status=Member.Status.ACTIVE)
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+
+
+def coupon_code_lookup(code: str) -> CouponCode | None:
+    """The coupon code `code` (already normalised), with its owner and their user; None if there is none."""
+    if not code:
+        return None
+    return CouponCode.objects.select_related("owner__user").filter(code=code).first()
+
+
+def member_coupon_code(member: Member) -> CouponCode | None:
+    return CouponCode.objects.filter(owner=member).first()
+
+
+def products_below_discount(discount_rate: Decimal) -> QuerySet[Product]:
+    """Active products whose commission rate is below `discount_rate`: a coupon's discount would be larger than
+    their pool, which pays it."""
+    return Product.objects.filter(is_active=True, commission_rate__lt=discount_rate).order_by("commission_rate", "pk")

@@ -9,6 +9,7 @@ import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Literal
 
@@ -20,7 +21,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.money import ZERO
+from core.money import ZERO, quantize_money
 from core.phones import phone_e164
 from core.ratelimit import parse_rate
 from core.task_helpers import task_request_once, task_runs_in_process
@@ -37,6 +38,7 @@ from shops.clicks import (
     rate_window,
     visitor_hash,
 )
+from shops.coupons import buyer_keys, coupon_code_normalise, coupon_line_discount
 from shops.couriers import COURIERS, WAYBILL_MAX_LENGTH, waybill_is_valid, waybill_normalise
 from shops.locks import (
     checkout_limit_lock,
@@ -49,7 +51,10 @@ from shops.locks import (
     waiting_webhook_events_lock,
 )
 from shops.models import (
+    AttributionOptions,
+    BuyerBinding,
     ClickFlush,
+    CouponCode,
     ExternalListing,
     Order,
     OrderEvent,
@@ -64,6 +69,7 @@ from shops.models import (
     ShopEvent,
     ShopListing,
     WebhookEvent,
+    new_coupon_code,
     new_order_number,
     new_share_code,
 )
@@ -73,6 +79,10 @@ from shops.selectors import (
     LINK_CACHE_SECONDS,
     MISSING_CACHE_SECONDS,
     LinkTarget,
+    attribution_options,
+    buyer_binding_current,
+    coupon_code_lookup,
+    member_coupon_code,
     share_link_lookup,
     unpaid_units_held,
 )
@@ -313,6 +323,7 @@ def order_place(
     share_link=None,
     buyer_user=None,
     client_key: str = "",
+    coupon_code: str = "",
 ) -> Order:
     """Place an order for `items` ({product id: quantity}) in `shop`, reserving stock.
 
@@ -325,6 +336,12 @@ def order_place(
     nothing reserved. The sharer defaults to the shop's owner. The order is
     flagged a self-purchase when the buyer is the sharer: signed in as them, or
     giving their email or phone.
+
+    Attribution options (issue #22, off until the policy turns them on; `_attribute`): a member's `coupon_code`
+    attributes the sale to them and takes the policy's discount off each line, funded from the line's pool (a code
+    that is unknown, switched off or the buyer's own is refused, ShopError on the "coupon_code" field, nothing
+    changed); a buyer bound to a member (锁客) is attributed to them unless a link of another member takes the buyer
+    over (binding mode "latest_link").
     """
     if not shop.is_open:
         raise ShopError(_("This shop is closed and not taking orders."), code="shop_closed")
@@ -353,11 +370,18 @@ def order_place(
         if not taken:
             raise SoldOut(products[product_id])
 
-    sharer = sharer if sharer is not None else shop.owner
+    options = attribution_options()
+    coupon = _coupon_resolve(coupon_code, options=options, buyer=buyer, buyer_user=buyer_user)
+    sharer, share_link, attributed_by = _attribute(
+        shop=shop, sharer=sharer, share_link=share_link, coupon=coupon, options=options, buyer=buyer,
+        buyer_user=buyer_user,
+    )  # fmt: skip
     order = Order(
         shop=shop,
         sharer=sharer,
         share_link=share_link,
+        attribution=attributed_by,
+        coupon_code=coupon,
         buyer_user=buyer_user if getattr(buyer_user, "is_authenticated", False) else None,
         is_self_purchase=_is_self_purchase(sharer, buyer, buyer_user),
         buyer_name=buyer.name,
@@ -371,13 +395,18 @@ def order_place(
     lines = []
     for product_id in sorted(items):
         product, quantity = products[product_id], items[product_id]
+        list_amount = product.price * quantity
+        discount = ZERO
+        if coupon is not None:
+            discount = coupon_line_discount(list_amount, product.commission_rate, options.coupon_discount_rate)
         lines.append(
             OrderLine(
                 product=product,
                 title=product.title,
                 unit_price=product.price,
                 quantity=quantity,
-                net_amount=product.price * quantity,
+                net_amount=list_amount - discount,
+                discount=discount,
                 commission_rate=product.commission_rate,
             )
         )
@@ -395,8 +424,85 @@ def order_place(
     for line in lines:
         line.order = order
     OrderLine.objects.bulk_create(lines)
-    _event(order, OrderEvent.Kind.PLACED, actor_label="buyer", to_status=order.status, amount=order.total)
+    note = ""
+    if coupon is not None:
+        note = _("Coupon code %(code)s: %(discount)s off.") % {
+            "code": coupon.code,
+            "discount": sum((line.discount for line in lines), ZERO),
+        }
+    _event(order, OrderEvent.Kind.PLACED, actor_label="buyer", to_status=order.status, amount=order.total, note=note)
     return order
+
+
+@dataclass(frozen=True)
+class CouponQuote:
+    """What a coupon code takes off a cart, before the order is placed (the checkout's "Apply")."""
+
+    coupon: CouponCode
+    discounts: dict[int, Decimal]  # product id -> the line's discount
+    discount_total: Decimal
+    total: Decimal
+
+
+def coupon_quote(*, typed: str, lines, buyer: BuyerDetails, buyer_user=None) -> CouponQuote | None:
+    """The discount `typed` would give on `lines` (the cart's CartLines), by the rules `order_place` applies; None
+    for an empty code; ShopError on the "coupon_code" field for a code that cannot be used. Reads only."""
+    options = attribution_options()
+    buyer = replace(buyer, phone=phone_e164(buyer.phone) or buyer.phone.strip())  # as order_place compares it
+    coupon = _coupon_resolve(typed, options=options, buyer=buyer, buyer_user=buyer_user)
+    if coupon is None:
+        return None
+    discounts = {
+        line.product.pk: coupon_line_discount(
+            line.product.price * line.quantity, line.product.commission_rate, options.coupon_discount_rate
+        )
+        for line in lines
+    }
+    discount_total = sum(discounts.values(), ZERO)
+    total = sum((line.product.price * line.quantity for line in lines), ZERO) - discount_total
+    return CouponQuote(coupon=coupon, discounts=discounts, discount_total=discount_total, total=total)
+
+
+def _coupon_resolve(typed: str, *, options, buyer: BuyerDetails, buyer_user) -> CouponCode | None:
+    """The coupon code the buyer typed, if it may be used; ShopError on the "coupon_code" field if not."""
+    code = coupon_code_normalise(typed)
+    if not code:
+        return None
+
+    def refuse(message: str, error_code: str):
+        return ShopError({"coupon_code": [ShopError(message, code=error_code)]})
+
+    if not options.coupons_enabled:
+        raise refuse(_("Coupon codes cannot be used at the moment. Leave the field empty."), "coupons_off")
+    coupon = coupon_code_lookup(code)
+    if coupon is None:
+        raise refuse(
+            _("There is no coupon code “%(code)s”. Check it, or leave the field empty.") % {"code": code}, "unknown"
+        )
+    if not coupon.is_active or coupon.owner.status != Member.Status.ACTIVE:
+        raise refuse(_("The coupon code “%(code)s” can no longer be used.") % {"code": code}, "disabled")
+    if not options.own_code_allowed and _is_self_purchase(coupon.owner, buyer, buyer_user):
+        raise refuse(_("This is your own coupon code: it cannot be used on your own orders."), "own_code")
+    return coupon
+
+
+def _attribute(*, shop, sharer, share_link, coupon, options, buyer: BuyerDetails, buyer_user):
+    """(sharer, share link, Order.Attribution) of a new order. A typed coupon code wins (the buyer's own act at
+    checkout); then the buyer's binding, unless a link of another member takes them over in "latest_link" mode;
+    then the link; then the shop's owner."""
+    if coupon is not None:
+        return coupon.owner, None, Order.Attribution.COUPON
+    binding = None
+    if options.is_binding_on:
+        user_id = buyer_user.pk if getattr(buyer_user, "is_authenticated", False) else None
+        binding = buyer_binding_current(buyer_keys(user_id=user_id, phone=buyer.phone), now=timezone.now())
+    if binding is not None and (
+        sharer is None or (options.binding_mode == AttributionOptions.BindingMode.KEEP and sharer != binding.member)
+    ):
+        return binding.member, None, Order.Attribution.BINDING
+    if sharer is not None:
+        return sharer, share_link, Order.Attribution.LINK
+    return shop.owner, None, Order.Attribution.SHOP
 
 
 def _is_self_purchase(sharer, buyer: BuyerDetails, buyer_user) -> bool:
@@ -948,6 +1054,10 @@ def _payments_succeed(payments: list[Payment], orders: dict[int, Order]) -> None
         )
     # In this transaction: commissions queues the splits with the uplines as they are now, and asks after commit.
     order_paid.send(sender=Order, orders=[(order.pk, order.sharer_id) for order in paid])
+    options = attribution_options()  # read once for the batch: binding is off unless the policy turned it on
+    if options.is_binding_on:
+        for order in paid:
+            buyer_binding_record(order=order, options=options)
 
 
 def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
@@ -978,6 +1088,7 @@ def _apply_payment_notice(payment: Payment, notice: WebhookNotice) -> str:
         _order_transition(order, Status.PAID, actor_label=payment.provider, amount=payment.amount)
         # In this transaction: commissions queues the split with the upline as it is now, and sends it after commit.
         order_paid.send(sender=Order, orders=[(order.pk, order.sharer_id)])
+        buyer_binding_record(order=order)
         return "order paid"
     # Paid after the order was cancelled (timeout) or paid twice: give the money straight back.
     result = get_provider(payment.provider).refund(payment, payment.amount, idempotency_key=f"late-{payment.pk}")
@@ -1228,7 +1339,9 @@ def order_refund(
     if payment is None:
         raise ShopError(_("No successful payment to refund."), code="no_payment")
 
-    amounts = {line_id: lines[line_id].unit_price * quantity for line_id, quantity in quantities.items()}
+    # What the buyer paid for those units: the line's net amount (after any coupon discount) in proportion, from
+    # the running total, so partial refunds never return more than was paid and a full one returns it exactly.
+    amounts = {line_id: _refund_amount(lines[line_id], quantity) for line_id, quantity in quantities.items()}
     total = sum(amounts.values(), ZERO)
     # The key depends only on the order's refund state and the request, never on a row id: if the provider
     # refunds but this transaction then rolls back, the retry sends the same key and is not paid twice.
@@ -1267,6 +1380,123 @@ def order_refund(
         )
     transaction.on_commit(partial(refund_recorded.send, sender=Refund, refund_id=refund.pk))
     return refund
+
+
+def _refund_amount(line: OrderLine, quantity: int):
+    """The net amount of `quantity` more units of `line` refunded: without a discount, unit price × quantity."""
+    refunded = line.refunded_quantity + quantity
+    return quantize_money(line.net_amount * refunded / line.quantity) - line.refunded_amount
+
+
+# --- Attribution options: buyer binding and coupon codes (issue #22) ----------------------------------------------
+
+
+@transaction.atomic
+def attribution_options_set(
+    *,
+    binding_days: int,
+    binding_mode: str,
+    coupons_enabled: bool,
+    coupon_discount_rate,
+    own_code_allowed: bool,
+    policy_version: int | None,
+) -> AttributionOptions:
+    """Put the options of a newly published compliance policy in force (commissions.services.policy_publish calls it
+    in the publishing transaction; the policy version is the audit record, who and why)."""
+    options, _created = AttributionOptions.objects.update_or_create(
+        pk=1,
+        defaults={
+            "binding_days": binding_days,
+            "binding_mode": binding_mode,
+            "coupons_enabled": coupons_enabled,
+            "coupon_discount_rate": coupon_discount_rate,
+            "own_code_allowed": own_code_allowed,
+            "policy_version": policy_version,
+            "updated_at": timezone.now(),
+        },
+    )
+    return options
+
+
+def buyer_binding_record(*, order: Order, options: AttributionOptions | None = None) -> list[BuyerBinding]:
+    """Bind the buyer of `order`, just paid, to its sharer for the policy's binding days, if binding is on and the
+    sale came through the member's link or code (not a self-purchase). Called under the order's lock in the
+    payment's transaction.
+
+    In "keep" mode a binding in force stays as it is; in "latest_link" mode another member's binding is ended
+    (taken over) and this one starts. A binding to the same member is not extended. One open binding per buyer is
+    a database constraint: a concurrent payment of the same buyer that binds first wins, this one changes nothing.
+    """
+    options = options or attribution_options()
+    if not options.is_binding_on or order.is_self_purchase:
+        return []
+    if order.attribution not in (Order.Attribution.LINK, Order.Attribution.COUPON):
+        return []
+    now = timezone.now()
+    keys = buyer_keys(user_id=order.buyer_user_id, phone=order.buyer_phone)
+    made = []
+    for key in keys:
+        open_binding = BuyerBinding.objects.filter(buyer_key=key, ended_at__isnull=True).first()
+        if open_binding is not None:
+            if open_binding.expires_at <= now:
+                reason = BuyerBinding.EndReason.EXPIRED
+            elif open_binding.member_id == order.sharer_id:
+                continue
+            elif options.binding_mode == AttributionOptions.BindingMode.LATEST_LINK:
+                reason = BuyerBinding.EndReason.TAKEN_OVER
+            else:
+                continue
+            BuyerBinding.objects.filter(pk=open_binding.pk, ended_at__isnull=True).update(
+                ended_at=now, end_reason=reason
+            )
+        try:
+            with transaction.atomic():
+                made.append(
+                    BuyerBinding.objects.create(
+                        buyer_key=key,
+                        member_id=order.sharer_id,
+                        order=order,
+                        started_at=now,
+                        expires_at=now + timedelta(days=options.binding_days),
+                        policy_version=options.policy_version,
+                    )
+                )
+        except IntegrityError:
+            logger.info("buyer %s was bound by a concurrent payment; order %s binds nobody", key, order.number)
+    if made:
+        _event(
+            order,
+            OrderEvent.Kind.NOTE,
+            actor_label="system",
+            note=_("The buyer is bound to the sharer for %(days)d days.") % {"days": options.binding_days},
+        )
+    return made
+
+
+def coupon_code_for_member(*, member: Member) -> CouponCode:
+    """The member's personal coupon code, made the first time it is asked for (idempotent; a retried code
+    collision picks another)."""
+    existing = member_coupon_code(member)
+    if existing is not None:
+        return existing
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return CouponCode.objects.create(owner=member, code=new_coupon_code())
+        except IntegrityError:
+            existing = member_coupon_code(member)
+            if existing is not None:
+                return existing
+    raise ShopError(_("Could not make a coupon code; try again."), code="coupon_code")
+
+
+@transaction.atomic
+def coupon_code_set_active(*, code: CouponCode, is_active: bool) -> CouponCode:
+    """Switch a member's coupon code off (buyers typing it are told it can no longer be used) or back on. Orders
+    placed with it keep their discount and their sharer."""
+    CouponCode.objects.filter(pk=code.pk).update(is_active=is_active)
+    code.is_active = is_active
+    return code
 
 
 # --- The owner's listings (dashboard) ---------------------------------------------

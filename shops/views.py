@@ -39,6 +39,7 @@ from shops.services import (
     BuyerDetails,
     PaidMeanwhile,
     ShopError,
+    coupon_quote,
     order_payments_close,
     order_place,
     payment_start_method,
@@ -255,7 +256,10 @@ def checkout(request, slug: str):
         messages.info(request, _("Your cart is empty."))
         return redirect("shops:shop_home", slug=shop.slug)
     methods = _methods(request)
-    form = CheckoutForm(request.POST or None, methods=methods)
+    coupons = selectors.attribution_options().coupons_enabled
+    if coupons and "apply_coupon" in request.POST:
+        return _checkout_coupon_applied(request, shop, lines, methods)
+    form = CheckoutForm(request.POST or None, methods=methods, coupons=coupons)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         buyer = BuyerDetails(name=data["name"], phone=data["phone"], email=data["email"], address=data["address"])
@@ -269,6 +273,7 @@ def checkout(request, slug: str):
                 share_link=attribution.link if attribution else None,
                 buyer_user=request.user,
                 client_key=ip_key(client_ip(request)),  # unpaid units are limited per address too
+                coupon_code=data.get("coupon_code", ""),
             )
         except ShopError as error:
             add_service_errors(form, error)
@@ -283,13 +288,48 @@ def checkout(request, slug: str):
         "shops/checkout.html",
         {
             "shop": shop,
-            "lines": lines,
+            "lines": [_checkout_row(line, None) for line in lines],
             "total": selectors.cart_total(lines),
             "form": form,
             "methods": methods,
             "browser": browser_kind(request.headers.get("User-Agent", "")),
         },
         status=400 if form.errors else 200,
+    )
+
+
+def _checkout_row(line, discount):
+    """(cart line, its coupon discount or None, what the buyer pays for it) for the checkout page."""
+    return line, discount, line.line_total - (discount or 0)
+
+
+def _checkout_coupon_applied(request, shop, lines, methods):
+    """The checkout again, with what the typed coupon code takes off each line (or why it cannot be used), and
+    what the buyer typed kept in the fields; nothing is ordered and no other field is checked yet."""
+    form = CheckoutForm(initial=request.POST.dict(), methods=methods, coupons=True)
+    buyer = BuyerDetails(
+        name="", phone=request.POST.get("phone", "")[:32], email=request.POST.get("email", "")[:254], address=""
+    )
+    quote, coupon_error = None, ""
+    try:
+        quote = coupon_quote(typed=request.POST.get("coupon_code", "")[:20], lines=lines, buyer=buyer,
+                             buyer_user=request.user)  # fmt: skip
+    except ShopError as error:
+        coupon_error = " ".join(error.messages)
+    return render(
+        request,
+        "shops/checkout.html",
+        {
+            "shop": shop,
+            "lines": [_checkout_row(line, quote.discounts.get(line.product.pk) if quote else None) for line in lines],
+            "total": quote.total if quote else selectors.cart_total(lines),
+            "quote": quote,
+            "coupon_error": coupon_error,
+            "form": form,
+            "methods": methods,
+            "browser": browser_kind(request.headers.get("User-Agent", "")),
+        },
+        status=400 if coupon_error else 200,
     )
 
 

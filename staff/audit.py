@@ -251,6 +251,12 @@ class PolicySource(Source):
         if policy.max_payout_ratio_published is not None:
             # Published above the legal ceiling before it existed; lowered to it by commissions migration 0008.
             caps += f" (max_payout_ratio published as {policy.max_payout_ratio_published}, lowered to the ceiling)"
+        if policy.binding_days or policy.coupons_enabled:
+            # Issue #22's attribution options, shown only when a version turns one on (off is the default).
+            caps += (
+                f" binding_days={policy.binding_days} binding_mode={policy.binding_mode} "
+                f"coupons_enabled={policy.coupons_enabled} coupon_discount_rate={policy.coupon_discount_rate}"
+            )
         return self.make(
             policy,
             at=policy.effective_from,

@@ -48,13 +48,14 @@ class CheckResult:
 
 
 def check_split_lines_reconcile() -> CheckResult:
-    """Every split line: its pool is net amount × rate (half-up), and member shares + platform remainder = pool."""
+    """Every split line: its pool is net amount × rate (half-up, less a coupon's discount: `line_pool`), and member
+    shares + platform remainder = pool."""
     result = CheckResult("split lines reconcile")
     rows = (
         Entry.objects.filter(
             refund__isnull=True, order_line__isnull=False, kind__in=[Entry.Kind.COMMISSION, Entry.Kind.PLATFORM]
         )
-        .values("order_line_id", "order_line__net_amount", "order_line__commission_rate")
+        .values("order_line_id", "order_line__net_amount", "order_line__commission_rate", "order_line__discount")
         .annotate(total=Sum("amount"), base_low=Min("base"), base_high=Max("base"), platform=Count("pk"))
         .order_by("order_line_id")
     )
@@ -62,7 +63,7 @@ def check_split_lines_reconcile() -> CheckResult:
         result.checked += 1
         line_id, total = row["order_line_id"], money_sum(row["total"])
         base = money_sum(row["base_high"])
-        pool = line_pool(row["order_line__net_amount"], row["order_line__commission_rate"])
+        pool = line_pool(row["order_line__net_amount"], row["order_line__commission_rate"], row["order_line__discount"])
         if money_sum(row["base_low"]) != base:
             result.add(f"order line {line_id}: its entries disagree on the pool ({row['base_low']} and {base})")
         elif base != pool:

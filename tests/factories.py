@@ -131,3 +131,13 @@ def after_commit(service):
             return service(*args, **kwargs)
 
     return call
+
+
+def inline_management_data(response) -> dict:
+    """The management forms of the inlines on an admin change page (`response`, its GET), as a POST must send them:
+    a change that leaves the inlines alone."""
+    data = {}
+    for formset in response.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        data.update({management.add_prefix(name): value for name, value in management.initial.items()})
+    return data

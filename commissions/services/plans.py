@@ -18,10 +18,16 @@ from commissions.calculations import (
     plan_violations,
 )
 from commissions.locks import config_lock, plan_lock, policy_in_force_lock
-from commissions.models import CommissionPlan, CompliancePolicy
+from commissions.models import MAX_BINDING_DAYS, CommissionPlan, CompliancePolicy
 from commissions.selectors import plan_in_force, policy_in_force
+from core.money import RATE_ONE, RATE_ZERO, format_rate
+from shops.models import AttributionOptions
+from shops.selectors import products_below_discount
+from shops.services import attribution_options_set
 
 POLICY_FIELDS = ("max_levels", "max_total_rate", "max_payout_ratio", "self_purchase_earns", "ineligible_share")
+# Issue #22: versioned with the caps, put in force at checkout through shops.services.attribution_options_set.
+ATTRIBUTION_FIELDS = ("binding_days", "binding_mode", "coupons_enabled", "coupon_discount_rate")
 
 
 class CommissionError(ValidationError):
@@ -61,15 +67,17 @@ def policy_publish(*, actor, note: str = "", **changes) -> CompliancePolicy:
     hard ceiling of 3 or max_payout_ratio the hard ceiling of 0.30, or when the plan in force (or one scheduled)
     would break the new policy.
     """
-    unknown = set(changes) - set(POLICY_FIELDS)
+    unknown = set(changes) - set(POLICY_FIELDS) - set(ATTRIBUTION_FIELDS)
     if unknown:
         raise CommissionError(_("Unknown policy fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
     config_lock()  # then read: a concurrent publish has committed or not started
     current = policy_in_force_lock()
-    values = {name: getattr(current, name) for name in POLICY_FIELDS} if current else {}
-    values = {**{f.name: f.get_default() for f in CompliancePolicy._meta.fields if f.name in POLICY_FIELDS}, **values}
+    fields = POLICY_FIELDS + ATTRIBUTION_FIELDS
+    values = {name: getattr(current, name) for name in fields} if current else {}
+    values = {**{f.name: f.get_default() for f in CompliancePolicy._meta.fields if f.name in fields}, **values}
     values.update(changes)
     policy = _calculation_policy(values)
+    _check_attribution_options(values)
     now = timezone.now()
     for plan in _plans_that_must_stay_legal(now):
         problems = plan_violations(plan.as_calculation(), policy)
@@ -83,9 +91,54 @@ def policy_publish(*, actor, note: str = "", **changes) -> CompliancePolicy:
         current.is_active = False
         current.save(update_fields=["is_active"])
     version = (CompliancePolicy.objects.aggregate(v=Max("version"))["v"] or 0) + 1
-    return CompliancePolicy.objects.create(
+    published = CompliancePolicy.objects.create(
         version=version, is_active=True, effective_from=now, created_by=actor, note=note, **values
     )
+    attribution_options_set(
+        binding_days=published.binding_days,
+        binding_mode=published.binding_mode,
+        coupons_enabled=published.coupons_enabled,
+        coupon_discount_rate=published.coupon_discount_rate,
+        own_code_allowed=published.self_purchase_earns,
+        policy_version=published.version,
+    )
+    return published
+
+
+def _check_attribution_options(values: dict) -> None:
+    """Refuse (CommissionError, on the field) binding days or a coupon discount the rules do not allow. A discount
+    is paid from the line's commission pool, so it may not be larger than the pool of any active product: a
+    discount rate above a product's commission rate is refused, naming the products."""
+    days = values["binding_days"]
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_BINDING_DAYS:
+        raise CommissionError(
+            {"binding_days": [_("Enter 0 (off) to %(max)d days.") % {"max": MAX_BINDING_DAYS}]}, code="binding_days"
+        )
+    if values["binding_mode"] not in AttributionOptions.BindingMode.values:
+        raise CommissionError({"binding_mode": [_("Choose a binding mode.")]}, code="binding_mode")
+    rate = values["coupon_discount_rate"]
+    if not isinstance(rate, Decimal) or not rate.is_finite() or not RATE_ZERO <= rate <= RATE_ONE:
+        raise CommissionError(
+            {"coupon_discount_rate": [_("Enter a fraction from 0 to 1, e.g. 0.05 for 5 %.")]}, code="coupon_rate"
+        )
+    if not values["coupons_enabled"] or not rate:
+        return
+    below = list(products_below_discount(rate)[:6])
+    if below:
+        named = ", ".join(f"{product.title} ({format_rate(product.commission_rate)})" for product in below[:5])
+        raise CommissionError(
+            {
+                "coupon_discount_rate": [
+                    _(
+                        "A discount of %(rate)s would be larger than the commission pool that pays it on these active "
+                        "products: %(products)s%(more)s. Lower the discount to at most the lowest commission rate, or "
+                        "raise those products' commission rates first."
+                    )
+                    % {"rate": format_rate(rate), "products": named, "more": ", …" if len(below) > 5 else ""}
+                ]
+            },
+            code="discount_above_pool",
+        )
 
 
 def _plan_problems(rates: tuple, policy: CompliancePolicy | None) -> list[str]:

@@ -157,7 +157,7 @@ def _split_orders(orders: dict, snapshots: dict) -> None:
     for line in (
         OrderLine.objects.filter(order_id__in=orders)
         .order_by("pk")
-        .values_list("pk", "order_id", "net_amount", "commission_rate")
+        .values_list("pk", "order_id", "net_amount", "commission_rate", "discount")
     ):
         lines_by_order[line[1]].append(line)
 
@@ -184,9 +184,10 @@ def _split_orders(orders: dict, snapshots: dict) -> None:
 
 def _line_rows(line, chain, versions, is_self_purchase, now) -> list[tuple]:
     """The ledger rows of one line's split, as tuples in `SPLIT_COLUMNS` order."""
-    line_id, order_id, net_amount, commission_rate = line
+    line_id, order_id, net_amount, commission_rate, discount = line
     plan, policy, plan_id, policy_id = versions
-    pool = line_pool(net_amount, commission_rate)
+    # A coupon's discount is funded from the pool before the split; the payout cap is on what the buyer paid.
+    pool = line_pool(net_amount, commission_rate, discount)
     pending = Entry.Status.PENDING.value
 
     def row(kind, level, member_id, rate, amount, capped_by="", rolled_up_from=None, note=""):

@@ -15,9 +15,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from members.decorators import member_required
 from members.forms import ShareLinkForm
 from members.links import invite_url, share_link_url
+from referrals.models import Member
 from referrals.selectors import member_for_user
-from shops.selectors import member_share_link, member_share_links, owner_shop
-from shops.services import ShopError, clicks_flush, share_link_create, share_link_deactivate
+from shops.selectors import attribution_options, member_share_link, member_share_links, owner_shop
+from shops.services import ShopError, clicks_flush, coupon_code_for_member, share_link_create, share_link_deactivate
 
 
 @member_required
@@ -39,10 +40,14 @@ def links(request):
         # The embedded default runs no beat: flush the in-process counter here so the figures are current.
         clicks_flush()
     rows = [(link, share_link_url(link)) for link in member_share_links(member)]
+    options = attribution_options()
+    coupon = None
+    if options.coupons_enabled and member.status == Member.Status.ACTIVE:
+        coupon = coupon_code_for_member(member=member)  # made the first time the member sees it, then the same
     return render(
         request,
         "members/links.html",
-        {"shop": shop, "form": form, "rows": rows},
+        {"shop": shop, "form": form, "rows": rows, "coupon": coupon, "options": options},
         status=400 if form.errors else 200,
     )
 

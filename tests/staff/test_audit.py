@@ -15,7 +15,15 @@ from payouts.services import payout_batch_create, withdrawal_approve, withdrawal
 from referrals.models import TreeEvent
 from referrals.services import member_move
 from shops.services import order_refund
-from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_order, place_order, shop_with_products
+from tests.factories import (
+    MemberFactory,
+    ProductFactory,
+    UserFactory,
+    inline_management_data,
+    pay_order,
+    place_order,
+    shop_with_products,
+)
 from tests.payouts.helpers import bank_account, credit
 
 pytestmark = pytest.mark.django_db
@@ -84,9 +92,7 @@ def test_admin_edits_are_in_the_log(staff_user, client):
     form = client.get(url).context["adminform"].form
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
     data.update({"commission_rate": "0.2000", "image": "", "initial-stock": data["stock"]})
-    for formset in client.get(url).context["inline_admin_formsets"]:  # the inlines' management forms, unchanged
-        management = formset.formset.management_form
-        data.update({management.add_prefix(name): value for name, value in management.initial.items()})
+    data.update(inline_management_data(client.get(url)))  # the inlines (sharing materials) left as they are
     assert client.post(url, data).status_code == 302
 
     # then
