@@ -590,12 +590,8 @@ def _orders_transition(
             for order, from_status in moves
         ]
     )
-    transaction.on_commit(partial(_orders_announce, [(order.pk, was, to_status) for order, was in moves]))
-
-
-def _orders_announce(changes: list[tuple[int, str, str]]) -> None:
-    for order_id, from_status, to_status in changes:
-        order_status_changed.send(sender=Order, order_id=order_id, from_status=from_status, to_status=to_status)
+    changes = [(order.pk, was, to_status) for order, was in moves]
+    transaction.on_commit(partial(order_status_changed.send, sender=Order, changes=changes))
 
 
 def _return_stock(quantities: dict[int, int]) -> None:

@@ -8,8 +8,9 @@
 - `refund_recorded` (argument `refund_id`) is sent AFTER the commit that recorded a refund (a late payment's
   included). Receivers only ask for work; the commission sweep finds a refund whose message was lost.
 
-- `order_status_changed` (arguments `order_id`, `from_status`, `to_status`) is sent AFTER the commit of every
-  order transition (paid, shipped, completed, cancelled, refunded), one send per transition. Receivers only ask for
+- `order_status_changed` (argument `changes`: a list of `(order_id, from_status, to_status)`) is sent AFTER the
+  commit of order transitions (paid, shipped, completed, cancelled, refunded), one send per transaction: a batch of
+  payment notices that pays 500 orders is one send. Receivers only ask for
   work (a task, a cache flag): they run in the request that paid or shipped the order, and a slow receiver slows
   checkout and the payment webhooks. What they tell others (notifications, outbound webhooks) they read from the
   order's `OrderEvent` rows, which are the record: a lost send is repaired by whoever sweeps those.

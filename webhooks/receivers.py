@@ -1,5 +1,5 @@
 """The webhooks app listens to the domain apps' announcements (all sent after their commit) and only asks for work:
-one task message per announcement, which reads the facts and records the events (webhooks.services)."""
+one task message per announcement (a batch of orders or withdrawals is one), which reads the facts and records the events (webhooks.services)."""
 
 import logging
 
@@ -16,9 +16,10 @@ logger = logging.getLogger(__name__)
 LOST = "the webhook sweep records its events within minutes"
 
 
-def on_order_status_changed(sender, *, order_id: int, to_status: str, **kwargs) -> None:
-    if to_status == Order.Status.PAID:
-        task_send(webhook_events_record_task, EventType.ORDER_PAID.value, [order_id], logger=logger, fallback=LOST)
+def on_order_status_changed(sender, *, changes, **kwargs) -> None:
+    paid = [order_id for order_id, _from, to in changes if to == Order.Status.PAID]
+    if paid:  # one message for a batch of orders paid together
+        task_send(webhook_events_record_task, EventType.ORDER_PAID.value, paid, logger=logger, fallback=LOST)
 
 
 def on_withdrawals_changed(sender, *, changes, **kwargs) -> None:

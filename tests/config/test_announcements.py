@@ -35,13 +35,13 @@ def heard():
 def test_each_order_transition_is_announced_after_its_commit(heard):
     order = place_order(shop_with_products())
     pay_order(order)
-    assert [kw["to_status"] for sender, kw in heard if sender is Order] == [Order.Status.PAID]
+    assert [kw["changes"] for sender, kw in heard if sender is Order] == [[(order.pk, "pending_payment", "paid")]]
     heard.clear()
     with transaction.atomic():
         order_mark_shipped(order=Order.objects.get(pk=order.pk))
         assert heard == []  # not yet: the transaction is open
     assert heard == [
-        (Order, {"signal": order_status_changed, "order_id": order.pk, "from_status": "paid", "to_status": "shipped"})
+        (Order, {"signal": order_status_changed, "changes": [(order.pk, "paid", "shipped")]})
     ]
 
 

@@ -306,3 +306,27 @@ def test_staff_find_the_waiting_and_the_failing_notices_in_the_admin(
     assert listed("") == {waiting.reference, failing.reference, applied.reference}
     assert listed("?waiting=yes") == {waiting.reference, failing.reference}
     assert listed("?waiting=failing") == {failing.reference}
+
+
+@pytest.mark.django_db
+def test_a_batch_is_announced_once_after_its_commit(deferred, django_capture_on_commit_callbacks):
+    from shops.signals import order_status_changed
+
+    payments = [_payment(order) for order in _orders(8)]
+    for payment in payments:
+        _receive(django_capture_on_commit_callbacks, payment)
+    heard = []
+
+    def listen(sender, **kwargs):
+        heard.append(kwargs["changes"])
+
+    order_status_changed.connect(listen, dispatch_uid="test-batch-heard")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert payment_notices_apply() == 8
+            assert heard == []  # not before the commit
+    finally:
+        order_status_changed.disconnect(dispatch_uid="test-batch-heard")
+
+    assert len(heard) == 1
+    assert sorted(heard[0]) == sorted((p.order_id, "pending_payment", "paid") for p in payments)
