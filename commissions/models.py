@@ -282,6 +282,11 @@ class CommissionEntry(models.Model):
             models.Index(fields=["beneficiary", "status"]),
             models.Index(fields=["status", "order"]),
             models.Index(fields=["refund"], condition=Q(refund__isnull=False), name="commissions_entry_refund"),
+            # Released entries by time (the notifications' sweep finds recent releases whose announcement was lost).
+            # Partial: a split inserts pending rows (no released_at), which this index never holds.
+            models.Index(
+                fields=["released_at"], condition=Q(released_at__isnull=False), name="commissions_entry_released"
+            ),
         ]
         # external_line: its foreign key index serves the external lines' lookups (nulls for our own sales).
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "members",
     "staff",
     "networks",
+    "notifications",
     "demo",
 ]
 
@@ -109,6 +110,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -607,4 +609,31 @@ NETWORK_IMPORT_MAX_CELLS = env.int("NETWORK_IMPORT_MAX_CELLS", default=3_000_000
 CELERY_BEAT_SCHEDULE["networks-sync"] = {
     "task": "networks.tasks.networks_sync_task",
     "schedule": float(NETWORK_SYNC_INTERVAL_SECONDS),
+}
+
+# --- SMS (core/sms.py) and notifications (notifications/) -----------------------
+# The SMS port: the console backend logs messages (number masked); Tencent Cloud SMS in production (core/sms.py).
+SMS_BACKEND = env.str("SMS_BACKEND", default="core.sms.ConsoleSmsBackend")
+SMS_TIMEOUT = env.int("SMS_TIMEOUT", default=10)
+SMS_TENCENT_SECRET_ID = env.str("SMS_TENCENT_SECRET_ID", default="")
+SMS_TENCENT_SECRET_KEY = env_secret("SMS_TENCENT_SECRET_KEY")
+SMS_TENCENT_SDK_APP_ID = env.str("SMS_TENCENT_SDK_APP_ID", default="")
+SMS_TENCENT_SIGN_NAME = env.str("SMS_TENCENT_SIGN_NAME", default="")
+SMS_TENCENT_REGION = env.str("SMS_TENCENT_REGION", default="ap-guangzhou")
+SMS_TENCENT_ENDPOINT = env.str("SMS_TENCENT_ENDPOINT", default="sms.tencentcloudapi.com")
+# Our template names → the ids of the templates approved in the provider's console, e.g. SMS_TEMPLATES=otp=123456,...
+SMS_TEMPLATES = env.dict("SMS_TEMPLATES", default={})
+# The buyer's one-time code (shops: orders by phone): codes per phone and per address, its life and its attempts.
+RATE_LIMIT_PHONE_CODE = env.str("RATE_LIMIT_PHONE_CODE", default="5/hour")
+RATE_LIMIT_PHONE_CODE_IP = env.str("RATE_LIMIT_PHONE_CODE_IP", default="20/hour")
+PHONE_CODE_SECONDS = env.int("PHONE_CODE_SECONDS", default=600)
+PHONE_CODE_ATTEMPTS = env.int("PHONE_CODE_ATTEMPTS", default=5)
+# Notifications: how many recipients' events one task run fans out, and the retries of a failing channel.
+NOTIFICATIONS_BATCH = env.int("NOTIFICATIONS_BATCH", default=500)
+NOTIFICATIONS_FLAG_SECONDS = env.float("NOTIFICATIONS_FLAG_SECONDS", default=60.0)
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
+NOTIFICATIONS_RETRY_SECONDS = env.int("NOTIFICATIONS_RETRY_SECONDS", default=30)  # doubled after each failure
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
+    "task": "notifications.tasks.notifications_sweep_task",
+    "schedule": 120.0,
 }
