@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from members.decorators import suspended_refused
-from members.views import earnings, join, links, overview, payouts, shop
+from members.views import earnings, join, links, notifications, overview, payouts, shop
 
 app_name = "members"
 
@@ -30,6 +30,10 @@ urlpatterns = [
     re_path(r"^dashboard/invite/qr\.(?P<fmt>svg|png)$", suspended_refused(links.invite_qr), name="invite_qr"),
     path("dashboard/commissions/", earnings.commission_entries, name="commission_entries"),
     path("dashboard/commissions/<int:entry_id>/", earnings.commission_entry_detail, name="commission_entry_detail"),
+    path("dashboard/notifications/", notifications.inbox, name="notifications"),
+    path("dashboard/notifications/read/", notifications.mark_all_read, name="notifications_read_all"),
+    path("dashboard/notifications/<int:notification_id>/read/", notifications.mark_read, name="notification_read"),
+    path("dashboard/notifications/settings/", notifications.notification_settings, name="notification_settings"),
     path("dashboard/payouts/", payouts.overview, name="payouts"),
     path("dashboard/payouts/account/", payouts.account, name="payout_account"),
     path("dashboard/payouts/account/wechat/", payouts.account_wechat_bind, name="payout_account_wechat"),

@@ -429,7 +429,9 @@ def _order_transition(
         note=note,
     )
     transaction.on_commit(
-        partial(order_status_changed.send, sender=Order, order_id=order.pk, from_status=from_status, to_status=to_status)
+        partial(
+            order_status_changed.send, sender=Order, order_id=order.pk, from_status=from_status, to_status=to_status
+        )
     )
     return order
 
