@@ -90,8 +90,13 @@ def notify(*, key: str, event: str, member=None, email: str = "", phone: str = "
 def notify_many(events: list[NotificationEvent]) -> None:
     """`notify` for many recipients at once (one insert, one request for a run)."""
     if events:
-        NotificationEvent.objects.bulk_create(events, ignore_conflicts=True, batch_size=1000)
+        _events_insert(events)
         transaction.on_commit(notifications_requested)
+
+
+def _events_insert(events: list[NotificationEvent]) -> None:
+    """Record events (a key already recorded is skipped); the caller fans them out or asks for a run."""
+    NotificationEvent.objects.bulk_create(events, ignore_conflicts=True, batch_size=1000)
 
 
 def notifications_requested() -> bool:
@@ -194,13 +199,13 @@ def _order_events(rows) -> None:
                 context=context,
             )
         )
-    notify_many(events)
+    _events_insert(events)
 
 
 def _withdrawal_events(rows) -> None:
     withdrawals = dict(Withdrawal.objects.filter(pk__in=[w for _pk, w, _to, _r in rows]).values_list("pk", "member_id"))
     amounts = dict(Withdrawal.objects.filter(pk__in=list(withdrawals)).values_list("pk", "amount"))
-    notify_many(
+    _events_insert(
         [
             NotificationEvent(
                 key=f"withdrawal:{pk}",
@@ -263,7 +268,7 @@ def entries_collect(*, entry_ids: list[int], change: str) -> int:
                 },
             )
         )
-    notify_many(events)
+    _events_insert(events)
     return len(events)
 
 
