@@ -23,6 +23,7 @@ A delivery is sent once per (event, recipient, channel) however often the tasks 
 way to send twice is a worker killed between the provider's answer and the mark, which the sweep then retries.
 """
 
+import contextlib
 import logging
 from collections import defaultdict
 from datetime import timedelta
@@ -355,6 +356,9 @@ def deliveries_send_due(*, limit: int = 1000, now=None) -> int:
     sent, retry_in = [], None
     mail = get_connection(fail_silently=False)
     try:
+        if any(d.channel == Channel.EMAIL for d in deliveries):
+            with contextlib.suppress(Exception):  # a server down now fails each email below, retried later
+                mail.open()  # one connection for the batch (send_messages closes only what it opened itself)
         for delivery in deliveries:
             try:
                 reference = _send(delivery, languages, mail)
@@ -407,12 +411,12 @@ def _failed(delivery: Delivery, error: Exception) -> int | None:
     """Record a failed send: back to pending with back-off (None once given up or refused for good); returns the
     delay before the retry in seconds."""
     permanent = isinstance(error, SmsError) and not error.transient
-    address = phone_masked(delivery.source.phone) if delivery.channel == Channel.SMS else "email"
+    attempts = delivery.attempts  # read after the claim, which counted this attempt
+    address = phone_masked(delivery.source.phone) if delivery.channel == Channel.SMS else "an email address"
     logger.warning(
         "notification %s via %s to %s failed (attempt %s): %s",
-        delivery.source.key, delivery.channel, address, delivery.attempts + 1, error,
+        delivery.source.key, delivery.channel, address, attempts, error,
     )  # fmt: skip
-    attempts = delivery.attempts + 1  # the claim counted it in the database, not on this object
     if permanent or attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
         Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED, last_error=str(error)[:300])
         return None

@@ -13,7 +13,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-APPS = ("config", "demo", "members", "staff", "payouts", "commissions", "shops", "networks", "referrals", "accounts")
+APPS = (
+    "config",
+    "demo",
+    "members",
+    "staff",
+    "notifications",
+    "payouts",
+    "commissions",
+    "shops",
+    "networks",
+    "referrals",
+    "accounts",
+)
 
 pytestmark = pytest.mark.skipif(
     not LINT_IMPORTS.exists(), reason="needs import-linter's lint-imports next to the Python running the tests"
