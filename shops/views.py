@@ -449,7 +449,13 @@ def orders_by_phone(request):
     return render(
         request,
         "shops/orders_by_phone.html",
-        {"step": step, "phone_form": phone_form, "code_form": code_form, "pending": _masked(pending)},
+        {
+            "step": step,
+            "phone_form": phone_form,
+            "code_form": code_form,
+            "pending": _masked(pending),
+            "minutes": max(1, settings.PHONE_CODE_SECONDS // 60),
+        },
         status=400 if errors else 200,
     )
 
