@@ -239,7 +239,7 @@ def load_paid_orders(n: int, catalogue: Catalogue, rng: random.Random) -> list[i
         order_copy = (
             f"COPY {quote_name(Order._meta.db_table)} (id, number, shop_id, sharer_id, is_self_purchase, status,"
             " buyer_name, buyer_phone, buyer_email, shipping_address, total, refunded_total, currency, created_at,"
-            " paid_at) FROM STDIN"
+            " paid_at, client_key) FROM STDIN"
         )
         line_copy = (
             f"COPY {quote_name(OrderLine._meta.db_table)} (order_id, product_id, title, unit_price, quantity,"
@@ -258,7 +258,7 @@ def load_paid_orders(n: int, catalogue: Catalogue, rng: random.Random) -> list[i
                     lines.append((order_id, product_id, title, price, quantity, net, rate, 0, Decimal("0.00")))
                 copy.write_row(
                     (order_id, f"B{order_id:012d}", shop_id, sharer_id, False, Order.Status.PAID, "Bench buyer",
-                     "13900001111", "", "1 Bench Road", total, Decimal("0.00"), "CNY", now, now)
+                     "13900001111", "", "1 Bench Road", total, Decimal("0.00"), "CNY", now, now, "")
                 )  # fmt: skip
         with cursor.copy(line_copy) as copy:
             for row in lines:

@@ -641,6 +641,11 @@ NOTIFICATIONS_BATCH = env.int("NOTIFICATIONS_BATCH", default=500)
 NOTIFICATIONS_FLAG_SECONDS = env.float("NOTIFICATIONS_FLAG_SECONDS", default=60.0)
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
 NOTIFICATIONS_RETRY_SECONDS = env.int("NOTIFICATIONS_RETRY_SECONDS", default=30)  # doubled after each failure
+# The notifications' tasks on a queue of their own (start workers with `-Q celery,<name>`, or some with only it), so a
+# burst of messages after an 11.11 split never waits in line with the split and the payouts; empty: the default queue.
+NOTIFICATIONS_QUEUE = env.str("NOTIFICATIONS_QUEUE", default="")
+if NOTIFICATIONS_QUEUE:
+    CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": NOTIFICATIONS_QUEUE}}
 CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
     "task": "notifications.tasks.notifications_sweep_task",
     "schedule": 120.0,
