@@ -332,9 +332,18 @@ class Worker:
 
 
 def start_worker(
-    *, celery_app: str, gate: str, queue: str, node: str, batch: int, concurrency: int, log_path: Path
+    *,
+    celery_app: str,
+    gate: str,
+    queue: str,
+    node: str,
+    batch: int,
+    concurrency: int,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> Worker:
-    """A real worker (prefork) on the throwaway database, listening only on an empty gate queue until told."""
+    """A real worker (prefork) on the throwaway database, listening only on an empty gate queue until told.
+    `extra_env`: more settings for it (bench/notifications.py's email server, batch)."""
     from django.conf import settings
     from django.db import connection
 
@@ -356,6 +365,7 @@ def start_worker(
         "PAYMENTS_SANDBOX_SECRET": secrets.token_urlsafe(32),
         "ALLOW_SANDBOX_PROVIDERS": "1",
         "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     command = [
         str(CELERY), "-A", celery_app, "worker", "--pool", "prefork", "--concurrency", str(concurrency),

@@ -32,11 +32,9 @@ import asyncore
 import contextlib
 import multiprocessing
 import os
-import secrets
 import shutil
 import signal
 import smtpd
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +45,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.commissions import CELERY, Worker, database_url, log, setup_django  # noqa: E402
+from bench.commissions import Worker, log, setup_django  # noqa: E402
+from bench.commissions import start_worker as commissions_worker  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 POLL_SECONDS = 0.25
@@ -144,50 +143,25 @@ def record_events(n: int, member_ids: list[int]) -> None:
     )
 
 
-def start_worker(
-    *, gate: str, queue: str, node: str, batch: int, concurrency: int, smtp_port: int, email: str, log_path: Path
-):
-    from django.conf import settings
-    from django.db import connection
-
-    from config.celery import app
-
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "NOTIFICATIONS_BATCH": str(batch),
-        "EMAIL_BACKEND": f"django.core.mail.backends.{email}.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_port),
-        "SMS_BACKEND": "core.sms.LocmemSmsBackend",
-        "DEBUG": "0",
-        "SITE_URL": "https://shop.example.com",  # the links in the emails
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "PAYMENTS_SANDBOX_SECRET": secrets.token_urlsafe(32),
-        "ALLOW_SANDBOX_PROVIDERS": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    command = [
-        str(CELERY), "-A", "config", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
-        "-Q", gate, "-n", node, "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
-    ]  # fmt: skip
-    with log_path.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own argv
-            command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    worker = Worker(node=node, process=process, log=log_path)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited with {process.returncode} while starting:\n{worker.tail()}")
-        if app.control.ping(destination=[node], timeout=0.5):
-            return worker
-    worker.stop()
-    raise RuntimeError(f"worker did not answer a ping within 90 s:\n{worker.tail()}")
+def start_worker(*, queue: str, batch: int, concurrency: int, smtp_port: int, email: str, log_path: Path) -> Worker:
+    """bench/commissions.py's worker, with the notifications' batch and email server."""
+    return commissions_worker(
+        celery_app="config",
+        gate=f"{queue}-gate",
+        queue=queue,
+        node=f"bench@{queue}",
+        batch=500,
+        concurrency=concurrency,
+        log_path=log_path,
+        extra_env={
+            "NOTIFICATIONS_BATCH": str(batch),
+            "EMAIL_BACKEND": f"django.core.mail.backends.{email}.EmailBackend",
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp_port),
+            "SMS_BACKEND": "core.sms.LocmemSmsBackend",
+            "SITE_URL": "https://shop.example.com",  # the links in the emails
+        },
+    )
 
 
 def main(argv=None) -> int:
@@ -235,8 +209,8 @@ def main(argv=None) -> int:
         finally:
             app.conf.task_default_queue = saved
         worker = start_worker(
-            gate=f"{queue}-gate", queue=queue, node=f"bench@{queue}", batch=args.batch, concurrency=args.workers,
-            smtp_port=smtp_port, email=args.email, log_path=run_dir / "worker.log",
+            queue=queue, batch=args.batch, concurrency=args.workers, smtp_port=smtp_port, email=args.email,
+            log_path=run_dir / "worker.log",
         )  # fmt: skip
         load = os.getloadavg()[0]
         started = time.perf_counter()

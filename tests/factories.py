@@ -131,3 +131,13 @@ def after_commit(service):
             return service(*args, **kwargs)
 
     return call
+
+
+def default_commissions() -> None:
+    """The default compliance policy and plan a fresh install starts with (commissions' migration 0002), for tests with
+    real commits (`transaction=True`), whose flush empties the tables between tests."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("commissions.migrations.0002_default_policy_and_plan").create_defaults(apps, None)

@@ -13,9 +13,17 @@ from commissions.services import commission_release_due
 from commissions.signals import commission_entries_changed
 from shops.models import Order
 from shops.services import order_mark_completed, order_mark_shipped, order_refund
-from tests.factories import make_chain, pay_order, place_order, shop_with_products
+from tests.factories import default_commissions, make_chain, pay_order, place_order, shop_with_products
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _default_plan(transactional_db):
+    """Real commits (the announcements run after them): the default policy and plan, emptied by each flush."""
+    default_commissions()
+
+
 Entry = CommissionEntry
 
 

@@ -10,9 +10,16 @@ from django.urls import reverse
 
 from core import sms
 from notifications.models import Notification
-from tests.factories import ProductFactory, make_chain, shop_with_products
+from tests.factories import ProductFactory, default_commissions, make_chain, shop_with_products
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _default_plan(transactional_db):
+    """Real commits (the announcements run after them): the default policy and plan, emptied by each flush."""
+    default_commissions()
+
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PHONE_USER_AGENT = (

@@ -14,9 +14,17 @@ from notifications.services import deliveries_send_due, entries_collect, notific
 from notifications.tasks import notifications_entries_task, notifications_run_task, notifications_sweep_task
 from shops.models import Order
 from shops.signals import order_status_changed
+from tests.factories import default_commissions
 from tests.notifications.helpers import chain_sale, earners, paid_chain_sale, texts_to
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _default_plan(transactional_db):
+    """Real commits (the announcements run after them): the default policy and plan, emptied by each flush."""
+    default_commissions()
+
 
 BUYER_PHONE = "+8613900001111"
 

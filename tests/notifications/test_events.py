@@ -13,12 +13,18 @@ from notifications.services import notification_settings_save
 from payouts.services import withdrawal_approve, withdrawal_record_result, withdrawal_reject, withdrawal_request
 from shops.models import Order
 from shops.services import order_mark_completed, order_mark_shipped, order_refund
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, default_commissions
 from tests.notifications.helpers import chain_sale, earners, emails_to, inbox, paid_chain_sale, texts_to
 from tests.payouts.helpers import bank_account, credit, paid_withdrawal
 
-# Real commits (the announcements run after them); the default plan and policy of the migrations restored for each.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _default_plan(transactional_db):
+    """Real commits (the announcements run after them): the default policy and plan, emptied by each flush."""
+    default_commissions()
+
 
 BUYER_PHONE = "+8613900001111"  # tests.factories.BUYER's, stored in E.164
 
