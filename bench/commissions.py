@@ -386,6 +386,15 @@ def start_worker(
     raise RuntimeError(f"worker did not answer a ping within 90 s:\n{worker.tail()}")
 
 
+def broker_forget(broker, queue: str) -> None:
+    """Delete a run's queues, kombu's bindings for them and the worker's control binding (the name is random)."""
+    for key in broker.scan_iter(match=f"*{queue}*"):
+        broker.delete(key)
+    for member in broker.smembers("_kombu.binding.celery.pidbox"):
+        if queue.encode() in member:
+            broker.srem("_kombu.binding.celery.pidbox", member)
+
+
 def send_messages(queue: str, order_ids: list[int], *, messages: str, batch: int) -> int:
     """Put the split messages in the queue: the payment hook's, one per order, or one per batch (the sweep)."""
     from django.core.cache import cache
@@ -486,12 +495,7 @@ def timed_run(args, catalogue: Catalogue, broker, run_dir: Path, *, messages: st
     finally:
         if worker is not None:
             worker.stop()
-        # The queues, kombu's bindings for them and the worker's control binding: the name is random.
-        for key in broker.scan_iter(match=f"*{queue}*"):
-            broker.delete(key)
-        for member in broker.smembers("_kombu.binding.celery.pidbox"):
-            if queue.encode() in member:
-                broker.srem("_kombu.binding.celery.pidbox", member)
+        broker_forget(broker, queue)
     problems = [line for line in worker.log.read_text(errors="replace").splitlines() if "ERROR" in line]
     if problems:
         raise RuntimeError(f"[{label}] tasks failed:\n" + "\n".join(problems[:20]))

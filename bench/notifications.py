@@ -45,7 +45,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.commissions import Worker, log, setup_django  # noqa: E402
+from bench.commissions import Worker, broker_forget, log, setup_django  # noqa: E402
 from bench.commissions import start_worker as commissions_worker  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -232,11 +232,7 @@ def main(argv=None) -> int:
     finally:
         if worker is not None:
             worker.stop()
-        for key in broker.scan_iter(match=f"*{queue}*"):
-            broker.delete(key)
-        for member in broker.smembers("_kombu.binding.celery.pidbox"):
-            if queue.encode() in member:
-                broker.srem("_kombu.binding.celery.pidbox", member)
+        broker_forget(broker, queue)
         try:
             inbox = Notification.objects.count()
             failed = Delivery.objects.exclude(status=Delivery.Status.SENT).count()
