@@ -15,7 +15,7 @@ How an event travels (nothing here ever runs inside the transaction that moved m
 4. The sends claim due deliveries (pending → sending, in a transaction of their own), send outside any transaction,
    and mark them sent; a failure is retried with back-off (NOTIFICATIONS_RETRY_SECONDS, doubled each time, at most
    NOTIFICATIONS_MAX_ATTEMPTS tries), a refusal for good (a wrong number) fails the delivery at once.
-5. The sweep (beat, every two minutes) re-reads the last hour of audit rows (a lost signal, or a row that committed
+5. The sweep (beat, every two minutes) re-reads the last half hour of audit rows (a lost signal, or a row that committed
    after a later one the cursor had passed), releases deliveries stuck in sending (a worker killed mid-send) and
    asks for a run.
 
@@ -62,7 +62,10 @@ logger = logging.getLogger(__name__)
 
 RUN_SCHEDULED_KEY = "notifications:run-scheduled"
 COLLECT_CHUNK = 2000  # audit rows read per source and run
-SWEEP_LOOKBACK = timedelta(hours=1)
+# How far back the sweep re-reads transitions and releases: a lost announcement, or a row that committed after a later
+# one the cursor had passed, is seconds old when the sweep (every two minutes) looks; a beat stopped for longer than
+# this loses those messages (never money).
+SWEEP_LOOKBACK = timedelta(minutes=30)
 STUCK_AFTER = timedelta(minutes=10)  # a delivery still "sending" this long after its claim: its worker died
 
 ORDER_EVENTS = {Order.Status.PAID: Event.ORDER_PAID, Order.Status.SHIPPED: Event.ORDER_SHIPPED}
@@ -97,7 +100,18 @@ def notify_many(events: list[NotificationEvent]) -> None:
 
 def _events_insert(events: list[NotificationEvent]) -> None:
     """Record events (a key already recorded is skipped); the caller fans them out or asks for a run."""
-    NotificationEvent.objects.bulk_create(events, ignore_conflicts=True, batch_size=1000)
+    known = _keys_known([event.key for event in events])
+    events = [event for event in events if event.key not in known]
+    if events:  # ignore_conflicts still: a concurrent run may record the same key meanwhile
+        NotificationEvent.objects.bulk_create(events, ignore_conflicts=True, batch_size=1000)
+
+
+def _keys_known(keys: list[str]) -> set[str]:
+    """Which of `keys` are recorded already (one indexed read: a re-read by the sweep writes nothing)."""
+    known = set()
+    for start in range(0, len(keys), 5000):
+        known.update(NotificationEvent.objects.filter(key__in=keys[start : start + 5000]).values_list("key", flat=True))
+    return known
 
 
 def notifications_requested() -> bool:
@@ -177,6 +191,8 @@ def notifications_collect(*, since=None) -> int:
 
 
 def _order_events(rows) -> None:
+    known = _keys_known([f"order:{pk}" for pk, _order_id, _to in rows])
+    rows = [row for row in rows if f"order:{row[0]}" not in known]
     orders = Order.objects.in_bulk([order_id for _pk, order_id, _to in rows])
     events = []
     for pk, order_id, to_status in rows:
@@ -433,12 +449,12 @@ def _failed(delivery: Delivery, error: Exception) -> int | None:
 
 
 def notifications_sweep(*, now=None) -> int:
-    """What a lost signal or a dead worker left: re-read the last hour of transitions and releases, put deliveries
+    """What a lost signal or a dead worker left: re-read the last half hour of transitions and releases, put deliveries
     stuck in sending back to pending, and ask for a run. Returns how many audit rows and entries were re-read."""
     now = now or timezone.now()
     since = now - SWEEP_LOOKBACK
     read = notifications_collect(since=since)
-    # Entries: those written since the sweep last looked (created), and those released in the last hour.
+    # Entries: those written since the sweep last looked (created), and those released within the look-back.
     after = _cursor("entries")
     created = list(
         Entry.objects.filter(pk__gt=after, created_at__lte=now - timedelta(seconds=60))
