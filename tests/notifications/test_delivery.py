@@ -145,3 +145,23 @@ def test_the_sweep_finds_events_whose_announcement_was_lost():
 def test_entries_of_other_changes_make_no_events():
     order, _chain = chain_sale(2)
     assert entries_collect(entry_ids=[], change="reversed") == 0
+
+
+def test_the_sweep_finds_a_release_whose_announcement_was_lost():
+    from commissions.services import commission_release_due
+    from shops.services import order_mark_completed, order_mark_shipped
+
+    order, _chain = paid_chain_sale(2)
+    order_mark_shipped(order=Order.objects.get(pk=order.pk))
+    order_mark_completed(order=Order.objects.get(pk=order.pk))
+    kept = list(commission_entries_changed.receivers)
+    commission_entries_changed.receivers = []
+    commission_entries_changed.sender_receivers_cache.clear()
+    try:
+        commission_release_due(now=timezone.now() + timedelta(days=30))
+    finally:
+        commission_entries_changed.receivers = kept
+        commission_entries_changed.sender_receivers_cache.clear()
+    assert not Notification.objects.filter(event=Event.COMMISSION_AVAILABLE).exists()
+    notifications_sweep()
+    assert Notification.objects.filter(event=Event.COMMISSION_AVAILABLE).count() == len(earners(order))
