@@ -239,7 +239,7 @@ def load_paid_orders(n: int, catalogue: Catalogue, rng: random.Random) -> list[i
         order_copy = (
             f"COPY {quote_name(Order._meta.db_table)} (id, number, shop_id, sharer_id, is_self_purchase, status,"
             " buyer_name, buyer_phone, buyer_email, shipping_address, total, refunded_total, currency, created_at,"
-            " paid_at) FROM STDIN"
+            " paid_at, client_key) FROM STDIN"
         )
         line_copy = (
             f"COPY {quote_name(OrderLine._meta.db_table)} (order_id, product_id, title, unit_price, quantity,"
@@ -258,7 +258,7 @@ def load_paid_orders(n: int, catalogue: Catalogue, rng: random.Random) -> list[i
                     lines.append((order_id, product_id, title, price, quantity, net, rate, 0, Decimal("0.00")))
                 copy.write_row(
                     (order_id, f"B{order_id:012d}", shop_id, sharer_id, False, Order.Status.PAID, "Bench buyer",
-                     "13900001111", "", "1 Bench Road", total, Decimal("0.00"), "CNY", now, now)
+                     "13900001111", "", "1 Bench Road", total, Decimal("0.00"), "CNY", now, now, "")
                 )  # fmt: skip
         with cursor.copy(line_copy) as copy:
             for row in lines:
@@ -332,9 +332,18 @@ class Worker:
 
 
 def start_worker(
-    *, celery_app: str, gate: str, queue: str, node: str, batch: int, concurrency: int, log_path: Path
+    *,
+    celery_app: str,
+    gate: str,
+    queue: str,
+    node: str,
+    batch: int,
+    concurrency: int,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> Worker:
-    """A real worker (prefork) on the throwaway database, listening only on an empty gate queue until told."""
+    """A real worker (prefork) on the throwaway database, listening only on an empty gate queue until told.
+    `extra_env`: more settings for it (bench/notifications.py's email server, batch)."""
     from django.conf import settings
     from django.db import connection
 
@@ -356,6 +365,7 @@ def start_worker(
         "PAYMENTS_SANDBOX_SECRET": secrets.token_urlsafe(32),
         "ALLOW_SANDBOX_PROVIDERS": "1",
         "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     command = [
         str(CELERY), "-A", celery_app, "worker", "--pool", "prefork", "--concurrency", str(concurrency),
@@ -374,6 +384,15 @@ def start_worker(
             return worker
     worker.stop()
     raise RuntimeError(f"worker did not answer a ping within 90 s:\n{worker.tail()}")
+
+
+def broker_forget(broker, queue: str) -> None:
+    """Delete a run's queues, kombu's bindings for them and the worker's control binding (the name is random)."""
+    for key in broker.scan_iter(match=f"*{queue}*"):
+        broker.delete(key)
+    for member in broker.smembers("_kombu.binding.celery.pidbox"):
+        if queue.encode() in member:
+            broker.srem("_kombu.binding.celery.pidbox", member)
 
 
 def send_messages(queue: str, order_ids: list[int], *, messages: str, batch: int) -> int:
@@ -476,12 +495,7 @@ def timed_run(args, catalogue: Catalogue, broker, run_dir: Path, *, messages: st
     finally:
         if worker is not None:
             worker.stop()
-        # The queues, kombu's bindings for them and the worker's control binding: the name is random.
-        for key in broker.scan_iter(match=f"*{queue}*"):
-            broker.delete(key)
-        for member in broker.smembers("_kombu.binding.celery.pidbox"):
-            if queue.encode() in member:
-                broker.srem("_kombu.binding.celery.pidbox", member)
+        broker_forget(broker, queue)
     problems = [line for line in worker.log.read_text(errors="replace").splitlines() if "ERROR" in line]
     if problems:
         raise RuntimeError(f"[{label}] tasks failed:\n" + "\n".join(problems[:20]))

@@ -321,6 +321,11 @@ class CommissionEntry(models.Model):
             models.Index(
                 fields=["created_at"], condition=Q(beneficiary__isnull=False), name="commissions_entry_earned_at"
             ),
+            # Released entries by time (the notifications' sweep finds recent releases whose announcement was lost).
+            # Partial: a split inserts pending rows (no released_at), which this index never holds.
+            models.Index(
+                fields=["released_at"], condition=Q(released_at__isnull=False), name="commissions_entry_released"
+            ),
         ]
         # external_line: its foreign key index serves the external lines' lookups (nulls for our own sales).
 

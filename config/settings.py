@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "members",
     "staff",
     "networks",
+    "notifications",
     "demo",
 ]
 
@@ -110,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -161,6 +163,14 @@ LOGIN_REDIRECT_URL = "members:dashboard"
 LOGOUT_REDIRECT_URL = "home"
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# The SMTP server of django.core.mail.backends.smtp.EmailBackend (notifications send their emails through it).
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [("Staff", address) for address in env.list("ADMIN_EMAILS", default=[])]
@@ -679,4 +689,36 @@ CELERY_BEAT_SCHEDULE["webhooks-deliveries-due"] = {
 CELERY_BEAT_SCHEDULE["webhooks-events-sweep"] = {
     "task": "webhooks.tasks.webhook_events_sweep_task",
     "schedule": 300.0,
+}
+
+# --- SMS (core/sms.py) and notifications (notifications/) -----------------------
+# The SMS port: the console backend logs messages (number masked); Tencent Cloud SMS in production (core/sms.py).
+SMS_BACKEND = env.str("SMS_BACKEND", default="core.sms.ConsoleSmsBackend")
+SMS_TIMEOUT = env.int("SMS_TIMEOUT", default=10)
+SMS_TENCENT_SECRET_ID = env.str("SMS_TENCENT_SECRET_ID", default="")
+SMS_TENCENT_SECRET_KEY = env_secret("SMS_TENCENT_SECRET_KEY")
+SMS_TENCENT_SDK_APP_ID = env.str("SMS_TENCENT_SDK_APP_ID", default="")
+SMS_TENCENT_SIGN_NAME = env.str("SMS_TENCENT_SIGN_NAME", default="")
+SMS_TENCENT_REGION = env.str("SMS_TENCENT_REGION", default="ap-guangzhou")
+SMS_TENCENT_ENDPOINT = env.str("SMS_TENCENT_ENDPOINT", default="sms.tencentcloudapi.com")
+# Our template names → the ids of the templates approved in the provider's console, e.g. SMS_TEMPLATES=otp=123456,...
+SMS_TEMPLATES = env.dict("SMS_TEMPLATES", default={})
+# The buyer's one-time code (shops: orders by phone): codes per phone and per address, its life and its attempts.
+RATE_LIMIT_PHONE_CODE = env.str("RATE_LIMIT_PHONE_CODE", default="5/hour")
+RATE_LIMIT_PHONE_CODE_IP = env.str("RATE_LIMIT_PHONE_CODE_IP", default="20/hour")
+PHONE_CODE_SECONDS = env.int("PHONE_CODE_SECONDS", default=600)
+PHONE_CODE_ATTEMPTS = env.int("PHONE_CODE_ATTEMPTS", default=5)
+# Notifications: how many recipients' events one task run fans out, and the retries of a failing channel.
+NOTIFICATIONS_BATCH = env.int("NOTIFICATIONS_BATCH", default=500)
+NOTIFICATIONS_FLAG_SECONDS = env.float("NOTIFICATIONS_FLAG_SECONDS", default=60.0)
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
+NOTIFICATIONS_RETRY_SECONDS = env.int("NOTIFICATIONS_RETRY_SECONDS", default=30)  # doubled after each failure
+# The notifications' tasks on a queue of their own (start workers with `-Q celery,<name>`, or some with only it), so a
+# burst of messages after an 11.11 split never waits in line with the split and the payouts; empty: the default queue.
+NOTIFICATIONS_QUEUE = env.str("NOTIFICATIONS_QUEUE", default="")
+if NOTIFICATIONS_QUEUE:
+    CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": NOTIFICATIONS_QUEUE}}
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
+    "task": "notifications.tasks.notifications_sweep_task",
+    "schedule": 120.0,
 }

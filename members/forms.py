@@ -11,6 +11,8 @@ from commissions.forms import LEVEL_CHOICES
 from commissions.models import CommissionEntry
 from core.images import IMAGE_FORMATS, image_upload_check
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
+from notifications.models import MEMBER_EVENTS, Channel, NotificationSettings
+from notifications.services import member_channels
 from payouts.models import PayoutAccount
 from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Order, Product, Shop
 from shops.selectors import ORDER_SOURCE_LINK, ORDER_SOURCE_SHOP, shop_address_suggestion
@@ -286,3 +288,38 @@ class LeaderboardNameForm(forms.Form):
     )
     period = forms.CharField(required=False, widget=forms.HiddenInput)
     by = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+class NotificationSettingsForm(forms.Form):
+    """Which channels tell the member about each event (a checkbox per event and channel), and in which language."""
+
+    language = forms.ChoiceField(
+        label=_("Language of the messages"),
+        choices=[("", _("The site's default")), *settings.LANGUAGES],
+        required=False,
+    )
+
+    def __init__(self, data=None, *, current: NotificationSettings | None = None):
+        super().__init__(data, initial={"language": current.language if current else ""})
+        for event in MEMBER_EVENTS:
+            chosen = member_channels(current, event)
+            for channel in Channel:
+                self.fields[self.field_name(event, channel)] = forms.BooleanField(
+                    label=channel.label, required=False, initial=channel.value in chosen
+                )
+
+    @staticmethod
+    def field_name(event, channel) -> str:
+        return f"{event}__{channel}"
+
+    def rows(self) -> list[tuple[str, list]]:
+        """(event label, its channel fields) for the template, in the order of the events."""
+        return [
+            (event.label, [self[self.field_name(event, channel)] for channel in Channel]) for event in MEMBER_EVENTS
+        ]
+
+    def channels(self) -> dict[str, list[str]]:
+        return {
+            event.value: [c.value for c in Channel if self.cleaned_data.get(self.field_name(event, c))]
+            for event in MEMBER_EVENTS
+        }

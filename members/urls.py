@@ -3,7 +3,19 @@
 from django.urls import path, re_path
 
 from members.decorators import suspended_refused
-from members.views import earnings, join, leaderboard, links, orders, overview, payouts, sharing, shop, webhooks
+from members.views import (
+    earnings,
+    join,
+    leaderboard,
+    links,
+    notifications,
+    orders,
+    overview,
+    payouts,
+    sharing,
+    shop,
+    webhooks,
+)
 
 app_name = "members"
 
@@ -41,6 +53,10 @@ urlpatterns = [
     path("dashboard/share/links/<int:link_id>/poster.png", sharing.link_poster, name="link_poster"),
     path("dashboard/commissions/", earnings.commission_entries, name="commission_entries"),
     path("dashboard/commissions/<int:entry_id>/", earnings.commission_entry_detail, name="commission_entry_detail"),
+    path("dashboard/notifications/", notifications.inbox, name="notifications"),
+    path("dashboard/notifications/read/", notifications.mark_all_read, name="notifications_read_all"),
+    path("dashboard/notifications/<int:notification_id>/read/", notifications.mark_read, name="notification_read"),
+    path("dashboard/notifications/settings/", notifications.notification_settings, name="notification_settings"),
     path("dashboard/payouts/", payouts.overview, name="payouts"),
     path("dashboard/payouts/account/", payouts.account, name="payout_account"),
     path("dashboard/payouts/account/wechat/", payouts.account_wechat_bind, name="payout_account_wechat"),

@@ -121,3 +121,21 @@ class OrderLookupForm(forms.Form):
                 _("Enter the phone number or the email address you gave at checkout."), code="invalid"
             )
         return phone
+
+
+class PhoneForm(forms.Form):
+    """The phone a buyer gave at checkout, to receive a one-time code."""
+
+    phone = PhoneNumberField(label=_("Phone used at checkout"))
+
+
+class PhoneCodeForm(forms.Form):
+    code = forms.RegexField(
+        label=_("The 6-digit code we sent"),
+        regex=r"^\s*[0-9]{6}\s*$",
+        max_length=12,
+        error_messages={"invalid": _("Enter the 6 digits of the code.")},
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "class": "code-input", "maxlength": "6"}
+        ),
+    )

@@ -166,6 +166,16 @@ def order_lookup(number: str, contact: str) -> Order | None:
     return orders.filter(buyer_phone=phone).first() if phone else None
 
 
+def orders_for_phone(phone: str, *, limit: int = 50) -> list[Order]:
+    """The latest orders placed with `phone` (E.164, proven by a one-time code: shops.phone_codes), newest first."""
+    return list(
+        Order.objects.filter(buyer_phone=phone)
+        .select_related("shop")
+        .only("number", "status", "total", "currency", "created_at", "shop__name")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
 # --- The owner's dashboard ------------------------------------------------------------
 
 CATALOGUE_SORTS = {

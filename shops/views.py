@@ -22,19 +22,21 @@ from core.csp import allow_images_from, allow_scripts_from
 from core.forms import add_service_errors
 from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
+from core.sms import phone_masked
 from networks.selectors import image_origins
 from shops import checkout as checkout_session
 from shops import selectors
 from shops.attribution import attribution_cookie_set, attribution_from_request
 from shops.cart import Cart, may_see_order, remember_order
 from shops.clicks import LIMITED
-from shops.forms import CartQuantityForm, CheckoutForm, OrderLookupForm, QuantityForm
+from shops.forms import CartQuantityForm, CheckoutForm, OrderLookupForm, PhoneCodeForm, PhoneForm, QuantityForm
 from shops.models import Order, Payment, Shop
 from shops.payments import WebhookRejected, wechat_oauth
 from shops.payments import sandbox as sandbox_provider
 from shops.payments.base import Buyer, ProviderError, mask
 from shops.payments.fakes.wechatpay import fake_code_url_page
 from shops.payments.methods import LABELS, PaymentMethod, browser_kind, payment_methods
+from shops.phone_codes import buyer_phone_remember, buyer_phone_verified, phone_code_check, phone_code_send
 from shops.services import (
     BuyerDetails,
     PaidMeanwhile,
@@ -455,6 +457,77 @@ def order_lookup(request):
             return redirect("shops:order_detail", number=order.number)
         form.add_error(None, _("No order matches that number and phone or email."))
     return render(request, "shops/order_lookup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+PENDING_PHONE_KEY = "buyer_phone_pending"  # the phone a code was sent to, waiting for the code
+
+
+@sensitive_post_parameters("phone", "code")
+@sensitive_variables("form", "phone")
+@require_http_methods(["GET", "POST"])
+@never_cache
+def orders_by_phone(request):
+    """The buyer's orders by phone: the phone, then the 6-digit code sent to it (shops.phone_codes), then the list.
+
+    Step one says the same whether or not the phone has orders here (no one learns which numbers bought)."""
+    if buyer_phone_verified(request.session):
+        return redirect("shops:orders_by_phone_list")
+    pending = request.session.get(PENDING_PHONE_KEY)
+    step = "code" if pending and request.GET.get("step") != "phone" else "phone"
+    phone_form, code_form = PhoneForm(), PhoneCodeForm()
+    if request.method == "POST" and "phone" in request.POST:
+        step, phone_form = "phone", PhoneForm(request.POST)
+        if phone_form.is_valid():
+            phone = phone_form.cleaned_data["phone"]
+            sent = phone_code_send(phone=phone, client=ip_key(client_ip(request)))
+            if sent.retry_after:
+                return rate_limited_response(request, sent.retry_after)
+            if sent.failed:
+                phone_form.add_error(None, _("We could not send a text message just now. Please try again later."))
+            else:
+                request.session[PENDING_PHONE_KEY] = phone
+                messages.info(request, _("If orders were placed with this number, we have texted it a 6-digit code."))
+                return redirect(reverse("shops:orders_by_phone") + "?step=code")
+    elif request.method == "POST" and pending:
+        step, code_form = "code", PhoneCodeForm(request.POST)
+        if code_form.is_valid():
+            if phone_code_check(phone=pending, code=code_form.cleaned_data["code"].strip()):
+                buyer_phone_remember(request.session, pending)
+                request.session.pop(PENDING_PHONE_KEY, None)
+                return redirect("shops:orders_by_phone_list")
+            code_form.add_error("code", _("That code is wrong or has expired. Check it, or ask for a new one."))
+    elif request.method == "POST":
+        return redirect("shops:orders_by_phone")
+    errors = phone_form.errors or code_form.errors
+    return render(
+        request,
+        "shops/orders_by_phone.html",
+        {
+            "step": step,
+            "phone_form": phone_form,
+            "code_form": code_form,
+            "pending": _masked(pending),
+            "minutes": max(1, settings.PHONE_CODE_SECONDS // 60),
+        },
+        status=400 if errors else 200,
+    )
+
+
+def _masked(phone: str | None) -> str:
+    return phone_masked(phone) if phone else ""
+
+
+@require_GET
+@never_cache
+def orders_by_phone_list(request):
+    """The orders placed with the phone this browser proved it holds (for PHONE_SESSION_SECONDS)."""
+    phone = buyer_phone_verified(request.session)
+    if phone is None:
+        return redirect("shops:orders_by_phone")
+    orders = selectors.orders_for_phone(phone)
+    for order in orders:  # each opens on its own page like an order looked up by number
+        remember_order(request.session, order.number)
+    return render(request, "shops/orders_by_phone_list.html", {"orders": orders, "phone": _masked(phone)})
 
 
 # --- The share-link redirect /l/<code> (SPEC §5) ------------------------------------

@@ -141,3 +141,13 @@ def inline_management_data(response) -> dict:
         management = formset.formset.management_form
         data.update({management.add_prefix(name): value for name, value in management.initial.items()})
     return data
+
+
+def default_commissions() -> None:
+    """The default compliance policy and plan a fresh install starts with (commissions' migration 0002), for tests with
+    real commits (`transaction=True`), whose flush empties the tables between tests."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("commissions.migrations.0002_default_policy_and_plan").create_defaults(apps, None)

@@ -1,5 +1,6 @@
 """The webhooks app listens to the domain apps' announcements (all sent after their commit) and only asks for work:
-one task message per announcement (a batch of orders or withdrawals is one), which reads the facts and records the events (webhooks.services)."""
+one task message per announcement (a batch of orders or withdrawals is one), which reads the facts and records the
+events (webhooks.services)."""
 
 import logging
 

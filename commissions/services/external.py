@@ -47,6 +47,7 @@ from django.utils import timezone
 from commissions.calculations import HARD_MAX_LEVELS, ChainMember, split_line, take_back
 from commissions.models import CommissionEntry, ExternalSplit
 from commissions.selectors import plan_in_force, policy_in_force
+from commissions.services.announce import EntryChanges
 from core.money import ZERO
 from core.task_helpers import task_request_next, task_request_once
 from networks.locks import external_orders_marked_claim
@@ -132,16 +133,25 @@ def external_lines_apply(*, limit: int = 500, more=None) -> int:
     if more is not None and len(lines) == limit:
         more()
     now = timezone.now()
+    changes = EntryChanges()
     for line in lines:
-        external_line_apply(line, now=now)
+        external_line_apply(line, now=now, changes=changes)
     external_orders_unmark(line_ids=[line.pk for line in lines])
+    changes.announce()
     return len(lines)
 
 
-def external_line_apply(line: ExternalOrder, *, now=None) -> int:
+def external_line_apply(line: ExternalOrder, *, now=None, changes: EntryChanges | None = None) -> int:
     """Bring the ledger to what the network now reports for `line` (row-locked by the caller); return the number
     of entries written. An unmatched line (no member) is left alone until staff assign it. The line's split record
-    (`ExternalSplit`) is made at its first split and says what the ledger holds after each."""
+    (`ExternalSplit`) is made at its first split and says what the ledger holds after each. The entries written and
+    voided are added to `changes` (the caller announces them once), else announced after the commit here."""
+    if changes is None:
+        changes = EntryChanges()
+        try:
+            return external_line_apply(line, now=now, changes=changes)
+        finally:
+            changes.announce()
     if line.member_id is None:
         return 0
     now = now or timezone.now()
@@ -218,10 +228,13 @@ def external_line_apply(line: ExternalOrder, *, now=None) -> int:
         split.save(update_fields=["split_commission", "split_status"])
         return 0
     Entry.objects.bulk_create(rows)
+    changes.created.extend(row.pk for row in rows if row.pk is not None)
     if invalid:
         # Nothing of it will ever be earned: what is on hold (each share and its reversal) leaves the pending
         # balance together.
-        entries.filter(status=Entry.Status.PENDING).update(status=Entry.Status.REVERSED, reversed_at=now)
+        voided = list(entries.filter(status=Entry.Status.PENDING).values_list("pk", flat=True))
+        entries.filter(pk__in=voided).update(status=Entry.Status.REVERSED, reversed_at=now)
+        changes.reversed.extend(voided)
     split.split_commission, split.split_status, split.revision = line.commission, line.status, revision
     split.save()
     return len(rows)

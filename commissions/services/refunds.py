@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from commissions.calculations import refund_reversals, take_back
 from commissions.models import CommissionEntry, OrderSplit, RefundApplied
+from commissions.services.announce import EntryChanges
 from core.money import ZERO
 from shops.locks import order_lock
 from shops.models import Refund, RefundLine
@@ -28,8 +29,10 @@ def commission_apply_refund(*, refund_id: int) -> None:
     """Reverse (before release) or claw back (after release or payout) the commission on a refund.
 
     Idempotent (a RefundApplied marker and unique entries). If the order is not split yet, does nothing:
-    the split applies refunds it finds, under the same order lock.
+    the split applies refunds it finds, under the same order lock. The entries it writes and voids are announced
+    after the commit (`commissions.signals.commission_entries_changed`).
     """
+    changes = EntryChanges()
     with transaction.atomic():
         refund = Refund.objects.filter(pk=refund_id).first()
         if refund is None:
@@ -40,24 +43,30 @@ def commission_apply_refund(*, refund_id: int) -> None:
         # In refund order: a later refund's amounts are computed on top of the earlier ones, so an earlier
         # refund whose task arrives late is applied first, never after.
         for earlier in Refund.objects.filter(order_id=refund.order_id, pk__lte=refund.pk).order_by("pk"):
-            refund_reversals_write(earlier)
+            refund_reversals_write(earlier, changes=changes)
+        changes.announce()
 
 
-def refund_reversals_write(refund) -> None:
+def refund_reversals_write(refund, *, changes: EntryChanges) -> None:
     """Write one refund's reversals and clawbacks unless they are written (its RefundApplied marker). The caller
-    holds the order's row lock (`shops.locks`) and applies an order's refunds in their order."""
+    holds the order's row lock (`shops.locks`) and applies an order's refunds in their order; the ids written
+    (created) and voided (reversed) are added to `changes`, which the caller announces once."""
     if RefundApplied.objects.filter(refund=refund).exists():
         return
+    mine = EntryChanges()
     try:
         with transaction.atomic():
             # The marker first: a concurrent run blocks on it, then fails here and writes nothing.
             RefundApplied.objects.create(refund=refund)
-            _write_reversals(refund)
+            _write_reversals(refund, mine)
     except IntegrityError:
         logger.info("refund %s was applied by a concurrent run", refund.pk)
+        return
+    changes.created.extend(mine.created)
+    changes.reversed.extend(mine.reversed)
 
 
-def _write_reversals(refund) -> None:
+def _write_reversals(refund, changes: EntryChanges) -> None:
     now = timezone.now()
     for refund_line in RefundLine.objects.filter(refund=refund).select_related("order_line"):
         line = refund_line.order_line
@@ -95,7 +104,7 @@ def _write_reversals(refund) -> None:
                 if not amount:
                     continue
                 before_release = kind == Entry.Kind.REVERSAL
-                Entry.objects.create(
+                entry = Entry.objects.create(
                     order_id=line.order_id,
                     order_line=line,
                     refund=refund,
@@ -111,11 +120,16 @@ def _write_reversals(refund) -> None:
                     released_at=None if before_release else now,
                     note=f"refund {refund.pk}",
                 )
+                changes.created.append(entry.pk)
             if booked.reversed and not booked.pending_left:
                 # Nothing of it is left to earn: the original and its reversals leave the balances together.
-                Entry.objects.filter(order_line=line, level=original.level, status=Entry.Status.PENDING).update(
-                    status=Entry.Status.REVERSED, reversed_at=now
+                voided = list(
+                    Entry.objects.filter(
+                        order_line=line, level=original.level, status=Entry.Status.PENDING
+                    ).values_list("pk", flat=True)
                 )
+                Entry.objects.filter(pk__in=voided).update(status=Entry.Status.REVERSED, reversed_at=now)
+                changes.reversed.extend(voided)
 
 
 class _Paid:

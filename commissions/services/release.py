@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from commissions.models import CommissionEntry
+from commissions.services.announce import EntryChanges
 from networks.locks import external_orders_lock
 from networks.models import ExternalOrder
 from shops.locks import orders_lock
@@ -77,7 +78,8 @@ def external_release_due(*, now=None) -> int:
 def _release_sale_by_sale(due, sale: str, lock_still_due, released_at) -> int:
     """Release the `due` pending entries a sale (`sale`: their order's or external line's id column) at a time:
     RELEASE_CHUNK sales per transaction in id order, each chunk's sales locked and re-read by `lock_still_due`
-    (their ids in, the ids still due out). Returns how many entries were released."""
+    (their ids in, the ids still due out). Returns how many entries were released; each transaction announces the
+    ids it released after its commit (`commissions.signals`: "available")."""
     released, after = 0, 0
     while True:
         sale_ids = list(
@@ -87,7 +89,12 @@ def _release_sale_by_sale(due, sale: str, lock_still_due, released_at) -> int:
             return released
         with transaction.atomic():
             locked = lock_still_due(sale_ids)
-            released += Entry.objects.filter(status=Entry.Status.PENDING, **{f"{sale}__in": locked}).update(
-                status=Entry.Status.AVAILABLE, released_at=released_at
+            # The ids first, under the sales' locks (no entry of a locked sale changes meanwhile), then the update.
+            ids = list(
+                Entry.objects.filter(status=Entry.Status.PENDING, **{f"{sale}__in": locked}).values_list(
+                    "pk", flat=True
+                )
             )
+            released += Entry.objects.filter(pk__in=ids).update(status=Entry.Status.AVAILABLE, released_at=released_at)
+            EntryChanges(available=ids).announce()
         after = sale_ids[-1]

@@ -28,6 +28,7 @@ from django.utils import timezone
 from commissions.calculations import HARD_MAX_LEVELS, ChainMember, line_pool, split_line
 from commissions.locks import split_queue_claim
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
+from commissions.services.announce import EntryChanges
 from commissions.services.refunds import refund_reversals_write
 from core.task_helpers import task_request_next, task_request_once
 from referrals.selectors import member_uplines
@@ -138,8 +139,12 @@ def commission_split_queued(*, limit: int = 500, more=None) -> int:
     }
     if orders:
         _split_orders(orders, dict(queued))
+        changes = EntryChanges()
         for refund in Refund.objects.filter(order_id__in=orders).order_by("pk"):
-            refund_reversals_write(refund)
+            refund_reversals_write(refund, changes=changes)
+        # Every entry of these orders is this transaction's (they had no split): one indexed read announces them.
+        changes.created = list(Entry.objects.filter(order_id__in=orders).values_list("pk", flat=True))
+        changes.announce()
     SplitQueue.objects.filter(order_id__in=order_ids).delete()
     return len(orders)
 

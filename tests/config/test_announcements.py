@@ -40,9 +40,7 @@ def test_each_order_transition_is_announced_after_its_commit(heard):
     with transaction.atomic():
         order_mark_shipped(order=Order.objects.get(pk=order.pk))
         assert heard == []  # not yet: the transaction is open
-    assert heard == [
-        (Order, {"signal": order_status_changed, "changes": [(order.pk, "paid", "shipped")]})
-    ]
+    assert heard == [(Order, {"signal": order_status_changed, "changes": [(order.pk, "paid", "shipped")]})]
 
 
 def test_a_transition_rolled_back_is_not_announced(heard):

@@ -19,6 +19,7 @@ APPS = (
     "members",
     "staff",
     "webhooks",
+    "notifications",
     "payouts",
     "commissions",
     "shops",

@@ -34,7 +34,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 SUNDAY = date(2026, 12, 6)
 # Pinned: session, user, member | standings (sales or earnings, then cached) | the names of the named members on
 # the board and mine.
-BOARD_QUERIES = 5
+BOARD_QUERIES = 6  # +1: the unread notifications in the header
 
 
 def member(name, email=None, sponsor=None, *, named=False):
