@@ -838,8 +838,29 @@ def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> Webh
     except KeyError as error:
         raise WebhookRejected(f"unknown provider {provider_name!r}") from error
     notice = provider.parse_webhook(body, headers)
+    if notice.event_type not in BATCHED_NOTICES:
+        _payment_check(provider.name, notice)
+        return _webhook_apply_now(provider, notice)
+    event_id = _notice_record(provider.name, notice)
+    if event_id is None:  # not recorded: a replay, or a payment that is not ours (WebhookRejected)
+        _payment_check(provider.name, notice)
+        return WebhookResult(
+            duplicate=True, outcome="already processed", reply=provider.webhook_reply("already processed")
+        )
+    if task_runs_in_process():
+        with transaction.atomic():
+            claimed = waiting_webhook_events_lock(WebhookEvent.objects.filter(pk=event_id))
+            outcome = _notices_apply(claimed)[event_id] if claimed else "applied by another run"
+    else:
+        transaction.on_commit(payment_notices_requested)
+        outcome = "received"
+    return WebhookResult(duplicate=False, outcome=outcome, reply=provider.webhook_reply(outcome))
+
+
+def _payment_check(provider_name: str, notice: WebhookNotice) -> None:
+    """WebhookRejected unless the notice names a payment of ours (and, when it says paid, with its amount)."""
     amount = (
-        Payment.objects.filter(provider=provider.name, reference=notice.payment_reference)
+        Payment.objects.filter(provider=provider_name, reference=notice.payment_reference)
         .values_list("amount", flat=True)
         .first()
     )
@@ -847,35 +868,49 @@ def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> Webh
         raise WebhookRejected(f"unknown payment {notice.payment_reference!r}")
     if notice.event_type == "payment.succeeded" and notice.amount != amount:
         raise WebhookRejected(f"amount {notice.amount} does not match payment {amount}")
-    if notice.event_type not in BATCHED_NOTICES:
-        return _webhook_apply_now(provider, notice)
 
-    event = WebhookEvent(
-        provider=provider.name,
-        event_id=notice.event_id,
-        event_type=notice.event_type,
-        payload=notice.payload,
-        notice=notice.record(),
-        applied_at=None,
+
+def _notice_record(provider_name: str, notice: WebhookNotice) -> int | None:
+    """Record a verified payment notice as waiting, if it names a payment of ours (with its amount when it says
+    paid) and was not recorded before; return its id, or None (the caller asks `_payment_check` which).
+
+    One statement, committed on its own (no BEGIN and COMMIT round trips) unless the caller holds a transaction: the
+    hot path of a peak, thousands a second. The payment's check and the insert in one INSERT … SELECT … WHERE EXISTS
+    … ON CONFLICT DO NOTHING (PostgreSQL and SQLite both have it) rather than a query, then an insert through the
+    ORM: a third of the request's time at 1,000 notifications a second.
+    """
+    fields = {field.name: field for field in WebhookEvent._meta.concrete_fields}
+    values = {
+        "provider": provider_name,
+        "event_id": notice.event_id,
+        "event_type": notice.event_type,
+        "payload": notice.payload,
+        "notice": notice.record(),
+        "outcome": "",
+        "received_at": timezone.now(),
+        "applied_at": None,
+        "attempts": 0,
+    }
+    columns = [fields[name].column for name in values]
+    params = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
+    amount_field = Payment._meta.get_field("amount")
+    check_amount = notice.event_type == "payment.succeeded"
+    quote = connection.ops.quote_name
+    # Only quoted table and column names and placeholders are interpolated: every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(WebhookEvent._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+        f"SELECT {', '.join(['%s'] * len(columns))} WHERE EXISTS ("
+        f"SELECT 1 FROM {quote(Payment._meta.db_table)} WHERE provider = %s AND reference = %s"
+        f"{' AND amount = %s' if check_amount else ''}) "
+        "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id"
     )
-    try:
-        if connection.in_atomic_block:  # the caller's transaction survives a replay's IntegrityError
-            with transaction.atomic():
-                event.save(force_insert=True)
-        else:  # one statement, committed on its own: no BEGIN and COMMIT round trips
-            event.save(force_insert=True)
-    except IntegrityError:
-        return WebhookResult(
-            duplicate=True, outcome="already processed", reply=provider.webhook_reply("already processed")
-        )
-    if task_runs_in_process():
-        with transaction.atomic():
-            claimed = waiting_webhook_events_lock(WebhookEvent.objects.filter(pk=event.pk))
-            outcome = _notices_apply(claimed)[event.pk] if claimed else "applied by another run"
-    else:
-        transaction.on_commit(payment_notices_requested)
-        outcome = "received"
-    return WebhookResult(duplicate=False, outcome=outcome, reply=provider.webhook_reply(outcome))
+    params += [provider_name, notice.payment_reference]
+    if check_amount:
+        params.append(amount_field.get_db_prep_save(notice.amount, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 @transaction.atomic
