@@ -22,8 +22,9 @@ looked up, the event recorded as waiting, and a run asked for after the commit, 
 CELERY_BROKER_URL), from --threads threads in each of --processes processes (forked, as gunicorn's workers are),
 each thread with its own database connection. `--apply worker` (the default, as production runs): one real
 `celery worker` (prefork, --workers processes) applies the waiting notices in batches of PAYMENT_NOTICES_BATCH
-(payments succeeded, orders paid, their events, the splits queued; a full batch asks for the next at once); the
-splits it asks for are left in their own queue (not run: the split has its own benchmark, bench/commissions.py).
+(payments succeeded, orders paid, their events, the splits queued; a full batch asks for the next at once); what it
+asks for next (the split, the notifications, the outbound webhooks' events) is left in a queue nobody consumes
+(bench/celery_parked.py: each has its own benchmark, and its own workers in production).
 `--apply inline`: each request applies its own notice at once (tasks in-process, the embedded default) — one
 transaction per notification, for comparison. No network between the gateway and the app: the app's side only.
 
@@ -52,7 +53,7 @@ from bench.payout_rails import wechatpay_merchant  # noqa: E402
 from bench.payouts import log, setup_django, throwaway_database  # noqa: E402
 
 NOTICES_QUEUE = "bench-payment-notices"
-SPLITS_QUEUE = "bench-splits-parked"  # the splits the runs ask for: nobody consumes it; purged at the end
+PARKED_QUEUE = "bench-parked"  # what the runs ask for next (bench/celery_parked.py): nobody consumes it; purged
 
 # What the forked processes post: set just before they are forked (a closure cannot be pickled to them).
 _FORKED: dict = {}
@@ -60,6 +61,21 @@ _FORKED: dict = {}
 
 def _post_share(index: int) -> list[int]:
     return _FORKED["post"](_FORKED["shares"][index])
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds used so far by every process on this machine, summed by command name (Linux /proc; {} elsewhere):
+    read before and after the timed part, the difference says where the machine's two cores went."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else []):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            with open(f"/proc/{pid}/stat") as stat:
+                name, fields = stat.read().rsplit(")", 1)
+            seconds = sum(int(value) for value in fields.split()[11:15]) / tick  # utime stime cutime cstime
+            command = name.split("(", 1)[1]
+            used[command] = used.get(command, 0.0) + seconds
+    return used
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -201,7 +217,7 @@ def run(args: argparse.Namespace, settings, fake) -> None:
     worker = None
     if args.apply == "worker":
         worker = start_worker(
-            celery_app="bench.celery_parked_splits",
+            celery_app="bench.celery_parked",
             gate=NOTICES_QUEUE,
             queue=NOTICES_QUEUE,
             node=f"notices-{os.getpid()}@bench",
@@ -215,7 +231,7 @@ def run(args: argparse.Namespace, settings, fake) -> None:
     cache.delete(PAYMENT_NOTICES_FLAG)
     try:
         connections.close_all()  # each process opens its own
-        cpu_started = time.process_time()
+        cpu_started, machine_before = time.process_time(), cpu_by_process()
         started = time.perf_counter()
         if args.processes == 1:
             statuses = post_threads(deliveries)
@@ -234,13 +250,20 @@ def run(args: argparse.Namespace, settings, fake) -> None:
                 raise SystemExit("MISMATCHES: notices still waiting 300 s after the last was received")
             time.sleep(0.02)
         applied_s = time.perf_counter() - started
+        machine_after = cpu_by_process()
     finally:
         if worker is not None:
             worker.stop()
         with contextlib.suppress(Exception), app.connection_for_write() as broker:
-            for queue in (NOTICES_QUEUE, SPLITS_QUEUE):
+            for queue in (NOTICES_QUEUE, PARKED_QUEUE):
                 broker.default_channel.queue_purge(queue)
     rate = len(deliveries) / applied_s
+    spent = {name: machine_after[name] - machine_before.get(name, 0.0) for name in machine_after}
+    top = sorted(((seconds, name) for name, seconds in spent.items() if seconds > 0.05), reverse=True)[:5]
+    log(
+        "CPU while timed (ms per notification): "
+        + ", ".join(f"{name} {seconds * 1000 / len(deliveries):.2f}" for seconds, name in top)
+    )
     if web_cpu_ms is not None:
         log(f"web side CPU: {web_cpu_ms:.2f} ms per notification (this process: client, handler, view)")
     log(
@@ -267,6 +290,8 @@ def run(args: argparse.Namespace, settings, fake) -> None:
     if problems:
         raise SystemExit("MISMATCHES: " + "; ".join(problems))
     log(f"proof: {paid} orders paid once each, {events} events, {queued} splits queued")
+    runs = WebhookEvent.objects.values("applied_at").distinct().count()  # a batch's notices share their applied_at
+    log(f"applied by {runs} runs ({len(ids) / runs:,.0f} notices a run on average)")
 
     print(
         "| notifications | apply | web processes × threads | worker processes | all received s | all applied s "

@@ -461,6 +461,8 @@ PAYMENTS_SYNC_STALE_BATCH = env.int("PAYMENTS_SYNC_STALE_BATCH", default=200)
 # "a run is asked for" flag lives if its message is lost (the beat applies what waits in any case).
 PAYMENT_NOTICES_BATCH = env.int("PAYMENT_NOTICES_BATCH", default=500)
 PAYMENT_NOTICES_FLAG_SECONDS = env.int("PAYMENT_NOTICES_FLAG_SECONDS", default=30)
+# A run asked for by a notice waits this long before it claims, so a burst's notices share a batch (and one message).
+PAYMENT_NOTICES_GATHER_SECONDS = env.float("PAYMENT_NOTICES_GATHER_SECONDS", default=0.05)
 # Unpaid orders are cancelled (and their stock returned) after this many minutes.
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
 # How many units checkouts may hold in stock before they are paid (0: no limit). Stock is reserved at checkout and held

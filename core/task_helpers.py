@@ -7,7 +7,7 @@ message for many writes. Used by every app's services and tasks (the Celery app 
 IDEMPOTENT_TASK = {"acks_late": True, "reject_on_worker_lost": True}
 
 
-def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback: str) -> bool:
+def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback: str, args: tuple = ()) -> bool:
     """Send `task` unless a run is already asked for and not started; return whether a message was sent.
 
     Many writes, one message: the first caller after a run starts sets a cache flag (`cache.add`) and sends;
@@ -20,7 +20,7 @@ def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback:
 
     if not cache.add(flag, 1, timeout=flag_seconds):
         return False
-    if not task_send(task, logger=logger, fallback=fallback):
+    if not task_send(task, *args, logger=logger, fallback=fallback):
         cache.delete(flag)
         return False
     return True

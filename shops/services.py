@@ -942,13 +942,19 @@ def _notice_apply(payment: Payment, notice: WebhookNotice, provider) -> str:
     return _apply_payment_notice(payment, notice)
 
 
-def payment_notices_requested() -> bool:
-    """Ask for a run of `payment_notices_apply` unless one is asked for and not started (one message a burst)."""
+def payment_notices_requested(*, gather: bool = True) -> bool:
+    """Ask for a run of `payment_notices_apply` unless one is asked for and not started (one message a burst).
+
+    `gather`: the run waits PAYMENT_NOTICES_GATHER_SECONDS before it claims, so the notices of the next moments
+    join its batch (and ask for nothing: the flag stands until the claim) instead of each costing a run of their
+    own; a run that found a full batch asks for the next without waiting.
+    """
     from shops.tasks import payment_notices_apply_task
 
     return task_request_once(
         flag=PAYMENT_NOTICES_FLAG,
         task=payment_notices_apply_task,
+        args=(gather,),
         flag_seconds=settings.PAYMENT_NOTICES_FLAG_SECONDS,
         logger=logger,
         fallback="the beat applies the waiting payment notices",

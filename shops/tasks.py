@@ -1,8 +1,11 @@
 import logging
+import time
 import urllib.error
 import urllib.request
+from functools import partial
 
 from celery import shared_task
+from django.conf import settings
 
 from core.task_helpers import task_request_next
 from shops.services import (
@@ -23,14 +26,17 @@ def orders_cancel_expired_task() -> int:
 
 
 @shared_task
-def payment_notices_apply_task() -> int:
+def payment_notices_apply_task(gather: bool = True) -> int:
     """Apply a batch of waiting payment notices (asked for once per burst by the webhook, and by the beat for any
-    whose message was lost); a full batch asks for the next at once, so every idle worker joins in."""
+    whose message was lost); a full batch asks for the next at once, so every idle worker joins in. `gather`: wait
+    PAYMENT_NOTICES_GATHER_SECONDS first, so the notices arriving meanwhile are in the batch."""
+    if gather and settings.PAYMENT_NOTICES_GATHER_SECONDS > 0:
+        time.sleep(settings.PAYMENT_NOTICES_GATHER_SECONDS)
     return payment_notices_apply(more=_ask_for_more_notices)
 
 
 def _ask_for_more_notices() -> None:
-    task_request_next(payment_notices_requested)
+    task_request_next(partial(payment_notices_requested, gather=False))
 
 
 @shared_task
