@@ -65,4 +65,5 @@ def waiting_webhook_events_lock(events: QuerySet[WebhookEvent], *, limit: int | 
     """Claim the waiting (not yet applied) ones of `events`, oldest first, up to `limit`: locked, skipping those
     another run holds (so concurrent runs take different events and never wait for each other). Taken before any
     order lock."""
-    return rows_lock(events.filter(applied_at__isnull=True), limit=limit, skip_locked=True)
+    # Without the payload (the provider's whole message, kept for people to read): the apply reads only `notice`.
+    return rows_lock(events.filter(applied_at__isnull=True).defer("payload"), limit=limit, skip_locked=True)

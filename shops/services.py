@@ -990,7 +990,8 @@ def _notices_apply(events: list[WebhookEvent]) -> dict[int, str]:
     An event whose apply fails for another reason (the provider unreachable for a late payment's refund) is left
     waiting with its failure counted.
     """
-    notices = {event.pk: WebhookNotice.from_record(event.event_id, event.notice, event.payload) for event in events}
+    # The payload stays in its row (the claim does not read it): nothing applied depends on it.
+    notices = {event.pk: WebhookNotice.from_record(event.event_id, event.notice, {}) for event in events}
     providers = {event.provider for event in events}
     references = {notice.payment_reference for notice in notices.values()}
     found = Payment.objects.filter(provider__in=providers, reference__in=references).values_list(
