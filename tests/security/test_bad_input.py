@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
@@ -20,7 +21,7 @@ from accounts.services import token_create
 from payouts.models import PayoutAccount, Withdrawal
 from shops.models import ShareLink, Shop, ShopListing
 from shops.services import share_link_create
-from tests.factories import MemberFactory, ProductFactory, shop_with_products
+from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_order, place_order, shop_with_products
 from webhooks.models import Endpoint
 from webhooks.services import endpoint_create
 
@@ -240,13 +241,21 @@ def test_json_nested_100000_deep_is_a_400_at_every_write_operation(member):
             "delivery_id": 999_999,
         },
     )
+    # The fulfilment API is staff's (a warehouse's token with the permission to change orders), on a paid order.
+    warehouse = UserFactory(is_staff=True)
+    warehouse.user_permissions.add(Permission.objects.get(codename="change_order", content_type__app_label="shops"))
+    staff_client = APIClient()
+    staff_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_create(user=warehouse, name='deep').key}")
+    real_ids["number"] = pay_order(place_order(shop_with_products(ProductFactory()))).number
+    unknown_ids["number"] = "00000000000000"
     operations = write_operations()
     before = api_writes_snapshot(member)
 
     assert len([operation for operation in operations if operation[2]]) >= 6
     for method, template, has_body in operations:
         path = template.format(**(real_ids if has_body else unknown_ids))
-        response = getattr(client, method)(path, DEEP, content_type="application/json")
+        caller = staff_client if path.startswith("/api/v1/fulfilment/") else client
+        response = getattr(caller, method)(path, DEEP, content_type="application/json")
         assert response["Content-Type"] == "application/json", path
         if has_body:
             assert response.status_code == 400, (method, path, response.content[:200])
