@@ -7,14 +7,16 @@ message for many writes. Used by every app's services and tasks (the Celery app 
 IDEMPOTENT_TASK = {"acks_late": True, "reject_on_worker_lost": True}
 
 
-def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback: str, args: tuple = ()) -> bool:
+def task_request_once(
+    *, flag: str, task, flag_seconds: float, logger, fallback: str, args: tuple = (), unreachable=None
+) -> bool:
     """Send `task` unless a run is already asked for and not started; return whether a message was sent.
 
     Many writes, one message: the first caller after a run starts sets a cache flag (`cache.add`) and sends;
     the others see the flag. The run clears the flag before it reads its work, so whatever committed before a
     caller saw the flag is in what that run reads. If the message is lost the flag expires after
     `flag_seconds`; if the broker is down the flag is dropped at once and `fallback` (logged) says what will
-    pick the work up instead.
+    pick the work up instead; `unreachable`, if given, is then called (the caller does its own part at once).
     """
     from django.core.cache import cache
 
@@ -22,6 +24,8 @@ def task_request_once(*, flag: str, task, flag_seconds: float, logger, fallback:
         return False
     if not task_send(task, *args, logger=logger, fallback=fallback):
         cache.delete(flag)
+        if unreachable is not None:
+            unreachable()
         return False
     return True
 

@@ -848,11 +848,11 @@ def payment_webhook_receive(*, provider_name: str, body: bytes, headers) -> Webh
             duplicate=True, outcome="already processed", reply=provider.webhook_reply("already processed")
         )
     if task_runs_in_process():
-        with transaction.atomic():
-            claimed = waiting_webhook_events_lock(WebhookEvent.objects.filter(pk=event_id))
-            outcome = _notices_apply(claimed)[event_id] if claimed else "applied by another run"
+        outcome = _notice_apply_now(event_id)
     else:
-        transaction.on_commit(payment_notices_requested)
+        transaction.on_commit(
+            partial(payment_notices_requested, unreachable=partial(_notice_apply_broker_down, event_id))
+        )
         outcome = "received"
     return WebhookResult(duplicate=False, outcome=outcome, reply=provider.webhook_reply(outcome))
 
@@ -942,12 +942,29 @@ def _notice_apply(payment: Payment, notice: WebhookNotice, provider) -> str:
     return _apply_payment_notice(payment, notice)
 
 
-def payment_notices_requested(*, gather: bool = True) -> bool:
+@transaction.atomic
+def _notice_apply_now(event_id: int) -> str:
+    """Apply one recorded notice here, now (tasks run in-process, or the broker cannot be reached): its outcome."""
+    claimed = waiting_webhook_events_lock(WebhookEvent.objects.filter(pk=event_id))
+    return _notices_apply(claimed)[event_id] if claimed else "applied by another run"
+
+
+def _notice_apply_broker_down(event_id: int) -> None:
+    """The broker cannot be reached: the request applies its own notice now (the order is paid while the broker is
+    away); if that fails too, the notice waits for the beat, and the provider hears "accepted" all the same."""
+    try:
+        _notice_apply_now(event_id)
+    except Exception:
+        logger.exception("payment notice %s waits for the beat: the broker is down and applying it failed", event_id)
+
+
+def payment_notices_requested(*, gather: bool = True, unreachable=None) -> bool:
     """Ask for a run of `payment_notices_apply` unless one is asked for and not started (one message a burst).
 
     `gather`: the run waits PAYMENT_NOTICES_GATHER_SECONDS before it claims, so the notices of the next moments
     join its batch (and ask for nothing: the flag stands until the claim) instead of each costing a run of their
-    own; a run that found a full batch asks for the next without waiting.
+    own; a run that found a full batch asks for the next without waiting. `unreachable`: what to do instead if the
+    broker cannot be reached (the webhook applies its own notice at once, as if tasks ran in-process).
     """
     from shops.tasks import payment_notices_apply_task
 
@@ -957,7 +974,8 @@ def payment_notices_requested(*, gather: bool = True) -> bool:
         args=(gather,),
         flag_seconds=settings.PAYMENT_NOTICES_FLAG_SECONDS,
         logger=logger,
-        fallback="the beat applies the waiting payment notices",
+        fallback="this notice is applied by its request, and the beat applies whatever else waits",
+        unreachable=unreachable,
     )
 
 

@@ -18,7 +18,8 @@ from commissions.tasks import commission_release_due_task
 from config.celery import app
 from payouts.models import Withdrawal
 from payouts.tasks import payout_batches_run_task
-from shops.models import Order
+from shops.models import Order, WebhookEvent
+from shops.services import payment_notices_apply
 from tests.faults import harness
 from tests.faults.conftest import SEEDS
 from tests.faults.injection import (
@@ -111,6 +112,18 @@ def drive(world: harness.World, steps: int, *, fault=None) -> None:
             fault(index)
 
 
+def notices_applied(timeout: float = 30) -> None:
+    """Wait until the workers have applied every payment notice the web tier recorded (moments, normally); fail if
+    some still wait after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while WebhookEvent.objects.filter(applied_at__isnull=True).exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"payment notices still waiting after {timeout} s")
+        time.sleep(0.1)
+
+
 def recover(world: harness.World, workers: Workers, *, timeout: float = 120) -> None:
     """Run what the beat runs, as if some minutes had passed, until everything is settled and the queue is empty.
 
@@ -121,6 +134,7 @@ def recover(world: harness.World, workers: Workers, *, timeout: float = 120) -> 
     deadline = time.monotonic() + timeout
     quiet = 0
     while time.monotonic() < deadline:
+        payment_notices_apply()  # the beat's payment-notices-apply: notices whose message was lost
         commission_sweep(now=timezone.now() + timedelta(minutes=10))
         commission_release_due_task.delay()
         payout_batches_run_task.delay()
@@ -267,6 +281,8 @@ def test_the_broker_stops_while_orders_are_paid(seed, suite, tmp_path, fault_rep
 
         paid_before = Order.objects.filter(paid_at__isnull=False).count()
         drive(world, STEPS, fault=fault)
+        # Every payment is applied: while the broker was away by its own request, otherwise by the workers' runs.
+        notices_applied()
         assert Order.objects.filter(paid_at__isnull=False).count() == paid_before + world.figures["orders paid"]
         recover(world, workers)
     finally:

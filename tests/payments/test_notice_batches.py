@@ -41,7 +41,7 @@ def deferred(monkeypatch):
     asks are counted here), and nothing is applied until a run."""
     monkeypatch.setattr(services, "task_runs_in_process", lambda: False)
     asked = []
-    monkeypatch.setattr(services, "payment_notices_requested", lambda: asked.append(1) or True)
+    monkeypatch.setattr(services, "payment_notices_requested", lambda **_kwargs: asked.append(1) or True)
     return asked
 
 
@@ -330,3 +330,24 @@ def test_a_batch_is_announced_once_after_its_commit(deferred, django_capture_on_
 
     assert len(heard) == 1
     assert sorted(heard[0]) == sorted((p.order_id, "pending_payment", "paid") for p in payments)
+
+
+@pytest.mark.django_db
+def test_with_the_broker_down_the_webhook_applies_its_own_notice(monkeypatch, django_capture_on_commit_callbacks):
+    from kombu.exceptions import OperationalError
+
+    from shops import tasks
+
+    monkeypatch.setattr(services, "task_runs_in_process", lambda: False)
+
+    def unreachable(*_args):
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(tasks.payment_notices_apply_task, "delay", unreachable)
+    payment = _payment(_orders(1)[0])
+
+    assert _receive(django_capture_on_commit_callbacks, payment) == "received"  # recorded, then applied here
+
+    assert Order.objects.get(pk=payment.order_id).status == Status.PAID
+    assert WebhookEvent.objects.get().outcome == "order paid"
+    assert not WebhookEvent.objects.filter(applied_at__isnull=True).exists()

@@ -207,7 +207,7 @@ def test_payments_applied_in_a_batch_bind_their_buyers_too(world, monkeypatch, d
     # given: binding on, and two orders through Ann's and Bob's links whose payment notices wait for a worker's run
     binding(days=30)
     monkeypatch.setattr(services, "task_runs_in_process", lambda: False)
-    monkeypatch.setattr(services, "payment_notices_requested", lambda: True)
+    monkeypatch.setattr(services, "payment_notices_requested", lambda **_kwargs: True)
     orders = [
         buy(world, world["cai_shop"], BUYER, via=world["ann_link"], paid=False),
         buy(world, world["cai_shop"], OTHER_BUYER, via=world["bob_link"], paid=False),
