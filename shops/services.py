@@ -895,6 +895,11 @@ def _notice_record(provider_name: str, notice: WebhookNotice) -> int | None:
     params = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
     amount_field = Payment._meta.get_field("amount")
     check_amount = notice.event_type == "payment.succeeded"
+    if check_amount and not (
+        notice.amount.is_finite()
+        and abs(notice.amount) < Decimal(10) ** (amount_field.max_digits - amount_field.decimal_places)
+    ):
+        return None  # no payment of ours has it (and the database would refuse to compare it)
     quote = connection.ops.quote_name
     # Only quoted table and column names and placeholders are interpolated: every value is a parameter.
     sql = (

@@ -12,6 +12,7 @@ from shops.payments.sandbox import build_webhook
 from shops.services import (
     BuyerDetails,
     order_place,
+    payment_notices_apply,
     payment_start,
     payment_webhook_receive,
     shop_listing_add,
@@ -115,7 +116,11 @@ def pay_order(order: Order) -> Order:
     """Pay an order through the sandbox provider's signed webhook, as production does."""
     payment, _url = payment_start(order=order, notify_url="http://testserver/wh", return_url="http://testserver/r")
     body, headers = build_webhook(payment, "succeeded")
-    payment_webhook_receive(provider_name="sandbox", body=body, headers=headers)
+    result = payment_webhook_receive(provider_name="sandbox", body=body, headers=headers)
+    if (
+        result.outcome == "received"
+    ):  # recorded for a worker's run (tests with a broker): applied now, as that run would
+        payment_notices_apply()
     order.refresh_from_db()
     return order
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from PIL import Image
 
 from shops.models import Product, Shop
-from tests.factories import CategoryFactory, ProductFactory, ShopFactory
+from tests.factories import CategoryFactory, ProductFactory, ShopFactory, inline_management_data
 
 pytestmark = pytest.mark.django_db
 
@@ -114,7 +114,9 @@ def test_admin_refuses_a_bad_product_image_and_saves_nothing(admin_client, setti
 
 
 def test_admin_saves_a_good_product_image(admin_client):
-    response = admin_client.post(reverse("admin:shops_product_add"), admin_product_data(image=picture()))
+    add = reverse("admin:shops_product_add")
+    inlines = inline_management_data(admin_client.get(add))  # the sharing materials' inline, left empty
+    response = admin_client.post(add, {**admin_product_data(image=picture()), **inlines})
 
     assert response.status_code == 302
     assert Product.objects.get(title="Tea").image.name.startswith("products/")
