@@ -895,11 +895,17 @@ def _notice_record(provider_name: str, notice: WebhookNotice) -> int | None:
     params = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
     amount_field = Payment._meta.get_field("amount")
     check_amount = notice.event_type == "payment.succeeded"
-    if check_amount and not (
-        notice.amount.is_finite()
-        and abs(notice.amount) < Decimal(10) ** (amount_field.max_digits - amount_field.decimal_places)
-    ):
-        return None  # no payment of ours has it (and the database would refuse to compare it)
+    amount = notice.amount
+    if check_amount:
+        # An amount no payment of ours can have (1E+999999, 1E-999999, 19.901: the database would refuse to compare
+        # some of them) records nothing; "19.900" is compared as 19.90.
+        places, digits = amount_field.decimal_places, amount_field.max_digits
+        if not amount.is_finite() or abs(amount) >= Decimal(10) ** (digits - places):
+            return None
+        exact = amount.quantize(Decimal(1).scaleb(-places))
+        if exact != amount:
+            return None
+        amount = exact
     quote = connection.ops.quote_name
     # Only quoted table and column names and placeholders are interpolated: every value is a parameter.
     sql = (
@@ -911,7 +917,7 @@ def _notice_record(provider_name: str, notice: WebhookNotice) -> int | None:
     )
     params += [provider_name, notice.payment_reference]
     if check_amount:
-        params.append(amount_field.get_db_prep_save(notice.amount, connection))
+        params.append(amount_field.get_db_prep_save(amount, connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

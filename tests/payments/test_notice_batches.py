@@ -7,7 +7,9 @@ Also the beat's question to the provider about payments still pending minutes af
 (`payments_sync_stale`): a notification that never came is repaired with nobody on the order page.
 """
 
+import json
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,8 +21,8 @@ from django.utils import timezone
 from commissions.models import SplitQueue
 from shops import services
 from shops.models import Order, OrderEvent, Payment, WebhookEvent
-from shops.payments.base import ProviderError
-from shops.payments.sandbox import SandboxProvider, build_webhook
+from shops.payments.base import ProviderError, WebhookRejected
+from shops.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, build_webhook, sign
 from shops.services import (
     APPLY_FAILURES_MAX,
     order_cancel,
@@ -351,3 +353,26 @@ def test_with_the_broker_down_the_webhook_applies_its_own_notice(monkeypatch, dj
     assert Order.objects.get(pk=payment.order_id).status == Status.PAID
     assert WebhookEvent.objects.get().outcome == "order paid"
     assert not WebhookEvent.objects.filter(applied_at__isnull=True).exists()
+
+
+@pytest.mark.parametrize(
+    ("amount", "accepted"),
+    [("19.900", True), ("19.901", False), ("1E-999999", False), ("1E+999999", False), ("NaN", False)],
+)
+@pytest.mark.django_db
+def test_an_amount_is_compared_as_money_and_one_no_payment_can_have_is_refused(amount, accepted):
+    order = place_order(shop_with_products(ProductFactory(price=Decimal("19.90"), stock=5)))
+    payment = _payment(order)
+    body = json.dumps(
+        {"id": f"evt_{amount}", "type": "payment.succeeded", "created": 1,
+         "data": {"payment": payment.reference, "amount": amount, "currency": "CNY"}}
+    ).encode()  # fmt: skip
+    headers = {SIGNATURE_HEADER: sign(body, int(time.time()))}
+
+    if accepted:
+        assert payment_webhook_receive(provider_name="sandbox", body=body, headers=headers).outcome == "order paid"
+        assert Order.objects.get(pk=order.pk).status == Status.PAID
+    else:
+        with pytest.raises(WebhookRejected):
+            payment_webhook_receive(provider_name="sandbox", body=body, headers=headers)
+        assert not WebhookEvent.objects.exists()
