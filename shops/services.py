@@ -900,7 +900,7 @@ def _notice_record(provider_name: str, notice: WebhookNotice) -> int | None:
         # An amount no payment of ours can have (1E+999999, 1E-999999, 19.901: the database would refuse to compare
         # some of them) records nothing; "19.900" is compared as 19.90.
         places, digits = amount_field.decimal_places, amount_field.max_digits
-        if not amount.is_finite() or abs(amount) >= Decimal(10) ** (digits - places):
+        if not amount.is_finite() or amount.adjusted() >= digits - places:  # no arithmetic: 1E+999999999 overflows
             return None
         exact = amount.quantize(Decimal(1).scaleb(-places))
         if exact != amount:
