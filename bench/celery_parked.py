@@ -8,6 +8,6 @@ from config.celery import app
 PARKED = {"queue": "bench-parked"}
 app.conf.task_routes = {
     "commissions.tasks.commission_split_order_task": PARKED,
-    "notifications.tasks.*": PARKED,
-    "webhooks.tasks.*": PARKED,
+    "members.notifications.tasks.*": PARKED,
+    "members.webhooks.tasks.*": PARKED,
 }

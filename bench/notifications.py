@@ -127,7 +127,7 @@ def make_members(n: int) -> list[int]:
 
 
 def record_events(n: int, member_ids: list[int]) -> None:
-    from notifications.models import Event, NotificationEvent
+    from members.notifications.models import Event, NotificationEvent
 
     NotificationEvent.objects.bulk_create(
         [
@@ -192,8 +192,8 @@ def main(argv=None) -> int:
     queue = f"bench-notifications-{uuid.uuid4().hex[:8]}"
     worker = None
     try:
-        from notifications.models import Delivery, Notification, NotificationEvent
-        from notifications.services import RUN_SCHEDULED_KEY, notifications_requested
+        from members.notifications.models import Delivery, Notification, NotificationEvent
+        from members.notifications.services import RUN_SCHEDULED_KEY, notifications_requested
 
         started = time.perf_counter()
         member_ids = make_members(args.members)

@@ -63,11 +63,11 @@ INSTALLED_APPS = [
     "shops",
     "commissions",
     "payouts",
-    "webhooks",
+    "members.webhooks",
     "members",
     "staff",
     "networks",
-    "notifications",
+    "members.notifications",
     "demo",
 ]
 
@@ -111,7 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "notifications.context_processors.unread_notifications",
+                "members.notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -685,11 +685,11 @@ WEBHOOKS_PROXY_URL = env.str("WEBHOOKS_PROXY_URL", default="")
 # How far back the sweep looks for facts whose announcement was lost (webhooks.services.webhook_events_sweep).
 WEBHOOKS_SWEEP_HOURS = env.int("WEBHOOKS_SWEEP_HOURS", default=6)
 CELERY_BEAT_SCHEDULE["webhooks-deliveries-due"] = {
-    "task": "webhooks.tasks.webhook_deliveries_due_task",
+    "task": "members.webhooks.tasks.webhook_deliveries_due_task",
     "schedule": 30.0,
 }
 CELERY_BEAT_SCHEDULE["webhooks-events-sweep"] = {
-    "task": "webhooks.tasks.webhook_events_sweep_task",
+    "task": "members.webhooks.tasks.webhook_events_sweep_task",
     "schedule": 300.0,
 }
 
@@ -719,8 +719,8 @@ NOTIFICATIONS_RETRY_SECONDS = env.int("NOTIFICATIONS_RETRY_SECONDS", default=30)
 # burst of messages after an 11.11 split never waits in line with the split and the payouts; empty: the default queue.
 NOTIFICATIONS_QUEUE = env.str("NOTIFICATIONS_QUEUE", default="")
 if NOTIFICATIONS_QUEUE:
-    CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": NOTIFICATIONS_QUEUE}}
+    CELERY_TASK_ROUTES = {"members.notifications.tasks.*": {"queue": NOTIFICATIONS_QUEUE}}
 CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
-    "task": "notifications.tasks.notifications_sweep_task",
+    "task": "members.notifications.tasks.notifications_sweep_task",
     "schedule": 120.0,
 }

@@ -11,8 +11,8 @@ from commissions.forms import LEVEL_CHOICES
 from commissions.models import CommissionEntry
 from core.images import IMAGE_FORMATS, image_upload_check
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
-from notifications.models import MEMBER_EVENTS, Channel, NotificationSettings
-from notifications.services import member_channels
+from members.notifications.models import MEMBER_EVENTS, Channel, NotificationSettings
+from members.notifications.services import member_channels
 from payouts.models import PayoutAccount
 from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Order, Product, Shop
 from shops.selectors import ORDER_SOURCE_LINK, ORDER_SOURCE_SHOP, shop_address_suggestion

@@ -13,9 +13,9 @@ from rest_framework.views import APIView
 
 from core.api import ID_SCHEMA, error_responses, path_parameter, service_error
 from members.api.permissions import IsMember
-from webhooks.models import Delivery, Endpoint, EventType
-from webhooks.selectors import endpoint_deliveries, member_delivery, member_endpoint, member_endpoints
-from webhooks.services import (
+from members.webhooks.models import Delivery, Endpoint, EventType
+from members.webhooks.selectors import endpoint_deliveries, member_delivery, member_endpoint, member_endpoints
+from members.webhooks.services import (
     WebhookError,
     delivery_replay,
     endpoint_create,

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from members.decorators import member_required
 from members.forms import NotificationSettingsForm
-from notifications.selectors import member_notification_settings, member_notifications, member_unread_count
-from notifications.services import notification_mark_read, notification_settings_save
+from members.notifications.selectors import member_notification_settings, member_notifications, member_unread_count
+from members.notifications.services import notification_mark_read, notification_settings_save
 
 PER_PAGE = 20
 

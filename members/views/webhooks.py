@@ -16,9 +16,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.forms import add_service_errors
 from members.decorators import member_required
-from webhooks.forms import EndpointForm
-from webhooks.selectors import endpoint_deliveries, member_delivery, member_endpoint, member_endpoints
-from webhooks.services import (
+from members.webhooks.forms import EndpointForm
+from members.webhooks.selectors import endpoint_deliveries, member_delivery, member_endpoint, member_endpoints
+from members.webhooks.services import (
     WebhookError,
     delivery_payload,
     delivery_replay,

@@ -18,8 +18,6 @@ APPS = (
     "demo",
     "members",
     "staff",
-    "webhooks",
-    "notifications",
     "payouts",
     "commissions",
     "shops",

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from core import sms
-from notifications.models import Notification
+from members.notifications.models import Notification
 from tests.factories import ProductFactory, default_commissions, make_chain, shop_with_products
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -107,8 +107,8 @@ def test_a_purchase_reaches_the_sharers_inbox_with_the_unread_count(live_server,
 def test_screenshots_of_the_new_pages(live_server, chromium, client, settings, language):
     """Every new page at 375 and 1280 px in both languages, none scrolling sideways."""
     settings.SITE_URL = live_server.url
-    from notifications.models import Event
-    from notifications.services import notifications_fan_out, notify
+    from members.notifications.models import Event
+    from members.notifications.services import notifications_fan_out, notify
     from tests.factories import place_order
 
     sponsor, sharer = make_chain(2)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from members.webhooks.models import Delivery
 from tests.factories import MemberFactory
 from tests.webhooks.conftest import receiver  # noqa: F401 - fixture
 from tests.webhooks.helpers import announce_commission
-from webhooks.models import Delivery
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots" / "webhooks"
 

@@ -4,7 +4,7 @@ from django.core import mail
 
 from commissions.models import CommissionEntry
 from core import sms
-from notifications.models import Notification
+from members.notifications.models import Notification
 from tests.factories import ProductFactory, make_chain, pay_order, place_order, shop_with_products
 
 

@@ -7,8 +7,8 @@ import pytest
 from django.core import mail
 from django.db import connections
 
-from notifications.models import Delivery, Event, Notification, NotificationEvent
-from notifications.services import notifications_run
+from members.notifications.models import Delivery, Event, Notification, NotificationEvent
+from members.notifications.services import notifications_run
 from tests.factories import MemberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

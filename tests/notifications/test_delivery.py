@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from commissions.signals import commission_entries_changed
 from core import sms
-from notifications.models import Delivery, Event, Notification, NotificationEvent
-from notifications.services import deliveries_send_due, entries_collect, notifications_run, notifications_sweep
-from notifications.tasks import notifications_entries_task, notifications_run_task, notifications_sweep_task
+from members.notifications.models import Delivery, Event, Notification, NotificationEvent
+from members.notifications.services import deliveries_send_due, entries_collect, notifications_run, notifications_sweep
+from members.notifications.tasks import notifications_entries_task, notifications_run_task, notifications_sweep_task
 from shops.models import Order
 from shops.signals import order_status_changed
 from tests.factories import default_commissions

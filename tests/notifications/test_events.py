@@ -8,8 +8,8 @@ from django.core import mail
 from django.utils import timezone
 
 from commissions.services import commission_release_due
-from notifications.models import Channel, Delivery, Event, Notification, NotificationEvent
-from notifications.services import notification_settings_save
+from members.notifications.models import Channel, Delivery, Event, Notification, NotificationEvent
+from members.notifications.services import notification_settings_save
 from payouts.services import withdrawal_approve, withdrawal_record_result, withdrawal_reject, withdrawal_request
 from shops.models import Order
 from shops.services import order_mark_completed, order_mark_shipped, order_refund
@@ -140,7 +140,7 @@ def test_a_member_gets_only_the_channels_they_chose():
 def test_messages_are_written_in_the_members_language(monkeypatch):
     from django.utils import translation
 
-    from notifications import messages
+    from members.notifications import messages
 
     heard = []
     real = messages._render

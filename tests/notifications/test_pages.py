@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from notifications.models import Event, Notification, NotificationSettings
-from notifications.services import notifications_fan_out, notify
+from members.notifications.models import Event, Notification, NotificationSettings
+from members.notifications.services import notifications_fan_out, notify
 from tests.factories import PASSWORD, MemberFactory
 
 pytestmark = pytest.mark.django_db

@@ -18,12 +18,12 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
+from members.webhooks.models import Endpoint
+from members.webhooks.services import endpoint_create
 from payouts.models import PayoutAccount, Withdrawal
 from shops.models import ShareLink, Shop, ShopListing
 from shops.services import share_link_create
 from tests.factories import MemberFactory, ProductFactory, UserFactory, pay_order, place_order, shop_with_products
-from webhooks.models import Endpoint
-from webhooks.services import endpoint_create
 
 pytestmark = pytest.mark.django_db
 

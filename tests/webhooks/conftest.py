@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from webhooks.signing import signature_verify
+from members.webhooks.signing import signature_verify
 
 
 @dataclass

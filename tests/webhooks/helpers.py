@@ -3,9 +3,9 @@ ledger announces it (the signal sent by the test, after the row exists)."""
 
 from commissions.models import CommissionEntry
 from commissions.signals import commission_entries_changed
+from members.webhooks.models import Delivery, EventType
+from members.webhooks.services import endpoint_create
 from tests.payouts.helpers import credit
-from webhooks.models import Delivery, EventType
-from webhooks.services import endpoint_create
 
 ALL_EVENTS = [value for value, _label in EventType.choices]
 

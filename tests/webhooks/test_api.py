@@ -4,10 +4,10 @@ delete, deliveries with their attempts, replay; bad input a 400 in the one error
 import pytest
 from rest_framework.test import APIClient
 
+from members.webhooks.models import Endpoint
 from tests.api.conftest import bearer
 from tests.factories import MemberFactory
 from tests.webhooks.helpers import announce_commission, endpoint_for, the_delivery
-from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -4,11 +4,11 @@ released together): exactly one claims it and sends, the others send nothing."""
 import pytest
 from django.utils import timezone
 
+from members.webhooks.models import Delivery, DeliveryAttempt, Event
+from members.webhooks.services import delivery_attempt
 from tests.factories import MemberFactory
 from tests.referrals.test_concurrency import run_together
 from tests.webhooks.helpers import endpoint_for
-from webhooks.models import Delivery, DeliveryAttempt, Event
-from webhooks.services import delivery_attempt
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -10,18 +10,18 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry
 from commissions.signals import commission_entries_changed
-from tests.factories import MemberFactory
-from tests.webhooks.helpers import announce_commission, endpoint_for, the_delivery
-from webhooks.models import Delivery, DeliveryAttempt, Event
-from webhooks.services import (
+from members.webhooks.models import Delivery, DeliveryAttempt, Event
+from members.webhooks.services import (
     EXCERPT_CHARS,
     delivery_attempt,
     delivery_replay,
     endpoint_rotate_secret,
     webhook_events_record,
 )
-from webhooks.signing import signature_verify
-from webhooks.tasks import webhook_delivery_attempt_task
+from members.webhooks.signing import signature_verify
+from members.webhooks.tasks import webhook_delivery_attempt_task
+from tests.factories import MemberFactory
+from tests.webhooks.helpers import announce_commission, endpoint_for, the_delivery
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,11 @@ import pytest
 
 from commissions.models import CommissionEntry
 from commissions.signals import commission_entries_changed
+from members.webhooks.models import Delivery, Event
 from shops.models import Order
 from tests.factories import MemberFactory, pay_order, place_order, shop_with_products
 from tests.payouts.helpers import bank_account, credit, paid_withdrawal
 from tests.webhooks.helpers import announce_commission, endpoint_for
-from webhooks.models import Delivery, Event
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +128,7 @@ def test_nobody_listening_records_nothing(django_capture_on_commit_callbacks):
 
 
 def test_a_switched_off_endpoint_receives_nothing(receiver, django_capture_on_commit_callbacks):
-    from webhooks.services import endpoint_set_active
+    from members.webhooks.services import endpoint_set_active
 
     member = MemberFactory()
     endpoint = endpoint_for(member, receiver.url, receiver=receiver)
@@ -152,7 +152,7 @@ def test_an_announcement_twice_is_one_event_and_one_delivery(receiver, django_ca
 def test_the_sweep_delivers_what_an_announcement_lost_once_and_not_the_past(
     receiver, django_capture_on_commit_callbacks
 ):
-    from webhooks.services import webhook_events_sweep
+    from members.webhooks.services import webhook_events_sweep
 
     # given an entry written before the endpoint existed, and two after it whose announcements were lost
     member, stranger = MemberFactory(), MemberFactory()
@@ -171,7 +171,7 @@ def test_the_sweep_delivers_what_an_announcement_lost_once_and_not_the_past(
 
 
 def test_the_sweep_does_nothing_without_endpoints():
-    from webhooks.services import webhook_events_sweep
+    from members.webhooks.services import webhook_events_sweep
 
     credit(MemberFactory(), "2.00", status=CommissionEntry.Status.PENDING)
     assert webhook_events_sweep() == 0

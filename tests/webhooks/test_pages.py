@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from members.webhooks.models import Delivery, DeliveryAttempt, Endpoint
 from tests.factories import MemberFactory
 from tests.webhooks.helpers import announce_commission, endpoint_for, the_delivery
-from webhooks.models import Delivery, DeliveryAttempt, Endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -167,7 +167,7 @@ def test_the_delivery_page_shows_attempts_and_replays(client, member, receiver, 
 def test_replay_of_a_switched_off_endpoint_is_refused_with_a_message(
     client, member, django_capture_on_commit_callbacks
 ):
-    from webhooks.services import endpoint_set_active
+    from members.webhooks.services import endpoint_set_active
 
     endpoint = endpoint_for(member, "http://127.0.0.1:9/a")
     announce_commission(member)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from members.webhooks.signing import payload_body, signature_header, signature_verify
 from tests.factories import MemberFactory
 from tests.webhooks.helpers import announce_commission, endpoint_for
-from webhooks.signing import payload_body, signature_header, signature_verify
 
 SECRET = "whsec_test-secret"
 BODY = payload_body({"id": "evt_1", "type": "order.paid", "created": 1, "data": {"amount": "1.00", "名": "茶"}})

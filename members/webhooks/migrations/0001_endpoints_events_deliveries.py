@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import webhooks.models
+import members.webhooks.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
             name='Event',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(default=webhooks.models.new_event_id, editable=False, max_length=32, unique=True, verbose_name='event id')),
+                ('public_id', models.CharField(default=members.webhooks.models.new_event_id, editable=False, max_length=32, unique=True, verbose_name='event id')),
                 ('type', models.CharField(choices=[('order.paid', 'Order paid'), ('commission.created', 'Commission created'), ('commission.available', 'Commission available'), ('commission.reversed', 'Commission reversed'), ('payout.paid', 'Payout paid')], max_length=30, verbose_name='type')),
                 ('key', models.CharField(max_length=100, unique=True)),
                 ('data', models.JSONField(default=dict)),
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ('url', models.URLField(max_length=500, verbose_name='URL')),
                 ('description', models.CharField(blank=True, max_length=100, verbose_name='description')),
                 ('event_types', models.JSONField(default=list, verbose_name='events')),
-                ('secret', models.CharField(default=webhooks.models.new_secret, editable=False, max_length=80, verbose_name='signing secret')),
+                ('secret', models.CharField(default=members.webhooks.models.new_secret, editable=False, max_length=80, verbose_name='signing secret')),
                 ('previous_secret', models.CharField(blank=True, editable=False, max_length=80)),
                 ('previous_secret_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
                 ('is_active', models.BooleanField(default=True, verbose_name='active')),

@@ -42,9 +42,9 @@ from commissions.signals import AVAILABLE, CREATED
 from core.site_url import absolute_url
 from core.sms import SmsError, phone_masked, sms_send
 from core.task_helpers import task_request_next, task_request_once, task_send
-from notifications.locks import deliveries_claim, events_claim
-from notifications.messages import render
-from notifications.models import (
+from members.notifications.locks import deliveries_claim, events_claim
+from members.notifications.messages import render
+from members.notifications.models import (
     DEFAULT_CHANNELS,
     Channel,
     Delivery,
@@ -117,7 +117,7 @@ def _keys_known(keys: list[str]) -> set[str]:
 
 def notifications_requested() -> bool:
     """Ask for a run unless one is asked for and not started (one message for a burst of events)."""
-    from notifications.tasks import notifications_run_task
+    from members.notifications.tasks import notifications_run_task
 
     return task_request_once(
         flag=RUN_SCHEDULED_KEY,
@@ -130,7 +130,7 @@ def notifications_requested() -> bool:
 
 def notifications_entries_requested(entry_ids: list[int], change: str) -> bool:
     """Ask for the events of these ledger entries (one message per writing transaction: the ids it announced)."""
-    from notifications.tasks import notifications_entries_task
+    from members.notifications.tasks import notifications_entries_task
 
     return task_send(
         notifications_entries_task, list(entry_ids), change, logger=logger, fallback="the sweep will find them"
@@ -396,7 +396,7 @@ def deliveries_send_due(*, limit: int = 1000, now=None) -> int:
             status=Delivery.Status.SENT, sent_at=moment, provider_reference=reference, last_error=""
         )
     if retry_in is not None:
-        from notifications.tasks import notifications_send_task
+        from members.notifications.tasks import notifications_send_task
 
         try:
             notifications_send_task.apply_async(countdown=retry_in)

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from notifications.models import Notification, NotificationSettings
+from members.notifications.models import Notification, NotificationSettings
 
 
 def member_notifications(member) -> QuerySet:

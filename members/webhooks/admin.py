@@ -10,9 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin_tools import ReadOnlyAdmin, ReadOnlyInline, for_each_row
-from webhooks.addresses import endpoint_url_check
-from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event, EventType
-from webhooks.services import (
+from members.webhooks.addresses import endpoint_url_check
+from members.webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event, EventType
+from members.webhooks.services import (
     WebhookError,
     delivery_replay,
     endpoint_create,

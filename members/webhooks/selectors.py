@@ -3,7 +3,7 @@ delivery is None (a 404), exactly like one that does not exist."""
 
 from django.db.models import Count, Q, QuerySet
 
-from webhooks.models import Delivery, Endpoint
+from members.webhooks.models import Delivery, Endpoint
 
 DELIVERIES_SHOWN = 50
 

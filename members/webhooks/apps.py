@@ -6,11 +6,12 @@ class WebhooksConfig(AppConfig):
     """Outbound webhooks: listens to the domain apps' announcements (shops, commissions, payouts signals) and
     delivers signed events to the endpoints members and staff registered."""
 
-    name = "webhooks"
+    name = "members.webhooks"
+    label = "webhooks"  # its tables and migrations keep the name they were made with
     verbose_name = _("Webhooks")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from webhooks import receivers
+        from members.webhooks import receivers
 
         receivers.connect()

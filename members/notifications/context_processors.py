@@ -3,7 +3,7 @@
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from notifications.models import Notification
+from members.notifications.models import Notification
 from referrals.models import Member
 
 

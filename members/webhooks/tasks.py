@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from core.task_helpers import IDEMPOTENT_TASK
-from webhooks.services import deliveries_due_send, delivery_attempt, webhook_events_record, webhook_events_sweep
+from members.webhooks.services import deliveries_due_send, delivery_attempt, webhook_events_record, webhook_events_sweep
 
 
 @shared_task(**IDEMPOTENT_TASK)

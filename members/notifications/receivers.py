@@ -4,7 +4,7 @@ shipped or paid out, after its commit). A failure to ask is logged, never raised
 import logging
 
 from commissions.signals import AVAILABLE, CREATED, commission_entries_changed
-from notifications.services import (
+from members.notifications.services import (
     ORDER_EVENTS,
     WITHDRAWAL_EVENTS,
     notifications_entries_requested,

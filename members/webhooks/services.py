@@ -27,10 +27,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.task_helpers import task_send
-from webhooks.addresses import endpoint_url_check
-from webhooks.events import EventFact, facts_for, recent_fact_ids, topic_event_types
-from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event, EventType, new_secret
-from webhooks.signing import SIGNATURE_HEADER, payload_body, signature_header
+from members.webhooks.addresses import endpoint_url_check
+from members.webhooks.events import EventFact, facts_for, recent_fact_ids, topic_event_types
+from members.webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event, EventType, new_secret
+from members.webhooks.signing import SIGNATURE_HEADER, payload_body, signature_header
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def webhook_events_record(*, topic: str, object_ids: list[int]) -> list[int]:
 def delivery_send_request(delivery_id: int) -> None:
     """Ask a worker to attempt the delivery (the periodic sweep sends it if this message is lost)."""
     # Function-local: the tasks module imports this one (as commissions.services.split does with its tasks).
-    from webhooks.tasks import webhook_delivery_attempt_task  # tasks import this module
+    from members.webhooks.tasks import webhook_delivery_attempt_task  # tasks import this module
 
     task_send(
         webhook_delivery_attempt_task,

@@ -7,7 +7,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core.money import format_money
-from notifications.models import Event
+from members.notifications.models import Event
 
 
 @dataclass(frozen=True)

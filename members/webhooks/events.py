@@ -12,9 +12,9 @@ from django.db.models import Q
 
 from commissions.models import CommissionEntry
 from commissions.signals import AVAILABLE, CREATED, REVERSED
+from members.webhooks.models import EventType
 from payouts.models import Withdrawal
 from shops.models import Order
-from webhooks.models import EventType
 
 
 @dataclass(frozen=True)

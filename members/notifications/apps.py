@@ -4,10 +4,11 @@ from django.utils.translation import gettext_lazy as _
 
 class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
-    name = "notifications"
+    name = "members.notifications"
+    label = "notifications"  # its tables and migrations keep the name they were made with
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        from notifications import receivers
+        from members.notifications import receivers
 
         receivers.connect()

@@ -6,12 +6,12 @@ import logging
 
 from commissions.signals import commission_entries_changed
 from core.task_helpers import task_send
+from members.webhooks.models import EventType
+from members.webhooks.tasks import webhook_events_record_task
 from payouts.models import Withdrawal
 from payouts.signals import withdrawals_changed
 from shops.models import Order
 from shops.signals import order_status_changed
-from webhooks.models import EventType
-from webhooks.tasks import webhook_events_record_task
 
 logger = logging.getLogger(__name__)
 LOST = "the webhook sweep records its events within minutes"

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from notifications.models import Delivery, Notification
+from members.notifications.models import Delivery, Notification
 
 
 @admin.register(Delivery)

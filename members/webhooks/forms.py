@@ -4,7 +4,7 @@ the events) and their refusals go beside the field they name (core.forms.add_ser
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from webhooks.models import EventType
+from members.webhooks.models import EventType
 
 
 class EndpointForm(forms.Form):

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from core.task_helpers import IDEMPOTENT_TASK
-from notifications.services import (
+from members.notifications.services import (
     deliveries_send_due,
     entries_collect,
     notifications_requested,

@@ -1,7 +1,7 @@
 """Row locks on the notifications' own tables (claims of queued work: SKIP LOCKED, so they never wait)."""
 
 from core.locks import rows_lock
-from notifications.models import Delivery, NotificationEvent
+from members.notifications.models import Delivery, NotificationEvent
 
 
 def events_claim(limit: int) -> list[int]:
