@@ -16,7 +16,8 @@ notifications made by the fake exactly as it sends them: the transaction resourc
 are made just before the clock starts: their timestamps must be within PAYMENTS_WEBHOOK_TOLERANCE when applied.
 
 Timed, from the first POST until the last notice is applied: each notification POSTed to
-`/payments/webhook/wechatpay/` through Django's request handler (the view, its middleware,
+`/payments/webhook/wechatpay/` through Django's WSGI handler as gunicorn's worker calls it (the request's signals,
+which check the database connection's age and health, the view, the middleware,
 `payment_webhook_receive`: the signature verified with the platform public key, the resource decrypted, the payment
 looked up, the event recorded as waiting, and a run asked for after the commit, once a burst, through the broker of
 CELERY_BROKER_URL), from --threads threads in each of --processes processes (forked, as gunicorn's workers are),
@@ -165,7 +166,6 @@ def run(args: argparse.Namespace, settings, fake) -> None:
     from django.core.cache import cache
     from django.db import connection, connections
     from django.db.models import Count
-    from django.test import Client
     from django.urls import reverse
 
     from commissions.models import SplitQueue
@@ -188,14 +188,46 @@ def run(args: argparse.Namespace, settings, fake) -> None:
     url = reverse("shops:payment_webhook", args=["wechatpay"])
 
     def post(chunk: list[tuple[bytes, dict]]) -> list[int]:
-        client = Client()
+        """POST each notification through Django's WSGI handler, as gunicorn's worker calls it: the request's
+        signals (the connection's age and health checked), the middleware, the view; the response closed."""
+        import io
+
+        from django.core.handlers.wsgi import WSGIHandler
+
+        handler = WSGIHandler()
         statuses = []
+
+        def start_response(status: str, _headers, _exc_info=None) -> None:
+            statuses.append(int(status.split(" ", 1)[0]))
+
         try:
             for body, headers in chunk:
-                extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
-                extra.pop("HTTP_CONTENT_TYPE", None)
-                response = client.post(url, data=body, content_type="application/json", **extra)
-                statuses.append(response.status_code)
+                environ = {
+                    "REQUEST_METHOD": "POST",
+                    "PATH_INFO": url,
+                    "QUERY_STRING": "",
+                    "SCRIPT_NAME": "",
+                    "SERVER_NAME": "shop.example.com",
+                    "SERVER_PORT": "443",
+                    "SERVER_PROTOCOL": "HTTP/1.1",
+                    "REMOTE_ADDR": "203.0.113.7",
+                    "HTTP_HOST": "shop.example.com",
+                    "CONTENT_TYPE": "application/json",
+                    "CONTENT_LENGTH": str(len(body)),
+                    "wsgi.input": io.BytesIO(body),
+                    "wsgi.url_scheme": "https",
+                    "wsgi.errors": sys.stderr,
+                    "wsgi.multithread": args.threads > 1,
+                    "wsgi.multiprocess": args.processes > 1,
+                    "wsgi.run_once": False,
+                    "wsgi.version": (1, 0),
+                }
+                for name, value in headers.items():
+                    if name.lower() != "content-type":
+                        environ[f"HTTP_{name.upper().replace('-', '_')}"] = value
+                response = handler(environ, start_response)
+                b"".join(response)
+                response.close()  # request_finished: the connection closed if too old or broken, as gunicorn does
         finally:
             connections.close_all()
         return statuses

@@ -2,7 +2,9 @@
 
 from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.db import connections
 from django.middleware.common import CommonMiddleware
+from django.urls import Resolver404
 from django.utils.translation import gettext as _
 
 from config.views import NulCharacterRejected, api_error_response, is_api_request
@@ -82,3 +84,40 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if 300 <= response.status_code < 400:
             return response
         return super().process_response(request, response)
+
+
+class MachineEndpointMiddleware:
+    """First in MIDDLEWARE: a view marked `@machine_endpoint` (core.machine: a provider's payment or transfer
+    notification) is served here, without the page middleware below; every other request goes on down the stack.
+
+    The marked views are found in the URLconf once, on the first request; reverse() still finds them there.
+    Their database connections are not health-checked (see below).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.resolver = None
+        self.prefixes: tuple[str, ...] = ()
+
+    def __call__(self, request):
+        if self.resolver is None:
+            from django.urls import get_resolver
+
+            from core.machine import machine_resolver
+
+            resolver, self.prefixes = machine_resolver(get_resolver().url_patterns)
+            self.resolver = resolver  # last: another thread reads the prefixes once it sees the resolver
+        path = request.path_info
+        if not path.startswith(self.prefixes):
+            return self.get_response(request)
+        try:
+            match = self.resolver.resolve(path)
+        except Resolver404:
+            return self.get_response(request)
+        request.resolver_match = match
+        # No health check (a round trip, CONN_HEALTH_CHECKS) before the connection's first query: if a database
+        # restart left it broken, this notification fails (the provider sends it again) and the next request's
+        # start closes the connection. Pages keep the check: a person would see that failure.
+        for connection in connections.all(initialized_only=True):
+            connection.health_check_done = True
+        return match.func(request, *match.args, **match.kwargs)

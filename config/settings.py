@@ -72,6 +72,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before all: the views marked @machine_endpoint (payment and transfer notifications from the providers) are
+    # served without the page middleware below (core.machine).
+    "config.middleware.MachineEndpointMiddleware",
     # First: whatever error an /api/ request gets, from any layer below, is JSON in the API's one error shape.
     "config.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -141,7 +144,7 @@ CACHE_URL = env.str("CACHE_URL", default="")
 if CACHE_URL:
     CACHES = {"default": env.cache_url("CACHE_URL")}
 elif REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cps"}}
 

@@ -11,12 +11,14 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.machine import machine_endpoint
 from payouts.services import payout_transfer_notification_receive
 from shops.payments.base import WebhookRejected
 
 logger = logging.getLogger(__name__)
 
 
+@machine_endpoint
 @csrf_exempt
 @require_POST
 def transfer_notification(request, rail: str):

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.client_ip import client_ip
 from core.csp import allow_images_from, allow_scripts_from
 from core.forms import add_service_errors
+from core.machine import machine_endpoint
 from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
 from core.site_url import absolute_url
 from core.sms import phone_masked
@@ -574,6 +575,7 @@ def sandbox_pay(request, reference: str):
     return render(request, "shops/sandbox_pay.html", {"payment": payment, "order": payment.order})
 
 
+@machine_endpoint
 @csrf_exempt
 @require_POST
 def payment_webhook(request, provider: str):

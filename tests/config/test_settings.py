@@ -64,7 +64,7 @@ def test_production_shape_from_urls():
     )
 
     assert seen["engine"] == "django.db.backends.postgresql"
-    assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert seen["cache"] == "core.cache.RedisCache"
     assert seen["eager"] is False
     assert seen["broker"] == "redis://cache.example:6379/0"
 
