@@ -114,6 +114,8 @@ class MachineEndpointMiddleware:
             match = self.resolver.resolve(path)
         except Resolver404:
             return self.get_response(request)
+        if RejectNulCharactersMiddleware.holds_nul(request):  # a 400 here too, as below (never a query with NUL)
+            raise NulCharacterRejected("NUL character in the request")
         request.resolver_match = match
         # No health check (a round trip, CONN_HEALTH_CHECKS) before the connection's first query: if a database
         # restart left it broken, this notification fails (the provider sends it again) and the next request's
