@@ -6,7 +6,9 @@ config.middleware.ApiErrorMiddleware (whatever other error page an /api/ request
 """
 
 from django.core.exceptions import BadRequest, RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views import defaults
 
@@ -64,3 +66,12 @@ def bad_request(request, exception=None):
             return api_error_response(400, _("The request holds a NUL character, which is not allowed."))
         return api_error_response(400)
     return defaults.bad_request(request, exception)
+
+
+def favicon(request):
+    """/favicon.ico, which browsers ask for on pages that name no icon (the admin's, the API's JSON): the app icon.
+
+    A temporary redirect, cached for a day: the icon's address changes when collectstatic names it by its content."""
+    response = HttpResponseRedirect(static("icons/favicon-32.png"))
+    patch_cache_control(response, max_age=24 * 60 * 60, public=True)
+    return response
