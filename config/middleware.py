@@ -4,10 +4,11 @@ from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.db import connections
 from django.middleware.common import CommonMiddleware
-from django.urls import Resolver404
+from django.urls import Resolver404, get_resolver
 from django.utils.translation import gettext as _
 
 from config.views import NulCharacterRejected, api_error_response, is_api_request
+from core.machine import machine_resolver
 
 NUL = "\x00"
 
@@ -90,23 +91,16 @@ class MachineEndpointMiddleware:
     """First in MIDDLEWARE: a view marked `@machine_endpoint` (core.machine: a provider's payment or transfer
     notification) is served here, without the page middleware below; every other request goes on down the stack.
 
-    The marked views are found in the URLconf once, on the first request; reverse() still finds them there.
+    The marked views are found in the URLconf once, when the handler loads its middleware; reverse() still finds
+    them there.
     Their database connections are not health-checked (see below).
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.resolver = None
-        self.prefixes: tuple[str, ...] = ()
+        self.resolver, self.prefixes = machine_resolver(get_resolver().url_patterns)
 
     def __call__(self, request):
-        if self.resolver is None:
-            from django.urls import get_resolver
-
-            from core.machine import machine_resolver
-
-            resolver, self.prefixes = machine_resolver(get_resolver().url_patterns)
-            self.resolver = resolver  # last: another thread reads the prefixes once it sees the resolver
         path = request.path_info
         if not path.startswith(self.prefixes):
             return self.get_response(request)

@@ -919,18 +919,17 @@ def _notice_record(provider_name: str, notice: WebhookNotice) -> int | None:
     params += [provider_name, notice.payment_reference]
     if check_amount:
         params.append(amount_field.get_db_prep_save(amount, connection))
-    if connection.vendor != "postgresql":
+    if connection.vendor == "postgresql":
+        # The values bound by the server (psycopg's own cursor) rather than quoted into the text by Django's
+        # client-side cursor, which costs more than the rest of the statement's Python. Never prepared (PgBouncer in
+        # transaction mode has no prepared statements). Django's cursor opens the connection (its health check
+        # included) and turns driver errors into Django's.
+        with connection.cursor(), connection.wrap_database_errors:
+            row = psycopg.Cursor(connection.connection).execute(sql, params, prepare=False).fetchone()
+    else:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
-        return row[0] if row else None
-    # PostgreSQL: the values bound by the server (psycopg's own cursor) rather than quoted into the text by Django's
-    # client-side cursor, which costs more than the rest of the statement's Python. Never prepared (PgBouncer in
-    # transaction mode has no prepared statements). Django's cursor opens the connection (its health check
-    # included) and turns driver errors into Django's.
-    with connection.cursor(), connection.wrap_database_errors:
-        cursor = psycopg.Cursor(connection.connection)
-        row = cursor.execute(sql, params, prepare=False).fetchone()
     return row[0] if row else None
 
 
