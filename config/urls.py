@@ -11,11 +11,13 @@ from config.views import favicon
 from core.admin_tools import admin_moved_model_urls
 from core.ratelimit import rate_limit
 from shops.views import share_link_redirect
+from staff.styleguide import styleguide
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("l/<str:code>", share_link_redirect, name="share_link"),
     path("favicon.ico", favicon, name="favicon"),
+    path("styleguide/", styleguide, name="styleguide"),  # staff only: every component of the design system
     # settings.ADMIN_URL (default "admin/"): nothing else may assume where admin is; use reverse("admin:…").
     path(settings.ADMIN_URL, include("staff.urls")),  # back-office pages: before the admin's own catch-all
     # Share links, their click records and external listings moved to the shops app (issue #20): their admin
