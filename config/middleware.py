@@ -3,9 +3,11 @@
 from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.db import connections
+from django.http import Http404
 from django.middleware.common import CommonMiddleware
 from django.urls import Resolver404, get_resolver
 from django.utils.translation import gettext as _
+from django.views.defaults import page_not_found
 
 from config.views import NulCharacterRejected, api_error_response, is_api_request
 from core.machine import machine_resolver
@@ -117,3 +119,31 @@ class MachineEndpointMiddleware:
         for connection in connections.all(initialized_only=True):
             connection.health_check_done = True
         return match.func(request, *match.args, **match.kwargs)
+
+
+class SitePagesForNotFoundInDebugMiddleware:
+    """In development (DEBUG), a page that is not found gets the site's own 404 page, as in production, instead of
+    Django's technical page listing every URL pattern: `make run` is also how people try the product. Set
+    DEBUG_TECHNICAL_404=1 to see Django's page again. Installed only when DEBUG (config/settings.py), last, so
+    CommonMiddleware still adds a missing slash first; API requests keep their JSON errors (ApiErrorMiddleware).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self._applies(request):
+            try:
+                get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
+            except Resolver404 as error:
+                return page_not_found(request, error)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, Http404) and self._applies(request):
+            return page_not_found(request, exception)
+        return None
+
+    @staticmethod
+    def _applies(request) -> bool:
+        return settings.DEBUG and not settings.DEBUG_TECHNICAL_404 and not is_api_request(request)

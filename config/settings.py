@@ -93,6 +93,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# In development an unknown page gets the site's 404 page too (config.middleware); 1 shows Django's technical page.
+DEBUG_TECHNICAL_404 = env.bool("DEBUG_TECHNICAL_404", default=False)
+if DEBUG:
+    MIDDLEWARE.append("config.middleware.SitePagesForNotFoundInDebugMiddleware")
+
 if not DEBUG:
     # Production serves static files from the app (collectstatic first); in DEBUG runserver does.
     _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1

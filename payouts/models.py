@@ -155,6 +155,8 @@ class WithdrawalEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("withdrawal event")
+        verbose_name_plural = _("withdrawal events")
         ordering = ("created_at", "pk")
         indexes = [models.Index(fields=["created_at"], name="payouts_withdrawalevent_time")]  # the audit log
 

@@ -106,6 +106,8 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("notification delivery")
+        verbose_name_plural = _("notification deliveries")
         constraints = [models.UniqueConstraint(fields=["source", "channel"], name="notifications_delivery_once")]
         indexes = [
             models.Index(

@@ -83,3 +83,38 @@ def test_the_favicon_address_leads_to_the_app_icon_and_pages_name_their_icons(cl
     assert '<link rel="icon" href="/static/icons/favicon.svg" type="image/svg+xml">' in home
     for name in ("icons/favicon.svg", "icons/favicon-32.png", "icons/apple-touch-icon.png"):
         assert finders.find(name), name
+
+
+DEBUG_404 = "config.middleware.SitePagesForNotFoundInDebugMiddleware"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/s/no-such-shop/", "/no-such-page/"])
+def test_in_development_an_unknown_page_gets_the_sites_404_not_the_url_table(client, settings, path):
+    # `make run` runs with DEBUG: an unknown shop (a view's 404) or address (no URL matched) shows the site's page.
+    settings.DEBUG = True
+    settings.MIDDLEWARE = (
+        [*settings.MIDDLEWARE, DEBUG_404] if DEBUG_404 not in settings.MIDDLEWARE else settings.MIDDLEWARE
+    )
+
+    response = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert_site_page(html, "404")
+    assert "URLconf" not in html and "Using the URLconf" not in html
+
+
+@pytest.mark.django_db
+def test_in_development_the_technical_404_stays_one_setting_away_and_the_api_keeps_json(client, settings):
+    settings.DEBUG = True
+    settings.MIDDLEWARE = (
+        [*settings.MIDDLEWARE, DEBUG_404] if DEBUG_404 not in settings.MIDDLEWARE else settings.MIDDLEWARE
+    )
+    api = client.get("/api/v1/no-such-thing/")
+    settings.DEBUG_TECHNICAL_404 = True
+    technical = client.get("/no-such-page/")
+
+    assert api.status_code == 404 and api["Content-Type"].startswith("application/json")
+    assert technical.status_code == 404 and "URLconf" in technical.content.decode()
+    assert client.get("/dashboard").status_code == 301  # a missing slash is still added first
