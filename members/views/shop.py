@@ -62,6 +62,8 @@ def my_shop(request):
             "aria-describedby": f"{form['slug'].auto_id}_helptext address-check",
         }
     )
+    if shop is None and request.method == "GET":
+        form.fields["slug"].widget.attrs["data-check-now"] = ""  # say at once that the suggested address is free
     if request.method == "POST" and form.is_valid():
         fields = form.shop_fields()
         try:

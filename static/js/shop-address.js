@@ -52,5 +52,5 @@
     status.textContent = status.dataset.checking || "";
     timer = window.setTimeout(check, 350);
   });
-  if (input.value.trim() && !input.getAttribute("aria-invalid")) { check(); } // the suggested address: say it is free
+  if (input.hasAttribute("data-check-now") && input.value.trim()) { check(); } // the suggested address: say it is free
 })();
