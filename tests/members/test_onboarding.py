@@ -2,14 +2,18 @@
 Chinese name, a Latin name slugified, else the invite code; a taken one gets a number), the address checked as it is
 typed (a JSON check), and the first-run checklist on the overview (open the shop, add three products, share one)."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
 from core.text import ascii_slug
+from members.selectors import FirstRun, member_first_run
+from networks.models import ExternalProduct, Network
 from referrals.models import Member
 from referrals.services import member_set_status
-from shops.models import Shop, ShopListing
-from shops.selectors import shop_address_suggestion
+from shops.models import BUY_BUTTON_CAMPAIGN, ExternalListing, Shop, ShopListing
+from shops.selectors import ShopProgress, shop_address_suggestion, shop_progress
 from shops.services import share_link_create, share_link_default, shop_listing_add
 from tests.factories import MemberFactory, ProductFactory, ShopFactory, UserFactory
 
@@ -336,3 +340,36 @@ def test_another_members_shop_and_links_do_not_tick_my_steps(client):
 
     assert "1 of 3 done." in card
     assert "(0/3)" in card
+
+
+def test_an_external_products_buy_button_link_is_a_product_but_not_a_share(client):
+    shop = ShopFactory(owner=named_member("Anna"))
+    client.force_login(shop.owner.user)
+    network, _created = Network.objects.get_or_create(code="sandbox", defaults={"name": "Sandbox network"})
+    product = ExternalProduct.objects.create(
+        network=network, external_id="SB-1", title="Tea set", price=Decimal("99.00"), commission_rate=Decimal("0.1")
+    )
+    listing = ExternalListing.objects.create(shop=shop, product=product, tracking_url="https://example.com/t?sub=x")
+    listing.share_link = share_link_create(owner=shop.owner, external_product=product, campaign=BUY_BUTTON_CAMPAIGN)
+    listing.save(update_fields=["share_link"])
+
+    progress = shop_progress(shop)
+    card = first_run_card(client)
+
+    assert progress == ShopProgress(product_count=1, has_shared=False)
+    assert "(1/3)" in card
+    assert 'class="first-run-step is-done" id="first-run-share"' not in card
+
+
+def test_the_steps_cost_no_query_without_a_shop_and_one_with_one(django_assert_num_queries):
+    shop = ShopFactory()
+    shop_listing_add(shop=shop, product=ProductFactory())
+
+    with django_assert_num_queries(0):
+        none_yet = member_first_run(None)
+    with django_assert_num_queries(1):
+        started = member_first_run(shop)
+
+    assert none_yet == FirstRun(has_shop=False, product_count=0, has_shared=False)
+    assert (none_yet.done_count, none_yet.is_done) == (0, False)
+    assert (started.has_shop, started.product_count, started.done_count, started.is_done) == (True, 1, 1, False)
