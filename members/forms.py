@@ -14,8 +14,8 @@ from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
 from members.notifications.models import MEMBER_EVENTS, Channel, NotificationSettings
 from members.notifications.services import member_channels
 from payouts.models import PayoutAccount
-from shops.models import SHOP_SLUG_MAX_LENGTH, SHOP_SLUG_SHAPE, Order, Product, Shop
-from shops.selectors import ORDER_SOURCE_LINK, ORDER_SOURCE_SHOP, shop_address_suggestion
+from shops.models import SHOP_SLUG_MAX_LENGTH, Order, Product, Shop
+from shops.selectors import ORDER_SOURCE_LINK, ORDER_SOURCE_SHOP, AddressCheck, shop_address_check
 
 # --- My shop and links -------------------------------------------------------------------------------
 
@@ -37,6 +37,24 @@ class ShopLogoField(forms.ImageField):
         upload = super().to_python(data)
         upload.name = f"logo.{IMAGE_FORMATS[image_format]}"
         return upload
+
+
+def address_check_message(check: AddressCheck) -> str:
+    """What the open-shop page says about an address, beside the field (the form) or as the member types (the
+    address check, members.views.shop.my_shop_address_check)."""
+    if check.status == "available":
+        return _("“%(address)s” is free: your shop will be at /s/%(address)s/.") % {"address": check.address}
+    if check.status == "current":
+        return _("This is your shop's address now.")
+    if check.status == "reserved":
+        return _("“%(slug)s” is reserved; pick another address.") % {"slug": check.address}
+    if check.status == "taken":
+        return _("This address is taken; pick another.")
+    return _(
+        "A shop address may contain only the letters a to z, the digits 0 to 9 and hyphens (-), 3 to 40 "
+        "of them, starting and ending with a letter or digit: it is part of your shop's link, "
+        "/s/<address>/, so Chinese characters, spaces and other signs cannot be used."
+    )
 
 
 class ShopForm(forms.ModelForm):
@@ -85,26 +103,19 @@ class ShopForm(forms.ModelForm):
             del self.fields["remove_logo"]
 
     def clean_slug(self):
-        slug = self.cleaned_data["slug"].strip().lower()
-        if SHOP_SLUG_SHAPE.search(slug):
-            return slug
-        errors = [
-            forms.ValidationError(
-                _(
-                    "A shop address may contain only the letters a to z, the digits 0 to 9 and hyphens (-), 3 to 40 "
-                    "of them, starting and ending with a letter or digit: it is part of your shop's link, "
-                    "/s/<address>/, so Chinese characters, spaces and other signs cannot be used."
-                ),
-                code="invalid",
-            )
-        ]
-        suggestion = shop_address_suggestion(
-            typed=slug, name=self.data.get(self.add_prefix("name"), ""), member=self.member, shop=self.instance
+        check = shop_address_check(
+            typed=self.cleaned_data["slug"],
+            name=self.data.get(self.add_prefix("name"), ""),
+            member=self.member,
+            shop=self.instance,
         )
-        if suggestion:
+        if check.is_available:
+            return check.address
+        errors = [forms.ValidationError(address_check_message(check), code=check.status)]
+        if check.suggestion:
             errors.append(
                 forms.ValidationError(
-                    _("How about “%(suggestion)s”?"), code="suggestion", params={"suggestion": suggestion}
+                    _("How about “%(suggestion)s”?"), code="suggestion", params={"suggestion": check.suggestion}
                 )
             )
         raise forms.ValidationError(errors)

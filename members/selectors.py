@@ -30,8 +30,8 @@ from core.masking import mask_email, mask_name, mask_phone
 from core.money import ZERO, money_sum
 from referrals.models import Member
 from referrals.selectors import member_team_level
-from shops.models import Order
-from shops.selectors import SALES, member_link_clicks, sharer_sales, sold_orders
+from shops.models import Order, Shop
+from shops.selectors import SALES, member_link_clicks, sharer_sales, shop_progress, sold_orders
 
 DASHBOARD_DAYS = 30  # the chart and the longest period of the overview
 DASHBOARD_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
@@ -280,3 +280,43 @@ def member_leaderboard(member: Member, *, metric: str, period: str, today: date)
         me=row(mine) if mine else None,
         ranked=len(standings),
     )
+
+
+# --- First-run guidance on the overview ------------------------------------------------------------------------
+
+FIRST_RUN_PRODUCTS = 3  # step 2: add this many products to the shop
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    """A new member's three first steps, each done or not from what is in the database: 1 open the shop, 2 put
+    FIRST_RUN_PRODUCTS products in it, 3 make a link to share (a product's or the shop's)."""
+
+    has_shop: bool
+    product_count: int
+    has_shared: bool
+
+    @property
+    def has_products(self) -> bool:
+        return self.product_count >= FIRST_RUN_PRODUCTS
+
+    @property
+    def products_counted(self) -> int:
+        """The count shown as "n/3": never "5/3"."""
+        return min(self.product_count, FIRST_RUN_PRODUCTS)
+
+    @property
+    def is_done(self) -> bool:
+        return self.has_shop and self.has_products and self.has_shared
+
+    @property
+    def done_count(self) -> int:
+        return sum((self.has_shop, self.has_products, self.has_shared))
+
+
+def member_first_run(shop: Shop | None) -> FirstRun:
+    """The first steps of the owner of `shop` (None: no shop yet, no query); one query otherwise."""
+    if shop is None:
+        return FirstRun(has_shop=False, product_count=0, has_shared=False)
+    progress = shop_progress(shop)
+    return FirstRun(has_shop=True, product_count=progress.product_count, has_shared=progress.has_shared)

@@ -29,6 +29,7 @@ urlpatterns = [
     path("dashboard/team/leaderboard/", leaderboard.leaderboard, name="leaderboard"),
     path("dashboard/team/leaderboard/name/", leaderboard.leaderboard_name, name="leaderboard_name"),
     path("dashboard/shop/", shop.my_shop, name="my_shop"),
+    path("dashboard/shop/address/", shop.my_shop_address_check, name="my_shop_address_check"),
     path("dashboard/shop/products/", shop.my_shop_products, name="my_shop_products"),
     path("dashboard/shop/products/add/", shop.my_shop_catalogue, name="my_shop_catalogue"),
     path("dashboard/shop/products/networks/", shop.my_shop_networks, name="my_shop_networks"),

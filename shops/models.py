@@ -24,6 +24,9 @@ RESERVED_SLUGS = frozenset(
 )  # fmt: skip
 
 SHOP_SLUG_MAX_LENGTH = 40
+# The campaign label of the link made for an external product's buy button when it is added to a shop (not a link the
+# owner chose to share).
+BUY_BUTTON_CAMPAIGN = "buy button"
 SHOP_SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$"
 SHOP_SLUG_SHAPE = re.compile(SHOP_SLUG_PATTERN)
 slug_validator = RegexValidator(

@@ -7,6 +7,7 @@ from django.db.models import (
     CharField,
     Count,
     DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -20,14 +21,15 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
-from django.utils.text import slugify
 
 from core.money import ZERO
 from core.phones import phone_lookup_value
+from core.text import ascii_slug
 from networks.selectors import image_origin
 from referrals.models import Member
 from shops.couriers import Courier, courier_for
 from shops.models import (
+    BUY_BUTTON_CAMPAIGN,
     RESERVED_SLUGS,
     SHOP_SLUG_MAX_LENGTH,
     SHOP_SLUG_SHAPE,
@@ -186,21 +188,111 @@ CATALOGUE_SORTS = {
 }
 
 
-def shop_address_suggestion(*, typed: str, name: str, member=None, shop: Shop | None = None) -> str | None:
-    """A free shop address to suggest when the one typed cannot be used: the Latin letters and digits of what was
-    typed, else of the shop's name, else "shop-<invite code>" (public anyway); None if none of them is free.
-    At most three queries."""
-    candidates = [slugify(typed or ""), slugify(name or "")]
+# Tried in turn after an address that is taken or reserved: zhangxiaoming, zhangxiaoming-2, … zhangxiaoming-9.
+ADDRESS_SUFFIXES = ("", *(f"-{number}" for number in range(2, 10)))
+
+
+def _address_candidates(base: str) -> list[str]:
+    """`base` and its numbered variants, each cut to the address rules (a base under 3 characters, 李 → li, gets
+    "-shop": li-shop); [] when nothing usable is left."""
+    base = base.replace("_", "-").strip("-")
+    if not base:
+        return []
+    if len(base) < 3:
+        base = f"{base}-shop"
+    candidates = []
+    for suffix in ADDRESS_SUFFIXES:
+        candidate = base[: SHOP_SLUG_MAX_LENGTH - len(suffix)].strip("-") + suffix
+        if SHOP_SLUG_SHAPE.search(candidate) and candidate not in RESERVED_SLUGS:
+            candidates.append(candidate)
+    return candidates
+
+
+def shop_address_suggestion(*, typed: str = "", name: str = "", member=None, shop: Shop | None = None) -> str | None:
+    """A free shop address to suggest: from what was typed, else from the name (Chinese as pinyin, core.text:
+    张小明 → zhangxiaoming), else "shop-<invite code>" (public anyway); a taken or reserved one gets a number
+    (zhangxiaoming-2). None if none of them is free. One query."""
+    bases = [ascii_slug(typed), ascii_slug(name)]
     if member is not None:
-        candidates.append(f"shop-{member.invite_code.lower()}")
+        bases.append(f"shop-{member.invite_code.lower()}")
+    candidates = [candidate for base in bases for candidate in _address_candidates(base)]
+    if not candidates:
+        return None
     others = Shop.objects.exclude(pk=shop.pk) if shop is not None and shop.pk else Shop.objects.all()
-    for candidate in candidates:
-        candidate = candidate[:SHOP_SLUG_MAX_LENGTH].strip("-_").replace("_", "-")
-        if not SHOP_SLUG_SHAPE.search(candidate) or candidate in RESERVED_SLUGS:
-            continue
-        if not others.filter(slug=candidate).exists():
-            return candidate
-    return None
+    taken = set(others.filter(slug__in=candidates).values_list("slug", flat=True))
+    return next((candidate for candidate in candidates if candidate not in taken), None)
+
+
+@dataclass(frozen=True)
+class AddressCheck:
+    """Whether `address` (as it would be saved: trimmed, lower case) can be a shop's address.
+
+    status: "available", "current" (the shop's own address now), "invalid" (not the shape of an address),
+    "reserved" or "taken"; `suggestion` is a free address to offer instead (None when it is available, or when no
+    free one could be made)."""
+
+    address: str
+    status: str
+    suggestion: str | None = None
+
+    @property
+    def is_available(self) -> bool:
+        return self.status in ("available", "current")
+
+
+def shop_address_check(*, typed: str, name: str = "", member=None, shop: Shop | None = None) -> AddressCheck:
+    """Can `typed` be the address of `shop` (None: a shop about to be opened by `member`)? The same rules as
+    opening or saving the shop (the shape, the reserved words, one shop per address). At most two queries."""
+    address = (typed or "").strip().lower()
+    if shop is not None and shop.pk and address == shop.slug:
+        return AddressCheck(address, "current")
+    if not SHOP_SLUG_SHAPE.search(address):
+        status = "invalid"
+    elif address in RESERVED_SLUGS:
+        status = "reserved"
+    else:
+        others = Shop.objects.exclude(pk=shop.pk) if shop is not None and shop.pk else Shop.objects.all()
+        if not others.filter(slug=address).exists():
+            return AddressCheck(address, "available")
+        status = "taken"
+    suggestion = shop_address_suggestion(typed=address, name=name, member=member, shop=shop)
+    return AddressCheck(address, status, suggestion)
+
+
+@dataclass(frozen=True)
+class ShopProgress:
+    """How far an owner has set their shop up: products in it (the catalogue's and external networks'), and
+    whether they have made a link to share (the share page of a product or of the shop makes one; the links that
+    external products' buy buttons get by themselves do not count)."""
+
+    product_count: int
+    has_shared: bool
+
+
+def _count_per_shop(queryset):
+    return Coalesce(
+        Subquery(queryset.order_by().values("shop").annotate(count=Count("pk")).values("count")[:1]), Value(0)
+    )
+
+
+def shop_progress(shop: Shop) -> ShopProgress:
+    """One query."""
+    row = (
+        Shop.objects.filter(pk=shop.pk)
+        .values(
+            listing_count=_count_per_shop(ShopListing.objects.filter(shop=OuterRef("pk"))),
+            external_count=_count_per_shop(ExternalListing.objects.filter(shop=OuterRef("pk"))),
+            has_shared_link=Exists(
+                ShareLink.objects.filter(owner=OuterRef("owner")).exclude(
+                    external_product__isnull=False, campaign=BUY_BUTTON_CAMPAIGN
+                )
+            ),
+        )
+        .first()
+    )
+    if row is None:  # deleted meanwhile
+        return ShopProgress(product_count=0, has_shared=False)
+    return ShopProgress(product_count=row["listing_count"] + row["external_count"], has_shared=row["has_shared_link"])
 
 
 def owner_shop(member) -> Shop | None:

@@ -52,6 +52,7 @@ from shops.locks import (
     waiting_webhook_events_lock,
 )
 from shops.models import (
+    BUY_BUTTON_CAMPAIGN,
     AttributionOptions,
     BuyerBinding,
     ClickFlush,
@@ -1761,7 +1762,9 @@ def external_listing_add(*, shop: Shop, product: ExternalProduct) -> ExternalLis
             shop=shop, product=product, defaults={"position": position, "tracking_url": url}
         )
         if created:
-            listing.share_link = share_link_create(owner=shop.owner, external_product=product, campaign="buy button")
+            listing.share_link = share_link_create(
+                owner=shop.owner, external_product=product, campaign=BUY_BUTTON_CAMPAIGN
+            )
             listing.save(update_fields=["share_link"])
     return listing
 

@@ -62,6 +62,6 @@ def join(request, invite_code: str | None = None):
         if form is not None:
             login(request, user, backend=LOGIN_BACKEND)
         messages.success(request, _("Welcome! You have joined."))
-        return redirect("members:dashboard")
+        return redirect("members:my_shop")  # a new member has no shop: straight to opening their free one
     context["form"] = form
     return render(request, "members/join.html", context)

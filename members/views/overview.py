@@ -17,8 +17,10 @@ from core.money import ZERO, format_money
 from members.decorators import member_required
 from members.links import invite_url
 from members.selectors import (
+    FIRST_RUN_PRODUCTS,
     commission_levels_in_force,
     member_dashboard_stats,
+    member_first_run,
     member_team_level_sales,
     month_bounds,
     team_levels_for,
@@ -41,12 +43,15 @@ def dashboard(request):
         # The embedded default runs no beat: flush the in-process click counter so the figures are current.
         clicks_flush()
     stats = member_dashboard_stats(member, timezone.localdate())
+    shop = owner_shop(member)
     return render(
         request,
         "members/dashboard.html",
         {
             "member": member,
-            "shop": owner_shop(member),
+            "shop": shop,
+            "first_run": member_first_run(shop),
+            "first_run_products": FIRST_RUN_PRODUCTS,
             "invite_url": invite_url(member),
             "team_size": member_team_size(member),
             # by parent link: django-mptt's get_children() misses invitees not yet placed in the nested sets

@@ -3,26 +3,28 @@ to pick from, and products of external affiliate networks (issue #12)."""
 
 import copy
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from commissions.selectors import earning_terms_in_force, external_earning
 from core.csp import allow_images_from
 from core.forms import add_service_errors
 from core.money import format_rate
+from core.ratelimit import rate_limit_exceeded
 from members.decorators import member_required
-from members.forms import ShopForm
+from members.forms import ShopForm, address_check_message
 from members.sharing import product_earning
 from networks import selectors as network_selectors
 from networks.services import NetworkError
 from shops import selectors
-from shops.models import Category, Shop
+from shops.models import SHOP_SLUG_MAX_LENGTH, Category, Shop
 from shops.services import (
     ShopError,
     external_listing_add,
@@ -50,8 +52,18 @@ def my_shop(request):
         request.POST if request.method == "POST" else None,
         request.FILES if request.method == "POST" else None,
         instance=copy.copy(shop) if shop else None,
+        initial=None if shop else _new_shop_initial(member),
         member=member,
     )
+    # The address is checked as it is typed (static/js/shop-address.js); without script the POST checks it.
+    form.fields["slug"].widget.attrs.update(
+        {
+            "data-check-url": reverse("members:my_shop_address_check"),
+            "aria-describedby": f"{form['slug'].auto_id}_helptext address-check",
+        }
+    )
+    if shop is None and request.method == "GET":
+        form.fields["slug"].widget.attrs["data-check-now"] = ""  # say at once that the suggested address is free
     if request.method == "POST" and form.is_valid():
         fields = form.shop_fields()
         try:
@@ -69,6 +81,40 @@ def my_shop(request):
         "members/my_shop.html",
         {"shop": shop, "form": form, "listing_count": shop.listings.count() if shop else 0, "tab": "details"},
         status=400 if form.errors else 200,
+    )
+
+
+def _new_shop_initial(member) -> dict:
+    """The open-shop form filled in for a new member, so one tap opens the shop: "<name>'s shop" at an address
+    made from their name (Chinese as pinyin), else from their invite code; both editable."""
+    name = member.user.get_full_name().strip()
+    return {
+        "name": _("%(name)s's shop") % {"name": name} if name else _("My shop"),
+        "slug": selectors.shop_address_suggestion(name=name, member=member) or "",
+    }
+
+
+@member_required
+@require_GET
+def my_shop_address_check(request):
+    """Can the address typed (?address=) be the member's shop's? JSON {available, message, suggestion} for the
+    open-shop page's check as the member types (static/js/shop-address.js). Counted per member:
+    settings.RATE_LIMIT_SHOP_ADDRESS_CHECK, then 429 with Retry-After."""
+    member = request.member
+    retry_after = rate_limit_exceeded("shop_address_check", str(member.pk), settings.RATE_LIMIT_SHOP_ADDRESS_CHECK)
+    if retry_after:
+        response = JsonResponse(
+            {"available": None, "message": _("Too many checks in a row. Wait a moment."), "suggestion": None},
+            status=429,
+        )
+        response["Retry-After"] = str(retry_after)
+        return response
+    typed = request.GET.get("address", "")[: SHOP_SLUG_MAX_LENGTH + 20]
+    check = selectors.shop_address_check(
+        typed=typed, name=request.GET.get("name", "")[:100], member=member, shop=selectors.owner_shop(member)
+    )
+    return JsonResponse(
+        {"available": check.is_available, "message": address_check_message(check), "suggestion": check.suggestion}
     )
 
 
@@ -179,8 +225,9 @@ def my_shop_catalogue(request):
             messages.success(request, _("“%(title)s” is no longer in your shop.") % {"title": listing.product.title})
         else:
             return HttpResponseBadRequest(_("Unknown action."))
-        # Back to the same search, filter and page the owner was on (the form posts to this very URL).
-        return redirect(request.get_full_path())
+        # Back to the same search, filter and page the owner was on (the form posts to this very URL), scrolled to
+        # the product: adding the next one, or sharing this one, is the next tap.
+        return redirect(f"{request.get_full_path()}#product-{listing.product_id if action == 'remove' else target}")
     search = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
     try:
         category_id = int(request.GET.get("category") or 0) or None

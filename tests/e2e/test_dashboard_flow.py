@@ -150,7 +150,7 @@ def test_a_new_member_opens_a_shop_shares_it_and_sees_the_commission(live_server
     owner.get_by_label(text["password1"], exact=True).fill(PASSWORD)
     owner.get_by_label(text["password2"], exact=True).fill(PASSWORD)
     owner.get_by_role("button", name=text["join"]).click()
-    owner.wait_for_url(f"**{reverse('members:dashboard')}")
+    owner.wait_for_url(f"**{reverse('members:my_shop')}")  # a new member is asked to open their shop first (#23)
     member = Member.objects.get(user__email=email)
     assert member.parent_id == sponsor.pk
 

@@ -41,7 +41,9 @@ SVG = "{http://www.w3.org/2000/svg}"
 # sales, my earnings per level and status.
 # 11, plus the member lookup of members.decorators.suspended_refused (a suspended member gets the 403 page), which
 # the URLconf puts in front of the dashboard because the view looks the member up itself.
-OVERVIEW_QUERIES = 13  # +1: the unread notifications in the header (#22)
+# +1: the unread notifications in the header (#22); +1: the first-run steps of a member with a shop, its products
+# and whether they shared one, in one query (#23; a member without a shop costs none)
+OVERVIEW_QUERIES = 14
 TEAM_QUERIES = 9  # +1: the unread notifications in the header, +1 the earnings by level (#22)
 
 

@@ -38,7 +38,7 @@ def test_sign_up_through_invite_link_joins_under_sponsor_and_signs_in(client):
     response = client.post(reverse("members:join_with_code", args=[sponsor.invite_code]), signup_data())
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("members:dashboard")
+    assert response["Location"] == reverse("members:my_shop")  # a new member opens their free shop first (#23)
     member = Member.objects.get(user__email="new.person@example.com")
     assert member.parent_id == sponsor.pk
     assert member.join_source == Member.JoinSource.INVITE

@@ -306,7 +306,7 @@ def test_owner_adds_and_removes_products_from_the_catalogue_page(client):
     added = client.post(here, {"action": "add", "id": tea.pk})
     again = client.post(here, {"action": "add", "id": tea.pk})
 
-    assert (added.status_code, added["Location"]) == (302, here)
+    assert (added.status_code, added["Location"]) == (302, f"{here}#product-{tea.pk}")  # back to the same row
     assert again.status_code == 302
     listing = ShopListing.objects.get(shop=shop)
     assert listing.product == tea

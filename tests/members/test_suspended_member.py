@@ -60,6 +60,7 @@ CLOSED_PAGES = [
     "members:team",
     "members:links",
     "members:my_shop",
+    "members:my_shop_address_check",
     "members:my_shop_products",
     "members:my_shop_catalogue",
     "members:orders",
