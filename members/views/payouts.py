@@ -170,7 +170,7 @@ def statement(request):
     return render(
         request,
         "members/payout_statement.html",
-        {"lines": lines, "closing": lines[-1].balance if lines else ZERO},
+        {"member": member, "lines": lines, "closing": lines[-1].balance if lines else ZERO},
     )
 
 

@@ -1,5 +1,5 @@
 // Every page (templates/_head.html): the language menu switches on change (its button stays for pages without
-// JavaScript), and a toast can be closed. No inline script anywhere: the CSP refuses it.
+// JavaScript), a toast can be closed, and a [data-print] button prints the page (statements). No inline script anywhere: the CSP refuses it.
 (function () {
   "use strict";
   function ready(fn) {
@@ -11,6 +11,9 @@
       if (!select) return;
       form.classList.add("auto");
       select.addEventListener("change", function () { form.submit(); });
+    });
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
     });
     var close = document.documentElement.lang && document.documentElement.lang.indexOf("zh") === 0 ? "关闭" : "Close";
     document.querySelectorAll(".messages li").forEach(function (item) {
