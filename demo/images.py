@@ -241,20 +241,21 @@ SHAPES: dict[str, Callable] = {
 def product_picture(title: str, colour: Colour, shape: str) -> bytes:
     """The demo picture of the product called `title`, as JPEG bytes: the same arguments give the same bytes."""
     seed = zlib.crc32(title.encode())
+    # The soft background is made at the final size (cheap) and scaled up once; only the object needs the big canvas.
     light, deep = mix(colour, WHITE, 0.9), mix(colour, WHITE, 0.68)
     corners = Image.new("RGB", (2, 2))
     corners.putdata([light, mix(light, deep, 0.5), mix(light, deep, 0.5), deep])
-    picture = corners.resize((S, S), Image.Resampling.BILINEAR)  # a soft diagonal gradient
-    draw = ImageDraw.Draw(picture)
-    draw.ellipse((260, 240, 1340, 1320), fill=mix(colour, WHITE, 0.8))
+    background = corners.resize((SIZE, SIZE), Image.Resampling.BILINEAR)  # a soft diagonal gradient
+    ImageDraw.Draw(background).ellipse((130, 120, 670, 660), fill=mix(colour, WHITE, 0.8))
+    # A soft shadow under the object, blurred on a small canvas (blurring a big one costs ten times as much).
+    small = SIZE // 8
+    shadow = Image.new("L", (small, small), 0)
+    ImageDraw.Draw(shadow).ellipse((small * 0.27, small * 0.74, small * 0.73, small * 0.82), fill=110)
+    shadow = shadow.filter(ImageFilter.GaussianBlur(2)).resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+    background.paste(mix(colour, BLACK, 0.55), (0, 0), shadow)
 
-    # A soft shadow under the object, blurred on a small canvas (blurring the big one costs ten times as much).
-    shadow = Image.new("L", (S // 8, S // 8), 0)
-    ImageDraw.Draw(shadow).ellipse((S // 8 * 0.27, S // 8 * 0.74, S // 8 * 0.73, S // 8 * 0.82), fill=110)
-    shadow = shadow.filter(ImageFilter.GaussianBlur(4)).resize((S, S), Image.Resampling.BILINEAR)
-    picture.paste(mix(colour, BLACK, 0.55), (0, 0), shadow)
-
+    picture = background.resize((S, S), Image.Resampling.BILINEAR)
     SHAPES.get(shape, _box)(ImageDraw.Draw(picture), colour, seed)
     buffer = BytesIO()
-    picture.resize((SIZE, SIZE), Image.Resampling.LANCZOS).save(buffer, format="JPEG", quality=86, optimize=True)
+    picture.reduce(SCALE).save(buffer, format="JPEG", quality=86, optimize=True)
     return buffer.getvalue()
