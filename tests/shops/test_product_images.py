@@ -184,3 +184,17 @@ def test_every_template_that_showed_a_picture_uses_the_include():
         if re.search(r"<img[^>]+src=\"\{\{ *[\w.]*(image|logo)\.url", line) or 'class="noimg"' in line
     ]
     assert offenders == []
+
+
+def test_my_shop_lists_show_row_thumbnails_and_the_placeholder(client):
+    pictured, bare = _product_with_picture(800, title="Alpha tea"), ProductFactory(title="Beta tea")
+    shop = shop_with_products(pictured, bare)
+    client.force_login(shop.owner.user)
+
+    for name in ("members:my_shop_products", "members:my_shop_catalogue"):
+        html = client.get(reverse(name)).content.decode()
+
+        assert "css/images.css" in html
+        img = _img(html[html.index('class="items"') :])
+        assert 'alt="Alpha tea"' in img and 'sizes="56px"' in img and " 80w" in img and " 160w" in img
+        assert 'role="img" aria-label="Beta tea"' in html
