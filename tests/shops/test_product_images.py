@@ -13,7 +13,7 @@ from PIL import Image
 
 from core import thumbnails
 from core.thumbnails import responsive_image
-from shops.models import Product
+from shops.models import Product, ProductMaterial
 from tests.factories import ProductFactory, shop_with_products
 
 pytestmark = pytest.mark.django_db
@@ -198,3 +198,22 @@ def test_my_shop_lists_show_row_thumbnails_and_the_placeholder(client):
         img = _img(html[html.index('class="items"') :])
         assert 'alt="Alpha tea"' in img and 'sizes="56px"' in img and " 80w" in img and " 160w" in img
         assert 'role="img" aria-label="Beta tea"' in html
+
+
+def test_the_share_page_shows_the_product_and_its_material_pictures_as_thumbnails(client):
+    product = _product_with_picture(800, title="Alpha tea")
+    material = ProductMaterial(product=product, position=1)
+    material.image.save("poster.png", _png(1000), save=False)
+    material.save()
+    shop = shop_with_products(product)
+    client.force_login(shop.owner.user)
+    client.post(reverse("members:share_product", args=[product.pk]), {"action": "add"})
+
+    html = client.get(reverse("members:share_product", args=[product.pk])).content.decode()
+
+    head = _img(html)
+    assert 'sizes="72px"' in head and 'alt="Alpha tea"' in head and 'fetchpriority="high"' in head
+    materials = html[html.index('id="share-materials"') :]
+    picture = _img(materials)
+    assert 'sizes="(min-width: 24rem) 320px, 100vw"' in picture and " 640w" in picture
+    assert f'href="{material.image.url}" download' in materials  # saving keeps the original
