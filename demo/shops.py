@@ -4,11 +4,11 @@ Idempotent: categories are keyed on name, products on title, shops on their owne
 orders are only placed while the demo shop has none. Every order moves through the services, as in production.
 """
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from io import BytesIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,9 +17,10 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils.text import slugify
-from PIL import Image, ImageDraw, ImageFont
 
 from core.site_url import absolute_url
+from core.thumbnails import thumbnails_make
+from demo.images import product_picture
 from referrals.models import Member
 from shops.models import Category, ExternalListing, Order, OrderEvent, Payment, Product, Refund, Shop
 from shops.payments.sandbox import build_webhook
@@ -38,7 +39,7 @@ from shops.services import (
 )
 
 DEMO_SHOP_SLUG = "demo"
-IMAGE_SIZE = 480
+DEMO_IMAGE_DIR = "products/demo"
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,37 @@ class DemoProduct:
     description: str
 
 
-# Category name → image background colour.
+# Category name → the colour of its products' pictures.
 CATEGORIES = {
     "Tea": (46, 125, 50),
     "Snacks": (230, 126, 34),
     "Home & Kitchen": (41, 98, 155),
     "Beauty": (194, 24, 91),
     "Digital": (69, 90, 100),
+}
+
+# What each product's picture shows (demo.images.SHAPES); a product not named here gets its category's.
+PICTURES = {
+    "West Lake Longjing green tea 250 g": "tin",
+    "Anxi Tieguanyin oolong tea 500 g": "pouch",
+    "Yunnan Pu'er ripe tea cake 357 g": "cake",
+    "Sichuan spicy beef jerky 200 g": "pouch-window",
+    "Daily mixed nuts, 30 packs": "box",
+    "Guangzhou wife cakes, box of 8": "box-gift",
+    "Jingdezhen porcelain tea set, 6 cups": "cup",
+    "Bamboo steamer, 2 tiers, 26 cm": "steamer",
+    "Hangzhou mulberry silk pillowcase": "pillow",
+    "Camellia oil hand cream 50 ml": "tube",
+    "Rice water facial masks, 10 sheets": "sachet",
+    "65 W GaN USB-C fast charger": "charger",
+    "Bluetooth earbuds with charging case": "earbuds",
+}
+CATEGORY_PICTURES = {
+    "Tea": "tin",
+    "Snacks": "pouch-window",
+    "Home & Kitchen": "box",
+    "Beauty": "tube",
+    "Digital": "charger",
 }
 
 PRODUCTS = [
@@ -112,23 +137,25 @@ BUYERS = [
 ]
 
 
-def _initials(title: str) -> str:
-    words = [word for word in title.replace("-", " ").split() if word[:1].isalpha()]
-    return "".join(word[0].upper() for word in words[:2]) or "?"
-
-
-def _product_image(title: str, colour: tuple[int, int, int]) -> ContentFile:
-    """A coloured square with the product's initials, as PNG."""
-    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), colour)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=IMAGE_SIZE // 3)
-    text = _initials(title)
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    position = ((IMAGE_SIZE - (right - left)) / 2 - left, (IMAGE_SIZE - (bottom - top)) / 2 - top)
-    draw.text(position, text, fill=(255, 255, 255), font=font)
-    buffer = BytesIO()
-    image.save(buffer, format="PNG")
-    return ContentFile(buffer.getvalue())
+def _picture_add(product: Product, item: DemoProduct) -> None:
+    """Give `product` its drawn picture (demo.images) at a fixed name: a second run, or a fresh database over the same
+    media, finds the file and writes nothing. A picture staff uploaded is kept; the lettered tile older demos drew is
+    replaced (and its file removed)."""
+    slug = slugify(item.title)
+    name = f"{DEMO_IMAGE_DIR}/{slug}.jpg"
+    current = product.image.name or ""
+    if current == name:
+        return
+    if current and not re.fullmatch(rf"products/{re.escape(slug)}(_[A-Za-z0-9]{{7}})?\.png", current):
+        return
+    storage = product.image.storage
+    if not storage.exists(name):
+        shape = PICTURES.get(item.title, CATEGORY_PICTURES.get(item.category, "box"))
+        name = storage.save(name, ContentFile(product_picture(item.title, CATEGORIES[item.category], shape)))
+    if current and storage.exists(current):
+        storage.delete(current)
+    product.image.name = name
+    product.save(update_fields=["image"])
 
 
 def _catalogue() -> list[Product]:
@@ -148,8 +175,8 @@ def _catalogue() -> list[Product]:
                 "commission_rate": item.commission_rate,
             },
         )
-        if not product.image:
-            product.image.save(f"{slugify(item.title)}.png", _product_image(item.title, CATEGORIES[item.category]))
+        _picture_add(product, item)
+        thumbnails_make(product.image)  # the shop's first page need not make them
         products.append(product)
     return products
 

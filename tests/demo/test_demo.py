@@ -71,13 +71,13 @@ def test_demo_builds_a_storefront_with_orders_in_every_state(tmp_path):
 def test_running_the_demo_twice_adds_nothing_to_the_storefront(tmp_path):
     call_command("demo", stdout=StringIO())
     counts = _storefront_counts()
-    images = sorted(path.name for path in (tmp_path / "products").iterdir())
+    images = sorted(str(path) for path in tmp_path.rglob("*"))  # the pictures and their thumbnails
 
     output = StringIO()
     call_command("demo", stdout=output)
 
     assert _storefront_counts() == counts
-    assert sorted(path.name for path in (tmp_path / "products").iterdir()) == images
+    assert sorted(str(path) for path in tmp_path.rglob("*")) == images
     assert "0 new orders" in output.getvalue()
 
 
