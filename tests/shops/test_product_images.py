@@ -42,7 +42,7 @@ def _render(source: str, **context) -> str:
 
 
 def _img(html: str) -> str:
-    found = re.search(r"<img [^>]*>", html)
+    found = re.search(r"<img [^>]*class=\"pimg[^>]*>", html)
     assert found, html
     return found.group(0)
 
