@@ -18,9 +18,12 @@ Platform account), else to the openid. This binding is only a way to log in: the
 payouts (payouts, the official account's snsapi_base openid) is kept apart and never changed from here.
 """
 
+import json
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.providers.base import AuthProcess
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView
 from allauth.socialaccount.providers.weixin.client import WeixinOAuth2Client
 from allauth.socialaccount.providers.weixin.views import WeixinOAuth2Adapter
@@ -107,9 +110,22 @@ class WeChatLoginAdapter(WeixinOAuth2Adapter):
         return client
 
     def complete_login(self, request, app, token, **kwargs):
-        sociallogin = super().complete_login(request, app, token, **kwargs)
-        data = sociallogin.account.extra_data
-        unionid = data.get("unionid") or kwargs.get("response", {}).get("unionid")
+        """Who the person is (/sns/userinfo), as allauth's adapter asks, but read as UTF-8 JSON: WeChat sends
+        "application/json; encoding=utf-8" with no charset, and allauth's re-decoding of the nickname mangles
+        Chinese names. Bound to the unionid when WeChat gives one, else the openid."""
+        response = kwargs.get("response") or {}
+        params = {"access_token": token.token, "openid": response.get("openid", ""), "lang": "zh_CN"}
+        with get_social_adapter().get_requests_session() as session:
+            answer = session.get(self.profile_url, params=params)
+            answer.raise_for_status()
+        try:
+            data = json.loads(answer.content.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise OAuth2Error("WeChat's userinfo is not JSON") from None
+        if not isinstance(data, dict) or data.get("errcode") or not data.get("openid"):
+            raise OAuth2Error(f"WeChat refused the userinfo ({data.get('errcode') if isinstance(data, dict) else '?'})")
+        sociallogin = self.get_provider().sociallogin_from_response(request, data)
+        unionid = data.get("unionid") or response.get("unionid")
         if unionid:
             sociallogin.account.uid = unionid  # one person across the QR and the in-WeChat apps
         return sociallogin
