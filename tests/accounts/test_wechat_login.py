@@ -11,7 +11,10 @@ import requests
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 
+from config.settings import env_secret
 from referrals.models import Member
+from shops.management.commands.payment_gateways_fake import write_settings
+from shops.payments.fakes import PaymentGatewaysFake
 from shops.payments.fakes.common import LoopbackServer, Response
 from shops.payments.fakes.wechat_oauth import WeChatOAuthFake
 from tests.factories import PASSWORD, MemberFactory
@@ -305,3 +308,26 @@ def test_the_login_page_offers_wechat_when_configured(live_server, wechat):
     page = Browser(live_server.url).get("/login/").text
 
     assert "Log in with WeChat" in page and "Log in with a code by SMS" in page
+
+
+def test_make_runs_payment_fakes_turn_wechat_login_on(live_server, settings, monkeypatch, tmp_path):
+    """`make run PAYMENTS_FAKE=1`: the settings the fakes' command writes make the QR login work against them."""
+    with PaymentGatewaysFake() as gateways:
+        values = write_settings(gateways, tmp_path / "env")
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        for name in [n for n in values if n.startswith("WECHAT_LOGIN_")]:
+            setting = name.removesuffix("_FILE")
+            setattr(settings, setting, env_secret(setting) if name.endswith("_FILE") else values[name])
+        settings.SOCIALACCOUNT_PROVIDERS = {
+            "weixin": {
+                "APPS": [{"client_id": settings.WECHAT_LOGIN_WEB_APPID, "secret": settings.WECHAT_LOGIN_WEB_SECRET}]
+            }
+        }
+        gateways.wechatpay.oauth.user = "mallory"
+        browser = Browser(live_server.url)
+
+        landed = log_in_with_wechat(browser)
+
+    assert landed.status_code == 302
+    assert SocialAccount.objects.get().uid == gateways.wechatpay.oauth.unionid_for("mallory")
