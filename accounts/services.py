@@ -16,6 +16,7 @@ from accounts.locks import user_lock
 from accounts.models import ApiToken
 
 WECHAT_PROVIDER = "weixin"  # allauth's provider id (accounts.wechat_login)
+LOGIN_AT_SESSION_KEY = "login_at"  # when this session last logged in (accounts.signals)
 
 
 class AccountError(Exception):

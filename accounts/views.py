@@ -1,3 +1,7 @@
+import functools
+import time
+from urllib.parse import urlencode
+
 from allauth.socialaccount.models import SocialAccount
 from allauth.socialaccount.providers.base import AuthProcess
 from django import forms
@@ -20,6 +24,7 @@ from accounts.forms import CodeForm, LoginForm, PhoneForm, ProfileForm
 from accounts.login_codes import BIND, LOGIN
 from accounts.models import ApiToken
 from accounts.services import (
+    LOGIN_AT_SESSION_KEY,
     WECHAT_PROVIDER,
     AccountError,
     token_create,
@@ -179,6 +184,22 @@ def wechat_login(request):
 # --- Ways to log in --------------------------------------------------------------------------------------------
 
 
+def recent_login_required(view):
+    """Adding or removing a way to log in needs a login in this session within LOGIN_RECENT_SECONDS: a browser left
+    signed in must not be enough to bind someone else's phone or WeChat and unbind the owner's ("sudo mode").
+    Otherwise: the login page (any way in), then back here."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        login_at = request.session.get(LOGIN_AT_SESSION_KEY, 0)
+        if time.time() - login_at > settings.LOGIN_RECENT_SECONDS:
+            messages.info(request, _("For your safety, log in again to change the ways you log in."))
+            return redirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': reverse('accounts:logins')})}")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 @login_required
 @require_http_methods(["GET"])
 def logins(request):
@@ -198,6 +219,7 @@ def logins(request):
 @sensitive_post_parameters("code", "phone")
 @login_required
 @require_http_methods(["GET", "POST"])
+@recent_login_required
 def logins_phone(request):
     """Add (or change to) a phone number proven by a code sent to it."""
     context = {"minutes": max(1, settings.LOGIN_CODE_SECONDS // 60)}
@@ -223,6 +245,7 @@ def logins_phone(request):
 
 @login_required
 @require_POST
+@recent_login_required
 def logins_phone_unbind(request):
     try:
         user_unbind_phone(user=request.user)
@@ -235,6 +258,7 @@ def logins_phone_unbind(request):
 
 @login_required
 @require_POST
+@recent_login_required
 def logins_wechat_bind(request):
     """Bind WeChat: WeChat's page, then back to the list (allauth's "connect": an identity bound to another account
     is refused, never merged)."""
@@ -245,6 +269,7 @@ def logins_wechat_bind(request):
 
 @login_required
 @require_POST
+@recent_login_required
 def logins_wechat_unbind(request, account_id: int):
     try:
         user_unbind_wechat(user=request.user, account_id=account_id)

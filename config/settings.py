@@ -727,6 +727,8 @@ RATE_LIMIT_LOGIN_CODE = env.str("RATE_LIMIT_LOGIN_CODE", default="5/hour")
 RATE_LIMIT_LOGIN_CODE_IP = env.str("RATE_LIMIT_LOGIN_CODE_IP", default="20/hour")
 LOGIN_CODE_SECONDS = env.int("LOGIN_CODE_SECONDS", default=300)
 LOGIN_CODE_ATTEMPTS = env.int("LOGIN_CODE_ATTEMPTS", default=5)
+# Adding or removing a way to log in (a phone, WeChat) needs a login in the same session within this many seconds.
+LOGIN_RECENT_SECONDS = env.int("LOGIN_RECENT_SECONDS", default=900)
 
 # --- Logging in with WeChat (django-allauth's weixin provider; accounts/wechat_login.py, docs/accounts.md) --------
 # Two WeChat apps can sign people in: the Open Platform website app (网站应用: the QR code on a desktop browser,

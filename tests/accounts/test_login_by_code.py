@@ -286,3 +286,35 @@ def test_the_ways_to_log_in_page_needs_a_login(client):
     response = client.get("/account/logins/")
 
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def _login_long_ago(client) -> None:
+    session = client.session
+    session["login_at"] = int(time.time()) - 15 * 60 - 1
+    session.save()
+
+
+def test_adding_a_phone_needs_a_recent_login(client):
+    client.force_login(MemberFactory().user)
+    _login_long_ago(client)
+
+    response = _ask(client, PHONE, url="/account/logins/phone/")
+
+    assert response.status_code == 302 and response["Location"] == "/login/?next=%2Faccount%2Flogins%2F"
+    assert sms.outbox == []
+
+
+def test_removing_a_phone_needs_a_recent_login_and_a_new_login_gives_it(client, holder):
+    client.force_login(holder)
+    _login_long_ago(client)
+
+    refused = client.post("/account/logins/phone/remove/")
+    holder.refresh_from_db()
+    phone_after_refusal = holder.phone
+    client.post("/login/", {"username": holder.email, "password": PASSWORD})
+    client.post("/account/logins/phone/remove/")
+
+    assert refused.status_code == 302 and refused["Location"].startswith("/login/")
+    assert phone_after_refusal == PHONE
+    holder.refresh_from_db()
+    assert holder.phone is None

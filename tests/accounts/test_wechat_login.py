@@ -331,3 +331,15 @@ def test_make_runs_payment_fakes_turn_wechat_login_on(live_server, settings, mon
 
     assert landed.status_code == 302
     assert SocialAccount.objects.get().uid == gateways.wechatpay.oauth.unionid_for("mallory")
+
+
+def test_binding_wechat_needs_a_recent_login(live_server, wechat, client):
+    user = MemberFactory().user
+    client.force_login(user)
+    session = client.session
+    session["login_at"] = 0
+    session.save()
+
+    response = client.post("/account/logins/wechat/bind/")
+
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
