@@ -30,6 +30,7 @@ from allauth.socialaccount.providers.weixin.views import WeixinOAuth2Adapter
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
@@ -158,6 +159,10 @@ class AccountAdapter(DefaultAccountAdapter):
         # allauth would pick the first backend that has get_user, which is the lockout check (it finds no one).
         user.backend = LOGIN_BACKEND
         super().login(request, user)
+
+    def respond_user_inactive(self, request, user):
+        # allauth would redirect to its own "account inactive" page, which is not mounted here.
+        return render(request, "accounts/wechat_error.html", {"problem": _("This account is inactive.")}, status=403)
 
     def populate_username(self, request, user) -> None:
         return None  # no username on our User

@@ -343,3 +343,15 @@ def test_binding_wechat_needs_a_recent_login(live_server, wechat, client):
     response = client.post("/account/logins/wechat/bind/")
 
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_an_inactive_account_is_not_logged_in_with_wechat(live_server, wechat):
+    wechat.user = "nina"
+    log_in_with_wechat(Browser(live_server.url))
+    get_user_model().objects.update(is_active=False)
+    browser = Browser(live_server.url)
+
+    answer = log_in_with_wechat(browser)
+
+    assert answer.status_code == 403 and "This account is inactive." in answer.text
+    assert browser.is_signed_in_as() is None
