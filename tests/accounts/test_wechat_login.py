@@ -12,6 +12,7 @@ from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 
 from config.settings import env_secret
+from payouts.models import PayoutAccount
 from referrals.models import Member
 from shops.management.commands.payment_gateways_fake import write_settings
 from shops.payments.fakes import PaymentGatewaysFake
@@ -355,3 +356,20 @@ def test_an_inactive_account_is_not_logged_in_with_wechat(live_server, wechat):
 
     assert answer.status_code == 403 and "This account is inactive." in answer.text
     assert browser.is_signed_in_as() is None
+
+
+def test_binding_and_unbinding_wechat_login_never_touches_the_payout_payee(live_server, wechat):
+    member = MemberFactory()
+    payee = PayoutAccount.objects.create(
+        member=member, method="wechat", holder_name="王芳", wechat_openid="oPAYEE0000000000000000000000"
+    )
+    before = PayoutAccount.objects.filter(pk=payee.pk).values().get()
+    browser = signed_in(live_server, member.user)
+    wechat.user = "olga"
+    browser.get(browser.wechat_sends_back(browser.to_wechat("/account/logins/wechat/bind/", page="/account/logins/")))
+    account = SocialAccount.objects.get(user=member.user)
+
+    browser.post(f"/account/logins/wechat/{account.pk}/unbind/", page="/account/logins/")
+
+    assert not SocialAccount.objects.filter(pk=account.pk).exists()
+    assert PayoutAccount.objects.filter(pk=payee.pk).values().get() == before
