@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 SANDBOX_PORT ?= 8765
 # `make run PAYMENTS_FAKE=1 PAYMENT_PROVIDER=alipay`: the local WeChat Pay and Alipay fakes run beside the server and
-# their settings are exported to it (docs/payments.md).
+# their settings are exported to it (docs/payments.md); they serve WeChat's OAuth too, which turns "Log in with WeChat"
+# on against the fake (docs/accounts.md). Codes by SMS are in the server's log (the console SMS backend).
 PAYMENTS_FAKE ?=
 PAYMENTS_FAKE_PORT ?= 8770
 PAYMENTS_FAKE_ENV := var/payment-gateways-fake/env

@@ -1,3 +1,5 @@
+from allauth.account.models import EmailAddress
+from allauth.socialaccount.models import SocialApp, SocialToken
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
@@ -91,3 +93,12 @@ class ApiTokenAdmin(ReadOnlyAdmin):
         self.message_user(
             request, ngettext("Revoked %d token.", "Revoked %d tokens.", revoked) % revoked, messages.SUCCESS
         )
+
+
+# django-allauth registers its models in the admin. Only the WeChat bindings (SocialAccount) are of use to staff:
+# WeChat's app credentials come from settings (SOCIALACCOUNT_PROVIDERS; a SocialApp row would be a second app and
+# break the login), WeChat's tokens are not stored (SOCIALACCOUNT_STORE_TOKENS = False), and allauth's email
+# addresses are not used (the email is the User's own column).
+for model in (SocialApp, SocialToken, EmailAddress):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)

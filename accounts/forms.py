@@ -19,6 +19,10 @@ class SignUpForm(BaseUserCreationForm):
         model = get_user_model()
         fields = ("email", "first_name", "phone")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].required = True  # this form signs up by email; phone and WeChat have their own
+
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if get_user_model().objects.filter(email__iexact=email).exists():
@@ -75,6 +79,8 @@ class ProfileForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["first_name"].required = True
+        # Someone who signed up by phone or WeChat may have no email yet; one on file may be changed, not cleared.
+        self.fields["email"].required = bool(self.instance.email)
         # Remember what is on file now: the instance itself is overwritten during validation.
         self.saved_email = self.instance.email
         self.saved_phone = self.instance.phone
@@ -88,8 +94,10 @@ class ProfileForm(forms.ModelForm):
             raise forms.ValidationError(_("Enter your name."), code="required")
         return first_name
 
-    def clean_email(self) -> str:
-        email = get_user_model().objects.normalize_email(self.cleaned_data["email"].strip()).lower()
+    def clean_email(self) -> str | None:
+        email = get_user_model().objects.normalize_email((self.cleaned_data.get("email") or "").strip()).lower()
+        if not email:
+            return None
         if self._others().filter(email__iexact=email).exists():
             raise forms.ValidationError(_("Another account already uses this email address."), code="unique")
         return email
@@ -113,3 +121,46 @@ class ProfileForm(forms.ModelForm):
             elif not self.instance.check_password(password):
                 self.add_error("current_password", _("Your current password is not correct."))
         return cleaned_data
+
+
+class PhoneForm(forms.Form):
+    """The phone a code is sent to (any usual spelling; cleaned to E.164)."""
+
+    phone = PhoneNumberField(label=_("Phone number"))
+
+
+class PhoneSignUpForm(PhoneForm):
+    """Signing up by phone: the name, and the phone the code goes to (2 typed fields, then the code)."""
+
+    first_name = forms.CharField(
+        label=_("Your name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+
+    field_order = ("first_name", "phone")
+
+    def clean_first_name(self) -> str:
+        first_name = self.cleaned_data["first_name"].strip()
+        if not first_name:
+            raise forms.ValidationError(_("Enter your name."), code="required")
+        return first_name
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from the SMS"),
+        min_length=6,
+        max_length=6,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]{6}", "maxlength": "6"}
+        ),
+        error_messages={
+            "min_length": _("The code has 6 digits."),
+            "max_length": _("The code has 6 digits."),
+        },
+    )
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].strip()
+        if not code.isdigit():
+            raise forms.ValidationError(_("The code has 6 digits."), code="invalid")
+        return code

@@ -7,10 +7,10 @@ from django.utils.translation import gettext_lazy as _
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **extra_fields):
-        if not email:
-            raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+    def _create_user(self, email: str | None, password: str | None, **extra_fields):
+        if not email and not extra_fields.get("phone"):
+            raise ValueError("An email address or a phone number is required.")
+        user = self.model(email=self.normalize_email(email).lower() or None if email else None, **extra_fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -29,10 +29,12 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractUser):
-    """A person who signs in: by email, or by phone number when one is on file."""
+    """A person who signs in: by email and password, by phone number (with the password or a code by SMS), or with
+    WeChat (allauth's SocialAccount rows). Someone who signed up by phone or WeChat may have no email (None, not "":
+    the unique constraint lets any number of NULLs through)."""
 
     username = None
-    email = models.EmailField(_("email address"), unique=True)
+    email = models.EmailField(_("email address"), unique=True, null=True, blank=True)
     phone = models.CharField(_("phone number"), max_length=20, unique=True, null=True, blank=True)
 
     USERNAME_FIELD = "email"
@@ -48,11 +50,11 @@ class User(AbstractUser):
         ]
 
     def __str__(self) -> str:
-        return self.get_full_name() or self.email
+        return self.get_full_name() or self.email or self.phone or f"#{self.pk}"
 
     def clean(self) -> None:
         super().clean()
-        self.email = self.__class__.objects.normalize_email(self.email).lower()
+        self.email = self.__class__.objects.normalize_email(self.email).lower() or None if self.email else None
         if self.phone == "":
             self.phone = None
 

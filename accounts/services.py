@@ -5,12 +5,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from allauth.socialaccount.models import SocialAccount
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.locks import user_lock
 from accounts.models import ApiToken
+
+WECHAT_PROVIDER = "weixin"  # allauth's provider id (accounts.wechat_login)
+LOGIN_AT_SESSION_KEY = "login_at"  # when this session last logged in (accounts.signals)
 
 
 class AccountError(Exception):
@@ -23,6 +29,13 @@ def user_update_profile(*, user, first_name: str, email: str, phone: str | None)
     Only those three columns are written, so a password changed meanwhile is never put back. Raises AccountError
     when another account took the email or phone between validation and this save (the unique constraints).
     """
+    if (
+        not phone
+        and user.phone
+        and not (email and user.has_usable_password())
+        and not user_login_methods(user)["wechat"]
+    ):
+        raise AccountError(str(LAST_WAY_REFUSED))
     user.first_name, user.email, user.phone = first_name, email, phone
     try:
         with transaction.atomic():
@@ -97,3 +110,84 @@ def token_authenticate(key: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+# --- Ways to log in (issue #23) ---------------------------------------------------------------------------------
+
+
+def user_login_methods(user) -> dict:
+    """How `user` can log in now: "password" (an email with a usable password), "phone" (a number on file: a code
+    by SMS, and the password too if there is one) and "wechat" (how many WeChat identities are bound)."""
+    return {
+        "password": bool(user.email) and user.has_usable_password(),
+        "phone": bool(user.phone),
+        "wechat": SocialAccount.objects.filter(user_id=user.pk, provider=WECHAT_PROVIDER).count(),
+    }
+
+
+def _ways_left(methods: dict) -> int:
+    return int(methods["password"]) + int(methods["phone"]) + methods["wechat"]
+
+
+LAST_WAY_REFUSED = gettext_lazy("This is your last way to log in, so it cannot be removed. Add another way first.")
+
+
+@transaction.atomic
+def user_unbind_phone(*, user) -> None:
+    """Take the phone number off the account. Refused (AccountError, nothing changed) when it is the last way to
+    log in: a member must never be locked out of their money."""
+    locked = user_lock(user.pk)
+    methods = user_login_methods(locked)
+    if not methods["phone"]:
+        return
+    if _ways_left({**methods, "phone": False}) < 1:
+        raise AccountError(str(LAST_WAY_REFUSED))
+    locked.phone = None
+    locked.save(update_fields=["phone"])
+    user.phone = None
+
+
+def user_can_unbind_wechat(*, user, account_id: int) -> None:
+    """Raise AccountError if unbinding this WeChat identity would leave `user` no way to log in; SocialAccount.
+    DoesNotExist if it is not theirs."""
+    SocialAccount.objects.get(pk=account_id, user_id=user.pk, provider=WECHAT_PROVIDER)
+    methods = user_login_methods(user)
+    if _ways_left({**methods, "wechat": methods["wechat"] - 1}) < 1:
+        raise AccountError(str(LAST_WAY_REFUSED))
+
+
+@transaction.atomic
+def user_unbind_wechat(*, user, account_id: int) -> None:
+    """Unbind one WeChat identity from the account, under the user's lock (two unbinds at once cannot both pass the
+    check). Refused (AccountError) when it is the last way to log in. Never touches the WeChat payee of payouts."""
+    locked = user_lock(user.pk)
+    user_can_unbind_wechat(user=locked, account_id=account_id)
+    SocialAccount.objects.filter(pk=account_id, user_id=user.pk).delete()
+
+
+@transaction.atomic
+def user_bind_phone(*, user, phone: str) -> None:
+    """Put a phone number (E.164, proven by a code) on the account. AccountError if another account has it."""
+    locked = user_lock(user.pk)
+    if get_user_model().objects.filter(phone=phone).exclude(pk=user.pk).exists():
+        raise AccountError(_("Another account already uses this phone number."))
+    locked.phone = phone
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=["phone"])
+    except IntegrityError:
+        raise AccountError(_("Another account already uses this phone number.")) from None
+    user.phone = phone
+
+
+@transaction.atomic
+def user_create_by_phone(*, phone: str, first_name: str):
+    """A new account that logs in by phone (no email, no password yet). AccountError if the number is taken."""
+    User = get_user_model()
+    if User.objects.filter(phone=phone).exists():
+        raise AccountError(_("An account with this phone number already exists. Log in instead."))
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=None, password=None, phone=phone, first_name=first_name)
+    except IntegrityError:
+        raise AccountError(_("An account with this phone number already exists. Log in instead.")) from None

@@ -9,8 +9,11 @@ call the password validators' `password_changed()`; a hash upgrade at login clea
 change. Sessions need nothing here: their hash is derived from the password hash, so Django signs every other
 session out by itself (the view that changed it keeps its own via `update_session_auth_hash`).
 A failed or successful login is likewise only known to Django's `authenticate()` and `login()`, which send
-`user_login_failed` and `user_logged_in` (django-axes counts and resets its failures from the same signals).
+`user_login_failed` and `user_logged_in` (django-axes counts and resets its failures from the same signals); the
+time of the session's last login is kept from the latter too (logins come from our pages, Django's and allauth's).
 """
+
+import time
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -19,7 +22,7 @@ from django.dispatch import receiver
 
 from accounts.address_limit import address_failure_forgiven, address_failure_record
 from accounts.lockout import login_identifier
-from accounts.services import user_tokens_revoke_all
+from accounts.services import LOGIN_AT_SESSION_KEY, user_tokens_revoke_all
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.api_tokens_revoked_on_password_change")
@@ -46,3 +49,11 @@ def login_failure_counted_per_address(sender, credentials, request=None, **kwarg
 def login_failure_forgiven_per_address(sender, request, user, **kwargs) -> None:
     if request is not None:
         address_failure_forgiven(request, user)
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.login_time_kept_in_session")
+def login_time_kept_in_session(sender, request, user, **kwargs) -> None:
+    """When this session last logged in, whichever way (password, code, WeChat): adding or removing a way to log in
+    asks for a recent one (accounts.views.recent_login_required)."""
+    if request is not None and hasattr(request, "session"):
+        request.session[LOGIN_AT_SESSION_KEY] = int(time.time())

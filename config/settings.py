@@ -59,6 +59,12 @@ INSTALLED_APPS = [
     "axes",
     # Thumbnails of product images, shop logos and materials (core/thumbnails.py); its table is the key-value store.
     "sorl.thumbnail",
+    # Logging in with WeChat (issue #23): django-allauth's social accounts and its WeChat (weixin) provider only;
+    # allauth's own account pages are not used (our /login/ and join pages are), see docs/accounts.md.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.weixin",
     "core",
     "accounts",
     "referrals",
@@ -89,6 +95,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # django-allauth asks for it (it clears a half-finished WeChat login when the person walks away).
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: it turns a login refused because of a lockout into the lockout page.
@@ -737,6 +745,54 @@ RATE_LIMIT_PHONE_CODE = env.str("RATE_LIMIT_PHONE_CODE", default="5/hour")
 RATE_LIMIT_PHONE_CODE_IP = env.str("RATE_LIMIT_PHONE_CODE_IP", default="20/hour")
 PHONE_CODE_SECONDS = env.int("PHONE_CODE_SECONDS", default=600)
 PHONE_CODE_ATTEMPTS = env.int("PHONE_CODE_ATTEMPTS", default=5)
+# Logging in and signing up with a code by SMS (accounts/login_codes.py): codes per phone and per address, the
+# code's life (5 minutes) and its attempts.
+RATE_LIMIT_LOGIN_CODE = env.str("RATE_LIMIT_LOGIN_CODE", default="5/hour")
+RATE_LIMIT_LOGIN_CODE_IP = env.str("RATE_LIMIT_LOGIN_CODE_IP", default="20/hour")
+LOGIN_CODE_SECONDS = env.int("LOGIN_CODE_SECONDS", default=300)
+LOGIN_CODE_ATTEMPTS = env.int("LOGIN_CODE_ATTEMPTS", default=5)
+# Adding or removing a way to log in (a phone, WeChat) needs a login in the same session within this many seconds.
+LOGIN_RECENT_SECONDS = env.int("LOGIN_RECENT_SECONDS", default=900)
+
+# --- Logging in with WeChat (django-allauth's weixin provider; accounts/wechat_login.py, docs/accounts.md) --------
+# Two WeChat apps can sign people in: the Open Platform website app (网站应用: the QR code on a desktop browser,
+# open.weixin.qq.com/connect/qrconnect, scope snsapi_login) and the official account (公众号: inside WeChat's own
+# browser, /connect/oauth2/authorize with snsapi_userinfo). Bind both to one Open Platform account so WeChat gives
+# the same unionid for a person in both, which is what an account is bound to. Without an AppID and secret for
+# either, "Log in with WeChat" is not shown. The URLs are WeChat's; tests and `make run WECHAT_LOGIN_FAKE=1` point
+# them at the local fake.
+WECHAT_LOGIN_WEB_APPID = env.str("WECHAT_LOGIN_WEB_APPID", default="")
+WECHAT_LOGIN_WEB_SECRET = env_secret("WECHAT_LOGIN_WEB_SECRET")
+WECHAT_LOGIN_MP_APPID = env.str("WECHAT_LOGIN_MP_APPID", default="")
+WECHAT_LOGIN_MP_SECRET = env_secret("WECHAT_LOGIN_MP_SECRET")
+WECHAT_LOGIN_QR_URL = env.str("WECHAT_LOGIN_QR_URL", default="https://open.weixin.qq.com/connect/qrconnect")
+WECHAT_LOGIN_MP_URL = env.str("WECHAT_LOGIN_MP_URL", default="https://open.weixin.qq.com/connect/oauth2/authorize")
+WECHAT_LOGIN_API_URL = env.str("WECHAT_LOGIN_API_URL", default="https://api.weixin.qq.com").rstrip("/")
+_wechat_login_app = (
+    {"client_id": WECHAT_LOGIN_WEB_APPID, "secret": WECHAT_LOGIN_WEB_SECRET}
+    if WECHAT_LOGIN_WEB_APPID and WECHAT_LOGIN_WEB_SECRET
+    else {"client_id": WECHAT_LOGIN_MP_APPID, "secret": WECHAT_LOGIN_MP_SECRET}
+    if WECHAT_LOGIN_MP_APPID and WECHAT_LOGIN_MP_SECRET
+    else None
+)
+# No SocialApp rows: the app comes from these settings (accounts.wechat_login picks the official account's
+# credentials inside WeChat's browser).
+SOCIALACCOUNT_PROVIDERS = {"weixin": {"APPS": [_wechat_login_app] if _wechat_login_app else []}}
+SOCIALACCOUNT_ADAPTER = "members.wechat_signup.WeChatSignUpAdapter"
+ACCOUNT_ADAPTER = "accounts.wechat_login.AccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True  # a new WeChat user gets an account at once: no second form
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never match a WeChat identity to an account by email
+SOCIALACCOUNT_STORE_TOKENS = False  # we only need who the person is, not WeChat's tokens
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env.int("WECHAT_LOGIN_TIMEOUT", default=5)
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the "Log in with WeChat" button posts (no login CSRF by a link)
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email"]  # optional: WeChat gives none
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_UNIQUE_EMAIL = True
+# allauth warns that logging in by email wants a required email at sign-up: its own sign-up page does; ours are the
+# join pages (email, phone or WeChat), and a WeChat sign-up has no email.
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "account.W001"]
 # Notifications: how many recipients' events one task run fans out, and the retries of a failing channel.
 NOTIFICATIONS_BATCH = env.int("NOTIFICATIONS_BATCH", default=500)
 NOTIFICATIONS_FLAG_SECONDS = env.float("NOTIFICATIONS_FLAG_SECONDS", default=60.0)

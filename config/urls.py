@@ -5,8 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from accounts.forms import LoginForm
-from accounts.views import PasswordResetView
+from accounts.views import LoginView, PasswordResetView, login_code, wechat_login
+from accounts.wechat_login import wechat_login_callback
 from config.views import favicon
 from core.admin_tools import admin_moved_model_urls
 from core.ratelimit import rate_limit
@@ -34,7 +34,11 @@ urlpatterns = [
         ),
     ),
     path(settings.ADMIN_URL, admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
+    path("login/code/", login_code, name="login_code"),
+    # Logging in with WeChat (django-allauth's weixin provider): the names are the ones allauth reverses.
+    path("login/wechat/", wechat_login, name="weixin_login"),
+    path("login/wechat/callback/", wechat_login_callback, name="weixin_callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Each reset sends a mail: limited per address, so the form cannot be used to flood someone's inbox.
     path(

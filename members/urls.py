@@ -23,7 +23,11 @@ app_name = "members"
 # a suspended member is refused here; the other member pages refuse one in member_required.
 urlpatterns = [
     path("join/", join.join, name="join"),
+    path("join/phone/", join.join_phone, name="join_phone"),
+    path("join/wechat/", join.join_wechat, name="join_wechat"),
     path("join/<str:invite_code>/", join.join, name="join_with_code"),
+    path("join/<str:invite_code>/phone/", join.join_phone, name="join_phone_with_code"),
+    path("join/<str:invite_code>/wechat/", join.join_wechat, name="join_wechat_with_code"),
     path("dashboard/", suspended_refused(overview.dashboard), name="dashboard"),
     path("dashboard/team/", overview.team, name="team"),
     path("dashboard/team/leaderboard/", leaderboard.leaderboard, name="leaderboard"),

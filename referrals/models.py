@@ -99,7 +99,7 @@ class Member(MPTTModel):
         name = self.user.get_full_name().strip()
         if name:
             return name
-        local, _at, domain = self.user.email.partition("@")
+        local, _at, domain = (self.user.email or "").partition("@")
         return f"{local[:2]}***@{domain}" if domain else _("a member")
 
     @property

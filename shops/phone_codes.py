@@ -6,22 +6,19 @@
   phone with texts nor run up the SMS bill.
 - `phone_code_check`: the code is kept only as a keyed hash (HMAC with SECRET_KEY) in the cache, for
   PHONE_CODE_SECONDS (10 minutes), and may be tried PHONE_CODE_ATTEMPTS times (5), counted atomically; the right
-  code is used up at once. A new code replaces the old one.
+  code is used up at once. A new code replaces the old one (core.one_time_codes, shared with logging in by SMS).
 
 The session then holds the phone for PHONE_SESSION_SECONDS (`buyer_phone_verified`); nothing else is stored.
 """
 
-import hashlib
-import hmac
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils.translation import gettext as _
 
+from core.one_time_codes import code_check, code_forget, code_issue, code_key
 from core.ratelimit import rate_limit_exceeded
 from core.sms import SmsError, phone_masked, sms_send
 from shops.models import Order
@@ -38,13 +35,11 @@ class CodeSent:
     failed: bool = False  # the SMS provider could not send it
 
 
+SCOPE = "shops:phone-code"
+
+
 def _key(phone: str) -> str:
-    digest = hashlib.sha256(f"{settings.SECRET_KEY}|phone|{phone}".encode()).hexdigest()[:32]
-    return f"shops:phone-code:{digest}"  # no phone number in a cache key
-
-
-def _code_hash(phone: str, code: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), f"{phone}|{code}".encode(), hashlib.sha256).hexdigest()
+    return code_key(SCOPE, phone)
 
 
 def phone_code_send(*, phone: str, client: str) -> CodeSent:
@@ -57,10 +52,8 @@ def phone_code_send(*, phone: str, client: str) -> CodeSent:
     if not Order.objects.filter(buyer_phone=phone).exists():
         logger.info("one-time code asked for %s, which has no orders: none sent", phone_masked(phone))
         return CodeSent()
-    code = f"{secrets.randbelow(10**6):06d}"
     seconds = settings.PHONE_CODE_SECONDS
-    cache.set(_key(phone), _code_hash(phone, code), timeout=seconds)
-    cache.delete(_key(phone) + ":tries")
+    code = code_issue(scope=SCOPE, phone=phone, seconds=seconds)
     minutes = max(1, seconds // 60)
     text = _("Your code is %(code)s. It lets you see your orders for %(minutes)s minutes. Never share it.") % {
         "code": code,
@@ -69,7 +62,7 @@ def phone_code_send(*, phone: str, client: str) -> CodeSent:
     try:
         sms_send(phone=phone, template="otp", params=(code, str(minutes)), text=text)
     except SmsError as error:
-        cache.delete(_key(phone))
+        code_forget(scope=SCOPE, phone=phone)
         logger.warning("one-time code to %s not sent: %s", phone_masked(phone), error)
         return CodeSent(failed=True)
     return CodeSent()
@@ -77,23 +70,13 @@ def phone_code_send(*, phone: str, client: str) -> CodeSent:
 
 def phone_code_check(*, phone: str, code: str) -> bool:
     """Whether `code` is the code last sent to `phone`, still valid, within its attempts. The right code is used up."""
-    key = _key(phone)
-    stored = cache.get(key)
-    if stored is None:
-        return False
-    tries_key = key + ":tries"
-    cache.add(tries_key, 0, timeout=settings.PHONE_CODE_SECONDS)
-    try:
-        tries = cache.incr(tries_key)
-    except ValueError:
-        tries = 1
-    if tries > settings.PHONE_CODE_ATTEMPTS:
-        cache.delete(key)  # too many tries: this code is dead, ask for a new one
-        return False
-    if not hmac.compare_digest(stored, _code_hash(phone, (code or "").strip())):
-        return False
-    cache.delete_many([key, tries_key])
-    return True
+    return code_check(
+        scope=SCOPE,
+        phone=phone,
+        code=code,
+        seconds=settings.PHONE_CODE_SECONDS,
+        attempts=settings.PHONE_CODE_ATTEMPTS,
+    )
 
 
 def buyer_phone_remember(session, phone: str) -> None:

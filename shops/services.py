@@ -511,7 +511,7 @@ def _is_self_purchase(sharer, buyer: BuyerDetails, buyer_user) -> bool:
     sharer_user = sharer.user
     if getattr(buyer_user, "is_authenticated", False) and buyer_user.pk == sharer_user.pk:
         return True
-    same_email = bool(buyer.email) and buyer.email.strip().lower() == sharer_user.email.lower()
+    same_email = bool(buyer.email) and buyer.email.strip().lower() == (sharer_user.email or "").lower()
     same_phone = bool(buyer.phone) and bool(sharer_user.phone) and buyer.phone.strip() == sharer_user.phone
     return same_email or same_phone
 

@@ -596,7 +596,11 @@ def _cursor_decode(value: str) -> tuple | None:
 
 def _actor_names(rows: Iterable[AuditRow]) -> dict[int, str]:
     ids = {row.actor_id for row in rows if row.actor_id}
-    return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "email")) if ids else {}
+    if not ids:
+        return {}
+    # Someone who signed up by phone or WeChat has no email (issue #23): their phone, else their name.
+    people = get_user_model().objects.filter(pk__in=ids).values_list("pk", "email", "phone", "first_name")
+    return {pk: email or phone or first_name or f"#{pk}" for pk, email, phone, first_name in people}
 
 
 @admin.site.admin_view

@@ -17,7 +17,7 @@ class MeApi(APIView):
     @extend_schema_serializer(component_name="Me")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField(help_text="The member's id.")
-        email = serializers.EmailField(source="user.email")
+        email = serializers.EmailField(source="user.email", allow_null=True)
         first_name = serializers.CharField(source="user.first_name")
         display_name = serializers.CharField()
         invite_code = serializers.CharField()

@@ -50,9 +50,12 @@ class Command(BaseCommand):
             gateways.stop()
 
 
+WECHAT_LOGIN_FAKE_WEB_APPID = "wx0fa4e0000000web1"  # the fake website app's AppID (18 characters, as WeChat's)
+
+
 def write_settings(gateways: PaymentGatewaysFake, env_file: Path) -> dict[str, str]:
     """Write the fakes' merchant keys to files (0600) beside `env_file`, and to `env_file` the WECHATPAY_*,
-    ALIPAY_* and WECHAT_OAUTH_* settings naming them; return those settings."""
+    ALIPAY_*, WECHAT_OAUTH_* and WECHAT_LOGIN_* settings naming them; return those settings."""
     env_file.parent.mkdir(parents=True, exist_ok=True)
     wechat, alipay = gateways.wechatpay.merchant_settings(), gateways.alipay.merchant_settings()
     files = {
@@ -63,6 +66,14 @@ def write_settings(gateways: PaymentGatewaysFake, env_file: Path) -> dict[str, s
         "ALIPAY_PUBLIC_KEY_FILE": ("alipay_public_key.pem", alipay["alipay_public_key"]),
         "WECHAT_OAUTH_SECRET_FILE": ("wechat_oauth_secret", gateways.wechatpay.oauth.secret),
     }
+    # Logging in with WeChat (accounts.wechat_login): the same official account inside WeChat's browser, and a
+    # website app of the same Open Platform account for the QR login on a desktop (the fake takes the QR as scanned).
+    oauth = gateways.wechatpay.oauth
+    web_appid = WECHAT_LOGIN_FAKE_WEB_APPID
+    web_secret = oauth.apps[web_appid][0] if web_appid in oauth.apps else oauth.add_app(appid=web_appid, kind="web")
+    oauth.open_platform = True
+    files["WECHAT_LOGIN_WEB_SECRET_FILE"] = ("wechat_login_web_secret", web_secret)
+    files["WECHAT_LOGIN_MP_SECRET_FILE"] = ("wechat_login_mp_secret", oauth.secret)
     # The payout rails (issue #21 part C): Alipay transfers are made in the certificate mode.
     certificates = gateways.alipay.certificate_settings()
     files.update(
@@ -83,6 +94,11 @@ def write_settings(gateways: PaymentGatewaysFake, env_file: Path) -> dict[str, s
         # WeChat's web OAuth (JSAPI's openid) of the same official account; WECHAT_OAUTH_APPID is WECHATPAY_APPID.
         "WECHAT_OAUTH_URL": gateways.url,
         "WECHAT_API_URL": gateways.url,
+        "WECHAT_LOGIN_WEB_APPID": web_appid,
+        "WECHAT_LOGIN_MP_APPID": wechat["appid"],
+        "WECHAT_LOGIN_QR_URL": gateways.url + "/connect/qrconnect",
+        "WECHAT_LOGIN_MP_URL": gateways.url + "/connect/oauth2/authorize",
+        "WECHAT_LOGIN_API_URL": gateways.url,
     }
     for setting, (name, content) in files.items():
         path = env_file.parent / name
