@@ -115,7 +115,7 @@ def join_phone(request, invite_code: str | None = None):
                 return redirect(request.path)
             login(request, user, backend=LOGIN_BACKEND)
             messages.success(request, _("Welcome! You have joined."))
-            return redirect("members:dashboard")
+            return redirect("members:my_shop")  # a new member has no shop: straight to opening their free one
         if step.code_form is None:
             messages.error(request, _("That code has expired. Ask for a new one."))
     elif request.method == "POST":

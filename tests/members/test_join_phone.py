@@ -59,7 +59,7 @@ def test_name_phone_and_code_make_a_member_under_the_sponsor_signed_in(client, s
     )
     assert typed == {"first_name", "phone", "code"}  # the whole journey to an account: 3 typed fields
     assert "Li Na invites you" in page
-    assert done.status_code == 302 and done["Location"] == reverse("members:dashboard")
+    assert done.status_code == 302 and done["Location"] == reverse("members:my_shop")  # straight to opening their shop
     user = get_user_model().objects.get(phone=PHONE)
     assert (user.first_name, user.email, user.has_usable_password()) == ("Wang Fang", None, False)
     assert Member.objects.get(user=user).parent_id == sponsor.pk
