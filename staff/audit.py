@@ -31,6 +31,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from commissions.models import CommissionPlan, CompliancePolicy
+from core.i18n import translation_paths
 from core.spreadsheets import spreadsheet_safe
 from networks.models import ExternalOrder, ExternalOrderEvent
 from payouts.models import PayoutBatch, WithdrawalEvent
@@ -407,7 +408,7 @@ class ExternalOrderSource(Source):
             qs = qs.filter(order__external_order_id=filters.object_id)
         return qs.only("pk", "at", "from_status", "to_status", "from_commission", "to_commission", "source",
                        "actor_id", "note", "order__id", "order__external_order_id", "order__line_id",
-                       "order__network__name")  # fmt: skip
+                       *translation_paths("order__network__name"))  # fmt: skip
 
     def row(self, event):
         line = event.order
