@@ -9,10 +9,11 @@ from django.utils import translation
 from commissions.forms import CommissionPlanCreateForm
 from commissions.models import CommissionPlan
 from networks.models import Network
-from shops.models import Category, OrderLine, Product
+from shops.models import Category, OrderLine, Product, ProductMaterial
 from shops.selectors import catalogue_search
 from shops.services import BuyerDetails, order_place
 from tests.factories import ProductFactory, ShopFactory, shop_with_products
+from tests.security.test_csp import inline_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +129,8 @@ def test_staff_edit_both_languages_in_the_admin_and_english_is_required(client, 
     form = client.get(url).content.decode()
     assert 'name="title_en"' in form and 'name="title_zh_hans"' in form
     assert 'name="description_zh_hans"' in form
+    assert inline_problems(form) == []  # the untabbed admin: no script or style that the CSP would block
+    assert "modeltranslation/js" not in form and "googleapis" not in form
     data = {
         "title_en": "Longjing tea",
         "title_zh_hans": "龙井茶",
@@ -231,3 +234,34 @@ def test_a_new_plan_without_a_chinese_name_shows_the_english_one(staff_user):
 
     with translation.override("zh-hans"):
         assert CommissionPlan.objects.get(pk=plan.pk).name == "Sharer only"
+
+
+def test_a_sharing_material_may_have_words_in_chinese_only(client, staff_user, tea):
+    client.force_login(staff_user)
+    url = reverse("admin:shops_product_change", args=[tea.pk])
+    data = {
+        "title_en": tea.title_en,
+        "title_zh_hans": tea.title_zh_hans,
+        "category": tea.category_id,
+        "price": "168.00",
+        "stock": "100",
+        "initial-stock": "100",
+        "is_active": "on",
+        "commission_rate": "0.1000",
+        "materials-TOTAL_FORMS": "1",
+        "materials-INITIAL_FORMS": "0",
+        "materials-0-text_en": "",
+        "materials-0-text_zh_hans": "明前春茶，现在下单包邮。",
+        "materials-0-position": "1",
+        "materials-0-is_active": "on",
+    }
+
+    response = client.post(url, data, **EN)
+
+    assert response.status_code == 302
+    [material] = tea.materials.all()
+    with translation.override("zh-hans"):
+        assert ProductMaterial.objects.get(pk=material.pk).text == "明前春茶，现在下单包邮。"
+    # neither a picture nor words in any language: a form error, nothing saved
+    refused = client.post(url, {**data, "materials-0-text_zh_hans": ""}, **EN)
+    assert refused.status_code == 200 and tea.materials.count() == 1

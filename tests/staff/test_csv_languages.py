@@ -57,7 +57,7 @@ def test_the_compliance_csv_headers_are_chinese_and_its_section_keys_stay_englis
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     summary = [row for row in rows if row[0] == "summary"]
     assert summary[0] == ["summary", "指标", "数值"]
-    assert dict((row[1], row[2]) for row in summary[1:])["净销售额"] == "179.60"
+    assert {row[1]: row[2] for row in summary[1:]}["净销售额"] == "179.60"
     plans = [row for row in rows if row[0] == "plan_versions"]
     assert plans[0][1:3] == ["版本", "名称"]
     # the plan's name in Chinese too, not only the headers
