@@ -2,17 +2,19 @@
 and the networks' names have an English and a Chinese value (django-modeltranslation); pages, the API and order
 lines show the reader's, an empty Chinese value falls back to English, search finds either, staff edit both."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 from django.utils import translation
 
 from commissions.forms import CommissionPlanCreateForm
-from commissions.models import CommissionPlan
+from commissions.models import CommissionEntry, CommissionPlan
 from networks.models import Network
 from shops.models import Category, OrderLine, Product, ProductMaterial
 from shops.selectors import catalogue_search
 from shops.services import BuyerDetails, order_place
-from tests.factories import ProductFactory, ShopFactory, shop_with_products
+from tests.factories import ProductFactory, ShopFactory, make_chain, pay_order, place_order, shop_with_products
 from tests.security.test_csp import inline_problems
 
 pytestmark = pytest.mark.django_db
@@ -265,3 +267,19 @@ def test_a_sharing_material_may_have_words_in_chinese_only(client, staff_user, t
     # neither a picture nor words in any language: a form error, nothing saved
     refused = client.post(url, {**data, "materials-0-text_zh_hans": ""}, **EN)
     assert refused.status_code == 200 and tea.materials.count() == 1
+
+
+def test_a_commission_entry_names_the_plan_in_the_readers_language(client, django_capture_on_commit_callbacks):
+    _root, sponsor, sharer = make_chain(3)
+    shop = shop_with_products(ProductFactory(price=Decimal("10.00")), owner=sharer)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = pay_order(place_order(shop))
+    entry = CommissionEntry.objects.get(beneficiary=sponsor, order=order, kind=CommissionEntry.Kind.COMMISSION)
+    client.force_login(sponsor.user)
+    url = reverse("members:commission_entry_detail", args=[entry.pk])
+
+    chinese = client.get(url, **ZH).content.decode()
+    english = client.get(url, **EN).content.decode()
+
+    assert "默认：分享者得 80%，其上级得 20%" in chinese and "Default: 80" not in chinese
+    assert "Default: 80 % to the sharer, 20 % to their sponsor" in english and "默认" not in english
