@@ -49,6 +49,10 @@ def test_the_shop_page_shows_titles_in_the_readers_language(client, tea):
 
     assert "西湖龙井绿茶" in chinese and "West Lake Longjing" not in chinese
     assert "West Lake Longjing green tea" in english and "西湖龙井" not in english
+    detail = reverse("shops:product_detail", args=[shop.slug, tea.pk])
+    chinese = client.get(detail, **ZH).content.decode()
+    assert "西湖龙井绿茶" in chinese and "杭州明前春茶。" in chinese
+    assert "West Lake" not in chinese and "Spring picking" not in chinese
 
 
 def test_a_missing_chinese_title_falls_back_to_english_never_blank(client, untranslated):

@@ -2,9 +2,12 @@
 every existing title, description, name and material's words into English, and give the seeded networks and the
 default plan their Chinese names. Forward on data written before them."""
 
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 BEFORE = [
     ("shops", "0015_coupon_codes_and_buyer_binding"),
@@ -35,7 +38,21 @@ def test_existing_content_is_copied_into_english_and_the_seeded_names_get_chines
     tea = Category.objects.create(name="Tea")
     product = Product.objects.create(title="Longjing", description="Spring tea.", category=tea, price="168.00")
     Material.objects.create(product=product, text="Picked by hand.")
-    apps.get_model("networks", "Network").objects.create(code="renamed", name="Our own network")
+    Network = apps.get_model("networks", "Network")
+    Network.objects.create(code="renamed", name="Our own network")
+    # what networks 0002 and commissions 0002 seeded (an earlier transactional test may have flushed it)
+    for code, name in (("sandbox", "Sandbox network"), ("taobao", "淘宝联盟"), ("jd", "京东联盟")):
+        Network.objects.update_or_create(code=code, defaults={"name": name})
+    apps.get_model("commissions", "CommissionPlan").objects.update_or_create(
+        version=1,
+        defaults={
+            "name": "Default: 80 % to the sharer, 20 % to their sponsor",
+            "level1_rate": Decimal("0.8000"),
+            "level2_rate": Decimal("0.2000"),
+            "is_activated": True,
+            "effective_from": timezone.now(),
+        },
+    )
 
     # when
     apps = migrate(AFTER)
