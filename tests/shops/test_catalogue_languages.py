@@ -287,3 +287,17 @@ def test_a_commission_entry_names_the_plan_in_the_readers_language(client, djang
 
     assert "默认：分享者得 80%，其上级得 20%" in chinese and "Default: 80" not in chinese
     assert "Default: 80 % to the sharer, 20 % to their sponsor" in english and "默认" not in english
+
+
+def test_staff_edit_a_networks_two_names(client, staff_user):
+    network = Network.objects.get(code="sandbox")
+    client.force_login(staff_user)
+    url = reverse("admin:networks_network_change", args=[network.pk])
+    form = client.get(url).content.decode()
+    assert 'name="name_en"' in form and 'name="name_zh_hans"' in form and 'name="name"' not in form
+
+    response = client.post(url, {"name_en": "Test network", "name_zh_hans": "测试联盟", "is_enabled": "on"})
+
+    assert response.status_code == 302
+    network.refresh_from_db()
+    assert (network.name_en, network.name_zh_hans) == ("Test network", "测试联盟")
