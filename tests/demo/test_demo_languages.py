@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import translation
 
 from commissions.models import CommissionPlan
 from demo.translations import CATEGORY_NAMES, PRODUCT_TEXTS
@@ -14,6 +15,15 @@ from networks.models import Network
 from shops.models import Category, Product
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """A request with Accept-Language: zh activates Chinese for the thread, and nothing deactivates it: put back the
+    language active before, so later tests do not run in Chinese."""
+    language = translation.get_language()
+    yield
+    translation.activate(language)
 
 
 @pytest.fixture(autouse=True)

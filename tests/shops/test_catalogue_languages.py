@@ -19,6 +19,16 @@ from tests.security.test_csp import inline_problems
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """A request with Accept-Language: zh activates Chinese for the thread, and nothing deactivates it: put back the
+    language active before, so later tests do not run in Chinese."""
+    language = translation.get_language()
+    yield
+    translation.activate(language)
+
+
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9"}
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 

@@ -17,6 +17,16 @@ from tests.staff.test_compliance_report import CSV_URL, params, world  # noqa: F
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """A request with Accept-Language: zh activates Chinese for the thread, and nothing deactivates it: put back the
+    language active before, so later tests do not run in Chinese."""
+    language = translation.get_language()
+    yield
+    translation.activate(language)
+
+
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9"}
 AUDIT_COLUMNS = ("time", "kind", "actor", "object type", "object id", "object", "amount", "detail")
 STATEMENT_COLUMNS = ("date", "description", "amount", "balance")
