@@ -97,7 +97,13 @@ class CompliancePolicyPublishForm(forms.Form):
 class CommissionPlanCreateForm(forms.Form):
     """A draft plan: one rate per level (fractions of the pool). It is checked against the policy in force."""
 
-    name = forms.CharField(label=_("Name"), max_length=CommissionPlan._meta.get_field("name").max_length)
+    name = forms.CharField(label=_("Name (English)"), max_length=CommissionPlan._meta.get_field("name").max_length)
+    name_zh_hans = forms.CharField(
+        label=_("Name (Simplified Chinese)"),
+        max_length=CommissionPlan._meta.get_field("name").max_length,
+        required=False,
+        help_text=_("Members reading in Chinese see this; empty: they see the English name."),
+    )
     level1_rate = rate_field(_("Level 1 rate (the sharer)"))
     level2_rate = rate_field(_("Level 2 rate"), required=False, help_text=_("Empty: level 2 is not paid."))
     level3_rate = rate_field(_("Level 3 rate"), required=False, help_text=_("Empty: level 3 is not paid."))
@@ -114,4 +120,9 @@ class CommissionPlanCreateForm(forms.Form):
 
     def save(self, *, actor) -> CommissionPlan:
         """Create the draft; raises CommissionError (nothing changed) with every way it breaks the policy."""
-        return plan_create(actor=actor, name=self.cleaned_data["name"], rates=self.rates())
+        return plan_create(
+            actor=actor,
+            name=self.cleaned_data["name"],
+            name_zh_hans=self.cleaned_data.get("name_zh_hans", ""),
+            rates=self.rates(),
+        )

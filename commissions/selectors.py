@@ -28,6 +28,7 @@ from commissions.calculations import (
     split_line,
 )
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
+from core.i18n import translation_paths
 from core.money import CENT, ROUND_DOWN, ZERO, money_sum, quantize_money
 from networks.models import ExternalProduct
 from networks.selectors import external_commission_pool
@@ -158,7 +159,7 @@ def member_commission_entries(member, status: str | None = None, level: int | No
         "external_line__line_id",
         "external_line__title",
         "external_line__network__code",
-        "external_line__network__name",
+        *translation_paths("external_line__network__name"),
         "level",
         "kind",
         "amount",

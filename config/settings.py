@@ -44,6 +44,8 @@ SITE_URL = (env.str("SITE_URL", default="").strip() or ("http://127.0.0.1:8000" 
 INSTALLED_APPS = [
     # Before django.contrib.staticfiles: its runserver command (which starts the embedded scheduler) wins.
     "config",
+    # Before django.contrib.admin (its admin classes and static files): translated catalogue content (issue #23).
+    "modeltranslation",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -197,6 +199,13 @@ ADMINS = [("Staff", address) for address in env.list("ADMIN_EMAILS", default=[])
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Translated content (django-modeltranslation, issue #23): product titles and descriptions, categories, sharing
+# materials, plan and network names have one column per language (title_en, title_zh_hans), and `product.title`
+# reads the active language's. English is the language of record: it is required, and an empty Chinese value
+# falls back to it, so no page shows a blank name. See docs/languages.md.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_LANGUAGES = ("en", "zh-hans")
+MODELTRANSLATION_FALLBACK_LANGUAGES = {"default": ("en",)}
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from commissions.forms import LEVEL_CHOICES
 from commissions.models import CommissionEntry
+from core.i18n import localized
 from core.images import IMAGE_FORMATS, image_upload_check
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, format_money
 from members.notifications.models import MEMBER_EVENTS, Channel, NotificationSettings
@@ -164,7 +165,7 @@ class ShareLinkForm(forms.Form):
     def __init__(self, *args, shop=None, **kwargs):
         super().__init__(*args, **kwargs)
         listed = Product.objects.filter(listings__shop=shop, is_active=True) if shop else Product.objects.none()
-        self.fields["product"].queryset = listed.order_by("title")
+        self.fields["product"].queryset = listed.order_by(localized("title"), "pk")
 
 
 class CommissionFilterForm(forms.Form):

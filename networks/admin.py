@@ -20,8 +20,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+from modeltranslation.admin import TranslationAdmin
 
 from core.admin_tools import ReadOnlyAdmin, ReadOnlyInline
+from core.i18n import localized
 from core.task_helpers import task_send
 from networks.connectors import CONNECTORS, connector_configured
 from networks.imports import NETWORKS as IMPORT_FORMATS
@@ -44,7 +46,9 @@ logger = logging.getLogger(__name__)
 
 
 @admin.register(Network)
-class NetworkAdmin(admin.ModelAdmin):
+class NetworkAdmin(TranslationAdmin):
+    """The name is edited in both languages (members see it in theirs); English is required."""
+
     list_display = (
         "name",
         "code",
@@ -334,7 +338,7 @@ class ImportForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Only networks whose report files we can read (networks/imports.py).
-        self.fields["network"].queryset = Network.objects.filter(code__in=IMPORT_FORMATS).order_by("name")
+        self.fields["network"].queryset = Network.objects.filter(code__in=IMPORT_FORMATS).order_by(localized("name"))
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.core.cache import cache
 from django.db.models import Case, DecimalField, ExpressionWrapper, F, QuerySet, Value, When
 
+from core.i18n import localized
 from core.money import ROUND_DOWN, ZERO, quantize_money
 from networks.models import ExternalProduct, Network, ReportImport
 
@@ -18,7 +19,7 @@ HOST_NAME = re.compile(r"[a-z0-9.-]+", re.IGNORECASE)  # IPv4 too; no IPv6 liter
 
 # The sorts of the dashboard's product picker: key → ORDER BY.
 EXTERNAL_SORTS = {
-    "": ("network__name", "title", "pk"),
+    "": ("network__name", "title", "pk"),  # the network by its name in the active language (issue #23)
     "earn": ("-commission_pool", "title", "pk"),  # what the network pays on one unit, after the coupon
     "price": ("final_price", "title", "pk"),  # lowest price after the coupon
     "coupon": ("-coupon", "title", "pk"),
@@ -27,7 +28,7 @@ EXTERNAL_SORTS = {
 
 
 def enabled_networks() -> QuerySet[Network]:
-    return Network.objects.filter(is_enabled=True).order_by("name", "pk")
+    return Network.objects.filter(is_enabled=True).order_by(localized("name"), "pk")
 
 
 def external_product_search(*, search: str = "", network_id: int | None = None, sort: str = "") -> QuerySet:
@@ -50,7 +51,8 @@ def external_product_search(*, search: str = "", network_id: int | None = None, 
         products = products.annotate(
             commission_pool=ExpressionWrapper(after_coupon * F("commission_rate"), output_field=DecimalField())
         )
-    return products.order_by(*EXTERNAL_SORTS.get(sort, EXTERNAL_SORTS[""]))
+    ordering = EXTERNAL_SORTS.get(sort, EXTERNAL_SORTS[""])
+    return products.order_by(*(localized(key).asc() if key == "network__name" else key for key in ordering))
 
 
 def external_commission_pool(product: ExternalProduct) -> Decimal:

@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from modeltranslation.admin import TranslationAdmin, TranslationStackedInline
 
 from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin, ViewOnlyAdmin, for_each_row
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
@@ -132,11 +133,17 @@ class BuyerContactMixin:
 # --- Catalogue ------------------------------------------------------------------
 
 
+# Catalogue content is edited in both languages (django-modeltranslation, issue #23): the form shows each translated
+# field once per language ("title [en]", "title [zh-hans]"); English is required and is what an empty Chinese
+# value falls back to. Searches match either language. The plain (untabbed) TranslationAdmin: its tabbed variant
+# loads jQuery UI from a CDN, which the CSP and the offline rule forbid.
+
+
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(TranslationAdmin):
     list_display = ("name", "position")
     list_editable = ("position",)
-    search_fields = ("name",)
+    search_fields = ("name_en", "name_zh_hans")
 
 
 class ProductForm(forms.ModelForm):
@@ -168,7 +175,7 @@ class ProductForm(forms.ModelForm):
             self.fields["stock"].show_hidden_initial = True
 
 
-class ProductMaterialInline(admin.StackedInline):
+class ProductMaterialInline(TranslationStackedInline):
     """The product's sharing materials: pictures and suggested words members post with their own link."""
 
     model = ProductMaterial
@@ -177,14 +184,14 @@ class ProductMaterialInline(admin.StackedInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(TranslationAdmin):
     form = ProductForm
     inlines = (ProductMaterialInline,)
     list_display = ("title", "category", "price", "stock", "is_active", "commission_rate", "updated_at")
     list_display_links = ("title",)
     list_editable = ("is_active",)
     list_filter = ("is_active", "category")
-    search_fields = ("title", "description")
+    search_fields = ("title_en", "title_zh_hans", "description_en", "description_zh_hans")
     list_select_related = ("category",)
     list_per_page = 50
     show_full_result_count = False
@@ -939,7 +946,7 @@ class ShopListingAdmin(ReadOnlyAdmin):
 
     list_display = ("product", "shop", "position", "is_featured", "created_at")
     list_filter = ("is_featured", "created_at")
-    search_fields = ("product__title", "shop__name", "=shop__slug")
+    search_fields = ("product__title_en", "product__title_zh_hans", "shop__name", "=shop__slug")
     search_help_text = _("A product's title, a shop's name or its exact slug.")
     list_select_related = ("product", "shop")
     list_per_page = 100

@@ -616,7 +616,14 @@ class ProductMaterial(models.Model):
         verbose_name_plural = _("sharing materials")
         ordering = ("position", "pk")
         constraints = [
-            models.CheckConstraint(condition=~Q(image="") | ~Q(text=""), name="shops_material_has_image_or_text")
+            # The words in any language (django-modeltranslation's columns, shops/translation.py): the base `text`
+            # column holds only the language active when it was saved.
+            models.CheckConstraint(
+                condition=~Q(image="")
+                | (Q(text_en__isnull=False) & ~Q(text_en=""))
+                | (Q(text_zh_hans__isnull=False) & ~Q(text_zh_hans="")),
+                name="shops_material_has_image_or_text",
+            )
         ]
 
     def __str__(self) -> str:

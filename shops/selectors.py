@@ -22,6 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 
+from core.i18n import in_any_language, localized
 from core.money import ZERO
 from core.phones import phone_lookup_value
 from core.text import ascii_slug
@@ -83,7 +84,9 @@ def cart_lines(shop: Shop, items: dict[int, int]) -> list[CartLine]:
     if not items:
         return []
     listed = (
-        Product.objects.filter(pk__in=items, listings__shop=shop).select_related("category").order_by("title", "pk")
+        Product.objects.filter(pk__in=items, listings__shop=shop)
+        .select_related("category")
+        .order_by(localized("title"), "pk")
     )
     return [
         CartLine(
@@ -186,6 +189,16 @@ CATALOGUE_SORTS = {
     "price": ("price", "title", "pk"),
     "new": ("-created_at", "-pk"),
 }
+# Translated fields among the sorts: ordered by the name shown (the active language's, else English), not by a
+# column that may be empty in this language (issue #23).
+TRANSLATED_SORT_KEYS = ("title", "category__name")
+
+
+def catalogue_ordering(sort: str) -> list:
+    return [
+        localized(key).asc() if key in TRANSLATED_SORT_KEYS else key
+        for key in CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS[""])
+    ]
 
 
 # Tried in turn after an address that is taken or reserved: zhangxiaoming, zhangxiaoming-2, … zhangxiaoming-9.
@@ -318,19 +331,19 @@ def listed_product_ids(shop: Shop) -> dict[int, int]:
 
 
 def catalogue_search(*, search: str = "", category_id: int | None = None, sort: str = ""):
-    """Active catalogue products whose title contains `search`, in `category_id` if given, sorted by one of
-    CATALOGUE_SORTS (an unknown sort is the default). "earn" sorts by price × commission rate, which orders
-    products by what a sharer earns on them under any one plan."""
+    """Active catalogue products whose title contains `search` in any language, in `category_id` if given, sorted by
+    one of CATALOGUE_SORTS (an unknown sort is the default; names in the active language). "earn" sorts by price ×
+    commission rate, which orders products by what a sharer earns on them under any one plan."""
     products = Product.objects.filter(is_active=True).select_related("category")
     if search:
-        products = products.filter(title__icontains=search)
+        products = products.filter(in_any_language("title", search))
     if category_id:
         products = products.filter(category_id=category_id)
     if sort == "earn":
         products = products.annotate(
             commission_pool=ExpressionWrapper(F("price") * F("commission_rate"), output_field=DecimalField())
         )
-    return products.order_by(*CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS[""]))
+    return products.order_by(*catalogue_ordering(sort))
 
 
 def unpaid_units_held(*, since, client_key: str = "", phone: str = "", email: str = "") -> int:

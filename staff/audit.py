@@ -31,6 +31,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from commissions.models import CommissionPlan, CompliancePolicy
+from core.i18n import translation_paths
 from core.spreadsheets import spreadsheet_safe
 from networks.models import ExternalOrder, ExternalOrderEvent
 from payouts.models import PayoutBatch, WithdrawalEvent
@@ -407,7 +408,7 @@ class ExternalOrderSource(Source):
             qs = qs.filter(order__external_order_id=filters.object_id)
         return qs.only("pk", "at", "from_status", "to_status", "from_commission", "to_commission", "source",
                        "actor_id", "note", "order__id", "order__external_order_id", "order__line_id",
-                       "order__network__name")  # fmt: skip
+                       *translation_paths("order__network__name"))  # fmt: skip
 
     def row(self, event):
         line = event.order
@@ -661,13 +662,25 @@ class _Echo:
         return value
 
 
-CSV_HEADER = ("time", "kind", "actor", "object type", "object id", "object", "amount", "detail")
+# The header row in the staff member's language (issue #23), read when the view runs: the body streams after it
+# returns. The values of "kind" and "object type" are the log's own codes, kept as they are so a filter or a
+# script reading the file works in any language.
+CSV_HEADER = (
+    _("time"),
+    _("kind"),
+    _("actor"),
+    _("object type"),
+    _("object id"),
+    _("object"),
+    _("amount"),
+    _("detail"),
+)
 CSV_CHUNK = 500
 
 
-def _csv_lines(filters: AuditFilters) -> Iterator[str]:
+def _csv_lines(filters: AuditFilters, header: list[str]) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
+    yield writer.writerow(header)
     stream = audit_rows_iter(filters)
     while True:
         chunk = [row for _index, row in zip(range(CSV_CHUNK), stream, strict=False)]
@@ -692,6 +705,8 @@ def _csv_lines(filters: AuditFilters) -> Iterator[str]:
 
 def _csv_response(filters: AuditFilters) -> StreamingHttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(_csv_lines(filters), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        _csv_lines(filters, [str(name) for name in CSV_HEADER]), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
     return response

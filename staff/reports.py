@@ -41,6 +41,7 @@ from django.utils.translation import gettext_lazy
 
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE, DEFAULT_MAX_PAYOUT_RATIO, HARD_MAX_LEVELS
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
+from core.i18n import localized
 from core.money import ROUND_HALF_UP, ZERO, money_sum, quantize_money
 from networks.models import ExternalOrder
 from referrals.models import Member
@@ -505,7 +506,7 @@ CAPPED_FIELDS = (
     "pk", "order_id", "order__number", "order_line_id", "order_line__net_amount", "level", "beneficiary_id",
     *_member_label("beneficiary__"), "base", "rate", "amount", "capped_by",
     "policy__max_total_rate", "policy__max_payout_ratio",
-    "external_line_id", "external_line__external_order_id", "external_line__network__name",
+    "external_line_id", "external_line__external_order_id",
     "external_line__paid_amount",
 )  # fmt: skip
 
@@ -519,7 +520,7 @@ def _capped_queryset(start: datetime, end: datetime) -> QuerySet:
         .exclude(capped_by="")
         .annotate(sale_paid_at=ENTRY_SALE_PAID_AT)
         .order_by("sale_paid_at", "order_id", "order_line_id", "external_line_id", "level", "pk")
-        .values(*CAPPED_FIELDS)
+        .values(*CAPPED_FIELDS, network_name=localized("external_line__network__name"))
     )
 
 
@@ -532,9 +533,7 @@ def _capped_entry(row: dict) -> CappedEntry:
     return CappedEntry(
         entry_id=row["pk"],
         order_id=row["order_id"],
-        order_number=_sale_label(
-            row["order__number"], row["external_line__network__name"], row["external_line__external_order_id"]
-        ),
+        order_number=_sale_label(row["order__number"], row["network_name"], row["external_line__external_order_id"]),
         order_line_id=row["order_line_id"],
         level=row["level"],
         beneficiary_id=row["beneficiary_id"],
@@ -611,7 +610,7 @@ FEE_OFFENCE = Q(amount__lt=0) & (
 NO_SALE_OFFENCE = WITHOUT_SALE | (Q(base__lte=0) & (Q(amount__gt=0) | (OURS & Q(amount__lt=0))))
 OFFENDER_FIELDS = (
     "pk", "order__number", "order_line_id", "level", "kind", "base", "amount", "policy__max_levels",
-    "external_line_id", "external_line__external_order_id", "external_line__network__name",
+    "external_line_id", "external_line__external_order_id",
 )  # fmt: skip
 
 
@@ -619,7 +618,7 @@ def _entry_offenders(scope: QuerySet, offence: Q) -> list[Offender]:
     rows = (
         scope.filter(offence)
         .order_by("order_id", "order_line_id", "external_line_id", "level", "pk")
-        .values(*OFFENDER_FIELDS)[:OFFENDERS_SHOWN]
+        .values(*OFFENDER_FIELDS, network_name=localized("external_line__network__name"))[:OFFENDERS_SHOWN]
     )
     offenders = []
     for row in rows:
@@ -634,9 +633,7 @@ def _entry_offenders(scope: QuerySet, offence: Q) -> list[Offender]:
             "amount": row["amount"],
             "max_levels": row["policy__max_levels"] if row["policy__max_levels"] is not None else "—",
         }
-        label = _sale_label(
-            row["order__number"], row["external_line__network__name"], row["external_line__external_order_id"]
-        )
+        label = _sale_label(row["order__number"], row["network_name"], row["external_line__external_order_id"])
         offenders.append(Offender(label, row["order_line_id"], row["pk"], detail, row["external_line_id"]))
     return offenders
 
@@ -669,7 +666,7 @@ def _ratio_per_line(start: datetime, end: datetime) -> QuerySet:
             cap=Coalesce(Min("policy__max_payout_ratio"), Value(DEFAULT_MAX_PAYOUT_RATIO)),
             order_number=Min("order__number"),
             external_order_id=Min("external_line__external_order_id"),
-            network_name=Min("external_line__network__name"),
+            network_name=Min(localized("external_line__network__name")),
         )
         .order_by()
     )

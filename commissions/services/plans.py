@@ -160,8 +160,9 @@ def plan_validate(*, rates: tuple) -> None:
 
 
 @transaction.atomic
-def plan_create(*, actor, name: str, rates: tuple) -> CommissionPlan:
-    """A draft plan (not in force until activated). Refused if it breaks the policy in force."""
+def plan_create(*, actor, name: str, rates: tuple, name_zh_hans: str = "") -> CommissionPlan:
+    """A draft plan (not in force until activated). Refused if it breaks the policy in force. `name` is the English
+    name (the language of record); `name_zh_hans` the Chinese one, empty to show the English name in Chinese."""
     rates = tuple(rates)
     plan_validate(rates=rates)
     padded = (*rates, None, None, None)[:3]
@@ -169,7 +170,8 @@ def plan_create(*, actor, name: str, rates: tuple) -> CommissionPlan:
     version = (CommissionPlan.objects.aggregate(v=Max("version"))["v"] or 0) + 1
     return CommissionPlan.objects.create(
         version=version,
-        name=name,
+        name_en=name,
+        name_zh_hans=name_zh_hans or None,
         level1_rate=padded[0],
         level2_rate=padded[1],
         level3_rate=padded[2],

@@ -20,6 +20,7 @@ from core.api import (
     rate_field,
     service_error,
 )
+from core.i18n import localized
 from members.api.permissions import IsMember
 from shops.api.serializers import CategorySerializer, ProductSerializer
 from shops.models import Category, Product
@@ -267,5 +268,7 @@ class CategoryListApi(APIView):
     )
     def get(self, request):
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(Category.objects.order_by("position", "name", "pk"), request, view=self)
+        page = paginator.paginate_queryset(
+            Category.objects.order_by("position", localized("name"), "pk"), request, view=self
+        )
         return paginator.get_paginated_response(CategorySerializer(page, many=True).data)

@@ -186,7 +186,8 @@ def _statement_csv(member, lines) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="statement-{member.invite_code}-{stamp}.csv"'
     response.write("\ufeff")  # so Excel reads the file as UTF-8
     writer = csv.writer(response)
-    writer.writerow(["date", "description", "amount", "balance"])
+    # Headers in the member's language (issue #23); the rows are plain dates and decimals in any language.
+    writer.writerow([_("date"), _("description"), _("amount"), _("balance")])
     for line in lines:
         # Amounts as plain decimals (no symbol, no thousands separator), so a spreadsheet can sum them.
         writer.writerow(

@@ -220,9 +220,9 @@ def test_search_by_title_filter_by_platform_and_sort(client):
         "Red umbrella",
         "Teapot",
         "Green umbrella",
-    ]  # by platform name ("Sandbox network" before "淘宝联盟"), then title
+    ]  # by platform name ("Sandbox network" before "Taobao Union"), then title
     page = client.get(NETWORKS_URL).content.decode()
-    assert ">淘宝联盟</option>" in page and "Switched off" not in page
+    assert ">Taobao Union</option>" in page and "Switched off" not in page
 
 
 def test_the_list_is_paginated_and_keeps_the_search_in_page_links(client):
@@ -307,7 +307,7 @@ def test_a_network_without_a_connector_is_a_message_not_a_500(client):
     response = client.post(NETWORKS_URL, {"action": "add", "id": product.pk}, follow=True)
 
     assert response.status_code == 200
-    assert messages_shown(response) == ["淘宝联盟 has no link service yet: its products cannot be added to a shop."]
+    assert messages_shown(response) == ["Taobao Union has no link service yet: its products cannot be added to a shop."]
     assert not ExternalListing.objects.exists()
 
 

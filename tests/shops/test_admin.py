@@ -380,8 +380,8 @@ NO_MATERIALS = {"materials-TOTAL_FORMS": "0", "materials-INITIAL_FORMS": "0"}
 def product_form(product, **fields) -> dict:
     """The product change form as posted unchanged (stock as loaded), with `fields` changed."""
     data = {
-        "title": product.title,
-        "description": product.description,
+        "title_en": product.title,
+        "description_en": product.description,
         "category": product.category_id,
         "price": str(product.price),
         "stock": str(product.stock),
@@ -401,7 +401,7 @@ def test_staff_attach_sharing_materials_to_a_product(admin_client):
         product,
         **{
             "materials-TOTAL_FORMS": "1",
-            "materials-0-text": "Spring tea, picked by hand.",
+            "materials-0-text_en": "Spring tea, picked by hand.",
             "materials-0-position": "1",
             "materials-0-is_active": "on",
         },
@@ -413,7 +413,7 @@ def test_staff_attach_sharing_materials_to_a_product(admin_client):
     assert list(product.materials.values_list("text", "is_active")) == [("Spring tea, picked by hand.", True)]
 
     # A material with neither a picture nor words is refused, and nothing is saved.
-    data.update({"materials-0-text": "", "materials-0-position": "2"})
+    data.update({"materials-0-text_en": "", "materials-0-position": "2"})
     refused = admin_client.post(url, data)
 
     assert refused.status_code == 200
@@ -425,7 +425,7 @@ def test_saving_a_product_without_touching_stock_keeps_checkouts_made_meanwhile(
     url = reverse("admin:shops_product_change", args=[product.pk])
     form = admin_client.get(url).context["adminform"].form
     Product.objects.filter(pk=product.pk).update(stock=7)  # three sold while the editor had the form open
-    data = product_form(product, title="Longjing 250 g", stock="10", **{"initial-stock": form["stock"].value()})
+    data = product_form(product, title_en="Longjing 250 g", stock="10", **{"initial-stock": form["stock"].value()})
 
     response = admin_client.post(url, data)
 

@@ -67,8 +67,8 @@ def test_a_product_rate_below_the_coupon_discount_is_refused(admin_client):
     form = page.context["adminform"].form
     data = {
         **inline_management_data(page),
-        "title": product.title,
-        "description": product.description,
+        "title_en": product.title,
+        "description_en": product.description,
         "category": product.category_id,
         "price": "19.90",
         "stock": str(product.stock),

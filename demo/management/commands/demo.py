@@ -5,11 +5,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from core.site_url import absolute_url
 from demo.payouts import demo_money
 from demo.shops import DEMO_SHOP_SLUG, demo_external_products, demo_storefront
+from demo.translations import demo_catalogue_translate
 from networks.connectors import connector_settings
 from referrals.models import Member
 from referrals.services import member_join
@@ -58,7 +60,11 @@ class Command(BaseCommand):
                     "only in development (DEBUG=1)."
                 )
             )
-        created, new_orders = self._people_and_shops()
+        # The demo is written in English, the catalogue's language of record (keyed on English titles and names),
+        # whatever LANGUAGE_CODE is; then the catalogue gets its Chinese (issue #23).
+        with translation.override(settings.MODELTRANSLATION_DEFAULT_LANGUAGE):
+            created, new_orders = self._people_and_shops()
+            demo_catalogue_translate()
         demo_money(self.stdout, new_orders)
         # Outside the transaction above: HTTP calls to the sandbox network, which may be down (then a warning).
         demo_external_products(self.stdout, wait_seconds=options["wait_for_sandbox"])
