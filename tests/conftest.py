@@ -41,6 +41,18 @@ def _fresh_caches(settings):
 
 
 @pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    """A request in Chinese leaves Chinese active in this thread (LocaleMiddleware activates, nothing deactivates):
+    each test starts in the default language, so what one test asked for never decides another's words."""
+    from django.conf import settings as django_settings
+    from django.utils import translation
+
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _members_placed_at_join(settings):
     """Joins place the new member in the nested sets before they return, as in the embedded default, whatever the
     broker settings: tests of the deferred placement switch this off themselves."""
