@@ -28,7 +28,7 @@ from commissions.calculations import (
     split_line,
 )
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
-from core.i18n import translation_paths
+from core.i18n import localized, translation_paths
 from core.money import CENT, ROUND_DOWN, ZERO, money_sum, quantize_money
 from networks.models import ExternalProduct
 from networks.selectors import external_commission_pool
@@ -148,7 +148,11 @@ def member_commission_entries(member, status: str | None = None, level: int | No
 
     An unknown status or level gives no rows, never an error.
     """
-    entries = Entry.objects.filter(beneficiary=member).select_related("order", "order_line", "external_line__network")
+    entries = (
+        Entry.objects.filter(beneficiary=member)
+        .select_related("order", "order_line", "external_line__network")
+        .annotate(line_title=localized("order_line__product__title"))  # the product in the member's language
+    )
     # Only what the member may see: the buyer's name and contact stay in the database (and the network's raw
     # report of an external line too).
     entries = entries.only(
@@ -196,6 +200,7 @@ def member_order_entries(member, order_id: int) -> list[Entry]:
         Entry.objects.filter(beneficiary=member, order_id=order_id)
         .select_related("order_line")
         .only("pk", "order_line__title", "level", "kind", "amount", "status", "capped_by", "created_at")
+        .annotate(line_title=localized("order_line__product__title"))
         .order_by("created_at", "pk")
     )
 
@@ -217,7 +222,7 @@ def member_commission_entry(member, entry_id: int) -> Entry | None:
         )
         .defer("external_line__raw")
         .filter(beneficiary=member, pk=entry_id)
-        .annotate(refunded_line_amount=_refunded_line_amount())
+        .annotate(refunded_line_amount=_refunded_line_amount(), line_title=localized("order_line__product__title"))
         .first()
     )
 

@@ -475,9 +475,15 @@ def member_orders(
 
     Only MEMBER_ORDER_FIELDS are read: never the shipping address. Two queries a page (the orders, their lines).
     """
-    lines = OrderLine.objects.only(
-        "pk", "order_id", "title", "quantity", "net_amount", "refunded_quantity", "refunded_amount"
-    ).order_by("pk")
+    # `shown_title`: the product's title in the member's language (the line's `title` is what the buyer saw, in
+    # the buyer's language at checkout, and stays on the buyer's receipt).
+    lines = (
+        OrderLine.objects.only(
+            "pk", "order_id", "title", "quantity", "net_amount", "refunded_quantity", "refunded_amount"
+        )
+        .annotate(shown_title=localized("product__title"))
+        .order_by("pk")
+    )
     through_member = _through_member(member)
     orders = (
         Order.objects.filter(Q(shop__owner=member) | Q(sharer=member))

@@ -366,3 +366,24 @@ def test_a_rolled_up_share_names_the_member_it_came_from(client, chain, shop, pa
 
     assert rolled.rolled_up_from_id == sharer.pk
     assert f"rolled up to you from {sharer.display_name}" in response.content.decode()
+
+
+def test_orders_and_commission_show_the_product_in_the_members_language(client, chain, shop, product, paid):
+    # given: a product named in both languages, bought by a buyer reading English
+    product.title_en, product.title_zh_hans = "Honey 500 g", "蜂蜜 500 克"
+    product.save()
+    order = paid(shop)
+    order.lines.update(title="Honey 500 g")
+    entry = _entry(chain[2], order)
+    client.force_login(chain[2].user)
+
+    for url in (reverse("members:orders"), ENTRIES, _detail(entry)):
+        # when: the sharer reads their orders and commission in either language
+        chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        english = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+        # then: the product is named in the page's language
+        assert "蜂蜜 500 克" in chinese and "Honey 500 g" not in chinese, url
+        assert "Honey 500 g" in english and "蜂蜜" not in english, url
+    # and the buyer's receipt keeps the title as bought
+    assert order.lines.get().title == "Honey 500 g"

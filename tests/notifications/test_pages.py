@@ -98,3 +98,19 @@ def test_a_bad_language_is_a_form_error_not_a_500(member_client):
 def test_the_dashboard_links_the_inbox_and_the_settings(member_client):
     html = member_client.get(reverse("members:dashboard")).content.decode()
     assert reverse("members:notifications") in html and reverse("members:notification_settings") in html
+
+
+def test_the_inbox_speaks_the_pages_language_whatever_the_message_was_sent_in(member_client):
+    # given: a message sent in English (the member's default language)
+    [sent] = _told(member_client.member)
+    assert sent.title == "¥12.50 commission is available"
+
+    # when: the member reads the inbox in Chinese
+    chinese = member_client.get(reverse("members:notifications"), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = member_client.get(reverse("members:notifications"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    # then: the page shows it in Chinese, and what was sent is kept as sent
+    assert "¥12.50 commission is available" not in chinese and "¥12.50" in chinese
+    assert "¥12.50 commission is available" in english
+    sent.refresh_from_db()
+    assert sent.title == "¥12.50 commission is available"
