@@ -132,8 +132,27 @@ class BuyerContactMixin:
 # --- Catalogue ------------------------------------------------------------------
 
 
+class RowFieldsNamedForm(forms.ModelForm):
+    """A changelist row's editable fields (list_editable) named for screen readers: the column heading is not
+    their label, so each gets one saying what it is and which row it is in ("Active: Wool scarf")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if not field.widget.is_hidden:
+                field.widget.attrs["aria-label"] = f"{field.label}: {self.instance}"
+
+
+class RowFieldsNamed:
+    """ModelAdmin mixin: the changelist's editable fields get names (RowFieldsNamedForm)."""
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", RowFieldsNamedForm)
+        return super().get_changelist_form(request, **kwargs)
+
+
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(RowFieldsNamed, admin.ModelAdmin):
     list_display = ("name", "position")
     list_editable = ("position",)
     search_fields = ("name",)
@@ -177,7 +196,7 @@ class ProductMaterialInline(admin.StackedInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(RowFieldsNamed, admin.ModelAdmin):
     form = ProductForm
     inlines = (ProductMaterialInline,)
     list_display = ("title", "category", "price", "stock", "is_active", "commission_rate", "updated_at")

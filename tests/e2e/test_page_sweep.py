@@ -25,7 +25,6 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -50,7 +49,7 @@ from members.webhooks.models import Delivery, Endpoint, Event
 from payouts.models import Withdrawal
 from referrals.models import Member
 from shops.cart import Cart, remember_order
-from shops.models import Order, Payment, Product, ShareLink, Shop
+from shops.models import Order, Payment, Product, Shop
 from shops.services import share_link_create
 from tests.config.test_public_surface import routes
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -328,7 +327,7 @@ LAYOUT_CHECKS = r"""
   const MONEY = /[¥￥]\s?-?\d[\d,]*(\.\d+)?/g;
   const describe = (el) => {
     const parts = [];
-    for (let node = el; node && node.nodeType === 1 && parts.length < 3 && node !== document.body; node = node.parentElement) {
+    for (let node = el; node && node !== document.body && parts.length < 3; node = node.parentElement) {
       let part = node.tagName.toLowerCase();
       if (node.id) part += '#' + node.id;
       const classes = [...node.classList].slice(0, 2);
@@ -397,9 +396,10 @@ LAYOUT_CHECKS = r"""
       while (box && getComputedStyle(box).display.startsWith('inline')) box = box.parentElement;
       if (!box || getComputedStyle(box).overflowX !== 'visible') continue;
       const outer = box.getBoundingClientRect(), inner = el.getBoundingClientRect();
-      if (inner.width > 0 && (inner.right > outer.right + 1 || inner.left < outer.left - 1)) {
+      const out = Math.round(Math.max(inner.right - outer.right, outer.left - inner.left));
+      if (inner.width > 0 && out > 1) {
         findings.push({kind: 'text overflows', selector: describe(el),
-                       text: `${text(own)} (sticks out of ${describe(box)} by ${Math.round(Math.max(inner.right - outer.right, outer.left - inner.left))}px)`});
+                       text: `${text(own)} (sticks out of ${describe(box)} by ${out}px)`});
       }
     }
   }
@@ -557,7 +557,8 @@ def sweep(django_db_setup, django_db_blocker, live_server, tmp_path_factory):
                     browser.close()
             spent = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in result.phases.items())
             print(
-                f"\npage sweep: data built in {built:.1f} s, {len(result.visits)} visits in {result.seconds:.1f} s ({spent})"
+                f"\npage sweep: data built in {built:.1f} s, {len(result.visits)} visits"
+                f" in {result.seconds:.1f} s ({spent})"
             )
             yield result
         finally:
