@@ -76,6 +76,7 @@ class Page:
     path: str
     status: int = 200
     weigh_wide: bool = False  # also weighed at 1280 px
+    forged: bool = False  # the page's form sent without its CSRF cookie: the expired-form page (403)
 
     @property
     def route(self) -> str:
@@ -245,6 +246,7 @@ def catalogue(data: dict) -> list[Page]:
         Page("link-not-found", "buyer", reverse("share_link", args=["nosuchlink"]), status=404),
         Page("not-found", "buyer", "/no-such-page/", status=404),
         Page("login", "anonymous", reverse("login")),
+        Page("csrf-failure", "anonymous", reverse("login"), status=403, forged=True),
         Page("join", "anonymous", reverse("members:join")),
         Page("join-invite", "anonymous", reverse("members:join_with_code", args=[founder.invite_code])),
         Page("password-reset", "anonymous", reverse("password_reset")),
@@ -386,21 +388,34 @@ LAYOUT_CHECKS = r"""
     if (!own) continue;
     const style = getComputedStyle(el);
     if (style.display === 'none' || style.visibility === 'hidden') continue;
-    if (el.clientWidth > 0) {
-      if (el.scrollWidth > el.clientWidth + 1 && style.overflowX === 'visible') {
-        findings.push({kind: 'text overflows', selector: describe(el),
-                       text: `${text(own)} (${el.scrollWidth}px in ${el.clientWidth}px)`});
+    // Its own text runs past its box (scrollWidth alone would count an absolutely placed child too).
+    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1 && style.overflowX === 'visible') {
+      const rect = el.getBoundingClientRect(), range = document.createRange();
+      let spill = 0;
+      for (const child of el.childNodes) {
+        if (child.nodeType !== 3 || !child.data.trim()) continue;
+        range.selectNodeContents(child);
+        for (const r of range.getClientRects()) {
+          if (r.width > 0) spill = Math.max(spill, r.right - rect.right, rect.left - r.left);
+        }
       }
-    } else if (style.display.startsWith('inline')) {
-      let box = el.parentElement;
-      while (box && getComputedStyle(box).display.startsWith('inline')) box = box.parentElement;
-      if (!box || getComputedStyle(box).overflowX !== 'visible') continue;
-      const outer = box.getBoundingClientRect(), inner = el.getBoundingClientRect();
-      const out = Math.round(Math.max(inner.right - outer.right, outer.left - inner.left));
-      if (inner.width > 0 && out > 1) {
+      if (spill > 1) {
         findings.push({kind: 'text overflows', selector: describe(el),
-                       text: `${text(own)} (sticks out of ${describe(box)} by ${out}px)`});
+                       text: `${text(own)} (runs ${Math.round(spill)}px past its ${el.clientWidth}px box)`});
+        continue;
       }
+    }
+    // A box with text that is wider than the block it sits in (a badge, a link that does not wrap): a badge
+    // placed on purpose over an icon (position absolute) is not.
+    if (style.position === 'absolute' || style.position === 'fixed') continue;
+    let box = el.parentElement;
+    while (box && getComputedStyle(box).display.startsWith('inline')) box = box.parentElement;
+    if (!box || getComputedStyle(box).overflowX !== 'visible') continue;
+    const outer = box.getBoundingClientRect(), inner = el.getBoundingClientRect();
+    const out = Math.round(Math.max(inner.right - outer.right, outer.left - inner.left));
+    if (inner.width > 0 && out > 1) {
+      findings.push({kind: 'text overflows', selector: describe(el),
+                     text: `${text(own)} (sticks out of ${describe(box)} by ${out}px)`});
     }
   }
   return findings;
@@ -501,6 +516,11 @@ def _run(browser, base_url: str, data: dict) -> Sweep:
                 for page in (p for p in pages if p.role == role):
                     clock = time.monotonic()
                     response = tab.goto(base_url + page.path, wait_until="load")
+                    if page.forged:
+                        context.clear_cookies(name=settings.CSRF_COOKIE_NAME)
+                        with tab.expect_navigation(wait_until="load") as navigation:
+                            tab.evaluate("document.querySelector('#content form[method=post]').submit()")
+                        response = navigation.value
                     clock = lap("load", clock)
                     final_route = route_of(tab.url.removeprefix(base_url))
                     visits.append((page, language, width, response.status if response else None, final_route))
@@ -636,6 +656,8 @@ PLANTED = """<!doctype html><html><body style="margin:0">
 <p id="sentence" style="width:60px;overflow-wrap:anywhere">Total ¥98,765.43 today</p>
 <div id="overflowing" style="width:80px;white-space:nowrap">a sentence that does not fit its box</div>
 <div style="width:80px"><a id="long-link" style="white-space:nowrap">https://example.com/a/very/long/address</a></div>
+<div style="width:100px"><p id="badge" style="display:inline-block;white-space:nowrap">a wide badge, cut</p></div>
+<p style="position:relative;width:40px">Bell<b style="position:absolute;left:30px">13</b></p>
 <div class="table-wrap" style="overflow-x:auto;width:100px"><p style="width:300px">scrolls on purpose</p></div>
 <p><span class="money" id="fits">¥12.00</span> and ¥3.50 on one line</p>
 <span class="visually-hidden" style="position:absolute;width:1px;overflow:hidden">hidden ¥1,000,000.00</span>
@@ -655,4 +677,6 @@ def test_the_layout_checks_find_what_they_look_for(chromium):
         ("number broken", "span#wrapped.money"),
         ("text overflows", "a#long-link"),
         ("text overflows", "div#overflowing"),
+        ("text overflows", "div#too-wide"),
+        ("text overflows", "p#badge"),
     ]
