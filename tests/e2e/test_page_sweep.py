@@ -325,6 +325,12 @@ LAYOUT_CHECKS = r"""
 () => {
   const SCROLLERS = '.scroll, .table-wrap, .tabs, .subnav, pre, code, textarea, input, select';
   const HIDDEN = '.visually-hidden, .sr-only, [hidden]';
+  // Read by screen readers only: clipped to nothing (a stacked table's header row on a phone, .visually-hidden).
+  const clipped = [...document.body.querySelectorAll('*')].filter((el) => {
+    const style = getComputedStyle(el);
+    return style.clipPath !== 'none' || style.clip !== 'auto' || style.visibility === 'hidden';
+  });
+  const hidden = (el) => el.closest(HIDDEN) !== null || clipped.some((box) => box.contains(el));
   const NUMBERS = '.money, .num, .amount, .price, .stat b';
   const MONEY = /[¥￥]\s?-?\d[\d,]*(\.\d+)?/g;
   const describe = (el) => {
@@ -352,7 +358,7 @@ LAYOUT_CHECKS = r"""
   const root = document.documentElement;
   if (root.scrollWidth > root.clientWidth) {
     const wide = [...document.body.querySelectorAll('*')].filter((el) => {
-      if (el.closest(SCROLLERS) || el.closest(HIDDEN)) return false;
+      if (el.closest(SCROLLERS) || hidden(el)) return false;
       const r = el.getBoundingClientRect();
       return r.width > 0 && r.right > root.clientWidth + 1;
     });
@@ -363,7 +369,7 @@ LAYOUT_CHECKS = r"""
   const checked = new Set();
   for (const el of document.querySelectorAll(NUMBERS)) {
     const t = el.textContent.trim();
-    if (!/\d/.test(t) || t.length > 32 || el.closest(HIDDEN)) continue;
+    if (!/\d/.test(t) || t.length > 32 || hidden(el)) continue;
     checked.add(el);
     const range = document.createRange();
     range.selectNodeContents(el);
@@ -373,7 +379,7 @@ LAYOUT_CHECKS = r"""
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const parent = node.parentElement;
-    if (!parent || parent.closest('script, style, ' + HIDDEN) || parent.closest(NUMBERS)) continue;
+    if (!parent || parent.closest('script, style') || hidden(parent) || parent.closest(NUMBERS)) continue;
     for (const match of node.data.matchAll(MONEY)) {
       const range = document.createRange();
       range.setStart(node, match.index);
@@ -383,7 +389,7 @@ LAYOUT_CHECKS = r"""
     }
   }
   for (const el of document.body.querySelectorAll('*')) {
-    if (el.closest(SCROLLERS) || el.closest(HIDDEN) || el.closest('svg')) continue;
+    if (el.closest(SCROLLERS) || el.closest('svg') || hidden(el)) continue;
     const own = [...el.childNodes].filter((c) => c.nodeType === 3).map((c) => c.data).join('').trim();
     if (!own) continue;
     const style = getComputedStyle(el);
@@ -661,6 +667,8 @@ PLANTED = """<!doctype html><html><body style="margin:0">
 <div class="table-wrap" style="overflow-x:auto;width:100px"><p style="width:300px">scrolls on purpose</p></div>
 <p><span class="money" id="fits">¥12.00</span> and ¥3.50 on one line</p>
 <span class="visually-hidden" style="position:absolute;width:1px;overflow:hidden">hidden ¥1,000,000.00</span>
+<table style="display:block;width:100px"><thead style="position:absolute;width:1px;height:1px;overflow:hidden;
+clip-path:inset(50%)"><tr><th>Commission</th><th>Amount of the order</th></tr></thead></table>
 </body></html>"""
 
 
