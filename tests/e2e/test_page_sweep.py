@@ -465,6 +465,7 @@ class Sweep:
     axe_ran: bool
     seconds: float
     phases: dict  # seconds spent per step, summed over the pages
+    slowest: list  # (seconds, page, lang, width) of the slowest visits
 
 
 def _gzip_size(url: str, cache: dict) -> int:
@@ -498,6 +499,7 @@ def _run(browser, base_url: str, data: dict) -> Sweep:
     axe_source = AXE.read_text(encoding="utf-8") if AXE.exists() else None
     visits, layout, axe, weight, sizes = [], [], [], [], {}
     phases = dict.fromkeys(("load", "weigh", "screenshot", "layout", "axe"), 0.0)
+    durations = []
     started = time.monotonic()
 
     def lap(phase: str, since: float) -> float:
@@ -520,7 +522,7 @@ def _run(browser, base_url: str, data: dict) -> Sweep:
                 tab = context.new_page()
                 tab.set_default_timeout(15_000)
                 for page in (p for p in pages if p.role == role):
-                    clock = time.monotonic()
+                    clock = visit_started = time.monotonic()
                     response = tab.goto(base_url + page.path, wait_until="load")
                     if page.forged:
                         context.clear_cookies(name=settings.CSRF_COOKIE_NAME)
@@ -551,9 +553,11 @@ def _run(browser, base_url: str, data: dict) -> Sweep:
                                 (page.name, language, width, violation["id"], violation["impact"], violation["targets"])
                             )
                         lap("axe", clock)
+                    durations.append((round(time.monotonic() - visit_started, 2), page.name, language, width))
                 context.close()
     seconds = time.monotonic() - started
-    return Sweep(pages, visits, layout, axe, weight, axe_source is not None, seconds, phases)
+    slowest = sorted(durations, reverse=True)[:5]
+    return Sweep(pages, visits, layout, axe, weight, axe_source is not None, seconds, phases, slowest)
 
 
 @pytest.fixture(scope="module")
@@ -586,7 +590,7 @@ def sweep(django_db_setup, django_db_blocker, live_server, tmp_path_factory):
             spent = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in result.phases.items())
             print(
                 f"\npage sweep: data built in {built:.1f} s, {len(result.visits)} visits"
-                f" in {result.seconds:.1f} s ({spent})"
+                f" in {result.seconds:.1f} s ({spent}); slowest: {result.slowest}"
             )
             yield result
         finally:
