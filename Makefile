@@ -43,7 +43,19 @@ run: $(VENV)/.installed
 	echo "Serving on http://$(HOST)/  (admin: http://$(HOST)/$${ADMIN_URL:-admin/})" && \
 	$(BIN)/python manage.py runserver $(HOST)
 
-test: $(VENV)/.installed
+# The front-end tools from the npm registry (package-lock.json): axe-core for the page sweep's accessibility test,
+# lucide-static for `manage.py build_icons`. Without npm, nothing is installed and the test says it was skipped.
+# A node_modules that links to another checkout's is left alone (npm ci would empty the other checkout's).
+node_modules/.package-lock.json: package-lock.json
+	@if [ -L node_modules ]; then \
+	  echo "make: node_modules links to another checkout's: not reinstalled here"; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error || echo "make: npm ci failed; the axe-core test will be skipped"; \
+	else \
+	  echo "make: npm not found; the axe-core test will be skipped (apt-get install nodejs npm, then npm ci)"; \
+	fi
+
+test: $(VENV)/.installed node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -139,8 +139,27 @@ class BuyerContactMixin:
 # loads jQuery UI from a CDN, which the CSP and the offline rule forbid.
 
 
+class RowFieldsNamedForm(forms.ModelForm):
+    """A changelist row's editable fields (list_editable) named for screen readers: the column heading is not
+    their label, so each gets one saying what it is and which row it is in ("Active: Wool scarf")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if not field.widget.is_hidden:
+                field.widget.attrs["aria-label"] = f"{field.label}: {self.instance}"
+
+
+class RowFieldsNamed:
+    """ModelAdmin mixin: the changelist's editable fields get names (RowFieldsNamedForm)."""
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", RowFieldsNamedForm)
+        return super().get_changelist_form(request, **kwargs)
+
+
 @admin.register(Category)
-class CategoryAdmin(TranslationAdmin):
+class CategoryAdmin(RowFieldsNamed, TranslationAdmin):
     list_display = ("name", "position")
     list_editable = ("position",)
     search_fields = ("name_en", "name_zh_hans")
@@ -184,7 +203,7 @@ class ProductMaterialInline(TranslationStackedInline):
 
 
 @admin.register(Product)
-class ProductAdmin(TranslationAdmin):
+class ProductAdmin(RowFieldsNamed, TranslationAdmin):
     form = ProductForm
     inlines = (ProductMaterialInline,)
     list_display = ("title", "category", "price", "stock", "is_active", "commission_rate", "updated_at")

@@ -72,7 +72,7 @@ def test_no_page_violates_the_content_security_policy(live_server, chromium):
     assert page.locator('[data-field="alipay_account"]').is_visible()
     assert page.locator('[data-field="account_number"]').is_hidden()
     # and the stylesheet applies (the brand colour on the header link)
-    assert page.evaluate("getComputedStyle(document.querySelector('a.brand')).color") == "rgb(217, 54, 62)"
+    assert page.evaluate("getComputedStyle(document.querySelector('a.brand')).color") == "rgb(207, 42, 51)"  # --brand
     context.close()
 
     assert violations == {}

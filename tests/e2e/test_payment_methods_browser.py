@@ -98,7 +98,7 @@ def checkout(page, base_url: str, product, method: str | None) -> None:
     """Add the product to the cart, fill in the checkout form, choose `method` ("provider:method"), place it."""
     shop = product.listings.first().shop
     page.goto(base_url + reverse("shops:product_detail", args=[shop.slug, product.pk]))
-    page.locator("form button[type=submit]").last.click()  # Add to cart
+    page.locator("main form button[type=submit]").last.click()  # Add to cart
     page.goto(base_url + reverse("shops:checkout", args=[shop.slug]))
     page.locator("#id_name").fill("Wang Fang")
     page.locator("#id_phone").fill("13900001111")
@@ -367,7 +367,7 @@ def test_payment_screens(rails, live_server, chromium, product, wechat, language
 def checkout_page(page, base_url: str, product) -> None:
     shop = product.listings.first().shop
     page.goto(base_url + reverse("shops:product_detail", args=[shop.slug, product.pk]))
-    page.locator("form button[type=submit]").last.click()
+    page.locator("main form button[type=submit]").last.click()
     page.goto(base_url + reverse("shops:checkout", args=[shop.slug]))
     chinese = page.locator("html").get_attribute("lang").startswith("zh")
     page.locator("#id_name").fill("王芳" if chinese else "Wang Fang")

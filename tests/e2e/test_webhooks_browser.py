@@ -54,7 +54,7 @@ def test_a_member_sets_up_a_webhook_and_replays_a_delivery(
     # a bad URL is a form error, nothing saved
     page.fill("#id_url", "not a url")
     page.check('input[value="commission.created"]')
-    page.locator("form button[type=submit]").last.click()
+    page.locator("main form button[type=submit]").last.click()
     page.locator(".errorlist").first.wait_for()
     assert not member.webhook_endpoints.exists()
     shot("webhooks-error")
@@ -62,7 +62,7 @@ def test_a_member_sets_up_a_webhook_and_replays_a_delivery(
     # a good one: the secret is shown once
     page.fill("#id_url", receiver.url)
     page.fill("#id_description", "ERP")
-    page.locator("form button[type=submit]").last.click()
+    page.locator("main form button[type=submit]").last.click()
     secret = page.locator("#secret .copy").inner_text().strip()
     assert secret.startswith("whsec_")
     receiver.secrets.append(secret)

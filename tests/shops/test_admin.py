@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -465,3 +466,14 @@ def test_deactivating_products_on_the_changelist_writes_only_the_active_flag(adm
     assert response.status_code == 302
     product.refresh_from_db()
     assert (product.is_active, product.stock) == (False, 4)
+
+
+def test_the_products_list_names_each_rows_active_box_for_screen_readers(admin_client):
+    """The list's "active" tick boxes (list_editable) have no <label>: each is named with its column and its row
+    (axe-core's "label" rule, tests/e2e/test_page_sweep.py)."""
+    scarf = ProductFactory(title="Wool scarf")
+
+    page = admin_client.get(PRODUCTS).content.decode()
+
+    box = re.search(r'<input type="checkbox" name="form-0-is_active"[^>]*>', page).group(0)
+    assert f'aria-label="Active: {scarf.title}"' in box
