@@ -177,8 +177,15 @@ def identity_capture(*, user, id_type: str, legal_name: str, id_number: str) -> 
                 id_number_encrypted=encrypt(number),
                 id_number_index=_index(id_type, number),
             )
-            _event(identity, IdentityEvent.Kind.CAPTURED, actor=user, actor_label="member",
-                   name=mask_legal_name(legal_name), number=mask_id_number(number), id_type=id_type)  # fmt: skip
+            _event(
+                identity,
+                IdentityEvent.Kind.CAPTURED,
+                actor=user,
+                actor_label="member",
+                name=mask_legal_name(legal_name),
+                number=mask_id_number(number),
+                id_type=id_type,
+            )
     except IntegrityError:
         raise _taken() from None
     return identity_verify(identity=identity)
@@ -191,27 +198,42 @@ def identity_verify(*, identity: Identity, actor=None) -> Identity:
     if identity.status == Status.VERIFIED:
         return identity
     if identity.id_type != Identity.IdType.RESIDENT_ID:
-        return _set_status(identity, Status.PENDING, reason="awaiting staff review of the document", actor=actor,
-                           kind=IdentityEvent.Kind.CHECKED)  # fmt: skip
-    try:
-        result = id_verify(
-            name=decrypt(identity.legal_name_encrypted), number=decrypt(identity.id_number_encrypted)
+        return _set_status(
+            identity,
+            Status.PENDING,
+            reason="awaiting staff review of the document",
+            actor=actor,
+            kind=IdentityEvent.Kind.CHECKED,
         )
+    try:
+        result = id_verify(name=decrypt(identity.legal_name_encrypted), number=decrypt(identity.id_number_encrypted))
     except IdVerificationError as error:
         if not error.transient:
             logger.error("Identity verification refused by the provider (check the settings): %s", error)
         else:
             logger.warning("Identity verification unavailable: %s", error)
-        return _set_status(identity, Status.PENDING, reason=f"provider: {error.code or 'unavailable'}", actor=actor,
-                           kind=IdentityEvent.Kind.CHECKED)  # fmt: skip
+        return _set_status(
+            identity,
+            Status.PENDING,
+            reason=f"provider: {error.code or 'unavailable'}",
+            actor=actor,
+            kind=IdentityEvent.Kind.CHECKED,
+        )
     if result.outcome == Outcome.MATCH:
         status, reason = Status.VERIFIED, ""
     elif result.outcome == Outcome.MISMATCH:
         status, reason = Status.FAILED, "name and ID number do not match"
     else:
         status, reason = Status.FAILED, "ID number or name not valid at the authority"
-    return _set_status(identity, status, reason=reason, actor=actor, kind=IdentityEvent.Kind.CHECKED,
-                       reference=result.reference, code=result.code)  # fmt: skip
+    return _set_status(
+        identity,
+        status,
+        reason=reason,
+        actor=actor,
+        kind=IdentityEvent.Kind.CHECKED,
+        reference=result.reference,
+        code=result.code,
+    )
 
 
 @transaction.atomic
@@ -224,8 +246,15 @@ def _set_status(identity, status, *, reason, actor=None, kind, reference="", **d
     if reference:
         identity.verification_reference = reference[:64]
     identity.save(update_fields=["status", "status_reason", "verified_at", "verification_reference", "updated_at"])
-    _event(identity, kind, actor=actor, actor_label="" if actor else "system", from_status=from_status,
-           reason=reason, **detail)  # fmt: skip
+    _event(
+        identity,
+        kind,
+        actor=actor,
+        actor_label="" if actor else "system",
+        from_status=from_status,
+        reason=reason,
+        **detail,
+    )
     return identity
 
 
@@ -244,8 +273,9 @@ def identity_set_status(*, identity: Identity, actor, status: str, reason: str) 
     return _set_status(identity, status, reason=reason, actor=actor, kind=IdentityEvent.Kind.STATUS)
 
 
-def identity_change(*, identity: Identity, actor, reason: str, id_type: str, legal_name: str, id_number: str
-                    ) -> Identity:  # fmt: skip
+def identity_change(
+    *, identity: Identity, actor, reason: str, id_type: str, legal_name: str, id_number: str
+) -> Identity:
     """Staff correct an identity (a typo, a new passport, a legal name change), with a reason; it is then verified
     again. The event records the masked values before and after."""
     reason = _require_reason(reason)
@@ -261,9 +291,15 @@ def identity_change(*, identity: Identity, actor, reason: str, id_type: str, leg
             identity.id_number_index = _index(id_type, number)
             identity.status, identity.status_reason, identity.verified_at = Status.UNVERIFIED, "", None
             identity.save()
-            _event(identity, IdentityEvent.Kind.CHANGED, actor=actor, from_status=from_status, reason=reason,
-                   before={"id_type": before.id_type, "name": before.name, "number": before.number},
-                   after={"id_type": id_type, "name": mask_legal_name(legal_name), "number": mask_id_number(number)})  # fmt: skip
+            _event(
+                identity,
+                IdentityEvent.Kind.CHANGED,
+                actor=actor,
+                from_status=from_status,
+                reason=reason,
+                before={"id_type": before.id_type, "name": before.name, "number": before.number},
+                after={"id_type": id_type, "name": mask_legal_name(legal_name), "number": mask_id_number(number)},
+            )
     except IntegrityError:
         raise _taken() from None
     return identity_verify(identity=identity, actor=actor)

@@ -124,9 +124,7 @@ class Identity(models.Model):
     verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
     verification_reference = models.CharField(_("verification reference"), max_length=64, blank=True)
     # A business payee (GB 32100 credit code): its name and code are public registry data, so stored in clear.
-    payee_kind = models.CharField(
-        _("payee"), max_length=12, choices=PayeeKind.choices, default=PayeeKind.INDIVIDUAL
-    )
+    payee_kind = models.CharField(_("payee"), max_length=12, choices=PayeeKind.choices, default=PayeeKind.INDIVIDUAL)
     company_name = models.CharField(_("company name"), max_length=100, blank=True)
     credit_code = models.CharField(_("unified social credit code"), max_length=18, blank=True)
     created_at = models.DateTimeField(_("captured"), auto_now_add=True)
@@ -164,9 +162,7 @@ class IdentityEvent(models.Model):
 
     identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    actor = models.ForeignKey(
-        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    actor = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     actor_label = models.CharField(max_length=40, blank=True)
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)

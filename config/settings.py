@@ -813,8 +813,8 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
 # rotation is "add the new key in front, run `manage.py identity_reencrypt`, then drop the old key". Either the
 # variable or IDENTITY_KEYS_FILE (a mounted secret, one comma-separated line). The development keys below are public
 # and refused when DEBUG=0.
-DEV_IDENTITY_KEY = "otLwl11QGMik9Po0gPIiYYC7j45zu1oNuRCIOKWVL9U="  # noqa: S105 - public; refused when DEBUG=0
-DEV_IDENTITY_INDEX_KEY = "dev-identity-index-key-do-not-use-in-production"  # noqa: S105 - refused when DEBUG=0
+DEV_IDENTITY_KEY = "otLwl11QGMik9Po0gPIiYYC7j45zu1oNuRCIOKWVL9U="
+DEV_IDENTITY_INDEX_KEY = "dev-identity-index-key-do-not-use-in-production"
 IDENTITY_KEYS = [key.strip() for key in (env_secret("IDENTITY_KEYS") or DEV_IDENTITY_KEY).split(",") if key.strip()]
 # The HMAC key of the blind index that keeps one ID number to one member (never rotated with IDENTITY_KEYS).
 IDENTITY_INDEX_KEY = env_secret("IDENTITY_INDEX_KEY") or DEV_IDENTITY_INDEX_KEY

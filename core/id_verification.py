@@ -86,8 +86,15 @@ TENCENT_RESULTS = {
     "-5": Outcome.INVALID,  # 证件库中无此身份证记录
 }
 TENCENT_RESULTS_LATER = {"-4", "-6", "-7"}  # 证件库服务异常, 升级中, 超过当日限制
-TENCENT_ERRORS_LATER = ("RequestLimitExceeded", "LimitExceeded", "InternalError", "ServerError", "ClientNetworkError",
-                        "FailedOperation.TimeOut", "ResourceUnavailable")  # fmt: skip
+TENCENT_ERRORS_LATER = (
+    "RequestLimitExceeded",
+    "LimitExceeded",
+    "InternalError",
+    "ServerError",
+    "ClientNetworkError",
+    "FailedOperation.TimeOut",
+    "ResourceUnavailable",
+)
 
 
 class TencentIdVerifier:
@@ -129,7 +136,9 @@ class TencentIdVerifier:
         except TencentCloudSDKException as error:
             code = error.get_code() or ""
             if code.startswith(TENCENT_ERRORS_LATER):
-                raise IdVerificationUnavailable(f"Tencent Cloud identity check unavailable: {code}", code=code) from None
+                raise IdVerificationUnavailable(
+                    f"Tencent Cloud identity check unavailable: {code}", code=code
+                ) from None
             raise IdVerificationRejected(
                 f"Tencent Cloud identity check refused: {code} {error.get_message() or ''}", code=code
             ) from None

@@ -66,8 +66,10 @@ def _identity_refusal(member, *, method: str, holder_name: str, for_withdrawal: 
             _("Verify your identity (legal name and ID) before you withdraw: the law requires it for payouts."),
             code="identity_unverified",
         )
-    if identity is not None and method == PayoutAccount.Method.ALIPAY and not identity_name_matches(
-        identity, holder_name
+    if (
+        identity is not None
+        and method == PayoutAccount.Method.ALIPAY
+        and not identity_name_matches(identity, holder_name)
     ):
         return PayoutError(
             {"holder_name": [_("The Alipay account's real name must be your verified legal name.")]},
