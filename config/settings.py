@@ -811,15 +811,13 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
 # --- Identity (实名, issue #24; docs/privacy.md) ----------------------------------------------------------------
 # Fernet keys that encrypt members' legal names and ID numbers, newest first: the first encrypts, all decrypt, so a
 # rotation is "add the new key in front, run `manage.py identity_reencrypt`, then drop the old key". Either the
-# variable or IDENTITY_KEYS_FILE (a mounted secret, one comma-separated line). The development keys below are public
-# and refused when DEBUG=0.
+# variable or IDENTITY_KEYS_FILE (a mounted secret, one comma-separated line). The development keys below are public;
+# production refuses to start with them (config/checks.py, cps.E008).
 DEV_IDENTITY_KEY = "otLwl11QGMik9Po0gPIiYYC7j45zu1oNuRCIOKWVL9U="
 DEV_IDENTITY_INDEX_KEY = "dev-identity-index-key-do-not-use-in-production"
 IDENTITY_KEYS = [key.strip() for key in (env_secret("IDENTITY_KEYS") or DEV_IDENTITY_KEY).split(",") if key.strip()]
 # The HMAC key of the blind index that keeps one ID number to one member (never rotated with IDENTITY_KEYS).
 IDENTITY_INDEX_KEY = env_secret("IDENTITY_INDEX_KEY") or DEV_IDENTITY_INDEX_KEY
-if not DEBUG and (DEV_IDENTITY_KEY in IDENTITY_KEYS or IDENTITY_INDEX_KEY == DEV_IDENTITY_INDEX_KEY):
-    raise ImproperlyConfigured("Set IDENTITY_KEYS and IDENTITY_INDEX_KEY (docs/privacy.md) when DEBUG=0.")
 # Who checks a name and ID number against the authority's records: the console port (development: a resident ID
 # whose check digit is right and whose name does not start with "X" matches) or Tencent Cloud's 身份证二要素核验.
 IDENTITY_VERIFIER = env.str("IDENTITY_VERIFIER", default="core.id_verification.ConsoleIdVerifier")
