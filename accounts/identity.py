@@ -187,6 +187,10 @@ def identity_capture(*, user, id_type: str, legal_name: str, id_number: str) -> 
                 id_type=id_type,
             )
     except IntegrityError:
+        if Identity.objects.filter(user=user).exists():  # the same person's second capture at the same moment
+            raise IdentityError(
+                _("Your identity is already on file; contact support to change it."), code="already_captured"
+            ) from None
         raise _taken() from None
     return identity_verify(identity=identity)
 

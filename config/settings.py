@@ -314,6 +314,8 @@ RATE_LIMIT_PASSWORD_RESET = env.str("RATE_LIMIT_PASSWORD_RESET", default="5/hour
 RATE_LIMIT_LOGIN_ACCOUNTS = env.str("RATE_LIMIT_LOGIN_ACCOUNTS", default="20/hour")
 # The open-shop page's address check as the member types (one request per pause in typing), counted per member.
 RATE_LIMIT_SHOP_ADDRESS_CHECK = env.str("RATE_LIMIT_SHOP_ADDRESS_CHECK", default="60/minute")
+# "Check again" on the identity page asks the (paid) verification provider: counted per person (issue #24).
+RATE_LIMIT_IDENTITY_CHECK = env.str("RATE_LIMIT_IDENTITY_CHECK", default="5/hour")
 for _name in (
     "RATE_LIMIT_JOIN",
     "RATE_LIMIT_CHECKOUT",
@@ -322,6 +324,7 @@ for _name in (
     "RATE_LIMIT_PASSWORD_RESET",
     "RATE_LIMIT_LOGIN_ACCOUNTS",
     "RATE_LIMIT_SHOP_ADDRESS_CHECK",
+    "RATE_LIMIT_IDENTITY_CHECK",
 ):
     if not re.fullmatch(r"\s*(0|\d+\s*/\s*(s|second|m|minute|h|hour|d|day)s?)\s*", globals()[_name], re.IGNORECASE):
         raise ImproperlyConfigured(f"{_name} must look like '10/hour' (or '0' for no limit).")

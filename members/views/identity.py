@@ -4,6 +4,7 @@ Only the signed-in person's own identity is ever shown (there is no identity id 
 nobody reads the full values on a member page, not even their owner. Changes after capture go through staff.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -20,6 +21,7 @@ from accounts.identity import (
 )
 from accounts.models import Identity
 from core.forms import add_service_errors
+from core.ratelimit import rate_limit_exceeded, rate_limited_response
 from members.decorators import member_required
 from members.forms import BusinessPayeeForm, IdentityForm
 
@@ -70,9 +72,13 @@ def _status_message(identity) -> str:
 @member_required
 @require_POST
 def identity_check_again(request):
-    """Ask the verification provider again after it could not answer (an outage, its daily limit)."""
+    """Ask the verification provider again after it could not answer (an outage, its daily limit). Each ask costs a
+    paid check: counted per person, settings.RATE_LIMIT_IDENTITY_CHECK, then the 429 page."""
     identity = identity_for_user(request.user)
     if identity is not None and identity.status == Identity.Status.PENDING:
+        retry_after = rate_limit_exceeded("identity_check", str(request.user.pk), settings.RATE_LIMIT_IDENTITY_CHECK)
+        if retry_after:
+            return rate_limited_response(request, retry_after)
         identity = identity_verify(identity=identity, actor=request.user)
         messages.info(request, _status_message(identity))
     return redirect("members:identity")

@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import Identity, IdentityEvent
+from core.id_verification import IdVerificationUnavailable
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.services import PayoutError, payout_account_save, withdrawal_request
 from tests.factories import MemberFactory, UserFactory, resident_id
@@ -174,3 +175,25 @@ def test_a_withdrawal_to_an_alipay_account_bound_before_the_identity_is_refused_
     assert response.status_code == 400
     assert "verified legal name" in response.content.decode()
     assert not Withdrawal.objects.exists()
+
+
+def test_check_again_verifies_a_pending_identity_and_is_rate_limited(client, newcomer, settings, monkeypatch):
+    # given an identity left pending because the provider could not answer
+    def unavailable(**values):
+        raise IdVerificationUnavailable("down", code="-4")
+
+    monkeypatch.setattr("accounts.identity.id_verify", unavailable)
+    client.force_login(newcomer.user)
+    _capture(client)
+    assert Identity.objects.get(user=newcomer.user).status == Identity.Status.PENDING
+    assert "Check again" in client.get(IDENTITY).content.decode()
+
+    # when the member asks again: counted, and refused over the limit without asking the provider
+    settings.RATE_LIMIT_IDENTITY_CHECK = "1/hour"
+    check = reverse("members:identity_check_again")
+    assert client.post(check).status_code == 302
+    assert client.post(check).status_code == 429
+    monkeypatch.undo()
+    settings.RATE_LIMIT_IDENTITY_CHECK = "5/hour"
+    assert client.post(check).status_code == 302
+    assert Identity.objects.get(user=newcomer.user).status == Identity.Status.VERIFIED
