@@ -51,28 +51,25 @@ class PayoutError(ValidationError):
     """A refused payout change; the message is fit to show. Nothing was changed."""
 
 
-# --- Identity (issue #24): money goes only to a verified person, and Alipay's real name must be theirs --------------
+# --- Identity (issue #24): money goes only to a verified person, and only to an account in their legal name -------
 
 
 def _identity_refusal(member, *, method: str, holder_name: str, for_withdrawal: bool) -> PayoutError | None:
-    """Why the member may not withdraw (or bind this Alipay account) on identity grounds, or None.
+    """Why the member may not withdraw (or save this payout account) on identity grounds, or None.
 
-    A withdrawal needs a verified identity (code `identity_unverified`; the pages link to the identity page). An
-    Alipay transfer checks the payee's real name against the Alipay account, so the account's real name must be the
-    verified legal name (code `payee_name_mismatch`); binding checks it as soon as an identity is on file."""
+    A withdrawal needs a verified identity (code `identity_unverified`; the pages link to the identity page). Every
+    rail checks the payee's real name (Alipay's payee name, WeChat Pay's user_name, the bank's 户名), so the payout
+    account's holder must be the verified legal name (code `payee_name_mismatch`): checked when the account is saved
+    once an identity is on file, and again at each withdrawal (for an account saved before the identity)."""
     identity = identity_for_user(member.user)
     if for_withdrawal and (identity is None or not identity.is_verified):
         return PayoutError(
             _("Verify your identity (legal name and ID) before you withdraw: the law requires it for payouts."),
             code="identity_unverified",
         )
-    if (
-        identity is not None
-        and method == PayoutAccount.Method.ALIPAY
-        and not identity_name_matches(identity, holder_name)
-    ):
+    if identity is not None and not identity_name_matches(identity, holder_name):
         return PayoutError(
-            {"holder_name": [_("The Alipay account's real name must be your verified legal name.")]},
+            {"holder_name": [_("The payout account's real name must be your verified legal name.")]},
             code="payee_name_mismatch",
         )
     return None

@@ -197,3 +197,22 @@ def test_check_again_verifies_a_pending_identity_and_is_rate_limited(client, new
     settings.RATE_LIMIT_IDENTITY_CHECK = "5/hour"
     assert client.post(check).status_code == 302
     assert Identity.objects.get(user=newcomer.user).status == Identity.Status.VERIFIED
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"method": "bank", "bank_name": "中国工商银行", "account_number": "6222021234567890"},
+        {"method": "wechat", "wechat_id": "wang_fang"},
+    ],
+)
+def test_a_bank_or_wechat_account_in_another_name_is_refused_too(details):
+    # the bank's 户名 and WeChat Pay's user_name are real-name checks as well
+    member = MemberFactory(identity="王芳")
+    with pytest.raises(PayoutError) as refused:
+        payout_account_save(member=member, holder_name="王五", **details)
+    assert refused.value.message_dict["holder_name"] == [
+        "The payout account's real name must be your verified legal name."
+    ]
+    assert not PayoutAccount.objects.filter(member=member).exists()
+    assert payout_account_save(member=member, holder_name="王芳", **details).holder_name == "王芳"
