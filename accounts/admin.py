@@ -1,14 +1,25 @@
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialApp, SocialToken
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.models import ApiToken, User
+from accounts.identity import (
+    IdentityError,
+    identity_change,
+    identity_masked,
+    identity_reveal,
+    identity_set_status,
+    identity_verify,
+)
+from accounts.models import ApiToken, Identity, IdentityEvent, User
 from accounts.services import token_revoke
-from core.admin_tools import ReadOnlyAdmin
+from core.admin_tools import ReadOnlyAdmin, ReadOnlyInline, for_each_row
 from core.phones import PhoneNumberField
 
 
@@ -92,6 +103,219 @@ class ApiTokenAdmin(ReadOnlyAdmin):
             revoked += 1
         self.message_user(
             request, ngettext("Revoked %d token.", "Revoked %d tokens.", revoked) % revoked, messages.SUCCESS
+        )
+
+
+# --- Identities (issue #24, docs/privacy.md) ----------------------------------------------------------------------
+
+REVEAL_MAX = 20  # full values of at most this many people per reveal: a look-up, not an export
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Recorded in the audit log with your name."),
+    )
+
+
+class IdentityChangeForm(ReasonForm):
+    id_type = forms.ChoiceField(label=_("ID type"), choices=Identity.IdType.choices)
+    legal_name = forms.CharField(label=_("Legal name"), max_length=60)
+    id_number = forms.CharField(label=_("ID number"), max_length=40)
+    field_order = ("id_type", "legal_name", "id_number", "reason")
+
+
+class IdentityEventInline(ReadOnlyInline):
+    model = IdentityEvent
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "actor_label", "reason", "detail")
+    parent_permissions = ("accounts.view_identity",)
+
+
+@admin.register(Identity)
+class IdentityAdmin(ReadOnlyAdmin):
+    """Members' identities, masked. Finance staff holding `accounts.view_full_identity` may reveal the full values
+    (with a reason, audited); staff with `accounts.change_identity` correct an identity or set its status, with a
+    reason. Not searchable by name or number: a search that matches would tell who someone is."""
+
+    list_display = ("user", "id_type", "masked_name", "masked_number", "status", "payee_kind", "updated_at")
+    list_filter = ("status", "id_type", "payee_kind")
+    search_fields = ("user__email", "user__phone", "=credit_code")
+    list_select_related = ("user",)
+    list_per_page = 50
+    show_full_result_count = False
+    fields = (
+        "user",
+        "id_type",
+        "masked_name",
+        "masked_number",
+        "status",
+        "status_reason",
+        "verified_at",
+        "verification_reference",
+        "payee_kind",
+        "company_name",
+        "credit_code",
+        "created_at",
+        "updated_at",
+    )
+    inlines = (IdentityEventInline,)
+    actions = ("reveal_identities", "change_identity", "verify_again", "mark_verified", "mark_failed")
+
+    @admin.display(description=_("legal name"))
+    def masked_name(self, identity):
+        return identity_masked(identity).name
+
+    @admin.display(description=_("ID number"))
+    def masked_number(self, identity):
+        return identity_masked(identity).number
+
+    def has_view_full_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.view_full_identity")
+
+    def _page(
+        self, request, *, action, title, intro, queryset, form, submit_label, template="identity_action.html", **extra
+    ):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "opts": self.opts,
+            "objects": [str(identity) for identity in queryset[:REVEAL_MAX]],
+            "form": form,
+            "action": action,
+            "submit_label": submit_label,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            **extra,
+        }
+        return TemplateResponse(request, f"admin/accounts/{template}", context)
+
+    @admin.action(description=_("Reveal full name and ID number (audited)…"), permissions=["view_full"])
+    def reveal_identities(self, request, queryset):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        rows = list(queryset.select_related("user").order_by("pk")[: REVEAL_MAX + 1])
+        if len(rows) > REVEAL_MAX:
+            self.message_user(
+                request, _("Reveal at most %(n)d identities at a time.") % {"n": REVEAL_MAX}, messages.ERROR
+            )
+            return None
+        if form.is_valid():
+            revealed = []
+            for identity in rows:
+                name, number = identity_reveal(
+                    identity=identity, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+                revealed.append({"identity": identity, "name": name, "number": number})
+            response = self._page(
+                request,
+                action="reveal_identities",
+                title=_("Identities revealed"),
+                intro=_("Each read below is recorded in the audit log."),
+                queryset=queryset,
+                form=None,
+                submit_label="",
+                template="identity_revealed.html",
+                revealed=revealed,
+            )
+            response["Cache-Control"] = "no-store"
+            return response
+        return self._page(
+            request,
+            action="reveal_identities",
+            title=_("Reveal identities"),
+            intro=_("Say why you need the full legal name and ID number. Each read is recorded."),
+            queryset=queryset,
+            form=form,
+            submit_label=_("Reveal"),
+        )
+
+    @admin.action(description=_("Change identity (with a reason)…"), permissions=["change"])
+    def change_identity(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one identity to change."), messages.ERROR)
+            return None
+        identity = queryset.get()
+        form = IdentityChangeForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                identity = identity_change(identity=identity, actor=request.user, **form.cleaned_data)
+            except IdentityError as error:
+                for name, errors in (
+                    error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
+                ):
+                    form.add_error(name if name in form.fields else None, errors)
+            else:
+                self.message_user(
+                    request,
+                    _("Identity changed; it is now: %(status)s.") % {"status": identity.get_status_display()},
+                    messages.SUCCESS,
+                )
+                return None
+        return self._page(
+            request,
+            action="change_identity",
+            title=_("Change identity"),
+            intro=_(
+                "The new values replace the old ones and are verified again. The member is not "
+                "asked; give the reason (a ticket, the document seen)."
+            ),
+            queryset=queryset,
+            form=form,
+            submit_label=_("Change"),
+        )
+
+    @admin.action(description=_("Verify again with the provider"), permissions=["change"])
+    def verify_again(self, request, queryset):
+        for identity in queryset.order_by("pk"):
+            identity_verify(identity=identity, actor=request.user)
+        self.message_user(request, _("Verification asked again."), messages.SUCCESS)
+
+    def _set_status(self, request, queryset, *, status, action, title, submit_label):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for_each_row(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda identity: identity_set_status(
+                    identity=identity, actor=request.user, status=status, reason=form.cleaned_data["reason"]
+                ),
+                lambda count: ngettext("%d identity updated.", "%d identities updated.", count) % count,
+                refusal=IdentityError,
+            )
+            return None
+        return self._page(
+            request,
+            action=action,
+            title=title,
+            intro=_("Give the reason (the document you checked)."),
+            queryset=queryset,
+            form=form,
+            submit_label=submit_label,
+        )
+
+    @admin.action(description=_("Mark verified (document checked)…"), permissions=["change"])
+    def mark_verified(self, request, queryset):
+        return self._set_status(
+            request,
+            queryset,
+            status=Identity.Status.VERIFIED,
+            action="mark_verified",
+            title=_("Mark identities verified"),
+            submit_label=_("Mark verified"),
+        )
+
+    @admin.action(description=_("Mark verification failed…"), permissions=["change"])
+    def mark_failed(self, request, queryset):
+        return self._set_status(
+            request,
+            queryset,
+            status=Identity.Status.FAILED,
+            action="mark_failed",
+            title=_("Mark verification failed"),
+            submit_label=_("Mark failed"),
         )
 
 

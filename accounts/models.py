@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -83,3 +84,97 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Identity(models.Model):
+    """A person's legal identity (实名), captured once before their first withdrawal (issue #24, docs/privacy.md).
+
+    The legal name and the ID number are stored only encrypted (core.encryption: Fernet keys from IDENTITY_KEYS);
+    `id_number_index` is a keyed HMAC of the type and number (IDENTITY_INDEX_KEY) so one ID belongs to one person.
+    Read the values through accounts.identity: `identity_masked` for display, `identity_reveal` (a permission and an
+    audit row) for the full values. Nothing else decrypts them except the verification and the payee-name check.
+    """
+
+    class IdType(models.TextChoices):
+        RESIDENT_ID = "resident_id", _("Resident ID card (居民身份证)")
+        HK_MACAU_PERMIT = "hk_macau_permit", _("Hong Kong / Macau residents' permit")
+        TAIWAN_PERMIT = "taiwan_permit", _("Taiwan residents' permit")
+        PASSPORT = "passport", _("Passport")
+        FOREIGN_PERMANENT = "foreign_permanent", _("Foreign permanent resident ID")
+
+    class Status(models.TextChoices):
+        UNVERIFIED = "unverified", _("Not verified")
+        PENDING = "pending", _("Being verified")
+        VERIFIED = "verified", _("Verified")
+        FAILED = "failed", _("Verification failed")
+
+    class PayeeKind(models.TextChoices):
+        INDIVIDUAL = "individual", _("Individual")
+        BUSINESS = "business", _("Business")
+
+    user = models.OneToOneField(
+        "accounts.User", on_delete=models.PROTECT, related_name="identity", verbose_name=_("user")
+    )
+    id_type = models.CharField(_("ID type"), max_length=20, choices=IdType.choices)
+    legal_name_encrypted = models.TextField(_("legal name (encrypted)"), editable=False)
+    id_number_encrypted = models.TextField(_("ID number (encrypted)"), editable=False)
+    id_number_index = models.CharField(_("ID number blind index"), max_length=64, unique=True, editable=False)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.UNVERIFIED)
+    status_reason = models.CharField(_("reason"), max_length=200, blank=True)
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+    verification_reference = models.CharField(_("verification reference"), max_length=64, blank=True)
+    # A business payee (GB 32100 credit code): its name and code are public registry data, so stored in clear.
+    payee_kind = models.CharField(_("payee"), max_length=12, choices=PayeeKind.choices, default=PayeeKind.INDIVIDUAL)
+    company_name = models.CharField(_("company name"), max_length=100, blank=True)
+    credit_code = models.CharField(_("unified social credit code"), max_length=18, blank=True)
+    created_at = models.DateTimeField(_("captured"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("identity")
+        verbose_name_plural = _("identities")
+        permissions = [("view_full_identity", _("Can see full legal names and ID numbers (audited)"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credit_code"], condition=~models.Q(credit_code=""), name="accounts_identity_credit_code_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"identity of user #{self.user_id} ({self.get_status_display()})"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.status == self.Status.VERIFIED
+
+
+class IdentityEvent(models.Model):
+    """Every change to an identity and every full read of it, in the same transaction (the audit log reads these).
+    `detail` holds masked values only, never the name or number in full."""
+
+    class Kind(models.TextChoices):
+        CAPTURED = "captured", _("captured by the member")
+        CHECKED = "checked", _("verification answered")
+        STATUS = "status", _("status set by staff")
+        CHANGED = "changed", _("changed by staff")
+        REVEALED = "revealed", _("full values read")
+        BUSINESS = "business", _("business payee registered")
+
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    actor = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    actor_label = models.CharField(max_length=40, blank=True)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    reason = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("identity event")
+        verbose_name_plural = _("identity events")
+        ordering = ("created_at", "pk")
+        indexes = [models.Index(fields=["created_at"], name="accounts_identityevent_time")]
+
+    def __str__(self) -> str:
+        return f"{self.identity_id}: {self.kind}"

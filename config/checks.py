@@ -48,6 +48,17 @@ def sandbox_refusals() -> list[Error]:
                 id="cps.E001",
             )
         )
+    if settings.DEV_IDENTITY_KEY in settings.IDENTITY_KEYS or (
+        settings.IDENTITY_INDEX_KEY == settings.DEV_IDENTITY_INDEX_KEY
+    ):
+        errors.append(
+            Error(
+                "IDENTITY_KEYS or IDENTITY_INDEX_KEY holds the public development key: anyone could read members' "
+                "legal names and ID numbers from a copy of the database.",
+                hint="Set IDENTITY_KEYS (a Fernet key) and IDENTITY_INDEX_KEY (a long random string): docs/privacy.md.",
+                id="cps.E008",
+            )
+        )
     if settings.ALLOW_SANDBOX_PROVIDERS:
         return errors
     if settings.PAYMENT_PROVIDER == "sandbox":

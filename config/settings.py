@@ -323,6 +323,8 @@ RATE_LIMIT_PASSWORD_RESET = env.str("RATE_LIMIT_PASSWORD_RESET", default="5/hour
 RATE_LIMIT_LOGIN_ACCOUNTS = env.str("RATE_LIMIT_LOGIN_ACCOUNTS", default="20/hour")
 # The open-shop page's address check as the member types (one request per pause in typing), counted per member.
 RATE_LIMIT_SHOP_ADDRESS_CHECK = env.str("RATE_LIMIT_SHOP_ADDRESS_CHECK", default="60/minute")
+# "Check again" on the identity page asks the (paid) verification provider: counted per person (issue #24).
+RATE_LIMIT_IDENTITY_CHECK = env.str("RATE_LIMIT_IDENTITY_CHECK", default="5/hour")
 for _name in (
     "RATE_LIMIT_JOIN",
     "RATE_LIMIT_CHECKOUT",
@@ -331,6 +333,7 @@ for _name in (
     "RATE_LIMIT_PASSWORD_RESET",
     "RATE_LIMIT_LOGIN_ACCOUNTS",
     "RATE_LIMIT_SHOP_ADDRESS_CHECK",
+    "RATE_LIMIT_IDENTITY_CHECK",
 ):
     if not re.fullmatch(r"\s*(0|\d+\s*/\s*(s|second|m|minute|h|hour|d|day)s?)\s*", globals()[_name], re.IGNORECASE):
         raise ImproperlyConfigured(f"{_name} must look like '10/hour' (or '0' for no limit).")
@@ -816,3 +819,22 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {
     "task": "members.notifications.tasks.notifications_sweep_task",
     "schedule": 120.0,
 }
+
+# --- Identity (实名, issue #24; docs/privacy.md) ----------------------------------------------------------------
+# Fernet keys that encrypt members' legal names and ID numbers, newest first: the first encrypts, all decrypt, so a
+# rotation is "add the new key in front, run `manage.py identity_reencrypt`, then drop the old key". Either the
+# variable or IDENTITY_KEYS_FILE (a mounted secret, one comma-separated line). The development keys below are public;
+# production refuses to start with them (config/checks.py, cps.E008).
+DEV_IDENTITY_KEY = "otLwl11QGMik9Po0gPIiYYC7j45zu1oNuRCIOKWVL9U="
+DEV_IDENTITY_INDEX_KEY = "dev-identity-index-key-do-not-use-in-production"
+IDENTITY_KEYS = [key.strip() for key in (env_secret("IDENTITY_KEYS") or DEV_IDENTITY_KEY).split(",") if key.strip()]
+# The HMAC key of the blind index that keeps one ID number to one member (never rotated with IDENTITY_KEYS).
+IDENTITY_INDEX_KEY = env_secret("IDENTITY_INDEX_KEY") or DEV_IDENTITY_INDEX_KEY
+# Who checks a name and ID number against the authority's records: the console port (development: a resident ID
+# whose check digit is right and whose name does not start with "X" matches) or Tencent Cloud's 身份证二要素核验.
+IDENTITY_VERIFIER = env.str("IDENTITY_VERIFIER", default="core.id_verification.ConsoleIdVerifier")
+IDENTITY_TENCENT_SECRET_ID = env.str("IDENTITY_TENCENT_SECRET_ID", default="")
+IDENTITY_TENCENT_SECRET_KEY = env_secret("IDENTITY_TENCENT_SECRET_KEY")
+IDENTITY_TENCENT_REGION = env.str("IDENTITY_TENCENT_REGION", default="ap-guangzhou")
+IDENTITY_TENCENT_ENDPOINT = env.str("IDENTITY_TENCENT_ENDPOINT", default="faceid.tencentcloudapi.com")
+IDENTITY_VERIFY_TIMEOUT = env.int("IDENTITY_VERIFY_TIMEOUT", default=10)

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from accounts.identity import identity_capture, identity_for_user
 from commissions.models import CommissionEntry, OrderSplit, RefundApplied
 from commissions.services import commission_release_due, commission_split_queued
 from demo.shops import demo_orders_backdate
@@ -32,6 +33,11 @@ def demo_money(stdout, new_orders: dict[int, int] | None = None) -> None:
     founder = Member.objects.filter(user__email="founder@example.com").first()
     if founder is None:
         return
+    if identity_for_user(founder.user) is None:
+        # Issue #24: no withdrawal without a verified identity; the demo's founder has a made-up one (the console
+        # verifier in development accepts it; the number is the example of GB 11643 itself).
+        identity_capture(user=founder.user, id_type="resident_id", legal_name="Sun Founder",
+                         id_number="11010519491231002X")  # fmt: skip
     with transaction.atomic():
         if not PayoutAccount.objects.filter(member=founder).exists():
             payout_account_save(

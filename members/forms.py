@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Identity
 from commissions.forms import LEVEL_CHOICES
 from commissions.models import CommissionEntry
 from core.i18n import localized
@@ -335,3 +336,23 @@ class NotificationSettingsForm(forms.Form):
             event.value: [c.value for c in Channel if self.cleaned_data.get(self.field_name(event, c))]
             for event in MEMBER_EVENTS
         }
+
+
+class IdentityForm(forms.Form):
+    """The member's legal identity, captured once (accounts.identity checks the number as its standard says)."""
+
+    id_type = forms.ChoiceField(label=_("ID type"), choices=Identity.IdType.choices)
+    legal_name = forms.CharField(label=_("Legal name"), max_length=60, help_text=_("Exactly as on your ID, e.g. 王芳."))
+    id_number = forms.CharField(
+        label=_("ID number"),
+        max_length=40,
+        help_text=_("A resident ID card number has 18 characters; the last may be X."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class BusinessPayeeForm(forms.Form):
+    company_name = forms.CharField(label=_("Company name"), max_length=100)
+    credit_code = forms.CharField(
+        label=_("Unified social credit code"), max_length=30, help_text=_("18 characters, on the business licence.")
+    )

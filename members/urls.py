@@ -5,6 +5,7 @@ from django.urls import path, re_path
 from members.decorators import suspended_refused
 from members.views import (
     earnings,
+    identity,
     join,
     leaderboard,
     links,
@@ -62,6 +63,9 @@ urlpatterns = [
     path("dashboard/notifications/read/", notifications.mark_all_read, name="notifications_read_all"),
     path("dashboard/notifications/<int:notification_id>/read/", notifications.mark_read, name="notification_read"),
     path("dashboard/notifications/settings/", notifications.notification_settings, name="notification_settings"),
+    path("dashboard/identity/", identity.identity_page, name="identity"),
+    path("dashboard/identity/check/", identity.identity_check_again, name="identity_check_again"),
+    path("dashboard/identity/business/", identity.identity_business, name="identity_business"),
     path("dashboard/payouts/", payouts.overview, name="payouts"),
     path("dashboard/payouts/account/", payouts.account, name="payout_account"),
     path("dashboard/payouts/account/wechat/", payouts.account_wechat_bind, name="payout_account_wechat"),

@@ -21,6 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.identity import identity_for_user, identity_name_matches
 from commissions.services import commission_entries_mark_paid
 from core.money import CENT
 from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock
@@ -48,6 +49,30 @@ ACCOUNT_FIELDS = {
 
 class PayoutError(ValidationError):
     """A refused payout change; the message is fit to show. Nothing was changed."""
+
+
+# --- Identity (issue #24): money goes only to a verified person, and only to an account in their legal name -------
+
+
+def _identity_refusal(member, *, method: str, holder_name: str, for_withdrawal: bool) -> PayoutError | None:
+    """Why the member may not withdraw (or save this payout account) on identity grounds, or None.
+
+    A withdrawal needs a verified identity (code `identity_unverified`; the pages link to the identity page). Every
+    rail checks the payee's real name (Alipay's payee name, WeChat Pay's user_name, the bank's 户名), so the payout
+    account's holder must be the verified legal name (code `payee_name_mismatch`): checked when the account is saved
+    once an identity is on file, and again at each withdrawal (for an account saved before the identity)."""
+    identity = identity_for_user(member.user)
+    if for_withdrawal and (identity is None or not identity.is_verified):
+        return PayoutError(
+            _("Verify your identity (legal name and ID) before you withdraw: the law requires it for payouts."),
+            code="identity_unverified",
+        )
+    if identity is not None and not identity_name_matches(identity, holder_name):
+        return PayoutError(
+            {"holder_name": [_("The payout account's real name must be your verified legal name.")]},
+            code="payee_name_mismatch",
+        )
+    return None
 
 
 # --- Accounts --------------------------------------------------------------------------------------
@@ -79,6 +104,8 @@ def payout_account_save(*, member, method: str, holder_name: str, **details) -> 
             errors.setdefault(name, []).append(_("At most %(n)d characters.") % {"n": limit})
     if errors:
         raise PayoutError(errors)
+    if refusal := _identity_refusal(member, method=method, holder_name=holder_name, for_withdrawal=False):
+        raise refusal
     # Keep only what the method uses, so a masked display never shows a stale number of another method.
     for name in values:
         if name not in ACCOUNT_FIELDS[method] and name != "bank_branch":
@@ -174,6 +201,9 @@ def withdrawal_request(*, member, amount) -> Withdrawal:
     account = PayoutAccount.objects.filter(member=member).first()
     if account is None:
         raise PayoutError(_("Add a payout account first."), code="no_account")
+    refusal = _identity_refusal(member, method=account.method, holder_name=account.holder_name, for_withdrawal=True)
+    if refusal:
+        raise refusal
     if Withdrawal.objects.filter(member=member, status__in=OPEN).count() >= settings.WITHDRAWAL_MAX_OPEN:
         raise PayoutError(
             _("You have %(n)d withdrawals in progress; wait for one to finish.") % {"n": settings.WITHDRAWAL_MAX_OPEN},

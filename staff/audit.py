@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import IdentityEvent
 from commissions.models import CommissionPlan, CompliancePolicy
 from core.i18n import translation_paths
 from core.spreadsheets import spreadsheet_safe
@@ -462,6 +463,39 @@ class ShopSource(Source):
         )
 
 
+class IdentitySource(Source):
+    """A person's identity (issue #24): capture, verification answers, staff changes and status, and every full
+    read of the name and number. The detail holds masked values only."""
+
+    rank, object_type = 12, "identity"
+    kinds = tuple((f"identity.{code}", f"{_('Identity')}: {label}") for code, label in IdentityEvent.Kind.choices)
+
+    def queryset(self, filters, kinds):
+        qs = IdentityEvent.objects.filter(kind__in=[kind.removeprefix("identity.") for kind in kinds]).select_related(
+            "identity"
+        )
+        if filters.object_id:
+            qs = qs.filter(identity__user_id=_int_or_none(filters.object_id))
+        return qs
+
+    def row(self, event):
+        transition = f"{event.from_status or '—'} → {event.to_status}" if event.to_status else ""
+        detail = event.detail or {}
+        values = " ".join(f"{key}={detail[key]}" for key in sorted(detail))
+        user_id = event.identity.user_id
+        return self.make(
+            event,
+            at=event.created_at,
+            kind=f"identity.{event.kind}",
+            actor_id=event.actor_id,
+            actor_label=event.actor_label,
+            object_id=str(user_id),
+            object_label=f"identity of user #{user_id}",
+            detail=_joined(transition, values, event.reason),
+            url=_admin_url("admin:accounts_identity_change", event.identity_id),
+        )
+
+
 SOURCES: tuple[Source, ...] = (
     TreeSource(),
     OrderSource(),
@@ -474,6 +508,7 @@ SOURCES: tuple[Source, ...] = (
     AdminLogSource(),
     ExternalOrderSource(),
     ShopSource(),
+    IdentitySource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -487,6 +522,7 @@ OBJECT_TYPE_CHOICES = (
     ("admin", _("admin edit (object id)")),
     ("external_order", _("external order (the network's order id)")),
     ("shop", _("shop (its address)")),
+    ("identity", _("identity (the user's id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

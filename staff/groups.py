@@ -49,6 +49,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "webhooks.view_event",
         "webhooks.view_delivery",
         "webhooks.change_delivery",  # the replay action
+        "accounts.view_identity",  # masked: "why can I not withdraw?"
     ),
     # Withdrawals, payout batches and payout accounts with full numbers.
     FINANCE: (
@@ -63,6 +64,11 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payouts.view_memberwallet",
         "payouts.view_sandboxtransfer",
         "payouts.view_transfer",
+        # Identities (issue #24): the designated role that may read a legal name and ID number in full (each read
+        # audited), correct an identity with a reason and set the status of a document checked by hand.
+        "accounts.view_identity",
+        "accounts.change_identity",
+        "accounts.view_full_identity",
         # The daily reconciliation with the providers' bills: look, run a day again, repair or resolve a difference.
         "staff.view_reconciliationrun",
         "staff.change_reconciliationrun",

@@ -4,7 +4,11 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 from django.test import TestCase
+from django.utils import timezone
 
+from accounts.models import Identity
+from core.encryption import blind_index, encrypt
+from core.id_numbers import gb11643_check_char
 from referrals.models import Member
 from referrals.services import member_join
 from shops.models import Category, Order, Product, Shop
@@ -20,6 +24,27 @@ from shops.services import (
 )
 
 PASSWORD = "correct-horse-battery-staple"
+REAL_NAME = "王芳"
+
+
+def resident_id(serial: int, *, birth: str = "19900101", region: str = "110105") -> str:
+    """A valid resident ID number (GB 11643 check digit) for a test person, distinct per `serial` (0–999)."""
+    first17 = f"{region}{birth}{serial % 1000:03d}"
+    return first17 + gb11643_check_char(first17)
+
+
+def verified_identity(user, *, name: str = REAL_NAME, number: str = "") -> Identity:
+    """A verified resident-ID identity written directly (the capture and verification are tested on their own)."""
+    number = number or resident_id(user.pk, birth=f"19{50 + user.pk // 1000 % 50}0101")
+    return Identity.objects.create(
+        user=user,
+        id_type=Identity.IdType.RESIDENT_ID,
+        legal_name_encrypted=encrypt(name),
+        id_number_encrypted=encrypt(number),
+        id_number_index=blind_index(f"resident_id:{number}"),
+        status=Identity.Status.VERIFIED,
+        verified_at=timezone.now(),
+    )
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -40,10 +65,16 @@ class MemberFactory(factory.Factory):
 
     user = factory.SubFactory(UserFactory)
     sponsor = None
+    # A verified identity (issue #24: no withdrawal without one), legal name 王芳 as the payout tests' accounts have;
+    # `identity=False` for a member who has none, a name for another legal name.
+    identity = REAL_NAME
 
     @classmethod
-    def _create(cls, model_class, user, sponsor=None, **kwargs):
-        return member_join(user=user, sponsor=sponsor)
+    def _create(cls, model_class, user, sponsor=None, identity=REAL_NAME, **kwargs):
+        member = member_join(user=user, sponsor=sponsor)
+        if identity and not Identity.objects.filter(user=user).exists():
+            verified_identity(user, name=identity)
+        return member
 
     @classmethod
     def _build(cls, model_class, *args, **kwargs):

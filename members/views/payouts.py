@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.identity import identity_is_verified
 from core.forms import add_service_errors
 from core.money import ZERO, format_money
 from core.site_url import absolute_url
@@ -78,6 +79,8 @@ def overview(request):
         "form": form,
         "withdrawals": _with_confirmations(list(member_withdrawals(member)[:OVERVIEW_WITHDRAWALS])),
         "minimum": settings.WITHDRAWAL_MINIMUM,
+        # Issue #24: no withdrawal before the identity is verified; the page links to the identity page.
+        "identity_verified": identity_is_verified(member.user),
     }
     return render(request, "members/payouts.html", context, status=400 if form.errors else 200)
 

@@ -39,7 +39,9 @@ def network(db):
 def chain(network):
     members = make_chain(3)  # root ← middle ← sharer
     for member in members:
-        payout_account_save(member=member, method="alipay", holder_name="Li", alipay_account=f"{member.pk}@example.com")
+        payout_account_save(
+            member=member, method="alipay", holder_name="王芳", alipay_account=f"{member.pk}@example.com"
+        )
     return members
 
 

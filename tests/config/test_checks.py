@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
@@ -31,6 +32,8 @@ def production(settings, monkeypatch):
     settings.PAYMENT_PROVIDER = "bank"
     settings.PAYOUT_PROVIDER = "manual"
     settings.ALLOW_SANDBOX_PROVIDERS = False
+    settings.IDENTITY_KEYS = [Fernet.generate_key().decode()]
+    settings.IDENTITY_INDEX_KEY = secrets.token_urlsafe(32)
     for name in NETWORK_SANDBOX:
         monkeypatch.delenv(name, raising=False)
     return settings
@@ -47,6 +50,17 @@ def deploy_check_ids() -> list[str]:
 def test_production_settings_have_no_refusal(production):
     assert refused_ids() == []
     assert deploy_check_ids() == []
+
+
+@pytest.mark.parametrize("setting", ["IDENTITY_KEYS", "IDENTITY_INDEX_KEY"])
+def test_the_public_identity_keys_are_refused_even_on_staging(production, setting):
+    if setting == "IDENTITY_KEYS":
+        production.IDENTITY_KEYS = [Fernet.generate_key().decode(), production.DEV_IDENTITY_KEY]  # mid-rotation too
+    else:
+        production.IDENTITY_INDEX_KEY = production.DEV_IDENTITY_INDEX_KEY
+    assert refused_ids() == ["cps.E008"]
+    production.ALLOW_SANDBOX_PROVIDERS = True
+    assert refused_ids() == ["cps.E008"]
 
 
 def test_the_public_webhook_secret_is_refused_even_on_staging(production):
@@ -138,6 +152,8 @@ def test_a_staging_deployment_starts_with_a_random_webhook_secret():
     result = run(
         [sys.executable, "-c", "import config.wsgi; print('started')"],
         PAYMENTS_SANDBOX_SECRET=secrets.token_urlsafe(32),
+        IDENTITY_KEYS=Fernet.generate_key().decode(),
+        IDENTITY_INDEX_KEY=secrets.token_urlsafe(32),
         ALLOW_SANDBOX_PROVIDERS="1",
     )
 

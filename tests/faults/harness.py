@@ -58,7 +58,7 @@ def build_world(seed: int, *, members: int = 12, products: int = 6) -> World:
     shops = []
     for member in tree:
         payout_account_save(
-            member=member, method="alipay", holder_name="Li", alipay_account=f"m{member.pk}@example.com"
+            member=member, method="alipay", holder_name="王芳", alipay_account=f"m{member.pk}@example.com"
         )
         shop = ShopFactory(owner=member)
         for product in rng.sample(catalogue, 3):

@@ -97,8 +97,8 @@ def test_overview_lists_withdrawals_in_bounded_queries(member_client, funded, dj
     paid_withdrawal(funded, "10.00")
     withdrawal_request(member=funded, amount=D("10.00"))
 
-    # when: session, user, member, two balance aggregates, account, withdrawals
-    with django_assert_max_num_queries(8):  # +1: the unread notifications in the header (#22)
+    # when: session, user, member, two balance aggregates, account, withdrawals, whether the identity is verified
+    with django_assert_max_num_queries(9):  # +1: the unread notifications in the header (#22); +1: identity (#24)
         response = member_client.get(OVERVIEW)
 
     # then

@@ -50,7 +50,9 @@ def network(sandbox_network, settings):
 def sharer(network):
     root, middle, sharer = make_chain(3)
     for member in (root, middle, sharer):
-        payout_account_save(member=member, method="alipay", holder_name="Li", alipay_account=f"{member.pk}@example.com")
+        payout_account_save(
+            member=member, method="alipay", holder_name="王芳", alipay_account=f"{member.pk}@example.com"
+        )
     ShopFactory(owner=sharer)
     return sharer
 

@@ -370,7 +370,7 @@ def test_send_again_pays_nobody_twice(admin_client, funded, django_capture_on_co
 
 @pytest.fixture
 def manual_batch(funded):
-    alipay_member = MemberFactory()
+    alipay_member = MemberFactory(identity="=HYPERLINK(1)")  # the Alipay real name is the legal name
     credit(alipay_member, "80.00")
     PayoutAccount.objects.create(
         member=alipay_member, method="alipay", holder_name="=HYPERLINK(1)", alipay_account="13800001111"

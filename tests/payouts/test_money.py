@@ -93,7 +93,7 @@ def earn(member, amount: Decimal) -> Order:
 
 def member_with_account(**kwargs):
     member = MemberFactory(**kwargs)
-    payout_account_save(member=member, method="alipay", holder_name="Li", alipay_account="li@example.com")
+    payout_account_save(member=member, method="alipay", holder_name="王芳", alipay_account="li@example.com")
     return member
 
 

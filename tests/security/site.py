@@ -66,6 +66,7 @@ def make_site() -> Site:
         reverse("members:payouts"),
         reverse("members:payout_account"),
         reverse("members:payout_statement"),
+        reverse("members:identity"),
         reverse("accounts:profile"),
         reverse("accounts:tokens"),
         reverse("password_change"),

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 VARIABLES = (
     "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SITE_URL",
@@ -31,6 +33,8 @@ def production_env(**extra: str) -> dict:
         PAYOUT_PROVIDER="manual",
         PAYMENTS_SANDBOX_SECRET=secrets.token_urlsafe(32),
         SITE_URL="https://shop.example.com",
+        IDENTITY_KEYS=Fernet.generate_key().decode(),
+        IDENTITY_INDEX_KEY=secrets.token_urlsafe(32),
     )
     env.update(extra)
     return env
