@@ -35,8 +35,8 @@ from payouts.models import (
 )
 from payouts.providers import PayoutResult, TransferState, get_payout_provider
 from payouts.selectors import OPEN, member_balance, member_tax_history, withholding_rule_in_force
-from payouts.tax_calculations import withhold
 from payouts.signals import withdrawals_changed
+from payouts.tax_calculations import withhold
 from shops.models import WebhookEvent
 from shops.payments.base import ProviderError, WebhookRejected
 

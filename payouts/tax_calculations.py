@@ -152,10 +152,13 @@ def months_in_a_row(months: set[int], month: int) -> int:
 
 
 def cumulative_2025(gross: Decimal, on: date, history: TaxHistory) -> Withholding:
-    """2025 No. 16 一(一): 本期应预扣预缴税额 = (累计收入 − 累计费用 − 累计减除费用) × 预扣率 − 速算扣除数 − 累计已预扣预缴税额,
-    over this calendar year, 累计费用 = 20 % of 累计收入, 累计减除费用 = ¥5,000 × the months paid in a row up to this
-    one. (累计免税收入, 其他扣除 and 减免税额 are zero for a platform's commission.) Never negative: a result below
-    zero withholds nothing now (暂不退税); the payee's annual filing settles it."""
+    """2025 No. 16 一(一), over this calendar year:
+        本期应预扣预缴税额 = (累计收入 − 累计费用 − 累计减除费用) × 预扣率
+                             − 速算扣除数 − 累计已预扣预缴税额
+    with 累计费用 = 20 % of 累计收入 and 累计减除费用 = ¥5,000 × the months paid in a row up to
+    this one. (累计免税收入, 其他扣除 and 减免税额 are zero for a platform's commission.) Never
+    negative: a result below zero withholds nothing now (暂不退税); the annual filing settles it.
+    Capped at the payment itself (a payout is never more than withheld)."""
     _check(gross)
     this_year = [p for p in history.payments if p.on.year == on.year and p.on <= on]
     income = gross + sum((p.gross for p in this_year), ZERO)
