@@ -90,6 +90,9 @@ class StatementLine:
     description: str
     amount: Decimal
     balance: Decimal
+    # A withdrawal sent or paid: the income tax withheld from it and what reached the member (its amount is gross).
+    tax: Decimal | None = None
+    net: Decimal | None = None
 
 
 # At the same moment, money in comes before money out, so a withdrawal follows the credits it was drawn from.
@@ -129,7 +132,7 @@ def member_statement(member) -> list[StatementLine]:
                 "number": entry.order.number,
                 "level": entry.level,
             }
-        moves.append((entry.moved_at, CREDIT if entry.amount >= 0 else DEBIT, description, entry.amount))
+        moves.append((entry.moved_at, CREDIT if entry.amount >= 0 else DEBIT, description, entry.amount, None))
     withdrawals = Withdrawal.objects.filter(member_id=member_id).select_related("withholding")
     for withdrawal in withdrawals.order_by("requested_at", "pk"):
         description = _("Withdrawal %(id)s") % {"id": withdrawal.pk}
@@ -140,20 +143,23 @@ def member_statement(member) -> list[StatementLine]:
                 "tax": withdrawal.tax_withheld,
                 "net": withdrawal.net_amount,
             }
-        moves.append((withdrawal.requested_at, DEBIT, description, -withdrawal.amount))
+        entry = withdrawal.withholding_or_none
+        taxed = (entry.tax, entry.net) if entry and entry.status == entry.Status.WITHHELD else None
+        moves.append((withdrawal.requested_at, DEBIT, description, -withdrawal.amount, taxed))
         if withdrawal.status in RETURNED:
             back_at = withdrawal.failed_at or withdrawal.decided_at or withdrawal.requested_at
             description = _("Withdrawal %(id)s %(status)s: returned") % {
                 "id": withdrawal.pk,
                 "status": withdrawal.get_status_display().lower(),
             }
-            moves.append((back_at, CREDIT, description, withdrawal.amount))
+            moves.append((back_at, CREDIT, description, withdrawal.amount, None))
     moves.sort(key=lambda move: (move[0], move[1]))  # stable: same time and side keep their order
     running = ZERO
     lines = []
-    for at, _side, description, amount in moves:
+    for at, _side, description, amount, taxed in moves:
         running += amount
-        lines.append(StatementLine(at=at, description=description, amount=amount, balance=running))
+        tax, net = taxed or (None, None)
+        lines.append(StatementLine(at=at, description=description, amount=amount, balance=running, tax=tax, net=net))
     return lines
 
 
@@ -275,7 +281,7 @@ def member_income_statement(member, year: int) -> IncomeStatement:
 def member_income_years(member) -> list[int]:
     """The years the member was paid in (with a tax computation), newest first."""
     member_id = getattr(member, "pk", member)
-    dates = TaxWithholding.objects.filter(member_id=member_id, status=TaxWithholding.Status.WITHHELD).dates(
-        "paid_on", "year", order="DESC"
-    )
+    dates = TaxWithholding.objects.filter(
+        member_id=member_id, status=TaxWithholding.Status.WITHHELD, withdrawal__status=Withdrawal.Status.PAID
+    ).dates("paid_on", "year", order="DESC")
     return [d.year for d in dates]
