@@ -176,7 +176,7 @@ def test_a_failed_payout_voids_its_tax_and_counts_no_more(member, settings):
 def test_the_statement_and_the_income_statement_show_gross_tax_and_net(member):
     credit(member, "10000.00")
     withdrawal = sent(member, "10000.00", at=datetime(2026, 1, 20, tzinfo=SHANGHAI))
-    line = [line for line in member_statement(member) if line.tax is not None][0]
+    line = next(line for line in member_statement(member) if line.tax is not None)
     assert (line.amount, line.tax, line.net) == (D("-10000.00"), D("90.00"), D("9910.00"))
     assert "tax withheld 90.00, net paid 9910.00" in line.description
     statement = member_income_statement(member, 2026)
