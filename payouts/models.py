@@ -253,12 +253,16 @@ class WithholdingRule(models.Model):
 
     class Method(models.TextChoices):
         CUMULATIVE_2025 = "cumulative_2025", _("Cumulative withholding (STA 2025 No. 16)")
+        CUMULATIVE_2025_RESTART = (
+            "cumulative_2025_restart",
+            _("Cumulative withholding (STA 2025 No. 16), restarted after a month without income"),
+        )
         PER_PAYMENT_2018 = "per_payment_2018", _("Per payment, a month as one payment (STA 2018 No. 61)")
         NONE = "none", _("Nothing withheld")
 
     version = models.PositiveIntegerField(_("version"), unique=True)
     name = models.CharField(_("name"), max_length=80)
-    method = models.CharField(_("method"), max_length=20, choices=Method.choices)
+    method = models.CharField(_("method"), max_length=30, choices=Method.choices)
     source = models.TextField(_("legal source"), blank=True)
     effective_from = models.DateTimeField(_("in force from"), null=True, blank=True)
     is_activated = models.BooleanField(_("activated"), default=False)
@@ -306,7 +310,7 @@ class TaxWithholding(models.Model):
     withdrawal = models.OneToOneField(Withdrawal, on_delete=models.PROTECT, related_name="withholding")
     member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="tax_withholdings")
     rule = models.ForeignKey(WithholdingRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    method = models.CharField(_("method"), max_length=20)
+    method = models.CharField(_("method"), max_length=30)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.WITHHELD)
     paid_on = models.DateField(_("income date"))
     gross = MoneyField(_("gross"))

@@ -13,6 +13,8 @@ Rules (each a `METHODS` key, chosen by a `payouts.WithholdingRule` row):
   withholding method (累计预扣法) of announcement 2018 No. 61, with cumulative expenses of 20 % of cumulative income
   and a basic deduction of ¥5,000 per month for the months, in this year up to this one, in which the worker has
   been paid by this platform without interruption (连续取得), at the rates of 预扣率表一.
+- `cumulative_2025_restart`: the same, reading "连续取得" the other way: a month without income from the platform
+  starts the accumulation again (docs/tax.md says why there are two readings).
 - `per_payment_2018`: announcement 2018 No. 61 art. 8 and the IIT implementing regulations art. 14: one month's
   income from the same source is one payment; less ¥800 when it is at most ¥4,000, else less 20 %; then 预扣率表二
   (20 %; 30 % less ¥2,000 over ¥20,000; 40 % less ¥7,000 over ¥50,000).
@@ -152,6 +154,16 @@ def months_in_a_row(months: set[int], month: int) -> int:
 
 
 def cumulative_2025(gross: Decimal, on: date, history: TaxHistory) -> Withholding:
+    return _cumulative(gross, on, history, method="cumulative_2025", restart_on_gap=False)
+
+
+def cumulative_2025_restart(gross: Decimal, on: date, history: TaxHistory) -> Withholding:
+    """The other reading of 2025 No. 16's "连续取得" (docs/tax.md): a month without income from the platform ends the
+    accumulation; income, expenses, deduction and tax withheld accumulate again from the first month of the run."""
+    return _cumulative(gross, on, history, method="cumulative_2025_restart", restart_on_gap=True)
+
+
+def _cumulative(gross: Decimal, on: date, history: TaxHistory, *, method: str, restart_on_gap: bool) -> Withholding:
     """2025 No. 16 一(一), over this calendar year:
         本期应预扣预缴税额 = (累计收入 − 累计费用 − 累计减除费用) × 预扣率
                              − 速算扣除数 − 累计已预扣预缴税额
@@ -161,17 +173,20 @@ def cumulative_2025(gross: Decimal, on: date, history: TaxHistory) -> Withholdin
     Capped at the payment itself (a payout is never more than withheld)."""
     _check(gross)
     this_year = [p for p in history.payments if p.on.year == on.year and p.on <= on]
+    months = {p.on.month for p in this_year} | {on.month}
+    in_a_row = months_in_a_row(months, on.month)
+    if restart_on_gap:
+        this_year = [p for p in this_year if p.on.month > on.month - in_a_row]
     income = gross + sum((p.gross for p in this_year), ZERO)
     withheld = sum((p.tax for p in this_year), ZERO)
-    months = {p.on.month for p in this_year} | {on.month}
-    deduction = MONTHLY_DEDUCTION * months_in_a_row(months, on.month)
+    deduction = MONTHLY_DEDUCTION * in_a_row
     expenses = income * EXPENSE_RATE
     taxable = max(income - expenses - deduction, ZERO)
     due, rate, quick = tax_on_table(TABLE_ONE, taxable)
     return Withholding(
         gross=gross,
         tax=min(max(due - withheld, ZERO), gross),
-        method="cumulative_2025",
+        method=method,
         income=income,
         expenses=expenses,
         deduction=deduction,
@@ -202,6 +217,7 @@ def no_withholding(gross: Decimal, on: date, history: TaxHistory) -> Withholding
 
 METHODS = {
     "cumulative_2025": cumulative_2025,
+    "cumulative_2025_restart": cumulative_2025_restart,
     "per_payment_2018": per_payment_2018,
     "none": no_withholding,
 }

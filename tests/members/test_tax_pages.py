@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from payouts.services import (
     payout_batch_create,
@@ -151,3 +152,15 @@ def test_a_year_out_of_range_is_a_404_and_visitors_log_in_first(member_client, c
     assert member_client.get("/dashboard/payouts/income/abc.csv").status_code == 404
     client.logout()
     assert client.get(INCOME).status_code == 302
+
+
+def test_the_api_gives_each_withdrawal_its_tax_and_net(member):
+    paid = paid_withdrawal(member, "10000.00")
+    client = APIClient()
+    client.force_authenticate(member.user)
+    rows = client.get(reverse("members-api:withdrawals")).json()
+    rows = rows.get("results", rows) if isinstance(rows, dict) else rows
+    row = next(row for row in rows if row["id"] == paid.pk)
+    assert (row["amount"], row["tax_withheld"], row["net_amount"]) == ("10000.00", "90.00", "9910.00")
+    balance = client.get(reverse("members-api:payout_balance")).json()
+    assert balance["tax_withheld"] == "90.00"

@@ -1,5 +1,6 @@
 """The withholding rules as pure functions, with the worked examples of their sources (docs/tax.md)."""
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from payouts.tax_calculations import (
     PriorPayment,
     TaxHistory,
     cumulative_2025,
+    cumulative_2025_restart,
     months_in_a_row,
     no_withholding,
     per_payment_2018,
@@ -171,6 +173,34 @@ def test_cumulative_a_gap_restarts_the_months_in_a_row():
     assert march.tax == D("240.00")
 
 
+def test_cumulative_restart_reading_starts_again_after_a_gap():
+    # The other reading: March starts a new run, January is not carried: (10,000 − 2,000 − 5,000) × 3 % = 90
+    paid = history((date(2026, 1, 15), "10000.00", "90.00"))
+    march = cumulative_2025_restart(D("10000.00"), date(2026, 3, 15), paid)
+    assert (march.income, march.deduction, march.withheld_before, march.tax) == (
+        D("10000.00"),
+        D("5000"),
+        D("0.00"),
+        D("90.00"),
+    )
+    # without a gap both readings agree
+    paid = history((date(2026, 1, 15), "10000.00", "90.00"), (date(2026, 2, 15), "10000.00", "90.00"))
+    literal = cumulative_2025(D("10000.00"), date(2026, 3, 15), paid)
+    assert cumulative_2025_restart(D("10000.00"), date(2026, 3, 15), paid) == replace(
+        literal, method="cumulative_2025_restart"
+    )
+
+
+def test_the_literal_reading_caps_a_catch_up_at_the_payment():
+    # Six months of 5,000 (nothing withheld: 4,000 − 5,000 a month), no July, then 10.00 in August: the run is one
+    # month, so (30,010 − 6,002 − 5,000) × 3 % = 570.24 is due; only the 10.00 paid can be withheld now
+    paid = history(*[(date(2026, month, 10), "5000.00", "0.00") for month in range(1, 7)])
+    august = cumulative_2025(D("10.00"), date(2026, 8, 10), paid)
+    assert august.tax_due == D("570.24")
+    assert (august.tax, august.net) == (D("10.00"), D("0.00"))
+    assert cumulative_2025_restart(D("10.00"), date(2026, 8, 10), paid).tax == D("0.00")
+
+
 def test_months_in_a_row():
     assert months_in_a_row({1, 2, 3}, 3) == 3
     assert months_in_a_row({1, 3}, 3) == 1
@@ -184,7 +214,7 @@ def test_no_withholding_and_the_registry():
     assert withhold("cumulative_2025", D("10000.00"), date(2026, 1, 1), NONE).tax == D("90.00")
 
 
-@pytest.mark.parametrize("rule", [per_payment_2018, cumulative_2025, no_withholding])
+@pytest.mark.parametrize("rule", [per_payment_2018, cumulative_2025, cumulative_2025_restart, no_withholding])
 def test_money_is_decimal_and_positive(rule):
     with pytest.raises(TypeError):
         rule(10000.0, date(2026, 1, 1), NONE)
@@ -192,7 +222,7 @@ def test_money_is_decimal_and_positive(rule):
         rule(D("0.00"), date(2026, 1, 1), NONE)
 
 
-@pytest.mark.parametrize("rule", [per_payment_2018, cumulative_2025])
+@pytest.mark.parametrize("rule", [per_payment_2018, cumulative_2025, cumulative_2025_restart])
 def test_gross_is_tax_plus_net_and_tax_never_negative(rule):
     on = date(2026, 6, 30)
     paid = history((date(2026, 6, 1), "12345.67", "1000.00"), (date(2026, 5, 1), "800.00", "0.00"))
