@@ -210,15 +210,24 @@ def withholding_rule_in_force(at: datetime | None = None) -> tuple[WithholdingRu
     return None, settings.TAX_WITHHOLDING_METHOD
 
 
-def member_tax_history(member_id: int, year: int) -> TaxHistory:
-    """The payments to the member in `year` that tax was withheld from (voided ones, of failed payouts, left out),
-    for the withholding rules."""
+def members_tax_history(member_ids, year: int) -> dict[int, list[PriorPayment]]:
+    """Each member's payments in `year` that tax was withheld from (voided ones, of failed payouts, left out), oldest
+    first, for the withholding rules (one query; a member with none has no key)."""
     rows = (
-        TaxWithholding.objects.filter(member_id=member_id, paid_on__year=year, status=TaxWithholding.Status.WITHHELD)
+        TaxWithholding.objects.filter(
+            member_id__in=list(member_ids), paid_on__year=year, status=TaxWithholding.Status.WITHHELD
+        )
         .order_by("paid_on", "pk")
-        .values_list("paid_on", "gross", "tax")
+        .values_list("member_id", "paid_on", "gross", "tax")
     )
-    return TaxHistory(payments=tuple(PriorPayment(on=on, gross=gross, tax=tax) for on, gross, tax in rows))
+    history: dict[int, list[PriorPayment]] = {}
+    for member_id, on, gross, tax in rows:
+        history.setdefault(member_id, []).append(PriorPayment(on=on, gross=gross, tax=tax))
+    return history
+
+
+def member_tax_history(member_id: int, year: int) -> TaxHistory:
+    return TaxHistory(payments=tuple(members_tax_history([member_id], year).get(member_id, ())))
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from payouts.models import (
     WithholdingRule,
 )
 from payouts.providers import PayoutResult, TransferState, get_payout_provider
-from payouts.selectors import OPEN, member_balance, member_tax_history, withholding_rule_in_force
+from payouts.selectors import OPEN, member_balance, members_tax_history, withholding_rule_in_force
 from payouts.signals import withdrawals_changed
-from payouts.tax_calculations import withhold
+from payouts.tax_calculations import PriorPayment, TaxHistory, withhold
 from shops.models import WebhookEvent
 from shops.payments.base import ProviderError, WebhookRejected
 
@@ -443,29 +443,38 @@ def withdrawals_tax_withhold(*, withdrawal_ids, at: datetime | None = None) -> d
     wallets_lock({withdrawal.member_id for withdrawal in locked})
     entries = TaxWithholding.objects.in_bulk([withdrawal.pk for withdrawal in locked], field_name="withdrawal_id")
     rule, method = withholding_rule_in_force(at)
-    for withdrawal in locked:
-        if withdrawal.pk in entries:
-            continue
-        result = withhold(method, withdrawal.amount, on, member_tax_history(withdrawal.member_id, on.year))
-        entries[withdrawal.pk] = TaxWithholding.objects.create(
-            withdrawal=withdrawal,
-            member_id=withdrawal.member_id,
-            rule=rule,
-            method=method,
-            paid_on=on,
-            gross=result.gross,
-            tax=result.tax,
-            net=result.net,
-            income=result.income,
-            expenses=result.expenses,
-            deduction=result.deduction,
-            taxable=result.taxable,
-            rate=result.rate,
-            quick_deduction=result.quick_deduction,
-            tax_due=result.tax_due,
-            withheld_before=result.withheld_before,
-            created_at=at,
+    todo = [withdrawal for withdrawal in locked if withdrawal.pk not in entries]
+    history = members_tax_history({withdrawal.member_id for withdrawal in todo}, on.year)
+    created = []
+    for withdrawal in todo:  # id order: a member's later withdrawal sees the earlier ones of this call
+        payments = history.setdefault(withdrawal.member_id, [])
+        result = withhold(method, withdrawal.amount, on, TaxHistory(payments=tuple(payments)))
+        payments.append(PriorPayment(on=on, gross=result.gross, tax=result.tax))
+        created.append(
+            TaxWithholding(
+                withdrawal=withdrawal,
+                member_id=withdrawal.member_id,
+                rule=rule,
+                method=method,
+                paid_on=on,
+                gross=result.gross,
+                tax=result.tax,
+                net=result.net,
+                income=result.income,
+                expenses=result.expenses,
+                deduction=result.deduction,
+                taxable=result.taxable,
+                rate=result.rate,
+                quick_deduction=result.quick_deduction,
+                tax_due=result.tax_due,
+                withheld_before=result.withheld_before,
+                created_at=at,
+            )
         )
+    # No conflict is possible: the withdrawals are locked and had none. A unique violation would be a bug: it raises,
+    # and nothing of this call is kept.
+    TaxWithholding.objects.bulk_create(created, batch_size=1000)
+    entries.update({entry.withdrawal_id: entry for entry in created})
     return entries
 
 
