@@ -247,3 +247,20 @@ def test_check_ledger_finds_tax_that_does_not_reconcile(member):
     # tax computed on another amount than the withdrawal's
     Withdrawal.objects.filter(pk=paid.pk).update(amount=D("9000.00"))
     assert [v for v in check_tax_withheld().violations if "tax computed on 10000.00" in v]
+
+
+def test_a_members_payouts_in_one_batch_are_one_payment(member, settings):
+    # given the classic rule and two approved withdrawals of one member, sent in the same batch
+    settings.TAX_WITHHOLDING_METHOD = "per_payment_2018"
+    credit(member, "5000.00")
+    first = withdrawal_request(member=member, amount=D("3000.00"))
+    second = withdrawal_request(member=member, amount=D("2000.00"))
+    for withdrawal in (first, second):
+        withdrawal_approve(withdrawal=withdrawal, actor=None)
+    # when
+    payout_batch_send(batch=payout_batch_create(provider_name="sandbox"))
+    # then in id order: 440 on the first, the month's 800 less 440 on the second
+    taxes = dict(TaxWithholding.objects.values_list("withdrawal_id", "tax"))
+    assert taxes == {first.pk: D("440.00"), second.pk: D("360.00")}
+    assert sorted(SandboxTransfer.objects.values_list("amount", flat=True)) == [D("1640.00"), D("2560.00")]
+    assert ledger_green()
