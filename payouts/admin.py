@@ -64,6 +64,7 @@ from payouts.services import (
     withdrawal_approve,
     withdrawal_record_result,
     withdrawal_reject,
+    withdrawals_tax_withhold,
     withholding_rule_activate,
 )
 from payouts.tasks import payout_batch_send_task
@@ -565,6 +566,12 @@ class PayoutBatchAdmin(ReadOnlyAdmin):
         if not sees_unmasked(request):
             raise PermissionDenied
         batches = list(queryset.order_by("pk"))
+        # The bank pays the net: each line's income tax is computed first (once: the batch's send finds it).
+        withdrawals_tax_withhold(
+            withdrawal_ids=Withdrawal.objects.filter(batch__in=batches, status=Status.PROCESSING).values_list(
+                "pk", flat=True
+            )
+        )
         # Only lines still awaiting a result: a paid or failed line in the file could be paid (again) by hand.
         withdrawals = (
             Withdrawal.objects.filter(batch__in=batches, status=Status.PROCESSING)

@@ -1,12 +1,18 @@
 """Staff manage withholding rules in admin: add a draft, activate it (recorded, in the admin's history), and an
 activated rule can no longer be edited or deleted; tax entries are read-only."""
 
+import csv
+import io
+from decimal import Decimal
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from payouts.models import WithholdingRule
-from tests.factories import UserFactory
+from payouts.models import TaxWithholding, WithholdingRule
+from payouts.services import payout_batch_create, payout_batch_send, withdrawal_approve, withdrawal_request
+from tests.factories import MemberFactory, UserFactory
+from tests.payouts.helpers import bank_account, credit
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +62,21 @@ def test_the_tax_entries_page_opens(staff_client):
     assert staff_client.get(reverse("admin:payouts_taxwithholding_changelist")).status_code == 200
     assert staff_client.get(CHANGELIST).status_code == 200
     assert staff_client.get(reverse("admin:payouts_withholdingrule_add")).status_code == 200
+
+
+def test_the_bank_export_lists_the_net_and_computes_the_tax_once(staff_client):
+    member = MemberFactory()
+    bank_account(member)
+    credit(member, "10000.00")
+    withdrawal = withdrawal_request(member=member, amount=Decimal("10000.00"))
+    withdrawal_approve(withdrawal=withdrawal, actor=None)
+    batch = payout_batch_create(provider_name="manual")  # not sent yet: no tax computed
+    response = staff_client.post(
+        reverse("admin:payouts_payoutbatch_changelist"),
+        {"action": "export_csv", "_selected_action": [batch.pk], "index": "0"},
+    )
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8")[1:])))
+    assert rows[1][6] == "9910.00"  # 10,000 less 90 withheld
+    payout_batch_send(batch=batch)
+    assert TaxWithholding.objects.get(withdrawal=withdrawal).tax == Decimal("90.00")
+    assert TaxWithholding.objects.count() == 1
