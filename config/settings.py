@@ -544,6 +544,9 @@ WITHDRAWAL_MAX_OPEN = env.int("WITHDRAWAL_MAX_OPEN", default=3)
 # Requests up to this amount are approved automatically; 0 turns auto-approval off.
 WITHDRAWAL_AUTO_APPROVE_MAX = Decimal(env.str("WITHDRAWAL_AUTO_APPROVE_MAX", default="0.00"))
 PAYOUT_PROVIDER = env.str("PAYOUT_PROVIDER", default="sandbox")
+# Income tax withheld at payout (docs/tax.md): the rule used while staff have activated no WithholdingRule in admin.
+# cumulative_2025 (STA 2025 No. 16, the default), per_payment_2018 (STA 2018 No. 61) or none.
+TAX_WITHHOLDING_METHOD = env.str("TAX_WITHHOLDING_METHOD", default="cumulative_2025")
 PAYOUT_PROVIDERS = {
     "sandbox": "payouts.providers.sandbox.SandboxPayoutProvider",
     "manual": "payouts.providers.manual.ManualPayoutProvider",

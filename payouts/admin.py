@@ -47,9 +47,11 @@ from payouts.models import (
     PayoutAccount,
     PayoutBatch,
     SandboxTransfer,
+    TaxWithholding,
     Transfer,
     Withdrawal,
     WithdrawalEvent,
+    WithholdingRule,
     mask,
 )
 from payouts.selectors import member_balance
@@ -62,6 +64,8 @@ from payouts.services import (
     withdrawal_approve,
     withdrawal_record_result,
     withdrawal_reject,
+    withdrawals_tax_withhold,
+    withholding_rule_activate,
 )
 from payouts.tasks import payout_batch_send_task
 from shops.payments.base import ProviderError
@@ -562,8 +566,18 @@ class PayoutBatchAdmin(ReadOnlyAdmin):
         if not sees_unmasked(request):
             raise PermissionDenied
         batches = list(queryset.order_by("pk"))
+        # The bank pays the net: each line's income tax is computed first (once: the batch's send finds it).
+        withdrawals_tax_withhold(
+            withdrawal_ids=Withdrawal.objects.filter(batch__in=batches, status=Status.PROCESSING).values_list(
+                "pk", flat=True
+            )
+        )
         # Only lines still awaiting a result: a paid or failed line in the file could be paid (again) by hand.
-        withdrawals = Withdrawal.objects.filter(batch__in=batches, status=Status.PROCESSING).order_by("batch_id", "pk")
+        withdrawals = (
+            Withdrawal.objects.filter(batch__in=batches, status=Status.PROCESSING)
+            .select_related("withholding")
+            .order_by("batch_id", "pk")
+        )
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         names = "-".join(str(batch.pk) for batch in batches[:5])
@@ -582,7 +596,7 @@ class PayoutBatchAdmin(ReadOnlyAdmin):
                     spreadsheet_safe(account_identifier(account)),
                     spreadsheet_safe(account.get("bank_name", "")),
                     spreadsheet_safe(account.get("bank_branch", "")),
-                    f"{withdrawal.amount:.2f}",
+                    f"{withdrawal.net_amount:.2f}",  # what the bank pays: less the tax withheld
                     withdrawal.pk,
                     f"佣金提现 {withdrawal.pk}",
                 ]
@@ -761,3 +775,60 @@ class TransferAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{transfer}: {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{transfer}: {outcome}", messages.INFO)
+
+
+# --- Income tax withheld at payout (docs/tax.md) -----------------------------------------------------------------
+
+
+@admin.register(WithholdingRule)
+class WithholdingRuleAdmin(admin.ModelAdmin):
+    """Rules are versioned like commission plans: a draft may be edited; "Activate now" puts it in force (who and
+    when recorded, and in the admin's history); an activated rule is never edited or deleted."""
+
+    list_display = ("version", "name", "method", "is_activated", "effective_from", "activated_by", "created_at")
+    list_filter = ("is_activated", "method")
+    list_select_related = ("activated_by",)
+    fields = ("version", "name", "method", "source", "is_activated", "effective_from", "activated_at", "activated_by")
+    actions = ("activate_now",)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.is_activated:
+            return self.fields
+        return ("is_activated", "effective_from", "activated_at", "activated_by")
+
+    def get_changeform_initial_data(self, request):
+        latest = WithholdingRule.objects.order_by("-version").values_list("version", flat=True).first()
+        return {"version": (latest or 0) + 1, "method": WithholdingRule.Method.CUMULATIVE_2025}
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Activate now (in force from now)"), permissions=["change"])
+    def activate_now(self, request, queryset):
+        rules = list(queryset.order_by("pk")[:2])
+        if len(rules) != 1:
+            self.message_user(request, _("Choose exactly one rule to activate."), messages.ERROR)
+            return
+        try:
+            with transaction.atomic():
+                rule = withholding_rule_activate(rule=rules[0], actor=request.user)
+                self.log_change(request, rule, str(_("Activated")))
+        except PayoutError as error:
+            self.message_user(request, f"{rules[0]}: {' '.join(error.messages)}", messages.ERROR)
+            return
+        self.message_user(request, _("%(rule)s is in force from now.") % {"rule": rule}, messages.SUCCESS)
+
+
+@admin.register(TaxWithholding)
+class TaxWithholdingAdmin(SharedReadOnlyAdmin):
+    list_display = ("withdrawal", "member", "paid_on", "method", "status", "gross", "tax", "net")
+    list_filter = ("status", "method")
+    list_select_related = ("withdrawal", "member")
+    search_fields = ("=withdrawal__pk", "=member__pk")
+    date_hierarchy = "paid_on"
+    raw_id_fields = ("withdrawal", "member")

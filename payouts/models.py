@@ -4,7 +4,10 @@ A member's balance is derived from the commission ledger minus withdrawals, neve
 payouts.selectors.member_balance. `MemberWallet` is only the row that is locked whenever money leaves.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -141,6 +144,26 @@ class Withdrawal(models.Model):
     def __str__(self) -> str:
         return f"withdrawal {self.pk}: {self.amount} ({self.status})"
 
+    @property
+    def withholding_or_none(self):
+        """The tax withheld from this withdrawal (a TaxWithholding, void or not), or None if none was computed."""
+        try:
+            return self.withholding
+        except ObjectDoesNotExist:
+            return None
+
+    @property
+    def tax_withheld(self) -> Decimal:
+        withholding = self.withholding_or_none
+        if withholding is None or withholding.status != TaxWithholding.Status.WITHHELD:
+            return ZERO
+        return withholding.tax
+
+    @property
+    def net_amount(self) -> Decimal:
+        """What the payee receives: the amount (gross) less the tax withheld from it (docs/tax.md)."""
+        return self.amount - self.tax_withheld
+
 
 class WithdrawalEvent(models.Model):
     withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="events")
@@ -218,3 +241,100 @@ class SandboxTransfer(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+
+class WithholdingRule(models.Model):
+    """One version of the income tax withholding rule (docs/tax.md); in force from `effective_from` once activated.
+
+    Like commission plans: a rule is added as a draft, activated by staff (who and when recorded), and never edited
+    or deleted after that; the activated rule with the latest `effective_from` not after a payout applies to it.
+    With no activated rule, settings.TAX_WITHHOLDING_METHOD applies.
+    """
+
+    class Method(models.TextChoices):
+        CUMULATIVE_2025 = "cumulative_2025", _("Cumulative withholding (STA 2025 No. 16)")
+        CUMULATIVE_2025_RESTART = (
+            "cumulative_2025_restart",
+            _("Cumulative withholding (STA 2025 No. 16), restarted after a month without income"),
+        )
+        PER_PAYMENT_2018 = "per_payment_2018", _("Per payment, a month as one payment (STA 2018 No. 61)")
+        NONE = "none", _("Nothing withheld")
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    name = models.CharField(_("name"), max_length=80)
+    method = models.CharField(_("method"), max_length=30, choices=Method.choices)
+    source = models.TextField(_("legal source"), blank=True)
+    effective_from = models.DateTimeField(_("in force from"), null=True, blank=True)
+    is_activated = models.BooleanField(_("activated"), default=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("activated by"),
+    )
+
+    class Meta:
+        verbose_name = _("withholding rule")
+        verbose_name_plural = _("withholding rules")
+        ordering = ("-version",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_activated=False) | Q(effective_from__isnull=False), name="payouts_rule_from"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rule v{self.version} {self.name}"
+
+
+class TaxWithholding(models.Model):
+    """A withdrawal's entry in the payout ledger: gross (the withdrawal's amount), tax withheld, net paid.
+
+    Written once per withdrawal when it is sent (the one-to-one key makes a payout run twice withhold once), under
+    the payee's wallet lock; `gross = tax + net` is a database constraint. Voided if the withdrawal fails (the whole
+    gross returns to the balance, and a voided entry counts in no later computation). The figures of the
+    computation are kept so finance and the payee can follow it.
+    """
+
+    class Status(models.TextChoices):
+        WITHHELD = "withheld", _("Withheld")
+        VOID = "void", _("Void (payout failed)")
+
+    withdrawal = models.OneToOneField(Withdrawal, on_delete=models.PROTECT, related_name="withholding")
+    member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="tax_withholdings")
+    rule = models.ForeignKey(WithholdingRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    method = models.CharField(_("method"), max_length=30)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.WITHHELD)
+    paid_on = models.DateField(_("income date"))
+    gross = MoneyField(_("gross"))
+    tax = MoneyField(_("tax withheld"))
+    net = MoneyField(_("net paid"))
+    income = models.DecimalField(_("income taxed"), max_digits=18, decimal_places=4)
+    expenses = models.DecimalField(_("expenses"), max_digits=18, decimal_places=4)
+    deduction = MoneyField(_("basic deduction"))
+    taxable = models.DecimalField(_("taxable income"), max_digits=18, decimal_places=4)
+    rate = models.DecimalField(_("rate"), max_digits=5, decimal_places=4)
+    quick_deduction = MoneyField(_("quick deduction"))
+    tax_due = MoneyField(_("tax due"))
+    withheld_before = MoneyField(_("withheld before"))
+    created_at = models.DateTimeField(_("computed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tax withholding")
+        verbose_name_plural = _("tax withholdings")
+        ordering = ("-paid_on", "-pk")
+        constraints = [
+            models.CheckConstraint(condition=Q(gross=models.F("tax") + models.F("net")), name="payouts_tax_adds_up"),
+            models.CheckConstraint(condition=Q(tax__gte=0) & Q(net__gte=0), name="payouts_tax_not_negative"),
+        ]
+        indexes = [models.Index(fields=["member", "paid_on"], name="payouts_tax_member_date")]
+
+    def __str__(self) -> str:
+        return f"tax on withdrawal {self.withdrawal_id}: {self.gross} = {self.tax} + {self.net}"

@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from commissions.models import CommissionEntry as Entry
 from commissions.selectors import member_ledger_totals, released_entries
 from core.money import ZERO, money_sum
-from payouts.models import PayoutAccount, Transfer, Withdrawal
+from payouts.models import PayoutAccount, TaxWithholding, Transfer, Withdrawal, WithholdingRule
+from payouts.tax_calculations import METHODS, PriorPayment, TaxHistory
 
 # Withdrawals whose money has left (or is leaving) the balance.
 OUTGOING = (
@@ -45,8 +46,8 @@ class Balance:
     - `clawed_back` ("Clawed back"): commission taken back by refunds after its release, as a positive amount;
       already subtracted in `released` (so in `withdrawable`), shown so a member sees why.
     - `released`: all commission released so far (available or paid entries), clawbacks included.
-    - `tax_withheld`: income tax withheld at payout (SPEC §10). Always 0.00 until the tax rules land; it will be
-      part of `paid_out` (the member receives `paid_out − tax_withheld`), so it never changes `withdrawable`.
+    - `tax_withheld`: income tax withheld from the paid withdrawals (docs/tax.md); part of `paid_out` (the member
+      received `paid_out − tax_withheld`), so it never changes `withdrawable`.
     """
 
     pending: Decimal
@@ -68,6 +69,10 @@ def member_balance(member) -> Balance:
     withdrawals = Withdrawal.objects.filter(member_id=member_id).aggregate(
         in_flight=Sum("amount", filter=Q(status__in=OPEN)),
         paid_out=Sum("amount", filter=Q(status=Withdrawal.Status.PAID)),
+        tax_withheld=Sum(
+            "withholding__tax",
+            filter=Q(status=Withdrawal.Status.PAID, withholding__status=TaxWithholding.Status.WITHHELD),
+        ),
     )
     return Balance(
         pending=ledger.pending,
@@ -75,6 +80,7 @@ def member_balance(member) -> Balance:
         in_flight=money_sum(withdrawals["in_flight"]),
         paid_out=money_sum(withdrawals["paid_out"]),
         clawed_back=ledger.clawed_back,
+        tax_withheld=money_sum(withdrawals["tax_withheld"]),
     )
 
 
@@ -84,6 +90,9 @@ class StatementLine:
     description: str
     amount: Decimal
     balance: Decimal
+    # A withdrawal sent or paid: the income tax withheld from it and what reached the member (its amount is gross).
+    tax: Decimal | None = None
+    net: Decimal | None = None
 
 
 # At the same moment, money in comes before money out, so a withdrawal follows the credits it was drawn from.
@@ -123,24 +132,34 @@ def member_statement(member) -> list[StatementLine]:
                 "number": entry.order.number,
                 "level": entry.level,
             }
-        moves.append((entry.moved_at, CREDIT if entry.amount >= 0 else DEBIT, description, entry.amount))
-    for withdrawal in Withdrawal.objects.filter(member_id=member_id).order_by("requested_at", "pk"):
-        moves.append(
-            (withdrawal.requested_at, DEBIT, _("Withdrawal %(id)s") % {"id": withdrawal.pk}, -withdrawal.amount)
-        )
+        moves.append((entry.moved_at, CREDIT if entry.amount >= 0 else DEBIT, description, entry.amount, None))
+    withdrawals = Withdrawal.objects.filter(member_id=member_id).select_related("withholding")
+    for withdrawal in withdrawals.order_by("requested_at", "pk"):
+        description = _("Withdrawal %(id)s") % {"id": withdrawal.pk}
+        if withdrawal.tax_withheld:
+            description = _("Withdrawal %(id)s: gross %(gross)s, tax withheld %(tax)s, net paid %(net)s") % {
+                "id": withdrawal.pk,
+                "gross": withdrawal.amount,
+                "tax": withdrawal.tax_withheld,
+                "net": withdrawal.net_amount,
+            }
+        entry = withdrawal.withholding_or_none
+        taxed = (entry.tax, entry.net) if entry and entry.status == entry.Status.WITHHELD else None
+        moves.append((withdrawal.requested_at, DEBIT, description, -withdrawal.amount, taxed))
         if withdrawal.status in RETURNED:
             back_at = withdrawal.failed_at or withdrawal.decided_at or withdrawal.requested_at
             description = _("Withdrawal %(id)s %(status)s: returned") % {
                 "id": withdrawal.pk,
                 "status": withdrawal.get_status_display().lower(),
             }
-            moves.append((back_at, CREDIT, description, withdrawal.amount))
+            moves.append((back_at, CREDIT, description, withdrawal.amount, None))
     moves.sort(key=lambda move: (move[0], move[1]))  # stable: same time and side keep their order
     running = ZERO
     lines = []
-    for at, _side, description, amount in moves:
+    for at, _side, description, amount, taxed in moves:
         running += amount
-        lines.append(StatementLine(at=at, description=description, amount=amount, balance=running))
+        tax, net = taxed or (None, None)
+        lines.append(StatementLine(at=at, description=description, amount=amount, balance=running, tax=tax, net=net))
     return lines
 
 
@@ -150,7 +169,11 @@ def member_withdrawal(member, withdrawal_id: int) -> Withdrawal | None:
 
 def member_withdrawals(member):
     """The member's withdrawals, newest first, each with its transfer at a payout rail (if any) in the same query."""
-    return Withdrawal.objects.filter(member=member).select_related("transfer").order_by("-requested_at", "-pk")
+    return (
+        Withdrawal.objects.filter(member=member)
+        .select_related("transfer", "withholding")
+        .order_by("-requested_at", "-pk")
+    )
 
 
 def transfer_confirmation(withdrawal: Withdrawal, now: datetime | None = None) -> dict[str, str] | None:
@@ -166,3 +189,108 @@ def transfer_confirmation(withdrawal: Withdrawal, now: datetime | None = None) -
 
 def member_payout_account(member) -> PayoutAccount | None:
     return PayoutAccount.objects.filter(member=member).first()
+
+
+# --- Income tax withheld at payout (docs/tax.md) -----------------------------------------------------------------
+
+
+def withholding_rule_in_force(at: datetime | None = None) -> tuple[WithholdingRule | None, str]:
+    """The withholding rule for a payout at `at`: the activated rule with the latest `effective_from` not after it
+    (the highest version on a tie), and its method; with none, (None, settings.TAX_WITHHOLDING_METHOD)."""
+    at = at or timezone.now()
+    rule = (
+        WithholdingRule.objects.filter(is_activated=True, effective_from__lte=at)
+        .order_by("-effective_from", "-version")
+        .first()
+    )
+    if rule is not None:
+        return rule, rule.method
+    if settings.TAX_WITHHOLDING_METHOD not in METHODS:
+        raise ValueError(f"TAX_WITHHOLDING_METHOD {settings.TAX_WITHHOLDING_METHOD!r} is not one of {sorted(METHODS)}")
+    return None, settings.TAX_WITHHOLDING_METHOD
+
+
+def members_tax_history(member_ids, year: int) -> dict[int, list[PriorPayment]]:
+    """Each member's payments in `year` that tax was withheld from (voided ones, of failed payouts, left out), oldest
+    first, for the withholding rules (one query; a member with none has no key)."""
+    rows = (
+        TaxWithholding.objects.filter(
+            member_id__in=list(member_ids), paid_on__year=year, status=TaxWithholding.Status.WITHHELD
+        )
+        .order_by("paid_on", "pk")
+        .values_list("member_id", "paid_on", "gross", "tax")
+    )
+    history: dict[int, list[PriorPayment]] = {}
+    for member_id, on, gross, tax in rows:
+        history.setdefault(member_id, []).append(PriorPayment(on=on, gross=gross, tax=tax))
+    return history
+
+
+def member_tax_history(member_id: int, year: int) -> TaxHistory:
+    return TaxHistory(payments=tuple(members_tax_history([member_id], year).get(member_id, ())))
+
+
+@dataclass(frozen=True)
+class IncomeMonth:
+    month: int
+    payouts: int
+    gross: Decimal
+    tax: Decimal
+    net: Decimal
+
+
+@dataclass(frozen=True)
+class IncomeStatement:
+    """A member's income from the platform in a year, by month, for their own annual filing (综合所得汇算)."""
+
+    year: int
+    months: tuple[IncomeMonth, ...]
+    payouts: tuple[TaxWithholding, ...]
+
+    @property
+    def gross(self) -> Decimal:
+        return sum((m.gross for m in self.months), ZERO)
+
+    @property
+    def tax(self) -> Decimal:
+        return sum((m.tax for m in self.months), ZERO)
+
+    @property
+    def net(self) -> Decimal:
+        return sum((m.net for m in self.months), ZERO)
+
+
+def member_income_statement(member, year: int) -> IncomeStatement:
+    """The member's paid withdrawals in `year` with the tax withheld from each (by income date), by month."""
+    member_id = getattr(member, "pk", member)
+    rows = list(
+        TaxWithholding.objects.filter(
+            member_id=member_id,
+            paid_on__year=year,
+            status=TaxWithholding.Status.WITHHELD,
+            withdrawal__status=Withdrawal.Status.PAID,
+        ).order_by("paid_on", "pk")
+    )
+    months = []
+    for month in range(1, 13):
+        of_month = [row for row in rows if row.paid_on.month == month]
+        if of_month:
+            months.append(
+                IncomeMonth(
+                    month=month,
+                    payouts=len(of_month),
+                    gross=sum((row.gross for row in of_month), ZERO),
+                    tax=sum((row.tax for row in of_month), ZERO),
+                    net=sum((row.net for row in of_month), ZERO),
+                )
+            )
+    return IncomeStatement(year=year, months=tuple(months), payouts=tuple(rows))
+
+
+def member_income_years(member) -> list[int]:
+    """The years the member was paid in (with a tax computation), newest first."""
+    member_id = getattr(member, "pk", member)
+    dates = TaxWithholding.objects.filter(
+        member_id=member_id, status=TaxWithholding.Status.WITHHELD, withdrawal__status=Withdrawal.Status.PAID
+    ).dates("paid_on", "year", order="DESC")
+    return [d.year for d in dates]

@@ -25,10 +25,19 @@ from accounts.identity import identity_for_user, identity_name_matches
 from commissions.services import commission_entries_mark_paid
 from core.money import CENT
 from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock
-from payouts.models import PayoutAccount, PayoutBatch, Transfer, Withdrawal, WithdrawalEvent
+from payouts.models import (
+    PayoutAccount,
+    PayoutBatch,
+    TaxWithholding,
+    Transfer,
+    Withdrawal,
+    WithdrawalEvent,
+    WithholdingRule,
+)
 from payouts.providers import PayoutResult, TransferState, get_payout_provider
-from payouts.selectors import OPEN, member_balance
+from payouts.selectors import OPEN, member_balance, members_tax_history, withholding_rule_in_force
 from payouts.signals import withdrawals_changed
+from payouts.tax_calculations import PriorPayment, TaxHistory, withhold
 from shops.models import WebhookEvent
 from shops.payments.base import ProviderError, WebhookRejected
 
@@ -293,6 +302,9 @@ def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: 
 def payout_batch_send(*, batch: PayoutBatch) -> dict[str, int]:
     """Send every still-processing withdrawal of the batch; apply each answer once. Safe to run twice.
 
+    Before a chunk is sent, the income tax withheld from each withdrawal is computed and recorded once
+    (withdrawals_tax_withhold): the rail is sent the net amount.
+
     Works in chunks of SEND_CHUNK: one provider call (with every withdrawal's idempotency key) and one
     transaction per chunk, which records the transfers the rails made and applies the answers only to withdrawals
     still `processing`. A withdrawal whose transfer a rail has made is not sent again: payout_transfers_sync follows
@@ -304,7 +316,13 @@ def payout_batch_send(*, batch: PayoutBatch) -> dict[str, int]:
     waiting = batch.withdrawals.filter(status=Status.PROCESSING, transfer__isnull=True)
     ids = list(waiting.order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(ids), SEND_CHUNK):
-        withdrawals = list(Withdrawal.objects.filter(pk__in=ids[start : start + SEND_CHUNK]).order_by("pk"))
+        chunk = ids[start : start + SEND_CHUNK]
+        withdrawals_tax_withhold(withdrawal_ids=chunk)
+        withdrawals = list(
+            Withdrawal.objects.filter(pk__in=chunk, status=Status.PROCESSING)
+            .select_related("withholding")
+            .order_by("pk")
+        )
         results = provider.send_many(withdrawals)
         for status, count in _apply_results(results, actor_label=provider.name).items():
             outcome[status] += count
@@ -375,7 +393,7 @@ def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict
     if not locked:
         return counts
     now = timezone.now()
-    events, paid_members = [], set()
+    events, paid_members, failed = [], set(), []
     for withdrawal in locked:
         result = results[withdrawal.pk]
         withdrawal.status = result.status
@@ -386,6 +404,7 @@ def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict
         else:
             withdrawal.failed_at = now
             withdrawal.reason = result.reason or _("The payout provider refused the transfer.")
+            failed.append(withdrawal.pk)
         counts[result.status] += 1
         events.append(
             WithdrawalEvent(
@@ -400,6 +419,8 @@ def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict
         )
     Withdrawal.objects.bulk_update(locked, ["status", "provider_reference", "paid_at", "failed_at", "reason"])
     WithdrawalEvent.objects.bulk_create(events)
+    if failed:  # the whole gross is back in the balance: the tax computed on it counts no more
+        TaxWithholding.objects.filter(withdrawal_id__in=failed).update(status=TaxWithholding.Status.VOID)
     _announce([(withdrawal.pk, Status.PROCESSING, withdrawal.status) for withdrawal in locked])
     if paid_members:
         members = sorted(paid_members)
@@ -429,6 +450,82 @@ def payout_batches_run(*, provider_name: str | None = None) -> int:
         payout_batch_send(batch=open_batch)
         sent += 1
     return sent if sent else int(batch is not None)
+
+
+# --- Income tax withheld at payout (docs/tax.md) ----------------------------------------------------------------
+
+
+@transaction.atomic
+def withdrawals_tax_withhold(*, withdrawal_ids, at: datetime | None = None) -> dict[int, TaxWithholding]:
+    """Compute and record the income tax withheld from each of these withdrawals that is still processing and has
+    none yet, under the rule in force at `at` (now), dated `at`'s local day. Returns {withdrawal id: its entry}.
+
+    Idempotent: a withdrawal's entry is written once (one-to-one; an existing one is returned as it is), so a batch
+    sent twice, or by two workers at once, withholds once. Locks the withdrawals (id order), then their members'
+    wallets (id order), so one member's computations run one at a time and each sees the ones before it, several
+    payouts of a month included.
+    """
+    at = at or timezone.now()
+    on = timezone.localdate(at)
+    locked = withdrawals_lock(Withdrawal.objects.filter(pk__in=list(withdrawal_ids), status=Status.PROCESSING))
+    if not locked:
+        return {}
+    wallets_lock({withdrawal.member_id for withdrawal in locked})
+    entries = TaxWithholding.objects.in_bulk([withdrawal.pk for withdrawal in locked], field_name="withdrawal_id")
+    rule, method = withholding_rule_in_force(at)
+    todo = [withdrawal for withdrawal in locked if withdrawal.pk not in entries]
+    history = members_tax_history({withdrawal.member_id for withdrawal in todo}, on.year)
+    created = []
+    for withdrawal in todo:  # id order: a member's later withdrawal sees the earlier ones of this call
+        payments = history.setdefault(withdrawal.member_id, [])
+        result = withhold(method, withdrawal.amount, on, TaxHistory(payments=tuple(payments)))
+        payments.append(PriorPayment(on=on, gross=result.gross, tax=result.tax))
+        created.append(
+            TaxWithholding(
+                withdrawal=withdrawal,
+                member_id=withdrawal.member_id,
+                rule=rule,
+                method=method,
+                paid_on=on,
+                gross=result.gross,
+                tax=result.tax,
+                net=result.net,
+                income=result.income,
+                expenses=result.expenses,
+                deduction=result.deduction,
+                taxable=result.taxable,
+                rate=result.rate,
+                quick_deduction=result.quick_deduction,
+                tax_due=result.tax_due,
+                withheld_before=result.withheld_before,
+                created_at=at,
+            )
+        )
+    # No conflict is possible: the withdrawals are locked and had none. A unique violation would be a bug: it raises,
+    # and nothing of this call is kept.
+    TaxWithholding.objects.bulk_create(created, batch_size=1000)
+    entries.update({entry.withdrawal_id: entry for entry in created})
+    return entries
+
+
+@transaction.atomic
+def withholding_rule_activate(*, rule: WithholdingRule, actor, effective_from: datetime | None = None):
+    """Activate a draft rule from `effective_from` (now by default; not in the past, so no payout already made
+    changes rule). Records who and when; an activated rule never changes again. PayoutError if refused."""
+    rule = WithholdingRule.objects.select_for_update().get(pk=rule.pk)
+    now = timezone.now()
+    effective_from = effective_from or now
+    if rule.is_activated:
+        raise PayoutError(_("This rule is already activated."), code="already_activated")
+    if effective_from < now - timedelta(minutes=1):
+        raise PayoutError(_("A rule cannot come into force in the past."), code="in_the_past")
+    rule.is_activated = True
+    rule.effective_from = effective_from
+    rule.activated_at = now
+    rule.activated_by = actor
+    rule.save(update_fields=["is_activated", "effective_from", "activated_at", "activated_by"])
+    logger.info("withholding rule v%s (%s) activated from %s by %s", rule.version, rule.method, effective_from, actor)
+    return rule
 
 
 # --- Transfers at the payout rails -----------------------------------------------------------------------------
@@ -520,8 +617,8 @@ def payout_transfer_notification_receive(*, rail: str, body: bytes, headers) -> 
     withdrawal = Withdrawal.objects.filter(idempotency_key=notice.transfer.number).first()
     if withdrawal is None:
         raise WebhookRejected(f"unknown transfer {notice.transfer.number!r:.70}")
-    if notice.amount != withdrawal.amount:
-        raise WebhookRejected(f"amount {notice.amount} does not match withdrawal {withdrawal.amount}")
+    if notice.amount != withdrawal.net_amount:  # the rail was sent the net: the amount less the tax withheld
+        raise WebhookRejected(f"amount {notice.amount} does not match withdrawal {withdrawal.net_amount}")
     if notice.payee != provider.payee_of(withdrawal):
         raise WebhookRejected("transfer to another payee")
     outcome = payout_transfer_apply(state=notice.transfer, actor_label=rail)

@@ -69,6 +69,11 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "accounts.view_identity",
         "accounts.change_identity",
         "accounts.view_full_identity",
+        # Income tax withheld at payout (docs/tax.md): the entries, and the rules (add a draft, activate it).
+        "payouts.view_taxwithholding",
+        "payouts.view_withholdingrule",
+        "payouts.add_withholdingrule",
+        "payouts.change_withholdingrule",
         # The daily reconciliation with the providers' bills: look, run a day again, repair or resolve a difference.
         "staff.view_reconciliationrun",
         "staff.change_reconciliationrun",

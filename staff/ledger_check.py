@@ -20,7 +20,7 @@ from commissions.models import OrderSplit, RefundApplied, SplitQueue
 from commissions.services import external_line_target
 from core.money import ZERO, money_sum
 from networks.models import ExternalOrder
-from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
+from payouts.models import SandboxTransfer, TaxWithholding, Withdrawal, WithdrawalEvent
 from referrals.selectors import tree_check
 from shops.models import Order, OrderLine, Product, Refund
 from staff.models import ReconciliationDifference, ReconciliationRun
@@ -275,6 +275,41 @@ def check_payouts() -> CheckResult:
     return result
 
 
+def check_tax_withheld() -> CheckResult:
+    """The tax withheld at payout (docs/tax.md): every entry adds up (gross = tax + net, tax never negative), its
+    gross is its withdrawal's amount, it is withheld exactly while its withdrawal is sent or paid (void once that
+    failed), and what a payout rail was sent (the sandbox's record) is the net."""
+    result = CheckResult("tax withheld at payout")
+    entries = TaxWithholding.objects.all()
+    result.checked = entries.count()
+    wrong_sum = entries.exclude(gross=F("tax") + F("net")) | entries.filter(tax__lt=0) | entries.filter(net__lt=0)
+    for pk, withdrawal_id in wrong_sum.values_list("pk", "withdrawal_id")[: LISTED_MAX + 1]:
+        result.add(f"withdrawal {withdrawal_id}: its tax entry {pk} does not add up (gross ≠ tax + net)")
+    for withdrawal_id, gross, amount in (
+        entries.exclude(gross=F("withdrawal__amount")).values_list("withdrawal_id", "gross", "withdrawal__amount")
+    )[: LISTED_MAX + 1]:
+        result.add(f"withdrawal {withdrawal_id}: tax computed on {gross}, but the withdrawal is {amount}")
+    Status = Withdrawal.Status
+    withheld_not_sent = entries.filter(status=TaxWithholding.Status.WITHHELD).exclude(
+        withdrawal__status__in=[Status.PROCESSING, Status.PAID]
+    )
+    for withdrawal_id, status in withheld_not_sent.values_list("withdrawal_id", "withdrawal__status")[: LISTED_MAX + 1]:
+        result.add(f"withdrawal {withdrawal_id}: tax still counted as withheld, but the withdrawal is {status}")
+    void_but_sent = entries.filter(status=TaxWithholding.Status.VOID).exclude(withdrawal__status=Status.FAILED)
+    for withdrawal_id, status in void_but_sent.values_list("withdrawal_id", "withdrawal__status")[: LISTED_MAX + 1]:
+        result.add(f"withdrawal {withdrawal_id}: its tax is void, but the withdrawal is {status}")
+    sent = SandboxTransfer.objects.filter(
+        Exists(
+            entries.filter(
+                withdrawal__idempotency_key=OuterRef("idempotency_key"), status=TaxWithholding.Status.WITHHELD
+            )
+        )
+    ).exclude(Exists(entries.filter(withdrawal__idempotency_key=OuterRef("idempotency_key"), net=OuterRef("amount"))))
+    for key, amount in sent.values_list("idempotency_key", "amount")[: LISTED_MAX + 1]:
+        result.add(f"sandbox transfer {key}: {amount} sent, not the net after the tax withheld")
+    return result
+
+
 def check_stock() -> CheckResult:
     result = CheckResult("stock never below zero")
     result.checked = Product.objects.count()
@@ -326,6 +361,7 @@ CHECKS: tuple[Callable[[], CheckResult], ...] = (
     check_paid_orders_split,
     check_refunds_reversed,
     check_payouts,
+    check_tax_withheld,
     check_stock,
     check_tree,
     check_reconciliation,

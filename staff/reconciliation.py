@@ -145,11 +145,11 @@ def our_records(provider: str, day: date) -> dict[tuple[str, str], Record]:
         withdrawal__status=Withdrawal.Status.PAID,
         withdrawal__paid_at__gte=start,
         withdrawal__paid_at__lt=end,
-    ).select_related("withdrawal")
+    ).select_related("withdrawal__withholding")
     for transfer in transfers.iterator(chunk_size=CHUNK):
         withdrawal = transfer.withdrawal
         records["transfer", transfer.number] = Record(
-            "transfer", transfer.number, withdrawal.amount, withdrawal.status, withdrawal.paid_at, withdrawal
+            "transfer", transfer.number, withdrawal.net_amount, withdrawal.status, withdrawal.paid_at, withdrawal
         )
     return records
 
@@ -179,10 +179,12 @@ def records_on_bill(provider: str, lines: list[BillLine]) -> dict[tuple[str, str
             )
     numbers = [line.reference for line in lines if line.subject == "transfer"]
     for chunk in _chunks(numbers):
-        for transfer in Transfer.objects.filter(rail=payout_rail, number__in=chunk).select_related("withdrawal"):
+        for transfer in Transfer.objects.filter(rail=payout_rail, number__in=chunk).select_related(
+            "withdrawal__withholding"
+        ):
             withdrawal = transfer.withdrawal
             found["transfer", transfer.number] = Record(
-                "transfer", transfer.number, withdrawal.amount, withdrawal.status, withdrawal.paid_at, withdrawal
+                "transfer", transfer.number, withdrawal.net_amount, withdrawal.status, withdrawal.paid_at, withdrawal
             )
     return found
 

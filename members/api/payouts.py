@@ -147,6 +147,9 @@ class PayoutAccountApi(APIView):
 class WithdrawalOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     amount = money_field()
+    # Income tax withheld when it was sent (docs/tax.md) and what reached the member; 0.00 and the amount until then.
+    tax_withheld = money_field()
+    net_amount = money_field()
     status = serializers.CharField(read_only=True)
     method = serializers.SerializerMethodField()
     masked_account = serializers.SerializerMethodField()

@@ -27,6 +27,8 @@ from members.forms import PayoutAccountForm, WithdrawalForm
 from payouts.models import Withdrawal
 from payouts.selectors import (
     member_balance,
+    member_income_statement,
+    member_income_years,
     member_payout_account,
     member_statement,
     member_withdrawal,
@@ -190,12 +192,62 @@ def _statement_csv(member, lines) -> HttpResponse:
     response.write("\ufeff")  # so Excel reads the file as UTF-8
     writer = csv.writer(response)
     # Headers in the member's language (issue #23); the rows are plain dates and decimals in any language.
-    writer.writerow([_("date"), _("description"), _("amount"), _("balance")])
+    writer.writerow([_("date"), _("description"), _("amount"), _("balance"), _("tax_withheld"), _("net_paid")])
     for line in lines:
-        # Amounts as plain decimals (no symbol, no thousands separator), so a spreadsheet can sum them.
+        # Amounts as plain decimals (no symbol, no thousands separator), so a spreadsheet can sum them. A withdrawal
+        # that was sent has its income tax withheld and the net paid (its amount is the gross).
         writer.writerow(
-            [timezone.localtime(line.at).strftime("%Y-%m-%d %H:%M:%S"), line.description, line.amount, line.balance]
+            [
+                timezone.localtime(line.at).strftime("%Y-%m-%d %H:%M:%S"),
+                line.description,
+                line.amount,
+                line.balance,
+                "" if line.tax is None else line.tax,
+                "" if line.net is None else line.net,
+            ]
         )
+    return response
+
+
+# The years an income statement may be asked for: from the first payouts to well past now.
+INCOME_YEARS = range(2000, 2200)
+
+
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+@require_GET
+def income_statement(request):
+    """The member's income from the platform and the income tax withheld from it, by year and month, for their own
+    annual filing (docs/tax.md); each year downloadable as CSV."""
+    member = request.member
+    years = [member_income_statement(member, year) for year in member_income_years(member)]
+    return render(request, "members/income_statement.html", {"member": member, "years": years})
+
+
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+@require_GET
+def income_statement_csv(request, year: int):
+    """One year's income statement as CSV: each paid withdrawal (income date, gross, tax, net, the rule), then the
+    months' totals and the year's."""
+    if year not in INCOME_YEARS:
+        raise Http404(_("No such year."))
+    member = request.member
+    statement = member_income_statement(member, year)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="income-{member.invite_code}-{year}.csv"'
+    response.write("\ufeff")  # so Excel reads the file as UTF-8
+    writer = csv.writer(response)
+    writer.writerow(["income_date", "withdrawal", "gross", "tax_withheld", "net_paid", "method"])
+    for entry in statement.payouts:
+        writer.writerow(
+            [entry.paid_on.isoformat(), entry.withdrawal_id, entry.gross, entry.tax, entry.net, entry.method]
+        )
+    writer.writerow([])
+    writer.writerow(["month", "payouts", "gross", "tax_withheld", "net_paid", ""])
+    for month in statement.months:
+        writer.writerow([f"{year}-{month.month:02d}", month.payouts, month.gross, month.tax, month.net, ""])
+    writer.writerow(
+        [str(year), sum(m.payouts for m in statement.months), statement.gross, statement.tax, statement.net, ""]
+    )
     return response
 
 

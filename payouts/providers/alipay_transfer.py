@@ -146,7 +146,7 @@ class AlipayTransferProvider(PayoutProvider):
                     out_biz_no=idempotency_key,
                     identity_type="ALIPAY_LOGON_ID",
                     identity=login,
-                    trans_amount=str(withdrawal.amount.quantize(CENT)),
+                    trans_amount=str(withdrawal.net_amount.quantize(CENT)),  # less the tax withheld
                     name=name,
                     order_title=settings.ALIPAY_TRANSFER_ORDER_TITLE,
                 ),

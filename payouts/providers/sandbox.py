@@ -1,6 +1,7 @@
 """The sandbox payout provider: records each transfer once per idempotency key, and fails by rule.
 
-Rule (for demos and tests): a withdrawal whose amount has 13 cents (e.g. 20.13) fails with "account
+It is sent the net amount (less the tax withheld) and records it. Rule (for demos and tests): a withdrawal whose
+(gross) amount has 13 cents (e.g. 20.13) fails with "account
 frozen"; everything else is paid. The provider's own record (`SandboxTransfer`, unique on the key)
 proves no key is ever paid twice.
 """
@@ -24,7 +25,7 @@ class SandboxPayoutProvider(PayoutProvider):
 
         SandboxTransfer.objects.bulk_create(
             [
-                SandboxTransfer(idempotency_key=w.idempotency_key, amount=w.amount, outcome=_outcome(w.amount))
+                SandboxTransfer(idempotency_key=w.idempotency_key, amount=w.net_amount, outcome=_outcome(w.amount))
                 for w in withdrawals
             ],
             ignore_conflicts=True,  # a key seen before keeps its first transfer: nobody is paid twice
@@ -46,7 +47,7 @@ class SandboxPayoutProvider(PayoutProvider):
         try:
             with transaction.atomic():
                 transfer = SandboxTransfer.objects.create(
-                    idempotency_key=idempotency_key, amount=withdrawal.amount, outcome=outcome
+                    idempotency_key=idempotency_key, amount=withdrawal.net_amount, outcome=outcome
                 )
         except IntegrityError:
             transfer = SandboxTransfer.objects.get(idempotency_key=idempotency_key)

@@ -156,7 +156,7 @@ class WeChatTransferProvider(PayoutProvider):
             "out_bill_no": number,
             "transfer_scene_id": settings.WECHATPAY_TRANSFER_SCENE_ID,
             "openid": openid,
-            "transfer_amount": to_fen(withdrawal.amount),
+            "transfer_amount": to_fen(withdrawal.net_amount),  # less the tax withheld
             "transfer_remark": settings.WECHATPAY_TRANSFER_REMARK[:32],
             # WeChat Pay checks the name against the payee's verified one (required from 2,000 yuan); encrypted by
             # the SDK with the platform key.

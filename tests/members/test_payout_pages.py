@@ -444,16 +444,18 @@ def test_statement_runs_to_the_available_balance_and_the_csv_matches(member_clie
         assert response["Content-Type"] == "text/csv; charset=utf-8"
         assert response["Content-Disposition"].startswith('attachment; filename="statement-')
         rows = _csv_rows(response)
-        assert rows[0] == ["date", "description", "amount", "balance"]
-        assert [row[1:] for row in rows[1:]] == [
+        assert rows[0] == ["date", "description", "amount", "balance", "tax_withheld", "net_paid"]
+        assert [row[1:4] for row in rows[1:]] == [
             [line.description, f"{line.amount:.2f}", f"{line.balance:.2f}"] for line in lines
         ]
-    assert _csv_rows(by_query)[-1][2:] == ["-30.00", "94.50"]
+    assert _csv_rows(by_query)[-1][2:] == ["-30.00", "94.50", "", ""]
 
 
 def test_an_empty_statement(member_client, member):
     assert "Nothing yet" in member_client.get(STATEMENT).content.decode()
-    assert _csv_rows(member_client.get(STATEMENT_CSV)) == [["date", "description", "amount", "balance"]]
+    assert _csv_rows(member_client.get(STATEMENT_CSV)) == [
+        ["date", "description", "amount", "balance", "tax_withheld", "net_paid"]
+    ]
 
 
 # --- through the real services -----------------------------------------------------------------------------
