@@ -113,6 +113,8 @@ EXCLUDED = {
     "which is in the catalogue)",
     r"admin/back-office/compliance/csv/": "a download (CSV)",
     r"dashboard/payouts/statement\.csv": "a download (CSV)",
+    r"dashboard/payouts/income/<int:year>\.csv": "a download (CSV)",
+    r"dashboard/identity/(check|business)/": "POST only",
     r"\^dashboard/.*qr.*": "a download (QR code image)",
     r"dashboard/share/.*poster\.png": "a download (poster image)",
     r"favicon\.ico": "an image",
@@ -289,6 +291,8 @@ def catalogue(data: dict) -> list[Page]:
         Page("payout-account", "member", reverse("members:payout_account")),
         Page("wechat-bind-refused", "member", reverse("members:payout_account_wechat_return"), status=400),
         Page("statement", "member", reverse("members:payout_statement")),
+        Page("income-statement", "member", reverse("members:income_statement")),
+        Page("identity", "member", reverse("members:identity")),
         Page("webhooks", "member", reverse("members:webhooks")),
         Page("webhook-endpoint", "member", reverse("members:webhook_endpoint", args=[data["endpoint"].pk])),
         Page("webhook-delivery", "member", reverse("members:webhook_delivery", args=[data["delivery"].pk])),
@@ -389,6 +393,17 @@ LAYOUT_CHECKS = r"""
     range.selectNodeContents(el);
     const n = lines(range.getClientRects());
     if (n > 1) findings.push({kind: 'number broken', selector: describe(el), text: `${text(t)} (${n} lines)`});
+  }
+  // A short label (a button, a tab, a label, a table heading, a badge) broken across lines: in Chinese that is one
+  // character per line ("取" over "消"), the defect the issue saw on narrow columns.
+  const LABELS = 'button, .button, label, th, .badge, .tabs a, .tabbar a, .subnav a, .nav-link';
+  for (const el of document.querySelectorAll(LABELS)) {
+    const t = el.textContent.replace(/\s+/g, ' ').trim();
+    if (!t || t.length > 8 || hidden(el) || el.closest('#changelist, .results, .module')) continue;
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const n = lines(range.getClientRects());
+    if (n > 1) findings.push({kind: 'label broken', selector: describe(el), text: `${text(t)} (${n} lines)`});
   }
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
@@ -698,6 +713,9 @@ PLANTED = """<!doctype html><html><body style="margin:0">
 <p style="position:relative;width:40px">Bell<b style="position:absolute;left:30px">13</b></p>
 <div class="table-wrap" style="overflow-x:auto;width:100px"><p style="width:300px">scrolls on purpose</p></div>
 <p><span class="money" id="fits">¥12.00</span> and ¥3.50 on one line</p>
+<div style="display:flex;width:120px"><span style="flex:1">编号 1，申请于 2026年12月8日</span>
+<button id="squeezed" style="min-width:0;width:24px">取消</button></div>
+<div style="display:flex;width:200px"><span style="flex:1">编号 1</span><button id="roomy">取消</button></div>
 <span class="visually-hidden" style="position:absolute;width:1px;overflow:hidden">hidden ¥1,000,000.00</span>
 <table style="display:block;width:100px"><thead style="position:absolute;width:1px;height:1px;overflow:hidden;
 clip-path:inset(50%)"><tr><th>Commission</th><th>Amount of the order</th></tr></thead></table>
@@ -713,6 +731,7 @@ def test_the_layout_checks_find_what_they_look_for(chromium):
 
     assert found == [
         ("horizontal scroll", "div#too-wide"),
+        ("label broken", "button#squeezed"),
         ("number broken", "p#sentence"),
         ("number broken", "span#wrapped.money"),
         ("text overflows", "a#long-link"),
