@@ -29,7 +29,7 @@ def _language_restored():
 
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9"}
 AUDIT_COLUMNS = ("time", "kind", "actor", "object type", "object id", "object", "amount", "detail")
-STATEMENT_COLUMNS = ("date", "description", "amount", "balance")
+STATEMENT_COLUMNS = ("date", "description", "amount", "balance", "tax_withheld", "net_paid")
 
 
 def in_chinese(*words: str) -> list[str]:
