@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.locks import identities_lock_after, identity_lock
 from accounts.models import Identity, IdentityEvent
 from core.encryption import blind_index, decrypt, encrypt, encrypted_with_newest, reencrypt
 from core.id_numbers import IdNumberError, credit_code_check, id_number_check, mask_id_number, mask_legal_name
@@ -242,7 +243,7 @@ def identity_verify(*, identity: Identity, actor=None) -> Identity:
 
 @transaction.atomic
 def _set_status(identity, status, *, reason, actor=None, kind, reference="", **detail) -> Identity:
-    identity = Identity.objects.select_for_update().get(pk=identity.pk)
+    identity = identity_lock(identity.pk)
     from_status = identity.status
     identity.status = status
     identity.status_reason = reason[:200]
@@ -286,7 +287,7 @@ def identity_change(
     legal_name, number = _clean(id_type, legal_name, id_number)
     try:
         with transaction.atomic():
-            identity = Identity.objects.select_for_update().get(pk=identity.pk)
+            identity = identity_lock(identity.pk)
             before = identity_masked(identity)
             from_status = identity.status
             identity.id_type = id_type
@@ -331,7 +332,7 @@ def identity_register_business(*, identity: Identity, company_name: str, credit_
         raise IdentityError(errors)
     if Identity.objects.filter(credit_code=code).exclude(pk=identity.pk).exists():
         raise IdentityError({"credit_code": [_("This credit code is already registered to another account.")]})
-    identity = Identity.objects.select_for_update().get(pk=identity.pk)
+    identity = identity_lock(identity.pk)
     identity.payee_kind = Identity.PayeeKind.BUSINESS
     identity.company_name, identity.credit_code = company_name, code
     identity.save(update_fields=["payee_kind", "company_name", "credit_code", "updated_at"])
@@ -347,7 +348,7 @@ def identities_reencrypt(*, reindex: bool = False, batch_size: int = 500) -> int
     last_pk = 0
     while True:
         with transaction.atomic():
-            rows = list(Identity.objects.select_for_update().filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+            rows = identities_lock_after(last_pk, batch_size)
             if not rows:
                 return changed
             for identity in rows:

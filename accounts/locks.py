@@ -3,9 +3,20 @@ API tokens). Taken last in a transaction; the order of all locks: core/locks.py.
 
 from django.contrib.auth import get_user_model
 
-from core.locks import row_lock
+from accounts.models import Identity
+from core.locks import row_lock, rows_lock
 
 
 def user_lock(user_id: int):
     """The user's row, locked (User.DoesNotExist if there is none)."""
     return row_lock(get_user_model().objects.filter(pk=user_id))
+
+
+def identity_lock(identity_id: int) -> Identity:
+    """A member's identity row, locked: its status, its values and its re-encryption change one at a time."""
+    return row_lock(Identity.objects.filter(pk=identity_id))
+
+
+def identities_lock_after(last_pk: int, limit: int) -> list[Identity]:
+    """The next `limit` identities after `last_pk`, locked in primary-key order (a re-encryption batch)."""
+    return rows_lock(Identity.objects.filter(pk__gt=last_pk), limit=limit)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from core.locks import row_lock, rows_lock
-from payouts.models import MemberWallet, Transfer, Withdrawal
+from payouts.models import MemberWallet, Transfer, Withdrawal, WithholdingRule
 
 
 def wallets_lock(member_ids: Iterable[int]) -> list[MemberWallet]:
@@ -43,3 +43,8 @@ def transfer_lock(number: str) -> Transfer | None:
         return row_lock(Transfer.objects.filter(number=number))
     except Transfer.DoesNotExist:
         return None
+
+
+def withholding_rule_lock(rule_id: int) -> WithholdingRule:
+    """A withholding rule's row, locked while it is activated (an activated rule never changes again)."""
+    return row_lock(WithholdingRule.objects.filter(pk=rule_id))

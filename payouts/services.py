@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from accounts.identity import identity_for_user, identity_name_matches
 from commissions.services import commission_entries_mark_paid
 from core.money import CENT
-from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock
+from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock, withholding_rule_lock
 from payouts.models import (
     PayoutAccount,
     PayoutBatch,
@@ -512,7 +512,7 @@ def withdrawals_tax_withhold(*, withdrawal_ids, at: datetime | None = None) -> d
 def withholding_rule_activate(*, rule: WithholdingRule, actor, effective_from: datetime | None = None):
     """Activate a draft rule from `effective_from` (now by default; not in the past, so no payout already made
     changes rule). Records who and when; an activated rule never changes again. PayoutError if refused."""
-    rule = WithholdingRule.objects.select_for_update().get(pk=rule.pk)
+    rule = withholding_rule_lock(rule.pk)
     now = timezone.now()
     effective_from = effective_from or now
     if rule.is_activated:

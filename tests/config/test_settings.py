@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
@@ -89,6 +90,8 @@ def test_production_settings_pass_check_deploy_without_warnings():
         PAYMENTS_SANDBOX_SECRET="a-random-webhook-secret-0123456789",
         ALLOW_SANDBOX_PROVIDERS="1",  # a staging deployment: tests/config/test_checks.py has production's refusals
         SITE_URL="https://shop.example.com",
+        IDENTITY_KEYS=Fernet.generate_key().decode(),  # members' legal names and ID numbers (docs/privacy.md)
+        IDENTITY_INDEX_KEY="an-index-key-of-its-own-0123456789abcdef",
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

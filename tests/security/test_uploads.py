@@ -81,8 +81,10 @@ def test_shop_logos_are_checked_on_the_model_too(settings):
 
 def admin_product_data(**changes):
     data = {
-        "title": "Tea",
-        "description": "",
+        "title_en": "Tea",  # catalogue content in both languages (django-modeltranslation): English is required
+        "title_zh_hans": "",
+        "description_en": "",
+        "description_zh_hans": "",
         "category": CategoryFactory().pk,
         "price": "9.90",
         "stock": "5",
