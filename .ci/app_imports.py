@@ -126,7 +126,10 @@ def main(root):
         print(f"  {item}")
     print(f"app import cycles: {len(cycles)} {cycles}")
     print(f"lines of Python in the apps (migrations left out): {lines}")
+    # The stack holds only with every cross-app import at the top of its module (a function-local one hides a
+    # dependency from the reader and from import-linter's picture), none going up and no two apps in a cycle.
+    return 0 if not (two_way or in_functions or upward or cycles) else 1
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent)
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent))

@@ -8,13 +8,13 @@ for one of those codes wins. Kept apart from core/api.py, which DRF imports whil
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
+from core.api import ERROR_DESCRIPTIONS, ErrorSerializer
+
 ERROR_STATUSES = (400, 401, 403, 404, 429)
 
 
 class ApiAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
-        from core.api import ERROR_DESCRIPTIONS, ErrorSerializer
-
         bodies = super()._get_response_bodies(direction)
         if direction != "response":
             return bodies

@@ -21,6 +21,10 @@ from django.utils.text import slugify
 from core.site_url import absolute_url
 from core.thumbnails import thumbnails_make
 from demo.images import product_picture
+from networks.connectors import get_connector
+from networks.connectors.base import ConnectorError
+from networks.models import ExternalProduct, Network
+from networks.services import NetworkError, external_products_sync
 from referrals.models import Member
 from shops.models import Category, ExternalListing, Order, OrderEvent, Payment, Product, Refund, Shop
 from shops.payments.sandbox import build_webhook
@@ -303,11 +307,6 @@ def demo_external_products(stdout, *, wait_seconds: float = 0) -> None:
     writes a warning and the demo goes on without external products. `wait_seconds`: how long to keep trying
     while the sandbox starts. Idempotent: a shop that has external products already gets none added.
     """
-    from networks.connectors import get_connector
-    from networks.connectors.base import ConnectorError
-    from networks.models import ExternalProduct, Network
-    from networks.services import NetworkError, external_products_sync
-
     network = Network.objects.filter(code="sandbox", is_enabled=True).first()
     if network is None:
         stdout.write("Sandbox network disabled or missing: the demo shops list no external products.\n")
