@@ -28,6 +28,18 @@ def render(event: str, context: dict, language: str) -> Rendered:
         return _render(event, context)
 
 
+def notifications_in_language(notifications, language: str) -> None:
+    """Inbox notifications (with their `source` loaded) redrawn in `language`, the page's: what was sent by email or
+    SMS went out in the member's chosen language and stays as sent. A message that can no longer be drawn (an
+    event whose context changed shape since) keeps its text."""
+    for notification in notifications:
+        try:
+            shown = render(notification.event, notification.source.context, language)
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            continue
+        notification.title, notification.body = shown.title, shown.body
+
+
 def _render(event: str, c: dict) -> Rendered:
     number, amount, reason = c.get("number", ""), _money(c), c.get("reason", "")
     if event == Event.ORDER_PAID:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from members.decorators import member_required
 from members.forms import NotificationSettingsForm
-from members.notifications.messages import render as message_render
+from members.notifications.messages import notifications_in_language
 from members.notifications.selectors import member_notification_settings, member_notifications, member_unread_count
 from members.notifications.services import notification_mark_read, notification_settings_save
 
@@ -25,25 +25,12 @@ PER_PAGE = 20
 def inbox(request):
     member = request.member
     page = Paginator(member_notifications(member).select_related("source"), PER_PAGE).get_page(request.GET.get("page"))
-    _in_page_language(page.object_list)
+    notifications_in_language(page.object_list, get_language())
     return render(
         request,
         "members/notifications.html",
         {"page": page, "notifications": page.object_list, "unread": member_unread_count(member)},
     )
-
-
-def _in_page_language(notifications) -> None:
-    """The inbox speaks the page's language: each message is drawn again from its event (what was sent by email or
-    SMS went out in the member's chosen language and is kept as sent). A message that can no longer be drawn (an
-    event whose context changed shape since) keeps its text."""
-    language = get_language()
-    for notification in notifications:
-        try:
-            shown = message_render(notification.event, notification.source.context, language)
-        except (KeyError, TypeError, ValueError, ArithmeticError):
-            continue
-        notification.title, notification.body = shown.title, shown.body
 
 
 @member_required(suspended_may_read=True)
