@@ -78,6 +78,7 @@ urlpatterns = [
     path("dashboard/payouts/statement.csv", payouts.statement_csv, name="payout_statement_csv"),
     path("dashboard/payouts/income/", payouts.income_statement, name="income_statement"),
     path("dashboard/payouts/income/<int:year>.csv", payouts.income_statement_csv, name="income_statement_csv"),
+    path("dashboard/payouts/income/<int:year>.pdf", payouts.income_statement_pdf_view, name="income_statement_pdf"),
     path(
         "dashboard/payouts/withdrawals/<int:withdrawal_id>/cancel/",
         payouts.withdrawal_cancel_view,

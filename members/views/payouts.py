@@ -18,12 +18,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.identity import identity_is_verified
+from accounts.identity import identity_for_user, identity_is_verified, identity_masked
 from core.forms import add_service_errors
 from core.money import ZERO, format_money
 from core.site_url import absolute_url
 from members.decorators import member_required, suspended_refused
 from members.forms import PayoutAccountForm, WithdrawalForm
+from members.income_pdf import Payee, income_statement_pdf
 from payouts.models import Withdrawal
 from payouts.selectors import (
     member_balance,
@@ -248,6 +249,39 @@ def income_statement_csv(request, year: int):
     writer.writerow(
         [str(year), sum(m.payouts for m in statement.months), statement.gross, statement.tax, statement.net, ""]
     )
+    return response
+
+
+def _payee(member) -> Payee:
+    """Who an income statement is for, masked as every page shows it."""
+    identity = identity_for_user(member.user)
+    if identity is None:
+        return Payee(display_name=member.display_name, invite_code=member.invite_code)
+    masked = identity_masked(identity)
+    company = f"{masked.company_name} ({masked.credit_code})" if masked.payee_kind == "business" else ""
+    return Payee(
+        display_name=member.display_name,
+        invite_code=member.invite_code,
+        legal_name=masked.name,
+        id_label=f"{masked.id_type_label} {masked.number}",
+        company=company,
+    )
+
+
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+@require_GET
+def income_statement_pdf_view(request, year: int):
+    """One year's income statement as a PDF document to keep or hand to an accountant (members/income_pdf.py)."""
+    if year not in INCOME_YEARS:
+        raise Http404(_("No such year."))
+    member = request.member
+    statement = member_income_statement(member, year)
+    if not statement.payouts:
+        raise Http404(_("No income in that year."))
+    response = HttpResponse(
+        income_statement_pdf(statement=statement, payee=_payee(member)), content_type="application/pdf"
+    )
+    response["Content-Disposition"] = f'attachment; filename="income-{member.invite_code}-{year}.pdf"'
     return response
 
 

@@ -113,7 +113,7 @@ EXCLUDED = {
     "which is in the catalogue)",
     r"admin/back-office/compliance/csv/": "a download (CSV)",
     r"dashboard/payouts/statement\.csv": "a download (CSV)",
-    r"dashboard/payouts/income/<int:year>\.csv": "a download (CSV)",
+    r"dashboard/payouts/income/<int:year>\.(csv|pdf)": "a download (CSV, PDF)",
     r"dashboard/identity/(check|business)/": "POST only",
     r"\^dashboard/.*qr.*": "a download (QR code image)",
     r"dashboard/share/.*poster\.png": "a download (poster image)",

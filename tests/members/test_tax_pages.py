@@ -164,3 +164,67 @@ def test_the_api_gives_each_withdrawal_its_tax_and_net(member):
     assert (row["amount"], row["tax_withheld"], row["net_amount"]) == ("10000.00", "90.00", "9910.00")
     balance = client.get(reverse("members-api:payout_balance")).json()
     assert balance["tax_withheld"] == "90.00"
+
+
+def _pdf_text(response) -> str:
+    from pypdf import PdfReader
+
+    assert response["Content-Type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.content))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_the_annual_income_statement_as_pdf(member_client, member):
+    # given a paid withdrawal of 10,000 (90 withheld) and a verified identity
+    paid = paid_withdrawal(member, "10000.00")
+    year = paid.withholding.paid_on.year
+    # when
+    response = member_client.get(reverse("members:income_statement_pdf", args=[year]))
+    # then: a PDF with the year's figures and each payout, the identity masked
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="income-{member.invite_code}-{year}.pdf"'
+    text = _pdf_text(response)
+    assert f"Annual income statement {year}" in text
+    assert "¥10,000.00" in text and "¥90.00" in text and "¥9,910.00" in text
+    assert f"#{paid.pk}" in text
+    assert member.invite_code in text
+    assert "劳务报酬" in text
+
+
+def test_the_pdf_speaks_the_members_language(member_client, member):
+    paid = paid_withdrawal(member, "10000.00")
+    year = paid.withholding.paid_on.year
+    member_client.cookies["django_language"] = "zh-hans"
+    text = _pdf_text(member_client.get(reverse("members:income_statement_pdf", args=[year])))
+    assert f"{year}" in text and "年度收入明细" in text
+
+
+def test_the_pdf_is_the_members_own_and_a_year_without_income_is_a_404(client, member):
+    paid = paid_withdrawal(member, "10000.00")
+    year = paid.withholding.paid_on.year
+    other = MemberFactory()
+    client.force_login(other.user)
+    assert client.get(reverse("members:income_statement_pdf", args=[year])).status_code == 404
+    client.force_login(member.user)
+    assert client.get(reverse("members:income_statement_pdf", args=[year - 1])).status_code == 404
+    assert client.get(reverse("members:income_statement_pdf", args=[1999])).status_code == 404
+    client.logout()
+    assert client.get(reverse("members:income_statement_pdf", args=[year])).status_code == 302
+
+
+def test_without_a_cjk_font_the_pdf_uses_the_built_in_chinese_font(member_client, member, monkeypatch):
+    from pypdf import PdfReader
+
+    from members import income_pdf
+
+    paid = paid_withdrawal(member, "10000.00")
+    monkeypatch.setattr(income_pdf, "font_path", lambda: None)
+    income_pdf._font_name.cache_clear()
+    try:
+        response = member_client.get(reverse("members:income_statement_pdf", args=[paid.withholding.paid_on.year]))
+    finally:
+        income_pdf._font_name.cache_clear()
+    page = PdfReader(io.BytesIO(response.content)).pages[0]
+    fonts = {font["/BaseFont"] for font in page["/Resources"]["/Font"].values()}
+    assert any("STSong-Light" in name for name in fonts)
+    assert "¥10,000.00" in page.extract_text()
