@@ -13,8 +13,16 @@ from commissions.services import commission_release_due, commission_split_queued
 from demo.shops import demo_orders_backdate
 from payouts.models import PayoutAccount, Withdrawal
 from payouts.selectors import member_balance
-from payouts.services import payout_account_save, withdrawal_request
+from payouts.services import (
+    payout_account_save,
+    payout_batch_create,
+    payout_batch_send,
+    withdrawal_approve,
+    withdrawal_request,
+)
 from referrals.models import Member
+
+DEMO_PAID_WITHDRAWAL = Decimal("20.00")
 
 
 def demo_money(stdout, new_orders: dict[int, int] | None = None) -> None:
@@ -43,8 +51,20 @@ def demo_money(stdout, new_orders: dict[int, int] | None = None) -> None:
             payout_account_save(
                 member=founder, method="alipay", holder_name="Sun Founder", alipay_account="founder@example.com"
             )
+    if Withdrawal.objects.filter(member=founder).exists():
+        return
+    # One withdrawal paid through the sandbox (its income tax computed and recorded: the payouts page shows gross,
+    # tax and net, and the annual income statement has a year), then one waiting for staff.
+    paid = DEMO_PAID_WITHDRAWAL
+    if member_balance(founder).withdrawable >= paid + settings.WITHDRAWAL_MINIMUM:
+        with transaction.atomic():
+            withdrawal_approve(withdrawal=withdrawal_request(member=founder, amount=paid), actor=None)
+            batch = payout_batch_create(provider_name="sandbox")
+        payout_batch_send(batch=batch)
+        stdout.write(f"  founder was paid {paid} through the sandbox (see Earnings → Annual income and tax)")
+    with transaction.atomic():
         available = member_balance(founder).withdrawable
-        if not Withdrawal.objects.filter(member=founder).exists() and available >= settings.WITHDRAWAL_MINIMUM:
+        if available >= settings.WITHDRAWAL_MINIMUM:
             amount = min(available, Decimal("50.00"))
             withdrawal_request(member=founder, amount=amount)
             stdout.write(f"  founder asked to withdraw {amount} (approve it in admin → Withdrawals)")
