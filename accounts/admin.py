@@ -2,13 +2,22 @@ from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialApp, SocialToken
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.template.response import TemplateResponse
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.approvals import (
+    ApprovalError,
+    approval_action,
+    approval_actions,
+    approval_cancel,
+    approval_decide,
+    approvals_visible_to,
+)
+from accounts.forms import ApprovalDecisionForm
 from accounts.identity import (
     IdentityError,
     identity_change,
@@ -17,9 +26,9 @@ from accounts.identity import (
     identity_set_status,
     identity_verify,
 )
-from accounts.models import ApiToken, Identity, IdentityEvent, User
+from accounts.models import ApiToken, ApprovalRequest, Identity, IdentityEvent, User
 from accounts.services import token_revoke
-from core.admin_tools import ReadOnlyAdmin, ReadOnlyInline, for_each_row
+from core.admin_tools import ReadOnlyAdmin, ReadOnlyInline, action_input_page, for_each_row
 from core.phones import PhoneNumberField
 
 
@@ -175,22 +184,21 @@ class IdentityAdmin(ReadOnlyAdmin):
         return request.user.has_perm("accounts.view_full_identity")
 
     def _page(
-        self, request, *, action, title, intro, queryset, form, submit_label, template="identity_action.html", **extra
+        self, request, *, action, title, intro, queryset, form, submit_label, template="admin/action_form.html", **extra
     ):
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "intro": intro,
-            "opts": self.opts,
-            "objects": [str(identity) for identity in queryset[:REVEAL_MAX]],
-            "form": form,
-            "action": action,
-            "submit_label": submit_label,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        return action_input_page(
+            self,
+            request,
+            action=action,
+            title=title,
+            intro=intro,
+            objects=[str(identity) for identity in queryset[:REVEAL_MAX]],
+            form=form,
+            submit_label=submit_label,
+            template=template,
+            autocomplete_off=True,
             **extra,
-        }
-        return TemplateResponse(request, f"admin/accounts/{template}", context)
+        )
 
     @admin.action(description=_("Reveal full name and ID number (audited)…"), permissions=["view_full"])
     def reveal_identities(self, request, queryset):
@@ -216,7 +224,7 @@ class IdentityAdmin(ReadOnlyAdmin):
                 queryset=queryset,
                 form=None,
                 submit_label="",
-                template="identity_revealed.html",
+                template="admin/accounts/identity_revealed.html",
                 revealed=revealed,
             )
             response["Cache-Control"] = "no-store"
@@ -326,3 +334,148 @@ class IdentityAdmin(ReadOnlyAdmin):
 for model in (SocialApp, SocialToken, EmailAddress):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
+
+
+# --- Four eyes: the approval queue (accounts/approvals.py) ------------------------------------------------------
+
+
+def _decides_any(user) -> bool:
+    """Whether `user` may decide (or ask for) any change that needs two people."""
+    return user.is_active and user.is_staff and any(user.has_perm(a.permission) for a in approval_actions())
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    """Changes waiting for a second person. Each staff member sees the requests of the changes they may make (and
+    their own); they approve or refuse others' requests and withdraw their own. Nothing is edited by hand."""
+
+    list_display = ("requested_at", "action_label", "target_label", "summary", "amount", "requested_by", "status",
+                    "decided_by", "decided_at")  # fmt: skip
+    list_filter = ("status", "action")
+    search_fields = ("target_label", "summary", "requested_by__email", "decided_by__email")
+    fields = ("action_label", "target_type", "target_id", "target_label", "summary", "amount", "reason",
+              "requested_by", "requested_at", "status", "decided_by", "decided_at", "decision_note",
+              "outcome")  # fmt: skip
+    actions = ("approve_selected", "refuse_selected", "withdraw_selected")
+    change_form_template = "admin/accounts/approvalrequest/change_form.html"
+
+    def has_module_permission(self, request):
+        return _decides_any(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return _decides_any(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and _decides_any(request.user)  # the actions; a row's page is view-only
+
+    def get_queryset(self, request):
+        return approvals_visible_to(request.user)
+
+    @admin.display(description=_("change"))
+    def action_label(self, approval):
+        action = approval_action(approval.action)
+        return action.label if action else approval.action
+
+    def get_urls(self):
+        decide = path(
+            "<int:request_id>/decide/",
+            self.admin_site.admin_view(self.decide_view),
+            name="accounts_approvalrequest_decide",
+        )
+        return [decide, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        approval = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "decision_form": ApprovalDecisionForm(),
+            "may_decide": approval is not None
+            and approval.status == ApprovalRequest.Status.PENDING
+            and approval.requested_by_id != request.user.pk,
+            "may_withdraw": approval is not None
+            and approval.status == ApprovalRequest.Status.PENDING
+            and approval.requested_by_id == request.user.pk,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def decide_view(self, request, request_id: int):
+        """POST from a request's page: approve, refuse (with a note) or withdraw one's own."""
+        approval = self.get_queryset(request).filter(pk=request_id).first()
+        if approval is None:
+            raise Http404(_("No such request."))
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:accounts_approvalrequest_change", args=[approval.pk]))
+        form = ApprovalDecisionForm(request.POST)
+        form.is_valid()
+        note = form.cleaned_data.get("note", "")
+        try:
+            if "withdraw" in request.POST:
+                approval_cancel(request=approval, actor=request.user)
+                self.message_user(request, _("Request withdrawn."), messages.SUCCESS)
+            else:
+                decided = approval_decide(
+                    request=approval, approver=request.user, approve="approve" in request.POST, note=note
+                )
+                self.message_user(request, _decided_message(decided), _decided_level(decided))
+        except ApprovalError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:accounts_approvalrequest_change", args=[approval.pk]))
+
+    @admin.action(description=_("Approve the selected requests (the changes are done now)"), permissions=["change"])
+    def approve_selected(self, request, queryset):
+        for approval in queryset.order_by("pk"):
+            try:
+                decided = approval_decide(request=approval, approver=request.user, approve=True)
+            except ApprovalError as error:
+                self.message_user(request, f"{approval.summary}: {' '.join(error.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, _decided_message(decided), _decided_level(decided))
+
+    @admin.action(description=_("Refuse the selected requests…"), permissions=["change"])
+    def refuse_selected(self, request, queryset):
+        form = ApprovalDecisionForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for_each_row(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda approval: approval_decide(
+                    request=approval, approver=request.user, approve=False, note=form.cleaned_data["note"]
+                ),
+                lambda n: ngettext("%(n)d request refused.", "%(n)d requests refused.", n) % {"n": n},
+                refusal=ApprovalError,
+            )
+            return None
+        return action_input_page(
+            self,
+            request,
+            action="refuse_selected",
+            title=_("Refuse changes"),
+            intro=_("The requester reads your note. Nothing is changed."),
+            objects=list(queryset[:50]),
+            form=form,
+            submit_label=_("Refuse"),
+        )
+
+    @admin.action(description=_("Withdraw my selected requests"), permissions=["change"])
+    def withdraw_selected(self, request, queryset):
+        for_each_row(
+            self,
+            request,
+            queryset.order_by("pk"),
+            lambda approval: approval_cancel(request=approval, actor=request.user),
+            lambda n: ngettext("%(n)d request withdrawn.", "%(n)d requests withdrawn.", n) % {"n": n},
+            refusal=ApprovalError,
+        )
+
+
+def _decided_message(decided: ApprovalRequest) -> str:
+    if decided.status == ApprovalRequest.Status.APPROVED:
+        return _("Approved: %(outcome)s") % {"outcome": decided.outcome}
+    if decided.status == ApprovalRequest.Status.FAILED:
+        return _("Approved, but the change was refused: %(outcome)s") % {"outcome": decided.outcome}
+    return _("Refused: %(summary)s") % {"summary": decided.summary}
+
+
+def _decided_level(decided: ApprovalRequest) -> int:
+    return messages.WARNING if decided.status == ApprovalRequest.Status.FAILED else messages.SUCCESS

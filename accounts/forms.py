@@ -164,3 +164,17 @@ class CodeForm(forms.Form):
         if not code.isdigit():
             raise forms.ValidationError(_("The code has 6 digits."), code="invalid")
         return code
+
+
+class ApprovalReasonForm(forms.Form):
+    """Why a change that needs a second person is asked for (four eyes): the approver and the audit log read it."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+class ApprovalDecisionForm(forms.Form):
+    """A second person's decision; a refusal needs a note (the requester reads it)."""
+
+    note = forms.CharField(
+        label=_("Note"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
+    )

@@ -3,7 +3,7 @@ API tokens). Taken last in a transaction; the order of all locks: core/locks.py.
 
 from django.contrib.auth import get_user_model
 
-from accounts.models import Identity
+from accounts.models import ApprovalRequest, Identity
 from core.locks import row_lock, rows_lock
 
 
@@ -20,3 +20,9 @@ def identity_lock(identity_id: int) -> Identity:
 def identities_lock_after(last_pk: int, limit: int) -> list[Identity]:
     """The next `limit` identities after `last_pk`, locked in primary-key order (a re-encryption batch)."""
     return rows_lock(Identity.objects.filter(pk__gt=last_pk), limit=limit)
+
+
+def approval_request_lock(request_id: int) -> ApprovalRequest:
+    """An approval request's row, locked: deciding it (and the change it approves) happens once. Taken before
+    anything the approved change locks, since only the approval itself ever locks this row (core/locks.py)."""
+    return row_lock(ApprovalRequest.objects.filter(pk=request_id))

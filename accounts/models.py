@@ -178,3 +178,66 @@ class IdentityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identity_id}: {self.kind}"
+
+
+class ApprovalRequest(models.Model):
+    """One staff member's request that a second one approve a change to money or rules (four eyes, docs/compliance.md).
+
+    Written by `accounts.approvals.approval_request`, decided by `approval_decide`: the change itself is done by its
+    own app's service (registered for `action`) when a second staff member, never the one who asked, approves it.
+    The row is the audit: who asked and why, who decided, when, and what came of it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for a second approval")
+        APPROVED = "approved", _("Approved and done")
+        REFUSED = "refused", _("Refused")
+        CANCELLED = "cancelled", _("Withdrawn by the requester")
+        FAILED = "failed", _("Approved, but the change was refused")
+
+    action = models.CharField(_("action"), max_length=60)
+    target_type = models.CharField(_("object type"), max_length=60)  # "payouts.withdrawal"
+    target_id = models.CharField(_("object id"), max_length=40)
+    target_label = models.CharField(_("object"), max_length=200)
+    summary = models.CharField(_("what would change"), max_length=300)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2, null=True, blank=True)
+    reason = models.TextField(_("reason"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
+    )
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("decided by"),
+    )  # fmt: skip
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+    outcome = models.TextField(_("outcome"), blank=True)
+
+    class Meta:
+        verbose_name = _("approval request")
+        verbose_name_plural = _("approval requests")
+        ordering = ("-requested_at", "-pk")
+        constraints = [
+            # Four eyes in the database too: whoever asked never decides (a withdrawal of one's own request is
+            # `cancelled`, with no decider).
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True) | ~models.Q(decided_by=models.F("requested_by")),
+                name="accounts_approval_two_people",
+            ),
+            # One open request per change of one object: asking twice finds the first.
+            models.UniqueConstraint(
+                fields=["action", "target_type", "target_id"],
+                condition=models.Q(status="pending"),
+                name="accounts_approval_one_pending",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "requested_at"], name="accounts_approval_queue"),
+            models.Index(fields=["requested_at"], name="accounts_approval_time"),
+        ]
+
+    def __str__(self) -> str:
+        return self.summary

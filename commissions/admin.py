@@ -7,7 +7,7 @@ changed. Policies, activated plans and ledger entries are history: never edited 
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect
@@ -16,6 +16,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from accounts.approvals import asked_message
+from accounts.forms import ApprovalReasonForm
+from accounts.models import ApprovalRequest
+from commissions.approvals import plan_activate_request
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
 from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
@@ -26,8 +30,8 @@ from commissions.selectors import (
     plans_with_in_force,
     policy_active,
 )
-from commissions.services import CommissionError, plan_activate
-from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin
+from commissions.services import CommissionError
+from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin, action_input_page
 from core.forms import add_service_errors
 from core.money import format_money
 
@@ -68,7 +72,8 @@ class ServiceAddViewMixin:
             try:
                 with transaction.atomic():
                     obj = form.save(actor=request.user)
-                    self.log_addition(request, obj, [{"added": {}}])
+                    if not isinstance(obj, ApprovalRequest):
+                        self.log_addition(request, obj, [{"added": {}}])
             except CommissionError as error:
                 add_service_errors(form, error)
             except IntegrityError:
@@ -76,7 +81,10 @@ class ServiceAddViewMixin:
                 # refused the second. Nothing was written; the form can simply be sent again.
                 form.add_error(None, _("Another change was saved at the same moment. Nothing was saved: try again."))
             else:
-                self.message_user(request, self.added_message(obj), messages.SUCCESS)
+                if isinstance(obj, ApprovalRequest):
+                    self.message_user(request, asked_message(obj), messages.SUCCESS)
+                else:
+                    self.message_user(request, self.added_message(obj), messages.SUCCESS)
                 return redirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"))
         adminform = helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {})
         context = {
@@ -175,20 +183,38 @@ class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, ChangedByAc
     def in_force(self, plan):
         return plan.pk == getattr(plan, "in_force_id", None)
 
-    @admin.action(description=_("Activate now (in force from now)"), permissions=["change"])
+    @admin.action(description=_("Activate now (in force from now)…"), permissions=["change"])
     def activate_now(self, request, queryset):
+        """Ask for a second approval of the plan's activation (four eyes); the plan is in force from the moment a
+        second compliance user approves it in the approval queue."""
         plans = list(queryset.order_by("pk")[:2])
         if len(plans) != 1:
             self.message_user(request, _("Choose exactly one plan to activate."), messages.ERROR)
-            return
-        try:
-            with transaction.atomic():
-                plan = plan_activate(plan=plans[0], actor=request.user)
-                self.log_change(request, plan, str(_("Activated")))
-        except CommissionError as error:
-            self.message_user(request, f"{plans[0]}: {' '.join(error.messages)}", messages.ERROR)
-            return
-        self.message_user(request, _("%(plan)s is in force from now.") % {"plan": plan}, messages.SUCCESS)
+            return None
+        form = ApprovalReasonForm(request.POST if "apply" in request.POST else None)
+        if plans[0].is_activated or "apply" in request.POST and form.is_valid():
+            try:
+                approval = plan_activate_request(
+                    plan=plans[0], actor=request.user, reason=form.cleaned_data["reason"] if form.is_bound else ""
+                )
+            except ValidationError as error:
+                self.message_user(request, f"{plans[0]}: {' '.join(error.messages)}", messages.ERROR)
+                return None
+            self.message_user(request, asked_message(approval), messages.SUCCESS)
+            return None
+        return action_input_page(
+            self,
+            request,
+            action="activate_now",
+            title=_("Activate a commission plan"),
+            intro=_(
+                "A second compliance user approves the activation in the approval queue; the plan is in force from "
+                "that moment. You cannot approve your own request."
+            ),
+            objects=plans,
+            form=form,
+            submit_label=_("Ask for approval"),
+        )
 
 
 # --- Ledger ---------------------------------------------------------------------------------------------

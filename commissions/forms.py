@@ -6,9 +6,10 @@ from django.core.exceptions import ValidationError
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from commissions.approvals import policy_publish_request
 from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO, payout_ratio_ceiling_message
 from commissions.models import MAX_BINDING_DAYS, CommissionPlan, CompliancePolicy
-from commissions.services import plan_create, policy_publish
+from commissions.services import plan_create
 from core.forms import rate_field
 from core.money import RATE_ZERO
 from shops.models import AttributionOptions
@@ -83,15 +84,18 @@ class CompliancePolicyPublishForm(forms.Form):
             return {}
         return {name: getattr(policy, name) for name in cls.base_fields if name != "note"}
 
-    def save(self, *, actor) -> CompliancePolicy:
-        """Publish; raises CommissionError (nothing changed) when the service refuses."""
+    def save(self, *, actor):
+        """Ask for the new version (a second person publishes it by approving: four eyes); the very first policy is
+        published at once. Returns the policy published or the approval request. Raises CommissionError (nothing
+        changed) when the service would refuse the version."""
         values = dict(self.cleaned_data)
         note = values.pop("note")
         # Left empty: off (no binding days, no discount), keep mode.
         values["binding_days"] = values.get("binding_days") or 0
         values["binding_mode"] = values.get("binding_mode") or AttributionOptions.BindingMode.KEEP
         values["coupon_discount_rate"] = values.get("coupon_discount_rate") or RATE_ZERO
-        return policy_publish(actor=actor, note=note, **values)
+        policy, request = policy_publish_request(actor=actor, note=note, values=values)
+        return policy or request
 
 
 class CommissionPlanCreateForm(forms.Form):

@@ -547,6 +547,10 @@ PAYOUT_PROVIDER = env.str("PAYOUT_PROVIDER", default="sandbox")
 # Income tax withheld at payout (docs/tax.md): the rule used while staff have activated no WithholdingRule in admin.
 # cumulative_2025 (STA 2025 No. 16, the default), per_payment_2018 (STA 2018 No. 61) or none.
 TAX_WITHHOLDING_METHOD = env.str("TAX_WITHHOLDING_METHOD", default="cumulative_2025")
+# Four eyes on money and rules (docs/compliance.md): a withdrawal approval or a balance adjustment above this amount
+# needs a second staff member; plan activations, policy versions and shop owner changes always do. Below 0: four
+# eyes on money off (a one-person operation; rules still need two).
+FOUR_EYES_THRESHOLD = Decimal(env.str("FOUR_EYES_THRESHOLD", default="5000.00"))
 # The withholding agent (扣缴义务人) printed on members' annual income statements: the operator's registered name and
 # its unified social credit code (纳税人识别号). Empty: the statement leaves the line out.
 WITHHOLDING_AGENT_NAME = env.str("WITHHOLDING_AGENT_NAME", default="")

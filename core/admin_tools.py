@@ -4,8 +4,10 @@ import re
 from urllib.parse import quote
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets
 from django.http import HttpResponsePermanentRedirect
+from django.template.response import TemplateResponse
 from django.urls import re_path, reverse
 
 
@@ -67,6 +69,42 @@ class ReadOnlyAdmin(ChangedByActionsOnly, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # money, events and their audit trail are never deleted by hand
+
+
+def action_input_page(
+    model_admin,
+    request,
+    *,
+    action,
+    title,
+    intro,
+    objects,
+    form,
+    submit_label,
+    multipart=False,
+    template="admin/action_form.html",
+    **extra,
+):
+    """The intermediate page of an admin action that needs input (a reason, a file): the chosen rows, the form, and
+    the selection carried over as the changelist sent it, so "select all N" still means all N on the second POST
+    (which carries `apply`). `extra` goes into the template's context (`autocomplete_off`, what a result page
+    shows)."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "opts": model_admin.opts,
+        "objects": objects,
+        "form": form,
+        "action": action,
+        "submit_label": submit_label,
+        "multipart": multipart,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across") == "1",
+        **extra,
+    }
+    return TemplateResponse(request, template, context, status=400 if form is not None and form.errors else 200)
 
 
 def admin_moved_model_urls(moves: dict[str, tuple[str, ...]]) -> list:

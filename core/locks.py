@@ -6,7 +6,9 @@ helpers are built on the two primitives here, and no other code calls `select_fo
 transaction that needs several locks takes them in this order, so two transactions never wait on each other in a
 circle (a deadlock):
 
-1. Advisory locks, before any row lock: the tree lock (`referrals.locks`), a buyer's checkout locks
+0. An approval request's row (`accounts.locks.approval_request_lock`, four eyes), before everything the approved
+   change locks: only deciding the request ever locks it.
+1. Advisory locks, before any other row lock: the tree lock (`referrals.locks`), a buyer's checkout locks
    (`shops.locks`), the commission settings lock (`commissions.locks`); several keys in ascending order.
 2. Row locks, each model's rows in primary-key order, the models in this order:
    - the commission settings: the policy in force, then plans (`commissions.locks`);

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from modeltranslation.admin import TranslationAdmin, TranslationStackedInline
 
+from accounts.approvals import approval_pending_for, asked_message
 from core.admin_tools import ChangedByActionsOnly, ReadOnlyAdmin, ViewOnlyAdmin, for_each_row
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from core.forms import add_service_errors
@@ -31,6 +32,7 @@ from core.masking import mask_name
 from core.money import ZERO, format_money, format_rate
 from core.phones import phone_e164
 from referrals.models import Member
+from shops.approvals import SHOP_CHANGE_OWNER, shop_change_owner_request
 from shops.couriers import COURIER_CHOICES
 from shops.models import (
     AttributionOptions,
@@ -67,7 +69,6 @@ from shops.services import (
     order_refund,
     share_link_deactivate,
     shipment_clean,
-    shop_change_owner,
     shop_listing_remove,
     shop_listing_set_featured,
 )
@@ -335,30 +336,18 @@ class ShopAdmin(admin.ModelAdmin):
             raise Http404(_("No such shop."))
         form = ShopOwnerForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            # Four eyes: checked now, done when a second staff member approves it (shops/approvals.py).
             try:
-                event = shop_change_owner(
+                approval = shop_change_owner_request(
                     shop=shop,
                     new_owner=form.cleaned_data["new_owner"],
                     actor=request.user,
                     reason=form.cleaned_data["reason"],
                 )
-            except ShopError as error:
+            except ValidationError as error:
                 add_service_errors(form, error, field="new_owner")
             else:
-                self.message_user(
-                    request,
-                    _(
-                        "%(shop)s now belongs to %(member)s. %(links)d share links of the old owner were switched "
-                        "off and %(external)d external products taken out."
-                    )
-                    % {
-                        "shop": shop,
-                        "member": event.new_owner,
-                        "links": len(event.detail["share_links_switched_off"]),
-                        "external": event.detail["external_listings_removed"],
-                    },
-                    messages.SUCCESS,
-                )
+                self.message_user(request, asked_message(approval), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:shops_shop_change", args=[shop.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -370,6 +359,7 @@ class ShopAdmin(admin.ModelAdmin):
             "active_links": shop.share_links.filter(owner=shop.owner, is_active=True).count(),
             "external_listings": shop.external_listings.count(),
             "events": shop.events.select_related("actor", "old_owner__user", "new_owner__user")[:20],
+            "pending": approval_pending_for(shop, SHOP_CHANGE_OWNER),
         }
         return TemplateResponse(
             request, "admin/shops/shop/change_owner.html", context, status=400 if form.errors else 200

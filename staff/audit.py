@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import IdentityEvent
+from accounts.models import ApprovalRequest, IdentityEvent
 from commissions.models import CommissionPlan, CompliancePolicy
 from core.i18n import translation_paths
 from core.spreadsheets import spreadsheet_safe
@@ -496,6 +496,52 @@ class IdentitySource(Source):
         )
 
 
+class ApprovalAskedSource(Source):
+    """Four eyes (accounts/approvals.py): a change asked for by one staff member, and (below) its decision by
+    another, so both names are in the log."""
+
+    rank, object_type = 20, "approval"
+    time_field = "requested_at"
+    actor_field = "requested_by_id"
+    kinds = (("approval.asked", _("Four eyes: change asked for")),)
+
+    def queryset(self, filters, kinds):
+        qs = ApprovalRequest.objects.all()
+        if filters.object_id:
+            qs = qs.filter(pk=_int_or_none(filters.object_id))
+        return qs
+
+    def row(self, approval):
+        return self._row(approval, approval.requested_at, "approval.asked", approval.requested_by_id, approval.reason)
+
+    def _row(self, approval, at, kind, actor_id, text):
+        return self.make(
+            approval,
+            at=at,
+            kind=kind,
+            actor_id=actor_id,
+            object_id=str(approval.pk),
+            object_label=f"{approval.target_type} {approval.target_label}",
+            amount=approval.amount,
+            detail=_joined(approval.summary, text),
+            url=_admin_url("admin:accounts_approvalrequest_change", approval.pk),
+        )
+
+
+class ApprovalDecidedSource(ApprovalAskedSource):
+    rank = 21
+    time_field = "decided_at"
+    actor_field = "decided_by_id"
+    kinds = (("approval.decided", _("Four eyes: change approved or refused")),)
+
+    def queryset(self, filters, kinds):
+        return super().queryset(filters, kinds).filter(decided_at__isnull=False)
+
+    def row(self, approval):
+        decision = _joined(approval.get_status_display(), approval.decision_note, approval.outcome)
+        return self._row(approval, approval.decided_at, "approval.decided", approval.decided_by_id, decision)
+
+
 SOURCES: tuple[Source, ...] = (
     TreeSource(),
     OrderSource(),
@@ -509,6 +555,8 @@ SOURCES: tuple[Source, ...] = (
     ExternalOrderSource(),
     ShopSource(),
     IdentitySource(),
+    ApprovalAskedSource(),
+    ApprovalDecidedSource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -523,6 +571,7 @@ OBJECT_TYPE_CHOICES = (
     ("external_order", _("external order (the network's order id)")),
     ("shop", _("shop (its address)")),
     ("identity", _("identity (the user's id)")),
+    ("approval", _("approval request (id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.test import TestCase
 from django.utils import timezone
 
-from accounts.models import Identity
+from accounts.approvals import approval_decide
+from accounts.models import ApprovalRequest, Identity
 from core.encryption import blind_index, encrypt
 from core.id_numbers import gb11643_check_char
 from referrals.models import Member
@@ -187,3 +188,13 @@ def default_commissions() -> None:
     from django.apps import apps
 
     importlib.import_module("commissions.migrations.0002_default_policy_and_plan").create_defaults(apps, None)
+
+
+def second_approves(action: str | None = None, *, approver=None) -> list[ApprovalRequest]:
+    """Four eyes in tests: another staff member (a new superuser unless given) approves every open approval request
+    (of `action`, if given), oldest first; returns them decided."""
+    approver = approver or UserFactory(is_staff=True, is_superuser=True)
+    pending = ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING).order_by("pk")
+    if action:
+        pending = pending.filter(action=action)
+    return [approval_decide(request=request, approver=approver, approve=True) for request in pending]

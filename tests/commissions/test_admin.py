@@ -8,11 +8,20 @@ from django.contrib.auth.models import Permission
 from django.db import IntegrityError
 from django.urls import reverse
 
+from accounts.models import ApprovalRequest
 from commissions.models import CommissionEntry as Entry
 from commissions.models import CommissionPlan, CompliancePolicy
 from commissions.services import plan_create, plan_in_force, policy_in_force, policy_publish
 from shops.services import order_refund
-from tests.factories import ProductFactory, UserFactory, make_chain, pay_order, place_order, shop_with_products
+from tests.factories import (
+    ProductFactory,
+    UserFactory,
+    make_chain,
+    pay_order,
+    place_order,
+    second_approves,
+    shop_with_products,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +82,10 @@ def _policy_form(**overrides) -> dict:
     return {key: value for key, value in data.items() if value is not None}
 
 
+def _activate(plan, reason: str = "Approved by the board") -> dict:
+    return {"action": "activate_now", ACTION_CHECKBOX_NAME: [plan.pk], "apply": "1", "reason": reason}
+
+
 def _policy_state() -> tuple:
     active = CompliancePolicy.objects.get(is_active=True)
     return CompliancePolicy.objects.count(), active.pk, active.max_levels, active.max_payout_ratio
@@ -100,9 +113,13 @@ def test_publishing_a_policy_through_the_add_form_makes_it_the_one_in_force(admi
         POLICY_ADD, _policy_form(max_payout_ratio="0.2500", self_purchase_earns="on", ineligible_share="roll_up")
     )
 
-    # then
+    # then: asked for, not yet in force (four eyes)
     assert response.status_code == 302
     assert response.url == POLICIES
+    assert policy_in_force().version == 1
+    # and when a second staff member approves it, it is
+    [approval] = second_approves("commissions.policy_publish")
+    assert (approval.status, approval.requested_by) == ("approved", staff_user)
     policy = policy_in_force()
     assert policy.version == 2
     assert (policy.max_levels, policy.max_payout_ratio, policy.self_purchase_earns, policy.ineligible_share) == (
@@ -111,7 +128,7 @@ def test_publishing_a_policy_through_the_add_form_makes_it_the_one_in_force(admi
         True,
         "roll_up",
     )
-    assert policy.created_by == staff_user
+    assert policy.created_by == approval.decided_by
     assert policy.note == "Quarterly review"
     assert list(CompliancePolicy.objects.filter(is_active=True)) == [policy]
 
@@ -256,12 +273,19 @@ def test_a_malformed_plan_is_refused_by_the_form(admin_client, data):
 def test_activate_now_puts_a_draft_in_force(admin_client, staff_user):
     plan = plan_create(actor=staff_user, name="Flat", rates=(Decimal("0.7000"), Decimal("0.3000")))
 
-    response = admin_client.post(PLANS, {"action": "activate_now", ACTION_CHECKBOX_NAME: [plan.pk]}, follow=True)
+    form = admin_client.post(PLANS, {"action": "activate_now", ACTION_CHECKBOX_NAME: [plan.pk]})
+    assert "reason" in form.context["form"].fields
+    asked = admin_client.post(PLANS, _activate(plan, reason="New season"), follow=True)
 
+    plan.refresh_from_db()
+    assert not plan.is_activated  # four eyes: waiting for a second person
+    assert "Asked for a second approval" in _messages(asked)[0][1]
+    [approval] = second_approves("commissions.plan_activate")
+    assert approval.outcome == f"{plan} is in force from now."
     plan.refresh_from_db()
     assert plan.is_activated
     assert plan_in_force() == plan
-    assert ("success", f"{plan} is in force from now.") in _messages(response)
+    response = admin_client.get(PLANS)
     in_force = {row.pk: row.in_force_id == row.pk for row in response.context["cl"].result_list}
     assert in_force[plan.pk] is True
     assert sum(in_force.values()) == 1
@@ -271,14 +295,16 @@ def test_activate_now_refuses_a_plan_the_policy_no_longer_allows(admin_client, s
     # given: a draft paying 100 %, then a policy capping the total at 90 % (the plan in force pays 100 % too, so
     # first put a legal one in force)
     legal = plan_create(actor=staff_user, name="Legal", rates=(Decimal("0.7000"), Decimal("0.2000")))
-    admin_client.post(PLANS, {"action": "activate_now", ACTION_CHECKBOX_NAME: [legal.pk]}, follow=True)
+    admin_client.post(PLANS, _activate(legal), follow=True)
+    second_approves("commissions.plan_activate")
     draft = plan_create(actor=staff_user, name="Draft", rates=(Decimal("0.8000"), Decimal("0.2000")))
     policy_publish(actor=staff_user, note="cap", max_total_rate=Decimal("0.9000"))
 
     # when
-    response = admin_client.post(PLANS, {"action": "activate_now", ACTION_CHECKBOX_NAME: [draft.pk]}, follow=True)
+    response = admin_client.post(PLANS, _activate(draft), follow=True)
 
-    # then
+    # then: refused when asked, nothing to approve
+    assert not ApprovalRequest.objects.filter(status="pending").exists()
     draft.refresh_from_db()
     assert not draft.is_activated
     assert plan_in_force() == legal

@@ -12,7 +12,7 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.locks import user_lock
+from accounts.locks import approval_request_lock, user_lock
 from commissions.locks import CONFIG_LOCK_KEY, config_lock, plan_lock, policy_in_force_lock, split_queue_claim
 from core.locks import advisory_lock, advisory_lock_key, advisory_lock_try, row_lock, rows_lock
 from networks.locks import (
@@ -200,6 +200,7 @@ HELPERS = {
     "plan_lock": (lambda: plan_lock(NO_ROW), ["FOR UPDATE"]),
     "split_queue_claim": (lambda: split_queue_claim(7), ["FOR UPDATE SKIP LOCKED", '"queued_at" ASC', "LIMIT 7"]),
     "user_lock": (lambda: user_lock(NO_ROW), ["FOR UPDATE"]),
+    "approval_request_lock": (lambda: approval_request_lock(NO_ROW), ["FOR UPDATE"]),
 }
 
 

@@ -25,6 +25,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,9 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.services import token_create
+from commissions.approvals import plan_activate_request
 from commissions.models import CommissionEntry
-from commissions.services import plan_in_force, policy_in_force
+from commissions.services import plan_create, plan_in_force, policy_in_force
 from commissions.simulation import plan_simulation_create
 from config.celery import app as celery_app
 from members.webhooks.models import Delivery, Endpoint, Event
@@ -115,6 +117,7 @@ EXCLUDED = {
     r"admin/commissions/commissionentry/order-split/": "a redirect (?order=<number> to the order's split page, "
     "which is in the catalogue)",
     r"admin/back-office/compliance/csv/": "a download (CSV)",
+    r"admin/accounts/approvalrequest/<int:request_id>/decide/": "POST only (a decision on the request's page)",
     r"dashboard/payouts/statement\.csv": "a download (CSV)",
     r"dashboard/payouts/income/<int:year>\.(csv|pdf)": "a download (CSV, PDF)",
     r"dashboard/identity/(check|business)/": "POST only",
@@ -206,6 +209,10 @@ def build_data() -> dict:
         date_to=date.today(),
     )
     clerk = User.objects.create_user("clerk@example.com", "x", first_name="Clerk", is_staff=True)
+    # Four eyes: another staff member asked for a draft plan to be put in force; the sweep's staff user decides
+    asker = User.objects.create_user("asker@example.com", "x", first_name="Asker", is_staff=True, is_superuser=True)
+    draft = plan_create(actor=asker, name="Spring", rates=(Decimal("0.7000"), Decimal("0.3000")))
+    approval = plan_activate_request(plan=draft, actor=asker, reason="Spring rates agreed with finance")
     other = Member.objects.exclude(pk=founder.pk).select_related("user").order_by("pk").first()
 
     # The buyer's browser: two products in the cart, and the orders it placed
@@ -235,6 +242,7 @@ def build_data() -> dict:
         "entry": entry,
         "payment": payment,
         "simulation": simulation,
+        "approval": approval,
         "other": other,
         "withdrawal": Withdrawal.objects.filter(member=founder).first(),
         "sessions": sessions,
@@ -318,6 +326,8 @@ def catalogue(data: dict) -> list[Page]:
         Page("admin-create-batch", "staff", reverse("admin:payouts_withdrawal_create_batch")),
         Page("admin-report-upload", "staff", reverse("admin:networks_reportimport_upload")),
         Page("admin-shop-owner", "staff", reverse("admin:shops_shop_change_owner", args=[shop.pk])),
+        Page("admin-approvals", "staff", reverse("admin:accounts_approvalrequest_changelist")),
+        Page("admin-approval", "staff", reverse("admin:accounts_approvalrequest_change", args=[data["approval"].pk])),
         Page("back-office-overview", "staff", reverse("staff:overview")),
         Page("back-office-audit", "staff", reverse("staff:audit_log")),
         Page("back-office-leaderboard", "staff", reverse("staff:leaderboard")),

@@ -19,7 +19,14 @@ from referrals.services import member_set_status
 from shops.models import ExternalListing, Order, ShareLink, Shop, ShopEvent
 from shops.services import ShopError, share_link_create, shop_change_owner
 from staff.groups import COMPLIANCE, GROUP_PERMISSIONS, SUPPORT
-from tests.factories import MemberFactory, ProductFactory, UserFactory, place_order, shop_with_products
+from tests.factories import (
+    MemberFactory,
+    ProductFactory,
+    UserFactory,
+    place_order,
+    second_approves,
+    shop_with_products,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -121,13 +128,19 @@ def test_staff_with_the_permission_give_the_shop_away_with_a_reason_and_the_next
     # when staff give the shop to the new owner, found by email, with a reason
     response = client.post(url, {"new_owner": new_owner.user.email.upper(), "reason": "Sold the business to Wang"})
 
-    # then the shop is theirs, and the change is recorded with who, from whom, to whom and why
+    # then nothing has changed yet: a second staff member must approve it (four eyes)
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:shops_shop_change", args=[shop.pk])
+    assert Shop.objects.get(pk=shop.pk).owner_id == old_owner.pk
+    assert not ShopEvent.objects.exists()
+    assert "Waiting for a second approval" in client.get(url).content.decode()
+    # when another staff member approves, the shop is theirs, recorded with who, from whom, to whom and why
+    [approval] = second_approves("shops.shop_change_owner")
+    assert approval.requested_by == staff_user
     assert Shop.objects.get(pk=shop.pk).owner_id == new_owner.pk
     event = ShopEvent.objects.get()
     assert (event.shop_id, event.kind, event.actor_id, event.old_owner_id, event.new_owner_id, event.reason) == (
-        shop.pk, "owner", staff_user.pk, old_owner.pk, new_owner.pk, "Sold the business to Wang"
+        shop.pk, "owner", approval.decided_by_id, old_owner.pk, new_owner.pk, "Sold the business to Wang"
     )  # fmt: skip
     assert event.detail == {
         "old_owner": old_owner.invite_code,

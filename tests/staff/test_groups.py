@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts.models import ApprovalRequest
 from commissions.models import CompliancePolicy
 from payouts.models import Withdrawal
 from payouts.services import withdrawal_request
@@ -22,6 +23,7 @@ ORDERS = reverse("admin:shops_order_changelist")
 WITHDRAWALS = reverse("admin:payouts_withdrawal_changelist")
 ACCOUNTS = reverse("admin:payouts_payoutaccount_changelist")
 POLICY_ADD = reverse("admin:commissions_compliancepolicy_add")
+APPROVALS = reverse("admin:accounts_approvalrequest_changelist")
 PLANS = reverse("admin:commissions_commissionplan_changelist")
 MEMBERS = reverse("admin:referrals_member_changelist")
 USERS = reverse("admin:accounts_user_changelist")
@@ -158,6 +160,13 @@ def test_compliance_sets_caps_and_reads_reports_but_moves_no_money(groups, clien
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
+    # four eyes: a second compliance user approves it in the approval queue, which the first may see too
+    assert CompliancePolicy.objects.count() == before
+    approval = ApprovalRequest.objects.get(status="pending")
+    assert _status(client, APPROVALS) == 200
+    second = _person(COMPLIANCE)
+    client.force_login(second)
+    client.post(reverse("admin:accounts_approvalrequest_decide", args=[approval.pk]), {"approve": "1"})
     assert CompliancePolicy.objects.count() == before + 1
     for url in (PLANS, REPORT, SIMULATIONS, AUDIT, OVERVIEW):
         assert _status(client, url) == 200, url
