@@ -20,3 +20,8 @@ def identity_lock(identity_id: int) -> Identity:
 def identities_lock_after(last_pk: int, limit: int) -> list[Identity]:
     """The next `limit` identities after `last_pk`, locked in primary-key order (a re-encryption batch)."""
     return rows_lock(Identity.objects.filter(pk__gt=last_pk), limit=limit)
+
+
+def identities_due_lock(identities, limit: int) -> list[Identity]:
+    """The first `limit` identities of `identities` (the caller's filter), locked in primary-key order."""
+    return rows_lock(identities, limit=limit)
