@@ -595,11 +595,12 @@ def member_set_status(*, member: Member, status: str, actor, reason: str = "") -
 
 
 @transaction.atomic
-def member_close(*, member: Member, actor, reason: str = "", now=None) -> Member:
+def member_close(*, member: Member, actor, reason: str = "", now=None, detail: dict | None = None) -> Member:
     """Mark the member closed (their account closed: members.services.member_close). The node stays where it is,
     so the uplines' chains and the ledger stay exact; a closed member is not active, so they earn nothing and a
     share link's cookie no longer attributes to them (SPEC §5). Also leaves the leaderboards. A row lock, no tree
-    lock (not a tree change). Writes a TreeEvent (status). Idempotent."""
+    lock (not a tree change). Writes a TreeEvent (status; `detail`, what else the closure did, in its `after`).
+    Idempotent."""
     member = member_lock(member.pk)
     if member is None:
         raise ReferralError(_("This member no longer exists."), code="gone")
@@ -615,7 +616,7 @@ def member_close(*, member: Member, actor, reason: str = "", now=None) -> Member
         member=member,
         actor=actor,
         before=before,
-        after=_snapshot(member),
+        after={**_snapshot(member), "closed_at": member.closed_at.isoformat(), **(detail or {})},
         reason=reason or _("The member closed their account."),
     )
     return member
