@@ -222,8 +222,7 @@ def _readme(member: Member, tables: list[Table], now: datetime) -> str:
         % {"time": timezone.localtime(now).strftime("%Y-%m-%d %H:%M %Z"), "code": member.invite_code},
         "",
         _("Each table is here twice: as JSON (for programs) and as CSV (for a spreadsheet)."),
-        _("Amounts of money are written as exact decimal numbers in %(currency)s, e.g. 12.30.")
-        % {"currency": "CNY"},
+        _("Amounts of money are written as exact decimal numbers in %(currency)s, e.g. 12.30.") % {"currency": "CNY"},
         _("Your ID number and payout account are masked: the full values are never sent out, not even to you."),
         "",
     ]

@@ -21,11 +21,11 @@ from django.utils.translation import ngettext
 
 from commissions.selectors import (
     LEADERBOARD_METRICS,
+    PendingRelease,
     Standing,
     leaderboard_bounds,
     leaderboard_standings,
     member_earnings_by_day,
-    PendingRelease,
     member_order_commissions,
     member_pending_release,
     policy_in_force,

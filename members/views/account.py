@@ -68,7 +68,7 @@ def shop_close(request):
         messages.info(request, _("You have no shop to close."))
         return redirect("members:account")
     closes_on = timezone.now() + timedelta(days=settings.SHOP_CLOSING_NOTICE_DAYS)
-    form = ShopCloseForm(request.POST or None) if shop.closes_at is None else None
+    form = ShopCloseForm(request.POST if request.method == "POST" else None) if shop.closes_at is None else None
     if request.method == "POST" and form is not None and form.is_valid():
         try:
             shop_close_announce(shop=shop, actor=request.user, reason=_("The owner closed the shop."))
@@ -92,7 +92,7 @@ def account_close(request):
     member = request.member
     review = member_closure_review(member)
     available = review.balance.withdrawable if any(b.can_give_up for b in review.blockers) else None
-    form = AccountCloseForm(request.POST or None, give_up_amount=available)
+    form = AccountCloseForm(request.POST if request.method == "POST" else None, give_up_amount=available)
     if request.method == "POST" and form.is_valid():
         try:
             closure = member_close(

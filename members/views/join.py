@@ -38,7 +38,9 @@ def join(request, invite_code: str | None = None):
             "code": invite_code
         }
     elif sponsor is not None and sponsor.is_closed:
-        problem = _("This member has closed their account and their shop is closed. You can still join without a sponsor.")
+        problem = _(
+            "This member has closed their account and their shop is closed. You can still join without a sponsor."
+        )
     elif sponsor is not None and not sponsor.is_active:
         problem = _("This invitation is no longer valid. You can still join without a sponsor.")
     source = None

@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,8 +28,9 @@ from members.services import ClosureRefused, member_close
 from payouts.models import PayoutAccount, TaxWithholding, Withdrawal
 from payouts.selectors import member_balance
 from referrals.models import Member, TreeEvent
+from shops.attribution import attribution_from_request
 from shops.models import Order, Shop
-from shops.services import order_mark_completed, order_mark_shipped, order_place
+from shops.services import ShopError, order_mark_completed, order_mark_shipped, order_place, share_link_create
 from staff.ledger_check import ledger_check
 from tests.factories import BUYER, PASSWORD, MemberFactory, ProductFactory, make_chain, pay_order, shop_with_products
 from tests.payouts.helpers import CARD, bank_account, paid_withdrawal
@@ -114,7 +116,9 @@ def test_the_export_holds_the_members_own_data_as_json_and_csv_with_a_readme(cli
     assert all(isinstance(e["amount"], str) for e in entries)
     [row] = json.loads(archive.read("withdrawals.json"))
     assert (row["gross"], row["tax_withheld"], row["net"]) == (
-        str(withdrawal.amount), str(withdrawal.tax_withheld), str(withdrawal.net_amount)
+        str(withdrawal.amount),
+        str(withdrawal.tax_withheld),
+        str(withdrawal.net_amount),
     )
     [profile] = json.loads(archive.read("profile.json"))
     assert profile["email"] == ann.user.email
@@ -133,7 +137,7 @@ def test_the_export_holds_the_members_own_data_as_json_and_csv_with_a_readme(cli
 
 def test_csv_cells_from_members_cannot_run_as_formulas(client, world):
     ann = world["ann"]
-    Shop.objects.filter(pk=world["ann_shop"].pk).update(description="=HYPERLINK(\"http://evil\")")
+    Shop.objects.filter(pk=world["ann_shop"].pk).update(description='=HYPERLINK("http://evil")')
     client.force_login(ann.user)
     archive = _zip(client.post(EXPORT))
     rows = list(csv.reader(io.StringIO(archive.read("shop.csv").decode("utf-8-sig"))))
@@ -232,7 +236,9 @@ def test_closing_anonymises_the_person_keeps_the_ledger_and_the_node(client, wor
     token_create(user=user, name="app")
     SocialAccount.objects.create(user=user, provider="weixin", uid="wx-ann")
     NotificationSettings.objects.create(member=ann, channels={"order_paid": ["email"]})
-    entries_before = list(CommissionEntry.objects.order_by("pk").values_list("pk", "beneficiary_id", "amount", "status"))
+    entries_before = list(
+        CommissionEntry.objects.order_by("pk").values_list("pk", "beneficiary_id", "amount", "status")
+    )
     balance = member_balance(ann)
     assert balance.withdrawable > 0
     client.force_login(user)
@@ -246,7 +252,11 @@ def test_closing_anonymises_the_person_keeps_the_ledger_and_the_node(client, wor
     user.refresh_from_db()
     ann.refresh_from_db()
     assert (user.is_active, user.email, user.phone, user.first_name, user.has_usable_password()) == (
-        False, None, None, "", False
+        False,
+        None,
+        None,
+        "",
+        False,
     )
     assert not SocialAccount.objects.filter(user=user).exists()
     assert not ApiToken.objects.filter(user=user, revoked_at__isnull=True).exists()
@@ -266,7 +276,9 @@ def test_closing_anonymises_the_person_keeps_the_ledger_and_the_node(client, wor
     assert member_balance(ann) == balance  # given up, not written off: the ledger says what was owed
     event = TreeEvent.objects.filter(member=ann, kind=TreeEvent.Kind.STATUS).latest("pk")
     assert (event.after["status"], event.after["balance_given_up"], event.reason) == (
-        "closed", str(balance.withdrawable), "moving on"
+        "closed",
+        str(balance.withdrawable),
+        "moving on",
     )
     shop = Shop.objects.get(pk=world["ann_shop"].pk)
     assert shop.is_open is False and shop.is_closing()
@@ -336,13 +348,21 @@ def test_uplines_still_earn_on_sales_below_a_closed_member(world):
     assert not ledger_problems()
 
 
-def test_closing_ends_attribution_to_the_closed_member(world):
-    from shops.attribution import attribution_from_request  # noqa: F401 - the rule: an active member only (SPEC §5)
-
-    ann = world["ann"]
+def test_the_closed_members_shop_takes_no_more_orders_and_their_links_credit_nobody(client, world, settings):
+    # given: a link of Ann's followed before she closed (its signed cookie is in the buyer's browser)
+    ann, bob_shop = world["ann"], world["bob_shop"]
+    link = share_link_create(owner=ann)
+    followed = client.get(f"/l/{link.code}", HTTP_USER_AGENT="Mozilla/5.0 (iPhone) Safari/604.1")
+    request = RequestFactory().get("/")
+    request.COOKIES[settings.ATTRIBUTION_COOKIE] = followed.cookies[settings.ATTRIBUTION_COOKIE].value
+    assert attribution_from_request(request).sharer == ann  # credits her while she is a member
     member_close(member=ann, actor=ann.user, give_up_balance=True)
-    with pytest.raises(Exception):  # noqa: B017, PT011 - ShopError: the shop no longer takes orders
+
+    # then: her shop refuses orders, and the cookie credits nobody (SPEC §5: an active member only)
+    with pytest.raises(ShopError):
         order_place(shop=Shop.objects.get(pk=world["ann_shop"].pk), items={world["product"].pk: 1}, buyer=BUYER)
+    assert attribution_from_request(request) is None
+    assert bob_shop.owner.is_active
 
 
 # --- After the retention period ------------------------------------------------------------------------------
