@@ -25,11 +25,13 @@ from django.utils.translation import gettext as _
 from accounts.identity import identity_for_user, identity_masked
 from accounts.services import user_login_methods
 from commissions.selectors import member_commission_entries
+from core.i18n import localized
 from core.masking import mask_name
 from core.spreadsheets import spreadsheet_safe
 from members.notifications.models import NotificationSettings
 from payouts.selectors import member_payout_account, member_withdrawals
 from referrals.models import Member
+from shops.models import OrderLine
 from shops.selectors import member_orders, member_share_links, owner_listings, owner_shop
 
 SPOOL_MAX_BYTES = 8 * 1024 * 1024  # past this the ZIP being built goes to a temporary file on disk
@@ -44,17 +46,15 @@ class Table:
     rows: Iterable[dict]
 
 
-def _text(value) -> str | None:
-    """A value as JSON and CSV carry it: Decimals and dates as strings, None as null."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()
-    if isinstance(value, date | Decimal):
-        return str(value) if not isinstance(value, date) else value.isoformat()
-    if isinstance(value, bool | int | str):
+def _text(value, zone) -> str | int | bool | None:
+    """A value as JSON and CSV carry it: Decimals as their exact string, times in `zone` (ISO 8601), None as null."""
+    if value is None or isinstance(value, bool | int | str):
         return value
-    return str(value)
+    if isinstance(value, datetime):
+        return (value.astimezone(zone) if timezone.is_aware(value) else value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)  # Decimal: "12.30", never a float
 
 
 def _profile(member: Member) -> list[dict]:
@@ -131,35 +131,62 @@ def _links(member: Member):
         }
 
 
+def _chunks(rows, size: int = CHUNK):
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _orders(member: Member):
     # member_orders reads no buyer field at all (MEMBER_ORDER_FIELDS): the buyer's name, phone, email and address
-    # are the buyer's data, not the member's.
-    for order in member_orders(member).iterator(chunk_size=CHUNK):
-        lines = list(order.lines.all())
-        yield {
-            "number": order.number,
-            "placed_at": order.created_at,
-            "paid_at": order.paid_at,
-            "shop": order.shop.slug,
-            "through": order.source,
-            "products": "; ".join(f"{line.shown_title or line.title} × {line.quantity}" for line in lines),
-            "amount": order.total,
-            "refunded": order.refunded_total,
-            "status": order.status,
-        }
+    # are the buyer's data, not the member's. Rows as values (no model instances: a fifth of the time), their lines
+    # one query per chunk.
+    orders = member_orders(member).prefetch_related(None).values(
+        "pk", "number", "created_at", "paid_at", "shop__slug", "source", "total", "refunded_total", "status"
+    )
+    for chunk in _chunks(orders.iterator(chunk_size=CHUNK)):
+        products: dict[int, list[str]] = {}
+        lines = (
+            OrderLine.objects.filter(order_id__in=[order["pk"] for order in chunk])
+            .annotate(shown_title=localized("product__title"))
+            .order_by("pk")
+            .values_list("order_id", "shown_title", "title", "quantity")
+        )
+        for order_id, shown_title, title, quantity in lines:
+            products.setdefault(order_id, []).append(f"{shown_title or title} × {quantity}")
+        for order in chunk:
+            yield {
+                "number": order["number"],
+                "placed_at": order["created_at"],
+                "paid_at": order["paid_at"],
+                "shop": order["shop__slug"],
+                "through": order["source"],
+                "products": "; ".join(products.get(order["pk"], [])),
+                "amount": order["total"],
+                "refunded": order["refunded_total"],
+                "status": order["status"],
+            }
 
 
 def _commissions(member: Member):
-    for entry in member_commission_entries(member).iterator(chunk_size=CHUNK):
+    entries = member_commission_entries(member).values(
+        "pk", "created_at", "order__number", "line_title", "order_line__title", "level", "kind", "amount", "status"
+    )
+    for entry in entries.iterator(chunk_size=CHUNK):
         yield {
-            "id": entry.pk,
-            "created_at": entry.created_at,
-            "order": entry.order.number if entry.order_id else None,
-            "product": entry.line_title or (entry.order_line.title if entry.order_line_id else None),
-            "level": entry.level,
-            "kind": entry.kind,
-            "amount": entry.amount,
-            "status": entry.status,
+            "id": entry["pk"],
+            "created_at": entry["created_at"],
+            "order": entry["order__number"],
+            "product": entry["line_title"] or entry["order_line__title"],
+            "level": entry["level"],
+            "kind": entry["kind"],
+            "amount": entry["amount"],
+            "status": entry["status"],
         }
 
 
@@ -237,13 +264,18 @@ def _write_table(archive: zipfile.ZipFile, table: Table) -> None:
         text.write("\ufeff")  # a BOM first, so Excel reads the file as UTF-8
         writer = csv.writer(text)
         writer.writerow(table.columns)
+        zone = timezone.get_current_timezone()
         with archive.open(f"{table.name}.json", "w") as raw:
-            raw.write(b"[")
+            pieces = ["["]
             for number, row in enumerate(table.rows):
-                record = {column: _text(row.get(column)) for column in table.columns}
-                raw.write((",\n " if number else "\n ").encode() + json.dumps(record, ensure_ascii=False).encode())
+                record = {column: _text(row.get(column), zone) for column in table.columns}
+                pieces.append((",\n " if number else "\n ") + json.dumps(record, ensure_ascii=False))
                 writer.writerow(["" if value is None else spreadsheet_safe(value) for value in record.values()])
-            raw.write(b"\n]\n")
+                if len(pieces) >= CHUNK:  # a few large writes: the compressor is slow on many small ones
+                    raw.write("".join(pieces).encode())
+                    pieces = []
+            pieces.append("\n]\n")
+            raw.write("".join(pieces).encode())
         text.seek(0)
         with archive.open(f"{table.name}.csv", "w") as raw:
             while chunk := text.read(64 * 1024):
