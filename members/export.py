@@ -17,7 +17,6 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
