@@ -25,7 +25,7 @@ from referrals.models import Member
 from referrals.services import member_close as referrals_member_close
 from shops.locks import shop_lock
 from shops.models import Shop
-from shops.services import shop_close_announce
+from shops.services import shop_close_announce, shop_update
 
 CLOSE_CONFIRMATION = "CLOSE"  # typed by the member; the same word in every language (shown to copy)
 REASON_MAX_LENGTH = 500
@@ -96,6 +96,9 @@ def member_close(*, member: Member, actor, reason: str = "", give_up_balance: bo
                 shop=shop, actor=actor, reason=_("The owner closed their account."), stop_sales=True, now=now
             )
             shop_closes_at = shop.closes_at
+            # The description is the owner's own words (often a phone or WeChat id to reach them): erased now. The
+            # name stays on the notice and the 410 page, which the law asks to name the shop that stops.
+            shop_update(shop=shop, description="")
         payout_account = payout_account_remove(member=locked)
         endpoints = list(Endpoint.objects.filter(owner=locked).order_by("pk"))
         for endpoint in endpoints:

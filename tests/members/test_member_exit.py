@@ -54,7 +54,7 @@ def world(django_capture_on_commit_callbacks):
     dan = MemberFactory(sponsor=ann)
     bob = MemberFactory()
     product = ProductFactory(price=D("200.00"), commission_rate=D("0.2000"), stock=1000)
-    ann_shop = shop_with_products(product, owner=ann, name="Ann's tea", slug="ann-tea")
+    ann_shop = shop_with_products(product, owner=ann, name="Ann's tea", slug="ann-tea", description="WeChat: ann88")
     bob_shop = shop_with_products(product, owner=bob, name="Bob's tea", slug="bob-tea")
 
     def sell(shop, *, complete=True):
@@ -281,7 +281,7 @@ def test_closing_anonymises_the_person_keeps_the_ledger_and_the_node(client, wor
         "moving on",
     )
     shop = Shop.objects.get(pk=world["ann_shop"].pk)
-    assert shop.is_open is False and shop.is_closing()
+    assert shop.is_open is False and shop.is_closing() and shop.description == ""
     assert not ledger_problems()
 
 
