@@ -34,7 +34,6 @@ def account(request):
     shop = owner_shop(request.member)
     context = {
         "shop": shop,
-        "export_rate": settings.RATE_LIMIT_DATA_EXPORT,
         "retention_years": settings.RECORDS_RETENTION_YEARS,
     }
     return render(request, "members/account.html", context)
