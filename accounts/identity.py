@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.locks import identities_lock_after, identity_lock
+from accounts.locks import identities_due_lock, identities_lock_after, identity_lock
 from accounts.models import Identity, IdentityEvent
 from core.encryption import blind_index, decrypt, encrypt, encrypted_with_newest, reencrypt
 from core.id_numbers import IdNumberError, credit_code_check, id_number_check, mask_id_number, mask_legal_name
@@ -70,12 +70,13 @@ def identity_for_user(user) -> Identity | None:
 
 
 def identity_masked(identity: Identity) -> MaskedIdentity:
-    """The identity as every page shows it: name and number masked."""
+    """The identity as every page shows it: name and number masked (an erased identity: empty)."""
+    erased = identity.erased_at is not None
     return MaskedIdentity(
         id_type=identity.id_type,
         id_type_label=identity.get_id_type_display(),
-        name=mask_legal_name(decrypt(identity.legal_name_encrypted)),
-        number=mask_id_number(decrypt(identity.id_number_encrypted)),
+        name="" if erased else mask_legal_name(decrypt(identity.legal_name_encrypted)),
+        number="" if erased else mask_id_number(decrypt(identity.id_number_encrypted)),
         status=identity.status,
         status_label=identity.get_status_display(),
         status_reason=identity.status_reason,
@@ -108,6 +109,8 @@ def identity_reveal(*, identity: Identity, actor, reason: str = "") -> tuple[str
     Raises PermissionDenied for anyone else (and writes nothing)."""
     if not (actor and actor.is_active and actor.is_staff and actor.has_perm(FULL_READ_PERMISSION)):
         raise PermissionDenied(_("Only finance staff may see a full legal name and ID number."))
+    if identity.erased_at is not None:
+        return "", ""  # erased after its retention period: nothing left to read
     _event(identity, IdentityEvent.Kind.REVEALED, actor=actor, reason=reason)
     return decrypt(identity.legal_name_encrypted), decrypt(identity.id_number_encrypted)
 
@@ -352,6 +355,8 @@ def identities_reencrypt(*, reindex: bool = False, batch_size: int = 500) -> int
             if not rows:
                 return changed
             for identity in rows:
+                if identity.erased_at is not None:
+                    continue  # nothing left to encrypt
                 fields = []
                 for field in ("legal_name_encrypted", "id_number_encrypted"):
                     token = getattr(identity, field)
@@ -367,3 +372,57 @@ def identities_reencrypt(*, reindex: bool = False, batch_size: int = 500) -> int
                     identity.save(update_fields=fields)
                     changed += 1
             last_pk = rows[-1].pk
+
+
+# --- Kept after the account closed, then erased (docs/privacy.md, "Closing an account") -----------------------------
+
+
+def identity_retain(*, identity: Identity, until) -> Identity:
+    """Keep the identity of a closed account until `until` (the records the law requires), then let
+    `identities_erase_due` erase it. In the caller's transaction; writes an IdentityEvent. Idempotent: an identity
+    already marked keeps its date."""
+    identity = identity_lock(identity.pk)
+    if identity.erase_after is not None or identity.erased_at is not None:
+        return identity
+    identity.erase_after = until
+    identity.save(update_fields=["erase_after", "updated_at"])
+    _event(identity, IdentityEvent.Kind.RETAINED, actor_label="system", erase_after=until.isoformat())
+    return identity
+
+
+def identities_erase_due(*, now=None, batch_size: int = 200) -> int:
+    """Erase the legal name and the ID number of every identity whose retention ended (`erase_after` passed); return
+    how many were erased. Each batch is its own transaction with its rows locked; an identity erased already is never
+    read again, so running twice (or two runs at once) erases nothing twice.
+
+    What stays: the row (the withdrawals' tax withholding points at the user, not at it), the ID type, the status and
+    the dates, and the IdentityEvents (masked values only). The blind index becomes `erased:<id>`: the number can no
+    longer be matched, so the person may one day register again."""
+    now = now or timezone.now()
+    erased = 0
+    while True:
+        with transaction.atomic():
+            due = Identity.objects.filter(erase_after__lte=now, erased_at__isnull=True)
+            rows = identities_due_lock(due, batch_size)
+            if not rows:
+                return erased
+            for identity in rows:
+                identity.legal_name_encrypted = ""
+                identity.id_number_encrypted = ""
+                identity.id_number_index = f"erased:{identity.pk}"
+                identity.verification_reference = ""
+                identity.status_reason = ""
+                identity.erased_at = now
+                identity.save(
+                    update_fields=[
+                        "legal_name_encrypted",
+                        "id_number_encrypted",
+                        "id_number_index",
+                        "verification_reference",
+                        "status_reason",
+                        "erased_at",
+                        "updated_at",
+                    ]
+                )
+                _event(identity, IdentityEvent.Kind.ERASED, actor_label="system", erase_after=str(identity.erase_after))
+                erased += 1

@@ -26,3 +26,8 @@ def approval_request_lock(request_id: int) -> ApprovalRequest:
     """An approval request's row, locked: deciding it (and the change it approves) happens once. Taken before
     anything the approved change locks, since only the approval itself ever locks this row (core/locks.py)."""
     return row_lock(ApprovalRequest.objects.filter(pk=request_id))
+
+
+def identities_due_lock(identities, limit: int) -> list[Identity]:
+    """The first `limit` identities of `identities` (the caller's filter), locked in primary-key order."""
+    return rows_lock(identities, limit=limit)

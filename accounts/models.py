@@ -127,6 +127,10 @@ class Identity(models.Model):
     payee_kind = models.CharField(_("payee"), max_length=12, choices=PayeeKind.choices, default=PayeeKind.INDIVIDUAL)
     company_name = models.CharField(_("company name"), max_length=100, blank=True)
     credit_code = models.CharField(_("unified social credit code"), max_length=18, blank=True)
+    # After the account closed, the identity is kept for the records the law requires (settings.
+    # RECORDS_RETENTION_YEARS) and then erased by accounts.identity.identities_erase_due: name and number emptied.
+    erase_after = models.DateTimeField(_("erase after"), null=True, blank=True, editable=False)
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("captured"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -159,6 +163,8 @@ class IdentityEvent(models.Model):
         CHANGED = "changed", _("changed by staff")
         REVEALED = "revealed", _("full values read")
         BUSINESS = "business", _("business payee registered")
+        RETAINED = "retained", _("kept after the account closed")
+        ERASED = "erased", _("erased after the retention period")
 
     identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)

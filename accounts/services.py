@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -12,8 +13,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.identity import identity_retain
 from accounts.locks import user_lock
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Identity
 
 WECHAT_PROVIDER = "weixin"  # allauth's provider id (accounts.wechat_login)
 LOGIN_AT_SESSION_KEY = "login_at"  # when this session last logged in (accounts.signals)
@@ -191,3 +193,39 @@ def user_create_by_phone(*, phone: str, first_name: str):
             return User.objects.create_user(email=None, password=None, phone=phone, first_name=first_name)
     except IntegrityError:
         raise AccountError(_("An account with this phone number already exists. Log in instead.")) from None
+
+
+# --- Closing an account (issue #24, docs/privacy.md) -------------------------------------------------------------
+
+
+def user_close(*, user, retain_until) -> dict:
+    """Close `user`'s account: every way in removed, the personal fields emptied; returns what was removed.
+
+    The caller (members.services.member_close) holds the transaction and the rows above the user's; the user row is
+    locked here, last (core/locks.py). The account stays as a row (the ledger, the orders and the audit rows point at
+    it), deactivated: `is_active` off and an unusable password, so Django's backends refuse it and every session it
+    had ends at its next request (the session's auth hash is the password's). WeChat bindings and allauth's email
+    rows are deleted, API tokens revoked. The identity (实名), if any, is kept until `retain_until` (the law's records:
+    withholding and the platform's tax report), then `accounts.identity.identities_erase_due` erases it.
+    Idempotent: closing a closed account changes nothing more.
+    """
+    user = user_lock(user.pk)
+    removed = {
+        "wechat": SocialAccount.objects.filter(user_id=user.pk).delete()[0],
+        "tokens": user_tokens_revoke_all(user=user),
+        "email": bool(user.email),
+        "phone": bool(user.phone),
+    }
+    EmailAddress.objects.filter(user_id=user.pk).delete()
+    user.first_name = ""
+    user.last_name = ""
+    user.email = None
+    user.phone = None
+    user.is_active = False
+    user.set_unusable_password()
+    user.save(update_fields=["first_name", "last_name", "email", "phone", "is_active", "password"])
+    identity = Identity.objects.filter(user_id=user.pk, erased_at__isnull=True).first()
+    if identity is not None:
+        identity_retain(identity=identity, until=retain_until)
+    removed["identity_kept_until"] = retain_until.isoformat() if identity is not None else None
+    return removed

@@ -191,13 +191,24 @@ def recent_login_required(view):
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
-        login_at = request.session.get(LOGIN_AT_SESSION_KEY, 0)
-        if time.time() - login_at > settings.LOGIN_RECENT_SECONDS:
-            messages.info(request, _("For your safety, log in again to change the ways you log in."))
-            return redirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': reverse('accounts:logins')})}")
+        if not login_is_recent(request):
+            return login_again(
+                request, reverse("accounts:logins"), _("For your safety, log in again to change the ways you log in.")
+            )
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def login_is_recent(request) -> bool:
+    """This session logged in within LOGIN_RECENT_SECONDS (the time kept by accounts.signals)."""
+    return time.time() - request.session.get(LOGIN_AT_SESSION_KEY, 0) <= settings.LOGIN_RECENT_SECONDS
+
+
+def login_again(request, next_url: str, message: str):
+    """The login page (any way in) with `message`, coming back to `next_url` (a page of this site) after."""
+    messages.info(request, message)
+    return redirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': next_url})}")
 
 
 @login_required

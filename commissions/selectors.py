@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -599,3 +600,30 @@ def leaderboard_standings(metric: str, since: datetime, until: datetime) -> Stan
     )
     cache.set(cache_key, (standings.member_ids, standings.keys), LEADERBOARD_CACHE_SECONDS)
     return standings
+
+
+@dataclass(frozen=True)
+class PendingRelease:
+    """When a member's pending commission becomes available (the account-closure page, issue #24)."""
+
+    amount: Decimal
+    releases_by: datetime | None  # the last release of the entries whose order is completed; None if none is
+    waiting_for_completion: int  # pending entries whose sale is not completed yet (no date can be given)
+
+
+def member_pending_release(member) -> PendingRelease:
+    """The member's pending commission and when it releases: an entry of a completed order releases
+    COMMISSION_HOLD_DAYS after the completion (commissions.services.release); one whose sale is not completed yet
+    (or an external network's line, released on the network's word) has no date. Two queries."""
+    pending = Entry.objects.filter(beneficiary=member, status=Entry.Status.PENDING)
+    totals = pending.aggregate(
+        amount=Sum("amount", default=ZERO),
+        completed_last=Max("order__completed_at", filter=Q(order__status=Order.Status.COMPLETED)),
+    )
+    waiting = pending.exclude(order__status=Order.Status.COMPLETED).count()
+    last = totals["completed_last"]
+    return PendingRelease(
+        amount=money_sum(totals["amount"]),
+        releases_by=last + timedelta(days=settings.COMMISSION_HOLD_DAYS) if last else None,
+        waiting_for_completion=waiting,
+    )

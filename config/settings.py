@@ -325,6 +325,8 @@ RATE_LIMIT_LOGIN_ACCOUNTS = env.str("RATE_LIMIT_LOGIN_ACCOUNTS", default="20/hou
 RATE_LIMIT_SHOP_ADDRESS_CHECK = env.str("RATE_LIMIT_SHOP_ADDRESS_CHECK", default="60/minute")
 # "Check again" on the identity page asks the (paid) verification provider: counted per person (issue #24).
 RATE_LIMIT_IDENTITY_CHECK = env.str("RATE_LIMIT_IDENTITY_CHECK", default="5/hour")
+# "Download my data" builds a ZIP of everything the member has (issue #24): counted per member.
+RATE_LIMIT_DATA_EXPORT = env.str("RATE_LIMIT_DATA_EXPORT", default="5/day")
 for _name in (
     "RATE_LIMIT_JOIN",
     "RATE_LIMIT_CHECKOUT",
@@ -334,6 +336,7 @@ for _name in (
     "RATE_LIMIT_LOGIN_ACCOUNTS",
     "RATE_LIMIT_SHOP_ADDRESS_CHECK",
     "RATE_LIMIT_IDENTITY_CHECK",
+    "RATE_LIMIT_DATA_EXPORT",
 ):
     if not re.fullmatch(r"\s*(0|\d+\s*/\s*(s|second|m|minute|h|hour|d|day)s?)\s*", globals()[_name], re.IGNORECASE):
         raise ImproperlyConfigured(f"{_name} must look like '10/hour' (or '0' for no limit).")
@@ -431,9 +434,23 @@ CELERY_BEAT_SCHEDULE = {
     # Yesterday's bills of every enabled rail against our payments, refunds and transfers (WeChat Pay makes the bills
     # of a day by 10:00 the next day, China time; docs/payments.md, "Reconciliation"). Nothing to do without a rail.
     "reconciliation-daily": {"task": "staff.tasks.reconciliation_run_task", "schedule": crontab(hour=10, minute=37)},
+    # Identities of closed accounts whose retention period ended (RECORDS_RETENTION_YEARS): name and number erased.
+    "identities-erase-due": {
+        "task": "accounts.tasks.identities_erase_due_task",
+        "schedule": crontab(hour=4, minute=23),
+        "options": {"expires": 6 * 60 * 60},
+    },
 }
 
 # --- The product --------------------------------------------------------------
+# A member's rights and exit (issue #24, docs/privacy.md). After an account closes, the records the law requires (the
+# commission ledger, withdrawals, tax withheld, and the identity they were reported under) are kept this many years,
+# then the identity's name and number are erased (accounts.tasks.identities_erase_due_task). 3: 电子商务法 art. 31
+# (transaction records, at least three years from the transaction's completion); raise it where a longer ground
+# applies (docs/privacy.md lists the ones we know of).
+RECORDS_RETENTION_YEARS = env.int("RECORDS_RETENTION_YEARS", default=3)
+# A shop that stops shows a closing notice this many days before it closes (电子商务法 art. 16: thirty days ahead).
+SHOP_CLOSING_NOTICE_DAYS = env.int("SHOP_CLOSING_NOTICE_DAYS", default=30)
 CURRENCY = env.str("CURRENCY", default="CNY")
 # The region a phone number typed without a country code belongs to (ISO 3166 code, e.g. CN, HK, US): every phone
 # is stored in E.164 form ("+8613800138000") whatever its spelling (core/phones.py).

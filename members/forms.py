@@ -356,3 +356,42 @@ class BusinessPayeeForm(forms.Form):
     credit_code = forms.CharField(
         label=_("Unified social credit code"), max_length=30, help_text=_("18 characters, on the business licence.")
     )
+
+
+class AccountCloseForm(forms.Form):
+    """Closing the account (members.services.member_close): the word typed, an optional reason, and, when money is
+    available, whether the member gives it up."""
+
+    confirmation = forms.CharField(
+        label=_("Type CLOSE to confirm"),
+        max_length=20,
+        help_text=_("Closing cannot be undone: you will not be able to log in again."),
+    )
+    reason = forms.CharField(
+        label=_("Why are you leaving? (optional)"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, give_up_amount=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if give_up_amount is not None:
+            self.fields["give_up_balance"] = forms.BooleanField(
+                label=_("I give up the %(amount)s available to withdraw. It will not be paid to me.")
+                % {"amount": format_money(give_up_amount)},
+                required=False,
+            )
+
+    def clean_confirmation(self):
+        value = self.cleaned_data["confirmation"].strip()
+        if value.upper() != "CLOSE":
+            raise forms.ValidationError(_("Type CLOSE (in capital letters) to confirm."))
+        return value
+
+
+class ShopCloseForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("I understand that my shop will close for good on that date."),
+        error_messages={"required": _("Tick the box to confirm.")},
+    )

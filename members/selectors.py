@@ -15,23 +15,28 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from commissions.selectors import (
     LEADERBOARD_METRICS,
+    PendingRelease,
     Standing,
     leaderboard_bounds,
     leaderboard_standings,
     member_earnings_by_day,
     member_order_commissions,
+    member_pending_release,
     policy_in_force,
 )
 from core.masking import mask_email, mask_name, mask_phone
-from core.money import ZERO, money_sum
+from core.money import ZERO, format_money, money_sum
+from payouts.selectors import Balance, member_balance
 from referrals.models import Member
 from referrals.selectors import member_team_level
 from shops.models import Order, Shop
-from shops.selectors import SALES, member_link_clicks, sharer_sales, shop_progress, sold_orders
+from shops.selectors import SALES, member_link_clicks, member_orders, sharer_sales, shop_progress, sold_orders
 
 DASHBOARD_DAYS = 30  # the chart and the longest period of the overview
 DASHBOARD_PERIODS = (1, 7, 30)  # today, the last 7 days, the last 30 days (today included)
@@ -320,3 +325,92 @@ def member_first_run(shop: Shop | None) -> FirstRun:
         return FirstRun(has_shop=False, product_count=0, has_shared=False)
     progress = shop_progress(shop)
     return FirstRun(has_shop=True, product_count=progress.product_count, has_shared=progress.has_shared)
+
+
+# --- Closing an account (issue #24): what stands in the way ----------------------------------------------------
+
+OPEN_ORDER_STATUSES = (Order.Status.PENDING_PAYMENT, Order.Status.PAID, Order.Status.SHIPPED)
+
+
+@dataclass(frozen=True)
+class ClosureBlocker:
+    code: str  # suspended, open_orders, pending, in_flight, available
+    message: str
+    can_give_up: bool = False  # only an available balance: the member may give it up explicitly
+
+
+@dataclass(frozen=True)
+class ClosureReview:
+    """What closing `member`'s account would meet: the blockers (each with a sentence saying what to do), and the
+    figures the page shows."""
+
+    open_orders: int
+    pending: PendingRelease
+    balance: Balance
+    blockers: list[ClosureBlocker]
+
+    def blocking(self, *, give_up_balance: bool) -> list[ClosureBlocker]:
+        """The blockers that still refuse the closure when the member has (or has not) given up their balance."""
+        return [b for b in self.blockers if not (b.can_give_up and give_up_balance)]
+
+
+def member_closure_review(member: Member) -> ClosureReview:
+    """The closure page's figures and blockers (a handful of aggregate queries). Read again under the locks by
+    members.services.member_close, which refuses with the same blockers."""
+    open_orders = member_orders(member).filter(status__in=OPEN_ORDER_STATUSES).count()
+    pending = member_pending_release(member)
+    balance = member_balance(member)
+    blockers = []
+    if member.status == Member.Status.SUSPENDED:
+        blockers.append(
+            ClosureBlocker(
+                "suspended",
+                _("Your account is suspended while staff look into it; it cannot be closed until they have decided. "
+                  "Contact support."),
+            )
+        )  # fmt: skip
+    if open_orders:
+        blockers.append(
+            ClosureBlocker(
+                "open_orders",
+                ngettext(
+                    "%(count)d order of your shop or through your links is still open (awaiting payment, paid or "
+                    "shipped). Wait until it is completed, cancelled or refunded.",
+                    "%(count)d orders of your shop or through your links are still open (awaiting payment, paid or "
+                    "shipped). Wait until they are completed, cancelled or refunded.",
+                    open_orders,
+                )
+                % {"count": open_orders},
+            )
+        )
+    if pending.amount > ZERO or pending.waiting_for_completion:
+        if pending.releases_by and not pending.waiting_for_completion:
+            when = _("It becomes available by %(date)s (the refund window ends); close your account after that.") % {
+                "date": date_format(timezone.localtime(pending.releases_by), "DATE_FORMAT")
+            }
+        else:
+            when = _("It becomes available when its orders are completed and the refund window has passed.")
+        blockers.append(
+            ClosureBlocker(
+                "pending",
+                _("%(amount)s of commission is still on hold.") % {"amount": format_money(pending.amount)} + " " + when,
+            )
+        )
+    if balance.in_flight > ZERO:
+        blockers.append(
+            ClosureBlocker(
+                "in_flight",
+                _("%(amount)s is being withdrawn. Wait until the withdrawal is paid (or cancel it).")
+                % {"amount": format_money(balance.in_flight)},
+            )
+        )
+    if balance.withdrawable > ZERO:
+        blockers.append(
+            ClosureBlocker(
+                "available",
+                _("%(amount)s is available to withdraw. Withdraw it first, or give it up below.")
+                % {"amount": format_money(balance.withdrawable)},
+                can_give_up=True,
+            )
+        )
+    return ClosureReview(open_orders=open_orders, pending=pending, balance=balance, blockers=blockers)

@@ -4,6 +4,7 @@ from django.urls import path, re_path
 
 from members.decorators import suspended_refused
 from members.views import (
+    account,
     earnings,
     identity,
     join,
@@ -89,6 +90,10 @@ urlpatterns = [
         payouts.withdrawal_transfer_refresh,
         name="withdrawal_transfer_refresh",
     ),
+    path("dashboard/account/", account.account, name="account"),
+    path("dashboard/account/export/", account.data_export, name="data_export"),
+    path("dashboard/account/shop/close/", account.shop_close, name="shop_close"),
+    path("dashboard/account/close/", account.account_close, name="account_close"),
     path("dashboard/webhooks/", webhooks.endpoints, name="webhooks"),
     path("dashboard/webhooks/<int:endpoint_id>/", webhooks.endpoint_detail, name="webhook_endpoint"),
     path("dashboard/webhooks/<int:endpoint_id>/rotate/", webhooks.endpoint_rotate, name="webhook_rotate"),

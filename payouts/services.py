@@ -129,6 +129,19 @@ def payout_account_save(*, member, method: str, holder_name: str, **details) -> 
     return account
 
 
+def payout_account_remove(*, member) -> dict | None:
+    """Delete the member's payout account (their account closes: members.services.member_close); return what it was,
+    masked (for the closure's audit row), or None if there was none. Withdrawals keep the account they were paid to
+    (`Withdrawal.account`, the payment's record). In the caller's transaction, which holds the member's wallet lock,
+    so no withdrawal is requested meanwhile. Idempotent."""
+    account = PayoutAccount.objects.filter(member=member).first()
+    if account is None:
+        return None
+    removed = {"method": account.method, "identifier": account.masked_identifier}
+    account.delete()
+    return removed
+
+
 OPENID_MAX_LENGTH = 64
 
 

@@ -28,6 +28,9 @@ class Member(MPTTModel):
     class Status(models.TextChoices):
         ACTIVE = "active", _("Active")
         SUSPENDED = "suspended", _("Suspended")
+        # The member closed their account (members.services.member_close): the node stays, anonymised, so the
+        # uplines' chains and the ledger stay exact; a closed member earns nothing (not active).
+        CLOSED = "closed", _("Closed")
 
     class JoinSource(models.TextChoices):
         INVITE = "invite", _("Invite link")
@@ -52,6 +55,7 @@ class Member(MPTTModel):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     join_source = models.CharField(_("joined through"), max_length=20, choices=JoinSource.choices)
     joined_at = models.DateTimeField(_("joined"), default=timezone.now, editable=False)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
     # The member's choice (members' leaderboard page): off, the leaderboards show them anonymised, never their name
     # or shop. Changed only through referrals.services.member_leaderboard_name_set.
     is_named_on_leaderboard = models.BooleanField(
@@ -105,6 +109,10 @@ class Member(MPTTModel):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == self.Status.CLOSED
 
 
 def member_reference(verbose_name, *, db_index: bool = True) -> models.ForeignKey:

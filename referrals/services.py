@@ -575,11 +575,14 @@ def member_set_status(*, member: Member, status: str, actor, reason: str = "") -
 
     Tree writers lock the same row after the tree lock, so neither overwrites the other.
     """
-    if status not in Member.Status.values:
+    if status not in Member.Status.values or status == Member.Status.CLOSED:
+        # Closing is the member's own act with its own service (member_close), never a staff status change.
         raise ReferralError(_("Unknown status %(status)s.") % {"status": status}, code="bad_status")
     member = member_lock(member.pk)
     if member is None:
         raise ReferralError(_("This member no longer exists."), code="gone")
+    if member.status == Member.Status.CLOSED:
+        raise ReferralError(_("This member closed their account; it cannot be reopened."), code="closed")
     if member.status == status:
         return member
     before = _snapshot(member)
@@ -587,6 +590,34 @@ def member_set_status(*, member: Member, status: str, actor, reason: str = "") -
     member.status = status
     TreeEvent.objects.create(
         kind=TreeEvent.Kind.STATUS, member=member, actor=actor, before=before, after=_snapshot(member), reason=reason
+    )
+    return member
+
+
+@transaction.atomic
+def member_close(*, member: Member, actor, reason: str = "", now=None, detail: dict | None = None) -> Member:
+    """Mark the member closed (their account closed: members.services.member_close). The node stays where it is,
+    so the uplines' chains and the ledger stay exact; a closed member is not active, so they earn nothing and a
+    share link's cookie no longer attributes to them (SPEC §5). Also leaves the leaderboards. A row lock, no tree
+    lock (not a tree change). Writes a TreeEvent (status; `detail`, what else the closure did, in its `after`).
+    Idempotent."""
+    member = member_lock(member.pk)
+    if member is None:
+        raise ReferralError(_("This member no longer exists."), code="gone")
+    if member.status == Member.Status.CLOSED:
+        return member
+    before = _snapshot(member)
+    member.status = Member.Status.CLOSED
+    member.closed_at = now or timezone.now()
+    member.is_named_on_leaderboard = False
+    member.save(update_fields=["status", "closed_at", "is_named_on_leaderboard"])
+    TreeEvent.objects.create(
+        kind=TreeEvent.Kind.STATUS,
+        member=member,
+        actor=actor,
+        before=before,
+        after={**_snapshot(member), "closed_at": member.closed_at.isoformat(), **(detail or {})},
+        reason=reason or _("The member closed their account."),
     )
     return member
 

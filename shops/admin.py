@@ -282,13 +282,15 @@ class ShopAdmin(admin.ModelAdmin):
     """Shops. The owner is read-only here for everyone: it changes only on the "Change owner" page, which calls
     shops.services.shop_change_owner (audited, with a reason) and needs shops.change_shop_owner."""
 
-    list_display = ("name", "slug", "owner", "is_open", "created_at")
+    list_display = ("name", "slug", "owner", "is_open", "closes_at", "created_at")
     list_filter = ("is_open", "created_at")
     search_fields = ("name", "slug", "owner__user__email", "owner__invite_code")
     list_select_related = ("owner__user",)
     raw_id_fields = ("owner",)
-    fields = ("owner", "name", "slug", "description", "logo", "is_open", "created_at")
-    readonly_fields = ("created_at",)
+    # Closing at once (an abusive shop): untick "open". `closes_at` is the owner's closing notice (issue #24), set only
+    # through shops.services.shop_close_announce.
+    fields = ("owner", "name", "slug", "description", "logo", "is_open", "closes_at", "created_at")
+    readonly_fields = ("closes_at", "created_at")
     inlines = (ShopListingInline, ShopEventInline)
     show_full_result_count = False
     actions = ("change_owner",)

@@ -108,6 +108,10 @@ class Shop(models.Model):
     description = models.TextField(_("description"), blank=True, max_length=2000)
     logo = models.ImageField(_("logo"), upload_to="shops/", blank=True, validators=[validate_shop_logo])
     is_open = models.BooleanField(_("open"), default=True)
+    # The day the shop closes for good (issue #24): until then its pages show the closing notice (电子商务法 art. 16:
+    # 30 days ahead, settings.SHOP_CLOSING_NOTICE_DAYS); from then on they answer 410. Set only through
+    # shops.services.shop_close_announce.
+    closes_at = models.DateTimeField(_("closes on"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     products = models.ManyToManyField(Product, through="ShopListing", related_name="shops", blank=True)
 
@@ -122,12 +126,21 @@ class Shop(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def is_closing(self, now=None) -> bool:
+        """The closing notice is up: a closing date is set and not reached."""
+        return self.closes_at is not None and (now or timezone.now()) < self.closes_at
+
+    def is_closed(self, now=None) -> bool:
+        """The shop has closed for good: its pages are gone (410)."""
+        return self.closes_at is not None and (now or timezone.now()) >= self.closes_at
+
 
 class ShopEvent(models.Model):
     """Audit row for a change to who a shop belongs to (shops.services.shop_change_owner)."""
 
     class Kind(models.TextChoices):
         OWNER = "owner", _("Owner changed")
+        CLOSING = "closing", _("Closing announced")
 
     shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="events", verbose_name=_("shop"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)

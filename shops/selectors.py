@@ -605,13 +605,14 @@ class LinkTarget:
 
 
 def share_link_lookup(code: str) -> LinkTarget | None:
-    """Where /l/<code> goes, from the database (one query), or None for an unknown or inactive link.
+    """Where /l/<code> goes, from the database (one query), or None for an unknown or inactive link, or a link to a
+    shop that has closed.
 
     The redirect asks the click counter's cache first (`shops.services.share_link_follow`).
     """
     link = ShareLink.objects.select_related("shop").filter(code=code, is_active=True).first()
-    if link is None:
-        return None
+    if link is None or link.shop.is_closed():
+        return None  # a closed shop's links go nowhere (cached up to LINK_CACHE_SECONDS after the closing time)
     return LinkTarget(link_id=link.pk, owner_id=link.owner_id, url=share_link_target_url(link))
 
 

@@ -228,6 +228,56 @@ def shop_change_owner(*, shop: Shop, new_owner: Member, actor, reason: str) -> S
 
 
 @transaction.atomic
+def shop_close_announce(
+    *, shop: Shop, actor, reason: str, stop_sales: bool = False, notice_days: int | None = None, now=None
+) -> Shop:
+    """Announce that `shop` closes: from now its pages show "This shop closes on <date>" (电子商务法 art. 16: an
+    e-commerce operator who stops announces it on its home page thirty days ahead), and on that date (now +
+    `notice_days`, settings.SHOP_CLOSING_NOTICE_DAYS) its pages answer 410 and its share links 404.
+
+    Buyers may go on buying until then, unless `stop_sales` (the owner's account closes: nobody is left to earn from
+    a sale, so orders stop at once, and the external networks' products, whose buy links carry the owner's tracking
+    id, are taken out). Locks the shop row; writes a ShopEvent (closing) with the date. Idempotent: a shop already
+    closing keeps its earlier date (a second announcement never pushes it back), though `stop_sales` still applies.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ShopError({"reason": [_("Give a reason: it is kept in the audit log.")]}, code="reason")
+    now = now or timezone.now()
+    shop = shop_lock(shop.pk, with_owner=True)
+    announced = shop.closes_at is None
+    fields = []
+    if announced:
+        days = settings.SHOP_CLOSING_NOTICE_DAYS if notice_days is None else notice_days
+        shop.closes_at = now + timedelta(days=days)
+        fields.append("closes_at")
+    external = []
+    if stop_sales:
+        if shop.is_open:
+            shop.is_open = False
+            fields.append("is_open")
+        external = list(ExternalListing.objects.filter(shop=shop).order_by("pk").values_list("pk", flat=True))
+    if fields:
+        shop.save(update_fields=fields)
+    for listing_id in external:
+        external_listing_remove(shop=shop, listing_id=listing_id)
+    if announced or fields or external:
+        ShopEvent.objects.create(
+            shop=shop,
+            kind=ShopEvent.Kind.CLOSING,
+            actor=actor,
+            old_owner=shop.owner,
+            reason=reason,
+            detail={
+                "closes_at": shop.closes_at.isoformat(),
+                "sales_stopped": not shop.is_open,
+                "external_listings_removed": len(external),
+            },
+        )
+    return shop
+
+
+@transaction.atomic
 def shop_listing_add(*, shop: Shop, product: Product, is_featured: bool = False) -> ShopListing:
     """List a catalogue product in the shop, last. Idempotent: listing it again returns the listing."""
     if not product.is_active:
@@ -345,7 +395,7 @@ def order_place(
     changed); a buyer bound to a member (锁客) is attributed to them unless a link of another member takes the buyer
     over (binding mode "latest_link").
     """
-    if not shop.is_open:
+    if not shop.is_open or shop.is_closed():
         raise ShopError(_("This shop is closed and not taking orders."), code="shop_closed")
     if not items:
         raise ShopError(_("Your cart is empty."), code="empty")

@@ -56,11 +56,17 @@ from shops.wechat_share import in_wechat
 logger = logging.getLogger(__name__)
 
 
-def _shop_or_404(slug: str) -> Shop:
+def _shop_or_404(slug: str, *, closed: bool = False) -> Shop:
+    """The shop at `slug`; Http404 if there is none, or (unless `closed`) if it has closed for good."""
     shop = selectors.shop_by_slug(slug)
-    if shop is None:
+    if shop is None or (shop.is_closed() and not closed):
         raise Http404(_("No shop lives at this address."))
     return shop
+
+
+def _shop_closed_page(request, shop: Shop):
+    """A closed shop's pages: 410 Gone, saying so kindly (its buyers' orders are still found by number)."""
+    return render(request, "shops/shop_closed.html", {"shop": shop}, status=410)
 
 
 def _allow_wechat_share_script(request, response):
@@ -72,7 +78,9 @@ def _allow_wechat_share_script(request, response):
 
 
 def shop_home(request, slug: str):
-    shop = _shop_or_404(slug)
+    shop = _shop_or_404(slug, closed=True)
+    if shop.is_closed():
+        return _shop_closed_page(request, shop)
     cart = Cart(request.session, shop.pk)
     external_rows = selectors.external_listing_rows(selectors.shop_external_listings(shop))
     response = render(
@@ -91,7 +99,9 @@ def shop_home(request, slug: str):
 
 @require_http_methods(["GET", "POST"])
 def product_detail(request, slug: str, product_id: int):
-    shop = _shop_or_404(slug)
+    shop = _shop_or_404(slug, closed=True)
+    if shop.is_closed():
+        return _shop_closed_page(request, shop)
     listing = selectors.shop_product(shop, product_id)
     if listing is None:
         raise Http404(_("This product is not in this shop."))

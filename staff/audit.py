@@ -446,6 +446,9 @@ class ShopSource(Source):
     def row(self, event):
         detail = event.detail or {}
         owners = f"owner {detail.get('old_owner') or '—'} → {detail.get('new_owner') or '—'}"
+        if event.kind == ShopEvent.Kind.CLOSING:  # issue #24: the closing notice (and, for a closed account, sales)
+            stopped = "sales stopped" if detail.get("sales_stopped") else "selling until then"
+            owners = f"closes on {detail.get('closes_at', '—')[:10]}, {stopped}"
         links = detail.get("share_links_switched_off") or []
         switched = f"{len(links)} share links switched off" if links else ""
         external = detail.get("external_listings_removed") or 0

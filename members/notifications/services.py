@@ -502,3 +502,17 @@ def notification_settings_save(*, member, channels: dict[str, list[str]], langua
         member=member, defaults={"channels": clean, "language": language}
     )
     return chosen
+
+
+def member_notifications_forget(*, member) -> dict:
+    """The member's account closes (members.services.member_close): their inbox, their choices and the addresses
+    their messages were to go to are erased, and what was still to be sent is not sent. In the caller's transaction.
+    Idempotent. Returns what was removed (counts, for the closure's audit row)."""
+    events = NotificationEvent.objects.filter(member=member)
+    unsent = Delivery.objects.filter(
+        source__in=events, status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+    ).update(status=Delivery.Status.FAILED, last_error="account closed")
+    addresses = events.exclude(email="", phone="").update(email="", phone="")
+    inbox = Notification.objects.filter(member=member).delete()[0]
+    choices = NotificationSettings.objects.filter(member=member).delete()[0]
+    return {"inbox": inbox, "addresses": addresses, "unsent": unsent, "settings": choices}

@@ -37,6 +37,10 @@ def join(request, invite_code: str | None = None):
         problem = _("We could not find the invite code “%(code)s”. Check the link, or join without a sponsor.") % {
             "code": invite_code
         }
+    elif sponsor is not None and sponsor.is_closed:
+        problem = _(
+            "This member has closed their account and their shop is closed. You can still join without a sponsor."
+        )
     elif sponsor is not None and not sponsor.is_active:
         problem = _("This invitation is no longer valid. You can still join without a sponsor.")
     source = None

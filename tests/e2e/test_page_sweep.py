@@ -38,6 +38,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.test import Client, override_settings
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -52,7 +53,7 @@ from payouts.models import Withdrawal
 from referrals.models import Member
 from shops.cart import Cart, remember_order
 from shops.models import Order, Payment, Product, Shop
-from shops.services import share_link_create
+from shops.services import share_link_create, shop_close_announce
 from tests.config.test_public_surface import routes
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -121,6 +122,7 @@ EXCLUDED = {
     r"dashboard/payouts/statement\.csv": "a download (CSV)",
     r"dashboard/payouts/income/<int:year>\.(csv|pdf)": "a download (CSV, PDF)",
     r"dashboard/identity/(check|business)/": "POST only",
+    r"dashboard/account/export/": "POST only (a download: the member's data as a ZIP)",
     r"\^dashboard/.*qr.*": "a download (QR code image)",
     r"dashboard/share/.*poster\.png": "a download (poster image)",
     r"favicon\.ico": "an image",
@@ -214,6 +216,12 @@ def build_data() -> dict:
     draft = plan_create(actor=asker, name="Spring", rates=(Decimal("0.7000"), Decimal("0.3000")))
     approval = plan_activate_request(plan=draft, actor=asker, reason="Spring rates agreed with finance")
     other = Member.objects.exclude(pk=founder.pk).select_related("user").order_by("pk").first()
+    # Two other members' shops that stop (issue #24): one in its closing notice, one closed after it.
+    closing, closed = Shop.objects.exclude(owner=founder).order_by("pk")[:2]
+    shop_close_announce(shop=closing, actor=None, reason="The owner closed the shop.")
+    shop_close_announce(
+        shop=closed, actor=None, reason="The owner closed the shop.", now=timezone.now() - timedelta(days=31)
+    )
 
     # The buyer's browser: two products in the cart, and the orders it placed
     buyer = SessionStore()
@@ -244,6 +252,8 @@ def build_data() -> dict:
         "simulation": simulation,
         "approval": approval,
         "other": other,
+        "closing_shop": closing,
+        "closed_shop": closed,
         "withdrawal": Withdrawal.objects.filter(member=founder).first(),
         "sessions": sessions,
     }
@@ -265,6 +275,8 @@ def catalogue(data: dict) -> list[Page]:
         Page("order-paid", "buyer", reverse("shops:order_detail", args=[paid.number])),
         Page("order-lookup", "buyer", reverse("shops:order_lookup")),
         Page("orders-by-phone", "buyer", reverse("shops:orders_by_phone")),
+        Page("shop-closing", "buyer", reverse("shops:shop_home", args=[data["closing_shop"].slug])),
+        Page("shop-closed", "buyer", reverse("shops:shop_home", args=[data["closed_shop"].slug]), status=410),
         Page("link-not-found", "buyer", reverse("share_link", args=["nosuchlink"]), status=404),
         Page("not-found", "buyer", "/no-such-page/", status=404),
         Page("login", "anonymous", reverse("login")),
@@ -304,6 +316,9 @@ def catalogue(data: dict) -> list[Page]:
         Page("statement", "member", reverse("members:payout_statement")),
         Page("income-statement", "member", reverse("members:income_statement")),
         Page("identity", "member", reverse("members:identity")),
+        Page("your-data", "member", reverse("members:account")),
+        Page("shop-close", "member", reverse("members:shop_close")),
+        Page("account-close", "member", reverse("members:account_close")),
         Page("webhooks", "member", reverse("members:webhooks")),
         Page("webhook-endpoint", "member", reverse("members:webhook_endpoint", args=[data["endpoint"].pk])),
         Page("webhook-delivery", "member", reverse("members:webhook_delivery", args=[data["delivery"].pk])),

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_identity'),
+        ('accounts', '0006_identity_retention'),
     ]
 
     operations = [
