@@ -192,7 +192,7 @@ class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, ChangedByAc
             self.message_user(request, _("Choose exactly one plan to activate."), messages.ERROR)
             return None
         form = ApprovalReasonForm(request.POST if "apply" in request.POST else None)
-        if plans[0].is_activated or "apply" in request.POST and form.is_valid():
+        if plans[0].is_activated or ("apply" in request.POST and form.is_valid()):
             try:
                 approval = plan_activate_request(
                     plan=plans[0], actor=request.user, reason=form.cleaned_data["reason"] if form.is_bound else ""
