@@ -217,8 +217,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+# Private uploads (business payees' invoices, docs/tax.md): outside MEDIA_ROOT, which the proxy serves publicly at
+# /media/; read only through permission-checked views, never by URL (payouts.storage refuses to make one).
+PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=BASE_DIR / "private")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "private": {"BACKEND": "payouts.storage.PrivateFileSystemStorage", "OPTIONS": {"location": PRIVATE_MEDIA_ROOT}},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -547,6 +551,11 @@ PAYOUT_PROVIDER = env.str("PAYOUT_PROVIDER", default="sandbox")
 # Income tax withheld at payout (docs/tax.md): the rule used while staff have activated no WithholdingRule in admin.
 # cumulative_2025 (STA 2025 No. 16, the default), per_payment_2018 (STA 2018 No. 61) or none.
 TAX_WITHHOLDING_METHOD = env.str("TAX_WITHHOLDING_METHOD", default="cumulative_2025")
+# Business payees (docs/tax.md, "Business payees"): the buyer their invoices must name (the platform's company name,
+# 发票抬头, and its 纳税人识别号), shown to them; the largest invoice file accepted (PDF, OFD, JPEG or PNG).
+PLATFORM_INVOICE_TITLE = env.str("PLATFORM_INVOICE_TITLE", default="")
+PLATFORM_TAX_ID = env.str("PLATFORM_TAX_ID", default="")
+INVOICE_FILE_MAX_BYTES = env.int("INVOICE_FILE_MAX_BYTES", default=10 * 1024 * 1024)
 PAYOUT_PROVIDERS = {
     "sandbox": "payouts.providers.sandbox.SandboxPayoutProvider",
     "manual": "payouts.providers.manual.ManualPayoutProvider",
