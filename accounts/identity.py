@@ -359,7 +359,11 @@ def identity_set_individual(*, identity: Identity, actor, reason: str) -> Identi
     identity = identity_lock(identity.pk)
     if identity.payee_kind != Identity.PayeeKind.BUSINESS:
         raise IdentityError(_("This person is not registered as a business payee."), code="not_business")
-    before = {"payee_kind": identity.payee_kind, "company_name": identity.company_name, "credit_code": identity.credit_code}
+    before = {
+        "payee_kind": identity.payee_kind,
+        "company_name": identity.company_name,
+        "credit_code": identity.credit_code,
+    }
     identity.payee_kind = Identity.PayeeKind.INDIVIDUAL
     identity.company_name, identity.credit_code = "", ""
     identity.save(update_fields=["payee_kind", "company_name", "credit_code", "updated_at"])

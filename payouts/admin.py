@@ -57,7 +57,7 @@ from payouts.models import (
     WithholdingRule,
     mask,
 )
-from payouts.selectors import approved_withdrawals_missing_invoice, invoice_buyer, member_balance
+from payouts.selectors import approved_withdrawals_missing_invoice, member_balance
 from payouts.services import (
     PayoutError,
     payout_account_bind_wechat,
@@ -445,7 +445,6 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             "missing_invoice_count": approved_withdrawals_missing_invoice(),
         }
         return TemplateResponse(request, "admin/payouts/withdrawal/create_batch.html", context)
-
 
     def _left_out_message(self, request) -> None:
         left_out = approved_withdrawals_missing_invoice()

@@ -158,7 +158,8 @@ def invoice_submit(
         code, number = "", ""
     if amount is None or amount.quantize(CENT) != amount or amount != withdrawal.amount:
         errors["amount"] = [
-            _("The invoice's total (价税合计) must be the withdrawal's amount, %(amount)s.") % {"amount": withdrawal.amount}
+            _("The invoice's total (价税合计) must be the withdrawal's amount, %(amount)s.")
+            % {"amount": withdrawal.amount}
         ]
     today = timezone.localdate()
     if issued_on is None or issued_on > today:

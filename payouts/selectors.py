@@ -138,9 +138,10 @@ def member_statement(member) -> list[StatementLine]:
         description = _("Withdrawal %(id)s") % {"id": withdrawal.pk}
         paid_against = business_invoice_of(withdrawal)
         if paid_against is not None:
-            description = _(
-                "Withdrawal %(id)s: no individual income tax withheld: paid against invoice %(number)s"
-            ) % {"id": withdrawal.pk, "number": paid_against.display_number}
+            description = _("Withdrawal %(id)s: no individual income tax withheld: paid against invoice %(number)s") % {
+                "id": withdrawal.pk,
+                "number": paid_against.display_number,
+            }
         elif withdrawal.tax_withheld:
             description = _("Withdrawal %(id)s: gross %(gross)s, tax withheld %(tax)s, net paid %(net)s") % {
                 "id": withdrawal.pk,

@@ -1,4 +1,5 @@
-"""Payouts' own views. The payout rails' notification endpoint: WeChat Pay posts a transfer bill's final state here (notify_url).
+"""Payouts' own views. The payout rails' notification endpoint: WeChat Pay posts a transfer bill's final state here
+(notify_url). And the response serving a business payee's invoice file, for the views that checked who asks.
 
 No login and no CSRF token (the rail signs the notification; payouts.services checks it). The answer is 200 with
 the outcome, which WeChat Pay takes as acknowledged, or 400 with the reason a notification was refused (forged,
