@@ -67,6 +67,7 @@ def business_member(serial: int = 1, *, amount: str = "5000.00"):
         member=member, method="bank", holder_name=f"{COMPANY}{serial}", bank_name="招商银行", account_number=CARD
     )
     credit(member, amount)
+    member.user.identity.refresh_from_db()  # the cached row predates the registration
     return member
 
 
