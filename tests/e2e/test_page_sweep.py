@@ -25,6 +25,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,8 @@ EXCLUDED = {
     r"dashboard/webhooks/<int:endpoint_id>/(rotate|toggle|delete)/": "POST only",
     r"dashboard/webhooks/deliveries/<int:delivery_id>/replay/": "POST only",
     r"dashboard/payouts/withdrawals/<int:withdrawal_id>/(cancel|transfer)/": "POST only",
+    r"dashboard/payouts/withdrawals/<int:withdrawal_id>/invoice/<int:invoice_id>/file/": "a download (invoice file)",
+    r"admin/payouts/invoice/<int:invoice_id>/file/": "a download (invoice file)",
     r"account/tokens/<int:token_id>/revoke/": "POST only",
     r"orders/<str:number>/(pay|cancel)/": "POST only",
     r"orders/<str:number>/state/": "a machine endpoint (JSON for the paying page's script)",
@@ -234,6 +237,20 @@ def build_data() -> dict:
         "simulation": simulation,
         "other": other,
         "withdrawal": Withdrawal.objects.filter(member=founder).first(),
+        # A withdrawal to a business payee, written directly: its invoice page (docs/tax.md, "Business payees").
+        "business_withdrawal": Withdrawal.objects.create(
+            member=founder,
+            amount=Decimal("100.00"),
+            account={
+                "method": "bank",
+                "holder_name": "示例科技有限公司",
+                "company_name": "示例科技有限公司",
+                "credit_code": "91350100M000100Y43",
+            },
+            payee_kind=Withdrawal.PayeeKind.BUSINESS,
+            status=Withdrawal.Status.REQUESTED,
+            idempotency_key="sweep-business-1",
+        ),
         "sessions": sessions,
     }
 
@@ -293,6 +310,11 @@ def catalogue(data: dict) -> list[Page]:
         Page("statement", "member", reverse("members:payout_statement")),
         Page("income-statement", "member", reverse("members:income_statement")),
         Page("identity", "member", reverse("members:identity")),
+        Page(
+            "withdrawal-invoice",
+            "member",
+            reverse("members:withdrawal_invoice", args=[data["business_withdrawal"].pk]),
+        ),
         Page("webhooks", "member", reverse("members:webhooks")),
         Page("webhook-endpoint", "member", reverse("members:webhook_endpoint", args=[data["endpoint"].pk])),
         Page("webhook-delivery", "member", reverse("members:webhook_delivery", args=[data["delivery"].pk])),
@@ -313,6 +335,7 @@ def catalogue(data: dict) -> list[Page]:
         Page("admin-users", "staff", reverse("admin:accounts_user_changelist")),
         Page("admin-reconcile", "staff", reverse("admin:staff_reconciliationrun_reconcile")),
         Page("admin-create-batch", "staff", reverse("admin:payouts_withdrawal_create_batch")),
+        Page("admin-invoices", "staff", reverse("admin:payouts_invoice_changelist")),
         Page("admin-report-upload", "staff", reverse("admin:networks_reportimport_upload")),
         Page("admin-shop-owner", "staff", reverse("admin:shops_shop_change_owner", args=[shop.pk])),
         Page("back-office-overview", "staff", reverse("staff:overview")),
