@@ -885,10 +885,6 @@ class InvoiceEventInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("actor")
 
 
-class InvoiceRejectForm(RejectForm):
-    pass
-
-
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
     """Business payees' invoices to review: open the file, check it (the buyer is the platform, the seller the
@@ -992,7 +988,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Reject (with a reason for the member)…"), permissions=["change"])
     def reject_invoices(self, request, queryset):
-        form = InvoiceRejectForm(request.POST if "apply" in request.POST else None)
+        form = RejectForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             reason = form.cleaned_data["reason"]
             for_each_row(

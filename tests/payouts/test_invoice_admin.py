@@ -69,6 +69,9 @@ def test_finance_reviews_invoices_from_the_list_with_the_file(finance_client):
     page = finance_client.get(INVOICES).content.decode()
     assert invoice.invoice_number in page and file_url(invoice) in page
     assert finance_client.get(reverse("admin:payouts_invoice_change", args=[invoice.pk])).status_code == 200
+    # the withdrawal's page lists its invoices
+    withdrawal_page = finance_client.get(reverse("admin:payouts_withdrawal_change", args=[withdrawal.pk]))
+    assert withdrawal_page.status_code == 200 and invoice.invoice_number in withdrawal_page.content.decode()
     response = finance_client.get(file_url(invoice))
     assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
