@@ -23,6 +23,7 @@ from accounts.identity import (
     identity_change,
     identity_masked,
     identity_reveal,
+    identity_set_individual,
     identity_set_status,
     identity_verify,
 )
@@ -170,7 +171,14 @@ class IdentityAdmin(ReadOnlyAdmin):
         "updated_at",
     )
     inlines = (IdentityEventInline,)
-    actions = ("reveal_identities", "change_identity", "verify_again", "mark_verified", "mark_failed")
+    actions = (
+        "reveal_identities",
+        "change_identity",
+        "verify_again",
+        "mark_verified",
+        "mark_failed",
+        "set_individual",
+    )
 
     @admin.display(description=_("legal name"))
     def masked_name(self, identity):
@@ -324,6 +332,35 @@ class IdentityAdmin(ReadOnlyAdmin):
             action="mark_failed",
             title=_("Mark verification failed"),
             submit_label=_("Mark failed"),
+        )
+
+    @admin.action(description=_("Set back to an individual payee (with a reason)…"), permissions=["change"])
+    def set_individual(self, request, queryset):
+        """A business payee back to an individual (docs/tax.md, "Business payees"); the member cannot do it."""
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for_each_row(
+                self,
+                request,
+                queryset.order_by("pk"),
+                lambda identity: identity_set_individual(
+                    identity=identity, actor=request.user, reason=form.cleaned_data["reason"]
+                ),
+                lambda count: ngettext("%d identity updated.", "%d identities updated.", count) % count,
+                refusal=IdentityError,
+            )
+            return None
+        return self._page(
+            request,
+            action="set_individual",
+            title=_("Set back to an individual payee"),
+            intro=_(
+                "From now on individual income tax is withheld from this person's payouts. Withdrawals already "
+                "requested as a business still need their invoice. Give the reason (a ticket, the deregistration)."
+            ),
+            queryset=queryset,
+            form=form,
+            submit_label=_("Set back to individual"),
         )
 
 

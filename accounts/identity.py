@@ -103,6 +103,16 @@ def identity_name_matches(identity: Identity, name: str) -> bool:
     return _name_key(decrypt(identity.legal_name_encrypted)) == _name_key(name)
 
 
+def identity_company_name_matches(identity: Identity, name: str) -> bool:
+    """Whether `name` (a payee's name at a payout rail) is the identity's registered company name (a business payee
+    is paid to an account in the company's name, never the legal person's). Compared as the rails compare names."""
+    return bool(identity.company_name) and _name_key(identity.company_name) == _name_key(name)
+
+
+def identity_is_business(identity: Identity | None) -> bool:
+    return identity is not None and identity.payee_kind == Identity.PayeeKind.BUSINESS
+
+
 @transaction.atomic
 def identity_reveal(*, identity: Identity, actor, reason: str = "") -> tuple[str, str]:
     """The full legal name and ID number, for staff holding `accounts.view_full_identity`; writes an audit row.
@@ -340,6 +350,35 @@ def identity_register_business(*, identity: Identity, company_name: str, credit_
     identity.company_name, identity.credit_code = company_name, code
     identity.save(update_fields=["payee_kind", "company_name", "credit_code", "updated_at"])
     _event(identity, IdentityEvent.Kind.BUSINESS, actor=actor, company_name=company_name, credit_code=code)
+    return identity
+
+
+@transaction.atomic
+def identity_set_individual(*, identity: Identity, actor, reason: str) -> Identity:
+    """Staff set a business payee back to an individual (the company was deregistered, registered by mistake), with
+    a reason; the event records the company before. The member cannot do this: from then on their withdrawals have
+    individual income tax withheld, while withdrawals already requested as a business still need their invoice."""
+    reason = _require_reason(reason)
+    identity = identity_lock(identity.pk)
+    if identity.payee_kind != Identity.PayeeKind.BUSINESS:
+        raise IdentityError(_("This person is not registered as a business payee."), code="not_business")
+    before = {
+        "payee_kind": identity.payee_kind,
+        "company_name": identity.company_name,
+        "credit_code": identity.credit_code,
+    }
+    identity.payee_kind = Identity.PayeeKind.INDIVIDUAL
+    identity.company_name, identity.credit_code = "", ""
+    identity.save(update_fields=["payee_kind", "company_name", "credit_code", "updated_at"])
+    _event(
+        identity,
+        IdentityEvent.Kind.CHANGED,
+        actor=actor,
+        from_status=identity.status,
+        reason=reason,
+        before=before,
+        after={"payee_kind": identity.payee_kind},
+    )
     return identity
 
 

@@ -217,8 +217,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+# Private uploads (business payees' invoices, docs/tax.md): outside MEDIA_ROOT, which the proxy serves publicly at
+# /media/; read only through permission-checked views, never by URL (payouts.storage refuses to make one).
+PRIVATE_MEDIA_ROOT = env.path("PRIVATE_MEDIA_ROOT", default=BASE_DIR / "private")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "private": {"BACKEND": "payouts.storage.PrivateFileSystemStorage", "OPTIONS": {"location": PRIVATE_MEDIA_ROOT}},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -568,10 +572,13 @@ TAX_WITHHOLDING_METHOD = env.str("TAX_WITHHOLDING_METHOD", default="cumulative_2
 # needs a second staff member; plan activations, policy versions and shop owner changes always do. Below 0: four
 # eyes on money off (a one-person operation; rules still need two).
 FOUR_EYES_THRESHOLD = Decimal(env.str("FOUR_EYES_THRESHOLD", default="5000.00"))
-# The withholding agent (扣缴义务人) printed on members' annual income statements: the operator's registered name and
-# its unified social credit code (纳税人识别号). Empty: the statement leaves the line out.
-WITHHOLDING_AGENT_NAME = env.str("WITHHOLDING_AGENT_NAME", default="")
-WITHHOLDING_AGENT_TAX_ID = env.str("WITHHOLDING_AGENT_TAX_ID", default="")
+# The platform's company (docs/tax.md): its registered name (发票抬头) and unified social credit code (纳税人识别号).
+# Business payees' invoices must name it as the buyer (shown to them); members' annual income statements print it as
+# the withholding agent (扣缴义务人). Empty: the pages tell members to ask support, the statement leaves the line out.
+PLATFORM_INVOICE_TITLE = env.str("PLATFORM_INVOICE_TITLE", default="")
+PLATFORM_TAX_ID = env.str("PLATFORM_TAX_ID", default="")
+# The largest invoice file a business payee may upload (PDF, OFD, JPEG or PNG).
+INVOICE_FILE_MAX_BYTES = env.int("INVOICE_FILE_MAX_BYTES", default=10 * 1024 * 1024)
 PAYOUT_PROVIDERS = {
     "sandbox": "payouts.providers.sandbox.SandboxPayoutProvider",
     "manual": "payouts.providers.manual.ManualPayoutProvider",

@@ -240,6 +240,42 @@ class WithdrawalForm(forms.Form):
         self.fields["amount"].help_text = _("At least %(minimum)s.") % {"minimum": minimum}
 
 
+class InvoiceForm(forms.Form):
+    """A business payee's invoice for one withdrawal (docs/tax.md, "Business payees"). Only parses the input: the
+    number's form, the amount, the date and the file's bytes are checked by payouts.invoices.invoice_submit."""
+
+    invoice_code = forms.CharField(
+        label=_("Invoice code (发票代码)"),
+        max_length=20,
+        required=False,
+        help_text=_("Only on older invoices (10 or 12 digits). A fully digital invoice (数电发票) has none."),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    invoice_number = forms.CharField(
+        label=_("Invoice number (发票号码)"),
+        max_length=30,
+        help_text=_("20 digits on a fully digital invoice; 8 digits on an older one with a code."),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    issued_on = forms.DateField(label=_("Issue date"), widget=forms.DateInput(attrs={"type": "date"}))
+    amount = forms.DecimalField(
+        label=_("Total including tax (价税合计)"),
+        max_digits=MONEY_MAX_DIGITS,
+        decimal_places=MONEY_DECIMAL_PLACES,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    file = forms.FileField(
+        label=_("Invoice file"),
+        help_text=_("PDF, OFD, JPEG or PNG."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.ofd,.jpg,.jpeg,.png"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit = filesizeformat(settings.INVOICE_FILE_MAX_BYTES)
+        self.fields["file"].help_text = _("PDF, OFD, JPEG or PNG, at most %(size)s.") % {"size": limit}
+
+
 class PayoutAccountForm(forms.Form):
     """How the member is paid. The saved card/account number is never sent back to the browser: the field is
     left empty, and left empty it keeps the number on file (if the method stays the same)."""

@@ -115,7 +115,7 @@ def income_statement_pdf(*, statement, payee: Payee) -> bytes:
         topMargin=16 * mm,
         bottomMargin=16 * mm,
         title=title,
-        author=settings.WITHHOLDING_AGENT_NAME or _("Micro-shop"),
+        author=settings.PLATFORM_INVOICE_TITLE or _("Micro-shop"),
         subject=_("Income from the platform and income tax withheld"),
         creator="micro-shop",
     )
@@ -129,10 +129,10 @@ def income_statement_pdf(*, statement, payee: Payee) -> bytes:
         who.append([_("ID"), payee.id_label])
     if payee.company:
         who.append([_("Business payee"), payee.company])
-    if settings.WITHHOLDING_AGENT_NAME:
-        agent = settings.WITHHOLDING_AGENT_NAME
-        if settings.WITHHOLDING_AGENT_TAX_ID:
-            agent = f"{agent} ({settings.WITHHOLDING_AGENT_TAX_ID})"
+    if settings.PLATFORM_INVOICE_TITLE:
+        agent = settings.PLATFORM_INVOICE_TITLE
+        if settings.PLATFORM_TAX_ID:
+            agent = f"{agent} ({settings.PLATFORM_TAX_ID})"
         who.append([_("Withholding agent"), agent])
     who.append([_("Income type"), _("Remuneration for services (劳务报酬)")])
     who.append([_("Issued"), date_format(timezone.localdate(), "DATE_FORMAT")])

@@ -81,6 +81,16 @@ urlpatterns = [
     path("dashboard/payouts/income/<int:year>.csv", payouts.income_statement_csv, name="income_statement_csv"),
     path("dashboard/payouts/income/<int:year>.pdf", payouts.income_statement_pdf_view, name="income_statement_pdf"),
     path(
+        "dashboard/payouts/withdrawals/<int:withdrawal_id>/invoice/",
+        payouts.withdrawal_invoice,
+        name="withdrawal_invoice",
+    ),
+    path(
+        "dashboard/payouts/withdrawals/<int:withdrawal_id>/invoice/<int:invoice_id>/file/",
+        payouts.withdrawal_invoice_file,
+        name="withdrawal_invoice_file",
+    ),
+    path(
         "dashboard/payouts/withdrawals/<int:withdrawal_id>/cancel/",
         payouts.withdrawal_cancel_view,
         name="withdrawal_cancel",

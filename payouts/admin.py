@@ -20,7 +20,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Sum
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -42,7 +42,10 @@ from payouts.forms import (
     RejectForm,
     ResultUploadForm,
 )
+from payouts.invoices import invoice_accept, invoice_reject
 from payouts.models import (
+    Invoice,
+    InvoiceEvent,
     MemberWallet,
     PayoutAccount,
     PayoutBatch,
@@ -54,7 +57,7 @@ from payouts.models import (
     WithholdingRule,
     mask,
 )
-from payouts.selectors import member_balance
+from payouts.selectors import approved_withdrawals_missing_invoice, member_balance
 from payouts.services import (
     PayoutError,
     payout_account_bind_wechat,
@@ -68,6 +71,7 @@ from payouts.services import (
     withholding_rule_activate,
 )
 from payouts.tasks import payout_batch_send_task
+from payouts.views import invoice_file_response
 from shops.payments.base import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -195,6 +199,24 @@ class WithdrawalEventInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class InvoiceInline(ReadOnlyInline):
+    """A business payee's invoices for the withdrawal (docs/tax.md, "Business payees"); reviewed on the invoices'
+    own list."""
+
+    model = Invoice
+    fields = ("invoice_link", "issued_on", "amount", "status", "review_reason", "reviewed_by", "reviewed_at")
+    readonly_fields = fields
+    parent_permissions = ("payouts.view_invoice",)
+
+    @admin.display(description=_("invoice"))
+    def invoice_link(self, invoice):
+        url = reverse("admin:payouts_invoice_change", args=[invoice.pk])
+        return format_html('<a href="{}">{}</a>', url, invoice.display_number)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
 class TransferInline(ReadOnlyInline):
     """The withdrawal's transfer at a payout rail: its state and failure code as the rail gave them."""
 
@@ -204,20 +226,21 @@ class TransferInline(ReadOnlyInline):
 
 @admin.register(Withdrawal)
 class WithdrawalAdmin(ReadOnlyAdmin):
-    list_display = ("id", "member", "amount_display", "status", "requested_at", "batch", "reason")
+    list_display = ("id", "member", "amount_display", "status", "payee_kind", "requested_at", "batch", "reason")
     list_display_links = ("id",)
-    list_filter = ("status", "requested_at", "batch__provider")
+    list_filter = ("status", "payee_kind", "requested_at", "batch__provider")
     search_fields = ("=id", "member__user__email", "member__invite_code", "provider_reference")
     list_select_related = ("member__user", "batch")
     list_per_page = 100
     show_full_result_count = False
     date_hierarchy = "requested_at"
-    inlines = (TransferInline, WithdrawalEventInline)
+    inlines = (TransferInline, InvoiceInline, WithdrawalEventInline)
     actions = ("approve_withdrawals", "reject_withdrawals", "mark_paid", "mark_failed")
     fields = (
         "member",
         "amount_display",
         "status",
+        "payee_kind",
         "account_display",
         "batch",
         "provider_reference",
@@ -392,6 +415,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             provider = form.cleaned_data["provider"]
             batch = payout_batch_create(provider_name=provider, actor=request.user)
+            self._left_out_message(request)
             if batch is None:
                 self.message_user(request, _("No approved withdrawals to batch."), messages.WARNING)
                 return HttpResponseRedirect(reverse("admin:payouts_withdrawal_changelist"))
@@ -418,8 +442,23 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             "form": form,
             "approved_count": approved["count"],
             "approved_total": format_money(approved["total"] or ZERO),
+            "missing_invoice_count": approved_withdrawals_missing_invoice(),
         }
         return TemplateResponse(request, "admin/payouts/withdrawal/create_batch.html", context)
+
+    def _left_out_message(self, request) -> None:
+        left_out = approved_withdrawals_missing_invoice()
+        if left_out:
+            self.message_user(
+                request,
+                ngettext(
+                    "%d approved withdrawal to a business was left out: it has no accepted invoice.",
+                    "%d approved withdrawals to businesses were left out: they have no accepted invoice.",
+                    left_out,
+                )
+                % left_out,
+                messages.WARNING,
+            )
 
 
 def _describe_account(snapshot: dict, *, unmasked: bool) -> str:
@@ -832,3 +871,158 @@ class TaxWithholdingAdmin(SharedReadOnlyAdmin):
     search_fields = ("=withdrawal__pk", "=member__pk")
     date_hierarchy = "paid_on"
     raw_id_fields = ("withdrawal", "member")
+
+
+# --- Business payees' invoices (docs/tax.md, "Business payees") ---------------------------------------------------
+
+
+class InvoiceEventInline(ReadOnlyInline):
+    model = InvoiceEvent
+    fields = ("created_at", "from_status", "to_status", "actor_label", "actor", "reason")
+    parent_permissions = ("payouts.view_invoice",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    """Business payees' invoices to review: open the file, check it (the buyer is the platform, the seller the
+    member's company, the total the withdrawal's amount; the number at the tax bureau's invoice verification
+    platform), then accept, or reject with a reason the member sees. The file is served only here, to staff who may
+    view invoices; it has no public address."""
+
+    list_display = (
+        "id",
+        "withdrawal",
+        "seller_name",
+        "display_number",
+        "issued_on",
+        "amount_display",
+        "status",
+        "file_link",
+        "submitted_at",
+        "reviewed_by",
+    )
+    list_filter = ("status", "submitted_at")
+    search_fields = ("=withdrawal__id", "=invoice_number", "seller_name", "=seller_tax_id")
+    list_select_related = ("withdrawal", "reviewed_by")
+    list_per_page = 100
+    show_full_result_count = False
+    date_hierarchy = "submitted_at"
+    ordering = ("-submitted_at", "-pk")
+    inlines = (InvoiceEventInline,)
+    actions = ("accept_invoices", "reject_invoices")
+    fields = (
+        "withdrawal",
+        "member",
+        "status",
+        "review_reason",
+        "invoice_code",
+        "invoice_number",
+        "issued_on",
+        "amount_display",
+        "withdrawal_amount",
+        "seller_name",
+        "seller_tax_id",
+        "buyer_name",
+        "buyer_tax_id",
+        "file_link",
+        "file_type",
+        "file_name",
+        "file_size",
+        "submitted_at",
+        "reviewed_by",
+        "reviewed_at",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("withdrawal", "member__user", "reviewed_by")
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:invoice_id>/file/",
+                self.admin_site.admin_view(self.file_view),
+                name="payouts_invoice_file",
+            )
+        ]
+        return urls + super().get_urls()
+
+    @admin.display(description=_("invoice number"), ordering="invoice_number")
+    def display_number(self, invoice):
+        return invoice.display_number
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, invoice):
+        return format_money(invoice.amount)
+
+    @admin.display(description=_("withdrawal amount"))
+    def withdrawal_amount(self, invoice):
+        return format_money(invoice.withdrawal.amount)
+
+    @admin.display(description=_("file"))
+    def file_link(self, invoice):
+        url = reverse("admin:payouts_invoice_file", args=[invoice.pk])
+        return format_html('<a href="{}">{}</a>', url, invoice.get_file_type_display())
+
+    def file_view(self, request, invoice_id: int):
+        """The invoice's file, to staff who may view invoices (finance, support); private, never cached."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        invoice = Invoice.objects.filter(pk=invoice_id).first()
+        if invoice is None:
+            raise Http404
+        return invoice_file_response(invoice)
+
+    @admin.action(description=_("Accept (the withdrawal may then be approved)"), permissions=["change"])
+    def accept_invoices(self, request, queryset):
+        for_each_row(
+            self,
+            request,
+            queryset.select_related(None).order_by("pk"),
+            lambda invoice: invoice_accept(invoice=invoice, actor=request.user),
+            lambda count: ngettext("Accepted %d invoice.", "Accepted %d invoices.", count) % count,
+            refusal=PayoutError,
+        )
+
+    @admin.action(description=_("Reject (with a reason for the member)…"), permissions=["change"])
+    def reject_invoices(self, request, queryset):
+        form = RejectForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            reason = form.cleaned_data["reason"]
+            for_each_row(
+                self,
+                request,
+                queryset.select_related(None).order_by("pk"),
+                lambda invoice: invoice_reject(invoice=invoice, actor=request.user, reason=reason),
+                lambda count: ngettext("Rejected %d invoice.", "Rejected %d invoices.", count) % count,
+                refusal=PayoutError,
+            )
+            return None
+        rows = list(queryset.order_by("pk")[: DESCRIBED_MAX + 1])
+        return self._action_page(
+            request,
+            action="reject_invoices",
+            title=_("Reject invoices"),
+            intro=_("The member sees the reason and can upload another invoice."),
+            objects=[f"{invoice} — {invoice.get_status_display()}" for invoice in rows[:DESCRIBED_MAX]],
+            form=form,
+            submit_label=_("Reject"),
+        )
+
+
+@admin.register(InvoiceEvent)
+class InvoiceEventAdmin(ReadOnlyAdmin):
+    """Every change of every invoice. An audit trail: nothing here is added, changed or deleted."""
+
+    list_display = ("created_at", "invoice", "from_status", "to_status", "actor_label", "actor", "reason")
+    list_filter = ("to_status", "created_at")
+    search_fields = ("=invoice__id", "=invoice__withdrawal__id")
+    list_select_related = ("invoice", "actor")
+    list_per_page = 100
+    show_full_result_count = False
+    fields = ("invoice", "from_status", "to_status", "actor_label", "actor", "reason", "created_at")
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from core.locks import row_lock, rows_lock
-from payouts.models import MemberWallet, Transfer, Withdrawal, WithholdingRule
+from payouts.models import Invoice, MemberWallet, Transfer, Withdrawal, WithholdingRule
 
 
 def wallets_lock(member_ids: Iterable[int]) -> list[MemberWallet]:
@@ -48,3 +48,8 @@ def transfer_lock(number: str) -> Transfer | None:
 def withholding_rule_lock(rule_id: int) -> WithholdingRule:
     """A withholding rule's row, locked while it is activated (an activated rule never changes again)."""
     return row_lock(WithholdingRule.objects.filter(pk=rule_id))
+
+
+def invoice_lock(invoice_id: int) -> Invoice:
+    """An invoice's row, locked (after its withdrawal's: a withdrawal, then its invoices, then wallets)."""
+    return row_lock(Invoice.objects.filter(pk=invoice_id))

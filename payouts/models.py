@@ -4,6 +4,7 @@ A member's balance is derived from the commission ledger minus withdrawals, neve
 payouts.selectors.member_balance. `MemberWallet` is only the row that is locked whenever money leaves.
 """
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.money import ZERO, MoneyField
+from payouts.storage import private_storage
 
 
 class PayoutAccount(models.Model):
@@ -121,6 +123,10 @@ class Withdrawal(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         FAILED = "failed", _("Failed")
 
+    class PayeeKind(models.TextChoices):
+        INDIVIDUAL = "individual", _("Individual")
+        BUSINESS = "business", _("Business")
+
     member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="withdrawals")
     amount = MoneyField(_("amount"))
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.REQUESTED)
@@ -129,6 +135,11 @@ class Withdrawal(models.Model):
     idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
     provider_reference = models.CharField(_("provider reference"), max_length=100, blank=True)
     reason = models.TextField(_("reason (rejection or failure)"), blank=True)
+    # Who is paid, as the member's identity said when the withdrawal was requested (docs/tax.md, "Business payees"):
+    # a business is paid against an accepted invoice, with no individual income tax withheld.
+    payee_kind = models.CharField(
+        _("payee"), max_length=12, choices=PayeeKind.choices, default=PayeeKind.INDIVIDUAL, editable=False
+    )
     requested_at = models.DateTimeField(_("requested"), default=timezone.now)
     decided_at = models.DateTimeField(_("approved or rejected"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
@@ -163,6 +174,18 @@ class Withdrawal(models.Model):
     def net_amount(self) -> Decimal:
         """What the payee receives: the amount (gross) less the tax withheld from it (docs/tax.md)."""
         return self.amount - self.tax_withheld
+
+    @property
+    def is_business(self) -> bool:
+        return self.payee_kind == self.PayeeKind.BUSINESS
+
+    @property
+    def current_invoice(self):
+        """The invoice that covers this withdrawal (submitted or accepted), else the latest rejected one, else None.
+        Reads `invoices` (prefetch it when listing)."""
+        invoices = sorted(self.invoices.all(), key=lambda invoice: invoice.pk, reverse=True)
+        live = [invoice for invoice in invoices if invoice.status != Invoice.Status.REJECTED]
+        return (live or invoices or [None])[0]
 
 
 class WithdrawalEvent(models.Model):
@@ -311,6 +334,10 @@ class TaxWithholding(models.Model):
     member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="tax_withholdings")
     rule = models.ForeignKey(WithholdingRule, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     method = models.CharField(_("method"), max_length=30)
+    # A business payee's payout (method business_invoice): the accepted invoice it was paid against.
+    invoice = models.ForeignKey(
+        "payouts.Invoice", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("invoice")
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.WITHHELD)
     paid_on = models.DateField(_("income date"))
     gross = MoneyField(_("gross"))
@@ -338,3 +365,108 @@ class TaxWithholding(models.Model):
 
     def __str__(self) -> str:
         return f"tax on withdrawal {self.withdrawal_id}: {self.gross} = {self.tax} + {self.net}"
+
+
+def invoice_upload_to(invoice, filename: str) -> str:
+    """A name of our own (the member's file name is kept apart, never in a path): invoices/2026/12/<random>.pdf."""
+    extension = {"pdf": "pdf", "ofd": "ofd", "jpeg": "jpg", "png": "png"}.get(invoice.file_type, "bin")
+    return f"invoices/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
+
+
+class Invoice(models.Model):
+    """A business payee's invoice (发票) to the platform for one withdrawal (docs/tax.md, "Business payees").
+
+    Uploaded by the member after the request and accepted by finance before the withdrawal may be approved (先票后款).
+    A withdrawal has at most one invoice that is submitted or accepted; a rejected one stays (with its file, for the
+    record) and the member uploads another. Numbers: a fully digital invoice (数电发票) has a 20-digit number and no
+    code; an older one a 10- or 12-digit code (发票代码) and an 8-digit number. The amount (价税合计) is the
+    withdrawal's gross. The file is in the private storage (payouts.storage), read only through checked views.
+    Every change writes an InvoiceEvent.
+    """
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", _("Submitted, awaiting review")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+
+    class FileType(models.TextChoices):
+        PDF = "pdf", "PDF"
+        OFD = "ofd", "OFD"
+        JPEG = "jpeg", "JPEG"
+        PNG = "png", "PNG"
+
+    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="invoices")
+    member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="invoices")
+    invoice_code = models.CharField(_("invoice code (发票代码)"), max_length=12, blank=True)
+    invoice_number = models.CharField(_("invoice number (发票号码)"), max_length=20)
+    issued_on = models.DateField(_("issue date"))
+    amount = MoneyField(_("amount (价税合计)"))
+    # What the invoice must name, as it stood at upload: the seller (the member's business) and the buyer (us).
+    seller_name = models.CharField(_("seller"), max_length=100)
+    seller_tax_id = models.CharField(_("seller's credit code"), max_length=18)
+    buyer_name = models.CharField(_("buyer"), max_length=100, blank=True)
+    buyer_tax_id = models.CharField(_("buyer's taxpayer ID"), max_length=20, blank=True)
+    file = models.FileField(_("file"), storage=private_storage, upload_to=invoice_upload_to, max_length=200)
+    file_type = models.CharField(_("file type"), max_length=4, choices=FileType.choices)
+    file_name = models.CharField(_("file name as uploaded"), max_length=120, blank=True)
+    file_size = models.PositiveIntegerField(_("file size (bytes)"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.SUBMITTED)
+    review_reason = models.TextField(_("reason (rejection)"), blank=True)
+    submitted_at = models.DateTimeField(_("submitted"), default=timezone.now)
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        ordering = ("-submitted_at", "-pk")
+        constraints = [
+            # One live invoice per withdrawal; one invoice (code + number) covers one withdrawal.
+            models.UniqueConstraint(
+                fields=["withdrawal"], condition=~Q(status="rejected"), name="payouts_invoice_one_live_per_withdrawal"
+            ),
+            models.UniqueConstraint(
+                fields=["invoice_code", "invoice_number"],
+                condition=~Q(status="rejected"),
+                name="payouts_invoice_number_once",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=ZERO), name="payouts_invoice_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "submitted_at"], name="payouts_invoice_review")]
+
+    def __str__(self) -> str:
+        return f"invoice {self.display_number} (withdrawal {self.withdrawal_id})"
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.invoice_code} {self.invoice_number}" if self.invoice_code else self.invoice_number
+
+
+class InvoiceEvent(models.Model):
+    """Every change to an invoice, in the same transaction (the staff audit log reads these)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=40, blank=True)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("invoice event")
+        verbose_name_plural = _("invoice events")
+        ordering = ("created_at", "pk")
+        indexes = [models.Index(fields=["created_at"], name="payouts_invoiceevent_time")]
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id}: {self.from_status or '—'}→{self.to_status}"

@@ -11,15 +11,15 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissions.models import CommissionEntry as Entry
 from commissions.selectors import member_ledger_totals, released_entries
 from core.money import ZERO, money_sum
-from payouts.models import PayoutAccount, TaxWithholding, Transfer, Withdrawal, WithholdingRule
-from payouts.tax_calculations import METHODS, PriorPayment, TaxHistory
+from payouts.models import Invoice, InvoiceEvent, PayoutAccount, TaxWithholding, Transfer, Withdrawal, WithholdingRule
+from payouts.tax_calculations import BUSINESS_INVOICE, METHODS, PriorPayment, TaxHistory
 
 # Withdrawals whose money has left (or is leaving) the balance.
 OUTGOING = (
@@ -133,10 +133,16 @@ def member_statement(member) -> list[StatementLine]:
                 "level": entry.level,
             }
         moves.append((entry.moved_at, CREDIT if entry.amount >= 0 else DEBIT, description, entry.amount, None))
-    withdrawals = Withdrawal.objects.filter(member_id=member_id).select_related("withholding")
+    withdrawals = Withdrawal.objects.filter(member_id=member_id).select_related("withholding__invoice")
     for withdrawal in withdrawals.order_by("requested_at", "pk"):
         description = _("Withdrawal %(id)s") % {"id": withdrawal.pk}
-        if withdrawal.tax_withheld:
+        paid_against = business_invoice_of(withdrawal)
+        if paid_against is not None:
+            description = _("Withdrawal %(id)s: no individual income tax withheld: paid against invoice %(number)s") % {
+                "id": withdrawal.pk,
+                "number": paid_against.display_number,
+            }
+        elif withdrawal.tax_withheld:
             description = _("Withdrawal %(id)s: gross %(gross)s, tax withheld %(tax)s, net paid %(net)s") % {
                 "id": withdrawal.pk,
                 "gross": withdrawal.amount,
@@ -168,12 +174,51 @@ def member_withdrawal(member, withdrawal_id: int) -> Withdrawal | None:
 
 
 def member_withdrawals(member):
-    """The member's withdrawals, newest first, each with its transfer at a payout rail (if any) in the same query."""
+    """The member's withdrawals, newest first, each with its transfer at a payout rail (if any) in the same query,
+    its tax entry (and the invoice it was paid against) and its invoices (one more query)."""
     return (
         Withdrawal.objects.filter(member=member)
-        .select_related("transfer", "withholding")
+        .select_related("transfer", "withholding__invoice")
+        .prefetch_related(Prefetch("invoices", queryset=Invoice.objects.order_by("-pk")))
         .order_by("-requested_at", "-pk")
     )
+
+
+# --- Business payees' invoices (docs/tax.md, "Business payees") ---------------------------------------------------
+
+
+def business_invoice_of(withdrawal: Withdrawal) -> Invoice | None:
+    """The invoice a business payee's withdrawal was paid against (its tax entry says business_invoice), or None."""
+    entry = withdrawal.withholding_or_none
+    if entry is None or entry.status != TaxWithholding.Status.WITHHELD or entry.method != BUSINESS_INVOICE:
+        return None
+    return entry.invoice
+
+
+def invoice_missing() -> Q:
+    """Withdrawals to a business payee without an accepted invoice: not to be approved or sent (先票后款)."""
+    accepted = Invoice.objects.filter(withdrawal=OuterRef("pk"), status=Invoice.Status.ACCEPTED)
+    return Q(payee_kind=Withdrawal.PayeeKind.BUSINESS) & ~Exists(accepted)
+
+
+def accepted_invoice(withdrawal_id: int) -> Invoice | None:
+    return Invoice.objects.filter(withdrawal_id=withdrawal_id, status=Invoice.Status.ACCEPTED).first()
+
+
+def member_invoice(member, withdrawal_id: int, invoice_id: int) -> Invoice | None:
+    """One of the member's own invoices (None for anyone else's: the page answers 404)."""
+    return Invoice.objects.filter(member=member, withdrawal_id=withdrawal_id, pk=invoice_id).first()
+
+
+def withdrawal_invoices(withdrawal: Withdrawal) -> list[Invoice]:
+    """A withdrawal's invoices, newest first, each with its events (two queries)."""
+    events = Prefetch("events", queryset=InvoiceEvent.objects.order_by("created_at", "pk"))
+    return list(withdrawal.invoices.order_by("-pk").prefetch_related(events))
+
+
+def invoice_buyer() -> dict[str, str]:
+    """What a business payee's invoice must name as the buyer: the platform (settings)."""
+    return {"name": settings.PLATFORM_INVOICE_TITLE, "tax_id": settings.PLATFORM_TAX_ID}
 
 
 def transfer_confirmation(withdrawal: Withdrawal, now: datetime | None = None) -> dict[str, str] | None:
@@ -212,11 +257,13 @@ def withholding_rule_in_force(at: datetime | None = None) -> tuple[WithholdingRu
 
 def members_tax_history(member_ids, year: int) -> dict[int, list[PriorPayment]]:
     """Each member's payments in `year` that tax was withheld from (voided ones, of failed payouts, left out), oldest
-    first, for the withholding rules (one query; a member with none has no key)."""
+    first, for the withholding rules (one query; a member with none has no key). Payouts to the member's business
+    (paid against an invoice) are not the person's income: left out too."""
     rows = (
         TaxWithholding.objects.filter(
             member_id__in=list(member_ids), paid_on__year=year, status=TaxWithholding.Status.WITHHELD
         )
+        .exclude(method=BUSINESS_INVOICE)  # a business's payouts are not the person's 劳务报酬 (docs/tax.md)
         .order_by("paid_on", "pk")
         .values_list("member_id", "paid_on", "gross", "tax")
     )
@@ -246,6 +293,9 @@ class IncomeStatement:
     year: int
     months: tuple[IncomeMonth, ...]
     payouts: tuple[TaxWithholding, ...]
+    # Paid to the member's business against its invoices: the business's income, not the person's (no tax withheld);
+    # listed apart, in no month's figures. Each entry's `invoice` is loaded.
+    business_payouts: tuple[TaxWithholding, ...] = ()
 
     @property
     def gross(self) -> Decimal:
@@ -261,16 +311,21 @@ class IncomeStatement:
 
 
 def member_income_statement(member, year: int) -> IncomeStatement:
-    """The member's paid withdrawals in `year` with the tax withheld from each (by income date), by month."""
+    """The member's paid withdrawals in `year` with the tax withheld from each (by income date), by month; those
+    paid to their business against an invoice apart (`business_payouts`)."""
     member_id = getattr(member, "pk", member)
-    rows = list(
+    entries = list(
         TaxWithholding.objects.filter(
             member_id=member_id,
             paid_on__year=year,
             status=TaxWithholding.Status.WITHHELD,
             withdrawal__status=Withdrawal.Status.PAID,
-        ).order_by("paid_on", "pk")
+        )
+        .select_related("invoice")
+        .order_by("paid_on", "pk")
     )
+    rows = [row for row in entries if row.method != BUSINESS_INVOICE]
+    business = tuple(row for row in entries if row.method == BUSINESS_INVOICE)
     months = []
     for month in range(1, 13):
         of_month = [row for row in rows if row.paid_on.month == month]
@@ -284,7 +339,7 @@ def member_income_statement(member, year: int) -> IncomeStatement:
                     net=sum((row.net for row in of_month), ZERO),
                 )
             )
-    return IncomeStatement(year=year, months=tuple(months), payouts=tuple(rows))
+    return IncomeStatement(year=year, months=tuple(months), payouts=tuple(rows), business_payouts=business)
 
 
 def member_income_years(member) -> list[int]:
@@ -294,3 +349,8 @@ def member_income_years(member) -> list[int]:
         member_id=member_id, status=TaxWithholding.Status.WITHHELD, withdrawal__status=Withdrawal.Status.PAID
     ).dates("paid_on", "year", order="DESC")
     return [d.year for d in dates]
+
+
+def approved_withdrawals_missing_invoice() -> int:
+    """Approved withdrawals a batch leaves out: to a business payee whose invoice is no longer accepted."""
+    return Withdrawal.objects.filter(status=Withdrawal.Status.APPROVED).filter(invoice_missing()).count()

@@ -21,11 +21,17 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.identity import identity_for_user, identity_name_matches
+from accounts.identity import (
+    identity_company_name_matches,
+    identity_for_user,
+    identity_is_business,
+    identity_name_matches,
+)
 from commissions.services import commission_entries_mark_paid
 from core.money import CENT
 from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock, withholding_rule_lock
 from payouts.models import (
+    Invoice,
     PayoutAccount,
     PayoutBatch,
     TaxWithholding,
@@ -35,9 +41,16 @@ from payouts.models import (
     WithholdingRule,
 )
 from payouts.providers import PayoutResult, TransferState, get_payout_provider
-from payouts.selectors import OPEN, member_balance, members_tax_history, withholding_rule_in_force
+from payouts.selectors import (
+    OPEN,
+    accepted_invoice,
+    invoice_missing,
+    member_balance,
+    members_tax_history,
+    withholding_rule_in_force,
+)
 from payouts.signals import withdrawals_changed
-from payouts.tax_calculations import PriorPayment, TaxHistory, withhold
+from payouts.tax_calculations import PriorPayment, TaxHistory, business_invoice, withhold
 from shops.models import WebhookEvent
 from shops.payments.base import ProviderError, WebhookRejected
 
@@ -76,9 +89,40 @@ def _identity_refusal(member, *, method: str, holder_name: str, for_withdrawal: 
             _("Verify your identity (legal name and ID) before you withdraw: the law requires it for payouts."),
             code="identity_unverified",
         )
+    if identity_is_business(identity):
+        return _business_account_refusal(identity, method=method, holder_name=holder_name)
     if identity is not None and not identity_name_matches(identity, holder_name):
         return PayoutError(
             {"holder_name": [_("The payout account's real name must be your verified legal name.")]},
+            code="payee_name_mismatch",
+        )
+    return None
+
+
+def _business_account_refusal(identity, *, method: str, holder_name: str) -> PayoutError | None:
+    """A business payee is paid to an account in the company's name (the rails check the payee's name against it):
+    a corporate bank account (对公账户) or a corporate Alipay account (企业支付宝) whose name is the company's. WeChat
+    Pay's transfers to 零钱 pay individuals only (code `business_wechat`)."""
+    if method == PayoutAccount.Method.WECHAT:
+        return PayoutError(
+            {
+                "method": [
+                    _(
+                        "WeChat Pay transfers go to a person's WeChat balance, so a business cannot be paid by WeChat "
+                        "Pay: choose a bank account or an Alipay account in the company's name."
+                    )
+                ]
+            },
+            code="business_wechat",
+        )
+    if not identity_company_name_matches(identity, holder_name):
+        return PayoutError(
+            {
+                "holder_name": [
+                    _("A business is paid to an account in its own name: the holder must be “%(company)s”.")
+                    % {"company": identity.company_name}
+                ]
+            },
             code="payee_name_mismatch",
         )
     return None
@@ -234,11 +278,17 @@ def withdrawal_request(*, member, amount) -> Withdrawal:
     available = member_balance(member).withdrawable
     if amount > available:
         raise PayoutError({"amount": [_("You can withdraw at most %(available)s.") % {"available": max(available, 0)}]})
+    snapshot, payee_kind = account.snapshot(), Withdrawal.PayeeKind.INDIVIDUAL
+    identity = identity_for_user(member.user)
+    if identity_is_business(identity):  # paid against the company's invoice (docs/tax.md, "Business payees")
+        payee_kind = Withdrawal.PayeeKind.BUSINESS
+        snapshot.update(company_name=identity.company_name, credit_code=identity.credit_code)
     withdrawal = Withdrawal.objects.create(
-        member=member, amount=amount, account=account.snapshot(), idempotency_key=uuid.uuid4().hex
+        member=member, amount=amount, account=snapshot, payee_kind=payee_kind, idempotency_key=uuid.uuid4().hex
     )
     _event(withdrawal, "", actor=member.user, actor_label="member")
-    if amount <= settings.WITHDRAWAL_AUTO_APPROVE_MAX:
+    # A business's withdrawal waits for its invoice, so it is never approved at once.
+    if amount <= settings.WITHDRAWAL_AUTO_APPROVE_MAX and payee_kind == Withdrawal.PayeeKind.INDIVIDUAL:
         _move(withdrawal, Status.APPROVED, actor_label="auto-approval", decided_at=timezone.now())
     return withdrawal
 
@@ -254,11 +304,25 @@ def withdrawal_cancel(*, withdrawal: Withdrawal, member) -> Withdrawal:
     return _move(withdrawal, Status.CANCELLED, actor=member.user, actor_label="member", decided_at=timezone.now())
 
 
+def _invoice_refusal(withdrawal: Withdrawal) -> PayoutError:
+    return PayoutError(
+        _(
+            "Withdrawal %(id)s is paid to a business: it needs an accepted invoice before it is approved or sent "
+            "(Payouts → Invoices)."
+        )
+        % {"id": withdrawal.pk},
+        code="invoice_missing",
+    )
+
+
 @transaction.atomic
 def withdrawal_approve(*, withdrawal: Withdrawal, actor) -> Withdrawal:
-    return _move(
-        withdrawal_lock(withdrawal.pk), Status.APPROVED, actor=actor, actor_label="staff", decided_at=timezone.now()
-    )
+    """Approve a requested withdrawal. A business payee's needs its invoice accepted first (code `invoice_missing`;
+    nothing changes). Locks the withdrawal, so an invoice cannot be rejected while it is approved."""
+    withdrawal = withdrawal_lock(withdrawal.pk)
+    if withdrawal.status == Status.REQUESTED and withdrawal.is_business and accepted_invoice(withdrawal.pk) is None:
+        raise _invoice_refusal(withdrawal)
+    return _move(withdrawal, Status.APPROVED, actor=actor, actor_label="staff", decided_at=timezone.now())
 
 
 @transaction.atomic
@@ -285,10 +349,17 @@ SEND_CHUNK = 500
 
 @transaction.atomic
 def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: int = 10_000) -> PayoutBatch | None:
-    """Group approved withdrawals (up to `limit`) into a new batch, all `processing`. None if there are none."""
+    """Group approved withdrawals (up to `limit`) into a new batch, all `processing`. None if there are none.
+
+    A business payee's withdrawal without an accepted invoice is left out (it stays approved; its invoice was
+    rejected after the approval): `approved_withdrawals_missing_invoice` counts them for the admin's message."""
     provider_name = provider_name or settings.PAYOUT_PROVIDER
     approved = withdrawals_lock(
-        Withdrawal.objects.filter(status=Status.APPROVED), "pk", "amount", limit=limit, skip_locked=True
+        Withdrawal.objects.filter(status=Status.APPROVED).exclude(invoice_missing()),
+        "pk",
+        "amount",
+        limit=limit,
+        skip_locked=True,
     )
     if not approved:
         return None
@@ -488,17 +559,31 @@ def withdrawals_tax_withhold(*, withdrawal_ids, at: datetime | None = None) -> d
     rule, method = withholding_rule_in_force(at)
     todo = [withdrawal for withdrawal in locked if withdrawal.pk not in entries]
     history = members_tax_history({withdrawal.member_id for withdrawal in todo}, on.year)
+    invoices = {
+        invoice.withdrawal_id: invoice
+        for invoice in Invoice.objects.filter(
+            withdrawal__in=[withdrawal for withdrawal in todo if withdrawal.is_business],
+            status=Invoice.Status.ACCEPTED,
+        )
+    }
     created = []
     for withdrawal in todo:  # id order: a member's later withdrawal sees the earlier ones of this call
-        payments = history.setdefault(withdrawal.member_id, [])
-        result = withhold(method, withdrawal.amount, on, TaxHistory(payments=tuple(payments)))
-        payments.append(PriorPayment(on=on, gross=result.gross, tax=result.tax))
+        invoice = invoices.get(withdrawal.pk)
+        if withdrawal.is_business:
+            # Paid against the business's invoice: no individual income tax, and not in the person's history.
+            # (Without an accepted invoice it could not have been approved or batched; check_ledger flags it if so.)
+            result = business_invoice(withdrawal.amount, on, TaxHistory())
+        else:
+            payments = history.setdefault(withdrawal.member_id, [])
+            result = withhold(method, withdrawal.amount, on, TaxHistory(payments=tuple(payments)))
+            payments.append(PriorPayment(on=on, gross=result.gross, tax=result.tax))
         created.append(
             TaxWithholding(
                 withdrawal=withdrawal,
                 member_id=withdrawal.member_id,
-                rule=rule,
-                method=method,
+                rule=None if withdrawal.is_business else rule,
+                method=result.method,
+                invoice=invoice,
                 paid_on=on,
                 gross=result.gross,
                 tax=result.tax,

@@ -18,10 +18,14 @@ Rules (each a `METHODS` key, chosen by a `payouts.WithholdingRule` row):
 - `per_payment_2018`: announcement 2018 No. 61 art. 8 and the IIT implementing regulations art. 14: one month's
   income from the same source is one payment; less ¥800 when it is at most ¥4,000, else less 20 %; then 预扣率表二
   (20 %; 30 % less ¥2,000 over ¥20,000; 40 % less ¥7,000 over ¥50,000).
-- `none`: nothing withheld (a business payee that invoices the platform; a deployment outside China).
+- `none`: nothing withheld (a deployment outside China).
+
+Not a rule staff choose: `business_invoice` (BUSINESS_INVOICE) is what a business payee's payout records. A business
+invoices the platform (发票) and the platform pays the invoice: no 劳务报酬 of an individual, so nothing is withheld,
+and such a payout is not part of any individual's cumulative history (docs/tax.md, "Business payees").
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -213,6 +217,14 @@ def no_withholding(gross: Decimal, on: date, history: TaxHistory) -> Withholding
         tax_due=ZERO,
         withheld_before=ZERO,
     )
+
+
+BUSINESS_INVOICE = "business_invoice"
+
+
+def business_invoice(gross: Decimal, on: date, history: TaxHistory) -> Withholding:
+    """A business payee paid against its invoice: no individual income tax (the history is not read)."""
+    return replace(no_withholding(gross, on, history), method=BUSINESS_INVOICE)
 
 
 METHODS = {

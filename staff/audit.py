@@ -35,7 +35,7 @@ from commissions.models import CommissionPlan, CompliancePolicy
 from core.i18n import translation_paths
 from core.spreadsheets import spreadsheet_safe
 from networks.models import ExternalOrder, ExternalOrderEvent
-from payouts.models import PayoutBatch, WithdrawalEvent
+from payouts.models import InvoiceEvent, PayoutBatch, WithdrawalEvent
 from referrals.models import TreeEvent
 from shops.models import OrderEvent, ShopEvent
 
@@ -499,6 +499,41 @@ class IdentitySource(Source):
         )
 
 
+class InvoiceSource(Source):
+    """A business payee's invoice (docs/tax.md, "Business payees"): submitted by the member, accepted or rejected
+    by finance with a reason."""
+
+    rank, object_type = 13, "invoice"
+    kinds = (
+        ("invoice.submitted", _("Invoice: submitted")),
+        ("invoice.accepted", _("Invoice: accepted")),
+        ("invoice.rejected", _("Invoice: rejected")),
+    )
+
+    def queryset(self, filters, kinds):
+        qs = InvoiceEvent.objects.filter(to_status__in=[kind.removeprefix("invoice.") for kind in kinds])
+        if filters.object_id:
+            qs = qs.filter(invoice__withdrawal_id=_int_or_none(filters.object_id))
+        return qs.select_related("invoice")
+
+    def row(self, event):
+        invoice = event.invoice
+        return self.make(
+            event,
+            at=event.created_at,
+            kind=f"invoice.{event.to_status}",
+            actor_id=event.actor_id,
+            actor_label=event.actor_label,
+            object_id=str(invoice.withdrawal_id),
+            object_label=f"invoice {invoice.display_number} (withdrawal {invoice.withdrawal_id})",
+            amount=invoice.amount,
+            detail=_joined(f"{event.from_status or '—'} → {event.to_status}", event.reason),
+            url=_admin_url("admin:payouts_invoice_change", invoice.pk),
+        )
+
+
+
+
 class ApprovalAskedSource(Source):
     """Four eyes (accounts/approvals.py): a change asked for by one staff member, and (below) its decision by
     another, so both names are in the log."""
@@ -558,6 +593,7 @@ SOURCES: tuple[Source, ...] = (
     ExternalOrderSource(),
     ShopSource(),
     IdentitySource(),
+    InvoiceSource(),
     ApprovalAskedSource(),
     ApprovalDecidedSource(),
 )
@@ -575,6 +611,7 @@ OBJECT_TYPE_CHOICES = (
     ("shop", _("shop (its address)")),
     ("identity", _("identity (the user's id)")),
     ("approval", _("approval request (id)")),
+    ("invoice", _("invoice (the withdrawal's id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

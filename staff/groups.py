@@ -50,6 +50,9 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "webhooks.view_delivery",
         "webhooks.change_delivery",  # the replay action
         "accounts.view_identity",  # masked: "why can I not withdraw?"
+        # Business payees' invoices: "where is my invoice?" (look only; finance reviews them).
+        "payouts.view_invoice",
+        "payouts.view_invoiceevent",
     ),
     # Withdrawals, payout batches and payout accounts with full numbers.
     FINANCE: (
@@ -74,6 +77,10 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payouts.view_withholdingrule",
         "payouts.add_withholdingrule",
         "payouts.change_withholdingrule",
+        # Business payees' invoices (docs/tax.md, "Business payees"): review them (accept, reject with a reason).
+        "payouts.view_invoice",
+        "payouts.change_invoice",
+        "payouts.view_invoiceevent",
         # The daily reconciliation with the providers' bills: look, run a day again, repair or resolve a difference.
         "staff.view_reconciliationrun",
         "staff.change_reconciliationrun",

@@ -18,23 +18,27 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.identity import identity_for_user, identity_is_verified, identity_masked
+from accounts.identity import identity_for_user, identity_is_business, identity_is_verified, identity_masked
 from core.forms import add_service_errors
 from core.money import ZERO, format_money
 from core.site_url import absolute_url
 from members.decorators import member_required, suspended_refused
-from members.forms import PayoutAccountForm, WithdrawalForm
+from members.forms import InvoiceForm, PayoutAccountForm, WithdrawalForm
 from members.income_pdf import Payee, income_statement_pdf
-from payouts.models import Withdrawal
+from payouts.invoices import OPEN_FOR_INVOICE, invoice_submit
+from payouts.models import Invoice, Withdrawal
 from payouts.selectors import (
+    invoice_buyer,
     member_balance,
     member_income_statement,
     member_income_years,
+    member_invoice,
     member_payout_account,
     member_statement,
     member_withdrawal,
     member_withdrawals,
     transfer_confirmation,
+    withdrawal_invoices,
 )
 from payouts.services import (
     PayoutError,
@@ -44,6 +48,7 @@ from payouts.services import (
     withdrawal_cancel,
     withdrawal_request,
 )
+from payouts.views import invoice_file_response
 from referrals.selectors import member_for_user
 from shops.payments import wechat_oauth
 from shops.payments.base import ProviderError, mask
@@ -69,6 +74,13 @@ def overview(request):
         except PayoutError as error:
             add_service_errors(form, error)
         else:
+            if withdrawal.is_business:
+                message = _(
+                    "Withdrawal of %(amount)s requested. Your business is paid against its invoice: upload the "
+                    "invoice for this withdrawal now."
+                )
+                messages.success(request, message % {"amount": format_money(withdrawal.amount)})
+                return redirect("members:withdrawal_invoice", withdrawal.pk)
             if withdrawal.status == Withdrawal.Status.REQUESTED:
                 message = _("Withdrawal of %(amount)s requested; finance staff will review it.")
             else:
@@ -112,9 +124,12 @@ def account(request):
         else:
             messages.success(request, _("Payout account saved: %(account)s.") % {"account": saved})
             return redirect("members:payouts")
+    identity = identity_for_user(request.user)
     context = {
         "account": current,
         "form": form,
+        # A business payee is paid to an account in the company's name, never by WeChat Pay (docs/tax.md).
+        "business_name": identity.company_name if identity_is_business(identity) else "",
         "in_wechat": browser_kind(request.headers.get("user-agent", "")) == "wechat",
         "wechat_bind_available": wechat_oauth.is_configured(),
         "wechat_payee": mask(current.wechat_openid) if current and current.method == current.Method.WECHAT else "",
@@ -249,6 +264,22 @@ def income_statement_csv(request, year: int):
     writer.writerow(
         [str(year), sum(m.payouts for m in statement.months), statement.gross, statement.tax, statement.net, ""]
     )
+    if statement.business_payouts:  # paid to the member's business against invoices: not in the figures above
+        writer.writerow([])
+        writer.writerow(["income_date", "withdrawal", "gross", "tax_withheld", "net_paid", "method", "invoice"])
+        for entry in statement.business_payouts:
+            number = entry.invoice.display_number if entry.invoice else ""
+            writer.writerow(
+                [
+                    entry.paid_on.isoformat(),
+                    entry.withdrawal_id,
+                    entry.gross,
+                    entry.tax,
+                    entry.net,
+                    entry.method,
+                    number,
+                ]
+            )
     return response
 
 
@@ -328,3 +359,57 @@ def withdrawal_transfer_refresh(request, withdrawal_id: int):
         % {"id": withdrawal.pk, "status": withdrawal.get_status_display().lower()},
     )
     return redirect("members:payouts")
+
+
+def _own_withdrawal(request, withdrawal_id: int) -> Withdrawal:
+    withdrawal = member_withdrawal(request.member, withdrawal_id)
+    if withdrawal is None or not withdrawal.is_business:
+        raise Http404(_("No such withdrawal."))
+    return withdrawal
+
+
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+@require_http_methods(["GET", "POST"])
+def withdrawal_invoice(request, withdrawal_id: int):
+    """A business payee's invoice for one of their withdrawals (docs/tax.md, "Business payees"): what to put on it,
+    the upload, the invoices so far and their review. Another member's withdrawal is a 404."""
+    withdrawal = _own_withdrawal(request, withdrawal_id)
+    invoices = withdrawal_invoices(withdrawal)
+    live = next((invoice for invoice in invoices if invoice.status != Invoice.Status.REJECTED), None)
+    can_upload = live is None and withdrawal.status in OPEN_FOR_INVOICE and request.member.is_active
+    form = InvoiceForm(request.POST or None, request.FILES or None) if can_upload else None
+    if request.method == "POST":
+        if form is None:
+            messages.error(request, _("This withdrawal takes no new invoice now."))
+            return redirect("members:withdrawal_invoice", withdrawal.pk)
+        if form.is_valid():
+            try:
+                invoice_submit(withdrawal=withdrawal, member=request.member, **form.cleaned_data)
+            except PayoutError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(request, _("Invoice uploaded; finance staff will review it."))
+                return redirect("members:withdrawal_invoice", withdrawal.pk)
+    context = {
+        "withdrawal": withdrawal,
+        "invoices": invoices,
+        "live": live,
+        "form": form,
+        "buyer": invoice_buyer(),
+        "seller": {
+            "name": withdrawal.account.get("company_name", ""),
+            "tax_id": withdrawal.account.get("credit_code", ""),
+        },
+    }
+    status = 400 if form is not None and form.errors else 200
+    return render(request, "members/withdrawal_invoice.html", context, status=status)
+
+
+@member_required(suspended_may_read=True)  # read-only for a suspended member
+@require_GET
+def withdrawal_invoice_file(request, withdrawal_id: int, invoice_id: int):
+    """The member's own invoice file (a download, never cached); anyone else's is a 404."""
+    invoice = member_invoice(request.member, withdrawal_id, invoice_id)
+    if invoice is None:
+        raise Http404(_("No such invoice."))
+    return invoice_file_response(invoice)

@@ -6,7 +6,7 @@ from django.contrib.admin import helpers
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from accounts.identity import identity_capture
+from accounts.identity import identity_capture, identity_register_business
 from accounts.models import Identity, IdentityEvent
 from tests.factories import UserFactory, resident_id
 
@@ -114,3 +114,30 @@ def test_every_step_is_in_the_audit_log_with_masked_values_only(client, identity
     page = response.content.decode()
     assert "110***********002X" in page and NAME not in page and NUMBER not in page
     assert response.context["rows"][0]["row"].actor_id == finance.pk
+
+
+def test_a_business_payee_is_set_back_to_an_individual_only_by_staff_with_a_reason(client, identity):
+    # given a business payee
+    identity_register_business(identity=identity, company_name="某某科技有限公司", credit_code="91350100M000100Y43")
+    # staff who may only look are not offered the action
+    _staff_client(client, "view_identity")
+    _action(client, "set_individual", identity, apply="1", reason="ticket 7")
+    identity.refresh_from_db()
+    assert identity.payee_kind == "business"
+    # staff who may change ask with an empty reason: asked again, nothing changes
+    staff = _staff_client(client, "view_identity", "change_identity")
+    response = _action(client, "set_individual", identity, apply="1", reason=" ")
+    assert response.status_code == 200 and "Set back to an individual payee" in response.content.decode()
+    identity.refresh_from_db()
+    assert identity.payee_kind == "business"
+    # with a reason: an individual, the company cleared, the change audited with the company before
+    _action(client, "set_individual", identity, apply="1", reason="company deregistered (ticket 7)")
+    identity.refresh_from_db()
+    assert (identity.payee_kind, identity.company_name, identity.credit_code) == ("individual", "", "")
+    event = IdentityEvent.objects.get(identity=identity, kind="changed")
+    assert event.actor == staff and event.reason == "company deregistered (ticket 7)"
+    assert event.detail["before"] == {
+        "payee_kind": "business",
+        "company_name": "某某科技有限公司",
+        "credit_code": "91350100M000100Y43",
+    }

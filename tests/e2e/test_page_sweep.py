@@ -134,6 +134,8 @@ EXCLUDED = {
     r"dashboard/webhooks/<int:endpoint_id>/(rotate|toggle|delete)/": "POST only",
     r"dashboard/webhooks/deliveries/<int:delivery_id>/replay/": "POST only",
     r"dashboard/payouts/withdrawals/<int:withdrawal_id>/(cancel|transfer)/": "POST only",
+    r"dashboard/payouts/withdrawals/<int:withdrawal_id>/invoice/<int:invoice_id>/file/": "a download (invoice file)",
+    r"admin/payouts/invoice/<int:invoice_id>/file/": "a download (invoice file)",
     r"account/tokens/<int:token_id>/revoke/": "POST only",
     r"orders/<str:number>/(pay|cancel)/": "POST only",
     r"orders/<str:number>/state/": "a machine endpoint (JSON for the paying page's script)",
@@ -255,6 +257,20 @@ def build_data() -> dict:
         "closing_shop": closing,
         "closed_shop": closed,
         "withdrawal": Withdrawal.objects.filter(member=founder).first(),
+        # A withdrawal to a business payee, written directly: its invoice page (docs/tax.md, "Business payees").
+        "business_withdrawal": Withdrawal.objects.create(
+            member=founder,
+            amount=Decimal("100.00"),
+            account={
+                "method": "bank",
+                "holder_name": "示例科技有限公司",
+                "company_name": "示例科技有限公司",
+                "credit_code": "91350100M000100Y43",
+            },
+            payee_kind=Withdrawal.PayeeKind.BUSINESS,
+            status=Withdrawal.Status.REQUESTED,
+            idempotency_key="sweep-business-1",
+        ),
         "sessions": sessions,
     }
 
@@ -319,6 +335,11 @@ def catalogue(data: dict) -> list[Page]:
         Page("your-data", "member", reverse("members:account")),
         Page("shop-close", "member", reverse("members:shop_close")),
         Page("account-close", "member", reverse("members:account_close")),
+        Page(
+            "withdrawal-invoice",
+            "member",
+            reverse("members:withdrawal_invoice", args=[data["business_withdrawal"].pk]),
+        ),
         Page("webhooks", "member", reverse("members:webhooks")),
         Page("webhook-endpoint", "member", reverse("members:webhook_endpoint", args=[data["endpoint"].pk])),
         Page("webhook-delivery", "member", reverse("members:webhook_delivery", args=[data["delivery"].pk])),
@@ -339,6 +360,7 @@ def catalogue(data: dict) -> list[Page]:
         Page("admin-users", "staff", reverse("admin:accounts_user_changelist")),
         Page("admin-reconcile", "staff", reverse("admin:staff_reconciliationrun_reconcile")),
         Page("admin-create-batch", "staff", reverse("admin:payouts_withdrawal_create_batch")),
+        Page("admin-invoices", "staff", reverse("admin:payouts_invoice_changelist")),
         Page("admin-report-upload", "staff", reverse("admin:networks_reportimport_upload")),
         Page("admin-shop-owner", "staff", reverse("admin:shops_shop_change_owner", args=[shop.pk])),
         Page("admin-approvals", "staff", reverse("admin:accounts_approvalrequest_changelist")),
