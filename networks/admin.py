@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from modeltranslation.admin import TranslationAdmin
 
-from core.admin_tools import ReadOnlyAdmin, ReadOnlyInline
+from core.admin_tools import ReadOnlyAdmin, ReadOnlyInline, action_input_page
 from core.i18n import localized
 from core.task_helpers import task_send
 from networks.connectors import CONNECTORS, connector_configured
@@ -276,21 +276,16 @@ class ExternalOrderAdmin(ReadOnlyAdmin):
                 request, _("%(count)d orders attributed to %(member)s.") % {"count": done, "member": member}
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Attribute orders to a member"),
-            "intro": _("Their commission is split from now on, under the plan in force when they were paid."),
-            "opts": self.opts,
-            "objects": unmatched,
-            "form": form,
-            "action": "assign_member",
-            "submit_label": _("Attribute"),
-            "multipart": False,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across") == "1",
-        }
-        return TemplateResponse(request, "admin/payouts/action_form.html", context)
+        return action_input_page(
+            self,
+            request,
+            action="assign_member",
+            title=_("Attribute orders to a member"),
+            intro=_("Their commission is split from now on, under the plan in force when they were paid."),
+            objects=unmatched,
+            form=form,
+            submit_label=_("Attribute"),
+        )
 
 
 @admin.register(ExternalProduct)

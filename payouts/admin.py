@@ -16,7 +16,6 @@ from collections import Counter
 from functools import partial
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Sum
@@ -30,7 +29,7 @@ from django.utils.translation import ngettext, pgettext_lazy
 
 from core.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
-from core.admin_tools import for_each_row
+from core.admin_tools import action_input_page, for_each_row
 from core.money import ZERO, format_money
 from core.spreadsheets import spreadsheet_safe
 from core.task_helpers import task_send
@@ -105,24 +104,9 @@ class ReadOnlyInline(SharedReadOnlyInline):
 class ReadOnlyAdmin(SharedReadOnlyAdmin):
     """The shared read-only admin (rows as the services left them), with the payouts actions' input page."""
 
-    def _action_page(self, request, *, action, title, intro, objects, form, submit_label, multipart=False):
+    def _action_page(self, request, **page):
         """The intermediate page of an action that needs input (a reason, a file)."""
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "intro": intro,
-            "opts": self.opts,
-            "objects": objects,
-            "form": form,
-            "action": action,
-            "submit_label": submit_label,
-            "multipart": multipart,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            # Carried over as the changelist sent them, so "select all N" still means all N on the second POST.
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across") == "1",
-        }
-        return TemplateResponse(request, "admin/payouts/action_form.html", context)
+        return action_input_page(self, request, **page)
 
 
 # --- Payout accounts ---------------------------------------------------------------------------------------

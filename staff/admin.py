@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponseRedirect
@@ -21,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from commissions.models import PlanSimulation
-from core.admin_tools import ReadOnlyAdmin
+from core.admin_tools import ReadOnlyAdmin, action_input_page
 from core.task_helpers import task_send
 from staff.models import JobRun, ReconciliationDifference, ReconciliationRun
 from staff.reconciliation import RAILS, reconciliation_repair, reconciliation_resolve, yesterday
@@ -226,18 +225,13 @@ class ReconciliationDifferenceAdmin(ReadOnlyAdmin):
             message = ngettext("Resolved %d difference.", "Resolved %d differences.", resolved) % resolved
             self.message_user(request, message, messages.SUCCESS)
             return None
-        # The payouts admin's page for an action that needs input serves here too.
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Resolve differences"),
-            "intro": _("Say what was found and done; the note is kept with each difference."),
-            "opts": self.opts,
-            "objects": [str(d) for d in queryset.select_related("run")[:100]],
-            "form": form,
-            "action": "resolve",
-            "submit_label": _("Resolve"),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across") == "1",
-        }
-        return TemplateResponse(request, "admin/payouts/action_form.html", context)
+        return action_input_page(
+            self,
+            request,
+            action="resolve",
+            title=_("Resolve differences"),
+            intro=_("Say what was found and done; the note is kept with each difference."),
+            objects=[str(d) for d in queryset.select_related("run")[:100]],
+            form=form,
+            submit_label=_("Resolve"),
+        )

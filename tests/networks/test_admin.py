@@ -136,7 +136,7 @@ def test_finance_attributes_an_unmatched_order_and_it_is_split(client, networks,
     data = {"action": "assign_member", ACTION_CHECKBOX_NAME: [line.pk]}
 
     bad = client.post(url, {**data, "apply": "1", "invite_code": "NOSUCHCODE"})
-    assert bad.status_code == 200 and "No member has this invite code." in bad.content.decode()
+    assert bad.status_code == 400 and "No member has this invite code." in bad.content.decode()
     assert ExternalOrder.objects.get(pk=line.pk).member is None
 
     with django_capture_on_commit_callbacks(execute=True):  # the ledger is written after the commit
