@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["DecryptionError", "blind_index", "decrypt", "encrypt", "reencrypt"]
+__all__ = ["DecryptionError", "blind_index", "decrypt", "decrypt_bytes", "encrypt", "encrypt_bytes", "reencrypt"]
 
 
 class DecryptionError(Exception):
@@ -56,6 +56,19 @@ def decrypt(token: str) -> str:
         return ""
     try:
         return _keys().decrypt(token.encode("ascii")).decode()
+    except InvalidToken:
+        raise DecryptionError("no key in IDENTITY_KEYS opens this value") from None
+
+
+def encrypt_bytes(data: bytes) -> bytes:
+    """`data` encrypted with the newest key (a Fernet token, ASCII bytes): for files holding personal data, such as
+    the tax reports' (staff.tax_reports), stored in pieces of a few MB each."""
+    return _keys().encrypt(data)
+
+
+def decrypt_bytes(token: bytes) -> bytes:
+    try:
+        return _keys().decrypt(bytes(token))
     except InvalidToken:
         raise DecryptionError("no key in IDENTITY_KEYS opens this value") from None
 
