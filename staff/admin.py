@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -442,7 +443,7 @@ class TaxReportAdmin(ReadOnlyAdmin):
         )
         name = f"{'tax-810' if report.kind == TaxReport.Kind.QUARTERLY else 'withholding'}-{report.period_label}"
         response["Content-Disposition"] = f'attachment; filename="{name}.{file_format}"'
-        response["Cache-Control"] = "no-store"
+        add_never_cache_headers(response)
         return response
 
 

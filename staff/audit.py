@@ -38,6 +38,7 @@ from networks.models import ExternalOrder, ExternalOrderEvent
 from payouts.models import PayoutBatch, WithdrawalEvent
 from referrals.models import TreeEvent
 from shops.models import OrderEvent, ShopEvent
+from staff.models import TaxReportEvent
 
 PAGE_SIZE = 50
 ACTOR_MATCHES_MAX = 200  # an actor search matching more people than this is refused as too broad
@@ -496,6 +497,35 @@ class IdentitySource(Source):
         )
 
 
+class TaxReportSource(Source):
+    """The tax reports (staff.tax_reports): asked for, generated (the figures and the files' SHA-256), failed, and
+    every download of a file holding full ID numbers (who, which file)."""
+
+    rank, object_type = 13, "tax_report"
+    kinds = tuple((f"tax_report.{code}", f"{_('Tax report')}: {label}") for code, label in TaxReportEvent.Kind.choices)
+
+    def queryset(self, filters, kinds):
+        qs = TaxReportEvent.objects.filter(kind__in=[kind.removeprefix("tax_report.") for kind in kinds])
+        if filters.object_id:
+            qs = qs.filter(report_id=_int_or_none(filters.object_id))
+        return qs.select_related("report")
+
+    def row(self, event):
+        detail = event.detail or {}
+        values = " ".join(f"{key}={detail[key]}" for key in sorted(detail))
+        return self.make(
+            event,
+            at=event.created_at,
+            kind=f"tax_report.{event.kind}",
+            actor_id=event.actor_id,
+            actor_label="",
+            object_id=str(event.report_id),
+            object_label=str(event.report),
+            detail=values,
+            url=_admin_url("admin:staff_taxreport_change", event.report_id),
+        )
+
+
 SOURCES: tuple[Source, ...] = (
     TreeSource(),
     OrderSource(),
@@ -509,6 +539,7 @@ SOURCES: tuple[Source, ...] = (
     ExternalOrderSource(),
     ShopSource(),
     IdentitySource(),
+    TaxReportSource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -523,6 +554,7 @@ OBJECT_TYPE_CHOICES = (
     ("external_order", _("external order (the network's order id)")),
     ("shop", _("shop (its address)")),
     ("identity", _("identity (the user's id)")),
+    ("tax_report", _("tax report (id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

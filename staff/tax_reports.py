@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Identity
 from core.encryption import DecryptionError, decrypt, decrypt_bytes, encrypt_bytes
 from core.money import ZERO, money_sum
-from core.spreadsheets import ChunkSink, XlsxStreamWriter, spreadsheet_safe
+from core.spreadsheets import XLSX_MAX_ROWS, ChunkSink, XlsxStreamWriter, spreadsheet_safe
 from core.task_helpers import task_send
 from payouts.models import TaxWithholding, Withdrawal
 from staff.locks import tax_report_lock
@@ -50,6 +50,7 @@ FULL_READ_PERMISSION = "accounts.view_full_identity"
 PROGRESS_EVERY = 5000  # rows written between two progress notes on the report's row
 CHUNK = 2000  # members read, and their identities decrypted, at a time
 PIECE_BYTES = 4 * 1024 * 1024
+SHEET_ROWS = XLSX_MAX_ROWS  # rows of one worksheet (header included): Excel's limit
 LISTED_MAX = 20  # members named in the check's lists; the counts say how many there are
 EARLIEST_YEAR = 2019  # the withholding rules of 2018 No. 61 start in 2019
 
@@ -591,7 +592,7 @@ def _write(report: TaxReport, run: int, mine) -> tuple[dict, _PieceWriter, _Piec
     ledger = ledger_totals(period)
     mine.update(rows_total=ledger["earners"])
     xlsx, csv_pieces = _PieceWriter(report, run, "xlsx"), _PieceWriter(report, run, "csv")
-    workbook = XlsxStreamWriter(xlsx.sink)
+    workbook = XlsxStreamWriter(xlsx.sink, max_rows=SHEET_ROWS)
     sheet_name = "收入信息" if quarterly else "扣缴明细"
     workbook.sheet(sheet_name, header)
     csv_out = _CsvOut(csv_pieces)
