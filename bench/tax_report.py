@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.tree import log, setup_django  # noqa: E402
+from bench.tree import log, setup_django
 
 DISTINCT_IDENTITIES = 100
 

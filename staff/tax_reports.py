@@ -145,9 +145,7 @@ def tax_report_send(report_id: int) -> bool:
     """Send the report's task; False when the broker is unreachable (the report stays queued: run it again)."""
     from staff.tasks import tax_report_generate_task  # staff.tasks imports this module
 
-    return task_send(
-        tax_report_generate_task, report_id, logger=logger, fallback="finance can choose “Generate again”"
-    )
+    return task_send(tax_report_generate_task, report_id, logger=logger, fallback="finance can choose “Generate again”")
 
 
 # --- The rows --------------------------------------------------------------------------------------------------
@@ -533,8 +531,15 @@ def tax_report_generate(*, report_id: int) -> TaxReport | None:
     taken = (
         TaxReport.objects.filter(pk=report_id)
         .filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=_lease_expired_before()))
-        .update(status=Status.RUNNING, started_at=now, finished_at=None, attempts=F("attempts") + 1, rows_done=0,
-                rows_total=0, error="")  # fmt: skip
+        .update(
+            status=Status.RUNNING,
+            started_at=now,
+            finished_at=None,
+            attempts=F("attempts") + 1,
+            rows_done=0,
+            rows_total=0,
+            error="",
+        )
     )
     if not taken:
         return TaxReport.objects.filter(pk=report_id).first()

@@ -314,6 +314,8 @@ def catalogue(data: dict) -> list[Page]:
         Page("admin-reconcile", "staff", reverse("admin:staff_reconciliationrun_reconcile")),
         Page("admin-create-batch", "staff", reverse("admin:payouts_withdrawal_create_batch")),
         Page("admin-report-upload", "staff", reverse("admin:networks_reportimport_upload")),
+        Page("admin-tax-reports", "staff", reverse("admin:staff_taxreport_changelist")),
+        Page("admin-tax-report-generate", "staff", reverse("admin:staff_taxreport_generate")),
         Page("admin-shop-owner", "staff", reverse("admin:shops_shop_change_owner", args=[shop.pk])),
         Page("back-office-overview", "staff", reverse("staff:overview")),
         Page("back-office-audit", "staff", reverse("staff:audit_log")),

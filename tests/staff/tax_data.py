@@ -37,8 +37,15 @@ def paid_members(count: int, *, on: date, gross: str = "100.00", identity: bool 
     tree = (Member.objects.aggregate(top=Max("tree_id"))["top"] or 0) + 1
     members = Member.objects.bulk_create(
         [
-            Member(user=user, invite_code=f"T{batch}X{n}", join_source=Member.JoinSource.DIRECT, tree_id=tree + n,
-                   lft=1, rght=2, level=0)  # fmt: skip
+            Member(
+                user=user,
+                invite_code=f"T{batch}X{n}",
+                join_source=Member.JoinSource.DIRECT,
+                tree_id=tree + n,
+                lft=1,
+                rght=2,
+                level=0,
+            )
             for n, user in enumerate(users)
         ],
         batch_size=2000,
@@ -71,8 +78,13 @@ def pay(members, *, on: date, gross: str = "100.00", status=TaxWithholding.Statu
     withdrawal_status = Withdrawal.Status.PAID if status == TaxWithholding.Status.WITHHELD else Withdrawal.Status.FAILED
     withdrawals = Withdrawal.objects.bulk_create(
         [
-            Withdrawal(member=member, amount=amount, status=withdrawal_status, account={"method": "bank"},
-                       idempotency_key=f"tax-{batch}-{member.pk}")  # fmt: skip
+            Withdrawal(
+                member=member,
+                amount=amount,
+                status=withdrawal_status,
+                account={"method": "bank"},
+                idempotency_key=f"tax-{batch}-{member.pk}",
+            )
             for member in members
         ],
         batch_size=2000,
@@ -82,11 +94,23 @@ def pay(members, *, on: date, gross: str = "100.00", status=TaxWithholding.Statu
     TaxWithholding.objects.bulk_create(
         [
             TaxWithholding(
-                withdrawal=withdrawal, member_id=withdrawal.member_id, method="cumulative_2025", status=status,
-                paid_on=on, gross=amount, tax=tax, net=amount - tax, income=amount, expenses=amount / 5,
-                deduction=Decimal("5000.00"), taxable=0, rate=Decimal("0.03"), quick_deduction=0, tax_due=tax,
+                withdrawal=withdrawal,
+                member_id=withdrawal.member_id,
+                method="cumulative_2025",
+                status=status,
+                paid_on=on,
+                gross=amount,
+                tax=tax,
+                net=amount - tax,
+                income=amount,
+                expenses=amount / 5,
+                deduction=Decimal("5000.00"),
+                taxable=0,
+                rate=Decimal("0.03"),
+                quick_deduction=0,
+                tax_due=tax,
                 withheld_before=0,
-            )  # fmt: skip
+            )
             for withdrawal in withdrawals
         ],
         batch_size=2000,

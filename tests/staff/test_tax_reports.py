@@ -117,7 +117,12 @@ def test_a_member_paid_several_times_is_one_row_with_the_sums():
     # then one row, with the three payouts added up
     (row,) = csv_rows(report)[1:]
     assert (row[1], row[11], row[13], row[14], row[15], row[16]) == (
-        str(member.pk), "600.00", "600.00", "3", "18.00", "582.00"
+        str(member.pk),
+        "600.00",
+        "600.00",
+        "3",
+        "18.00",
+        "582.00",
     )
     assert row[2:7] == ["自然人", "王芳", "居民身份证", id_number(member.user_id), "中国"]
     assert row[7:11] == ["佣金收入", "劳务报酬所得", "2026-01-01", "2026-03-31"]
@@ -227,8 +232,10 @@ def test_monthly_summary_reconciles_with_the_months_payouts():
     assert check["withdrawals"] == {"count": 4, "amount": "3500.00", "not_sent": 0}
     assert check["ledger"]["gross"] == "3500.00" and check["ledger"]["tax"] == "105.00"
     lines = csv_rows(report)
-    assert lines[0][:8] == ["序号", "平台内用户标识", "姓名（名称）", "证件类型", "证件号码（统一社会信用代码）", "所得项目",
-                            "计税方法", "本期收入"]  # fmt: skip
+    assert lines[0][:8] == [
+        "序号", "平台内用户标识", "姓名（名称）", "证件类型", "证件号码（统一社会信用代码）",
+        "所得项目", "计税方法", "本期收入",
+    ]  # fmt: skip
     first = next(line for line in lines[1:] if line[1] == str(members[0].pk))
     assert (first[7], first[8], first[13], first[17], first[18]) == ("1500.00", "2", "3%", "45.00", "1455.00")
 
@@ -359,7 +366,9 @@ def test_finance_generates_from_the_admin(client, django_capture_on_commit_callb
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(GENERATE, {"kind": "quarterly_810", "period": "2026Q1"})
     report = TaxReport.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("admin:staff_taxreport_change", args=[report.pk])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "admin:staff_taxreport_change", args=[report.pk]
+    )
     assert report.status == TaxReport.Status.DONE and report.requested_by is not None
     listing = client.get(reverse("admin:staff_taxreport_changelist"))
     assert listing.status_code == 200
