@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings.DEBUG = False
     old_name = connection.settings_dict["NAME"]
-    connection.settings_dict["TEST"]["NAME"] = f"test_bench_tax_{old_name}"
-    log(f"creating throwaway database test_bench_tax_{old_name} (DATABASE_URL's database is not touched)")
+    connection.settings_dict["TEST"]["NAME"] = f"test_bench_tax_{os.getpid()}_{old_name}"
+    log(f"creating throwaway database test_bench_tax_{os.getpid()}_{old_name} (DATABASE_URL's database is untouched)")
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
     try:
         with connection.cursor() as cursor:

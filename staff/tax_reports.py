@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Identity
-from core.encryption import DecryptionError, decrypt, decrypt_bytes, encrypt_bytes
+from core.encryption import decrypt_bytes, decrypt_many, encrypt_bytes
 from core.money import ZERO, money_sum
 from core.spreadsheets import XLSX_MAX_ROWS, ChunkSink, XlsxStreamWriter, spreadsheet_safe
 from core.task_helpers import task_send
@@ -281,6 +281,7 @@ def _with_identities(chunk: list[Earner]) -> list[Earner]:
             "credit_code",
         )
     }  # fmt: skip
+    people = []  # (earner, id type, name token, number token): decrypted together below
     for earner in chunk:
         found = identities.get(earner.user_id)
         if found is None:
@@ -289,10 +290,11 @@ def _with_identities(chunk: list[Earner]) -> list[Earner]:
         id_type, name_token, number_token, payee_kind, company_name, credit_code = found
         if payee_kind == Identity.PayeeKind.BUSINESS and credit_code:
             earner.identity = ("企业", company_name, "统一社会信用代码", credit_code, "中国")
-            continue
-        try:
-            name, number = decrypt(name_token), decrypt(number_token)
-        except DecryptionError:
+        else:
+            people.append((earner, id_type, name_token, number_token))
+    texts = decrypt_many([token for _e, _t, name, number in people for token in (name, number)])
+    for (earner, id_type, _name, _number), name, number in zip(people, texts[::2], texts[1::2], strict=True):
+        if name is None or number is None:
             earner.identity_error = "unreadable"
             continue
         earner.identity = ("自然人", name, id_type_label(id_type, number), number, country_or_region(id_type, number))
@@ -519,8 +521,11 @@ class _CsvOut:
         self._pieces.sink.close()
 
 
-def _csv_cells(row: list) -> list:
-    return [spreadsheet_safe(value) if isinstance(value, str) and value else value for value in row]
+def _csv_cells(row: list, name_column: int) -> list:
+    """The row for the CSV: the name (a member's or a company's, typed by people) made formula-safe; the other
+    text cells are ours (ID numbers were checked against their standard, labels are constants)."""
+    row[name_column] = spreadsheet_safe(row[name_column])
+    return row
 
 
 def tax_report_generate(*, report_id: int) -> TaxReport | None:
@@ -594,6 +599,7 @@ def _write(report: TaxReport, run: int, mine) -> tuple[dict, _PieceWriter, _Piec
     quarterly = report.kind == Kind.QUARTERLY
     columns = QUARTERLY_COLUMNS if quarterly else MONTHLY_COLUMNS
     header = [column.heading for column in columns]
+    name_column = header.index("姓名（名称）")
     ledger = ledger_totals(period)
     mine.update(rows_total=ledger["earners"])
     xlsx, csv_pieces = _PieceWriter(report, run, "xlsx"), _PieceWriter(report, run, "csv")
@@ -612,7 +618,7 @@ def _write(report: TaxReport, run: int, mine) -> tuple[dict, _PieceWriter, _Piec
         for earner, row in zip(chunk, rows, strict=True):
             tally.add(earner)
             workbook.append(row)
-            csv_out.writer.writerow(_csv_cells(row))
+            csv_out.writer.writerow(_csv_cells(row, name_column))
         if tally.rows - noted >= PROGRESS_EVERY:
             mine.update(rows_done=tally.rows)
             noted = tally.rows
