@@ -4,7 +4,7 @@
         .venv/bin/python bench/tax_report.py [--members 1000000] [--months 3] [--monthly] [--profile]
 
 PostgreSQL only. Like bench/tree.py it works in a throwaway database created beside DATABASE_URL's
-(`test_bench_tax_<name>`) and drops it at the end. It loads, with INSERT … SELECT over generate_series (no Python
+(`test_bench_tax_<pid>_<name>`) and drops it at the end. It loads, with INSERT … SELECT over generate_series (no Python
 loop): N users; N members (each the root of a tree of its own: the report never reads the tree); N identities (1 %
 business payees with a company name and credit code, the others resident IDs whose name and number are one of 100
 distinct pairs encrypted once and reused: the report still decrypts every row's two tokens, as Fernet gives no
