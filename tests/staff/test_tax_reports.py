@@ -354,6 +354,7 @@ def test_bad_periods_are_refused(kind, text):
 @pytest.mark.parametrize("period", ["2026Q5", "next", "2999Q1", ""])
 def test_the_form_says_what_is_wrong_with_a_period(client, period):
     client.force_login(staff_in(FINANCE))
+    assert client.get(GENERATE).status_code == 200
     response = client.post(GENERATE, {"kind": "quarterly_810", "period": period})
     assert response.status_code == 200
     assert response.context["form"].errors["period"]
