@@ -1,5 +1,5 @@
-"""The back office's own rows in the admin (job runs, the reconciliation with the providers' bills), and the admin
-list of plan simulations (whose pages are staff's).
+"""The back office's own rows in the admin (job runs, the reconciliation with the providers' bills, the tax reports),
+and the admin list of plan simulations (whose pages are staff's).
 
 BackOffice is not registered: it has no table, only permissions.
 """
@@ -11,21 +11,30 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from commissions.models import PlanSimulation
 from core.admin_tools import ReadOnlyAdmin, action_input_page
 from core.task_helpers import task_send
-from staff.models import JobRun, ReconciliationDifference, ReconciliationRun
+from staff.models import JobRun, ReconciliationDifference, ReconciliationRun, TaxReport, TaxReportPiece
 from staff.reconciliation import RAILS, reconciliation_repair, reconciliation_resolve, yesterday
 from staff.simulator import ADD_PERMISSION
 from staff.tasks import reconciliation_run_task
+from staff.tax_reports import (
+    TaxReportError,
+    period_of,
+    period_parse,
+    tax_report_download,
+    tax_report_may_download,
+    tax_report_request,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -235,3 +244,206 @@ class ReconciliationDifferenceAdmin(ReadOnlyAdmin):
             form=form,
             submit_label=_("Resolve"),
         )
+
+
+# --- The tax reports (staff.tax_reports; docs/tax.md) ---------------------------------------------------------
+
+
+class TaxReportForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Report"), choices=TaxReport.Kind.choices)
+    period = forms.CharField(
+        label=_("Period"),
+        max_length=10,
+        help_text=_("A quarter as 2026Q1 for the quarterly report, a month as 2026-03 for the monthly summary."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") and cleaned.get("period"):
+            try:
+                cleaned["parsed"] = period_parse(cleaned["kind"], cleaned["period"])
+            except TaxReportError as error:
+                self.add_error("period", str(error))
+        return cleaned
+
+
+@admin.register(TaxReport)
+class TaxReportAdmin(ReadOnlyAdmin):
+    """One row per report and period: its status, progress and check, and (for finance) its files. "Generate a tax
+    report" (the list's button) and "Generate again" queue a run; a run replaces the earlier files."""
+
+    list_display = ("period", "kind", "status", "progress", "check_summary", "requested_by", "requested_at",
+                    "finished_at", "downloads")  # fmt: skip
+    list_filter = ("kind", "status", "is_check_passed")
+    list_select_related = ("requested_by",)
+    list_per_page = 50
+    change_list_template = "admin/staff/taxreport/change_list.html"
+    change_form_template = "admin/staff/taxreport/change_form.html"
+    actions = ("generate_again",)
+    fields = ("kind", "period", "status", "progress", "rows_done", "rows_total", "requested_by", "requested_at",
+              "started_at", "finished_at", "attempts", "check_details", "xlsx_sha256", "csv_sha256", "error",
+              "downloads")  # fmt: skip
+
+    @admin.display(description=_("period"), ordering="period_start")
+    def period(self, report: TaxReport) -> str:
+        return report.period_label
+
+    @admin.display(description=_("progress"))
+    def progress(self, report: TaxReport) -> str:
+        if report.status == TaxReport.Status.QUEUED:
+            return _("waiting for a worker")
+        if report.status == TaxReport.Status.RUNNING:
+            return _("%(done)s of %(total)s rows (%(percent)s %%)") % {
+                "done": report.rows_done, "total": report.rows_total, "percent": report.progress_percent,
+            }  # fmt: skip
+        return f"{report.progress_percent} %"
+
+    @admin.display(description=_("check"), ordering="is_check_passed")
+    def check_summary(self, report: TaxReport) -> str:
+        check = report.check_result or {}
+        if not check:
+            return "—"
+        verdict = _("passed") if check.get("passed") else _("FAILED")
+        ledger, written = check.get("ledger", {}), check.get("report", {})
+        return _("%(verdict)s: %(rows)s rows for %(earners)s members paid; gross %(gross)s of %(ledger_gross)s, "
+                 "tax %(tax)s of %(ledger_tax)s") % {
+            "verdict": verdict, "rows": written.get("rows"), "earners": ledger.get("earners"),
+            "gross": written.get("gross"), "ledger_gross": ledger.get("gross"), "tax": written.get("tax"),
+            "ledger_tax": ledger.get("tax"),
+        }  # fmt: skip
+
+    @admin.display(description=_("the check against the payouts"))
+    def check_details(self, report: TaxReport):
+        check = report.check_result or {}
+        if not check:
+            return "—"
+        ledger, written = check["ledger"], check["report"]
+        lines = [
+            (_("Result"), _("passed") if check["passed"] else _("FAILED")),
+            (_("Members paid in the period (ledger)"), ledger["earners"]),
+            (_("Rows written"), written["rows"]),
+            (_("Missing members"), check["missing"]),
+            (_("Duplicate rows"), _listed(check["duplicates"])),
+            (_("Paid without an identity on file"), _listed(check["without_identity"])),
+            (_("Identity that cannot be decrypted"), _listed(check["unreadable_identity"])),
+            (_("Payouts: report / ledger"), f"{written['payouts']} / {ledger['payouts']}"),
+            (_("Gross: report / ledger"), f"{written['gross']} / {ledger['gross']}"),
+            (_("Tax withheld: report / ledger"), f"{written['tax']} / {ledger['tax']}"),
+            (_("Net paid: report / ledger"), f"{written['net']} / {ledger['net']}"),
+        ]
+        if "withdrawals" in check:
+            withdrawals = check["withdrawals"]
+            lines.append((_("Withdrawals: count and amount"), f"{withdrawals['count']} · {withdrawals['amount']}"))
+            lines.append((_("Withdrawals taxed but not sent or paid"), withdrawals["not_sent"]))
+        return format_html_join("", "<div>{}: {}</div>", lines)
+
+    @admin.display(description=_("files"))
+    def downloads(self, report: TaxReport):
+        if report.status != TaxReport.Status.DONE:
+            return "—"
+        return format_html(
+            '<a href="{}">XLSX</a> · <a href="{}">CSV</a>',
+            reverse("admin:staff_taxreport_download", args=[report.pk, "xlsx"]),
+            reverse("admin:staff_taxreport_download", args=[report.pk, "csv"]),
+        )
+
+    def get_urls(self):
+        urls = [
+            path("generate/", self.admin_site.admin_view(self.generate_view), name="staff_taxreport_generate"),
+            path(
+                "<int:report_id>/download/<str:file_format>/",
+                self.admin_site.admin_view(self.download_view),
+                name="staff_taxreport_download",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def has_generate_permission(self, request) -> bool:
+        return request.user.has_perm("staff.add_taxreport")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.has_generate_permission(request):
+            actions.pop("generate_again", None)
+        return actions
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return shown if tax_report_may_download(request.user) else [name for name in shown if name != "downloads"]
+
+    def get_fields(self, request, obj=None):
+        shown = super().get_fields(request, obj)
+        return shown if tax_report_may_download(request.user) else [name for name in shown if name != "downloads"]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_generate": self.has_generate_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_download": tax_report_may_download(request.user)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Generate again"))
+    def generate_again(self, request, queryset):
+        queued = 0
+        for report in queryset.order_by("period_start", "kind")[:24]:
+            try:
+                tax_report_request(period=period_of(report), actor=request.user)
+            except TaxReportError as error:
+                self.message_user(request, f"{report}: {error}", messages.WARNING)
+            else:
+                queued += 1
+        message = ngettext("%d report queued.", "%d reports queued.", queued) % queued
+        self.message_user(request, message, messages.SUCCESS)
+
+    def generate_view(self, request):
+        if not self.has_generate_permission(request):
+            raise PermissionDenied
+        form = TaxReportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = tax_report_request(period=form.cleaned_data["parsed"], actor=request.user)
+            except TaxReportError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(
+                    request, _("Queued: this page shows how far it is; the files are here when it is done."),
+                    messages.SUCCESS,
+                )  # fmt: skip
+                return HttpResponseRedirect(reverse("admin:staff_taxreport_change", args=[report.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Generate a tax report"),
+            "opts": self.opts,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/staff/taxreport/generate.html", context)
+
+    def download_view(self, request, report_id: int, file_format: str):
+        if not tax_report_may_download(request.user):
+            raise PermissionDenied
+        if file_format not in TaxReportPiece.Format.values:
+            raise Http404
+        report = TaxReport.objects.filter(pk=report_id, status=TaxReport.Status.DONE).first()
+        if report is None:
+            raise Http404
+        content_type = (
+            "text/csv; charset=utf-8"
+            if file_format == "csv"
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        response = StreamingHttpResponse(
+            tax_report_download(report=report, file_format=file_format, actor=request.user), content_type=content_type
+        )
+        name = f"{'tax-810' if report.kind == TaxReport.Kind.QUARTERLY else 'withholding'}-{report.period_label}"
+        response["Content-Disposition"] = f'attachment; filename="{name}.{file_format}"'
+        add_never_cache_headers(response)
+        return response
+
+
+def _listed(found: dict) -> str:
+    if not found.get("count"):
+        return "0"
+    members = ", ".join(f"#{member}" for member in found.get("members", []))
+    more = "…" if found["count"] > len(found.get("members", [])) else ""
+    return f"{found['count']} ({members}{more})"

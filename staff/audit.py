@@ -38,6 +38,7 @@ from networks.models import ExternalOrder, ExternalOrderEvent
 from payouts.models import InvoiceEvent, PayoutBatch, WithdrawalEvent
 from referrals.models import TreeEvent
 from shops.models import OrderEvent, ShopEvent
+from staff.models import TaxReportEvent
 
 PAGE_SIZE = 50
 ACTOR_MATCHES_MAX = 200  # an actor search matching more people than this is refused as too broad
@@ -580,6 +581,35 @@ class ApprovalDecidedSource(ApprovalAskedSource):
         return self._row(approval, approval.decided_at, "approval.decided", approval.decided_by_id, decision)
 
 
+class TaxReportSource(Source):
+    """The tax reports (staff.tax_reports): asked for, generated (the figures and the files' SHA-256), failed, and
+    every download of a file holding full ID numbers (who, which file)."""
+
+    rank, object_type = 14, "tax_report"
+    kinds = tuple((f"tax_report.{code}", f"{_('Tax report')}: {label}") for code, label in TaxReportEvent.Kind.choices)
+
+    def queryset(self, filters, kinds):
+        qs = TaxReportEvent.objects.filter(kind__in=[kind.removeprefix("tax_report.") for kind in kinds])
+        if filters.object_id:
+            qs = qs.filter(report_id=_int_or_none(filters.object_id))
+        return qs.select_related("report")
+
+    def row(self, event):
+        detail = event.detail or {}
+        values = " ".join(f"{key}={detail[key]}" for key in sorted(detail))
+        return self.make(
+            event,
+            at=event.created_at,
+            kind=f"tax_report.{event.kind}",
+            actor_id=event.actor_id,
+            actor_label="",
+            object_id=str(event.report_id),
+            object_label=str(event.report),
+            detail=values,
+            url=_admin_url("admin:staff_taxreport_change", event.report_id),
+        )
+
+
 SOURCES: tuple[Source, ...] = (
     TreeSource(),
     OrderSource(),
@@ -596,6 +626,7 @@ SOURCES: tuple[Source, ...] = (
     InvoiceSource(),
     ApprovalAskedSource(),
     ApprovalDecidedSource(),
+    TaxReportSource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -612,6 +643,7 @@ OBJECT_TYPE_CHOICES = (
     ("identity", _("identity (the user's id)")),
     ("approval", _("approval request (id)")),
     ("invoice", _("invoice (the withdrawal's id)")),
+    ("tax_report", _("tax report (id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

@@ -86,6 +86,12 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "staff.change_reconciliationrun",
         "staff.view_reconciliationdifference",
         "staff.change_reconciliationdifference",
+        # The tax reports (docs/tax.md): generate the quarterly report of 国务院令第810号 and the monthly withholding
+        # summary, and download their files, which hold full ID numbers (also needs accounts.view_full_identity;
+        # every download audited).
+        "staff.view_taxreport",
+        "staff.add_taxreport",
+        "staff.download_taxreport",
         "commissions.view_commissionentry",
         "shops.view_order",
         # External networks: the money they report, the sync, the report files.

@@ -5,6 +5,7 @@ from celery import shared_task
 
 from staff.ledger_check import ledger_check
 from staff.reconciliation import reconciliation_run, reconciliation_runs_due
+from staff.tax_reports import tax_report_generate
 
 logger = logging.getLogger("staff.ledger")
 
@@ -45,3 +46,12 @@ def reconciliation_run_task(provider: str | None = None, bill_date: str | None =
                 "Reconciliation of %s %s: %s. See the back office's reconciliation page.", name, day, run.status
             )
     return outcome
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def tax_report_generate_task(report_id: int) -> str:
+    """Generate one tax report (staff.tax_reports.tax_report_generate): safe to run twice or at once (a lease on
+    the report's row), and a run that never came leaves the report queued for finance to send again. Returns the
+    report's status."""
+    report = tax_report_generate(report_id=report_id)
+    return report.status if report is not None else "missing"

@@ -362,6 +362,8 @@ def catalogue(data: dict) -> list[Page]:
         Page("admin-create-batch", "staff", reverse("admin:payouts_withdrawal_create_batch")),
         Page("admin-invoices", "staff", reverse("admin:payouts_invoice_changelist")),
         Page("admin-report-upload", "staff", reverse("admin:networks_reportimport_upload")),
+        Page("admin-tax-reports", "staff", reverse("admin:staff_taxreport_changelist")),
+        Page("admin-tax-report-generate", "staff", reverse("admin:staff_taxreport_generate")),
         Page("admin-shop-owner", "staff", reverse("admin:shops_shop_change_owner", args=[shop.pk])),
         Page("admin-approvals", "staff", reverse("admin:accounts_approvalrequest_changelist")),
         Page("admin-approval", "staff", reverse("admin:accounts_approvalrequest_change", args=[data["approval"].pk])),
