@@ -16,7 +16,7 @@ from collections import Counter
 from functools import partial
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.http import Http404, HttpResponse, HttpResponseRedirect
@@ -27,12 +27,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
+from accounts.approvals import asked_message, second_approval_needed
 from core.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from core.admin_tools import action_input_page, for_each_row
 from core.money import ZERO, format_money
 from core.spreadsheets import spreadsheet_safe
 from core.task_helpers import task_send
+from payouts.approvals import withdrawal_approve_request
 from payouts.forms import (
     BindWeChatPayeeForm,
     CreateBatchForm,
@@ -278,9 +280,22 @@ class WithdrawalAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Approve"), permissions=["change"])
     def approve_withdrawals(self, request, queryset):
+        """Approve; a withdrawal above FOUR_EYES_THRESHOLD is only asked for here and approved when a second finance
+        user approves the request (four eyes, payouts/approvals.py)."""
+        rows = list(queryset.select_related(None).order_by("pk"))
+        large = [
+            row for row in rows if row.status == Withdrawal.Status.REQUESTED and second_approval_needed(row.amount)
+        ]
+        for withdrawal in large:
+            try:
+                approval = withdrawal_approve_request(withdrawal=withdrawal, actor=request.user)
+            except ValidationError as error:
+                self.message_user(request, f"{withdrawal}: {' '.join(error.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, asked_message(approval), messages.SUCCESS)
         self._for_each(
             request,
-            queryset,
+            queryset.exclude(pk__in=[row.pk for row in large]),
             lambda withdrawal: withdrawal_approve(withdrawal=withdrawal, actor=request.user),
             lambda count: ngettext("Approved %d withdrawal.", "Approved %d withdrawals.", count) % count,
         )

@@ -21,6 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.approvals import second_approval_needed
 from accounts.identity import (
     identity_company_name_matches,
     identity_for_user,
@@ -288,7 +289,12 @@ def withdrawal_request(*, member, amount) -> Withdrawal:
     )
     _event(withdrawal, "", actor=member.user, actor_label="member")
     # A business's withdrawal waits for its invoice, so it is never approved at once.
-    if amount <= settings.WITHDRAWAL_AUTO_APPROVE_MAX and payee_kind == Withdrawal.PayeeKind.INDIVIDUAL:
+    # Nor is one above FOUR_EYES_THRESHOLD: it needs two people (payouts/approvals.py).
+    if (
+        amount <= settings.WITHDRAWAL_AUTO_APPROVE_MAX
+        and payee_kind == Withdrawal.PayeeKind.INDIVIDUAL
+        and not second_approval_needed(amount)
+    ):
         _move(withdrawal, Status.APPROVED, actor_label="auto-approval", decided_at=timezone.now())
     return withdrawal
 
