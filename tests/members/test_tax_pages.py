@@ -21,7 +21,7 @@ from payouts.services import (
     withdrawals_tax_withhold,
 )
 from tests.factories import MemberFactory
-from tests.payouts.helpers import bank_account, credit, paid_withdrawal
+from tests.payouts.helpers import funded_member, paid_withdrawal
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +31,7 @@ INCOME = reverse("members:income_statement")
 
 @pytest.fixture
 def member():
-    member = MemberFactory()
-    bank_account(member)
-    credit(member, "20000.00")
-    return member
+    return funded_member("20000.00")
 
 
 @pytest.fixture

@@ -44,6 +44,14 @@ def credit(member, amount: str, *, status=CommissionEntry.Status.AVAILABLE, kind
     )
 
 
+def funded_member(balance: str = "20000.00"):
+    """A new member with a bank account and `balance` available to withdraw."""
+    member = MemberFactory()
+    bank_account(member)
+    credit(member, balance)
+    return member
+
+
 def bank_account(member) -> PayoutAccount:
     return payout_account_save(
         member=member,

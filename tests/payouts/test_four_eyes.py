@@ -14,8 +14,8 @@ from accounts.models import ApprovalRequest
 from payouts.models import Withdrawal
 from payouts.services import payout_batch_create, withdrawal_request
 from staff.groups import FINANCE
-from tests.factories import MemberFactory, UserFactory
-from tests.payouts.helpers import bank_account, credit
+from tests.factories import UserFactory
+from tests.payouts.helpers import funded_member
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +37,7 @@ def _finance():
 
 @pytest.fixture
 def member():
-    member = MemberFactory()
-    bank_account(member)
-    credit(member, "20000.00")
-    return member
+    return funded_member("20000.00")
 
 
 def _approve(client, *withdrawals):

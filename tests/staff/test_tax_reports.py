@@ -31,8 +31,8 @@ from staff.groups import COMPLIANCE, FINANCE, SUPPORT
 from staff.models import TaxReport, TaxReportEvent, TaxReportPiece
 from staff.tasks import tax_report_generate_task
 from staff.tax_reports import TaxReportError, period_parse, tax_report_request
-from tests.factories import MemberFactory, UserFactory
-from tests.payouts.helpers import bank_account, credit
+from tests.factories import UserFactory
+from tests.payouts.helpers import funded_member
 from tests.staff.tax_data import id_number, paid_members, pay
 
 pytestmark = pytest.mark.django_db
@@ -131,10 +131,7 @@ def test_a_member_paid_several_times_is_one_row_with_the_sums():
 
 @pytest.fixture
 def payee():
-    member = MemberFactory()
-    bank_account(member)
-    credit(member, "5000.00")
-    return member
+    return funded_member("5000.00")
 
 
 def sent(member, amount: str, *, at: datetime):
