@@ -444,6 +444,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=4, minute=23),
         "options": {"expires": 6 * 60 * 60},
     },
+    # Then the payout accounts saved with those people's withdrawals are masked (name and numbers as the pages show).
+    "withdrawal-accounts-erase-due": {
+        "task": "payouts.tasks.withdrawal_accounts_erase_due_task",
+        "schedule": crontab(hour=4, minute=43),
+        "options": {"expires": 6 * 60 * 60},
+    },
 }
 
 # --- The product --------------------------------------------------------------

@@ -29,6 +29,7 @@ from accounts.identity import (
     identity_name_matches,
 )
 from commissions.services import commission_entries_mark_paid
+from core.masking import mask_name
 from core.money import CENT
 from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock, withholding_rule_lock
 from payouts.models import (
@@ -40,6 +41,7 @@ from payouts.models import (
     Withdrawal,
     WithdrawalEvent,
     WithholdingRule,
+    mask,
 )
 from payouts.providers import PayoutResult, TransferState, get_payout_provider
 from payouts.selectors import (
@@ -768,3 +770,37 @@ def payout_transfers_sync(*, now: datetime | None = None, limit: int = 2000) -> 
             outcome = "rail unreachable"
         counts[outcome] += 1
     return dict(counts)
+
+
+# --- After an account's records have been kept long enough (docs/privacy.md, "Closing an account") -----------------
+
+# A closed account has none in flight (closing waits for them), so every withdrawal left is in one of these.
+SETTLED_STATUSES = (Status.PAID, Status.REJECTED, Status.CANCELLED, Status.FAILED)
+ERASED_ACCOUNT_KEYS = ("holder_name", "bank_name", "bank_branch", "account_number", "alipay_account", "wechat_id")
+
+
+def withdrawal_accounts_erase_due(*, batch_size: int = 500) -> int:
+    """Mask the payout account saved with each withdrawal of a person whose identity was erased after its retention
+    period (`accounts.identity.identities_erase_due`): the name and the numbers become what the pages show (`王*`,
+    `**** 7890`), the openid goes; the withdrawal, its amount and its tax stay. Each batch is its own transaction with
+    its rows locked; a snapshot masked already (`erased` set) is never read again, so running twice masks nothing
+    twice. Returns how many withdrawals were masked."""
+    masked = 0
+    while True:
+        with transaction.atomic():
+            due = Withdrawal.objects.filter(
+                member__user__identity__erased_at__isnull=False, status__in=SETTLED_STATUSES
+            ).exclude(account__has_key="erased")
+            rows = withdrawals_lock(due, limit=batch_size)
+            if not rows:
+                return masked
+            for withdrawal in rows:
+                account = dict(withdrawal.account or {})
+                for key in ERASED_ACCOUNT_KEYS:
+                    if account.get(key):
+                        account[key] = mask_name(account[key]) if key == "holder_name" else mask(account[key])
+                account.pop("wechat_openid", None)
+                account["erased"] = True
+                withdrawal.account = account
+                withdrawal.save(update_fields=["account"])
+                masked += 1

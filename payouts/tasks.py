@@ -2,7 +2,12 @@ from celery import shared_task
 
 from core.task_helpers import IDEMPOTENT_TASK
 from payouts.models import PayoutBatch
-from payouts.services import payout_batch_send, payout_batches_run, payout_transfers_sync
+from payouts.services import (
+    payout_batch_send,
+    payout_batches_run,
+    payout_transfers_sync,
+    withdrawal_accounts_erase_due,
+)
 
 
 @shared_task(**IDEMPOTENT_TASK)
@@ -22,3 +27,10 @@ def payout_transfers_sync_task() -> dict:
     """Periodic: ask the payout rails about the transfers not yet final (a lost notification, a payee who never
     confirms). Idempotent: a final transfer never changes, a withdrawal's result applies once."""
     return payout_transfers_sync()
+
+
+@shared_task
+def withdrawal_accounts_erase_due_task() -> int:
+    """Daily, after the identities' erasure: mask the payout accounts saved with the withdrawals of people whose
+    identity was erased after the retention period (payouts.services.withdrawal_accounts_erase_due). Idempotent."""
+    return withdrawal_accounts_erase_due()

@@ -23,17 +23,19 @@ from accounts.models import ApiToken, Identity, IdentityEvent
 from accounts.services import token_create
 from commissions.models import CommissionEntry
 from commissions.services import commission_release_due
+from core.masking import mask_name
 from members.notifications.models import NotificationSettings
 from members.services import ClosureRefused, member_close
 from payouts.models import PayoutAccount, TaxWithholding, Withdrawal
 from payouts.selectors import member_balance
+from payouts.services import withdrawal_accounts_erase_due
 from referrals.models import Member, TreeEvent
 from shops.attribution import attribution_from_request
 from shops.models import Order, Shop
 from shops.services import ShopError, order_mark_completed, order_mark_shipped, order_place, share_link_create
 from staff.ledger_check import ledger_check
 from tests.factories import BUYER, PASSWORD, MemberFactory, ProductFactory, make_chain, pay_order, shop_with_products
-from tests.payouts.helpers import CARD, bank_account, paid_withdrawal
+from tests.payouts.helpers import CARD, CARD_MASKED, bank_account, paid_withdrawal
 
 pytestmark = pytest.mark.django_db
 
@@ -370,6 +372,10 @@ def test_the_closed_members_shop_takes_no_more_orders_and_their_links_credit_nob
 
 def test_identities_are_erased_only_after_the_retention_period_and_twice_is_harmless(world):
     ann = world["ann"]
+    withdrawal = paid_withdrawal(ann, "10.00")
+    bobs = paid_withdrawal(world["bob"], "10.00")
+    holder = withdrawal.account["holder_name"]
+    taxes = list(TaxWithholding.objects.filter(member=ann).values_list("pk", "gross", "tax", "net"))
     closure = member_close(member=ann, actor=ann.user, give_up_balance=True)
     identity = Identity.objects.get(user=ann.user)
     ciphertext = identity.id_number_encrypted
@@ -385,5 +391,14 @@ def test_identities_are_erased_only_after_the_retention_period_and_twice_is_harm
     assert identity.id_number_index == f"erased:{identity.pk}" and identity.erased_at is not None
     assert IdentityEvent.objects.filter(identity=identity, kind=IdentityEvent.Kind.ERASED).count() == 1
     assert Identity.objects.filter(user=world["bob"].user, erased_at__isnull=True).exists()  # Bob's is untouched
-    assert TaxWithholding.objects.filter(member=ann).count() == TaxWithholding.objects.filter(member=ann).count()
+    assert list(TaxWithholding.objects.filter(member=ann).values_list("pk", "gross", "tax", "net")) == taxes
+    # the payout account saved with her withdrawal is masked next (the daily task after the identities'), once
+    assert withdrawal_accounts_erase_due() == 1
+    assert withdrawal_accounts_erase_due() == 0
+    withdrawal.refresh_from_db()
+    assert withdrawal.account["erased"] is True and withdrawal.status == "paid"
+    assert CARD not in str(withdrawal.account) and withdrawal.account["account_number"] == CARD_MASKED
+    assert withdrawal.account["holder_name"] == mask_name(holder)
+    bobs.refresh_from_db()
+    assert bobs.account["account_number"] == CARD and "erased" not in bobs.account  # Bob's is untouched
     assert not ledger_problems()
