@@ -145,8 +145,10 @@ def _orders(member: Member):
     # member_orders reads no buyer field at all (MEMBER_ORDER_FIELDS): the buyer's name, phone, email and address
     # are the buyer's data, not the member's. Rows as values (no model instances: a fifth of the time), their lines
     # one query per chunk.
-    orders = member_orders(member).prefetch_related(None).values(
-        "pk", "number", "created_at", "paid_at", "shop__slug", "source", "total", "refunded_total", "status"
+    orders = (
+        member_orders(member)
+        .prefetch_related(None)
+        .values("pk", "number", "created_at", "paid_at", "shop__slug", "source", "total", "refunded_total", "status")
     )
     for chunk in _chunks(orders.iterator(chunk_size=CHUNK)):
         products: dict[int, list[str]] = {}

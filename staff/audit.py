@@ -533,8 +533,6 @@ class InvoiceSource(Source):
         )
 
 
-
-
 class ApprovalAskedSource(Source):
     """Four eyes (accounts/approvals.py): a change asked for by one staff member, and (below) its decision by
     another, so both names are in the log."""
