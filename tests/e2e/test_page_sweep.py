@@ -118,6 +118,8 @@ EXCLUDED = {
     r"admin/commissions/commissionentry/order-split/": "a redirect (?order=<number> to the order's split page, "
     "which is in the catalogue)",
     r"admin/back-office/compliance/csv/": "a download (CSV)",
+    r"admin/staff/taxreport/<int:report_id>/download/<str:file_format>/": "a download (the tax report's XLSX or CSV, "
+    "audited)",
     r"admin/accounts/approvalrequest/<int:request_id>/decide/": "POST only (a decision on the request's page)",
     r"dashboard/payouts/statement\.csv": "a download (CSV)",
     r"dashboard/payouts/income/<int:year>\.(csv|pdf)": "a download (CSV, PDF)",
@@ -366,6 +368,7 @@ def catalogue(data: dict) -> list[Page]:
         Page("admin-tax-report-generate", "staff", reverse("admin:staff_taxreport_generate")),
         Page("admin-shop-owner", "staff", reverse("admin:shops_shop_change_owner", args=[shop.pk])),
         Page("admin-approvals", "staff", reverse("admin:accounts_approvalrequest_changelist")),
+        Page("admin-tax-reports", "staff", reverse("admin:staff_taxreport_changelist")),
         Page("admin-approval", "staff", reverse("admin:accounts_approvalrequest_change", args=[data["approval"].pk])),
         Page("back-office-overview", "staff", reverse("staff:overview")),
         Page("back-office-audit", "staff", reverse("staff:audit_log")),
