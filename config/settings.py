@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Sets the device cookie the fraud rules compare (core.device), only on responses that gave a browser a new one.
+    "config.middleware.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # django-allauth asks for it (it clears a half-finished WeChat login when the person walks away).
     "allauth.account.middleware.AccountMiddleware",
@@ -601,6 +603,8 @@ ATTRIBUTION_MODEL = env.str("ATTRIBUTION_MODEL", default="last")  # "last" click
 if ATTRIBUTION_MODEL not in ("last", "first"):
     raise ImproperlyConfigured("ATTRIBUTION_MODEL must be 'last' or 'first'.")
 ATTRIBUTION_COOKIE = "cps_ref"
+# The device cookie of the fraud rules (core.device, docs/risk.md): a random token, stored only hashed.
+DEVICE_COOKIE = "cps_dev"
 # A visitor who came through a share link and signs up joins under that sharer (an invite link always wins).
 REFERRALS_JOIN_VIA_SHARE_LINK = env.bool("REFERRALS_JOIN_VIA_SHARE_LINK", default=True)
 # Where clicks are counted before the periodic flush: Redis when set (production), else process memory.

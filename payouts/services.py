@@ -17,12 +17,13 @@ from functools import partial
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.identity import identity_for_user, identity_name_matches
 from commissions.services import commission_entries_mark_paid
+from commissions.services.risk import risk_score_withdrawal, withdrawal_is_held
 from core.money import CENT
 from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock, withholding_rule_lock
 from payouts.models import (
@@ -38,6 +39,7 @@ from payouts.providers import PayoutResult, TransferState, get_payout_provider
 from payouts.selectors import OPEN, member_balance, members_tax_history, withholding_rule_in_force
 from payouts.signals import withdrawals_changed
 from payouts.tax_calculations import PriorPayment, TaxHistory, withhold
+from referrals.models import Member
 from shops.models import WebhookEvent
 from shops.payments.base import ProviderError, WebhookRejected
 
@@ -225,7 +227,9 @@ def withdrawal_request(*, member, amount) -> Withdrawal:
         member=member, amount=amount, account=account.snapshot(), idempotency_key=uuid.uuid4().hex
     )
     _event(withdrawal, "", actor=member.user, actor_label="member")
-    if amount <= settings.WITHDRAWAL_AUTO_APPROVE_MAX:
+    # The payout rule (issue #25): a flagged request waits for staff, however small.
+    held = risk_score_withdrawal(member=member, withdrawal_id=withdrawal.pk) is not None
+    if amount <= settings.WITHDRAWAL_AUTO_APPROVE_MAX and not held:
         _move(withdrawal, Status.APPROVED, actor_label="auto-approval", decided_at=timezone.now())
     return withdrawal
 
@@ -243,6 +247,8 @@ def withdrawal_cancel(*, withdrawal: Withdrawal, member) -> Withdrawal:
 
 @transaction.atomic
 def withdrawal_approve(*, withdrawal: Withdrawal, actor) -> Withdrawal:
+    if withdrawal_is_held(withdrawal.pk):
+        raise PayoutError(_("This withdrawal is under risk review; resolve its flag first."), code="under_review")
     return _move(
         withdrawal_lock(withdrawal.pk), Status.APPROVED, actor=actor, actor_label="staff", decided_at=timezone.now()
     )
@@ -275,7 +281,14 @@ def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: 
     """Group approved withdrawals (up to `limit`) into a new batch, all `processing`. None if there are none."""
     provider_name = provider_name or settings.PAYOUT_PROVIDER
     approved = withdrawals_lock(
-        Withdrawal.objects.filter(status=Status.APPROVED), "pk", "amount", limit=limit, skip_locked=True
+        # A banned (suspended) member's approved withdrawals are not sent (issue #25): they wait for staff.
+        Withdrawal.objects.filter(status=Status.APPROVED).exclude(
+            Exists(Member.objects.filter(pk=OuterRef("member_id"), status=Member.Status.SUSPENDED))
+        ),
+        "pk",
+        "amount",
+        limit=limit,
+        skip_locked=True,
     )
     if not approved:
         return None
