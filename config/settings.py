@@ -428,6 +428,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "ledger-check-nightly": {"task": "staff.tasks.ledger_check_task", "schedule": crontab(hour=3, minute=41)},
+    # The member fraud rules over every member (docs/risk.md); a run not started within 6 hours is dropped (the next
+    # night's run covers it).
+    "risk-rescore-nightly": {
+        "task": "commissions.tasks.risk_rescore_members_task",
+        "schedule": crontab(hour=2, minute=23),
+        "options": {"expires": 6 * 60 * 60},
+    },
     # Transfers waiting at a payout rail (the payee's confirmation, a notification that never came, an expiry).
     "payout-transfers-sync": {"task": "payouts.tasks.payout_transfers_sync_task", "schedule": crontab(minute="*/10")},
     # Yesterday's bills of every enabled rail against our payments, refunds and transfers (WeChat Pay makes the bills

@@ -453,10 +453,15 @@ def risk_member_ban(*, member: Member, actor, reason: str, flag: Flag | None = N
         shop = Shop.objects.filter(owner=member, is_open=True).first()
         if shop is not None:
             shop_update(shop=shop, is_open=False)
-        pending = _pending_of_member(member.pk)
+        flagged_orders = list(
+            Flag.objects.filter(member=member, status=Flag.Status.OPEN, subject=Flag.Subject.ORDER).values_list(
+                "order_id", flat=True
+            )
+        )
+        pending = _pending_of_member(member.pk, flagged_orders)
         orders_lock(Order.objects.filter(pk__in=pending.values("order_id")), "pk", flat=True)
         open_flags = list(Flag.objects.filter(member=member, status=Flag.Status.OPEN).values_list("pk", flat=True))
-        amount = _reverse_entries(_pending_of_member(member.pk), note=f"member {member.pk} banned")
+        amount = _reverse_entries(_pending_of_member(member.pk, flagged_orders), note=f"member {member.pk} banned")
         for flag_id in open_flags:
             _resolve(risk_flag_lock(flag_id), Flag.Status.CONFIRMED, Flag.Resolution.BANNED, actor, reason)
         member.status = Member.Status.SUSPENDED
@@ -479,9 +484,14 @@ def _resolve(flag: Flag, status: str, resolution: str, actor, reason: str) -> No
     flag.save(update_fields=["status", "resolution", "resolved_at", "resolved_by", "reason"])
 
 
-def _pending_of_member(member_id: int):
+def _pending_of_member(member_id: int, flagged_orders: list[int]):
+    """A banned member's pending commission, and every level's on the orders flagged against them (their upline's
+    share of a self-purchase is not earned either)."""
     return Entry.objects.filter(
-        beneficiary_id=member_id, status=Entry.Status.PENDING, kind=Entry.Kind.COMMISSION, order_line__isnull=False
+        Q(beneficiary_id=member_id) | Q(order_id__in=flagged_orders, level__gte=1),
+        status=Entry.Status.PENDING,
+        kind=Entry.Kind.COMMISSION,
+        order_line__isnull=False,
     )
 
 
