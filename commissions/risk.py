@@ -9,7 +9,8 @@ The rules (docs/risk.md says how to tune them):
 - `shared_identity` (order): the buyer and the sharer share a phone, an address, a payment account, a device cookie
   or a network address: a self-purchase through another account. Each shared signal weighs (phone, payment account
   and device 2, address and network 1, since families and offices share those); flagged at a total ≥ threshold.
-- `many_accounts` (member): at least `threshold` members seen on one device cookie or network address.
+- `many_accounts` (member): at least `threshold` members seen on one device cookie (ten times as many on one network
+  address, which offices and carriers share).
 - `click_spike` / `conversion_spike` (member): today's clicks (paid orders) are ≥ threshold × the member's own daily
   average over the days before, and at least `minimum`.
 - `refund_after_commission` (member): of the member's orders that earned commission (at least `minimum`), the share
@@ -107,17 +108,22 @@ def shared_identity(*, buyer: Identity, sharer: Identity, setting: Setting) -> V
     )
 
 
+# An office, a campus or a mobile carrier's shared address puts many honest people on one network address: a network
+# counts as crowded only at NETWORK_CROWD_FACTOR times the threshold a device cookie needs.
+NETWORK_CROWD_FACTOR = 10
+
+
 def many_accounts(*, members_per_key: Mapping[str, int], setting: Setting) -> Verdict:
-    """`members_per_key`: for each device cookie or network address the member was seen on (hashed, with its kind as
-    a prefix), how many members were seen on it, the member included."""
-    most = max(members_per_key.values(), default=0)
-    crowded = sorted(key.split(":", 1)[0] for key, count in members_per_key.items() if count >= setting.threshold)
-    return Verdict(
-        MANY_ACCOUNTS,
-        setting.is_enabled and most >= setting.threshold,
-        Decimal(most),
-        {"accounts": most, "on": crowded},
-    )
+    """`members_per_key`: for each device cookie ("device:<hash>") or network address ("network:<hash>") the member
+    was seen on, how many members were seen on it, the member included."""
+
+    def needed(key: str) -> Decimal:
+        return setting.threshold * (NETWORK_CROWD_FACTOR if key.startswith("network:") else 1)
+
+    crowded = {key: count for key, count in members_per_key.items() if count >= needed(key)}
+    most = max(crowded.values(), default=max(members_per_key.values(), default=0))
+    on = sorted({key.split(":", 1)[0] for key in crowded})
+    return Verdict(MANY_ACCOUNTS, setting.is_enabled and bool(crowded), Decimal(most), {"accounts": most, "on": on})
 
 
 def activity_spike(*, rule: str, today: int, history: Iterable[int], setting: Setting) -> Verdict:

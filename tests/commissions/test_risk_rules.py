@@ -42,6 +42,9 @@ def test_many_accounts_flags_at_the_threshold():
     assert risk.many_accounts(members_per_key={"device:k": 4, "network:n": 2}, setting=setting(4)).is_flagged
     below = risk.many_accounts(members_per_key={"device:k": 3}, setting=setting(4))
     assert (below.is_flagged, below.score) == (False, D(3))
+    # a network address needs ten times as many (offices, carriers)
+    assert not risk.many_accounts(members_per_key={"network:n": 39}, setting=setting(4)).is_flagged
+    assert risk.many_accounts(members_per_key={"network:n": 40}, setting=setting(4)).is_flagged
 
 
 def test_activity_spike_flags_at_the_ratio_and_minimum():
