@@ -135,7 +135,7 @@ def test_the_rules_flag_the_fraud_hold_its_money_and_spare_honest_members():
 
     flagged = set(RiskFlag.objects.values_list("member_id", flat=True))
     # then: every fraudster is flagged, by the rule that fits
-    assert set(m.pk for m in ring) <= flagged
+    assert {m.pk for m in ring} <= flagged
     assert RiskFlag.objects.filter(rule="shared_identity", order__in=ring_orders).count() == len(ring_orders)
     assert RiskFlag.objects.filter(member__in=ring, rule="many_accounts").count() == len(ring)
     assert set(RiskFlag.objects.filter(member=farm).values_list("rule", flat=True)) == {
