@@ -7,9 +7,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from commissions.holds import held_entries
 from commissions.models import CommissionEntry
 from commissions.services.announce import EntryChanges
-from commissions.services.risk import held_entries
 from networks.locks import external_orders_lock
 from networks.models import ExternalOrder
 from shops.locks import orders_lock
@@ -82,7 +82,7 @@ def _release_sale_by_sale(due, sale: str, lock_still_due, released_at) -> int:
     (their ids in, the ids still due out). Returns how many entries were released; each transaction announces the
     ids it released after its commit (`commissions.signals`: "available").
 
-    Entries an open risk flag holds (`commissions.services.risk.held_entries`) are left pending, read under the same
+    Entries an open risk flag holds (`commissions.holds.held_entries`) are left pending, read under the same
     locks (a resolution locks the orders first), until staff release or reverse them."""
     due = due.exclude(held_entries())
     released, after = 0, 0

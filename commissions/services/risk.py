@@ -19,12 +19,13 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissions import risk
+from commissions.holds import held_entries  # noqa: F401 - importable here too
 from commissions.locks import risk_flag_lock
 from commissions.models import CommissionEntry, RiskEvent, RiskFlag, RiskRule, RiskSighting
 from commissions.services.announce import EntryChanges
@@ -98,15 +99,6 @@ def risk_sighting_record(*, member_id: int, network_key: str = "", device_key: s
 
 
 # --- Holding ---------------------------------------------------------------------------------------------------
-
-
-def held_entries() -> Q:
-    """The entries an open flag holds (for `Entry.objects.filter(...)`): those of a flagged order, and every entry
-    of a flagged member."""
-    open_flags = Flag.objects.filter(status=Flag.Status.OPEN)
-    return Q(Exists(open_flags.filter(subject=Flag.Subject.ORDER, order_id=OuterRef("order_id")))) | Q(
-        Exists(open_flags.filter(subject=Flag.Subject.MEMBER, member_id=OuterRef("beneficiary_id")))
-    )
 
 
 # --- Scoring at the split --------------------------------------------------------------------------------------
