@@ -9,9 +9,10 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
-from commissions.models import CommissionEntry, RiskEvent, RiskFlag
+from commissions.models import CommissionEntry, RiskEvent, RiskFlag, RiskRule
 from commissions.services.risk import risk_sighting_record
 from shops.services import order_place
+from staff.audit import AuditFilters, audit_rows
 from staff.groups import COMPLIANCE, FINANCE
 from tests.commissions.test_risk_review import STRANGER
 from tests.factories import ProductFactory, UserFactory, make_chain, pay_order, shop_with_products
@@ -76,3 +77,23 @@ def test_finance_may_look_but_not_decide(client, flags):
     )
     assert response.status_code in (200, 302)
     assert RiskFlag.objects.filter(status="open").count() == 2
+
+
+def test_decisions_and_rule_changes_are_in_the_audit_log(client, flags):
+    reviewer = staff_in(COMPLIANCE)
+    client.force_login(reviewer)
+    selected = {"action": "release", helpers.ACTION_CHECKBOX_NAME: [flags[0].pk], "apply": "1"}
+    client.post(URL, {**selected, "reason": "Her sister"})
+    rule_url = reverse("admin:commissions_riskrule_change", args=[RiskRule.objects.get(code="click_spike").pk])
+    response = client.post(rule_url, {"is_enabled": "on", "threshold": "12", "minimum": "200", "reason": ""})
+    assert response.status_code == 200  # the reason is required: the form again, nothing changed
+    assert RiskRule.objects.get(code="click_spike").threshold == Decimal("10")
+    client.post(rule_url, {"is_enabled": "on", "threshold": "12", "minimum": "200", "reason": "Sale week"})
+    assert RiskRule.objects.get(code="click_spike").threshold == Decimal("12")
+
+    rows = audit_rows(AuditFilters(object_type="risk_flag"))
+    assert [(row.kind, row.actor_id) for row in rows] == [
+        ("risk.rule_changed", reviewer.pk),
+        ("risk.released", reviewer.pk),
+    ]
+    assert "Her sister" in rows[1].detail and "threshold 10.0000 → 12" in rows[0].detail
