@@ -417,7 +417,7 @@ def risk_flag_resolve(*, flag: Flag, action: str, actor, reason: str) -> Flag:
         flag = risk_flag_lock(flag.pk)
         if flag.status != Flag.Status.OPEN:
             return flag
-        amount = _reverse_entries(_held_by(flag), note=f"risk flag {flag.pk}") if entries is not None else None
+        amount = _reverse_entries(_held_by(flag), note="reversed after review") if entries is not None else None
         status = Flag.Status.CONFIRMED if action == REVERSE else Flag.Status.DISMISSED
         resolution = Flag.Resolution.REVERSED if action == REVERSE else Flag.Resolution.RELEASED
         _resolve(flag, status, resolution, actor, reason)
@@ -453,7 +453,7 @@ def risk_member_ban(*, member: Member, actor, reason: str, flag: Flag | None = N
         pending = _pending_of_member(member.pk, flagged_orders)
         orders_lock(Order.objects.filter(pk__in=pending.values("order_id")), "pk", flat=True)
         open_flags = list(Flag.objects.filter(member=member, status=Flag.Status.OPEN).values_list("pk", flat=True))
-        amount = _reverse_entries(_pending_of_member(member.pk, flagged_orders), note=f"member {member.pk} banned")
+        amount = _reverse_entries(_pending_of_member(member.pk, flagged_orders), note="reversed after review")
         for flag_id in open_flags:
             _resolve(risk_flag_lock(flag_id), Flag.Status.CONFIRMED, Flag.Resolution.BANNED, actor, reason)
         member.status = Member.Status.SUSPENDED

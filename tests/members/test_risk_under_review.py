@@ -29,6 +29,12 @@ def test_held_commission_shows_under_review_without_the_rule(client, staff_user,
     assert "Under review" in detail and "nothing is needed from you" in detail
     for secret in ("shared_identity", "share an identity", "devices", "dev-sara"):
         assert secret not in listing and secret not in detail
+    # the API likewise: a flag, never the rule
+    api_list = client.get(reverse("members-api:commission_entries")).json()
+    api_detail = client.get(reverse("members-api:commission_entry_detail", args=[entry.pk])).json()
+    assert [row["under_review"] for row in api_list["results"]] == [True]
+    assert api_detail["under_review"] is True
+    assert "shared_identity" not in str(api_list) + str(api_detail)
 
     # released by staff: an ordinary pending entry again
     risk_flag_resolve(flag=RiskFlag.objects.get(), action=RELEASE, actor=staff_user, reason="checked")
