@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.tree import bulk_load, log, setup_django, truncate_tables  # noqa: E402
+from bench.tree import bulk_load, log, setup_django, truncate_tables
 
 CHUNK = 5000
 RUNS = itertools.count()
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
 
         per_order_on = on / args.split_orders * 1000
         per_order_off = off / args.split_orders * 1000
-        print(f"| members | orders (28 days) | split, ms/order with scoring | without | scoring alone, ms/order | "
+        print("| members | orders (28 days) | split, ms/order with scoring | without | scoring alone, ms/order | "
               "nightly re-score, s | flags raised |")  # fmt: skip
         print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         print(

@@ -199,12 +199,12 @@ def test_page_queries_do_not_grow_with_rows(auditor, client, django_assert_max_n
     founder = MemberFactory()
     for _ in range(5):
         pay_order(place_order(shop_with_products(owner=MemberFactory(sponsor=founder))))
-    # session, user, permissions, one query per source (12, with the external orders, the shop owner changes and
-    # the identities), the actors' emails
-    with django_assert_max_num_queries(17):
+    # session, user, permissions, one query per source (13, with the external orders, the shop owner changes, the
+    # identities and the risk decisions), the actors' emails
+    with django_assert_max_num_queries(18):
         small = client.get(AUDIT)
     for _ in range(40):
         pay_order(place_order(shop_with_products(owner=MemberFactory(sponsor=founder))))
-    with django_assert_max_num_queries(17):
+    with django_assert_max_num_queries(18):
         large = client.get(AUDIT)
     assert len(small.context["rows"]) < len(large.context["rows"]) == 50
