@@ -7,8 +7,9 @@ PostgreSQL only. Like bench/tree.py it works in a throwaway database created bes
 (`test_bench_risk_<name>`, migrated from scratch) and drops it at the end. In one run:
 
 1. `--members` users and members bulk-loaded with COPY (bench/tree.py's loader), then the activity the member rules
-   read: one share link each; 28 days of daily clicks for one member in ten (plus yesterday's); two sign-in sightings
-   each (a device of their own, a network shared by three); `--orders` completed orders over the last 28 days with a
+   read: one share link each; 28 days of daily clicks for one member in ten (plus yesterday's, 5,000 for one in a
+   thousand of those: click farms); two sign-in sightings each (a device of their own, except five in every thousand
+   members who share one: rings; a network shared by three); `--orders` completed orders over the last 28 days with a
    line and the sharer's commission entry each, one in a hundred clawed back after release; a coupon order in twenty;
 2. the split with and without scoring: `--split-orders` paid orders (one line each, random sharers with their
    sightings) queued as `commission_orders_paid` leaves them, then `commission_split_queued` in batches of 500 until
@@ -69,15 +70,21 @@ def seed_activity(members: int, orders: int, rng: random.Random):
         "SELECT g, %s, 'b' || g, '', true, now() FROM generate_series(1, %s) g",
         [shop.pk, members],
     )
+    # "Yesterday" as the re-score reads it: the last full day in TIME_ZONE (not the database session's).
+    yesterday = timezone.localdate(now) - timedelta(days=1)
     sql(
         f"INSERT INTO {stats} (link_id, day, clicks, unique_visitors) "
-        "SELECT l, current_date - d, 1 + ((l * 31 + d * 17) %% 40), 0 "
-        "FROM generate_series(10, %s, 10) l, generate_series(1, 29) d",
-        [members],
+        "SELECT l, %s::date - d, 1 + ((l * 31 + d * 17) %% 40), 0 "
+        "FROM generate_series(10, %s, 10) l, generate_series(0, 28) d",
+        [yesterday, members],
     )
+    # Planted: one link in a thousand of the active ones had 5,000 clicks yesterday (a click farm).
+    sql(f"UPDATE {stats} SET clicks = 5000 WHERE day = %s AND link_id %% 10000 = 0", [yesterday])
+    # Planted: five members in every thousand share one device (a ring); networks are shared by three.
     sql(
         "INSERT INTO commissions_risksighting (member_id, kind, key, first_seen, last_seen) "
-        "SELECT g, 'device', left(md5('d' || g), 32), now(), now() FROM generate_series(1, %s) g "
+        "SELECT g, 'device', left(md5(CASE WHEN g %% 1000 < 5 THEN 'ring' || (g / 1000) ELSE 'd' || g END), 32), "
+        "now(), now() FROM generate_series(1, %s) g "
         "UNION ALL SELECT g, 'network', left(md5('n' || (g / 3)), 32), now(), now() FROM generate_series(1, %s) g",
         [members, members],
     )
