@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -77,7 +78,7 @@ class RiskRuleAdmin(admin.ModelAdmin):
 class RiskFlagAdmin(admin.ModelAdmin):
     list_display = ("created_at", "rule", "subject", "subject_link", "member", "score", "evidence_text", "status")
     list_filter = ("rule", "status", "subject", AgeFilter)
-    list_select_related = ("member", "member__user")
+    list_select_related = ("member", "member__user", "order")
     search_fields = ("member__user__email", "member__user__phone", "order__number")
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in RiskFlag._meta.fields] + ["evidence_text"]
@@ -99,9 +100,17 @@ class RiskFlagAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("subject"))
     def subject_link(self, flag: RiskFlag) -> str:
+        """The flagged order, withdrawal or member, linked to its admin page (where its evidence can be checked)."""
         if flag.subject == RiskFlag.Subject.ORDER:
-            return str(flag.order) if flag.order_id else ""
-        return str(flag.subject_id)
+            name, label = "admin:shops_order_change", str(flag.order)
+        elif flag.subject == RiskFlag.Subject.WITHDRAWAL:
+            name, label = "admin:payouts_withdrawal_change", f"#{flag.withdrawal_id}"
+        else:
+            name, label = "admin:referrals_member_change", f"#{flag.member_id}"
+        try:
+            return format_html('<a href="{}">{}</a>', reverse(name, args=[flag.subject_id]), label)
+        except NoReverseMatch:
+            return label
 
     @admin.display(description=_("evidence"))
     def evidence_text(self, flag: RiskFlag) -> str:

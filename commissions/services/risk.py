@@ -98,15 +98,13 @@ def risk_sighting_record(*, member_id: int, network_key: str = "", device_key: s
             )
 
 
-# --- Holding ---------------------------------------------------------------------------------------------------
-
-
 # --- Scoring at the split --------------------------------------------------------------------------------------
 
 
 def risk_score_orders(order_ids, *, now=None) -> int:
     """Run the order rules on these orders (just split, their rows locked by the caller); flag the ones that match.
-    Returns how many flags were written. Idempotent: an order is flagged once per rule (a unique constraint)."""
+    Returns how many orders the rules flag. Idempotent: an order is flagged once per rule (a unique constraint), so
+    scoring again writes nothing new."""
     setting = risk_settings()[risk.SHARED_IDENTITY]
     if not setting.is_enabled or not order_ids:
         return 0
@@ -138,9 +136,10 @@ def member_identities(member_ids) -> dict[int, risk.Identity]:
     """What identifies each member (three queries for all): their phone, the addresses they had orders sent to
     when signed in, and the devices and networks they signed in on."""
     member_ids = list(member_ids)
-    users = dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "user_id"))
-    phones = dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "user__phone"))
-    member_of_user = {user_id: member_id for member_id, user_id in users.items()}
+    people = Member.objects.filter(pk__in=member_ids).values_list("pk", "user_id", "user__phone")
+    member_of_user, phones = {}, {}
+    for member_id, user_id, phone in people:
+        member_of_user[user_id], phones[member_id] = member_id, phone
     addresses, devices, networks = defaultdict(set), defaultdict(set), defaultdict(set)
     own_orders = Order.objects.filter(buyer_user_id__in=list(member_of_user)).values_list(
         "buyer_user_id", "shipping_address"
