@@ -144,7 +144,7 @@ def member_identities(member_ids) -> dict[int, risk.Identity]:
     own_orders = Order.objects.filter(buyer_user_id__in=list(member_of_user)).values_list(
         "buyer_user_id", "shipping_address"
     )
-    for user_id, address in own_orders.distinct():
+    for user_id, address in own_orders.order_by().distinct():  # no ordering: it would join the DISTINCT
         addresses[member_of_user[user_id]].add(risk.normalise_address(address))
     for member_id, kind, key in RiskSighting.objects.filter(member_id__in=member_ids).values_list(
         "member_id", "kind", "key"
