@@ -1,7 +1,7 @@
 """Fraud and risk review (issue #25): scoring, holding and resolving suspicious commission.
 
 - Scoring at the split: `risk_score_orders` runs the order rules on the orders a split run has just written, on
-  data read in bulk (four queries a batch, whatever its size) and flags them in the same transaction, so the entries
+  data read in bulk (five queries a batch, whatever its size) and flags them in the same transaction, so the entries
   and their hold commit together.
 - The nightly re-score: `risk_rescore_members` runs the member rules over every member with aggregate queries.
 - Holding: an open flag holds money without touching the ledger. `held_entries` is the filter the release
