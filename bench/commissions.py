@@ -239,11 +239,11 @@ def load_paid_orders(n: int, catalogue: Catalogue, rng: random.Random) -> list[i
         order_copy = (
             f"COPY {quote_name(Order._meta.db_table)} (id, number, shop_id, sharer_id, is_self_purchase, status,"
             " buyer_name, buyer_phone, buyer_email, shipping_address, total, refunded_total, currency, created_at,"
-            " paid_at, client_key) FROM STDIN"
+            " paid_at, client_key, attribution, courier, waybill_number, network_key, device_key) FROM STDIN"
         )
         line_copy = (
             f"COPY {quote_name(OrderLine._meta.db_table)} (order_id, product_id, title, unit_price, quantity,"
-            " net_amount, commission_rate, refunded_quantity, refunded_amount) FROM STDIN"
+            " net_amount, commission_rate, refunded_quantity, refunded_amount, discount) FROM STDIN"
         )
         lines, chains = [], []
         with cursor.copy(order_copy) as copy:
@@ -255,10 +255,13 @@ def load_paid_orders(n: int, catalogue: Catalogue, rng: random.Random) -> list[i
                     quantity = rng.randint(1, 3)
                     net = price * quantity
                     total += net
-                    lines.append((order_id, product_id, title, price, quantity, net, rate, 0, Decimal("0.00")))
+                    lines.append(
+                        (order_id, product_id, title, price, quantity, net, rate, 0, Decimal("0.00"), Decimal("0.00"))
+                    )
                 copy.write_row(
                     (order_id, f"B{order_id:012d}", shop_id, sharer_id, False, Order.Status.PAID, "Bench buyer",
-                     "13900001111", "", "1 Bench Road", total, Decimal("0.00"), "CNY", now, now, "")
+                     "13900001111", "", "1 Bench Road", total, Decimal("0.00"), "CNY", now, now, "",
+                     Order.Attribution.LINK, "", "", f"{order_id:032x}", f"{order_id * 7:032x}")
                 )  # fmt: skip
         with cursor.copy(line_copy) as copy:
             for row in lines:

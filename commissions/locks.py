@@ -6,7 +6,7 @@ order rows the ledger writes under are the shops app's (`shops.locks.orders_lock
 core/locks.py.
 """
 
-from commissions.models import CommissionPlan, CompliancePolicy, SplitQueue
+from commissions.models import CommissionPlan, CompliancePolicy, RiskFlag, SplitQueue
 from core.locks import advisory_lock, row_lock, rows_lock
 
 CONFIG_LOCK_KEY = 0x636F6D6D5F636667  # "comm_cfg": serialises policy and plan changes on PostgreSQL
@@ -43,3 +43,9 @@ def split_queue_claim(limit: int) -> list[tuple[int, list]]:
         order_by=("queued_at", "order_id"),
         skip_locked=True,
     )
+
+
+def risk_flag_lock(flag_id: int) -> RiskFlag:
+    """The risk flag's row, locked (after the locks of the orders whose money it holds; RiskFlag.DoesNotExist if
+    there is none): a resolution is serialised on it, so resolving twice at once resolves once."""
+    return row_lock(RiskFlag.objects.select_related("member").filter(pk=flag_id))

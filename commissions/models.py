@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from commissions import risk
 from commissions.calculations import (
     HARD_MAX_LEVELS,
     HARD_MAX_PAYOUT_RATIO,
@@ -467,3 +468,189 @@ class PlanSimulation(models.Model):
         if not self.lines_total:
             return 0
         return min(100, self.lines_done * 100 // self.lines_total)
+
+
+# --- Fraud and risk review (issue #25; the rules in commissions/risk.py, the services in services/risk.py) -------
+
+
+class RiskRule(models.Model):
+    """A rule's staff-tunable setting: one row per rule (seeded by migration 0014), edited in admin (audited)."""
+
+    class Code(models.TextChoices):
+        SHARED_IDENTITY = risk.SHARED_IDENTITY, _("Buyer and sharer share an identity")
+        MANY_ACCOUNTS = risk.MANY_ACCOUNTS, _("Many accounts on one device or network")
+        CLICK_SPIKE = risk.CLICK_SPIKE, _("Click spike")
+        CONVERSION_SPIKE = risk.CONVERSION_SPIKE, _("Conversion spike")
+        REFUND_AFTER_COMMISSION = risk.REFUND_AFTER_COMMISSION, _("Refunds after commission")
+        EARLY_PAYOUT = risk.EARLY_PAYOUT, _("Early payout of self-bought orders")
+        COUPON_FAR = risk.COUPON_FAR, _("Coupon code used far from the member's audience")
+
+    code = models.CharField(_("rule"), max_length=40, choices=Code.choices, unique=True)
+    is_enabled = models.BooleanField(_("enabled"), default=True)
+    threshold = models.DecimalField(_("threshold"), max_digits=12, decimal_places=4)
+    minimum = models.PositiveIntegerField(
+        _("minimum count"), default=0, help_text=_("The rule looks only at members with at least this many.")
+    )
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("risk rule")
+        verbose_name_plural = _("risk rules")
+        ordering = ("code",)
+        constraints = [models.CheckConstraint(condition=Q(threshold__gte=0), name="commissions_risk_threshold")]
+
+    def __str__(self) -> str:
+        return self.get_code_display()
+
+    def as_setting(self) -> risk.Setting:
+        return risk.Setting(threshold=self.threshold, minimum=self.minimum, is_enabled=self.is_enabled)
+
+
+class RiskFlag(models.Model):
+    """A rule flagged an order, a member or a withdrawal. While open, the money it concerns is held: the order's
+    pending entries (an order flag), all the member's pending entries (a member flag), the withdrawal's approval (a
+    withdrawal flag). Staff resolve it: release (dismissed), reverse or ban (confirmed)."""
+
+    class Subject(models.TextChoices):
+        ORDER = "order", _("Order")
+        MEMBER = "member", _("Member")
+        WITHDRAWAL = "withdrawal", _("Withdrawal")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CONFIRMED = "confirmed", _("Confirmed")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    class Resolution(models.TextChoices):
+        RELEASED = "released", _("Released")
+        REVERSED = "reversed", _("Reversed")
+        BANNED = "banned", _("Member banned")
+
+    subject = models.CharField(_("subject"), max_length=12, choices=Subject.choices)
+    rule = models.CharField(_("rule"), max_length=40, choices=RiskRule.Code.choices)
+    member = models.ForeignKey(
+        "referrals.Member", on_delete=models.PROTECT, related_name="risk_flags", verbose_name=_("member")
+    )
+    order = models.ForeignKey(
+        "shops.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("order")
+    )
+    # payouts.Withdrawal sits above commissions: its id only.
+    withdrawal_id = models.PositiveBigIntegerField(_("withdrawal"), null=True, blank=True)
+    score = models.DecimalField(_("score"), max_digits=14, decimal_places=4, default=Decimal("0"))
+    evidence = models.JSONField(_("evidence"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(_("resolution"), max_length=12, choices=Resolution.choices, blank=True)
+    created_at = models.DateTimeField(_("raised"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
+    )
+    reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("risk flag")
+        verbose_name_plural = _("risk flags")
+        ordering = ("-created_at", "-pk")
+        permissions = [("review_risk", _("Can review risk flags (release, reverse, ban)"))]
+        constraints = [
+            # Scoring twice flags nothing twice: an order once per rule, a withdrawal once per rule, a member once
+            # per rule while a flag is open.
+            models.UniqueConstraint(
+                fields=["order", "rule"], condition=Q(subject="order"), name="commissions_risk_order_once"
+            ),
+            models.UniqueConstraint(
+                fields=["withdrawal_id", "rule"],
+                condition=Q(subject="withdrawal"),
+                name="commissions_risk_withdrawal_once",
+            ),
+            models.UniqueConstraint(
+                fields=["member", "rule"],
+                condition=Q(subject="member", status="open"),
+                name="commissions_risk_member_open_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(subject="order", order__isnull=False)
+                | Q(subject="withdrawal", withdrawal_id__isnull=False)
+                | Q(subject="member"),
+                name="commissions_risk_subject",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", resolution="") | (~Q(status="open") & ~Q(resolution="")),
+                name="commissions_risk_resolution",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member"], condition=Q(status="open"), name="commissions_risk_open_member"),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_rule_display()} ({self.get_subject_display()} {self.subject_id})"
+
+    @property
+    def subject_id(self):
+        return {"order": self.order_id, "withdrawal": self.withdrawal_id}.get(self.subject, self.member_id)
+
+
+class RiskEvent(models.Model):
+    """The audit row of every review decision and rule change (read by the staff audit log)."""
+
+    class Kind(models.TextChoices):
+        RELEASED = "released", _("Flag released")
+        REVERSED = "reversed", _("Flag reversed")
+        BANNED = "banned", _("Member banned")
+        RULE_CHANGED = "rule_changed", _("Risk rule changed")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    flag = models.ForeignKey(RiskFlag, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    rule = models.ForeignKey(RiskRule, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    member = models.ForeignKey(
+        "referrals.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(_("reason"))
+    amount = MoneyField(_("amount reversed"), null=True, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("risk event")
+        verbose_name_plural = _("risk events")
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RiskSighting(models.Model):
+    """A member seen on a device cookie or a network address (hashed), when they signed in: what the identity and
+    many-accounts rules compare buyers with."""
+
+    class Kind(models.TextChoices):
+        DEVICE = "device", _("Device")
+        NETWORK = "network", _("Network")
+
+    member = models.ForeignKey("referrals.Member", on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    key = models.CharField(max_length=32)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("risk sighting")
+        verbose_name_plural = _("risk sightings")
+        constraints = [models.UniqueConstraint(fields=["member", "kind", "key"], name="commissions_sighting_once")]
+        indexes = [models.Index(fields=["kind", "key"])]
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} on {self.kind}"

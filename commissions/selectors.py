@@ -28,6 +28,7 @@ from commissions.calculations import (
     line_pool,
     split_line,
 )
+from commissions.holds import under_review
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, SplitQueue
 from core.i18n import localized, translation_paths
 from core.money import CENT, ROUND_DOWN, ZERO, money_sum, quantize_money
@@ -153,6 +154,7 @@ def member_commission_entries(member, status: str | None = None, level: int | No
         Entry.objects.filter(beneficiary=member)
         .select_related("order", "order_line", "external_line__network")
         .annotate(line_title=localized("order_line__product__title"))  # the product in the member's language
+        .annotate(is_under_review=under_review())  # held by a risk flag (issue #25): "Under review", never why
     )
     # Only what the member may see: the buyer's name and contact stay in the database (and the network's raw
     # report of an external line too).
@@ -223,7 +225,11 @@ def member_commission_entry(member, entry_id: int) -> Entry | None:
         )
         .defer("external_line__raw")
         .filter(beneficiary=member, pk=entry_id)
-        .annotate(refunded_line_amount=_refunded_line_amount(), line_title=localized("order_line__product__title"))
+        .annotate(
+            refunded_line_amount=_refunded_line_amount(),
+            line_title=localized("order_line__product__title"),
+            is_under_review=under_review(),
+        )
         .first()
     )
 

@@ -7,6 +7,7 @@ from commissions.services import (
     commission_sweep,
     external_lines_apply_run,
 )
+from commissions.services.risk import risk_rescore_members
 from commissions.simulation import plan_simulation_run
 from core.task_helpers import IDEMPOTENT_TASK
 
@@ -45,3 +46,9 @@ def plan_simulation_run_task(simulation_id: int) -> None:
     """Replay a plan simulation. A second delivery finds it no longer queued and does nothing; an error marks it
     failed. Not acks_late: a redelivered long replay would only find its row already `running`."""
     plan_simulation_run(simulation_id=simulation_id)
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def risk_rescore_members_task() -> dict[str, int]:
+    """The nightly re-score of the member rules (commissions.services.risk): new flags per rule. Idempotent."""
+    return risk_rescore_members()

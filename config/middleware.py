@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 
 from config.views import NulCharacterRejected, api_error_response, is_api_request
+from core.device import device_cookie_set
 from core.machine import machine_resolver
 
 NUL = "\x00"
@@ -147,3 +148,16 @@ class SitePagesForNotFoundInDebugMiddleware:
     @staticmethod
     def _applies(request) -> bool:
         return settings.DEBUG and not settings.DEBUG_TECHNICAL_404 and not is_api_request(request)
+
+
+class DeviceCookieMiddleware:
+    """Sets the device cookie on the response when the view gave this browser a new one (core.device: checkout and
+    sign-in only, for the fraud rules); every other response is left alone."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        device_cookie_set(request, response)
+        return response

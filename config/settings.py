@@ -96,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Sets the device cookie the fraud rules compare (core.device), only on responses that gave a browser a new one.
+    "config.middleware.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # django-allauth asks for it (it clears a half-finished WeChat login when the person walks away).
     "allauth.account.middleware.AccountMiddleware",
@@ -433,6 +435,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "ledger-check-nightly": {"task": "staff.tasks.ledger_check_task", "schedule": crontab(hour=3, minute=41)},
+    # The member fraud rules over every member (docs/risk.md); a run not started within 6 hours is dropped (the next
+    # night's run covers it).
+    "risk-rescore-nightly": {
+        "task": "commissions.tasks.risk_rescore_members_task",
+        "schedule": crontab(hour=2, minute=23),
+        "options": {"expires": 6 * 60 * 60},
+    },
     # Transfers waiting at a payout rail (the payee's confirmation, a notification that never came, an expiry).
     "payout-transfers-sync": {"task": "payouts.tasks.payout_transfers_sync_task", "schedule": crontab(minute="*/10")},
     # Yesterday's bills of every enabled rail against our payments, refunds and transfers (WeChat Pay makes the bills
@@ -635,6 +644,8 @@ ATTRIBUTION_MODEL = env.str("ATTRIBUTION_MODEL", default="last")  # "last" click
 if ATTRIBUTION_MODEL not in ("last", "first"):
     raise ImproperlyConfigured("ATTRIBUTION_MODEL must be 'last' or 'first'.")
 ATTRIBUTION_COOKIE = "cps_ref"
+# The device cookie of the fraud rules (core.device, docs/risk.md): a random token, stored only hashed.
+DEVICE_COOKIE = "cps_dev"
 # A visitor who came through a share link and signs up joins under that sharer (an invite link always wins).
 REFERRALS_JOIN_VIA_SHARE_LINK = env.bool("REFERRALS_JOIN_VIA_SHARE_LINK", default=True)
 # Where clicks are counted before the periodic flush: Redis when set (production), else process memory.

@@ -16,6 +16,7 @@ circle (a deadlock):
      SKIP LOCKED, so they never wait;
    - a network's report import, then the network, then its order lines (`networks.locks`);
    - members (`referrals.locks`), shops, then **orders**, then their lines, then their payments (`shops.locks`);
+   - risk flags (`commissions.locks.risk_flag_lock`), after the orders whose money they hold;
    - a withdrawal's transfer at a payout rail, then withdrawals, then their invoices, then **wallets**
      (`payouts.locks`): a member's money moves under the wallet lock, taken last;
    - user accounts (`accounts.locks`).

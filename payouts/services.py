@@ -17,7 +17,7 @@ from functools import partial
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,6 +29,7 @@ from accounts.identity import (
     identity_name_matches,
 )
 from commissions.services import commission_entries_mark_paid
+from commissions.services.risk import risk_score_withdrawal, withdrawal_is_held
 from core.masking import mask_name
 from core.money import CENT
 from payouts.locks import transfer_lock, wallets_lock, withdrawal_lock, withdrawals_lock, withholding_rule_lock
@@ -54,6 +55,7 @@ from payouts.selectors import (
 )
 from payouts.signals import withdrawals_changed
 from payouts.tax_calculations import PriorPayment, TaxHistory, business_invoice, withhold
+from referrals.models import Member
 from shops.models import WebhookEvent
 from shops.payments.base import ProviderError, WebhookRejected
 
@@ -290,12 +292,15 @@ def withdrawal_request(*, member, amount) -> Withdrawal:
         member=member, amount=amount, account=snapshot, payee_kind=payee_kind, idempotency_key=uuid.uuid4().hex
     )
     _event(withdrawal, "", actor=member.user, actor_label="member")
-    # A business's withdrawal waits for its invoice, so it is never approved at once.
-    # Nor is one above FOUR_EYES_THRESHOLD: it needs two people (payouts/approvals.py).
+    # A business's withdrawal waits for its invoice, so it is never approved at once. Nor is one above
+    # FOUR_EYES_THRESHOLD (it needs two people: payouts/approvals.py), nor a flagged one (issue #25, the payout rule:
+    # it waits for staff, however small).
+    held = risk_score_withdrawal(member=member, withdrawal_id=withdrawal.pk) is not None
     if (
         amount <= settings.WITHDRAWAL_AUTO_APPROVE_MAX
         and payee_kind == Withdrawal.PayeeKind.INDIVIDUAL
         and not second_approval_needed(amount)
+        and not held
     ):
         _move(withdrawal, Status.APPROVED, actor_label="auto-approval", decided_at=timezone.now())
     return withdrawal
@@ -325,8 +330,11 @@ def _invoice_refusal(withdrawal: Withdrawal) -> PayoutError:
 
 @transaction.atomic
 def withdrawal_approve(*, withdrawal: Withdrawal, actor) -> Withdrawal:
-    """Approve a requested withdrawal. A business payee's needs its invoice accepted first (code `invoice_missing`;
-    nothing changes). Locks the withdrawal, so an invoice cannot be rejected while it is approved."""
+    """Approve a requested withdrawal. A business payee's needs its invoice accepted first (code `invoice_missing`),
+    and one under risk review its flag resolved (code `under_review`); nothing changes then. Locks the withdrawal, so
+    an invoice cannot be rejected while it is approved."""
+    if withdrawal_is_held(withdrawal.pk):
+        raise PayoutError(_("This withdrawal is under risk review; resolve its flag first."), code="under_review")
     withdrawal = withdrawal_lock(withdrawal.pk)
     if withdrawal.status == Status.REQUESTED and withdrawal.is_business and accepted_invoice(withdrawal.pk) is None:
         raise _invoice_refusal(withdrawal)
@@ -363,7 +371,10 @@ def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: 
     rejected after the approval): `approved_withdrawals_missing_invoice` counts them for the admin's message."""
     provider_name = provider_name or settings.PAYOUT_PROVIDER
     approved = withdrawals_lock(
-        Withdrawal.objects.filter(status=Status.APPROVED).exclude(invoice_missing()),
+        # A banned (suspended) member's approved withdrawals are not sent (issue #25): they wait for staff.
+        Withdrawal.objects.filter(status=Status.APPROVED)
+        .exclude(invoice_missing())
+        .exclude(Exists(Member.objects.filter(pk=OuterRef("member_id"), status=Member.Status.SUSPENDED))),
         "pk",
         "amount",
         limit=limit,

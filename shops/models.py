@@ -258,6 +258,10 @@ class Order(models.Model):
     # A keyed hash of the client's address (core.ratelimit.ip_key), never the address itself: unpaid units are
     # limited per address (ORDER_UNPAID_UNITS_PER_ADDRESS). Cleared once the order is no longer awaiting payment.
     client_key = models.CharField(_("client address key"), max_length=32, blank=True, default="", editable=False)
+    # For the fraud rules (commissions/risk.py, issue #25): keyed hashes (core.ratelimit.ip_key) of the buyer's
+    # network address and device cookie at checkout, kept after payment, never the values themselves.
+    network_key = models.CharField(_("network key"), max_length=32, blank=True, default="", editable=False)
+    device_key = models.CharField(_("device key"), max_length=32, blank=True, default="", editable=False)
     total = MoneyField(_("total"))
     refunded_total = MoneyField(_("refunded"), default=ZERO)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")

@@ -376,6 +376,8 @@ def order_place(
     buyer_user=None,
     client_key: str = "",
     coupon_code: str = "",
+    network_key: str = "",
+    device_key: str = "",
 ) -> Order:
     """Place an order for `items` ({product id: quantity}) in `shop`, reserving stock.
 
@@ -441,6 +443,8 @@ def order_place(
         buyer_email=buyer.email,
         shipping_address=buyer.address,
         client_key=client_key,
+        network_key=network_key,
+        device_key=device_key,
         currency=settings.CURRENCY,
         total=ZERO,
     )

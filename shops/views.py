@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.client_ip import client_ip
 from core.csp import allow_images_from, allow_scripts_from
+from core.device import device_key
 from core.forms import add_service_errors
 from core.machine import machine_endpoint
 from core.ratelimit import ip_key, parse_rate, rate_limit, rate_limited_response
@@ -287,6 +288,9 @@ def checkout(request, slug: str):
                 buyer_user=request.user,
                 client_key=ip_key(client_ip(request)),  # unpaid units are limited per address too
                 coupon_code=data.get("coupon_code", ""),
+                # Hashed, kept for the fraud rules (issue #25): the buyer's network address and device cookie.
+                network_key=ip_key(client_ip(request)),
+                device_key=device_key(request),
             )
         except ShopError as error:
             add_service_errors(form, error)

@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 from commissions.models import PlanSimulation
 from core.admin_tools import ReadOnlyAdmin, action_input_page
 from core.task_helpers import task_send
+from staff import risk_admin  # noqa: F401 - registers the risk review queue and rules (issue #25)
 from staff.models import JobRun, ReconciliationDifference, ReconciliationRun, TaxReport, TaxReportPiece
 from staff.reconciliation import RAILS, reconciliation_repair, reconciliation_resolve, yesterday
 from staff.simulator import ADD_PERMISSION

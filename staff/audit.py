@@ -31,7 +31,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ApprovalRequest, IdentityEvent
-from commissions.models import CommissionPlan, CompliancePolicy
+from commissions.models import CommissionPlan, CompliancePolicy, RiskEvent
 from core.i18n import translation_paths
 from core.spreadsheets import spreadsheet_safe
 from networks.models import ExternalOrder, ExternalOrderEvent
@@ -608,6 +608,46 @@ class TaxReportSource(Source):
         )
 
 
+class RiskSource(Source):
+    """Risk review decisions and rule changes (issue #25): release, reverse, ban, each with its reason."""
+
+    rank, object_type = 15, "risk_flag"
+    kinds = tuple((f"risk.{code}", f"{_('Risk')}: {label}") for code, label in RiskEvent.Kind.choices)
+
+    def queryset(self, filters, kinds):
+        qs = RiskEvent.objects.filter(kind__in=[kind.removeprefix("risk.") for kind in kinds]).select_related("rule")
+        if filters.object_id:
+            qs = qs.filter(flag_id=_int_or_none(filters.object_id))
+        return qs
+
+    def row(self, event):
+        detail = event.detail or {}
+        if event.rule_id:
+            changed = " ".join(
+                f"{name} {detail.get('before', {}).get(name)} → {value}"
+                for name, value in sorted(detail.get("after", {}).items())
+                if detail.get("before", {}).get(name) != value
+            )
+            label, what = f"risk rule {event.rule.code}", changed
+        elif event.flag_id:
+            label = f"risk flag {event.flag_id}"
+            what = f"{detail.get('rule', '')} on {detail.get('subject', '')} {detail.get('subject_id', '')}".strip()
+        else:
+            label, what = f"member #{event.member_id}", ""
+        return self.make(
+            event,
+            at=event.created_at,
+            kind=f"risk.{event.kind}",
+            actor_id=event.actor_id,
+            actor_label="",
+            object_id=str(event.flag_id or ""),
+            object_label=label,
+            amount=event.amount,
+            detail=_joined(what, event.reason),
+            url=_admin_url("admin:commissions_riskflag_change", event.flag_id) if event.flag_id else "",
+        )
+
+
 SOURCES: tuple[Source, ...] = (
     TreeSource(),
     OrderSource(),
@@ -625,6 +665,7 @@ SOURCES: tuple[Source, ...] = (
     ApprovalAskedSource(),
     ApprovalDecidedSource(),
     TaxReportSource(),
+    RiskSource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -642,6 +683,7 @@ OBJECT_TYPE_CHOICES = (
     ("approval", _("approval request (id)")),
     ("invoice", _("invoice (the withdrawal's id)")),
     ("tax_report", _("tax report (id)")),
+    ("risk_flag", _("risk flag (id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

@@ -59,6 +59,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         *_COMMON,
         "payouts.view_withdrawal",
         "payouts.change_withdrawal",  # approve, reject, batch, mark paid or failed
+        "commissions.view_riskflag",  # why a withdrawal waits for risk review
         "payouts.view_withdrawalevent",
         "payouts.view_payoutbatch",
         "payouts.change_payoutbatch",  # send, export, upload results
@@ -118,6 +119,11 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "commissions.view_plansimulation",
         "commissions.add_plansimulation",
         "commissions.view_commissionentry",
+        # Fraud and risk review (issue #25): the queue, its decisions, and tuning the rules.
+        "commissions.view_riskflag",
+        "commissions.review_risk",
+        "commissions.view_riskrule",
+        "commissions.change_riskrule",
         "referrals.view_treeevent",
         "shops.view_order",
         "staff.view_audit_log",

@@ -76,7 +76,11 @@ def _write_reversals(refund, changes: EntryChanges) -> None:
         )
         originals = {
             entry.level: entry
-            for entry in Entry.objects.filter(order_line=line, kind=Entry.Kind.COMMISSION, amount__gt=0)
+            # A reversed original has left the balances with everything it owed (a refund in full, or a risk
+            # reversal, commissions.services.risk): nothing of it is left to take back.
+            for entry in Entry.objects.filter(order_line=line, kind=Entry.Kind.COMMISSION, amount__gt=0).exclude(
+                status=Entry.Status.REVERSED
+            )
         }
         if not originals:
             continue

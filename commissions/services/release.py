@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from commissions.holds import held_entries
 from commissions.models import CommissionEntry
 from commissions.services.announce import EntryChanges
 from networks.locks import external_orders_lock
@@ -79,7 +80,11 @@ def _release_sale_by_sale(due, sale: str, lock_still_due, released_at) -> int:
     """Release the `due` pending entries a sale (`sale`: their order's or external line's id column) at a time:
     RELEASE_CHUNK sales per transaction in id order, each chunk's sales locked and re-read by `lock_still_due`
     (their ids in, the ids still due out). Returns how many entries were released; each transaction announces the
-    ids it released after its commit (`commissions.signals`: "available")."""
+    ids it released after its commit (`commissions.signals`: "available").
+
+    Entries an open risk flag holds (`commissions.holds.held_entries`) are left pending, read under the same
+    locks (a resolution locks the orders first), until staff release or reverse them."""
+    due = due.exclude(held_entries())
     released, after = 0, 0
     while True:
         sale_ids = list(
@@ -91,9 +96,9 @@ def _release_sale_by_sale(due, sale: str, lock_still_due, released_at) -> int:
             locked = lock_still_due(sale_ids)
             # The ids first, under the sales' locks (no entry of a locked sale changes meanwhile), then the update.
             ids = list(
-                Entry.objects.filter(status=Entry.Status.PENDING, **{f"{sale}__in": locked}).values_list(
-                    "pk", flat=True
-                )
+                Entry.objects.filter(status=Entry.Status.PENDING, **{f"{sale}__in": locked})
+                .exclude(held_entries())
+                .values_list("pk", flat=True)
             )
             released += Entry.objects.filter(pk__in=ids).update(status=Entry.Status.AVAILABLE, released_at=released_at)
             EntryChanges(available=ids).announce()

@@ -30,6 +30,7 @@ from commissions.locks import split_queue_claim
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
 from commissions.services.announce import EntryChanges
 from commissions.services.refunds import refund_reversals_write
+from commissions.services.risk import risk_score_orders
 from core.task_helpers import task_request_next, task_request_once
 from referrals.selectors import member_uplines
 from shops.locks import orders_lock
@@ -139,6 +140,7 @@ def commission_split_queued(*, limit: int = 500, more=None) -> int:
     }
     if orders:
         _split_orders(orders, dict(queued))
+        risk_score_orders(list(orders))  # flags hold their entries from the start (commissions.services.risk)
         changes = EntryChanges()
         for refund in Refund.objects.filter(order_id__in=orders).order_by("pk"):
             refund_reversals_write(refund, changes=changes)

@@ -83,6 +83,17 @@ class EntrySourceSerializer(serializers.Serializer):
         return line.title
 
 
+def _under_review_field():
+    return serializers.BooleanField(
+        source="is_under_review",
+        read_only=True,
+        help_text=gettext_lazy(
+            "True while this pending commission is under review: we check some orders before their commission is "
+            "paid. It stays pending until the check is done."
+        ),
+    )
+
+
 class CommissionEntriesListApi(generics.ListAPIView):
     """My commission entries (commissions, reversals, clawbacks, adjustments), newest first, from our shops' sales
     and from sales reported by external affiliate networks."""
@@ -97,6 +108,7 @@ class CommissionEntriesListApi(generics.ListAPIView):
         kind = serializers.CharField(read_only=True)
         amount = money_field()
         status = serializers.CharField(read_only=True)
+        under_review = _under_review_field()
         capped_by = serializers.CharField(read_only=True)
         created_at = serializers.DateTimeField(read_only=True)
 
@@ -165,6 +177,7 @@ class CommissionEntryDetailApi(APIView):
         id = serializers.IntegerField()
         kind = serializers.CharField()
         status = serializers.CharField()
+        under_review = _under_review_field()
         level = serializers.IntegerField()
         line = LineSerializer(source="order_line", allow_null=True, help_text=gettext_lazy("Null for a network sale."))
         external_line = ExternalLineSerializer(
