@@ -10,17 +10,18 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
-from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.approvals import asked_message
 from commissions.models import RiskFlag, RiskRule
 from commissions.services.risk import BAN, RELEASE, REVERSE, risk_rule_metrics, risk_rule_update
+from core.admin_tools import action_input_page
+from payouts.approvals import member_ban_request
 from payouts.risk import risk_flag_decide
 
 REVIEW_PERMISSION = "commissions.review_risk"
@@ -140,6 +141,18 @@ class RiskFlagAdmin(admin.ModelAdmin):
             self.message_user(request, _("Select at most %(n)d flags at once.") % {"n": ACTION_LIMIT}, messages.ERROR)
             return None
         form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid() and action == BAN:
+            # Four eyes: a ban is asked for here, done when a second reviewer approves it (payouts/approvals.py).
+            for member, flag in {flag.member_id: (flag.member, flag) for flag in flags}.values():
+                try:
+                    approval = member_ban_request(
+                        member=member, actor=request.user, reason=form.cleaned_data["reason"], flag=flag
+                    )
+                except ValidationError as error:
+                    self.message_user(request, f"{member}: {' '.join(error.messages)}", messages.ERROR)
+                else:
+                    self.message_user(request, asked_message(approval), messages.SUCCESS)
+            return None
         if form.is_valid():
             done = 0
             for flag in flags:
@@ -151,17 +164,13 @@ class RiskFlagAdmin(admin.ModelAdmin):
             message = ngettext("Decided %d flag.", "Decided %d flags.", done) % done
             self.message_user(request, message, messages.SUCCESS)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": label,
-            "intro": _("Give the reason for this decision; it is kept with each flag and in the audit log."),
-            "opts": self.opts,
-            "objects": [str(flag) for flag in flags[:100]],
-            "form": form,
-            "action": request.POST.get("action", ""),
-            "submit_label": label,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across") == "1",
-        }
-        return TemplateResponse(request, "admin/payouts/action_form.html", context)
+        return action_input_page(
+            self,
+            request,
+            action=request.POST.get("action", ""),
+            title=label,
+            intro=_("Give the reason for this decision; it is kept with each flag and in the audit log."),
+            objects=[str(flag) for flag in flags[:100]],
+            form=form,
+            submit_label=label,
+        )

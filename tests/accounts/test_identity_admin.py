@@ -127,7 +127,7 @@ def test_a_business_payee_is_set_back_to_an_individual_only_by_staff_with_a_reas
     # staff who may change ask with an empty reason: asked again, nothing changes
     staff = _staff_client(client, "view_identity", "change_identity")
     response = _action(client, "set_individual", identity, apply="1", reason=" ")
-    assert response.status_code == 200 and "Set back to an individual payee" in response.content.decode()
+    assert response.status_code == 400 and "Set back to an individual payee" in response.content.decode()
     identity.refresh_from_db()
     assert identity.payee_kind == "business"
     # with a reason: an individual, the company cleared, the change audited with the company before

@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts.approvals import ApprovalError, approval_decide
+from accounts.models import ApprovalRequest
 from commissions.models import CommissionEntry, RiskEvent, RiskFlag, RiskRule
 from commissions.services.risk import risk_sighting_record
 from shops.services import order_place
@@ -57,7 +59,7 @@ def test_bulk_reverse_asks_for_a_reason_then_decides_every_flag(client, flags):
     selected = {"action": "reverse", helpers.ACTION_CHECKBOX_NAME: [flag.pk for flag in flags]}
     # without a reason: the form again, nothing decided
     response = client.post(URL, {**selected, "apply": "1", "reason": ""})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert RiskFlag.objects.filter(status="open").count() == 2
     # with one: both reversed, each with its audit row
     response = client.post(URL, {**selected, "apply": "1", "reason": "Same phone as the sharer"}, follow=True)
@@ -97,3 +99,23 @@ def test_decisions_and_rule_changes_are_in_the_audit_log(client, flags):
         ("risk.released", reviewer.pk),
     ]
     assert "Her sister" in rows[1].detail and "threshold 10.0000 → 12" in rows[0].detail
+
+
+def test_a_ban_is_asked_for_and_done_when_a_second_reviewer_approves_it(client, flags):
+    first, second = staff_in(COMPLIANCE), staff_in(COMPLIANCE)
+    member = flags[0].member
+    client.force_login(first)
+    client.post(
+        URL, {"action": "ban", helpers.ACTION_CHECKBOX_NAME: [flags[0].pk], "apply": "1", "reason": "Ring of accounts"}
+    )
+    # asked for, not done: the member is still active
+    member.refresh_from_db()
+    assert member.status == "active"
+    approval = ApprovalRequest.objects.get(action="payouts.member_ban", status="pending")
+    with pytest.raises(ApprovalError):
+        approval_decide(request=approval, approver=first, approve=True)
+    # a second reviewer approves: banned, the ban's event names them
+    approval_decide(request=approval, approver=second, approve=True)
+    member.refresh_from_db()
+    assert member.status == "suspended"
+    assert RiskEvent.objects.filter(kind="banned", actor=second, reason="Ring of accounts").exists()
