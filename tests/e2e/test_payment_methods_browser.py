@@ -269,8 +269,15 @@ def test_the_buyer_cancelling_closes_the_payment_at_wechat_pay(rails, live_serve
 
 
 def open_order(page, base_url: str, order: Order) -> None:
-    """Find the order through the look-up form (so this browser may see it) and open its page."""
-    page.goto(base_url + reverse("shops:order_lookup"))
+    """Find the order through the look-up form (so this browser may see it) and open its page.
+
+    The order page left behind reloads itself while a payment is waiting (`refresh-after`); a reload that fires as we
+    leave can win the race and put the order page back, so the look-up page is opened again until it is there."""
+    for _attempt in range(3):
+        page.goto(base_url + reverse("shops:order_lookup"))
+        page.wait_for_load_state("load")
+        if page.locator("#id_number").count():
+            break
     page.locator("#id_number").fill(order.number)
     page.locator("#id_contact").fill("13900001111")
     page.locator("main form button[type=submit]").click()
