@@ -370,16 +370,20 @@ def payout_batch_create(*, provider_name: str | None = None, actor=None, limit: 
     A business payee's withdrawal without an accepted invoice is left out (it stays approved; its invoice was
     rejected after the approval): `approved_withdrawals_missing_invoice` counts them for the admin's message."""
     provider_name = provider_name or settings.PAYOUT_PROVIDER
-    approved = withdrawals_lock(
-        # A banned (suspended) member's approved withdrawals are not sent (issue #25): they wait for staff.
+    # A banned (suspended) member's approved withdrawals are not sent (issue #25): they wait for staff.
+    sendable = (
         Withdrawal.objects.filter(status=Status.APPROVED)
         .exclude(invoice_missing())
-        .exclude(Exists(Member.objects.filter(pk=OuterRef("member_id"), status=Member.Status.SUSPENDED))),
-        "pk",
-        "amount",
-        limit=limit,
-        skip_locked=True,
+        .exclude(Exists(Member.objects.filter(pk=OuterRef("member_id"), status=Member.Status.SUSPENDED)))
     )
+    approved = withdrawals_lock(sendable, "pk", "amount", limit=limit, skip_locked=True)
+    if approved:
+        # The locking statement judged the invoices and members as they were when it began: an invoice rejected
+        # (which locks the withdrawal, then commits) while it waited for that row passes its test all the same,
+        # since PostgreSQL re-checks only the locked row itself. Asked again now that the rows are ours, a new
+        # statement sees every rejection or ban that committed; none can come after.
+        still = set(sendable.filter(pk__in=[pk for pk, _amount in approved]).values_list("pk", flat=True))
+        approved = [row for row in approved if row[0] in still]
     if not approved:
         return None
     batch = PayoutBatch.objects.create(provider=provider_name, created_by=actor)
