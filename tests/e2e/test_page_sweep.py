@@ -50,6 +50,7 @@ from commissions.simulation import plan_simulation_create
 from config.celery import app as celery_app
 from members.webhooks.models import Delivery, Endpoint, Event
 from payouts.models import Withdrawal
+from payouts.selectors import member_balance
 from referrals.models import Member
 from shops.cart import Cart, remember_order
 from shops.models import Order, Payment, Product, Shop
@@ -237,6 +238,26 @@ def build_data() -> dict:
             remember_order(buyer, order.number)
     buyer.create()
 
+    # A withdrawal to a business payee, written directly: its invoice page (docs/tax.md, "Business payees"). Half
+    # of what the founder may withdraw, so the pages that show the balance (close account, withdraw) show the
+    # demo's real figures, never an overdrawn one.
+    withdrawable = member_balance(founder).withdrawable
+    assert withdrawable >= Decimal("2.00"), f"the demo founder has only {withdrawable} to withdraw"
+    business_withdrawal = Withdrawal.objects.create(
+        member=founder,
+        amount=(withdrawable / 2).quantize(Decimal("0.01")),
+        account={
+            "method": "bank",
+            "holder_name": "示例科技有限公司",
+            "company_name": "示例科技有限公司",
+            "credit_code": "91350100M000100Y43",
+        },
+        payee_kind=Withdrawal.PayeeKind.BUSINESS,
+        status=Withdrawal.Status.REQUESTED,
+        idempotency_key="sweep-business-1",
+    )
+    assert member_balance(founder).withdrawable >= 0
+
     sessions = {"buyer": buyer.session_key, "anonymous": ""}
     for role, user in (("member", founder.user), ("staff", staff), ("clerk", clerk)):
         client = Client()
@@ -258,21 +279,8 @@ def build_data() -> dict:
         "other": other,
         "closing_shop": closing,
         "closed_shop": closed,
-        "withdrawal": Withdrawal.objects.filter(member=founder).first(),
-        # A withdrawal to a business payee, written directly: its invoice page (docs/tax.md, "Business payees").
-        "business_withdrawal": Withdrawal.objects.create(
-            member=founder,
-            amount=Decimal("100.00"),
-            account={
-                "method": "bank",
-                "holder_name": "示例科技有限公司",
-                "company_name": "示例科技有限公司",
-                "credit_code": "91350100M000100Y43",
-            },
-            payee_kind=Withdrawal.PayeeKind.BUSINESS,
-            status=Withdrawal.Status.REQUESTED,
-            idempotency_key="sweep-business-1",
-        ),
+        "withdrawal": Withdrawal.objects.filter(member=founder).exclude(pk=business_withdrawal.pk).first(),
+        "business_withdrawal": business_withdrawal,
         "sessions": sessions,
     }
 
