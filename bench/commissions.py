@@ -51,7 +51,6 @@ import os
 import platform
 import random
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -350,6 +349,7 @@ def start_worker(
     from django.conf import settings
     from django.db import connection
 
+    from bench import production_secrets
     from config.celery import app
 
     env = {
@@ -363,10 +363,7 @@ def start_worker(
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         # As in production: DEBUG off (no query log kept in memory), warnings only in the log.
         "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        # Production settings on a bench machine: the sandbox providers are allowed, as on staging.
-        "PAYMENTS_SANDBOX_SECRET": secrets.token_urlsafe(32),
-        "ALLOW_SANDBOX_PROVIDERS": "1",
+        **production_secrets(),  # and the sandbox providers allowed, as on staging
         "LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }

@@ -40,7 +40,6 @@ import os
 import platform
 import re
 import resource
-import secrets
 import shutil
 import signal
 import socket
@@ -237,14 +236,14 @@ def log(message: str) -> None:
 
 def configure_environment(redis_url: str) -> None:
     """What both this process and gunicorn run with: production settings over plain HTTP on loopback."""
+    sys.path.insert(0, str(REPO_ROOT))  # run as a script: the repository root, where `bench` imports from
+    from bench import production_secrets
+
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            # Production settings on a bench machine: the sandbox providers are allowed, as on staging.
-            "PAYMENTS_SANDBOX_SECRET": secrets.token_urlsafe(32),
-            "ALLOW_SANDBOX_PROVIDERS": "1",
+            **production_secrets(),  # and the sandbox providers allowed, as on staging
             "SECURE_SSL_REDIRECT": "0",
             "ALLOWED_HOSTS": "127.0.0.1",
             "REDIS_URL": redis_url,
