@@ -35,6 +35,8 @@ What it does:
      message delivered; with one message per order most of them find nothing left to split, but a worker
      still has to take each one off the queue);
    - checks the ledger: 12 rows per order, no order still queued, every line's rows sum to its pool;
+   - runs the fraud rules' scoring at the split (`risk_score_orders`) again over the split orders in this process,
+     in the same batches, and reports its time per order: what scoring adds to the split (issue #25: ≤ 1 ms);
    - records the 1-minute load average when the clock starts, since other work on the machine skews the figures.
 
 `--celery-app` (default `config`) names the module the workers load with `celery -A`: a module on PYTHONPATH
@@ -76,8 +78,9 @@ POLL_SECONDS = 0.25
 
 RUN_HEADER = (
     "| messages | batch | worker processes | orders | all split s | orders/s | ledger rows/s "
-    "| 1st half orders/s | 2nd half orders/s | queue drained s | orders/s incl. draining | load at start |\n"
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| 1st half orders/s | 2nd half orders/s | queue drained s | orders/s incl. draining | load at start "
+    "| scoring ms per order (again, one process) |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
 
 
@@ -428,6 +431,7 @@ class RunResult:
     half_s: float
     drained_s: float
     load: float
+    scoring_s: float
 
     def row(self) -> str:
         first = self.orders / 2 / self.half_s
@@ -435,8 +439,25 @@ class RunResult:
         return (
             f"| {self.messages} | {self.batch:,} | {self.workers} | {self.orders:,} | {self.split_s:.1f} "
             f"| {self.orders / self.split_s:,.0f} | {self.rows / self.split_s:,.0f} | {first:,.0f} | {second:,.0f} "
-            f"| {self.drained_s:.1f} | {self.orders / self.drained_s:,.0f} | {self.load:.1f} |"
+            f"| {self.drained_s:.1f} | {self.orders / self.drained_s:,.0f} | {self.load:.1f} "
+            f"| {self.scoring_s * 1000 / self.orders:.3f} |"
         )
+
+
+def scoring_again(order_ids: list[int], batch: int) -> float:
+    """The fraud rules' scoring at the split (`risk_score_orders`, which each split run calls in its transaction on
+    the orders it wrote: docs/risk.md) run again in this process over the split orders, in the split's batches:
+    what scoring costs per paid order (issue #25: at most 1 ms), measured on the same data and machine state as the
+    split. It is idempotent (one flag per order and rule), so the ledger is unchanged."""
+    from django.db import transaction
+
+    from commissions.services.risk import risk_score_orders
+
+    started = time.perf_counter()
+    for first in range(0, len(order_ids), batch):
+        with transaction.atomic():
+            risk_score_orders(order_ids[first : first + batch])
+    return time.perf_counter() - started
 
 
 def timed_run(args, catalogue: Catalogue, broker, run_dir: Path, *, messages: str, batch: int, workers: int):
@@ -500,7 +521,10 @@ def timed_run(args, catalogue: Catalogue, broker, run_dir: Path, *, messages: st
     if problems:
         raise RuntimeError(f"[{label}] tasks failed:\n" + "\n".join(problems[:20]))
     rows = verify_ledger(args.orders)
-    result = RunResult(messages, batch, workers, args.orders, rows, split_s, half_s, max(drained_s, split_s), load)
+    scoring_s = scoring_again(order_ids, batch)
+    result = RunResult(
+        messages, batch, workers, args.orders, rows, split_s, half_s, max(drained_s, split_s), load, scoring_s
+    )
     log(
         f"[{label}] all split in {split_s:.1f} s ({args.orders / split_s:,.0f} orders/s), queue drained in "
         f"{drained_s:.1f} s, load average {load:.1f} at the start"
