@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    # /readyz's checks and its page (config/health.py, issue #26)
+    "health_check",
     # Thumbnails of product images, shop logos and materials (core/thumbnails.py); its table is the key-value store.
     "sorl.thumbnail",
     # Logging in with WeChat (issue #23): django-allauth's social accounts and its WeChat (weixin) provider only;

@@ -7,6 +7,7 @@ from django.views.generic import TemplateView
 
 from accounts.views import LoginView, PasswordResetView, login_code, wechat_login
 from accounts.wechat_login import wechat_login_callback
+from config.health import healthz, readyz
 from config.views import favicon
 from core.admin_tools import admin_moved_model_urls
 from core.ratelimit import rate_limit
@@ -17,6 +18,10 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("l/<str:code>", share_link_redirect, name="share_link"),
     path("favicon.ico", favicon, name="favicon"),
+    # Health for load balancers and orchestrators (config/health.py): alive; ready to serve (database, cache,
+    # broker, migrations)
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("styleguide/", styleguide, name="styleguide"),  # staff only: every component of the design system
     # settings.ADMIN_URL (default "admin/"): nothing else may assume where admin is; use reverse("admin:…").
     path(settings.ADMIN_URL, include("staff.urls")),  # back-office pages: before the admin's own catch-all

@@ -14,15 +14,17 @@ from shops.payments.sandbox import SIGNATURE_HEADER, sign
 pytestmark = pytest.mark.django_db
 
 
-def test_the_urlconf_marks_exactly_the_provider_notifications():
+def test_the_urlconf_marks_exactly_the_provider_notifications_and_the_health_probes():
     found = {(route, pattern.name) for route, pattern in machine_routes(get_resolver().url_patterns)}
 
     assert found == {
         ("payments/webhook/<str:provider>/", "payment_webhook"),
         ("payouts/notify/<str:rail>/", "transfer_notification"),
+        ("healthz", "healthz"),
+        ("readyz", "readyz"),
     }
     _resolver, prefixes = machine_resolver(get_resolver().url_patterns)
-    assert set(prefixes) == {"/payments/webhook/", "/payouts/notify/"}
+    assert set(prefixes) == {"/payments/webhook/", "/payouts/notify/", "/healthz", "/readyz"}
 
 
 def test_routes_are_joined_through_includes_and_regex_prefixes_are_left_to_the_stack():

@@ -129,6 +129,8 @@ EXCLUDED = {
     r"\^dashboard/.*qr.*": "a download (QR code image)",
     r"dashboard/share/.*poster\.png": "a download (poster image)",
     r"favicon\.ico": "an image",
+    r"healthz": "a machine endpoint (liveness probe: plain text)",
+    r"readyz": "a machine endpoint (readiness probe: JSON, text or the library's page)",
     r"i18n/setlang/": "POST only (the language form)",
     r"logout/": "POST only",
     r"dashboard/links/<int:link_id>/deactivate/": "POST only",
