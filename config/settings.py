@@ -86,7 +86,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Before all: the views marked @machine_endpoint (payment and transfer notifications from the providers) are
+    # Before all: every request gets its id (X-Request-ID), in its log lines and the tasks it sends (core.request_id).
+    "core.request_id.RequestIdMiddleware",
+    # Then: the views marked @machine_endpoint (payment and transfer notifications from the providers) are
     # served without the page middleware below (core.machine).
     "config.middleware.MachineEndpointMiddleware",
     # First: whatever error an /api/ request gets, from any layer below, is JSON in the API's one error shape.
@@ -361,19 +363,44 @@ for _name in (
 
 # Every handler redacts passwords, tokens and other secrets and masks emails and phone numbers (core/logging.py).
 # Django's own loggers are configured here too, so none of them keeps a default handler without the filter.
+# LOG_FORMAT: "json" (one JSON object per line: time, level, logger, message, request_id, the exception; the default
+# in production, for a log collector) or "text" (the message alone; the default with DEBUG on).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "redact": {"()": "core.logging.RedactingFilter"},
+        "request_id": {"()": "core.request_id.RequestIdFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
-        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601 in UTC, whatever TIME_ZONE is
+            "json_ensure_ascii": False,
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
-        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["redact"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact", "request_id"],
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "django.server",
+            "filters": ["redact", "request_id"],
+        },
         "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR", "filters": ["redact"]},
         # Django's server errors mail staff in production only, as Django's default logging does.
         "mail_admins_production": {
@@ -400,6 +427,9 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 # itself (`manage.py runserver` starts a scheduler thread that runs each due task in-process: config/scheduler.py).
 EMBEDDED_SCHEDULER = env.bool("EMBEDDED_SCHEDULER", default=not CELERY_BROKER_URL)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# JSON logs: the worker and beat keep settings.LOGGING's handlers (JSON, with the request id) instead of installing
+# their own text ones.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
