@@ -83,6 +83,9 @@ class _HashingFile:
         self._sha256.update(data)
         return self._raw.write(data)
 
+    def flush(self) -> None:
+        pass  # the ZIP's file flushes when it is closed
+
     def close(self) -> None:
         self._raw.close()
         self._on_close(self._sha256.hexdigest())
