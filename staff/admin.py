@@ -284,6 +284,7 @@ class GeneratedFileAdmin(ReadOnlyAdmin):
     generate_template: str
     request_error: type[Exception]
     actions = ("generate_again",)
+    change_list_template = "admin/staff/generated_file/change_list.html"
 
     def request_file(self, cleaned_data: dict, actor):
         """Queue the file the form describes (raises `request_error` with a message fit to show)."""
@@ -331,7 +332,11 @@ class GeneratedFileAdmin(ReadOnlyAdmin):
         return shown if self.may_download(request.user) else [name for name in shown if name != "downloads"]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_generate": self.has_generate_permission(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "can_generate": self.has_generate_permission(request),
+            "generate_label": self.generate_title,
+        }
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -385,7 +390,6 @@ class TaxReportAdmin(GeneratedFileAdmin):
     list_filter = ("kind", "status", "is_check_passed")
     list_select_related = ("requested_by",)
     list_per_page = 50
-    change_list_template = "admin/staff/taxreport/change_list.html"
     change_form_template = "admin/staff/taxreport/change_form.html"
     fields = ("kind", "period", "status", "progress", "rows_done", "rows_total", "requested_by", "requested_at",
               "started_at", "finished_at", "attempts", "check_details", "xlsx_sha256", "csv_sha256", "error",
@@ -523,7 +527,6 @@ class EvidencePackAdmin(GeneratedFileAdmin):
     list_filter = ("status",)
     list_select_related = ("requested_by",)
     list_per_page = 50
-    change_list_template = "admin/staff/evidencepack/change_list.html"
     change_form_template = "admin/staff/evidencepack/change_form.html"
     fields = ("period", "status", "progress", "step", "requested_by", "requested_at", "started_at", "finished_at",
               "attempts", "manifest_sha256", "zip_sha256", "zip_size", "audit_rows", "error", "downloads")  # fmt: skip

@@ -119,23 +119,25 @@ def _members(ids: Iterable[int | None]) -> dict[int, str]:
 
 
 def _field_values(obj: Model, names: dict[int, str]) -> dict:
-    """Every concrete field of `obj` (a foreign key to a user as its id and the person's name): exported generically,
-    so a field added to the model later is in the pack without a change here."""
+    """Every concrete field of `obj` (a foreign key as its id; a user's also as the person's name, from `names`):
+    exported generically, so a field added to the model later is in the pack without a change here."""
     values = {}
     for field in obj._meta.concrete_fields:
-        if field.is_relation:
-            pk = getattr(obj, field.attname)
-            values[field.attname] = pk
-            values[field.name] = names.get(pk, "") if pk else ""
-        else:
-            values[field.name] = getattr(obj, field.attname)
+        values[field.attname] = getattr(obj, field.attname)
+        if _is_person(field):
+            values[field.name] = names.get(values[field.attname], "") if values[field.attname] else ""
     return values
 
 
+def _is_person(field) -> bool:
+    return field.is_relation and field.related_model is get_user_model()
+
+
 def _field_columns(model: type[Model]) -> list[str]:
+    """Every concrete field's column (a foreign key's id), and beside a user's id the person's name."""
     columns = []
     for field in model._meta.concrete_fields:
-        columns += [field.attname, field.name] if field.is_relation else [field.name]
+        columns += [field.attname, field.name] if _is_person(field) else [field.attname]
     return columns
 
 

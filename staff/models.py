@@ -228,9 +228,9 @@ class TaxReportPiece(models.Model):
         return f"{self.report_id}/{self.generation} {self.format} #{self.number}"
 
 
-class TaxReportEvent(models.Model):
-    """What happened to a tax report: asked for, generated (its figures and the files' SHA-256), failed, and each
-    download (who, which file). The audit log reads these; `detail` never holds a name or an ID number."""
+class GeneratedFileEvent(models.Model):
+    """What happened to a generated file: asked for, generated (its checksums), failed, and each download (who).
+    The audit log reads these; `detail` never holds a name or an ID number."""
 
     class Kind(models.TextChoices):
         REQUESTED = "requested", _("asked for")
@@ -238,7 +238,6 @@ class TaxReportEvent(models.Model):
         FAILED = "failed", _("failed")
         DOWNLOADED = "downloaded", _("downloaded")
 
-    report = models.ForeignKey(TaxReport, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -247,10 +246,20 @@ class TaxReportEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        abstract = True
+        ordering = ("created_at", "pk")
+        indexes = [models.Index(fields=["created_at"], name="%(app_label)s_%(class)s_time")]
+
+
+class TaxReportEvent(GeneratedFileEvent):
+    """What happened to a tax report: asked for, generated (its figures and the files' SHA-256), failed, and each
+    download (who, which file)."""
+
+    report = models.ForeignKey(TaxReport, on_delete=models.PROTECT, related_name="events")
+
+    class Meta(GeneratedFileEvent.Meta):
         verbose_name = _("tax report event")
         verbose_name_plural = _("tax report events")
-        ordering = ("created_at", "pk")
-        indexes = [models.Index(fields=["created_at"], name="staff_taxreportevent_time")]
 
     def __str__(self) -> str:
         return f"{self.report_id}: {self.kind}"
@@ -320,29 +329,15 @@ class EvidencePackPiece(models.Model):
         return f"{self.pack_id}/{self.generation} #{self.number}"
 
 
-class EvidencePackEvent(models.Model):
-    """What happened to an evidence pack: asked for, generated (the manifest's and the ZIP's SHA-256), failed (why),
-    and each download (who). The audit log reads these."""
-
-    class Kind(models.TextChoices):
-        REQUESTED = "requested", _("asked for")
-        GENERATED = "generated", _("generated")
-        FAILED = "failed", _("failed")
-        DOWNLOADED = "downloaded", _("downloaded")
+class EvidencePackEvent(GeneratedFileEvent):
+    """What happened to an evidence pack: asked for, generated (the manifest's and the ZIP's SHA-256), failed, and
+    each download (who, which run)."""
 
     pack = models.ForeignKey(EvidencePack, on_delete=models.PROTECT, related_name="events")
-    kind = models.CharField(max_length=12, choices=Kind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    detail = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
+    class Meta(GeneratedFileEvent.Meta):
         verbose_name = _("evidence pack event")
         verbose_name_plural = _("evidence pack events")
-        ordering = ("created_at", "pk")
-        indexes = [models.Index(fields=["created_at"], name="staff_evidencepackevent_time")]
 
     def __str__(self) -> str:
         return f"{self.pack_id}: {self.kind}"
