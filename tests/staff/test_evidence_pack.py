@@ -329,7 +329,7 @@ def test_a_pack_being_generated_is_not_asked_for_twice():
         evidence_pack_request(date_from=start, date_to=end)
 
 
-def test_a_failure_is_recorded_with_its_reason(monkeypatch):
+def test_a_failure_is_recorded_with_its_reason_and_shown(client, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the tree could not be read")
 
@@ -338,6 +338,10 @@ def test_a_failure_is_recorded_with_its_reason(monkeypatch):
     assert pack.status == EvidencePack.Status.FAILED and pack.error == "the tree could not be read"
     assert not EvidencePackPiece.objects.exists()
     assert EvidencePackEvent.objects.filter(pack=pack, kind=EvidencePackEvent.Kind.FAILED).exists()
+    # the pack's page says so, with the reason, and offers no download
+    client.force_login(staff_in(COMPLIANCE))
+    page = client.get(reverse("admin:staff_evidencepack_change", args=[pack.pk])).content.decode()
+    assert "Failed: the tree could not be read" in page and "Download the ZIP" not in page
 
 
 @pytest.mark.parametrize(
