@@ -1,6 +1,8 @@
 """Buyers' details masked for people who may tell orders apart but not know who bought: shop owners (their order
 list) and staff without `shops.view_buyer_contact` (the admin). One rule each, here, so every page masks alike."""
 
+import re
+
 import phonenumbers
 from django.conf import settings
 
@@ -37,3 +39,15 @@ def mask_email(email: str) -> str:
     if not local:
         return ""
     return f"{local[:1]}***@{domain}" if domain else f"{local[:1]}***"
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w+])\+\d{7,15}\b|(?<!\d)1[3-9]\d{9}(?!\d)")  # E.164 as stored; a Chinese mobile
+
+
+def mask_contacts(text: str) -> str:
+    """`text` with every email address and phone number in it masked (mask_email, mask_phone): for free text
+    (a reason, a summary) that quotes someone's contact details and leaves the back office. Order numbers (a date
+    and digits) are not phone numbers: only a number written with its + or an 11-digit Chinese mobile is."""
+    text = _EMAIL.sub(lambda match: mask_email(match.group()), text or "")
+    return _PHONE.sub(lambda match: mask_phone(match.group()), text)

@@ -1,22 +1,19 @@
 """A member's data as a ZIP ("Download my data", issue #24; 个人信息保护法 art. 45: the right to a copy).
 
 Every table is written twice, as JSON (for programs) and CSV (for a spreadsheet, every cell through
-`core.spreadsheets.spreadsheet_safe`), beside a README.txt that says what each file is. Money is written as the
-Decimal's string ("12.30"), never a float. Only the member's own data: the orders attributed to them without the
-buyer's name or contact, the identity and the payout account masked.
+`core.spreadsheets.spreadsheet_safe`; both by core/exports.py), beside a README.txt that says what each file is.
+Money is written as the Decimal's string ("12.30"), never a float. Only the member's own data: the orders attributed
+to them without the buyer's name or contact, the identity and the payout account masked.
 
 Built while the request waits, into a temporary file that stays in memory up to SPOOL_MAX_BYTES and then goes to
 disk, so the memory a download takes is bounded whatever the member's history; the rows are read in chunks
 (`iterator`). Why not a Celery task and a stored file: see docs/privacy.md, "Your data: download it".
 """
 
-import csv
 import json
 import tempfile
 import zipfile
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,36 +21,16 @@ from django.utils.translation import gettext as _
 from accounts.identity import identity_for_user, identity_masked
 from accounts.services import user_login_methods
 from commissions.selectors import member_commission_entries
+from core.exports import SPOOL_MAX_BYTES, Table, zip_write_table
 from core.i18n import localized
 from core.masking import mask_name
-from core.spreadsheets import spreadsheet_safe
 from members.notifications.models import NotificationSettings
 from payouts.selectors import member_payout_account, member_withdrawals
 from referrals.models import Member
 from shops.models import OrderLine
 from shops.selectors import member_orders, member_share_links, owner_listings, owner_shop
 
-SPOOL_MAX_BYTES = 8 * 1024 * 1024  # past this the ZIP being built goes to a temporary file on disk
 CHUNK = 2_000  # rows read at a time
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str  # the files' stem: <name>.json, <name>.csv
-    description: str  # one line of README.txt
-    columns: list[str]
-    rows: Iterable[dict]
-
-
-def _text(value, zone) -> str | int | bool | None:
-    """A value as JSON and CSV carry it: Decimals as their exact string, times in `zone` (ISO 8601), None as null."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, datetime):
-        return (value.astimezone(zone) if timezone.is_aware(value) else value).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)  # Decimal: "12.30", never a float
 
 
 def _profile(member: Member) -> list[dict]:
@@ -258,31 +235,6 @@ def _readme(member: Member, tables: list[Table], now: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_table(archive: zipfile.ZipFile, table: Table) -> None:
-    """`table` as <name>.json (written into the archive row by row) and <name>.csv (into a spooled file meanwhile,
-    then copied in: a ZIP is written one member file at a time). Nothing holds all the rows at once."""
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES, mode="w+", encoding="utf-8", newline="") as text:
-        text.write("\ufeff")  # a BOM first, so Excel reads the file as UTF-8
-        writer = csv.writer(text)
-        writer.writerow(table.columns)
-        zone = timezone.get_current_timezone()
-        with archive.open(f"{table.name}.json", "w") as raw:
-            pieces = ["["]
-            for number, row in enumerate(table.rows):
-                record = {column: _text(row.get(column), zone) for column in table.columns}
-                pieces.append((",\n " if number else "\n ") + json.dumps(record, ensure_ascii=False))
-                writer.writerow(["" if value is None else spreadsheet_safe(value) for value in record.values()])
-                if len(pieces) >= CHUNK:  # a few large writes: the compressor is slow on many small ones
-                    raw.write("".join(pieces).encode())
-                    pieces = []
-            pieces.append("\n]\n")
-            raw.write("".join(pieces).encode())
-        text.seek(0)
-        with archive.open(f"{table.name}.csv", "w") as raw:
-            while chunk := text.read(64 * 1024):
-                raw.write(chunk.encode("utf-8"))
-
-
 def member_export_write(member: Member, now: datetime | None = None):
     """The ZIP of `member`'s data in a temporary file, rewound (the caller streams it and closes it)."""
     now = now or timezone.now()
@@ -291,6 +243,6 @@ def member_export_write(member: Member, now: datetime | None = None):
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("README.txt", _readme(member, tables, now))
         for table in tables:
-            _write_table(archive, table)
+            zip_write_table(archive, table)
     spool.seek(0)
     return spool

@@ -1,5 +1,10 @@
+from dataclasses import dataclass
+from datetime import date, datetime
+
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, DateField, F, Q
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
 from referrals.models import Member
 from referrals.tree import PENDING, TreeReport, compute_nested_sets
@@ -236,3 +241,79 @@ def member_team_level(member: Member, level: int, pending: dict[int, list[int]] 
         )
         .order_by("lft")
     )
+
+
+# --- The whole tree (statistics for compliance: the compliance report, the evidence pack) ---------------------------
+
+
+def tree_depth_counts(*, before: datetime) -> dict[int, int]:
+    """{depth (1 = a root): members} of the members who joined before `before` and are placed in the nested sets.
+    One who joined moments ago is not placed yet (lft = 0), and the level it carries until then is only a hint
+    that a move of its upline can make wrong: `tree_pending_count` counts those."""
+    rows = (
+        Member.objects.filter(joined_at__lt=before, lft__gt=PENDING)
+        .values("level")
+        .annotate(members=Count("pk"))
+        .order_by("level")
+        .values_list("level", "members")
+    )
+    return {level + 1: members for level, members in rows}
+
+
+def tree_pending_count(*, before: datetime) -> int:
+    """Members who joined before `before` and are not placed in the nested sets yet (seconds, normally)."""
+    return Member.objects.filter(joined_at__lt=before, lft=PENDING).count()
+
+
+@dataclass(frozen=True)
+class Downline:
+    member_id: int
+    depth: int  # 1 = a root
+    size: int  # members below it who joined before the cut-off
+
+
+# Candidates read at a time, largest downline today first, while looking for the largest ones at a cut-off.
+DOWNLINE_CANDIDATES = 100
+
+
+def tree_largest_downlines(*, before: datetime, limit: int = 20) -> list[Downline]:
+    """The `limit` members (who joined before `before`) with the largest downlines counting only members who joined
+    before `before`, largest first (ties by id), placed members only, in the tree as it stands (a move after the
+    cut-off is not undone).
+
+    A downline today (`rght - lft`, no count) is never smaller than the same downline at the cut-off, so members are
+    taken largest-today first and counted exactly at the cut-off (one indexed range count each) until the next
+    one's size today cannot beat the smallest kept: for a cut-off of now that is `limit` counts."""
+    candidates = (
+        Member.objects.filter(joined_at__lt=before, lft__gt=PENDING)
+        .annotate(today=(F("rght") - F("lft") - 1) / 2)
+        .order_by("-today", "pk")
+        .values_list("pk", "tree_id", "lft", "rght", "level", "today")
+    )
+    kept: list[Downline] = []
+    offset = 0
+    while True:
+        batch = list(candidates[offset : offset + DOWNLINE_CANDIDATES])
+        for pk, tree_id, lft, rght, level, today in batch:
+            if len(kept) >= limit and today <= kept[-1].size:
+                return kept
+            size = Member.objects.filter(tree_id=tree_id, lft__gt=lft, lft__lt=rght, joined_at__lt=before).count()
+            kept.append(Downline(member_id=pk, depth=level + 1, size=size))
+            kept.sort(key=lambda downline: (-downline.size, downline.member_id))
+            del kept[limit:]
+        if len(batch) < DOWNLINE_CANDIDATES:
+            return kept
+        offset += DOWNLINE_CANDIDATES
+
+
+def tree_joins_by_month(*, start: datetime, end: datetime) -> dict[date, int]:
+    """{first day of the month (current time zone): members who joined} for joins in [start, end), placed or not."""
+    rows = (
+        Member.objects.filter(joined_at__gte=start, joined_at__lt=end)
+        .annotate(month=TruncMonth("joined_at", output_field=DateField(), tzinfo=timezone.get_current_timezone()))
+        .values("month")
+        .annotate(members=Count("pk"))
+        .order_by("month")
+        .values_list("month", "members")
+    )
+    return dict(rows)

@@ -1,5 +1,5 @@
-"""The back office's own rows in the admin (job runs, the reconciliation with the providers' bills, the tax reports),
-and the admin list of plan simulations (whose pages are staff's).
+"""The back office's own rows in the admin (job runs, the reconciliation with the providers' bills, the tax reports,
+the evidence packs), and the admin list of plan simulations (whose pages are staff's).
 
 BackOffice is not registered: it has no table, only permissions.
 """
@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -23,8 +24,12 @@ from django.utils.translation import ngettext
 from commissions.models import PlanSimulation
 from core.admin_tools import ReadOnlyAdmin, action_input_page
 from core.task_helpers import task_send
-from staff import risk_admin  # noqa: F401 - registers the risk review queue and rules (issue #25)
-from staff.models import JobRun, ReconciliationDifference, ReconciliationRun, TaxReport, TaxReportPiece
+from staff import (
+    evidence,
+    risk_admin,  # noqa: F401 - registers the risk review queue and rules (issue #25)
+)
+from staff.compliance import ReportPeriodForm
+from staff.models import EvidencePack, JobRun, ReconciliationDifference, ReconciliationRun, TaxReport, TaxReportPiece
 from staff.reconciliation import RAILS, reconciliation_repair, reconciliation_resolve, yesterday
 from staff.simulator import ADD_PERMISSION
 from staff.tasks import reconciliation_run_task
@@ -268,8 +273,115 @@ class TaxReportForm(forms.Form):
         return cleaned
 
 
+class GeneratedFileAdmin(ReadOnlyAdmin):
+    """A file the back office generates in a task (staff.file_jobs): its status and progress, "Generate …" (the
+    list's button, a form) and "Generate again" (an action) for those with `generate_permission`, and the file's
+    links for those who may download it."""
+
+    generate_permission: str
+    generate_form: type[forms.Form]
+    generate_title: str
+    generate_template: str
+    request_error: type[Exception]
+    actions = ("generate_again",)
+    change_list_template = "admin/staff/generated_file/change_list.html"
+
+    def request_file(self, cleaned_data: dict, actor):
+        """Queue the file the form describes (raises `request_error` with a message fit to show)."""
+        raise NotImplementedError
+
+    def request_again(self, obj, actor):
+        raise NotImplementedError
+
+    def may_download(self, user) -> bool:
+        raise NotImplementedError
+
+    def queued_message(self, count: int) -> str:
+        raise NotImplementedError
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj) -> str:
+        if obj.status == obj.Status.QUEUED:
+            return _("waiting for a worker")
+        if obj.status == obj.Status.RUNNING:
+            return _("%(done)s of %(total)s rows (%(percent)s %%)") % {
+                "done": obj.rows_done, "total": obj.rows_total, "percent": obj.progress_percent,
+            }  # fmt: skip
+        return f"{obj.progress_percent} %"
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_generate"
+        urls = [path("generate/", self.admin_site.admin_view(self.generate_view), name=name)]
+        return urls + super().get_urls()
+
+    def has_generate_permission(self, request) -> bool:
+        return request.user.has_perm(self.generate_permission)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.has_generate_permission(request):
+            actions.pop("generate_again", None)
+        return actions
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return shown if self.may_download(request.user) else [name for name in shown if name != "downloads"]
+
+    def get_fields(self, request, obj=None):
+        shown = super().get_fields(request, obj)
+        return shown if self.may_download(request.user) else [name for name in shown if name != "downloads"]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_generate": self.has_generate_permission(request),
+            "generate_label": self.generate_title,
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_download": self.may_download(request.user)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description=_("Generate again"))
+    def generate_again(self, request, queryset):
+        queued = 0
+        for obj in queryset.order_by("pk")[:24]:
+            try:
+                self.request_again(obj, request.user)
+            except self.request_error as error:
+                self.message_user(request, f"{obj}: {error}", messages.WARNING)
+            else:
+                queued += 1
+        self.message_user(request, self.queued_message(queued), messages.SUCCESS)
+
+    def generate_view(self, request):
+        if not self.has_generate_permission(request):
+            raise PermissionDenied
+        form = self.generate_form(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                obj = self.request_file(form.cleaned_data, request.user)
+            except self.request_error as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(
+                    request, _("Queued: this page shows how far it is; the files are here when it is done."),
+                    messages.SUCCESS,
+                )  # fmt: skip
+                change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+                return HttpResponseRedirect(reverse(change, args=[obj.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": self.generate_title,
+            "opts": self.opts,
+            "form": form,
+        }
+        return TemplateResponse(request, self.generate_template, context)
+
+
 @admin.register(TaxReport)
-class TaxReportAdmin(ReadOnlyAdmin):
+class TaxReportAdmin(GeneratedFileAdmin):
     """One row per report and period: its status, progress and check, and (for finance) its files. "Generate a tax
     report" (the list's button) and "Generate again" queue a run; a run replaces the earlier files."""
 
@@ -278,26 +390,31 @@ class TaxReportAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "status", "is_check_passed")
     list_select_related = ("requested_by",)
     list_per_page = 50
-    change_list_template = "admin/staff/taxreport/change_list.html"
     change_form_template = "admin/staff/taxreport/change_form.html"
-    actions = ("generate_again",)
     fields = ("kind", "period", "status", "progress", "rows_done", "rows_total", "requested_by", "requested_at",
               "started_at", "finished_at", "attempts", "check_details", "xlsx_sha256", "csv_sha256", "error",
               "downloads")  # fmt: skip
+    generate_permission = "staff.add_taxreport"
+    generate_form = TaxReportForm
+    generate_title = _("Generate a tax report")
+    generate_template = "admin/staff/taxreport/generate.html"
+    request_error = TaxReportError
+
+    def request_file(self, cleaned_data, actor):
+        return tax_report_request(period=cleaned_data["parsed"], actor=actor)
+
+    def request_again(self, report, actor):
+        return tax_report_request(period=period_of(report), actor=actor)
+
+    def may_download(self, user) -> bool:
+        return tax_report_may_download(user)
+
+    def queued_message(self, count: int) -> str:
+        return ngettext("%d report queued.", "%d reports queued.", count) % count
 
     @admin.display(description=_("period"), ordering="period_start")
     def period(self, report: TaxReport) -> str:
         return report.period_label
-
-    @admin.display(description=_("progress"))
-    def progress(self, report: TaxReport) -> str:
-        if report.status == TaxReport.Status.QUEUED:
-            return _("waiting for a worker")
-        if report.status == TaxReport.Status.RUNNING:
-            return _("%(done)s of %(total)s rows (%(percent)s %%)") % {
-                "done": report.rows_done, "total": report.rows_total, "percent": report.progress_percent,
-            }  # fmt: skip
-        return f"{report.progress_percent} %"
 
     @admin.display(description=_("check"), ordering="is_check_passed")
     def check_summary(self, report: TaxReport) -> str:
@@ -350,7 +467,6 @@ class TaxReportAdmin(ReadOnlyAdmin):
 
     def get_urls(self):
         urls = [
-            path("generate/", self.admin_site.admin_view(self.generate_view), name="staff_taxreport_generate"),
             path(
                 "<int:report_id>/download/<str:file_format>/",
                 self.admin_site.admin_view(self.download_view),
@@ -358,67 +474,6 @@ class TaxReportAdmin(ReadOnlyAdmin):
             ),
         ]
         return urls + super().get_urls()
-
-    def has_generate_permission(self, request) -> bool:
-        return request.user.has_perm("staff.add_taxreport")
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not self.has_generate_permission(request):
-            actions.pop("generate_again", None)
-        return actions
-
-    def get_list_display(self, request):
-        shown = super().get_list_display(request)
-        return shown if tax_report_may_download(request.user) else [name for name in shown if name != "downloads"]
-
-    def get_fields(self, request, obj=None):
-        shown = super().get_fields(request, obj)
-        return shown if tax_report_may_download(request.user) else [name for name in shown if name != "downloads"]
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_generate": self.has_generate_permission(request)}
-        return super().changelist_view(request, extra_context)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "can_download": tax_report_may_download(request.user)}
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    @admin.action(description=_("Generate again"))
-    def generate_again(self, request, queryset):
-        queued = 0
-        for report in queryset.order_by("period_start", "kind")[:24]:
-            try:
-                tax_report_request(period=period_of(report), actor=request.user)
-            except TaxReportError as error:
-                self.message_user(request, f"{report}: {error}", messages.WARNING)
-            else:
-                queued += 1
-        message = ngettext("%d report queued.", "%d reports queued.", queued) % queued
-        self.message_user(request, message, messages.SUCCESS)
-
-    def generate_view(self, request):
-        if not self.has_generate_permission(request):
-            raise PermissionDenied
-        form = TaxReportForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                report = tax_report_request(period=form.cleaned_data["parsed"], actor=request.user)
-            except TaxReportError as error:
-                form.add_error(None, str(error))
-            else:
-                self.message_user(
-                    request, _("Queued: this page shows how far it is; the files are here when it is done."),
-                    messages.SUCCESS,
-                )  # fmt: skip
-                return HttpResponseRedirect(reverse("admin:staff_taxreport_change", args=[report.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Generate a tax report"),
-            "opts": self.opts,
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/staff/taxreport/generate.html", context)
 
     def download_view(self, request, report_id: int, file_format: str):
         if not tax_report_may_download(request.user):
@@ -438,6 +493,103 @@ class TaxReportAdmin(ReadOnlyAdmin):
         )
         name = f"{'tax-810' if report.kind == TaxReport.Kind.QUARTERLY else 'withholding'}-{report.period_label}"
         response["Content-Disposition"] = f'attachment; filename="{name}.{file_format}"'
+        add_never_cache_headers(response)
+        return response
+
+
+# --- The evidence packs (staff.evidence; docs/compliance.md) ---------------------------------------------------
+
+
+class EvidencePackForm(ReportPeriodForm):
+    """The period: the compliance report's bounds (dates a database can hold, at most ten years), not in the
+    future."""
+
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    date_to = forms.DateField(
+        label=_("To (inclusive)"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def clean_date_to(self):
+        day = self.cleaned_data["date_to"]
+        if day > timezone.localdate():
+            raise forms.ValidationError(_("Choose a period that has ended: today at the latest."))
+        return day
+
+
+@admin.register(EvidencePack)
+class EvidencePackAdmin(GeneratedFileAdmin):
+    """One row per period: its status and progress, the manifest's checksum (to hand over separately) and, for
+    those with the permission, the ZIP (each download audited). "Generate an evidence pack" (the list's button)
+    and "Generate again" queue a run; a run replaces the earlier ZIP."""
+
+    list_display = ("period", "status", "progress", "manifest_sha256", "audit_rows", "requested_by", "requested_at",
+                    "finished_at", "downloads")  # fmt: skip
+    list_filter = ("status",)
+    list_select_related = ("requested_by",)
+    list_per_page = 50
+    change_form_template = "admin/staff/evidencepack/change_form.html"
+    fields = ("period", "status", "progress", "step", "requested_by", "requested_at", "started_at", "finished_at",
+              "attempts", "manifest_sha256", "zip_sha256", "zip_size", "audit_rows", "error", "downloads")  # fmt: skip
+    generate_permission = evidence.REQUEST_PERMISSION
+    generate_form = EvidencePackForm
+    generate_title = _("Generate an evidence pack")
+    generate_template = "admin/staff/evidencepack/generate.html"
+    request_error = evidence.EvidencePackError
+
+    def request_file(self, cleaned_data, actor):
+        return evidence.evidence_pack_request(
+            date_from=cleaned_data["date_from"], date_to=cleaned_data["date_to"], actor=actor
+        )
+
+    def request_again(self, pack, actor):
+        return evidence.evidence_pack_request(date_from=pack.period_start, date_to=pack.period_end, actor=actor)
+
+    def may_download(self, user) -> bool:
+        return evidence.evidence_pack_may_download(user)
+
+    def queued_message(self, count: int) -> str:
+        return ngettext("%d evidence pack queued.", "%d evidence packs queued.", count) % count
+
+    @admin.display(description=_("period"), ordering="period_end")
+    def period(self, pack: EvidencePack) -> str:
+        return pack.period_label
+
+    @admin.display(description=_("progress"))
+    def progress(self, pack: EvidencePack) -> str:
+        if pack.status == EvidencePack.Status.RUNNING:
+            return _("%(done)s of %(total)s parts (%(percent)s %%): %(step)s") % {
+                "done": pack.rows_done, "total": pack.rows_total, "percent": pack.progress_percent, "step": pack.step,
+            }  # fmt: skip
+        return super().progress(pack)
+
+    @admin.display(description=_("file"))
+    def downloads(self, pack: EvidencePack):
+        if pack.status != EvidencePack.Status.DONE:
+            return "—"
+        return format_html('<a href="{}">ZIP</a>', reverse("admin:staff_evidencepack_download", args=[pack.pk]))
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:pack_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="staff_evidencepack_download",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def download_view(self, request, pack_id: int):
+        if not evidence.evidence_pack_may_download(request.user):
+            raise PermissionDenied
+        pack = EvidencePack.objects.filter(pk=pack_id, status=EvidencePack.Status.DONE).first()
+        if pack is None:
+            raise Http404
+        response = StreamingHttpResponse(
+            evidence.evidence_pack_download(pack=pack, actor=request.user), content_type="application/zip"
+        )
+        name = f"evidence-pack-{pack.period_start.isoformat()}-{pack.period_end.isoformat()}-run{pack.generation}"
+        response["Content-Disposition"] = f'attachment; filename="{name}.zip"'
+        response["Content-Length"] = str(pack.zip_size)
         add_never_cache_headers(response)
         return response
 

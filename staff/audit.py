@@ -33,12 +33,13 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import ApprovalRequest, IdentityEvent
 from commissions.models import CommissionPlan, CompliancePolicy, RiskEvent
 from core.i18n import translation_paths
+from core.masking import mask_contacts, mask_email, mask_name, mask_phone
 from core.spreadsheets import spreadsheet_safe
 from networks.models import ExternalOrder, ExternalOrderEvent
 from payouts.models import InvoiceEvent, PayoutBatch, WithdrawalEvent
 from referrals.models import TreeEvent
 from shops.models import OrderEvent, ShopEvent
-from staff.models import TaxReportEvent
+from staff.models import EvidencePackEvent, TaxReportEvent
 
 PAGE_SIZE = 50
 ACTOR_MATCHES_MAX = 200  # an actor search matching more people than this is refused as too broad
@@ -579,33 +580,56 @@ class ApprovalDecidedSource(ApprovalAskedSource):
         return self._row(approval, approval.decided_at, "approval.decided", approval.decided_by_id, decision)
 
 
-class TaxReportSource(Source):
-    """The tax reports (staff.tax_reports): asked for, generated (the figures and the files' SHA-256), failed, and
-    every download of a file holding full ID numbers (who, which file)."""
+class GeneratedFileSource(Source):
+    """A file the back office generates (staff.file_jobs): asked for, generated (its checksums), failed, and every
+    download (who)."""
 
-    rank, object_type = 14, "tax_report"
-    kinds = tuple((f"tax_report.{code}", f"{_('Tax report')}: {label}") for code, label in TaxReportEvent.Kind.choices)
+    event_model: type
+    parent: str  # the event's foreign key to the file
+    change_url: str
 
     def queryset(self, filters, kinds):
-        qs = TaxReportEvent.objects.filter(kind__in=[kind.removeprefix("tax_report.") for kind in kinds])
+        prefix = f"{self.object_type}."
+        qs = self.event_model.objects.filter(kind__in=[kind.removeprefix(prefix) for kind in kinds])
         if filters.object_id:
-            qs = qs.filter(report_id=_int_or_none(filters.object_id))
-        return qs.select_related("report")
+            qs = qs.filter(**{f"{self.parent}_id": _int_or_none(filters.object_id)})
+        return qs.select_related(self.parent)
 
     def row(self, event):
         detail = event.detail or {}
         values = " ".join(f"{key}={detail[key]}" for key in sorted(detail))
+        parent_id = getattr(event, f"{self.parent}_id")
         return self.make(
             event,
             at=event.created_at,
-            kind=f"tax_report.{event.kind}",
+            kind=f"{self.object_type}.{event.kind}",
             actor_id=event.actor_id,
             actor_label="",
-            object_id=str(event.report_id),
-            object_label=str(event.report),
+            object_id=str(parent_id),
+            object_label=str(getattr(event, self.parent)),
             detail=values,
-            url=_admin_url("admin:staff_taxreport_change", event.report_id),
+            url=_admin_url(self.change_url, parent_id),
         )
+
+
+class TaxReportSource(GeneratedFileSource):
+    """The tax reports (staff.tax_reports): asked for, generated (the figures and the files' SHA-256), failed, and
+    every download of a file holding full ID numbers (who, which file)."""
+
+    rank, object_type = 14, "tax_report"
+    event_model, parent, change_url = TaxReportEvent, "report", "admin:staff_taxreport_change"
+    kinds = tuple((f"tax_report.{code}", f"{_('Tax report')}: {label}") for code, label in TaxReportEvent.Kind.choices)
+
+
+class EvidencePackSource(GeneratedFileSource):
+    """The evidence packs (staff.evidence): asked for, generated (the manifest's SHA-256), failed, and every
+    download (who)."""
+
+    rank, object_type = 30, "evidence_pack"
+    event_model, parent, change_url = EvidencePackEvent, "pack", "admin:staff_evidencepack_change"
+    kinds = tuple(
+        (f"evidence_pack.{code}", f"{_('Evidence pack')}: {label}") for code, label in EvidencePackEvent.Kind.choices
+    )
 
 
 class RiskSource(Source):
@@ -666,6 +690,7 @@ SOURCES: tuple[Source, ...] = (
     ApprovalDecidedSource(),
     TaxReportSource(),
     RiskSource(),
+    EvidencePackSource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -684,6 +709,7 @@ OBJECT_TYPE_CHOICES = (
     ("invoice", _("invoice (the withdrawal's id)")),
     ("tax_report", _("tax report (id)")),
     ("risk_flag", _("risk flag (id)")),
+    ("evidence_pack", _("evidence pack (id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 
@@ -792,13 +818,25 @@ def _cursor_decode(value: str) -> tuple | None:
     return (at, rank, pk)
 
 
-def _actor_names(rows: Iterable[AuditRow]) -> dict[int, str]:
-    ids = {row.actor_id for row in rows if row.actor_id}
+def people_names(ids: Iterable[int | None], *, masked: bool = False) -> dict[int, str]:
+    """{user id: how the log names them}, one query. `masked` (a file that leaves the back office): staff are named,
+    as their accountability needs, everyone else (a member requesting a withdrawal) is masked (core.masking)."""
+    ids = {pk for pk in ids if pk}
     if not ids:
         return {}
     # Someone who signed up by phone or WeChat has no email (issue #23): their phone, else their name.
-    people = get_user_model().objects.filter(pk__in=ids).values_list("pk", "email", "phone", "first_name")
-    return {pk: email or phone or first_name or f"#{pk}" for pk, email, phone, first_name in people}
+    people = get_user_model().objects.filter(pk__in=ids).values_list("pk", "email", "phone", "first_name", "is_staff")
+    names = {}
+    for pk, email, phone, first_name, is_staff in people:
+        if masked and not is_staff:
+            names[pk] = f"user #{pk} ({mask_email(email) or mask_phone(phone) or mask_name(first_name)})"
+        else:
+            names[pk] = email or phone or first_name or f"#{pk}"
+    return names
+
+
+def _actor_names(rows: Iterable[AuditRow], *, masked: bool = False) -> dict[int, str]:
+    return people_names((row.actor_id for row in rows), masked=masked)
 
 
 @admin.site.admin_view
@@ -875,29 +913,36 @@ CSV_HEADER = (
 CSV_CHUNK = 500
 
 
-def _csv_lines(filters: AuditFilters, header: list[str]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
+def audit_csv_rows(filters: AuditFilters, *, masked: bool = False) -> Iterator[tuple]:
+    """Every matching row as the CSV export writes it (CSV_HEADER), newest first, streamed: the sources are read in
+    chunks (`iterator`) and the actors named one query per CSV_CHUNK rows, so memory stays flat whatever the period
+    holds. `masked`: members named by a mask, and emails and phone numbers in the texts masked (the evidence pack)."""
+    text = mask_contacts if masked else str
     stream = audit_rows_iter(filters)
     while True:
         chunk = [row for _index, row in zip(range(CSV_CHUNK), stream, strict=False)]
         if not chunk:
             return
-        names = _actor_names(chunk)
+        names = _actor_names(chunk, masked=masked)
         for row in chunk:
             actor = names.get(row.actor_id, f"#{row.actor_id}") if row.actor_id else (row.actor_label or "system")
-            yield writer.writerow(
-                (
-                    row.at.isoformat(),
-                    row.kind,
-                    spreadsheet_safe(actor),
-                    row.object_type,
-                    spreadsheet_safe(row.object_id),
-                    spreadsheet_safe(row.object_label),
-                    "" if row.amount is None else str(row.amount),
-                    spreadsheet_safe(row.detail),
-                )
+            yield (
+                row.at.isoformat(),
+                row.kind,
+                spreadsheet_safe(actor),
+                row.object_type,
+                spreadsheet_safe(row.object_id),
+                spreadsheet_safe(text(row.object_label)),
+                "" if row.amount is None else str(row.amount),
+                spreadsheet_safe(text(row.detail)),
             )
+
+
+def _csv_lines(filters: AuditFilters, header: list[str]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for values in audit_csv_rows(filters):
+        yield writer.writerow(values)
 
 
 def _csv_response(filters: AuditFilters) -> StreamingHttpResponse:

@@ -7,7 +7,7 @@ this module only reads the period from the query string and presents them. Inclu
 """
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 
 from django import forms
@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from commissions.calculations import HARD_MAX_LEVELS
+from core.masking import mask_email, mask_name
 from core.spreadsheets import spreadsheet_safe
 from staff.reports import (
     OFFENDERS_SHOWN,
@@ -133,18 +134,26 @@ def compliance_report_csv(request: HttpRequest) -> HttpResponse:
         f'attachment; filename="compliance-{date_from.isoformat()}-{date_to.isoformat()}.csv"'
     )
     writer = csv.writer(response)
-    _write_csv(writer, report)
+    compliance_report_csv_write(writer, report)
     return response
 
 
-def _write_section(writer, section: str, header: list, rows: Iterable[list]) -> None:
-    """A header row, then one row per item; every row starts with the section's name."""
-    writer.writerow([section, *header])
-    for row in rows:
-        writer.writerow([section, *row])
+def compliance_report_csv_write(writer, report: ComplianceReport, *, masked: bool = False) -> None:
+    """Each section as a header row, then one row per item; every row starts with the section's name."""
+    for section, header, rows in compliance_report_sections(report, masked=masked):
+        writer.writerow([section, *header])
+        for row in rows:
+            writer.writerow([section, *row])
 
 
-def _write_csv(writer, report: ComplianceReport) -> None:
+def compliance_report_sections(
+    report: ComplianceReport, *, masked: bool = False
+) -> Iterator[tuple[str, list, Iterable[list]]]:
+    """The report's sections as (name, header, rows), as the CSV export writes them (and the evidence pack, as CSV
+    and XLSX). The capped entries are read as a stream. `masked`: members' names and emails masked (core.masking),
+    for a file that leaves the back office."""
+    person = (lambda name: _text(mask_name(name) if name else "")) if masked else _text
+    email = (lambda address: _text(mask_email(address))) if masked else _text
     summary = [
         (_("paid from"), report.date_from.isoformat()),
         (_("paid until (inclusive)"), report.date_to.isoformat()),
@@ -166,10 +175,9 @@ def _write_csv(writer, report: ComplianceReport) -> None:
         (_("capped entries"), report.capped_count),
         (_("members"), report.members_total),
     ]
-    _write_section(writer, "summary", [_("figure"), _("value")], summary)
+    yield "summary", [_("figure"), _("value")], summary
 
-    _write_section(
-        writer,
+    yield (
         "policy_versions",
         [_("version"), _("in force from"), _("max paid levels"), _("max total rate"), _("max payout ratio"),
          _("self-purchase earns"), _("created by"), _("note"), _("max payout ratio as published")],
@@ -179,8 +187,7 @@ def _write_csv(writer, report: ComplianceReport) -> None:
          for policy in report.policies),
     )  # fmt: skip
 
-    _write_section(
-        writer,
+    yield (
         "plan_versions",
         [_("version"), _("name"), _("rates"), _("in force from"), _("created by"), _("activated by"),
          _("activated at")],
@@ -190,22 +197,19 @@ def _write_csv(writer, report: ComplianceReport) -> None:
          for plan in report.plans),
     )  # fmt: skip
 
-    _write_section(
-        writer,
+    yield (
         "members_by_depth",
         [_("depth (1 = a root)"), _("members")],
         ([depth.depth, depth.members] for depth in report.depths),
     )
 
-    _write_section(
-        writer,
+    yield (
         "levels_paid",
         [_("member levels paid on a line"), _("lines")],
         ([count.levels, count.lines] for count in report.levels_paid),
     )
 
-    _write_section(
-        writer,
+    yield (
         "per_level",
         [_("level"), _("gross commission"), _("member commission"), _("lines paid"), _("payout ratio"),
          _("gross payout ratio"), _("share of member commission")],
@@ -214,8 +218,7 @@ def _write_csv(writer, report: ComplianceReport) -> None:
          for level in report.levels),
     )  # fmt: skip
 
-    _write_section(
-        writer,
+    yield (
         "per_month",
         [_("month"), _("gross sales"), _("net sales"), _("gross commission"), _("member commission"),
          _("payout ratio"), _("gross payout ratio")],
@@ -225,39 +228,35 @@ def _write_csv(writer, report: ComplianceReport) -> None:
          for month in report.months),
     )  # fmt: skip
 
-    _write_section(
-        writer,
+    yield (
         "capped_entries",
         [_("entry"), _("order number"), _("order line"), _("level"), _("member id"), _("member"), _("email"),
          _("base (pool)"), _("rate"), _("amount"), _("before the cap"), _("cap that bound"), _("cap"),
          _("line net amount")],
         ([entry.entry_id, _text(entry.order_number), entry.order_line_id, entry.level, entry.beneficiary_id,
-          _text(entry.beneficiary), _text(entry.beneficiary_email), _amount(entry.base), _fraction(entry.rate),
+          person(entry.beneficiary), email(entry.beneficiary_email), _amount(entry.base), _fraction(entry.rate),
           _amount(entry.amount), _amount(entry.uncapped_amount), entry.capped_by, _fraction(entry.cap_rate),
           _amount(entry.line_net_amount)]
          for entry in compliance_capped_entries(date_from=report.date_from, date_to=report.date_to)),
     )  # fmt: skip
 
-    _write_section(
-        writer,
+    yield (
         "top_earners",
         [_("member id"), _("name"), _("email"), _("invite code"), _("depth"), _("gross commission"),
          _("member commission"), *(_("level %(level)d") % {"level": level} for level in range(1, HARD_MAX_LEVELS + 1))],
-        ([earner.member_id, _text(earner.name), _text(earner.email), _text(earner.invite_code), earner.depth,
+        ([earner.member_id, person(earner.name), email(earner.email), _text(earner.invite_code), earner.depth,
           _amount(earner.gross_commission), _amount(earner.member_commission),
           *(_amount(amount) for amount in earner.by_level)]
          for earner in report.top_earners),
     )  # fmt: skip
 
-    _write_section(
-        writer,
+    yield (
         "checks",
         [_("check"), _("result"), _("evidence"), _("offenders")],
         ([check.name, _("pass") if check.passed else _("FAIL"), _text(check.evidence), check.offender_count]
          for check in report.checks),
     )  # fmt: skip
-    _write_section(
-        writer,
+    yield (
         "check_offenders",
         [_("check"), _("order number"), _("order line"), _("entry"), _("detail")],
         ([check.name, _text(offender.order_number), offender.order_line_id, offender.entry_id or "",

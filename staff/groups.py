@@ -127,6 +127,10 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "referrals.view_treeevent",
         "shops.view_order",
         "staff.view_audit_log",
+        # The evidence pack for a regulator or an auditor (docs/compliance.md): ask for one, download it (audited).
+        "staff.view_evidencepack",
+        "staff.add_evidencepack",
+        "staff.download_evidencepack",
         "networks.view_network",
         "networks.view_externalorder",
     ),

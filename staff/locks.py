@@ -1,10 +1,11 @@
-"""The back office's locks: a tax report's row while it is queued again (staff.tax_reports). The order of all locks:
-core/locks.py (the back office's own rows come after every app's, and nothing locks them with another)."""
+"""The back office's locks: a generated file's row (a tax report, an evidence pack) while it is queued again
+(staff.file_jobs). The order of all locks: core/locks.py (the back office's own rows come after every app's, and
+nothing locks them with another)."""
 
 from core.locks import row_lock
-from staff.models import TaxReport
+from staff.models import GeneratedFile
 
 
-def tax_report_lock(report_id: int) -> TaxReport:
-    """The tax report's row, locked (TaxReport.DoesNotExist if there is none)."""
-    return row_lock(TaxReport.objects.filter(pk=report_id))
+def generated_file_lock(model: type[GeneratedFile], pk: int) -> GeneratedFile:
+    """The row `pk` of a generated file's model, locked (`model.DoesNotExist` if there is none)."""
+    return row_lock(model.objects.filter(pk=pk))

@@ -44,7 +44,7 @@ from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
 from core.i18n import localized
 from core.money import ROUND_HALF_UP, ZERO, money_sum, quantize_money
 from networks.models import ExternalOrder
-from referrals.models import Member
+from referrals.selectors import tree_depth_counts
 from shops.models import OrderLine
 
 Entry = CommissionEntry
@@ -387,15 +387,7 @@ def _plan_versions(start: datetime, end: datetime) -> list[PlanVersion]:
 
 
 def _depths(end: datetime) -> list[DepthCount]:
-    # Members placed in the nested sets: one who joined seconds ago is not yet (lft = 0), and the level it carries
-    # until then is only a hint that a move of its upline can make wrong.
-    rows = (
-        Member.objects.filter(joined_at__lt=end, lft__gt=0)
-        .values("level")
-        .annotate(members=Count("pk"))
-        .order_by("level")
-    )
-    return [DepthCount(depth=row["level"] + 1, members=row["members"]) for row in rows]
+    return [DepthCount(depth=depth, members=members) for depth, members in tree_depth_counts(before=end).items()]
 
 
 def _levels_paid(start: datetime, end: datetime) -> list[LevelsPaidCount]:

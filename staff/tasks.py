@@ -3,6 +3,7 @@ from datetime import date
 
 from celery import shared_task
 
+from staff.evidence import evidence_pack_generate
 from staff.ledger_check import ledger_check
 from staff.reconciliation import reconciliation_run, reconciliation_runs_due
 from staff.tax_reports import tax_report_generate
@@ -55,3 +56,12 @@ def tax_report_generate_task(report_id: int) -> str:
     report's status."""
     report = tax_report_generate(report_id=report_id)
     return report.status if report is not None else "missing"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def evidence_pack_generate_task(pack_id: int) -> str:
+    """Generate one evidence pack (staff.evidence.evidence_pack_generate): safe to run twice or at once (a lease on
+    the pack's row), and a run that never came leaves the pack queued for compliance to send again. Returns the
+    pack's status."""
+    pack = evidence_pack_generate(pack_id=pack_id)
+    return pack.status if pack is not None else "missing"

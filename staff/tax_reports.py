@@ -9,35 +9,30 @@ XLSX (core.spreadsheets.XlsxStreamWriter; a sheet continues on the next after Ex
 once, each file cut into pieces of 4 MB stored encrypted with the identity keys (`staff.TaxReportPiece`): the
 files hold full ID numbers and never exist in clear outside this process and the download.
 
-The run is a Celery task (`staff.tasks.tax_report_generate_task`) that may run twice, at once, or not at all: a
-run starts only by taking the report's lease (one conditional UPDATE from queued, or from running for longer than a
-task may live), writes its pieces under its own run number, and only a run still holding the lease swaps them in.
+The run is a Celery task (`staff.tasks.tax_report_generate_task`) that may run twice, at once, or not at all: the
+lease, the pieces and the swap are staff/file_jobs.py's, shared with the evidence packs.
 """
 
 import codecs
 import csv
-import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import partial
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Identity
-from core.encryption import decrypt_bytes, decrypt_many, encrypt_bytes
+from core.encryption import decrypt_many
 from core.money import ZERO, money_sum
-from core.spreadsheets import XLSX_MAX_ROWS, ChunkSink, XlsxStreamWriter, spreadsheet_safe
+from core.spreadsheets import XLSX_MAX_ROWS, XlsxStreamWriter, spreadsheet_safe
 from core.task_helpers import task_send
 from payouts.models import TaxWithholding, Withdrawal
-from staff.locks import tax_report_lock
+from staff.file_jobs import FileJob, FileJobBusy, PieceWriter, file_job_request, file_job_run, pieces_stream
 from staff.models import TaxReport, TaxReportEvent, TaxReportPiece
 
 logger = logging.getLogger(__name__)
@@ -49,10 +44,10 @@ DOWNLOAD_PERMISSION = "staff.download_taxreport"
 FULL_READ_PERMISSION = "accounts.view_full_identity"
 PROGRESS_EVERY = 5000  # rows written between two progress notes on the report's row
 CHUNK = 2000  # members read, and their identities decrypted, at a time
-PIECE_BYTES = 4 * 1024 * 1024
 SHEET_ROWS = XLSX_MAX_ROWS  # rows of one worksheet (header included): Excel's limit
 LISTED_MAX = 20  # members named in the check's lists; the counts say how many there are
 EARLIEST_YEAR = 2019  # the withholding rules of 2018 No. 61 start in 2019
+JOB = FileJob(model=TaxReport, piece_model=TaxReportPiece, event_model=TaxReportEvent, parent="report")
 
 
 class TaxReportError(Exception):
@@ -116,29 +111,19 @@ def period_of(report: TaxReport) -> Period:
 # --- Asking for a report ---------------------------------------------------------------------------------------
 
 
-def _lease_expired_before():
-    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-
-
 def tax_report_request(*, period: Period, actor=None) -> TaxReport:
     """Queue the report of `period` (new, or again: the run replaces the earlier files and check when it is done)
     and send its task after the commit. Refused while a run of it is under way. Writes a `requested` event."""
-    with transaction.atomic():
-        report, _created = TaxReport.objects.get_or_create(
-            kind=period.kind,
-            period_start=period.start,
-            defaults={"period_end": period.end, "requested_by": actor},
+    try:
+        return file_job_request(
+            JOB,
+            lookup={"kind": period.kind, "period_start": period.start},
+            defaults={"period_end": period.end},
+            actor=actor,
+            send=tax_report_send,
         )
-        report = tax_report_lock(report.pk)  # two requests at once queue it once
-        if report.status == Status.RUNNING and report.started_at and report.started_at >= _lease_expired_before():
-            raise TaxReportError(_("This report is being generated now; wait for it to finish."))
-        report.status, report.requested_by, report.requested_at = Status.QUEUED, actor, timezone.now()
-        report.rows_done = report.rows_total = 0
-        report.error = ""
-        report.save(update_fields=["status", "requested_by", "requested_at", "rows_done", "rows_total", "error"])
-        TaxReportEvent.objects.create(report=report, kind=TaxReportEvent.Kind.REQUESTED, actor=actor)
-        transaction.on_commit(partial(tax_report_send, report.pk))
-    return report
+    except FileJobBusy:
+        raise TaxReportError(_("This report is being generated now; wait for it to finish.")) from None
 
 
 def tax_report_send(report_id: int) -> bool:
@@ -474,31 +459,10 @@ class _Tally:
 # --- Generating ------------------------------------------------------------------------------------------------
 
 
-class _PieceWriter:
-    """Stores a file's pieces encrypted as they come, and its SHA-256 (of the clear bytes, for the audit)."""
-
-    def __init__(self, report: TaxReport, generation: int, file_format: str):
-        self.report, self.generation, self.format = report, generation, file_format
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-        self.sink = ChunkSink(self._store, size=PIECE_BYTES)
-
-    def _store(self, number: int, piece: bytes) -> None:
-        self.sha256.update(piece)
-        self.size += len(piece)
-        TaxReportPiece.objects.create(
-            report=self.report,
-            generation=self.generation,
-            format=self.format,
-            number=number,
-            data=encrypt_bytes(piece),
-        )
-
-
 class _CsvOut:
     """CSV text (UTF-8 with a BOM, which Excel and WPS need to read Chinese) into a piece writer."""
 
-    def __init__(self, pieces: _PieceWriter):
+    def __init__(self, pieces: PieceWriter):
         self._encoder = codecs.getincrementalencoder("utf-8")()
         self._pieces = pieces
         self._buffer: list[str] = []
@@ -530,71 +494,34 @@ def _csv_cells(row: list, name_column: int) -> list:
 
 def tax_report_generate(*, report_id: int) -> TaxReport | None:
     """Generate the report's files and its check. Safe to run twice or at once: only the run that took the lease
-    writes, and its files replace the earlier ones only when it finished still holding the lease. Any error is
-    recorded on the report (failed, with the reason) and logged, never raised. Returns the report."""
-    now = timezone.now()
-    taken = (
-        TaxReport.objects.filter(pk=report_id)
-        .filter(Q(status=Status.QUEUED) | Q(status=Status.RUNNING, started_at__lt=_lease_expired_before()))
-        .update(
-            status=Status.RUNNING,
-            started_at=now,
-            finished_at=None,
-            attempts=F("attempts") + 1,
-            rows_done=0,
-            rows_total=0,
-            error="",
-        )
-    )
-    if not taken:
-        return TaxReport.objects.filter(pk=report_id).first()
-    report = TaxReport.objects.get(pk=report_id)
-    run = report.attempts
-    # Pieces of runs that never finished (a lost worker): neither the kept run's nor this one's.
-    TaxReportPiece.objects.filter(report=report).exclude(generation__in=[report.generation, run]).delete()
-    mine = TaxReport.objects.filter(pk=report.pk, attempts=run, status=Status.RUNNING)
-    try:
-        check, xlsx, csv_file = _write(report, run, mine)
-    except Exception as error:  # a bug or an outage: recorded on the report, so it never stays "generating"
-        logger.exception("tax report %s (%s) failed", report.pk, report)
-        TaxReportPiece.objects.filter(report=report, generation=run).delete()
-        with transaction.atomic():
-            if mine.update(status=Status.FAILED, finished_at=timezone.now(), error=str(error)[:500] or repr(error)):
-                TaxReportEvent.objects.create(report=report, kind=TaxReportEvent.Kind.FAILED, detail={"run": run})
-        return TaxReport.objects.get(pk=report.pk)
-    with transaction.atomic():
-        kept = mine.update(
-            status=Status.DONE,
-            finished_at=timezone.now(),
-            generation=run,
-            check_result=check,
-            is_check_passed=check["passed"],
-            rows_done=check["report"]["rows"],
-            xlsx_sha256=xlsx.sha256.hexdigest(),
-            csv_sha256=csv_file.sha256.hexdigest(),
-        )
-        if kept:
-            TaxReportPiece.objects.filter(report=report).exclude(generation=run).delete()
-            TaxReportEvent.objects.create(
-                report=report,
-                kind=TaxReportEvent.Kind.GENERATED,
-                detail={
-                    "run": run,
-                    "passed": check["passed"],
-                    "rows": check["report"]["rows"],
-                    "gross": check["report"]["gross"],
-                    "tax": check["report"]["tax"],
-                    "net": check["report"]["net"],
-                    "xlsx_sha256": xlsx.sha256.hexdigest(),
-                    "csv_sha256": csv_file.sha256.hexdigest(),
-                },
-            )
-    if not kept:  # another run took the lease meanwhile (this one outlived it): its files win
-        TaxReportPiece.objects.filter(report=report, generation=run).delete()
-    return TaxReport.objects.get(pk=report.pk)
+    writes, and its files replace the earlier ones only when it finished still holding the lease
+    (staff.file_jobs). Any error is recorded on the report (failed, with the reason) and logged, never raised.
+    Returns the report."""
+    return file_job_run(JOB, report_id, _generated)
 
 
-def _write(report: TaxReport, run: int, mine) -> tuple[dict, _PieceWriter, _PieceWriter]:
+def _generated(report: TaxReport, run: int, mine) -> tuple[dict, dict]:
+    check, xlsx, csv_file = _write(report, run, mine)
+    fields = {
+        "check_result": check,
+        "is_check_passed": check["passed"],
+        "rows_done": check["report"]["rows"],
+        "xlsx_sha256": xlsx.sha256.hexdigest(),
+        "csv_sha256": csv_file.sha256.hexdigest(),
+    }
+    detail = {
+        "passed": check["passed"],
+        "rows": check["report"]["rows"],
+        "gross": check["report"]["gross"],
+        "tax": check["report"]["tax"],
+        "net": check["report"]["net"],
+        "xlsx_sha256": fields["xlsx_sha256"],
+        "csv_sha256": fields["csv_sha256"],
+    }
+    return fields, detail
+
+
+def _write(report: TaxReport, run: int, mine) -> tuple[dict, PieceWriter, PieceWriter]:
     period = period_of(report)
     quarterly = report.kind == Kind.QUARTERLY
     columns = QUARTERLY_COLUMNS if quarterly else MONTHLY_COLUMNS
@@ -602,7 +529,7 @@ def _write(report: TaxReport, run: int, mine) -> tuple[dict, _PieceWriter, _Piec
     name_column = header.index("姓名（名称）")
     ledger = ledger_totals(period)
     mine.update(rows_total=ledger["earners"])
-    xlsx, csv_pieces = _PieceWriter(report, run, "xlsx"), _PieceWriter(report, run, "csv")
+    xlsx, csv_pieces = PieceWriter(JOB, report, run, format="xlsx"), PieceWriter(JOB, report, run, format="csv")
     workbook = XlsxStreamWriter(xlsx.sink, max_rows=SHEET_ROWS)
     sheet_name = "收入信息" if quarterly else "扣缴明细"
     workbook.sheet(sheet_name, header)
@@ -670,15 +597,4 @@ def tax_report_download(*, report: TaxReport, file_format: str, actor) -> Iterab
             "rows": report.rows_done,
         },
     )
-    pieces = (
-        TaxReportPiece.objects.filter(report=report, generation=report.generation, format=file_format)
-        .order_by("number")
-        .values_list("pk", flat=True)
-    )
-    ids = list(pieces)
-
-    def stream() -> Iterator[bytes]:
-        for pk in ids:  # one piece (4 MB) in memory at a time
-            yield decrypt_bytes(TaxReportPiece.objects.values_list("data", flat=True).get(pk=pk))
-
-    return stream()
+    return pieces_stream(JOB, report, format=file_format)

@@ -121,6 +121,7 @@ EXCLUDED = {
     r"admin/back-office/compliance/csv/": "a download (CSV)",
     r"admin/staff/taxreport/<int:report_id>/download/<str:file_format>/": "a download (the tax report's XLSX or CSV, "
     "audited)",
+    r"admin/staff/evidencepack/<int:pack_id>/download/": "a download (the evidence pack's ZIP, audited)",
     r"admin/accounts/approvalrequest/<int:request_id>/decide/": "POST only (a decision on the request's page)",
     r"dashboard/payouts/statement\.csv": "a download (CSV)",
     r"dashboard/payouts/income/<int:year>\.(csv|pdf)": "a download (CSV, PDF)",
@@ -376,6 +377,8 @@ def catalogue(data: dict) -> list[Page]:
         Page("admin-report-upload", "staff", reverse("admin:networks_reportimport_upload")),
         Page("admin-tax-reports", "staff", reverse("admin:staff_taxreport_changelist")),
         Page("admin-tax-report-generate", "staff", reverse("admin:staff_taxreport_generate")),
+        Page("admin-evidence-packs", "staff", reverse("admin:staff_evidencepack_changelist")),
+        Page("admin-evidence-pack-generate", "staff", reverse("admin:staff_evidencepack_generate")),
         Page("admin-shop-owner", "staff", reverse("admin:shops_shop_change_owner", args=[shop.pk])),
         Page("admin-approvals", "staff", reverse("admin:accounts_approvalrequest_changelist")),
         Page("admin-tax-reports", "staff", reverse("admin:staff_taxreport_changelist")),
