@@ -16,6 +16,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.beat import with_expiry
 from config.mail import email_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -932,3 +933,6 @@ IDENTITY_TENCENT_SECRET_KEY = env_secret("IDENTITY_TENCENT_SECRET_KEY")
 IDENTITY_TENCENT_REGION = env.str("IDENTITY_TENCENT_REGION", default="ap-guangzhou")
 IDENTITY_TENCENT_ENDPOINT = env.str("IDENTITY_TENCENT_ENDPOINT", default="faceid.tencentcloudapi.com")
 IDENTITY_VERIFY_TIMEOUT = env.int("IDENTITY_VERIFY_TIMEOUT", default=10)
+
+# Last, once every app's entry is in: each beat entry expires when its next run is due (config/beat.py).
+CELERY_BEAT_SCHEDULE = with_expiry(CELERY_BEAT_SCHEDULE)
