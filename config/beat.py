@@ -4,6 +4,7 @@ dropped, not queued. With the workers down for a day, the 5-second tree-index en
 finds its own work (docs/schedule.md), so a dropped run loses nothing: the next one does it.
 """
 
+import itertools
 from datetime import timedelta
 
 from celery.schedules import crontab
@@ -16,7 +17,7 @@ def beat_expiry(schedule) -> float:
     shortest gap between two runs of a crontab within a day; at most LONGEST_EXPIRY."""
     if isinstance(schedule, crontab):
         minutes = sorted(hour * 60 + minute for hour in schedule.hour for minute in schedule.minute)
-        gaps = [later - earlier for earlier, later in zip(minutes, minutes[1:], strict=False)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(minutes)]
         gaps.append(minutes[0] + 24 * 60 - minutes[-1])  # from the day's last run to the next day's first
         seconds = min(gaps) * 60
     elif isinstance(schedule, timedelta):

@@ -1,6 +1,7 @@
 """Every beat entry expires no later than its next run is due (config/beat.py): with the workers down, runs are
 dropped, never piled up."""
 
+import itertools
 from datetime import timedelta
 
 from celery.schedules import crontab
@@ -14,7 +15,7 @@ def period(schedule) -> float:
     if not isinstance(schedule, crontab):
         return schedule.total_seconds() if isinstance(schedule, timedelta) else float(schedule)
     runs = [m for m in range(2 * 24 * 60) if (m // 60) % 24 in schedule.hour and m % 60 in schedule.minute]
-    return min(later - earlier for earlier, later in zip(runs, runs[1:], strict=False)) * 60
+    return min(later - earlier for earlier, later in itertools.pairwise(runs)) * 60
 
 
 def test_every_entry_of_the_project_expires_by_its_next_run():
