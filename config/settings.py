@@ -936,3 +936,20 @@ IDENTITY_VERIFY_TIMEOUT = env.int("IDENTITY_VERIFY_TIMEOUT", default=10)
 
 # Last, once every app's entry is in: each beat entry expires when its next run is due (config/beat.py).
 CELERY_BEAT_SCHEDULE = with_expiry(CELERY_BEAT_SCHEDULE)
+
+# --- Error reports (issue #26; config/error_reports.py) ------------------------------------------------------------
+# Sentry's DSN (or SENTRY_DSN_FILE): errors of the web processes, workers and beat are reported there, redacted as the
+# logs are. Unset: nothing is sent anywhere.
+SENTRY_DSN = env_secret("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from config.error_reports import error_reports_start
+
+    error_reports_start(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=SENTRY_RELEASE,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

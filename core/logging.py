@@ -19,11 +19,13 @@ SENSITIVE_KEY = re.compile(
     r"account_number|card_number",
     re.IGNORECASE,
 )
-# key=value, key: value, "key": "value", 'key': 'value' (the value up to a separator or the closing quote).
+# key=value, key: value, "key": "value", 'key': 'value' (the value up to a separator or the closing quote). A value
+# already "[redacted]" is taken whole, so redacting twice (a log line, then the error report made of it) changes
+# nothing more.
 KEY_VALUE = re.compile(
     r"""(?P<key>["']?[\w-]*(?:pass(?:word|wd)?|secret|token|authori[sz]ation|api[_-]?key|cookie|signature|"""
     r"""account_number|card_number)[\w-]*["']?)(?P<sep>\s*[=:]\s*)"""
-    r"""(?P<value>"[^"]*"|'[^']*'|(?:Bearer|Token|Basic)\s+\S+|[^\s,;&}\]]+)""",
+    r"""(?P<value>\[redacted\]|"[^"]*"|'[^']*'|(?:Bearer|Token|Basic)\s+\S+|[^\s,;&}\]]+)""",
     re.IGNORECASE,
 )
 EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
@@ -43,19 +45,20 @@ def redact_text(text: str) -> str:
     return PHONE.sub(_mask_phone, text)
 
 
-def redact(value, depth: int = 0):
-    """A copy of `value` with sensitive keys' values replaced and contact details masked in its strings."""
-    if depth > 4:
+def redact(value, depth: int = 0, max_depth: int = 4):
+    """A copy of `value` with sensitive keys' values replaced and contact details masked in its strings, down to
+    `max_depth` levels of nesting (a log argument: 4; an error report, whose stack frames' variables sit deeper: more)."""
+    if depth > max_depth:
         return value
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):
         return {
-            key: REDACTED if isinstance(key, str) and SENSITIVE_KEY.search(key) else redact(item, depth + 1)
+            key: REDACTED if isinstance(key, str) and SENSITIVE_KEY.search(key) else redact(item, depth + 1, max_depth)
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return type(value)(redact(item, depth + 1) for item in value)
+        return type(value)(redact(item, depth + 1, max_depth) for item in value)
     return value  # anything else is formatted into the message, and the message is redacted
 
 
