@@ -47,7 +47,7 @@ def redact_text(text: str) -> str:
 
 def redact(value, depth: int = 0, max_depth: int = 4):
     """A copy of `value` with sensitive keys' values replaced and contact details masked in its strings, down to
-    `max_depth` levels of nesting (a log argument: 4; an error report, whose stack frames' variables sit deeper: more)."""
+    `max_depth` levels of nesting (a log argument: 4; an error report, whose frames' variables sit deeper: more)."""
     if depth > max_depth:
         return value
     if isinstance(value, str):
