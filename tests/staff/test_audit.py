@@ -199,13 +199,13 @@ def test_page_queries_do_not_grow_with_rows(auditor, client, django_assert_max_n
     founder = MemberFactory()
     for _ in range(5):
         pay_order(place_order(shop_with_products(owner=MemberFactory(sponsor=founder))))
-    # session, user, permissions, one query per source (17, with the external orders, the shop owner changes, the
-    # identities, the invoices, the tax reports, the risk decisions and the four-eyes requests asked and decided),
-    # the actors' emails
-    with django_assert_max_num_queries(22):
+    # session, user, permissions, one query per source (18, with the external orders, the shop owner changes, the
+    # identities, the invoices, the tax reports, the risk decisions, the four-eyes requests asked and decided and
+    # the staff balance adjustments), the actors' emails
+    with django_assert_max_num_queries(23):
         small = client.get(AUDIT)
     for _ in range(40):
         pay_order(place_order(shop_with_products(owner=MemberFactory(sponsor=founder))))
-    with django_assert_max_num_queries(22):
+    with django_assert_max_num_queries(23):
         large = client.get(AUDIT)
     assert len(small.context["rows"]) < len(large.context["rows"]) == 50
