@@ -139,9 +139,10 @@ def balance_adjustment_request(
     *, member: Member, amount, member_note: str, internal_note: str, actor, key: str
 ) -> BalanceAdjustment | ApprovalRequest:
     """What finance's "Adjust a balance" page does: the adjustment applied now (returned), or, when it needs a second
-    person, the approval request asked for (returned; the adjustment is applied when another finance user approves
-    it). Refused (PayoutError, nothing changes) for a user without the permission, bad input, or a debit beyond
-    what the member has available now. One open request per member: asking while one waits returns that one."""
+        person, the approval request asked for (returned; the adjustment is applied when another finance user approves
+        it). Refused (PayoutError, nothing changes) for a user without the permission, bad input, or a debit beyond
+        what the member has available now. One open request per member: the same form sent again returns it, another
+    adjustment is refused (code `already_waiting`) until it is decided or withdrawn."""
     if not _may_adjust(actor):
         raise PayoutError(_("You may not adjust members' balances."), code="permission")
     if member.user_id == actor.pk:
@@ -160,7 +161,7 @@ def balance_adjustment_request(
     refusal = _debit_refusal(member.pk, amount)  # now, as the approval will check it again
     if refusal:
         raise refusal
-    request, _new = approval_request(
+    request, new = approval_request(
         action=BalanceAdjustment.APPROVAL_ACTION,
         target=member,
         summary=_("Adjust the balance of %(member)s by %(amount)s: %(note)s")
@@ -170,6 +171,16 @@ def balance_adjustment_request(
         params={"amount": str(amount), "member_note": member_note, "key": key},
         amount=amount,
     )
+    if not new and request.params.get("key") != key:
+        # One open request per member: this one is not recorded; the one waiting is decided (or withdrawn) first.
+        raise PayoutError(
+            _(
+                "An adjustment of this member is already waiting for a second approval: %(summary)s. Decide or "
+                "withdraw it first."
+            )
+            % {"summary": request.summary},
+            code="already_waiting",
+        )
     return request
 
 

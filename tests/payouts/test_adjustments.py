@@ -231,6 +231,17 @@ def test_applying_an_approved_request_again_applies_it_once(first, second, membe
     assert member_balance(member).adjusted == D("6000.00")
 
 
+def test_one_adjustment_of_a_member_waits_at_a_time(first, second, member):
+    key = new_adjustment_key()
+    asked = _adjust(first, member, "6000.00", key=key)
+
+    assert _adjust(first, member, "6000.00", key=key) == asked  # the same form again: the same request
+    with pytest.raises(PayoutError) as refused:
+        _adjust(second, member, "7000.00")
+    assert refused.value.code == "already_waiting"
+    assert ApprovalRequest.objects.count() == 1 and BalanceAdjustment.objects.count() == 0
+
+
 def test_small_adjustments_by_one_person_add_up_to_the_threshold(first, second, member):
     _adjust(first, member, "3000.00")
     _adjust(second, member, "3000.00")  # another person's adjustment does not count towards first's
