@@ -135,19 +135,24 @@ def balance_adjustment_apply(
     return adjustment, True
 
 
+@transaction.atomic
 def balance_adjustment_request(
     *, member: Member, amount, member_note: str, internal_note: str, actor, key: str
 ) -> BalanceAdjustment | ApprovalRequest:
     """What finance's "Adjust a balance" page does: the adjustment applied now (returned), or, when it needs a second
-        person, the approval request asked for (returned; the adjustment is applied when another finance user approves
-        it). Refused (PayoutError, nothing changes) for a user without the permission, bad input, or a debit beyond
-        what the member has available now. One open request per member: the same form sent again returns it, another
-    adjustment is refused (code `already_waiting`) until it is decided or withdrawn."""
+    person, the approval request asked for (returned; the adjustment is applied when another finance user approves
+    it). Refused (PayoutError, nothing changes) for a user without the permission, bad input, or a debit beyond what
+    the member has available now. One open request per member: the same form sent again returns it, another
+    adjustment is refused (code `already_waiting`) until it is decided or withdrawn.
+
+    Takes the member's wallet lock before it adds up what the same person adjusted alone, so two small adjustments
+    sent at once by one person cannot both stay below the threshold."""
     if not _may_adjust(actor):
         raise PayoutError(_("You may not adjust members' balances."), code="permission")
     if member.user_id == actor.pk:
         raise PayoutError(_("You may not adjust your own balance."), code="own_balance")
     amount, member_note, internal_note = _clean(amount, member_note, internal_note)
+    wallets_lock([member.pk])
     if not second_approval_needed(abs(amount) + adjusted_alone(user=actor, member_id=member.pk)):
         adjustment, _new = balance_adjustment_apply(
             member=member,
