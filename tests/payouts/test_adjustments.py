@@ -347,6 +347,28 @@ def test_a_large_withdrawal_refuses_the_adjuster_as_first_and_as_second_approver
     assert large.status == "approved"
 
 
+def test_the_approval_queue_refuses_the_adjuster_on_the_page_and_in_bulk(client, first, second):
+    member = funded_member("9000.00")
+    _adjust(first, member, "10.00")
+    large = withdrawal_request(member=member, amount=D("6000.00"))
+    _approve_in_admin(client, second, large)
+    asked = ApprovalRequest.objects.get(action="payouts.withdrawal_approve")
+    client.force_login(first)
+
+    page = client.post(reverse("admin:accounts_approvalrequest_decide", args=[asked.pk]), {"approve": "1"}, follow=True)
+    bulk = client.post(
+        reverse("admin:accounts_approvalrequest_changelist"),
+        {"action": "approve_selected", ACTION_CHECKBOX_NAME: [asked.pk]},
+        follow=True,
+    )
+
+    for response in (page, bulk):
+        assert "You adjusted this member&#x27;s balance in the last 30 days" in response.content.decode()
+    asked.refresh_from_db()
+    large.refresh_from_db()
+    assert (asked.status, large.status) == ("pending", "requested")
+
+
 def test_the_rule_ends_after_the_configured_days(first, member, settings):
     adjustment = _adjust(first, member, "20.00")
     withdrawal = withdrawal_request(member=member, amount=D("50.00"))
