@@ -630,6 +630,10 @@ TAX_WITHHOLDING_METHOD = env.str("TAX_WITHHOLDING_METHOD", default="cumulative_2
 # needs a second staff member; plan activations, policy versions and shop owner changes always do. Below 0: four
 # eyes on money off (a one-person operation; rules still need two).
 FOUR_EYES_THRESHOLD = Decimal(env.str("FOUR_EYES_THRESHOLD", default="5000.00"))
+# A finance user who adjusted a member's balance (entered or approved an adjustment, or asked for one) in the last
+# this many days may not approve that member's withdrawals; a staff member's own adjustments of one member in this
+# window also add up towards FOUR_EYES_THRESHOLD (docs/compliance.md).
+ADJUSTMENT_CONFLICT_DAYS = env.int("ADJUSTMENT_CONFLICT_DAYS", default=30)
 # The platform's company (docs/tax.md): its registered name (发票抬头) and unified social credit code (纳税人识别号).
 # Business payees' invoices must name it as the buyer (shown to them); members' annual income statements print it as
 # the withholding agent (扣缴义务人). Empty: the pages tell members to ask support, the statement leaves the line out.

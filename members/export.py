@@ -25,7 +25,7 @@ from core.exports import SPOOL_MAX_BYTES, Table, zip_write_table
 from core.i18n import localized
 from core.masking import mask_name
 from members.notifications.models import NotificationSettings
-from payouts.selectors import member_payout_account, member_withdrawals
+from payouts.selectors import member_adjustments, member_payout_account, member_withdrawals
 from referrals.models import Member
 from shops.models import OrderLine
 from shops.selectors import member_orders, member_share_links, owner_listings, owner_shop
@@ -181,6 +181,13 @@ def _withdrawals(member: Member):
         }
 
 
+def _adjustments(member: Member):
+    """Staff adjustments of the balance, with the note written for the member (never the internal note)."""
+    for adjustment in member_adjustments(member).order_by("created_at", "pk").iterator(chunk_size=CHUNK):
+        yield {"id": adjustment.pk, "created_at": adjustment.created_at, "amount": adjustment.amount,
+               "note": adjustment.member_note}  # fmt: skip
+
+
 def _payout_account(member: Member) -> list[dict]:
     account = member_payout_account(member)
     if account is None:
@@ -216,6 +223,8 @@ def member_export_tables(member: Member) -> list[Table]:
               ["id", "created_at", "order", "product", "level", "kind", "amount", "status"], _commissions(member)),
         Table("withdrawals", _("your withdrawals: gross, tax withheld and net paid"),
               ["id", "requested_at", "status", "gross", "tax_withheld", "net", "paid_at"], _withdrawals(member)),
+        Table("balance_adjustments", _("changes of your balance made by our staff, with their note to you"),
+              ["id", "created_at", "amount", "note"], _adjustments(member)),
         Table("payout_account", _("where your withdrawals are paid (masked)"),
               ["method", "holder_name_masked", "account_masked", "bank", "updated_at"], _payout_account(member)),
     ]  # fmt: skip

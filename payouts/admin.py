@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from functools import partial
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -28,14 +29,19 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
 from accounts.approvals import asked_message, second_approval_needed
+from accounts.models import ApprovalRequest
 from core.admin_tools import ReadOnlyAdmin as SharedReadOnlyAdmin
 from core.admin_tools import ReadOnlyInline as SharedReadOnlyInline
 from core.admin_tools import action_input_page, for_each_row
+from core.forms import add_service_errors
 from core.money import ZERO, format_money
 from core.spreadsheets import spreadsheet_safe
 from core.task_helpers import task_send
+from payouts.adjustments import PERMISSION as ADJUST_PERMISSION
+from payouts.adjustments import balance_adjustment_request, new_adjustment_key
 from payouts.approvals import withdrawal_approve_request
 from payouts.forms import (
+    BalanceAdjustmentForm,
     BindWeChatPayeeForm,
     CreateBatchForm,
     MarkFailedForm,
@@ -45,6 +51,7 @@ from payouts.forms import (
 )
 from payouts.invoices import invoice_accept, invoice_reject
 from payouts.models import (
+    BalanceAdjustment,
     Invoice,
     InvoiceEvent,
     MemberWallet,
@@ -742,7 +749,7 @@ class MemberWalletAdmin(ReadOnlyAdmin):
     list_per_page = 100
     show_full_result_count = False
     fields = ("member", "balance_pending", "balance_available", "balance_in_flight", "balance_paid_out",
-              "balance_clawed_back", "withdrawals_link")  # fmt: skip
+              "balance_clawed_back", "balance_adjusted", "withdrawals_link", "adjust_link")  # fmt: skip
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("member__user")
@@ -759,6 +766,12 @@ class MemberWalletAdmin(ReadOnlyAdmin):
     balance_in_flight = _balance_field("in_flight", _("Being withdrawn"))
     balance_paid_out = _balance_field("paid_out", pgettext_lazy("balance", "Paid out"))
     balance_clawed_back = _balance_field("clawed_back", _("Clawed back"))
+    balance_adjusted = _balance_field("adjusted", _("Staff adjustments"))
+
+    @admin.display(description=_("balance adjustments"))
+    def adjust_link(self, wallet):
+        url = reverse("admin:payouts_balanceadjustment_add") + f"?member={wallet.member.invite_code}"
+        return format_html('<a href="{}">{}</a>', url, _("Adjust this member's balance…"))
 
     @admin.display(description=_("withdrawals"))
     def withdrawals_link(self, wallet):
@@ -1025,3 +1038,91 @@ class InvoiceEventAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- Staff adjustments of a member's balance (payouts/adjustments.py) ----------------------------------------------
+
+
+@admin.register(BalanceAdjustment)
+class BalanceAdjustmentAdmin(SharedReadOnlyAdmin):
+    """Every adjustment as it was applied (never edited or deleted), and the page that makes one: "Add" opens
+    "Adjust a member's balance", which applies it at once or, above FOUR_EYES_THRESHOLD, asks a second finance user
+    (the approval queue). Both need `payouts.add_balanceadjustment` (the finance group)."""
+
+    list_display = ("created_at", "member", "amount_display", "member_note", "requested_by", "approved_by")
+    list_filter = ("created_at",)
+    search_fields = ("=member__invite_code", "member__user__email", "=id")
+    search_help_text = _("A member's email or exact invite code.")
+    list_select_related = ("member__user", "requested_by", "approved_by")
+    list_per_page = 100
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    fields = ("member", "amount_display", "member_note", "internal_note", "requested_by", "approved_by",
+              "approval_link", "created_at", "idempotency_key")  # fmt: skip
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(ADJUST_PERMISSION)
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, adjustment):
+        return ("+" if adjustment.amount > 0 else "") + format_money(adjustment.amount)
+
+    @admin.display(description=_("approval request"))
+    def approval_link(self, adjustment):
+        if adjustment.approval_id is None:
+            return "—"
+        url = reverse("admin:accounts_approvalrequest_change", args=[adjustment.approval_id])
+        return format_html('<a href="{}">{}</a>', url, adjustment.approval_id)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """The adjustment form (the shared action page): applied at once, or asked for a second approval. Bad input
+        or a refusal answers 400 with the form, and nothing changes."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = BalanceAdjustmentForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    done = balance_adjustment_request(
+                        member=data["member"],
+                        amount=data["amount"],
+                        member_note=data["member_note"],
+                        internal_note=data["internal_note"],
+                        actor=request.user,
+                        key=data["key"],
+                    )
+                except ValidationError as error:
+                    add_service_errors(form, error, field="amount")
+                else:
+                    if isinstance(done, ApprovalRequest):
+                        self.message_user(request, asked_message(done), messages.SUCCESS)
+                    else:
+                        self.message_user(
+                            request,
+                            _("Balance of %(member)s adjusted by %(amount)s.")
+                            % {"member": done.member, "amount": self.amount_display(done)},
+                            messages.SUCCESS,
+                        )
+                    return HttpResponseRedirect(reverse("admin:payouts_balanceadjustment_changelist"))
+        else:
+            form = BalanceAdjustmentForm(initial={"member": request.GET.get("member", ""), "key": new_adjustment_key()})
+        return action_input_page(
+            self,
+            request,
+            action="",
+            title=_("Adjust a member's balance"),
+            intro=_(
+                "A credit or a debit of the member's available balance, with a note they read on their statement "
+                "and an internal note only staff read. Above %(threshold)s a second finance user approves it first. "
+                "A debit may not take the available balance below zero. You will not be able to approve this "
+                "member's withdrawals for %(days)d days."
+            )
+            % {
+                "threshold": format_money(settings.FOUR_EYES_THRESHOLD),
+                "days": settings.ADJUSTMENT_CONFLICT_DAYS,
+            },
+            objects=[],
+            form=form,
+            submit_label=_("Adjust the balance"),
+        )

@@ -5,18 +5,24 @@ the first finance user's "Approve" in admin asks for the second approval, and th
 finance user approves that request in the approval queue, through `withdrawal_approve`, as the approver. Until then
 it stays `requested`, so no batch takes it.
 
+A staff adjustment of a member's balance above FOUR_EYES_THRESHOLD (payouts/adjustments.py) is applied when a second
+finance user approves it. A finance user who adjusted a member in the last ADJUSTMENT_CONFLICT_DAYS may approve none
+of that member's withdrawals, neither first nor second (`withdrawal_approver_refusal`).
+
 Banning a member (the risk review's "Ban the member…", issue #25) always needs a second reviewer: the ban is done by
 `payouts.risk.risk_member_ban_and_stop` when approved."""
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.approvals import ApprovalAction, approval_action_register, approval_request
+from accounts.approvals import ApprovalAction, ApprovalError, approval_action_register, approval_request
 from commissions.models import RiskFlag
 from core.money import format_money
-from payouts.models import Withdrawal
+from payouts.adjustments import PERMISSION as ADJUST_PERMISSION
+from payouts.adjustments import adjustment_approve, adjustment_approver_check
+from payouts.models import BalanceAdjustment, Withdrawal
 from payouts.risk import risk_member_ban_and_stop
-from payouts.services import PayoutError, withdrawal_approve
+from payouts.services import PayoutError, withdrawal_approve, withdrawal_approver_refusal
 from referrals.models import Member
 
 WITHDRAWAL_APPROVE = "payouts.withdrawal_approve"
@@ -28,6 +34,9 @@ def withdrawal_approve_request(*, withdrawal: Withdrawal, actor):
     then asked for. Returns the approval request."""
     if withdrawal.status != Withdrawal.Status.REQUESTED:
         raise PayoutError(_("Only a requested withdrawal can be approved."), code="not_requested")
+    refusal = withdrawal_approver_refusal(withdrawal=withdrawal, actor=actor)
+    if refusal:
+        raise refusal
     request, _new = approval_request(
         action=WITHDRAWAL_APPROVE,
         target=withdrawal,
@@ -38,6 +47,14 @@ def withdrawal_approve_request(*, withdrawal: Withdrawal, actor):
         amount=withdrawal.amount,
     )
     return request
+
+
+def _approver_check(request, approver) -> None:
+    """The second approver of a withdrawal must not have adjusted the member's balance lately: refused before
+    anything is done, so the request stays open for another finance user."""
+    refusal = withdrawal_approver_refusal(withdrawal=Withdrawal.objects.get(pk=int(request.target_id)), actor=approver)
+    if refusal:
+        raise ApprovalError(refusal.messages[0], code="adjusted_recently")
 
 
 def _approve(request, approver) -> str:
@@ -73,6 +90,16 @@ def approval_actions_register() -> None:
             label=gettext_lazy("Approve a large withdrawal"),
             permission="payouts.change_withdrawal",
             execute=_approve,
+            approver_check=_approver_check,
+        )
+    )
+    approval_action_register(
+        ApprovalAction(
+            name=BalanceAdjustment.APPROVAL_ACTION,
+            label=gettext_lazy("Adjust a member's balance"),
+            permission=ADJUST_PERMISSION,
+            execute=adjustment_approve,
+            approver_check=adjustment_approver_check,
         )
     )
     approval_action_register(

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from payouts.models import Withdrawal
+from referrals.models import Member
 
 RESULT_FILE_MAX_BYTES = 2 * 1024 * 1024
 RESULT_FILE_MAX_LINES = 20_000
@@ -113,3 +115,41 @@ class ResultUploadForm(forms.Form):
                 number, int(withdrawal_id), status, reference, reason, problem=_("status must be paid or failed")
             )
         return ResultLine(number, int(withdrawal_id), status, reference[:100], reason)
+
+
+class BalanceAdjustmentForm(forms.Form):
+    """Finance's "Adjust a member's balance" page (payouts/adjustments.py checks everything else)."""
+
+    member = forms.CharField(
+        label=_("Member"),
+        max_length=254,
+        help_text=_("The member's exact invite code or email."),
+    )
+    amount = forms.DecimalField(
+        label=_("Amount"),
+        max_digits=14,
+        decimal_places=2,
+        help_text=_("Positive: a credit to the member (e.g. 50.00); negative: a debit (e.g. -50.00)."),
+    )
+    member_note = forms.CharField(
+        label=_("Note for the member"),
+        max_length=200,
+        help_text=_(
+            "Shown to the member on their statement, as written: e.g. “Goodwill credit for the late delivery”."
+        ),
+    )
+    internal_note = forms.CharField(
+        label=_("Internal note"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Only staff read it (the second approver, the audit log): why, a ticket number."),
+    )
+    key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean_member(self):
+        value = self.cleaned_data["member"].strip()
+        found = Member.objects.filter(Q(invite_code=value) | Q(user__email__iexact=value)).select_related("user")
+        members = list(found[:2])
+        if len(members) != 1:
+            raise ValidationError(_("No member has this invite code or email."))
+        return members[0]

@@ -470,3 +470,68 @@ class InvoiceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"invoice {self.invoice_id}: {self.from_status or '—'}→{self.to_status}"
+
+
+class BalanceAdjustment(models.Model):
+    """A staff adjustment of a member's balance: finance credits (positive) or debits (negative) it, with a note
+    the member reads and an internal note only staff read (docs/balance.md, "Staff adjustments").
+
+    Its own table, not a `CommissionEntry` kind: a commission entry is commission on a sale (every row has one
+    source, an order line or a network's line, and the compliance checks add them up per line), and the
+    commission ledger's ADJUSTMENT kind is a network's change of such a sale. A staff adjustment moves the balance
+    itself, like a withdrawal in the other direction, so it sits beside withdrawals and is counted by the one
+    balance read model (`payouts.selectors.member_balance`), the statement and `check_ledger`.
+
+    Written once by `payouts.adjustments.balance_adjustment_apply`, under the member's wallet lock, never edited or
+    deleted. Above FOUR_EYES_THRESHOLD it is applied only when a second finance user approves the request
+    (`approval`); the one who asked never approves (also a database constraint). `idempotency_key` makes a form
+    sent twice, or an approval decided twice, apply once.
+    """
+
+    # The four eyes action (accounts/approvals.py) of an adjustment that needs a second person.
+    APPROVAL_ACTION = "payouts.balance_adjust"
+
+    member = models.ForeignKey("referrals.Member", on_delete=models.PROTECT, related_name="balance_adjustments")
+    amount = MoneyField(_("amount"), help_text=_("Positive: a credit to the member; negative: a debit."))
+    member_note = models.CharField(_("note for the member"), max_length=200)
+    internal_note = models.TextField(_("internal note"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("entered by")
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("second approval by"),
+    )
+    approval = models.OneToOneField(
+        "accounts.ApprovalRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approval request"),
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("applied"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("balance adjustment")
+        verbose_name_plural = _("balance adjustments")
+        ordering = ("-created_at", "-pk")
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=ZERO), name="payouts_adjustment_not_zero"),
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=models.F("requested_by")),
+                name="payouts_adjustment_two_people",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "created_at"], name="payouts_adjustment_member"),
+            models.Index(fields=["created_at"], name="payouts_adjustment_time"),  # the audit log
+        ]
+
+    def __str__(self) -> str:
+        return f"adjustment {self.pk}: {self.amount:+} to member {self.member_id}"

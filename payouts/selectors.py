@@ -7,7 +7,7 @@ withdrawals table behind payouts' back.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,10 +15,20 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import ApprovalRequest
 from commissions.models import CommissionEntry as Entry
 from commissions.selectors import member_ledger_totals, released_entries
 from core.money import ZERO, money_sum
-from payouts.models import Invoice, InvoiceEvent, PayoutAccount, TaxWithholding, Transfer, Withdrawal, WithholdingRule
+from payouts.models import (
+    BalanceAdjustment,
+    Invoice,
+    InvoiceEvent,
+    PayoutAccount,
+    TaxWithholding,
+    Transfer,
+    Withdrawal,
+    WithholdingRule,
+)
 from payouts.tax_calculations import BUSINESS_INVOICE, METHODS, PriorPayment, TaxHistory
 
 # Withdrawals whose money has left (or is leaving) the balance.
@@ -39,8 +49,8 @@ class Balance:
     withdrawals, never stored. Each figure has one label, the same on every page (docs/payouts.md):
 
     - `pending` ("Pending (on hold)"): commission not released yet, less the reversals of refunds before release.
-    - `withdrawable` ("Available to withdraw"): `released − in_flight − paid_out`: what a withdrawal may take now.
-      Negative after a clawback of money already paid out; future commission nets it off.
+    - `withdrawable` ("Available to withdraw"): `released + adjusted − in_flight − paid_out`: what a withdrawal may
+      take now. Negative after a clawback of money already paid out; future commission nets it off.
     - `in_flight` ("Being withdrawn"): withdrawals requested, approved or processing.
     - `paid_out` ("Paid out", context "balance"): withdrawals the payout provider paid.
     - `clawed_back` ("Clawed back"): commission taken back by refunds after its release, as a positive amount;
@@ -48,6 +58,8 @@ class Balance:
     - `released`: all commission released so far (available or paid entries), clawbacks included.
     - `tax_withheld`: income tax withheld from the paid withdrawals (docs/tax.md); part of `paid_out` (the member
       received `paid_out − tax_withheld`), so it never changes `withdrawable`.
+    - `adjusted` ("Staff adjustments"): finance's credits less debits of the balance (`BalanceAdjustment`), signed;
+      available at once.
     """
 
     pending: Decimal
@@ -56,14 +68,15 @@ class Balance:
     paid_out: Decimal
     clawed_back: Decimal
     tax_withheld: Decimal = ZERO
+    adjusted: Decimal = ZERO
 
     @property
     def withdrawable(self) -> Decimal:
-        return self.released - self.in_flight - self.paid_out
+        return self.released + self.adjusted - self.in_flight - self.paid_out
 
 
 def member_balance(member) -> Balance:
-    """The member's balance (`member` or its id): two aggregate queries, whatever the history."""
+    """The member's balance (`member` or its id): three aggregate queries, whatever the history."""
     member_id = getattr(member, "pk", member)
     ledger = member_ledger_totals(member_id)
     withdrawals = Withdrawal.objects.filter(member_id=member_id).aggregate(
@@ -81,6 +94,59 @@ def member_balance(member) -> Balance:
         paid_out=money_sum(withdrawals["paid_out"]),
         clawed_back=ledger.clawed_back,
         tax_withheld=money_sum(withdrawals["tax_withheld"]),
+        adjusted=members_adjusted([member_id]).get(member_id, ZERO),
+    )
+
+
+def members_adjusted(member_ids) -> dict[int, Decimal]:
+    """{member id: the net of their staff balance adjustments} (one grouped query; members with none are absent)."""
+    rows = (
+        BalanceAdjustment.objects.filter(member_id__in=list(member_ids))
+        .order_by()
+        .values_list("member_id")
+        .annotate(total=Sum("amount"))
+    )
+    return {member_id: money_sum(total) for member_id, total in rows}
+
+
+def adjustment_conflict(*, user, member_id: int, now: datetime | None = None) -> bool:
+    """Whether `user` adjusted `member_id`'s balance in the last ADJUSTMENT_CONFLICT_DAYS (entered or approved an
+    adjustment, or asked for one that waits for its second approval): such a user may not approve that member's
+    withdrawals (four eyes, docs/compliance.md). Two small queries; False for no user (the system)."""
+    if user is None or user.pk is None:
+        return False
+    since = (now or timezone.now()) - timedelta(days=settings.ADJUSTMENT_CONFLICT_DAYS)
+    adjusted = BalanceAdjustment.objects.filter(member_id=member_id, created_at__gte=since).filter(
+        Q(requested_by=user) | Q(approved_by=user)
+    )
+    asked = ApprovalRequest.objects.filter(
+        action=BalanceAdjustment.APPROVAL_ACTION,
+        target_type="referrals.member",
+        target_id=str(member_id),
+        status=ApprovalRequest.Status.PENDING,
+        requested_by=user,
+        requested_at__gte=since,
+    )
+    return adjusted.exists() or asked.exists()
+
+
+def adjusted_alone(*, user, member_id: int, now: datetime | None = None) -> Decimal:
+    """What `user` alone (no second approval) adjusted `member_id`'s balance by in the last ADJUSTMENT_CONFLICT_DAYS,
+    credits and debits both counted as positive: many small adjustments add up towards FOUR_EYES_THRESHOLD."""
+    since = (now or timezone.now()) - timedelta(days=settings.ADJUSTMENT_CONFLICT_DAYS)
+    amounts = BalanceAdjustment.objects.filter(
+        member_id=member_id, requested_by=user, approved_by__isnull=True, created_at__gte=since
+    ).values_list("amount", flat=True)
+    return sum((abs(amount) for amount in amounts), ZERO)
+
+
+def member_adjustments(member):
+    """The member's balance adjustments, newest first, with only what the member may read (the note for them, never
+    the internal note or who entered it)."""
+    return (
+        BalanceAdjustment.objects.filter(member=member)
+        .only("pk", "member_id", "amount", "member_note", "created_at")
+        .order_by("-created_at", "-pk")
     )
 
 
@@ -101,10 +167,11 @@ RETURNED = (Withdrawal.Status.FAILED, Withdrawal.Status.REJECTED, Withdrawal.Sta
 
 
 def member_statement(member) -> list[StatementLine]:
-    """Every credit and debit of the withdrawable balance, oldest first, with the running balance; two queries.
+    """Every credit and debit of the withdrawable balance, oldest first, with the running balance; three queries.
 
     Each line is dated when the money moved: a released entry when it was released (commission, and released
-    reversals, adjustments and clawbacks, which are debits), a withdrawal when it was requested (its money leaves
+    reversals, adjustments and clawbacks, which are debits), a staff balance adjustment when it was applied (with
+    the note for the member), a withdrawal when it was requested (its money leaves
     the balance then), and a failed, rejected or cancelled withdrawal's return when that happened. Release times
     are stamped with the real clock, so a withdrawal always comes after the credits it was drawn from and the
     running balance is negative only after a clawback. Ends at `member_balance(member).withdrawable`.
@@ -133,6 +200,10 @@ def member_statement(member) -> list[StatementLine]:
                 "level": entry.level,
             }
         moves.append((entry.moved_at, CREDIT if entry.amount >= 0 else DEBIT, description, entry.amount, None))
+    for adjustment in member_adjustments(member_id).order_by("created_at", "pk"):
+        description = _("Balance adjustment by staff: %(note)s") % {"note": adjustment.member_note}
+        side = CREDIT if adjustment.amount > 0 else DEBIT
+        moves.append((adjustment.created_at, side, description, adjustment.amount, None))
     withdrawals = Withdrawal.objects.filter(member_id=member_id).select_related("withholding__invoice")
     for withdrawal in withdrawals.order_by("requested_at", "pk"):
         description = _("Withdrawal %(id)s") % {"id": withdrawal.pk}

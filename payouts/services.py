@@ -48,8 +48,10 @@ from payouts.providers import PayoutResult, TransferState, get_payout_provider
 from payouts.selectors import (
     OPEN,
     accepted_invoice,
+    adjustment_conflict,
     invoice_missing,
     member_balance,
+    members_adjusted,
     members_tax_history,
     withholding_rule_in_force,
 )
@@ -328,11 +330,31 @@ def _invoice_refusal(withdrawal: Withdrawal) -> PayoutError:
     )
 
 
+def withdrawal_approver_refusal(*, withdrawal: Withdrawal, actor) -> PayoutError | None:
+    """Why `actor` may not approve `withdrawal` (first or second approval), or None: they adjusted the member's
+    balance in the last ADJUSTMENT_CONFLICT_DAYS (code `adjusted_recently`; four eyes, docs/compliance.md). The one
+    who puts money into a balance is never the one who lets it out."""
+    if adjustment_conflict(user=actor, member_id=withdrawal.member_id):
+        return PayoutError(
+            _(
+                "You adjusted this member's balance in the last %(days)d days, so another finance user must approve "
+                "their withdrawals."
+            )
+            % {"days": settings.ADJUSTMENT_CONFLICT_DAYS},
+            code="adjusted_recently",
+        )
+    return None
+
+
 @transaction.atomic
 def withdrawal_approve(*, withdrawal: Withdrawal, actor) -> Withdrawal:
     """Approve a requested withdrawal. A business payee's needs its invoice accepted first (code `invoice_missing`),
-    and one under risk review its flag resolved (code `under_review`); nothing changes then. Locks the withdrawal, so
-    an invoice cannot be rejected while it is approved."""
+    one under risk review its flag resolved (code `under_review`), and the approver must not have adjusted the
+    member's balance lately (code `adjusted_recently`); nothing changes then. Locks the withdrawal, so an invoice
+    cannot be rejected while it is approved."""
+    refusal = withdrawal_approver_refusal(withdrawal=withdrawal, actor=actor)
+    if refusal:
+        raise refusal
     if withdrawal_is_held(withdrawal.pk):
         raise PayoutError(_("This withdrawal is under risk review; resolve its flag first."), code="under_review")
     withdrawal = withdrawal_lock(withdrawal.pk)
@@ -537,7 +559,11 @@ def _record_results(results: dict, *, actor=None, actor_label: str = "") -> dict
             .values_list("member_id")
             .annotate(total=Sum("amount"))
         )
-        commission_entries_mark_paid(paid_out_by_member=paid_out, at=now)
+        # Staff adjustments moved the balance too (docs/balance.md): a debit took some commission away as a payout
+        # does, a credit was money that payouts spent instead of commission.
+        adjusted = members_adjusted(members)
+        covered = {member_id: total - adjusted.get(member_id, 0) for member_id, total in paid_out.items()}
+        commission_entries_mark_paid(paid_out_by_member=covered, at=now)
     return counts
 
 

@@ -23,6 +23,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -36,7 +37,7 @@ from core.i18n import translation_paths
 from core.masking import mask_contacts, mask_email, mask_name, mask_phone
 from core.spreadsheets import spreadsheet_safe
 from networks.models import ExternalOrder, ExternalOrderEvent
-from payouts.models import InvoiceEvent, PayoutBatch, WithdrawalEvent
+from payouts.models import BalanceAdjustment, InvoiceEvent, PayoutBatch, WithdrawalEvent
 from referrals.models import TreeEvent
 from shops.models import OrderEvent, ShopEvent
 from staff.models import EvidencePackEvent, TaxReportEvent
@@ -672,6 +673,39 @@ class RiskSource(Source):
         )
 
 
+class AdjustmentSource(Source):
+    """Staff adjustments of a member's balance (payouts/adjustments.py): the one who applied it is the actor (the
+    second approver when there was one), and the detail names the one who entered it, so both names are here even
+    without the approval request's own rows."""
+
+    rank, object_type = 23, "balance_adjustment"
+    actor_field = "applied_by_id"
+    kinds = (("adjustment.applied", _("Balance adjustment: applied")),)
+
+    def queryset(self, filters, kinds):
+        qs = BalanceAdjustment.objects.select_related("requested_by", "approved_by").annotate(
+            applied_by_id=Coalesce("approved_by_id", "requested_by_id")
+        )
+        if filters.object_id:
+            qs = qs.filter(member_id=_int_or_none(filters.object_id))
+        return qs
+
+    def row(self, adjustment):
+        entered = f"entered by {adjustment.requested_by}"
+        approved = f"approved by {adjustment.approved_by}" if adjustment.approved_by_id else ""
+        return self.make(
+            adjustment,
+            at=adjustment.created_at,
+            kind="adjustment.applied",
+            actor_id=adjustment.applied_by_id,
+            object_id=str(adjustment.member_id),
+            object_label=f"member #{adjustment.member_id}",
+            amount=adjustment.amount,
+            detail=_joined(entered, approved, adjustment.member_note, adjustment.internal_note),
+            url=_admin_url("admin:payouts_balanceadjustment_change", adjustment.pk),
+        )
+
+
 SOURCES: tuple[Source, ...] = (
     TreeSource(),
     OrderSource(),
@@ -691,6 +725,7 @@ SOURCES: tuple[Source, ...] = (
     TaxReportSource(),
     RiskSource(),
     EvidencePackSource(),
+    AdjustmentSource(),
 )
 KIND_CHOICES = tuple(kind for source in SOURCES for kind in source.kinds)
 OBJECT_TYPE_CHOICES = (
@@ -710,6 +745,7 @@ OBJECT_TYPE_CHOICES = (
     ("tax_report", _("tax report (id)")),
     ("risk_flag", _("risk flag (id)")),
     ("evidence_pack", _("evidence pack (id)")),
+    ("balance_adjustment", _("balance adjustment (the member's id)")),
 )
 KIND_LABELS = dict(KIND_CHOICES)
 

@@ -66,6 +66,10 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "payouts.view_payoutaccount",
         "payouts.view_unmasked_payoutaccount",
         "payouts.view_memberwallet",
+        # Staff adjustments of a member's balance (payouts/adjustments.py): credit or debit with a reason; above
+        # FOUR_EYES_THRESHOLD a second finance user approves (four eyes).
+        "payouts.view_balanceadjustment",
+        "payouts.add_balanceadjustment",
         "payouts.view_sandboxtransfer",
         "payouts.view_transfer",
         # Identities (issue #24): the designated role that may read a legal name and ID number in full (each read

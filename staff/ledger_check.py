@@ -14,13 +14,14 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Sum
 from django.utils import timezone
 
+from accounts.models import ApprovalRequest
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, line_pool
 from commissions.models import CommissionEntry as Entry
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
 from commissions.services import external_line_target
 from core.money import ZERO, money_sum
 from networks.models import ExternalOrder
-from payouts.models import SandboxTransfer, TaxWithholding, Withdrawal, WithdrawalEvent
+from payouts.models import BalanceAdjustment, SandboxTransfer, TaxWithholding, Withdrawal, WithdrawalEvent
 from referrals.selectors import tree_check
 from shops.models import Order, OrderLine, Product, Refund
 from staff.models import ReconciliationDifference, ReconciliationRun
@@ -215,7 +216,9 @@ def check_refunds_reversed() -> CheckResult:
 
 
 def check_payouts() -> CheckResult:
-    """No payout paid twice, none beyond what was released, and the "paid" labels never beyond the payouts."""
+    """No payout paid twice, none beyond what was released (staff adjustments counted: a credit may be withdrawn, a
+    debit may not be), and the "paid" labels never beyond the payouts and the debits (a debit takes commission away
+    as a payout does: payouts.services labels what they cover together)."""
     result = CheckResult("payouts")
     result.checked = Withdrawal.objects.count()
     twice = (
@@ -260,18 +263,49 @@ def check_payouts() -> CheckResult:
         .annotate(t=Sum("amount"))
         .order_by()
     )
+    adjusted = dict(BalanceAdjustment.objects.values_list("member_id").annotate(t=Sum("amount")).order_by())
+    debited = dict(
+        BalanceAdjustment.objects.filter(amount__lt=0).values_list("member_id").annotate(t=Sum("amount")).order_by()
+    )
     for member_id, amount in sorted(withdrawn.items()):
-        if money_sum(amount) > money_sum(released.get(member_id)):
+        may_take = money_sum(released.get(member_id)) + money_sum(adjusted.get(member_id))
+        if money_sum(amount) > may_take:
             result.add(
-                f"member {member_id}: {money_sum(amount)} withdrawn or on its way, more than the "
-                f"{money_sum(released.get(member_id))} of commission ever released to them"
+                f"member {member_id}: {money_sum(amount)} withdrawn or on its way, more than the {may_take} of "
+                f"commission ever released to them and staff adjustments"
             )
     for member_id, amount in sorted(labelled.items()):
-        if money_sum(amount) > money_sum(paid_out.get(member_id)):
+        covered = money_sum(paid_out.get(member_id)) - money_sum(debited.get(member_id))
+        if money_sum(amount) > covered:
             result.add(
                 f"member {member_id}: {money_sum(amount)} of entries labelled paid, but only "
                 f"{money_sum(paid_out.get(member_id))} paid out"
+                + (f" and {-money_sum(debited[member_id])} debited" if member_id in debited else "")
             )
+    return result
+
+
+def check_adjustments() -> CheckResult:
+    """Staff adjustments of balances (payouts/adjustments.py): one made with a second approval was approved by
+    another person than the one who entered it, through an approved request of the same amount that they asked."""
+    result = CheckResult("staff balance adjustments")
+    adjustments = BalanceAdjustment.objects.all()
+    result.checked = adjustments.count()
+    same_person = adjustments.filter(approved_by_id=F("requested_by_id"))
+    for pk in same_person.values_list("pk", flat=True)[: LISTED_MAX + 1]:
+        result.add(f"balance adjustment {pk}: entered and approved by the same person")
+    approved = adjustments.filter(approval__isnull=False)
+    wrong = (
+        approved.exclude(approval__status=ApprovalRequest.Status.APPROVED)
+        | approved.exclude(approval__amount=F("amount"))
+        | approved.exclude(approval__decided_by_id=F("approved_by_id"))
+        | approved.exclude(approval__requested_by_id=F("requested_by_id"))
+    )
+    for pk in wrong.values_list("pk", flat=True).distinct()[: LISTED_MAX + 1]:
+        result.add(f"balance adjustment {pk}: does not match its approval request (status, amount or people)")
+    unapproved = adjustments.filter(approval__isnull=True, approved_by__isnull=False)
+    for pk in unapproved.values_list("pk", flat=True)[: LISTED_MAX + 1]:
+        result.add(f"balance adjustment {pk}: a second approver, but no approval request")
     return result
 
 
@@ -361,6 +395,7 @@ CHECKS: tuple[Callable[[], CheckResult], ...] = (
     check_paid_orders_split,
     check_refunds_reversed,
     check_payouts,
+    check_adjustments,
     check_tax_withheld,
     check_stock,
     check_tree,

@@ -11,8 +11,8 @@ class BalanceSerializer(serializers.Serializer):
     available = money_field(
         source="withdrawable",
         help_text=gettext_lazy(
-            "Available to withdraw: released − in_flight − paid_out. Negative after a clawback of money already "
-            "paid out; future commission nets it off."
+            "Available to withdraw: released + adjusted − in_flight − paid_out. Negative after a clawback of money "
+            "already paid out; future commission nets it off."
         ),
     )
     pending = money_field(
@@ -28,4 +28,9 @@ class BalanceSerializer(serializers.Serializer):
     )
     tax_withheld = money_field(
         help_text=gettext_lazy("Income tax withheld from payouts; 0.00 until tax withholding is introduced.")
+    )
+    adjusted = money_field(
+        help_text=gettext_lazy(
+            "Staff adjustments of the balance (credits less debits, with a note on the statement); available at once."
+        )
     )

@@ -22,10 +22,11 @@ from commissions.selectors import (
 from core.money import format_rate
 from members.decorators import member_required
 from members.forms import CommissionFilterForm
-from payouts.selectors import member_balance
+from payouts.selectors import member_adjustments, member_balance
 from referrals.selectors import member_for_user
 
 ENTRIES_PER_PAGE = 20
+ADJUSTMENTS_LISTED = 50  # staff adjustments are rare; the statement has all of them
 
 
 @member_required(suspended_may_read=True)  # earnings stay visible to a suspended member
@@ -38,7 +39,12 @@ def commission_entries(request):
     return render(
         request,
         "members/commission_entries.html",
-        {"balance": member_balance(member), "form": form, "page": page},
+        {
+            "balance": member_balance(member),
+            "form": form,
+            "page": page,
+            "adjustments": list(member_adjustments(member)[:ADJUSTMENTS_LISTED]),
+        },
     )
 
 

@@ -374,6 +374,7 @@ def catalogue(data: dict) -> list[Page]:
         Page("admin-reconcile", "staff", reverse("admin:staff_reconciliationrun_reconcile")),
         Page("admin-create-batch", "staff", reverse("admin:payouts_withdrawal_create_batch")),
         Page("admin-invoices", "staff", reverse("admin:payouts_invoice_changelist")),
+        Page("admin-adjust-balance", "staff", reverse("admin:payouts_balanceadjustment_add")),
         Page("admin-report-upload", "staff", reverse("admin:networks_reportimport_upload")),
         Page("admin-tax-reports", "staff", reverse("admin:staff_taxreport_changelist")),
         Page("admin-tax-report-generate", "staff", reverse("admin:staff_taxreport_generate")),

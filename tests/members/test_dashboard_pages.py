@@ -42,8 +42,9 @@ SVG = "{http://www.w3.org/2000/svg}"
 # 11, plus the member lookup of members.decorators.suspended_refused (a suspended member gets the 403 page), which
 # the URLconf puts in front of the dashboard because the view looks the member up itself.
 # +1: the unread notifications in the header (#22); +1: the first-run steps of a member with a shop, its products
-# and whether they shared one, in one query (#23; a member without a shop costs none)
-OVERVIEW_QUERIES = 14
+# and whether they shared one, in one query (#23; a member without a shop costs none); +1: the balance's staff
+# adjustments (#25)
+OVERVIEW_QUERIES = 15
 TEAM_QUERIES = 9  # +1: the unread notifications in the header, +1 the earnings by level (#22)
 
 

@@ -26,6 +26,7 @@ from commissions.services import commission_release_due
 from core.masking import mask_name
 from members.notifications.models import NotificationSettings
 from members.services import ClosureRefused, member_close
+from payouts.adjustments import balance_adjustment_apply
 from payouts.models import PayoutAccount, TaxWithholding, Withdrawal
 from payouts.selectors import member_balance
 from payouts.services import withdrawal_accounts_erase_due
@@ -34,7 +35,16 @@ from shops.attribution import attribution_from_request
 from shops.models import Order, Shop
 from shops.services import ShopError, order_mark_completed, order_mark_shipped, order_place, share_link_create
 from staff.ledger_check import ledger_check
-from tests.factories import BUYER, PASSWORD, MemberFactory, ProductFactory, make_chain, pay_order, shop_with_products
+from tests.factories import (
+    BUYER,
+    PASSWORD,
+    MemberFactory,
+    ProductFactory,
+    UserFactory,
+    make_chain,
+    pay_order,
+    shop_with_products,
+)
 from tests.payouts.helpers import CARD, CARD_MASKED, bank_account, paid_withdrawal
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +100,12 @@ def test_the_export_holds_the_members_own_data_as_json_and_csv_with_a_readme(cli
     # given: Ann has withdrawn part of her balance (tax computed), Bob has sales of his own
     ann, bob = world["ann"], world["bob"]
     withdrawal = paid_withdrawal(ann, "10.00")
+    finance = UserFactory(is_staff=True, is_superuser=True)
+    for member, note in ((ann, "Goodwill for Ann"), (bob, "Goodwill for Bob")):
+        balance_adjustment_apply(
+            member=member, amount=D("3.00"), member_note=note, internal_note="Ticket 99", requested_by=finance,
+            key=note,
+        )  # fmt: skip
     client.force_login(ann.user)
 
     # when
@@ -101,7 +117,8 @@ def test_the_export_holds_the_members_own_data_as_json_and_csv_with_a_readme(cli
     assert response["Content-Disposition"].startswith("attachment;")
     archive = _zip(response)
     names = set(archive.namelist())
-    tables = ["profile", "shop", "listings", "share_links", "orders", "commissions", "withdrawals", "payout_account"]
+    tables = ["profile", "shop", "listings", "share_links", "orders", "commissions", "withdrawals",
+              "balance_adjustments", "payout_account"]  # fmt: skip
     assert names == {"README.txt"} | {f"{t}.json" for t in tables} | {f"{t}.csv" for t in tables}
     readme = archive.read("README.txt").decode()
     assert all(f"{t}.json, {t}.csv" in readme for t in tables)
@@ -122,6 +139,8 @@ def test_the_export_holds_the_members_own_data_as_json_and_csv_with_a_readme(cli
         str(withdrawal.tax_withheld),
         str(withdrawal.net_amount),
     )
+    [adjustment] = json.loads(archive.read("balance_adjustments.json"))
+    assert (adjustment["amount"], adjustment["note"]) == ("3.00", "Goodwill for Ann")
     [profile] = json.loads(archive.read("profile.json"))
     assert profile["email"] == ann.user.email
     assert profile["identity_number_masked"].count("*") >= 8  # masked, never in full
@@ -130,6 +149,7 @@ def test_the_export_holds_the_members_own_data_as_json_and_csv_with_a_readme(cli
 
     everything = b"".join(archive.read(name) for name in names).decode("utf-8")
     assert bob.user.email not in everything and world["bob_order"].number not in everything
+    assert "Goodwill for Bob" not in everything and "Ticket 99" not in everything
     assert BUYER.phone not in everything and BUYER.address not in everything and BUYER.name not in everything
     assert Identity.objects.get(user=ann.user).id_number_encrypted not in everything
     rows = list(csv.reader(io.StringIO(archive.read("orders.csv").decode("utf-8-sig"))))

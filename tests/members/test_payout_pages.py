@@ -99,8 +99,8 @@ def test_overview_lists_withdrawals_in_bounded_queries(member_client, funded, dj
 
     # when: session, user, member, two balance aggregates, account, withdrawals, whether the identity is verified
     # +1: the unread notifications in the header (#22); +1: identity (#24); +1: the withdrawals' invoices (#24, business
-    # payees: one prefetch, whatever the number of withdrawals)
-    with django_assert_max_num_queries(10):
+    # payees: one prefetch, whatever the number of withdrawals); +1: the balance's staff adjustments (#25)
+    with django_assert_max_num_queries(11):
         response = member_client.get(OVERVIEW)
 
     # then

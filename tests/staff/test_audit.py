@@ -200,12 +200,12 @@ def test_page_queries_do_not_grow_with_rows(auditor, client, django_assert_max_n
     for _ in range(5):
         pay_order(place_order(shop_with_products(owner=MemberFactory(sponsor=founder))))
     # session, user, permissions, one query per source (18, with the external orders, the shop owner changes, the
-    # identities, the invoices, the tax reports, the risk decisions, the four-eyes requests asked and decided, and
-    # the evidence packs), the actors' emails
-    with django_assert_max_num_queries(23):
+    # identities, the invoices, the tax reports, the risk decisions, the four-eyes requests asked and decided, the
+    # evidence packs and the staff balance adjustments), the actors' emails
+    with django_assert_max_num_queries(24):
         small = client.get(AUDIT)
     for _ in range(40):
         pay_order(place_order(shop_with_products(owner=MemberFactory(sponsor=founder))))
-    with django_assert_max_num_queries(23):
+    with django_assert_max_num_queries(24):
         large = client.get(AUDIT)
     assert len(small.context["rows"]) < len(large.context["rows"]) == 50

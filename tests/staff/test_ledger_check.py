@@ -9,13 +9,15 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from accounts.models import ApprovalRequest
 from commissions.models import CommissionEntry as Entry
 from commissions.models import OrderSplit, RefundApplied, SplitQueue
 from networks import services as networks_services
 from networks.connectors.base import OrderStatus, ReportedOrder
 from networks.models import ExternalOrder, Network
 from networks.services import tracking_id_for
-from payouts.models import SandboxTransfer, Withdrawal, WithdrawalEvent
+from payouts.adjustments import balance_adjustment_request
+from payouts.models import BalanceAdjustment, SandboxTransfer, Withdrawal, WithdrawalEvent
 from payouts.services import payout_batch_create, payout_batch_send, withdrawal_approve, withdrawal_request
 from referrals.models import Member
 from shops.models import Order
@@ -23,7 +25,15 @@ from shops.services import order_refund
 from staff.ledger_check import ledger_check
 from staff.models import JobRun
 from staff.tasks import ledger_check_task
-from tests.factories import MemberFactory, ProductFactory, after_commit, pay_order, place_order, shop_with_products
+from tests.factories import (
+    MemberFactory,
+    ProductFactory,
+    UserFactory,
+    after_commit,
+    pay_order,
+    place_order,
+    shop_with_products,
+)
 from tests.payouts.helpers import bank_account
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +62,11 @@ def world(django_capture_on_commit_callbacks, staff_user):
         status=Entry.Status.AVAILABLE, released_at=timezone.now()
     )
     bank_account(sharer)
+    # another finance user's goodwill credit (payouts/adjustments.py): part of what the sharer may withdraw
+    adjuster = UserFactory(is_staff=True, is_superuser=True)
+    balance_adjustment_request(
+        member=sharer, amount=D("2.00"), member_note="Goodwill", internal_note="Ticket 1", actor=adjuster, key="w"
+    )
     withdrawal = withdrawal_request(member=sharer, amount=D("10.00"))
     withdrawal_approve(withdrawal=withdrawal, actor=staff_user)
     payout_batch_send(batch=payout_batch_create(provider_name="sandbox"))
@@ -199,6 +214,29 @@ def test_payouts_paid_twice_or_beyond_what_was_released_are_found(world):
     assert any("stray-key" in violation for violation in violations)
     assert any("more than the" in violation for violation in violations)
     assert any("labelled paid, but only 10.00 paid out" in violation for violation in violations)
+
+
+def test_a_withdrawal_beyond_commission_and_adjustments_and_an_adjustment_unlike_its_approval_are_found(
+    world, staff_user
+):
+    # the sharer's credit is taken away behind the service's back: their withdrawal now draws on nothing
+    credit = BalanceAdjustment.objects.get()
+    asked = ApprovalRequest.objects.create(
+        action=BalanceAdjustment.APPROVAL_ACTION, target_type="referrals.member", target_id=str(credit.member_id),
+        target_label="x", summary="x", amount=D("1.00"), reason="x", requested_by=credit.requested_by,
+        status=ApprovalRequest.Status.APPROVED, decided_by=UserFactory(is_staff=True),
+    )  # fmt: skip
+    BalanceAdjustment.objects.filter(pk=credit.pk).update(approval=asked, approved_by=asked.decided_by)
+    Withdrawal.objects.create(
+        member=world["sharer"], amount=D("999.00"), status=Withdrawal.Status.REQUESTED, account={}, idempotency_key="x"
+    )
+
+    failing = _failing(ledger_check())
+
+    assert any("staff adjustments" in violation for violation in failing["payouts"])
+    assert failing["staff balance adjustments"] == [
+        f"balance adjustment {credit.pk}: does not match its approval request (status, amount or people)"
+    ]
 
 
 def test_a_corrupt_tree_is_found(world):
