@@ -46,7 +46,7 @@ def _start_from_params(params: dict) -> datetime | None:
 
 
 def _start_words(effective_from: datetime) -> str:
-    return formats.date_format(timezone.localtime(effective_from), "DATETIME_FORMAT")
+    return formats.date_format(timezone.localtime(effective_from), "Y-m-d H:i")
 
 
 def policy_publish_check(*, actor, note: str, values: dict, effective_from: datetime | None = None) -> None:
@@ -88,12 +88,15 @@ def _publish(request, approver) -> str:
     current = CompliancePolicy.objects.filter(is_active=True).first()
     if current is None or str(current.pk) != request.target_id:
         raise CommissionError(_("Another policy version was published since this was asked for: ask again."))
+    published_at = timezone.now()
     published = policy_publish(
         actor=approver,
         note=request.reason,
         effective_from=_start_from_params(request.params),
         **policy_values_from_json(request.params),
     )
+    if published.effective_from <= published_at:
+        return _("Published %(policy)s; it is in force from now.") % {"policy": published}
     return _("Published %(policy)s; it is in force from %(date)s.") % {
         "policy": published,
         "date": _start_words(published.effective_from),
@@ -126,6 +129,8 @@ def _activate(request, approver) -> str:
         actor=approver,
         effective_from=_start_from_params(request.params or {}),
     )
+    if plan.effective_from <= plan.activated_at:
+        return _("%(plan)s is in force from now.") % {"plan": plan}
     return _("%(plan)s is in force from %(date)s.") % {"plan": plan, "date": _start_words(plan.effective_from)}
 
 

@@ -75,7 +75,7 @@ def _start_check(effective_from: datetime | None, now: datetime, *, is_first: bo
                 "Members must be told of a change of the rules %(days)d days before it takes effect: choose a start "
                 "on or after %(earliest)s."
             )
-            % {"days": days, "earliest": formats.date_format(timezone.localtime(earliest), "DATETIME_FORMAT")},
+            % {"days": days, "earliest": formats.date_format(timezone.localtime(earliest), "Y-m-d H:i")},
             code="notice",
         )
     return effective_from
@@ -131,7 +131,7 @@ def policy_publish(*, actor, note: str = "", effective_from: datetime | None = N
             _("Version %(version)d starts on %(date)s: a new version can start then or later.")
             % {
                 "version": current.version,
-                "date": formats.date_format(timezone.localtime(current.effective_from), "DATETIME_FORMAT"),
+                "date": formats.date_format(timezone.localtime(current.effective_from), "Y-m-d H:i"),
             },
             code="before_scheduled",
         )
