@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 from accounts.approvals import ApprovalAction, approval_action_register, approval_request
 from commissions.models import CommissionPlan, CompliancePolicy
 from commissions.services import CommissionError, plan_activate, plan_validate, policy_publish
-from commissions.services.plans import ATTRIBUTION_FIELDS, POLICY_FIELDS
+from commissions.services.plans import ATTRIBUTION_FIELDS, POLICY_FIELDS, plan_start_check
 
 PLAN_ACTIVATE = "commissions.plan_activate"
 POLICY_PUBLISH = "commissions.policy_publish"
@@ -108,6 +108,7 @@ def plan_activate_request(*, plan: CommissionPlan, actor, reason: str, effective
     checked again and activated when approved (the notice is counted from the approval)."""
     if plan.is_activated:
         raise CommissionError(_("This plan is already activated; plans in force never change."), code="activated")
+    plan_start_check(effective_from)  # the notice from now; again from the approval
     plan_validate(rates=plan.rates)  # against the policy in force now; again when approved
     summary = _("Put %(plan)s in force") % {"plan": plan}
     if effective_from:

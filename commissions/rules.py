@@ -76,6 +76,11 @@ class RulesPeriod:
     changes: tuple[Change, ...]  # against the period before; empty for the first
 
     @property
+    def name(self) -> str:
+        """The period's name in words: its plan and policy versions."""
+        return _("Plan v%(plan)d · policy v%(policy)d") % {"plan": self.plan.version, "policy": self.policy.version}
+
+    @property
     def key(self) -> str:
         """The period's address on the rules page: `<plan version>-<policy version>`."""
         return f"{self.plan.version}-{self.policy.version}"

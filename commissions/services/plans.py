@@ -271,6 +271,13 @@ def plan_create(*, actor, name: str, rates: tuple, name_zh_hans: str = "") -> Co
     )
 
 
+def plan_start_check(effective_from: datetime | None, now: datetime | None = None) -> datetime:
+    """When a plan activated now with `effective_from` would start; CommissionError if that is refused (in the past,
+    or sooner than the notice period unless no plan was ever activated)."""
+    is_first = not CommissionPlan.objects.filter(is_activated=True).exists()
+    return _start_check(effective_from, now or timezone.now(), is_first=is_first)
+
+
 @transaction.atomic
 def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> CommissionPlan:
     """Put a draft plan in force from `effective_from` (default now). Refused (CommissionError, nothing changed) if it
@@ -285,8 +292,7 @@ def plan_activate(*, plan: CommissionPlan, actor, effective_from=None) -> Commis
     if effective_from is not None and effective_from < now:
         # A backdated plan would re-price orders paid before it existed (their splits may still be queued).
         raise CommissionError(_("A plan can start now or later, never in the past."), code="backdated")
-    is_first = not CommissionPlan.objects.filter(is_activated=True).exists()
-    effective_from = _start_check(effective_from, now, is_first=is_first)
+    effective_from = plan_start_check(effective_from, now)
     plan_validate(rates=plan.rates)
     plan.is_activated = True
     plan.effective_from = effective_from

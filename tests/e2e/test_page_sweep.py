@@ -220,7 +220,8 @@ def build_data() -> dict:
     draft = plan_create(actor=asker, name="Spring", rates=(Decimal("0.7000"), Decimal("0.3000")))
     approval = plan_activate_request(plan=draft, actor=asker, reason="Spring rates agreed with finance")
     # The rules page (issue #25): an earlier policy version (v1, the migration's) and a plan announced for later
-    policy_publish(actor=staff, note="Shares of ineligible members roll up", ineligible_share="roll_up")
+    with override_settings(RULES_CHANGE_NOTICE_DAYS=0):  # in force at once, so v1 is history (the module's data)
+        policy_publish(actor=staff, note="Shares of ineligible members roll up", ineligible_share="roll_up")
     summer = plan_create(actor=asker, name="Summer", rates=(Decimal("0.6000"), Decimal("0.4000")))
     plan_activate(plan=summer, actor=staff, effective_from=timezone.now() + timedelta(days=10))
     other = Member.objects.exclude(pk=founder.pk).select_related("user").order_by("pk").first()

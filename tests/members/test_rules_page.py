@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 
 from accounts.approvals import approval_decide
+from accounts.models import ApprovalRequest
 from commissions.approvals import plan_activate_request, policy_publish_request
 from commissions.calculations import ChainMember, line_pool, split_line
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, ExternalSplit, OrderSplit
@@ -272,11 +273,17 @@ def test_the_approval_of_a_scheduled_plan_puts_it_in_force_from_the_date_asked(s
     assert draft.is_activated and draft.effective_from == starts
     # asking without a date: refused at once (the notice), nothing asked
     second = plan_create(actor=asker, name="60/40", rates=(D("0.6"), D("0.4")))
+    with pytest.raises(CommissionError):
+        plan_activate_request(plan=second, actor=asker, reason="no date")
     _policy, policy_approval = policy_publish_request(
         actor=asker, note="later", values={"max_payout_ratio": D("0.2500")}, effective_from=starts
     )
     assert policy_approval.params["effective_from"] == starts.isoformat()
-    approval = plan_activate_request(plan=second, actor=asker, reason="no date")
+    # asked in time, approved too late (the notice counts from the approval): the approval fails, nothing changes
+    approval = plan_activate_request(
+        plan=second, actor=asker, reason="soon", effective_from=timezone.now() + timedelta(days=7, seconds=5)
+    )
+    settings.RULES_CHANGE_NOTICE_DAYS = 8
     decided = approval_decide(request=approval, approver=approver, approve=True)
     assert decided.status == "failed" and "days before it takes effect" in decided.outcome
     second.refresh_from_db()
@@ -302,3 +309,23 @@ def test_nothing_deletes_a_version_the_ledger_used():
     for model in (CommissionEntry, OrderSplit, ExternalSplit):
         for name in ("plan", "policy"):
             assert model._meta.get_field(name).remote_field.on_delete is PROTECT, (model, name)
+
+
+def test_staff_ask_in_the_admin_for_a_plan_from_a_date_and_a_sooner_date_is_refused(admin_client, settings):
+    settings.RULES_CHANGE_NOTICE_DAYS = 7
+    draft = plan_create(actor=None, name="70/30", rates=(D("0.7"), D("0.3")))
+    plans = reverse("admin:commissions_commissionplan_changelist")
+    form = {"action": "activate_now", "_selected_action": [draft.pk], "apply": "1", "reason": "New season"}
+    # the form offers the first midnight after the notice period
+    offered = admin_client.post(plans, {"action": "activate_now", "_selected_action": [draft.pk]})
+    assert offered.context["form"]["effective_from"].initial > timezone.now() + timedelta(days=7)
+    # too soon: refused at once with the reason, nothing asked
+    soon = timezone.localtime() + timedelta(days=2)
+    response = admin_client.post(plans, {**form, "effective_from": soon.strftime("%Y-%m-%d %H:%M")}, follow=True)
+    assert "7 days before it takes effect" in response.content.decode()
+    assert not ApprovalRequest.objects.exists()
+    # in ten days: asked, with the date
+    later = (timezone.localtime() + timedelta(days=10)).replace(second=0, microsecond=0)
+    admin_client.post(plans, {**form, "effective_from": later.strftime("%Y-%m-%d %H:%M")})
+    approval = ApprovalRequest.objects.get()
+    assert approval.params == {"effective_from": later.isoformat()}
