@@ -56,10 +56,10 @@ def _max_age(now, next_change) -> int:
 
 
 def _cached(request, response, *, max_age: int):
-    # Anonymous visitors all see one page (per language): shared caches may keep it. A member's page carries their
-    # header, so only their browser may.
+    # Anonymous visitors all see one page (per language): browsers and shared caches may keep it. A member's page
+    # carries their header (their unread notifications), so it is not kept.
     if request.user.is_authenticated:
-        patch_cache_control(response, private=True, max_age=max_age)
+        patch_cache_control(response, private=True, max_age=0)
     else:
         patch_cache_control(response, public=True, max_age=max_age)
     return response

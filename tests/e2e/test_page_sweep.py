@@ -218,7 +218,12 @@ def build_data() -> dict:
     # Four eyes: another staff member asked for a draft plan to be put in force; the sweep's staff user decides
     asker = User.objects.create_user("asker@example.com", "x", first_name="Asker", is_staff=True, is_superuser=True)
     draft = plan_create(actor=asker, name="Spring", rates=(Decimal("0.7000"), Decimal("0.3000")))
-    approval = plan_activate_request(plan=draft, actor=asker, reason="Spring rates agreed with finance")
+    approval = plan_activate_request(
+        plan=draft,
+        actor=asker,
+        reason="Spring rates agreed with finance",
+        effective_from=timezone.now() + timedelta(days=14),
+    )
     # The rules page (issue #25): an earlier policy version (v1, the migration's) and a plan announced for later
     with override_settings(RULES_CHANGE_NOTICE_DAYS=0):  # in force at once, so v1 is history (the module's data)
         policy_publish(actor=staff, note="Shares of ineligible members roll up", ineligible_share="roll_up")

@@ -87,6 +87,8 @@ def test_the_rules_page_shows_the_rules_in_force_and_the_example_from_the_calcul
         assert 'id="footer-rules"' in page
         assert f'lang="{language}"' in page
     assert "public" in response["Cache-Control"] and "max-age=300" in response["Cache-Control"]
+    client.force_login(MemberFactory().user)
+    assert client.get(RULES)["Cache-Control"] == "private, max-age=0"
 
 
 def test_the_example_shows_the_ceiling_that_reduced_the_shares(client):
