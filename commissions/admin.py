@@ -17,11 +17,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.approvals import asked_message
-from accounts.forms import ApprovalReasonForm
 from accounts.models import ApprovalRequest
 from commissions.approvals import plan_activate_request
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
-from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm
+from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm, PlanActivateForm
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
 from commissions.selectors import (
     MEMBER_LEVELS,
@@ -183,19 +182,23 @@ class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, ChangedByAc
     def in_force(self, plan):
         return plan.pk == getattr(plan, "in_force_id", None)
 
-    @admin.action(description=_("Activate now (in force from now)…"), permissions=["change"])
+    @admin.action(description=_("Activate (in force from a date you choose)…"), permissions=["change"])
     def activate_now(self, request, queryset):
-        """Ask for a second approval of the plan's activation (four eyes); the plan is in force from the moment a
-        second compliance user approves it in the approval queue."""
+        """Ask for a second approval of the plan's activation (four eyes); the plan is in force from the date asked
+        for (members are told in advance: RULES_CHANGE_NOTICE_DAYS), once a second compliance user approves it in
+        the approval queue."""
         plans = list(queryset.order_by("pk")[:2])
         if len(plans) != 1:
             self.message_user(request, _("Choose exactly one plan to activate."), messages.ERROR)
             return None
-        form = ApprovalReasonForm(request.POST if "apply" in request.POST else None)
+        form = PlanActivateForm(request.POST if "apply" in request.POST else None)
         if plans[0].is_activated or ("apply" in request.POST and form.is_valid()):
             try:
                 approval = plan_activate_request(
-                    plan=plans[0], actor=request.user, reason=form.cleaned_data["reason"] if form.is_bound else ""
+                    plan=plans[0],
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"] if form.is_bound else "",
+                    effective_from=form.cleaned_data.get("effective_from") if form.is_bound else None,
                 )
             except ValidationError as error:
                 self.message_user(request, f"{plans[0]}: {' '.join(error.messages)}", messages.ERROR)
@@ -208,8 +211,9 @@ class CommissionPlanAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, ChangedByAc
             action="activate_now",
             title=_("Activate a commission plan"),
             intro=_(
-                "A second compliance user approves the activation in the approval queue; the plan is in force from "
-                "that moment. You cannot approve your own request."
+                "A second compliance user approves the activation in the approval queue; members are told then, and "
+                "the plan is in force from the date you choose (at least the notice period later). You cannot approve "
+                "your own request."
             ),
             objects=plans,
             form=form,

@@ -1,11 +1,16 @@
 """Forms for the commission screens. They check the shape of what was typed; the services decide what is allowed
 (every refusal comes back as a CommissionError and is shown on the form, see `core.forms.add_service_errors`)."""
 
+from datetime import datetime, time, timedelta
+
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts.forms import ApprovalReasonForm
 from commissions.approvals import policy_publish_request
 from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO, payout_ratio_ceiling_message
 from commissions.models import MAX_BINDING_DAYS, CommissionPlan, CompliancePolicy
@@ -32,6 +37,39 @@ def payout_ratio_field(label, *, required: bool = True, help_text: str = "") -> 
 
 
 # --- Staff --------------------------------------------------------------------------------------------
+
+
+def earliest_rules_start() -> datetime:
+    """The first midnight (site time) at least RULES_CHANGE_NOTICE_DAYS from now: the start the forms offer."""
+    day = (timezone.localtime() + timedelta(days=settings.RULES_CHANGE_NOTICE_DAYS)).date() + timedelta(days=1)
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class RulesStartField(forms.DateTimeField):
+    """When a change of the rules takes effect. Members are told at once and must be told RULES_CHANGE_NOTICE_DAYS
+    ahead (the service refuses a sooner start). Empty: from the moment it is approved."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            label=_("In force from"),
+            required=False,
+            help_text=_(
+                "Site time, e.g. 2026-03-01 00:00. Members are told when the change is approved and must be told at "
+                "least the notice period ahead (RULES_CHANGE_NOTICE_DAYS). Empty: from the approval, only possible "
+                "for the very first version."
+            ),
+            **kwargs,
+        )
+
+
+class PlanActivateForm(ApprovalReasonForm):
+    """The reason for activating a plan and the moment it takes effect."""
+
+    effective_from = RulesStartField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["effective_from"].initial = earliest_rules_start()
 
 
 class CompliancePolicyPublishForm(forms.Form):
@@ -74,6 +112,7 @@ class CompliancePolicyPublishForm(forms.Form):
         required=False,
         help_text=CompliancePolicy._meta.get_field("coupon_discount_rate").help_text,
     )
+    effective_from = RulesStartField()
     note = forms.CharField(
         label=_("Reason for the change"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
     )
@@ -82,7 +121,8 @@ class CompliancePolicyPublishForm(forms.Form):
     def initial_from(cls, policy: CompliancePolicy | None) -> dict:
         if policy is None:
             return {}
-        return {name: getattr(policy, name) for name in cls.base_fields if name != "note"}
+        initial = {name: getattr(policy, name) for name in cls.base_fields if name not in ("note", "effective_from")}
+        return {**initial, "effective_from": earliest_rules_start()}
 
     def save(self, *, actor):
         """Ask for the new version (a second person publishes it by approving: four eyes); the very first policy is
@@ -90,11 +130,12 @@ class CompliancePolicyPublishForm(forms.Form):
         changed) when the service would refuse the version."""
         values = dict(self.cleaned_data)
         note = values.pop("note")
+        effective_from = values.pop("effective_from", None)
         # Left empty: off (no binding days, no discount), keep mode.
         values["binding_days"] = values.get("binding_days") or 0
         values["binding_mode"] = values.get("binding_mode") or AttributionOptions.BindingMode.KEEP
         values["coupon_discount_rate"] = values.get("coupon_discount_rate") or RATE_ZERO
-        policy, request = policy_publish_request(actor=actor, note=note, values=values)
+        policy, request = policy_publish_request(actor=actor, note=note, values=values, effective_from=effective_from)
         return policy or request
 
 

@@ -31,7 +31,10 @@ MAX_BINDING_DAYS = 365
 
 
 class CompliancePolicy(models.Model):
-    """One version of the caps. The active row is the one in force; every change is a new version."""
+    """One version of the caps; every change is a new version, in force from `effective_from` (at least
+    RULES_CHANGE_NOTICE_DAYS after it is published, docs/compliance.md). The active row is the latest published: the
+    one in force, or one scheduled to start later (the one in force is then the latest started:
+    `selectors.policy_in_force`)."""
 
     class IneligibleShare(models.TextChoices):
         PLATFORM = INELIGIBLE_SHARE_PLATFORM, _("The platform keeps it")

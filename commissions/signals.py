@@ -6,10 +6,16 @@ imports.
   available) or reversed them (a refund's reversal or clawback entries are "created" with kind reversal/clawback;
   pending entries that a refund voids are "reversed"). One send per writing transaction, never per entry.
   Receivers only ask for work: they run inside the split, release and refund jobs.
+- `rules_change_scheduled` (arguments `kind`: "plan" or "policy", `version`, `effective_from`) is sent AFTER the
+  commit that activated a plan or published a policy to take effect later: the members are told in advance
+  (RULES_CHANGE_NOTICE_DAYS, docs/compliance.md). Receivers only ask for work.
 """
 
 from django.dispatch import Signal
 
 CREATED, AVAILABLE, REVERSED = "created", "available", "reversed"
 
+PLAN, POLICY = "plan", "policy"
+
 commission_entries_changed = Signal()
+rules_change_scheduled = Signal()

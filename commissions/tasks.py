@@ -7,6 +7,7 @@ from commissions.services import (
     commission_sweep,
     external_lines_apply_run,
 )
+from commissions.services.plans import policy_options_sync
 from commissions.services.risk import risk_rescore_members
 from commissions.simulation import plan_simulation_run
 from core.task_helpers import IDEMPOTENT_TASK
@@ -52,3 +53,11 @@ def plan_simulation_run_task(simulation_id: int) -> None:
 def risk_rescore_members_task() -> dict[str, int]:
     """The nightly re-score of the member rules (commissions.services.risk): new flags per rule. Idempotent."""
     return risk_rescore_members()
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def policy_options_sync_task() -> int | None:
+    """Run by the beat every minute: a policy version published for later puts its attribution options in force at
+    checkout once it starts. Idempotent."""
+    policy = policy_options_sync()
+    return policy.version if policy else None

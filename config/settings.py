@@ -457,6 +457,7 @@ REFERRALS_TREE_INDEX_BEAT_SECONDS = env.float("REFERRALS_TREE_INDEX_BEAT_SECONDS
 CELERY_BEAT_SCHEDULE = {
     "payouts-run": {"task": "payouts.tasks.payout_batches_run_task", "schedule": crontab(minute="*/15")},
     "commissions-sweep": {"task": "commissions.tasks.commission_sweep_task", "schedule": 120.0},
+    "commissions-policy-options": {"task": "commissions.tasks.policy_options_sync_task", "schedule": 60.0},
     "commissions-release": {"task": "commissions.tasks.commission_release_due_task", "schedule": crontab(minute=5)},
     # External lines the networks marked for the ledger whose message was lost (commissions.services.external).
     "commissions-external-lines": {"task": "commissions.tasks.external_lines_apply_task", "schedule": 60.0},
@@ -612,6 +613,12 @@ IMAGE_UPLOAD_MAX_SIDE = env.int("IMAGE_UPLOAD_MAX_SIDE", default=4096)
 # Commissions (SPEC §7).
 COMMISSION_HOLD_DAYS = env.int("COMMISSION_HOLD_DAYS", default=7)
 COMMISSION_SPLIT_BATCH = env.int("COMMISSION_SPLIT_BATCH", default=500)
+# Days between announcing a change of the commission rules (a plan activated, a policy published) and the change
+# taking effect. 《电子商务法》 art. 34: a platform publishes a change of its trading rules at least 7 days before it
+# takes effect; 《网络交易平台收费行为合规指南》 (SAMR, 31 July 2025) asks the same of fee rules (published on the home
+# page, changed only after public consultation as the law requires, every earlier version kept 3 years). 7 is the
+# legal minimum: set it higher, never lower. docs/compliance.md.
+RULES_CHANGE_NOTICE_DAYS = env.int("RULES_CHANGE_NOTICE_DAYS", default=7)
 # How long "a split run is on its way" holds before a payment sends another message anyway (see
 # commissions.services.commission_split_requested).
 COMMISSION_SPLIT_FLAG_SECONDS = env.int("COMMISSION_SPLIT_FLAG_SECONDS", default=30)

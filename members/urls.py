@@ -14,6 +14,7 @@ from members.views import (
     orders,
     overview,
     payouts,
+    rules,
     sharing,
     shop,
     webhooks,
@@ -24,6 +25,9 @@ app_name = "members"
 # The dashboard, link deactivation and QR views look the member up themselves (not through member_required), so
 # a suspended member is refused here; the other member pages refuse one in member_required.
 urlpatterns = [
+    # The commission rules, public (no login): in force, scheduled and every earlier version (docs/compliance.md).
+    path("rules/", rules.rules, name="rules"),
+    path("rules/v/<int:plan_version>-<int:policy_version>/", rules.rules_version, name="rules_version"),
     path("join/", join.join, name="join"),
     path("join/phone/", join.join_phone, name="join_phone"),
     path("join/wechat/", join.join_wechat, name="join_wechat"),

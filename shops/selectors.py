@@ -736,3 +736,16 @@ def products_below_discount(discount_rate: Decimal) -> QuerySet[Product]:
     """Active products whose commission rate is below `discount_rate`: a coupon's discount would be larger than
     their pool, which pays it."""
     return Product.objects.filter(is_active=True, commission_rate__lt=discount_rate).order_by("commission_rate", "pk")
+
+
+def typical_commission_rate() -> Decimal | None:
+    """The commission rate most active products have (the lower one on a tie); None when no product is active. The
+    public rules page works its example out with it (one grouped query)."""
+    row = (
+        Product.objects.filter(is_active=True)
+        .values("commission_rate")
+        .annotate(products=Count("pk"))
+        .order_by("-products", "commission_rate")
+        .first()
+    )
+    return row["commission_rate"] if row else None

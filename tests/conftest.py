@@ -60,6 +60,13 @@ def _members_placed_at_join(settings):
 
 
 @pytest.fixture(autouse=True)
+def _rules_change_at_once(settings):
+    """Tests change the commission rules with effect from now, as they did before the notice period existed; the
+    tests of the notice (tests/members/test_rules_page.py) set RULES_CHANGE_NOTICE_DAYS themselves."""
+    settings.RULES_CHANGE_NOTICE_DAYS = 0
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(request):
     """Tasks run in-process, as in the embedded default, except in tests marked `broker` (a real worker)."""
     from config.celery import app

@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.utils import translation
+from django.utils import formats, timezone, translation
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from core.money import format_money
@@ -103,4 +104,17 @@ def _render(event: str, c: dict) -> Rendered:
             _("Your withdrawal of %(amount)s was rejected (%(reason)s).") % {"amount": amount, "reason": reason or "—"},
             (amount,),
         )
+    if event == Event.RULES_CHANGE:
+        day = formats.date_format(timezone.localtime(parse_datetime(c["effective_from"])), "DATE_FORMAT")
+        if c.get("kind") == "plan":
+            body = _(
+                "A new commission plan takes effect on %(date)s: each level's share of a sale changes. The rules page "
+                "shows what changes, with a worked example."
+            )
+        else:
+            body = _(
+                "A new version of the compliance policy takes effect on %(date)s: the caps and conditions of the "
+                "commission change. The rules page shows what changes, with a worked example."
+            )
+        return Rendered(_("The commission rules change on %(date)s") % {"date": day}, body % {"date": day}, (day,))
     raise ValueError(f"unknown event {event!r}")

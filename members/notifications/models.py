@@ -22,6 +22,7 @@ class Event(models.TextChoices):
     WITHDRAWAL_PAID = "withdrawal_paid", _("Withdrawal paid")
     WITHDRAWAL_FAILED = "withdrawal_failed", _("Withdrawal failed")
     WITHDRAWAL_REJECTED = "withdrawal_rejected", _("Withdrawal rejected")
+    RULES_CHANGE = "rules_change", _("Change of the commission rules announced")
 
 
 BUYER_EVENTS = (Event.ORDER_PAID, Event.ORDER_SHIPPED)

@@ -3,12 +3,13 @@ shipped or paid out, after its commit). A failure to ask is logged, never raised
 
 import logging
 
-from commissions.signals import AVAILABLE, CREATED, commission_entries_changed
+from commissions.signals import AVAILABLE, CREATED, commission_entries_changed, rules_change_scheduled
 from members.notifications.services import (
     ORDER_EVENTS,
     WITHDRAWAL_EVENTS,
     notifications_entries_requested,
     notifications_requested,
+    rules_change_requested,
 )
 from payouts.signals import withdrawals_changed
 from shops.signals import order_status_changed
@@ -20,6 +21,7 @@ def connect() -> None:
     order_status_changed.connect(order_status_changed_received, dispatch_uid="notifications-orders")
     withdrawals_changed.connect(withdrawals_changed_received, dispatch_uid="notifications-withdrawals")
     commission_entries_changed.connect(commission_entries_changed_received, dispatch_uid="notifications-entries")
+    rules_change_scheduled.connect(rules_change_scheduled_received, dispatch_uid="notifications-rules")
 
 
 def order_status_changed_received(sender, *, changes, **kwargs) -> None:
@@ -35,6 +37,10 @@ def withdrawals_changed_received(sender, *, changes, **kwargs) -> None:
 def commission_entries_changed_received(sender, *, entry_ids, change, **kwargs) -> None:
     if change in (CREATED, AVAILABLE) and entry_ids:
         _ask(notifications_entries_requested, entry_ids, change)
+
+
+def rules_change_scheduled_received(sender, *, kind, version, **kwargs) -> None:
+    _ask(rules_change_requested, kind, version)
 
 
 def _ask(request, *args) -> None:

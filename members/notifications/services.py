@@ -37,8 +37,8 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from commissions.models import CommissionEntry
-from commissions.signals import AVAILABLE, CREATED
+from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
+from commissions.signals import AVAILABLE, CREATED, PLAN, POLICY
 from core.site_url import absolute_url
 from core.sms import SmsError, phone_masked, sms_send
 from core.task_helpers import task_request_next, task_request_once, task_send
@@ -126,6 +126,14 @@ def notifications_requested() -> bool:
         logger=logger,
         fallback="the notifications sweep will send them",
     )
+
+
+def rules_change_requested(kind: str, version: int) -> None:
+    """Ask for the announcement of a scheduled plan or policy version (`commissions.signals.rules_change_scheduled`);
+    the sweep announces it if the message is lost."""
+    from members.notifications.tasks import rules_change_task
+
+    task_send(rules_change_task, kind, version, logger=logger, fallback="the notifications sweep will announce it")
 
 
 def notifications_entries_requested(entry_ids: list[int], change: str) -> bool:
@@ -288,6 +296,64 @@ def entries_collect(*, entry_ids: list[int], change: str) -> int:
         )
     _events_insert(events)
     return len(events)
+
+
+RULES_CHANGE_CHUNK = 5000  # members whose events are checked and inserted at once
+
+
+def rules_change_collect(*, kind: str, version: int) -> int:
+    """Tell every member (closed accounts aside) that plan or policy `version` (`kind`: "plan" or "policy") takes
+    effect later: one event each, in bulk, keyed by the version, so a second call (the signal and the sweep, a
+    redelivered task) adds nothing. A version already in force, or not activated, is not announced. Returns how
+    many events were written."""
+    model = CommissionPlan if kind == PLAN else CompliancePolicy
+    versions = model.objects.filter(version=version, effective_from__gt=timezone.now())
+    if kind == PLAN:
+        versions = versions.filter(is_activated=True)
+    starts = versions.values_list("effective_from", flat=True).first()
+    if starts is None:
+        return 0
+    context = {"kind": kind, "version": version, "effective_from": starts.isoformat(), "url": reverse("members:rules")}
+    member_ids = Member.objects.exclude(status=Member.Status.CLOSED).order_by("pk").values_list("pk", flat=True)
+    written, chunk = 0, []
+    for member_id in member_ids.iterator(chunk_size=RULES_CHANGE_CHUNK):
+        chunk.append(member_id)
+        if len(chunk) == RULES_CHANGE_CHUNK:
+            written += _rules_change_events(kind, version, context, chunk)
+            chunk = []
+    written += _rules_change_events(kind, version, context, chunk)
+    _cursor(f"rules:{kind}")  # the row, for the move
+    _cursor_move(f"rules:{kind}", version)
+    return written
+
+
+def _rules_change_events(kind: str, version: int, context: dict, member_ids: list[int]) -> int:
+    events = [
+        NotificationEvent(
+            key=f"{Event.RULES_CHANGE}:{kind}:v{version}:m{member_id}",
+            event=Event.RULES_CHANGE,
+            member_id=member_id,
+            context=context,
+        )
+        for member_id in member_ids
+    ]
+    known = _keys_known([event.key for event in events])
+    _events_insert([event for event in events if event.key not in known])
+    return len(events) - len(known)
+
+
+def rules_changes_collect() -> int:
+    """The scheduled versions not yet announced (past the cursors): what a lost signal left. Two indexed reads when
+    there is nothing to do."""
+    now, written = timezone.now(), 0
+    for kind, versions in (
+        (PLAN, CommissionPlan.objects.filter(is_activated=True)),
+        (POLICY, CompliancePolicy.objects.all()),
+    ):
+        scheduled = versions.filter(effective_from__gt=now, version__gt=_cursor(f"rules:{kind}"))
+        for version in scheduled.order_by("version").values_list("version", flat=True):
+            written += rules_change_collect(kind=kind, version=version)
+    return written
 
 
 # --- Fan-out ---------------------------------------------------------------------------------------------------
@@ -472,6 +538,7 @@ def notifications_sweep(*, now=None) -> int:
     if released:
         read += len(released)
         entries_collect(entry_ids=released, change=AVAILABLE)
+    read += rules_changes_collect()
     Delivery.objects.filter(status=Delivery.Status.SENDING, next_attempt_at__lte=now).update(
         status=Delivery.Status.PENDING
     )

@@ -7,6 +7,7 @@ from members.notifications.services import (
     notifications_requested,
     notifications_run,
     notifications_sweep,
+    rules_change_collect,
 )
 
 
@@ -20,6 +21,14 @@ def notifications_run_task() -> int:
 def notifications_entries_task(entry_ids: list[int], change: str) -> int:
     """The events of ledger entries a transaction announced; then a run sends them."""
     made = entries_collect(entry_ids=entry_ids, change=change)
+    notifications_requested()
+    return made
+
+
+@shared_task(**IDEMPOTENT_TASK)
+def rules_change_task(kind: str, version: int) -> int:
+    """Tell every member of a plan or policy version scheduled to take effect later; then a run sends it."""
+    made = rules_change_collect(kind=kind, version=version)
     notifications_requested()
     return made
 

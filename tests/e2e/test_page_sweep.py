@@ -45,7 +45,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.services import token_create
 from commissions.approvals import plan_activate_request
 from commissions.models import CommissionEntry
-from commissions.services import plan_create, plan_in_force, policy_in_force
+from commissions.services import plan_activate, plan_create, plan_in_force, policy_in_force, policy_publish
 from commissions.simulation import plan_simulation_create
 from config.celery import app as celery_app
 from members.webhooks.models import Delivery, Endpoint, Event
@@ -222,7 +222,17 @@ def build_data() -> dict:
     # Four eyes: another staff member asked for a draft plan to be put in force; the sweep's staff user decides
     asker = User.objects.create_user("asker@example.com", "x", first_name="Asker", is_staff=True, is_superuser=True)
     draft = plan_create(actor=asker, name="Spring", rates=(Decimal("0.7000"), Decimal("0.3000")))
-    approval = plan_activate_request(plan=draft, actor=asker, reason="Spring rates agreed with finance")
+    approval = plan_activate_request(
+        plan=draft,
+        actor=asker,
+        reason="Spring rates agreed with finance",
+        effective_from=timezone.now() + timedelta(days=14),
+    )
+    # The rules page (issue #25): an earlier policy version (v1, the migration's) and a plan announced for later
+    with override_settings(RULES_CHANGE_NOTICE_DAYS=0):  # in force at once, so v1 is history (the module's data)
+        policy_publish(actor=staff, note="Shares of ineligible members roll up", ineligible_share="roll_up")
+    summer = plan_create(actor=asker, name="Summer", rates=(Decimal("0.6000"), Decimal("0.4000")))
+    plan_activate(plan=summer, actor=staff, effective_from=timezone.now() + timedelta(days=10))
     other = Member.objects.exclude(pk=founder.pk).select_related("user").order_by("pk").first()
     # Two other members' shops that stop (issue #24): one in its closing notice, one closed after it.
     closing, closed = Shop.objects.exclude(owner=founder).order_by("pk")[:2]
@@ -310,6 +320,8 @@ def catalogue(data: dict) -> list[Page]:
         Page("not-found", "buyer", "/no-such-page/", status=404),
         Page("login", "anonymous", reverse("login")),
         Page("csrf-failure", "anonymous", reverse("login"), status=403, forged=True),
+        Page("rules", "anonymous", reverse("members:rules")),
+        Page("rules-version", "anonymous", reverse("members:rules_version", args=[1, 1])),
         Page("join", "anonymous", reverse("members:join")),
         Page("join-invite", "anonymous", reverse("members:join_with_code", args=[founder.invite_code])),
         Page("join-phone", "anonymous", reverse("members:join_phone")),
