@@ -391,7 +391,9 @@ class ExternalSplit(models.Model):
         _("status in the ledger"), max_length=12, choices=ExternalOrder.Status.choices, blank=True
     )
     revision = models.PositiveIntegerField(_("ledger revision"), default=0)  # how many times entries were written
-    chain = models.JSONField(null=True, blank=True)  # the upline at first split: [[member id, eligible], …]
+    # The upline at first split: [[member id, eligible], …]; an upline's link ends with their own sales when the
+    # policy asked for them ([member id, eligible, own sales]).
+    chain = models.JSONField(null=True, blank=True)
     plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     policy = models.ForeignKey(CompliancePolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 

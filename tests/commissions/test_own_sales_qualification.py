@@ -12,12 +12,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from commissions.calculations import INELIGIBLE_SHARE_ROLL_UP, ChainMember, Plan, Policy, split_line
-from commissions.models import CommissionEntry
+from commissions.models import CommissionEntry, CompliancePolicy
 from commissions.services import commission_split_queued, plan_activate, plan_create, policy_publish
 from commissions.services import split as split_service
+from networks.models import ExternalOrder, Network
+from networks.services import tracking_id_for
 from shops.models import Order
 from shops.selectors import own_sales_paid_at
 from shops.services import order_refund
+from tests.commissions.test_external_ledger import T0, assert_ledger_clean, by_level, external_order_record, report
 from tests.factories import ProductFactory, make_chain, pay_order, place_order, shop_with_products
 
 D = Decimal
@@ -268,3 +271,31 @@ def test_the_policy_refuses_a_qualification_out_of_range(world):
     with pytest.raises(CommissionError) as refused:
         qualification(world, minimum=-1)
     assert "upline_min_own_sales" in refused.value.message_dict
+
+
+# --- sales on external networks ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def network(db):
+    return Network.objects.get_or_create(code="sandbox", defaults={"name": "Sandbox"})[0]
+
+
+def test_an_external_sale_splits_over_the_uplines_own_sales_counted_at_its_first_split(network, staff_user):
+    root, middle, sharer = make_chain(3)
+    policy = policy_publish(actor=staff_user, note="own sales", upline_min_own_sales=1)
+    CompliancePolicy.objects.filter(pk=policy.pk).update(effective_from=T0 - timedelta(days=1))
+    tracking = tracking_id_for(network=network, member=sharer).value
+
+    external_order_record(network=network, reported=report(tracking), source="sync")
+
+    line = ExternalOrder.objects.get()
+    # pool 12.00: the sharer 80 % = 9.60; the sponsor made no own sale, so the platform keeps their 2.40
+    assert by_level(line) == {0: D("2.40"), 1: D("9.60")}
+    assert line.split.chain == [[sharer.pk, True], [middle.pk, True, 0], [root.pk, True, 0]]
+    # when: the network restates the commission, the line is split anew over the same answer
+    external_order_record(
+        network=network, reported=report(tracking, commission="20.00", at=T0 + timedelta(hours=1)), source="sync"
+    )
+    assert by_level(line)[1] == D("16.00") and 2 not in by_level(line)
+    assert_ledger_clean()
