@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.functional import Promise
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO
 
@@ -119,16 +118,22 @@ def preset_levels_violation(levels: int, preset: Preset, *, what: str = "policy"
     values = {"levels": levels, "preset": preset.label, "max": preset.max_levels}
     if what == "plan":
         return (
-            _(
+            ngettext(
                 "The plan pays %(levels)d levels; this platform was set up with the %(preset)s compliance preset, "
-                "which allows at most %(max)d."
+                "which allows at most %(max)d paid level.",
+                "The plan pays %(levels)d levels; this platform was set up with the %(preset)s compliance preset, "
+                "which allows at most %(max)d paid levels.",
+                preset.max_levels,
             )
             % values
         )
     return (
-        _(
+        ngettext(
             "This platform was set up with the %(preset)s compliance preset, which allows at most %(max)d paid "
-            "levels; the policy asks for %(levels)d. The preset is chosen at set-up (COMPLIANCE_PRESET)."
+            "level; the policy asks for %(levels)d. The preset is chosen at set-up (COMPLIANCE_PRESET).",
+            "This platform was set up with the %(preset)s compliance preset, which allows at most %(max)d paid "
+            "levels; the policy asks for %(levels)d. The preset is chosen at set-up (COMPLIANCE_PRESET).",
+            preset.max_levels,
         )
         % values
     )
