@@ -24,6 +24,7 @@ from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO
 from commissions.models import CommissionPlan, CompliancePolicy
 from commissions.presets import PRESET_CODES, PRESETS, preset_get
 from commissions.services import CommissionError, plan_activate, plan_create, policy_in_force, policy_publish
+from staff.audit import AuditFilters, audit_rows
 from staff.reports import compliance_report
 from tests.factories import UserFactory, second_approves
 
@@ -316,3 +317,14 @@ def test_the_report_page_shows_the_two_level_warning_and_compliance(settings, cl
     assert "Chongqing Banan 2022" in page
     assert "The policy and plans in force keep within the preset." in page
     assert "《禁止传销条例》" in page
+
+
+def test_the_audit_log_shows_the_preset_and_qualification_of_a_version(settings, staff_user):
+    settings.COMPLIANCE_PRESET = "china_two_levels"
+    policy_publish(actor=staff_user, note="qualified uplines", upline_min_own_sales=2, upline_qualification_days=60)
+
+    rows = audit_rows(AuditFilters(kinds=frozenset({"policy.published"})))
+
+    detail = next(row.detail for row in rows if row.object_id == "2")
+    assert "preset=china_two_levels" in detail
+    assert "upline_min_own_sales=2 upline_qualification_days=60" in detail
