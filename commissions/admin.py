@@ -22,6 +22,7 @@ from commissions.approvals import plan_activate_request
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE
 from commissions.forms import CommissionPlanCreateForm, CompliancePolicyPublishForm, PlanActivateForm
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy, OrderSplit, RefundApplied, SplitQueue
+from commissions.presets import preset_configured
 from commissions.selectors import (
     MEMBER_LEVELS,
     order_commission_split,
@@ -116,6 +117,8 @@ class CompliancePolicyAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.Mod
         "max_payout_ratio_published",
         "self_purchase_earns",
         "ineligible_share",
+        "preset",
+        "upline_min_own_sales",
         "binding_days",
         "coupons_enabled",
         "coupon_discount_rate",
@@ -134,6 +137,18 @@ class CompliancePolicyAdmin(ServiceAddViewMixin, ReadOnlyHistoryMixin, admin.Mod
 
     def get_add_initial(self, request) -> dict:
         return CompliancePolicyPublishForm.initial_from(policy_active())
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # The preset is chosen at set-up, not here: the form says which one binds it, and its warning.
+        preset = preset_configured()
+        intro = _("%(intro)s This platform was set up with the %(preset)s compliance preset: %(summary)s") % {
+            "intro": self.add_intro,
+            "preset": preset.label,
+            "summary": preset.summary,
+        }
+        if preset.warning:
+            intro = f"{intro} {preset.warning}"
+        return super().add_view(request, form_url, {"intro": intro, **(extra_context or {})})
 
     def added_message(self, obj) -> str:
         return _("Published %(policy)s; it is in force from now.") % {"policy": obj}

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 from accounts.approvals import ApprovalAction, approval_action_register, approval_request
 from commissions.models import CommissionPlan, CompliancePolicy
 from commissions.services import CommissionError, plan_activate, plan_validate, policy_publish
-from commissions.services.plans import ATTRIBUTION_FIELDS, POLICY_FIELDS, plan_start_check
+from commissions.services.plans import ATTRIBUTION_FIELDS, POLICY_FIELDS, QUALIFICATION_FIELDS, plan_start_check
 
 PLAN_ACTIVATE = "commissions.plan_activate"
 POLICY_PUBLISH = "commissions.policy_publish"
@@ -33,7 +33,7 @@ def policy_values_from_json(params: dict) -> dict:
     return {
         name: CompliancePolicy._meta.get_field(name).to_python(value)
         for name, value in params.items()
-        if name in POLICY_FIELDS + ATTRIBUTION_FIELDS
+        if name in POLICY_FIELDS + ATTRIBUTION_FIELDS + QUALIFICATION_FIELDS
     }
 
 

@@ -11,6 +11,10 @@ The rules, in the words a shop owner would use:
   ``max_levels - 1`` links above the sharer is ever paid, whatever the plan or the chain say.
 - Level ``k`` is planned to get ``pool × plan.rates[k]``; every member share is rounded **down** to the cent.
 - A self-purchase earns nobody anything unless the policy allows it; then it is split as any other sale.
+- Own-sales qualification (issue #25, off when ``upline_min_own_sales`` is 0): an upline (level 2 and up) earns on a
+  downline's sale only if they made at least ``upline_min_own_sales`` own sales in the period before it (the service
+  counts them, ``ChainMember.own_sales``). An unqualified upline is treated exactly like an ineligible member (below),
+  so recruiting alone never earns anything; the sharer (level 1) is never asked, the sale is their own.
 - An ineligible (inactive or suspended) member earns nothing. With ``ineligible_share="platform"`` (the default)
   their level's share stays with the platform and they get no ``Share``; with ``"roll_up"`` it goes to the next
   eligible member further up the considered positions (a ``Share`` with that level, that member and
@@ -185,6 +189,8 @@ class Policy:
     max_payout_ratio: Decimal = DEFAULT_MAX_PAYOUT_RATIO
     self_purchase_earns: bool = False
     ineligible_share: str = INELIGIBLE_SHARE_PLATFORM
+    # An upline (level >= 2) earns only with at least this many own sales in the period; 0: no qualification.
+    upline_min_own_sales: int = 0
 
     def __post_init__(self) -> None:
         _require_int("max_levels", self.max_levels)
@@ -200,6 +206,8 @@ class Policy:
             raise ValueError(
                 f"ineligible_share must be one of {INELIGIBLE_SHARE_CHOICES}, got {self.ineligible_share!r}"
             )
+        if _require_int("upline_min_own_sales", self.upline_min_own_sales) < 0:
+            raise ValueError(f"upline_min_own_sales must not be negative, got {self.upline_min_own_sales}")
 
 
 @dataclass(frozen=True)
@@ -262,10 +270,16 @@ def plan_violations(plan: Plan, policy: Policy) -> list[str]:
 
 @dataclass(frozen=True)
 class ChainMember:
-    """One position of the chain: a member id and whether they may earn (active, not suspended)."""
+    """One position of the chain: a member id and whether they may earn (active, not suspended).
+
+    ``own_sales`` is how many own sales the member made in the qualification period before this sale; ``None``
+    when nobody counted them, which ``split_line`` accepts only where the policy asks for no qualification (the
+    sharer's position, or ``upline_min_own_sales == 0``): an uncounted upline never passes for a qualified one.
+    """
 
     member_id: int
     is_eligible: bool
+    own_sales: int | None = None
 
 
 # --- outputs ------------------------------------------------------------------------------------------------------
@@ -302,7 +316,8 @@ class Split:
 
     ``shares`` are ordered by level, at most one per level. ``withheld_levels`` lists the levels whose share stayed
     with the platform because the member there was ineligible (and, under roll-up, nobody eligible was above them
-    within the considered positions).
+    within the considered positions). ``unqualified_levels`` lists the levels whose member was an upline without
+    the policy's own sales (their share was withheld or rolled up like an ineligible member's).
     """
 
     pool: Decimal
@@ -310,10 +325,12 @@ class Split:
     platform_remainder: Decimal
     capped_by: str | None = None
     withheld_levels: tuple[int, ...] = field(default=())
+    unqualified_levels: tuple[int, ...] = field(default=())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shares", tuple(self.shares))
         object.__setattr__(self, "withheld_levels", tuple(self.withheld_levels))
+        object.__setattr__(self, "unqualified_levels", tuple(self.unqualified_levels))
         _require_money("pool", self.pool)
         _require_money("platform_remainder", self.platform_remainder)
         if self.capped_by is not None and self.capped_by not in CAP_CODES:
@@ -394,18 +411,25 @@ def split_line(
 
     depth = min(len(plan.rates), policy.max_levels, HARD_MAX_LEVELS)
     considered = tuple(chain[:depth])
+    unqualified_levels = [
+        index + 1 for index, member in enumerate(considered) if not _is_qualified(index, member, policy)
+    ]
+    # An unqualified upline is an ineligible one: the same withholding or roll-up, the same platform line.
+    may_earn = [member.is_eligible and index + 1 not in unqualified_levels for index, member in enumerate(considered)]
 
     # (level, beneficiary id, rolled-up-from id, rate) for every level somebody may earn.
     beneficiaries: list[tuple[int, int, int | None, Decimal]] = []
     withheld_levels: list[int] = []
     for index, member in enumerate(considered):
         level, rate = index + 1, plan.rates[index]
-        if member.is_eligible:
+        if may_earn[index]:
             beneficiaries.append((level, member.member_id, None, rate))
             continue
         if policy.ineligible_share == INELIGIBLE_SHARE_ROLL_UP:
             # Only within the considered positions: never beyond max_levels - 1 links above the sharer.
-            heir = next((upper for upper in considered[index + 1 :] if upper.is_eligible), None)
+            heir = next(
+                (upper for offset, upper in enumerate(considered[index + 1 :], index + 1) if may_earn[offset]), None
+            )
             if heir is not None:
                 beneficiaries.append((level, heir.member_id, member.member_id, rate))
                 continue
@@ -451,7 +475,20 @@ def split_line(
         platform_remainder=pool - member_total,
         capped_by=capped_by,
         withheld_levels=tuple(withheld_levels),
+        unqualified_levels=tuple(unqualified_levels),
     )
+
+
+def _is_qualified(index: int, member: ChainMember, policy: Policy) -> bool:
+    """Whether the member at chain position `index` (0: the sharer) meets the policy's own-sales qualification."""
+    if index == 0 or policy.upline_min_own_sales == 0:
+        return True
+    if member.own_sales is None:
+        raise ValueError(
+            f"the policy asks uplines for {policy.upline_min_own_sales} own sales, but member {member.member_id}'s "
+            "were not counted"
+        )
+    return member.own_sales >= policy.upline_min_own_sales
 
 
 # --- refunds ------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import ApprovalReasonForm
 from commissions.approvals import policy_publish_request
 from commissions.calculations import HARD_MAX_LEVELS, HARD_MAX_PAYOUT_RATIO, payout_ratio_ceiling_message
-from commissions.models import MAX_BINDING_DAYS, CommissionPlan, CompliancePolicy
+from commissions.models import MAX_BINDING_DAYS, MAX_QUALIFICATION_DAYS, CommissionPlan, CompliancePolicy
 from commissions.services import plan_create
 from core.forms import rate_field
 from core.money import RATE_ZERO
@@ -92,6 +92,22 @@ class CompliancePolicyPublishForm(forms.Form):
     ineligible_share = forms.ChoiceField(
         label=_("Share of an ineligible member"), choices=CompliancePolicy.IneligibleShare.choices
     )
+    upline_min_own_sales = forms.IntegerField(
+        label=_("Own sales an upline needs"),
+        min_value=0,
+        max_value=32767,
+        initial=0,
+        required=False,
+        help_text=CompliancePolicy._meta.get_field("upline_min_own_sales").help_text,
+    )
+    upline_qualification_days = forms.IntegerField(
+        label=_("Qualification period (days)"),
+        min_value=1,
+        max_value=MAX_QUALIFICATION_DAYS,
+        initial=30,
+        required=False,
+        help_text=CompliancePolicy._meta.get_field("upline_qualification_days").help_text,
+    )
     binding_days = forms.IntegerField(
         label=_("Buyer binding days"),
         min_value=0,
@@ -135,6 +151,10 @@ class CompliancePolicyPublishForm(forms.Form):
         values["binding_days"] = values.get("binding_days") or 0
         values["binding_mode"] = values.get("binding_mode") or AttributionOptions.BindingMode.KEEP
         values["coupon_discount_rate"] = values.get("coupon_discount_rate") or RATE_ZERO
+        # Left empty: no own-sales qualification, over the default period.
+        values["upline_min_own_sales"] = values.get("upline_min_own_sales") or 0
+        qualification_days = CompliancePolicy._meta.get_field("upline_qualification_days").default
+        values["upline_qualification_days"] = values.get("upline_qualification_days") or qualification_days
         policy, request = policy_publish_request(actor=actor, note=note, values=values, effective_from=effective_from)
         return policy or request
 

@@ -23,11 +23,21 @@ from commissions.calculations import (
     Plan,
     Policy,
 )
+from commissions.presets import PRESET_CHOICES, PRESETS
 from core.money import RATE_ONE, RATE_ZERO, MoneyField, RateField
 from networks.models import ExternalOrder
 from shops.models import AttributionOptions
 
 MAX_BINDING_DAYS = 365
+MAX_QUALIFICATION_DAYS = 365
+
+
+def _levels_within_preset() -> Q:
+    """A version's max paid levels within the preset it records (none recorded: published before presets)."""
+    condition = Q(preset="")
+    for preset in PRESETS.values():
+        condition |= Q(preset=preset.code, max_levels__lte=preset.max_levels)
+    return condition
 
 
 class CompliancePolicy(models.Model):
@@ -75,6 +85,27 @@ class CompliancePolicy(models.Model):
         max_length=16,
         choices=IneligibleShare.choices,
         default=IneligibleShare.PLATFORM,
+    )
+    # The jurisdiction preset (commissions/presets.py) in force when this version was published: the deployment's
+    # COMPLIANCE_PRESET, recorded by policy_publish, never typed by staff. Empty on versions published before presets.
+    preset = models.CharField(
+        _("jurisdiction preset"), max_length=20, choices=PRESET_CHOICES, blank=True, default="", editable=False
+    )
+    # Own-sales qualification (issue #25): an upline earns on a downline's sale only with this many own sales in the
+    # qualification days before it (commissions.selectors.own_sales_counts says what counts). 0: off.
+    upline_min_own_sales = models.PositiveSmallIntegerField(
+        _("own sales an upline needs"),
+        default=0,
+        help_text=_(
+            "An upline (level 2 and up) earns on a downline's sale only if they made at least this many own sales "
+            "(paid orders they shared, not self-purchases, not fully refunded) in the days before it. 0: off."
+        ),
+    )
+    upline_qualification_days = models.PositiveSmallIntegerField(
+        _("qualification period (days)"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_QUALIFICATION_DAYS)],
+        help_text=_("The own sales counted are those paid in this many days before the downline's sale was paid."),
     )
     # Attribution options (issue #22), off by default. Checkout reads them from shops.AttributionOptions, where
     # policy_publish copies them (shops sits below commissions).
@@ -133,6 +164,13 @@ class CompliancePolicy(models.Model):
                 condition=Q(coupon_discount_rate__gte=0) & Q(coupon_discount_rate__lte=1),
                 name="commissions_policy_coupon_rate",
             ),
+            # A version never pays more levels than the jurisdiction preset it was published under.
+            models.CheckConstraint(condition=_levels_within_preset(), name="commissions_policy_preset_levels"),
+            models.CheckConstraint(
+                condition=Q(upline_qualification_days__gte=1)
+                & Q(upline_qualification_days__lte=MAX_QUALIFICATION_DAYS),
+                name="commissions_policy_qualification_days",
+            ),
             models.CheckConstraint(
                 condition=Q(max_payout_ratio_published__isnull=True)
                 | Q(max_payout_ratio_published__gt=HARD_MAX_PAYOUT_RATIO, max_payout_ratio_published__lte=RATE_ONE),
@@ -150,6 +188,7 @@ class CompliancePolicy(models.Model):
             max_payout_ratio=self.max_payout_ratio,
             self_purchase_earns=self.self_purchase_earns,
             ineligible_share=self.ineligible_share,
+            upline_min_own_sales=self.upline_min_own_sales,
         )
 
 
@@ -355,7 +394,9 @@ class ExternalSplit(models.Model):
         _("status in the ledger"), max_length=12, choices=ExternalOrder.Status.choices, blank=True
     )
     revision = models.PositiveIntegerField(_("ledger revision"), default=0)  # how many times entries were written
-    chain = models.JSONField(null=True, blank=True)  # the upline at first split: [[member id, eligible], …]
+    # The upline at first split: [[member id, eligible], …]; an upline's link ends with their own sales when the
+    # policy asked for them ([member id, eligible, own sales]).
+    chain = models.JSONField(null=True, blank=True)
     plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     policy = models.ForeignKey(CompliancePolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 

@@ -533,7 +533,8 @@ def _replay(simulation: PlanSimulation) -> dict:
             simulate(
                 pool=commission,
                 net_amount=paid_amount,
-                chain=tuple(ChainMember(member_id, eligible) for member_id, eligible in chain or []),
+                # An upline's own sales, kept on some links, are not replayed: the draft has no qualification.
+                chain=tuple(ChainMember(link[0], link[1]) for link in chain or []),
                 policy_id=policy_id,
                 is_self_purchase=False,
             )

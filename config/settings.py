@@ -611,6 +611,15 @@ IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=5 * 1024 * 10
 IMAGE_UPLOAD_MIN_SIDE = 64
 IMAGE_UPLOAD_MAX_SIDE = env.int("IMAGE_UPLOAD_MAX_SIDE", default=4096)
 # Commissions (SPEC §7).
+# The jurisdiction preset chosen at set-up (commissions/presets.py, docs/compliance.md#jurisdiction-presets): how many
+# levels a compliance policy may ever pay here. china_strict (1, the sharer only), china_two_levels (2, with a warning;
+# the default, so the demo's two-level plan runs) or international (3, the code's ceiling). Staff cannot change it:
+# every policy version records the preset it was published under, and one that breaks it is refused.
+COMPLIANCE_PRESET = env.str("COMPLIANCE_PRESET", default="china_two_levels")
+if COMPLIANCE_PRESET not in ("china_strict", "china_two_levels", "international"):
+    raise ImproperlyConfigured(
+        f"COMPLIANCE_PRESET must be china_strict, china_two_levels or international, not {COMPLIANCE_PRESET!r}."
+    )
 COMMISSION_HOLD_DAYS = env.int("COMMISSION_HOLD_DAYS", default=7)
 COMMISSION_SPLIT_BATCH = env.int("COMMISSION_SPLIT_BATCH", default=500)
 # Days between announcing a change of the commission rules (a plan activated, a policy published) and the change

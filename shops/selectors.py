@@ -1,3 +1,5 @@
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -386,6 +388,23 @@ def sold_orders():
 
 
 SALES = Sum(F("total") - F("refunded_total"), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def own_sales_paid_at(sharer_ids: Iterable[int], since: datetime, until: datetime) -> dict[int, list[datetime]]:
+    """{member id: the payment times, sorted} of each member's own sales paid in [since, until): orders they shared
+    (`sold_orders`: paid, not refunded in full) that were not self-purchases, so buying from oneself never counts.
+    One query over that period's shared orders (the partial index on `paid_at` of shared orders): the own-sales
+    qualification of uplines (`commissions.services.split`)."""
+    found = defaultdict(list)
+    rows = (
+        sold_orders()
+        .filter(sharer_id__in=set(sharer_ids), paid_at__gte=since, paid_at__lt=until, is_self_purchase=False)
+        .order_by("paid_at")
+        .values_list("sharer_id", "paid_at")
+    )
+    for sharer_id, paid_at in rows:
+        found[sharer_id].append(paid_at)
+    return dict(found)
 
 
 def sharer_sales(since: datetime, until: datetime) -> Coalesce:

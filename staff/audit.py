@@ -256,6 +256,13 @@ class PolicySource(Source):
         if policy.max_payout_ratio_published is not None:
             # Published above the legal ceiling before it existed; lowered to it by commissions migration 0008.
             caps += f" (max_payout_ratio published as {policy.max_payout_ratio_published}, lowered to the ceiling)"
+        if policy.preset:
+            caps += f" preset={policy.preset}"  # the jurisdiction preset it was published under (issue #25)
+        if policy.upline_min_own_sales:
+            caps += (
+                f" upline_min_own_sales={policy.upline_min_own_sales} "
+                f"upline_qualification_days={policy.upline_qualification_days}"
+            )
         if policy.binding_days or policy.coupons_enabled:
             # Issue #22's attribution options, shown only when a version turns one on (off is the default).
             caps += (

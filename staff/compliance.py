@@ -177,13 +177,34 @@ def compliance_report_sections(
     ]
     yield "summary", [_("figure"), _("value")], summary
 
+    status = report.preset_status
+    if status is not None:
+        preset = status.preset
+        rows = [
+            (_("preset"), preset.code),
+            (_("name"), str(preset.label)),
+            (_("max paid levels"), preset.max_levels),
+            (_("max payout ratio"), _fraction(preset.max_payout_ratio)),
+            (_("what it allows"), str(preset.summary)),
+            (_("warning"), str(preset.warning)),
+            *((_("source"), str(source)) for source in preset.sources),
+            (_("rules in force comply"), _("yes") if status.complies else _("NO")),
+            *(
+                (f"{rules.kind} v{rules.version}", f"{rules.levels} {_('complies') if rules.complies else _('BREAKS')}")
+                for rules in status.rules
+            ),
+        ]
+        yield "preset", [_("figure"), _("value")], rows
+
     yield (
         "policy_versions",
         [_("version"), _("in force from"), _("max paid levels"), _("max total rate"), _("max payout ratio"),
-         _("self-purchase earns"), _("created by"), _("note"), _("max payout ratio as published")],
+         _("self-purchase earns"), _("created by"), _("note"), _("max payout ratio as published"), _("preset"),
+         _("own sales an upline needs"), _("qualification period (days)")],
         ([policy.version, policy.effective_from.isoformat(), policy.max_levels, _fraction(policy.max_total_rate),
           _fraction(policy.max_payout_ratio), policy.self_purchase_earns, _text(policy.created_by), _text(policy.note),
-          _fraction(policy.max_payout_ratio_published)]
+          _fraction(policy.max_payout_ratio_published), policy.preset, policy.upline_min_own_sales,
+          policy.upline_qualification_days]
          for policy in report.policies),
     )  # fmt: skip
 

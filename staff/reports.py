@@ -41,6 +41,8 @@ from django.utils.translation import gettext_lazy
 
 from commissions.calculations import CAP_MAX_PAYOUT_RATIO, CAP_MAX_TOTAL_RATE, DEFAULT_MAX_PAYOUT_RATIO, HARD_MAX_LEVELS
 from commissions.models import CommissionEntry, CommissionPlan, CompliancePolicy
+from commissions.presets import Preset, preset_configured, preset_get
+from commissions.selectors import policy_in_force
 from core.i18n import localized
 from core.money import ROUND_HALF_UP, ZERO, money_sum, quantize_money
 from networks.models import ExternalOrder
@@ -127,6 +129,37 @@ class PolicyVersion:
     created_by: str
     note: str
     is_in_force_at_start: bool
+    preset: str = ""  # the label of the preset it was published under; empty: published before presets
+    upline_min_own_sales: int = 0
+    upline_qualification_days: int = 30
+
+
+@dataclass(frozen=True)
+class RulesUnderPreset:
+    """A policy or plan version in force now (or a plan scheduled) measured against the deployment's preset."""
+
+    kind: str  # "policy" or "plan"
+    version: int
+    levels: int
+    complies: bool
+
+
+@dataclass(frozen=True)
+class PresetStatus:
+    """The jurisdiction preset this platform was set up with (COMPLIANCE_PRESET), what it allows, and whether the
+    policy and plans in force now keep within it. "Now", not the period: it is the configuration an auditor asks
+    about; the period's sales are measured by the checks against the policy each was split with."""
+
+    preset: Preset
+    rules: list[RulesUnderPreset]
+
+    @property
+    def complies(self) -> bool:
+        return all(rules.complies for rules in self.rules)
+
+    @property
+    def breaking(self) -> list[RulesUnderPreset]:
+        return [rules for rules in self.rules if not rules.complies]
 
 
 @dataclass(frozen=True)
@@ -258,6 +291,7 @@ class ComplianceReport(_PayoutPercents):
     capped_entries: list[CappedEntry]  # the first CAPPED_SHOWN
     top_earners: list[TopEarner]
     checks: list[Check]
+    preset_status: PresetStatus | None = None
 
     @property
     def all_checks_passed(self) -> bool:
@@ -363,9 +397,32 @@ def _policy_versions(start: datetime, end: datetime) -> list[PolicyVersion]:
             created_by=_user_text(policy.created_by),
             note=policy.note,
             is_in_force_at_start=policy.effective_from <= start,
+            preset=str(preset_get(policy.preset).label) if policy.preset else "",
+            upline_min_own_sales=policy.upline_min_own_sales,
+            upline_qualification_days=policy.upline_qualification_days,
         )
         for policy in policies
     ]
+
+
+def preset_status(now: datetime | None = None) -> PresetStatus:
+    """The deployment's preset and the policy in force, the plan in force and the plans scheduled, against it."""
+    now = now or timezone.now()
+    preset = preset_configured()
+    rules = []
+    policy = policy_in_force(now)
+    if policy is not None:
+        rules.append(
+            RulesUnderPreset("policy", policy.version, policy.max_levels, policy.max_levels <= preset.max_levels)
+        )
+    # The plan in force and those scheduled after it, in one query (the rule of `plan_in_force`).
+    activated = CommissionPlan.objects.filter(is_activated=True)
+    current = activated.filter(effective_from__lte=now).order_by("-effective_from", "-version").values("pk")[:1]
+    plans = activated.filter(Q(pk=Subquery(current)) | Q(effective_from__gt=now)).order_by("effective_from", "version")
+    for plan in plans:
+        levels = len(plan.rates)
+        rules.append(RulesUnderPreset("plan", plan.version, levels, levels <= preset.max_levels))
+    return PresetStatus(preset=preset, rules=rules)
 
 
 def _plan_versions(start: datetime, end: datetime) -> list[PlanVersion]:
@@ -760,6 +817,29 @@ def _checks(start: datetime, end: datetime, lines_split: int) -> list[Check]:
     return checks
 
 
+def _version_levels(rules: RulesUnderPreset) -> str:
+    values = {"version": rules.version, "levels": rules.levels}
+    if rules.kind == "policy":
+        return _("policy v%(version)d allows %(levels)d levels") % values
+    return _("plan v%(version)d pays %(levels)d levels") % values
+
+
+def _preset_check(status: PresetStatus) -> Check:
+    """e. the rules in force now keep within the jurisdiction preset chosen at set-up."""
+    breaking = status.breaking
+    evidence = _(
+        "Preset %(preset)s (at most %(max)d paid levels): %(checked)d versions in force or scheduled checked; "
+        "%(breaking)d pay more levels than it allows%(which)s."
+    ) % {
+        "preset": status.preset.label,
+        "max": status.preset.max_levels,
+        "checked": len(status.rules),
+        "breaking": len(breaking),
+        "which": "".join(f" ({_version_levels(rules)})" for rules in breaking),
+    }
+    return _check("preset", _("The rules in force keep within the jurisdiction preset"), evidence, len(breaking), [])
+
+
 # --- the report --------------------------------------------------------------------------------------------------
 
 
@@ -812,6 +892,7 @@ def compliance_report(*, date_from: date, date_to: date, capped_limit: int = CAP
     levels_paid = _levels_paid(start, end)
     lines_split = sum(count.lines for count in levels_paid)
     capped = _capped_queryset(start, end)
+    status = preset_status()
     return ComplianceReport(
         date_from=date_from,
         date_to=date_to,
@@ -839,5 +920,6 @@ def compliance_report(*, date_from: date, date_to: date, capped_limit: int = CAP
         capped_count=capped.count(),
         capped_entries=[_capped_entry(row) for row in capped[:capped_limit]],
         top_earners=_top_earners(start, end),
-        checks=_checks(start, end, lines_split),
+        checks=[*_checks(start, end, lines_split), _preset_check(status)],
+        preset_status=status,
     )

@@ -53,6 +53,13 @@ def _default_language_after_each_test():
 
 
 @pytest.fixture(autouse=True)
+def _code_ceiling_preset(settings):
+    """Tests run under the international preset, the code's own ceiling of three levels: most tests exercise the
+    split, not a jurisdiction. The tests of the presets (tests/commissions/test_presets.py) choose theirs."""
+    settings.COMPLIANCE_PRESET = "international"
+
+
+@pytest.fixture(autouse=True)
 def _members_placed_at_join(settings):
     """Joins place the new member in the nested sets before they return, as in the embedded default, whatever the
     broker settings: tests of the deferred placement switch this off themselves."""

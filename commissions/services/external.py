@@ -54,6 +54,7 @@ from networks.locks import external_orders_marked_claim
 from networks.models import ExternalOrder
 from networks.services import external_orders_unmark
 from referrals.selectors import member_uplines
+from shops.selectors import own_sales_paid_at
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ def external_line_target(split: ExternalSplit, *, payout_cap_in_cents: bool = Fa
     result = split_line(
         pool=pool,
         net_amount=line.paid_amount,
-        chain=[ChainMember(member_id, eligible) for member_id, eligible in split.chain or []],
+        # [member id, eligible] links, and [member id, eligible, own sales] for uplines counted at the first split
+        # under a policy that asks for own sales (`_first_chain`).
+        chain=[ChainMember(*link) for link in split.chain or []],
         plan=split.plan.as_calculation(),
         policy=split.policy.as_calculation(),
         payout_cap_in_cents=payout_cap_in_cents,
@@ -95,6 +98,18 @@ def external_line_target(split: ExternalSplit, *, payout_cap_in_cents: bool = Fa
     }
     target[0] = LevelShare(None, Decimal("1"), result.platform_remainder, result.capped_by or "", None)
     return target
+
+
+def _first_chain(line: ExternalOrder, policy) -> list[list]:
+    """The chain an external line is split over from its first split on: the member's upline now, each upline with
+    their own sales in the policy's qualification period before the line was paid when the policy asks for own sales
+    (one query; kept with the chain, so later revisions split over the same answer)."""
+    chain = [list(link) for link in member_uplines([line.member_id], HARD_MAX_LEVELS).get(line.member_id, [])]
+    if policy is None or not policy.upline_min_own_sales or len(chain) < 2:
+        return chain
+    since = line.paid_at - timedelta(days=policy.upline_qualification_days)
+    paid = own_sales_paid_at([member_id for member_id, _eligible in chain[1:]], since, line.paid_at)
+    return [chain[0], *([member_id, eligible, len(paid.get(member_id, []))] for member_id, eligible in chain[1:])]
 
 
 def external_lines_requested() -> bool:
@@ -158,12 +173,9 @@ def external_line_apply(line: ExternalOrder, *, now=None, changes: EntryChanges 
     split = ExternalSplit.objects.filter(line=line).select_related("plan", "policy").first()
     first = split is None or split.revision == 0
     if first:
-        chain = member_uplines([line.member_id], HARD_MAX_LEVELS).get(line.member_id, [])
+        policy = policy_in_force(line.paid_at)
         split = ExternalSplit(
-            line=line,
-            chain=[list(link) for link in chain],
-            plan=plan_in_force(line.paid_at),
-            policy=policy_in_force(line.paid_at),
+            line=line, chain=_first_chain(line, policy), plan=plan_in_force(line.paid_at), policy=policy
         )
     split.line = line
     target = external_line_target(split)

@@ -21,7 +21,8 @@ from commissions.calculations import (
     plan_violations,
 )
 from commissions.locks import config_lock, plan_lock, policy_in_force_lock
-from commissions.models import MAX_BINDING_DAYS, CommissionPlan, CompliancePolicy
+from commissions.models import MAX_BINDING_DAYS, MAX_QUALIFICATION_DAYS, CommissionPlan, CompliancePolicy
+from commissions.presets import preset_configured, preset_levels_violation
 from commissions.selectors import plan_in_force, policy_in_force
 from commissions.signals import PLAN, POLICY, rules_change_scheduled
 from core.money import RATE_ONE, RATE_ZERO, format_rate
@@ -32,6 +33,8 @@ from shops.services import attribution_options_set
 POLICY_FIELDS = ("max_levels", "max_total_rate", "max_payout_ratio", "self_purchase_earns", "ineligible_share")
 # Issue #22: versioned with the caps, put in force at checkout through shops.services.attribution_options_set.
 ATTRIBUTION_FIELDS = ("binding_days", "binding_mode", "coupons_enabled", "coupon_discount_rate")
+# Issue #25: the own-sales qualification of uplines, versioned with the caps (the split reads it from the version).
+QUALIFICATION_FIELDS = ("upline_min_own_sales", "upline_qualification_days")
 
 
 class CommissionError(ValidationError):
@@ -48,11 +51,18 @@ def _calculation_policy(values: dict) -> Policy:
             {"max_levels": [_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS}]},
             code="too_many_levels",
         )
+    violation = preset_levels_violation(levels, preset_configured())
+    if violation:
+        raise CommissionError({"max_levels": [violation]}, code="preset")
     ratio = values.get("max_payout_ratio")
     if isinstance(ratio, Decimal) and ratio.is_finite() and ratio > HARD_MAX_PAYOUT_RATIO:
         raise CommissionError({"max_payout_ratio": [payout_ratio_ceiling_message()]}, code="payout_ratio_ceiling")
+    _check_qualification(values)
     try:
-        return Policy(**{**{name: values[name] for name in POLICY_FIELDS}, "max_levels": levels})
+        return Policy(
+            **{**{name: values[name] for name in POLICY_FIELDS}, "max_levels": levels},
+            upline_min_own_sales=values["upline_min_own_sales"],
+        )
     except (TypeError, ValueError) as error:
         raise CommissionError(str(error), code="invalid_policy") from error
 
@@ -95,6 +105,23 @@ def _announce_when_scheduled(kind: str, version: int, effective_from: datetime, 
         )
 
 
+def _is_count(value, low: int, high: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
+
+
+def _check_qualification(values: dict) -> None:
+    """Refuse (CommissionError, on the field) an own-sales qualification out of range."""
+    if not _is_count(values["upline_min_own_sales"], 0, 32767):
+        raise CommissionError(
+            {"upline_min_own_sales": [_("Enter a whole number of sales, 0 (off) or more.")]}, code="own_sales"
+        )
+    if not _is_count(values["upline_qualification_days"], 1, MAX_QUALIFICATION_DAYS):
+        raise CommissionError(
+            {"upline_qualification_days": [_("Enter 1 to %(max)d days.") % {"max": MAX_QUALIFICATION_DAYS}]},
+            code="qualification_days",
+        )
+
+
 def _plans_that_must_stay_legal(now) -> list[CommissionPlan]:
     current = plan_in_force(now)
     upcoming = list(CommissionPlan.objects.filter(is_activated=True, effective_from__gt=now))
@@ -107,18 +134,19 @@ def policy_publish(*, actor, note: str = "", effective_from: datetime | None = N
     (default now). The latest version published is the active one: a later version builds on it.
 
     Refused (CommissionError, nothing changed) when a value is out of range, when max_levels exceeds the
-    hard ceiling of 3 or max_payout_ratio the hard ceiling of 0.30, when the plan in force (or one scheduled)
-    would break the new policy, when it starts in the past, sooner than RULES_CHANGE_NOTICE_DAYS from now (except
-    the very first policy), or before the version published last. A version starting later is announced to the
-    members after the commit (`signals.rules_change_scheduled`); its attribution options are put in force when it
-    starts (`policy_options_sync`).
+    hard ceiling of 3, or the levels the jurisdiction preset allows (`COMPLIANCE_PRESET`, recorded on the version),
+    or max_payout_ratio the hard ceiling of 0.30, when the plan in force (or one scheduled) would break the new
+    policy, when it starts in the past, sooner than RULES_CHANGE_NOTICE_DAYS from now (except the very first
+    policy), or before the version published last. A version starting later is announced to the members after the
+    commit (`signals.rules_change_scheduled`); its attribution options are put in force when it starts
+    (`policy_options_sync`).
     """
-    unknown = set(changes) - set(POLICY_FIELDS) - set(ATTRIBUTION_FIELDS)
+    unknown = set(changes) - set(POLICY_FIELDS) - set(ATTRIBUTION_FIELDS) - set(QUALIFICATION_FIELDS)
     if unknown:
         raise CommissionError(_("Unknown policy fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
     config_lock()  # then read: a concurrent publish has committed or not started
     current = policy_in_force_lock()
-    fields = POLICY_FIELDS + ATTRIBUTION_FIELDS
+    fields = POLICY_FIELDS + ATTRIBUTION_FIELDS + QUALIFICATION_FIELDS
     values = {name: getattr(current, name) for name in fields} if current else {}
     values = {**{f.name: f.get_default() for f in CompliancePolicy._meta.fields if f.name in fields}, **values}
     values.update(changes)
@@ -148,7 +176,13 @@ def policy_publish(*, actor, note: str = "", effective_from: datetime | None = N
         current.save(update_fields=["is_active"])
     version = (CompliancePolicy.objects.aggregate(v=Max("version"))["v"] or 0) + 1
     published = CompliancePolicy.objects.create(
-        version=version, is_active=True, effective_from=effective_from, created_by=actor, note=note, **values
+        version=version,
+        is_active=True,
+        effective_from=effective_from,
+        created_by=actor,
+        note=note,
+        preset=preset_configured().code,
+        **values,
     )
     if effective_from <= now:
         _attribution_options_put(published)
@@ -229,11 +263,13 @@ def _plan_problems(rates: tuple, policy: CompliancePolicy | None) -> list[str]:
 
 
 def plan_validate(*, rates: tuple) -> None:
-    """Raise CommissionError listing every way these rates break the policy in force or a policy scheduled to
-    start later (the plan would be in force under it)."""
+    """Raise CommissionError listing every way these rates break the jurisdiction preset, the policy in force or a
+    policy scheduled to start later (the plan would be in force under it). A policy in force from before the preset
+    was chosen may allow more levels than the preset does."""
     if len(rates) > HARD_MAX_LEVELS:
         raise CommissionError(_("At most %(max)d levels may ever be paid.") % {"max": HARD_MAX_LEVELS})
-    problems = _plan_problems(rates, policy_in_force())
+    violation = preset_levels_violation(len(rates), preset_configured(), what="plan")
+    problems = ([violation] if violation else []) + _plan_problems(rates, policy_in_force())
     if not problems:
         for scheduled in CompliancePolicy.objects.filter(effective_from__gt=timezone.now()).order_by("version"):
             problems = [

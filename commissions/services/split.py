@@ -15,6 +15,7 @@
 """
 
 import logging
+from bisect import bisect_left
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
@@ -35,6 +36,7 @@ from core.task_helpers import task_request_next, task_request_once
 from referrals.selectors import member_uplines
 from shops.locks import orders_lock
 from shops.models import Order, OrderLine, Refund
+from shops.selectors import own_sales_paid_at
 
 logger = logging.getLogger(__name__)
 
@@ -170,13 +172,18 @@ def _split_orders(orders: dict, snapshots: dict) -> None:
 
     now = timezone.now()
     rows, markers = [], []
-    for order_id, (paid_at, sharer_id, is_self_purchase) in orders.items():
+    chains = {}
+    for order_id, (_paid_at, sharer_id, _self) in orders.items():
+        links = snapshots.get(order_id)
+        chains[order_id] = current.get(sharer_id, []) if links is None else links
+    own_sales = _upline_own_sales(orders, chains, plans, policies)
+    for order_id, (paid_at, _sharer_id, is_self_purchase) in orders.items():
         plan, policy = _versions_at(paid_at, plans, policies)
         markers.append(OrderSplit(order_id=order_id, plan=plan, policy=policy, created_at=now))
-        links = snapshots.get(order_id)
-        if links is None:
-            links = current.get(sharer_id, [])
-        chain = [ChainMember(member_id, eligible) for member_id, eligible in links]
+        chain = [
+            ChainMember(member_id, eligible, own_sales.get((order_id, member_id)) if index else None)
+            for index, (member_id, eligible) in enumerate(chains[order_id])
+        ]
         versions = (
             plan and calculations[("plan", plan.pk)],
             policy and calculations[("policy", policy.pk)],
@@ -187,6 +194,34 @@ def _split_orders(orders: dict, snapshots: dict) -> None:
             rows.extend(_line_rows(line, chain, versions, is_self_purchase, now))
     OrderSplit.objects.bulk_create(markers)
     _insert_entries(rows)
+
+
+def _upline_own_sales(orders: dict, chains: dict, plans: list, policies: list) -> dict[tuple[int, int], int]:
+    """{(order id, member id): own sales} of every upline (chain position 2 and up) whose own sales a batch order's
+    policy asks for (`upline_min_own_sales` > 0): those paid in the policy's `upline_qualification_days` before the
+    order was paid (`shops.selectors.own_sales_paid_at`). One query for the whole batch, none when no policy asks.
+
+    Only sales paid before the order count, so the answer does not depend on when the split runs, except for a sale
+    refunded in full in between (it stops counting)."""
+    wanted = []  # (order id, member id, since, until)
+    for order_id, (paid_at, _sharer, _self) in orders.items():
+        _plan, policy = _versions_at(paid_at, plans, policies)
+        if policy is None or not policy.upline_min_own_sales:
+            continue
+        since = paid_at - timedelta(days=policy.upline_qualification_days)
+        wanted.extend((order_id, member_id, since, paid_at) for member_id, _eligible in chains[order_id][1:])
+    if not wanted:
+        return {}
+    paid = own_sales_paid_at(
+        {member_id for _order, member_id, _since, _until in wanted},
+        min(since for _order, _member, since, _until in wanted),
+        max(until for _order, _member, _since, until in wanted),
+    )
+    counts = {}
+    for order_id, member_id, since, until in wanted:
+        times = paid.get(member_id, [])
+        counts[(order_id, member_id)] = bisect_left(times, until) - bisect_left(times, since)
+    return counts
 
 
 def _line_rows(line, chain, versions, is_self_purchase, now) -> list[tuple]:
@@ -212,6 +247,10 @@ def _line_rows(line, chain, versions, is_self_purchase, now) -> list[tuple]:
         for s in split.shares
     ]
     note = "self-purchase" if is_self_purchase and not split.shares else ""
+    if split.unqualified_levels and not note:
+        # The platform line says why an upline's share is not a member's: too few own sales (issue #25).
+        levels = ", ".join(str(level) for level in split.unqualified_levels)
+        note = f"upline without the own sales the policy asks: level {levels}"
     rows.append(row(PLATFORM, 0, None, Decimal("1"), split.platform_remainder, split.capped_by or "", None, note))
     return rows
 

@@ -342,6 +342,7 @@ def test_adjustments_reversals_and_clawbacks_of_external_lines_pass_every_check(
         ("payout_ratio", True, 0),
         ("no_fee", True, 0),
         ("no_recruitment_reward", True, 0),
+        ("preset", True, 0),
     ]
     assert "the highest line ratio is 0.2000" in check(report, "payout_ratio").evidence  # 20.00 / 100.00
 

@@ -249,6 +249,7 @@ def test_every_check_passes_on_clean_data(world):
         ("payout_ratio", True, []),
         ("no_fee", True, []),
         ("no_recruitment_reward", True, []),
+        ("preset", True, []),
     ]
     assert report.all_checks_passed
     assert "the highest line ratio is 0.3000" in check(report, "payout_ratio").evidence  # the capped gold line
@@ -441,13 +442,19 @@ def test_the_csv_has_every_section_and_exact_amounts(client, staff_user, world):
     ]
     assert earners[0][2].startswith("'=HYPERLINK(1)")
     checks = [row for row in rows if row[0] == "checks"][1:]
-    assert [row[2] for row in checks] == ["pass", "pass", "pass", "pass"]
+    assert [row[2] for row in checks] == ["pass", "pass", "pass", "pass", "pass"]
+    preset = {row[1]: row[2] for row in rows if row[0] == "preset"}
+    assert preset["preset"] == "international"  # the tests' preset (tests/conftest.py)
+    assert preset["max paid levels"] == "3"
+    assert preset["rules in force comply"] == "yes"
 
 
 # --- performance ---------------------------------------------------------------------------------------------------
 
 
-PAGE_QUERIES = 18  # 2 for the session and user, 16 for the report, whatever the number of orders
+# 2 for the session and user, 17 for the report (2 of them the rules in force under the preset), whatever the
+# number of orders
+PAGE_QUERIES = 19
 
 
 def make_orders(count, capture):
