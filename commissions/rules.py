@@ -30,8 +30,10 @@ EXAMPLE_RATE_WITHOUT_PRODUCTS = Decimal("0.2000")  # the example's commission ra
 # CompliancePolicy fields that are not rules: the version's identity and bookkeeping, and a value kept only as the
 # record of what an early version was published with. Every other field is a rule and is shown (so a field added
 # later is on the page without a change here).
+# Bookkeeping, not rules a member lives by: among them the jurisdiction preset a version was published under (the
+# levels it allows are the rule, shown as max_levels).
 POLICY_RECORD_FIELDS = frozenset(
-    {"id", "version", "is_active", "effective_from", "created_by", "note", "max_payout_ratio_published"}
+    {"id", "version", "is_active", "effective_from", "created_by", "note", "max_payout_ratio_published", "preset"}
 )
 
 
