@@ -59,8 +59,8 @@ REGULATION_ART_7 = gettext_lazy(
     "brought in (团队计酬) is 传销."
 )
 SPEC_CEILINGS = gettext_lazy(
-    "SPEC §7: never more than 3 paid levels (the criminal threshold for 传销) and never more than 30 % of a line's "
-    "net amount to members (《直销管理条例》 art. 24), in code and in the database."
+    "SPEC §7: never more than 3 paid levels (the criminal threshold for 传销) and never more than 30 per cent of a "
+    "line's net amount to members (《直销管理条例》 art. 24), in code and in the database."
 )
 
 PRESETS = {
