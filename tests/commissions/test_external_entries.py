@@ -141,7 +141,7 @@ def test_the_summary_counts_external_commission(world):
 def test_the_entries_page_shows_the_network_and_its_order(client, world, django_assert_max_num_queries):
     client.force_login(world.sharer.user)
 
-    with django_assert_max_num_queries(9):  # +1: the unread notifications in the header (#22)
+    with django_assert_max_num_queries(10):  # +1: unread notifications in the header (#22); +1: staff adjustments (#25)
         response = client.get(ENTRIES)
 
     assert response.status_code == 200
@@ -159,7 +159,7 @@ def test_the_entries_list_reads_no_more_queries_for_more_external_lines(client, 
         record(world, f"TB2{number:03d}", commission="3.00")
     client.force_login(world.sharer.user)
 
-    with django_assert_max_num_queries(9):  # +1: the unread notifications in the header (#22)
+    with django_assert_max_num_queries(10):  # +1: unread notifications in the header (#22); +1: staff adjustments (#25)
         response = client.get(ENTRIES)
 
     assert len(response.context["page"]) == 11
