@@ -3,6 +3,15 @@ import os
 import pytest
 
 from tests.factories import MemberFactory, UserFactory
+from tests.parallel import RedisBlockError, isolate_worker_redis
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, this worker's own Redis databases (tests/parallel.py), before any test module is imported."""
+    try:
+        isolate_worker_redis()
+    except RedisBlockError as error:
+        raise pytest.UsageError(str(error)) from error
 
 
 def pytest_collection_modifyitems(config, items):

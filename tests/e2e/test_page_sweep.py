@@ -57,7 +57,9 @@ from shops.services import share_link_create, shop_close_announce
 from tests.config.test_public_surface import routes
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
-pytestmark = [pytest.mark.browser]
+# One sweep (the module-scoped fixture below, minutes of browsing) feeds all the tests here: under pytest-xdist
+# (`make test`, --dist loadgroup) they all run on the same worker, or each worker would sweep again.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("page_sweep")]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
