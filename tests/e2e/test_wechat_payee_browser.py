@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from payouts.models import PayoutAccount
 from tests.e2e.conftest import PHONE
-from tests.payments.conftest import alipay, gateway_keys, gateways, oauth_fake, wechat, wechat_settings  # noqa: F401 - fixtures
+from tests.payments.conftest import alipay, gateways, oauth_fake, wechat, wechat_settings  # noqa: F401 - fixtures
 from tests.payouts.helpers import wechat_member
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots" / "payments"

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from payouts.models import Withdrawal
 from tests.e2e.conftest import PHONE
-from tests.payments.conftest import alipay, gateway_keys, gateways, wechat, wechat_settings  # noqa: F401 - fixtures
+from tests.payments.conftest import alipay, gateways, wechat, wechat_settings  # noqa: F401 - fixtures
 from tests.payouts.conftest import rails  # noqa: F401 - the fixture
 from tests.payouts.helpers import OPENID, approved, fresh, send_batch, transfer_of, wechat_member
 

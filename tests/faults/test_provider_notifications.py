@@ -29,7 +29,7 @@ from shops.services import orders_cancel_expired, payment_start_method, payment_
 from tests.factories import place_order
 from tests.faults.conftest import SEEDS
 from tests.faults.harness import build_world, final_check
-from tests.payments.conftest import gateway_keys, gateways, wechat, wechat_settings  # noqa: F401 - fixtures used here
+from tests.payments.conftest import gateways, wechat, wechat_settings  # noqa: F401 - fixtures used here
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

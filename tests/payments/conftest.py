@@ -1,9 +1,9 @@
 """The real rails' adapters, through their SDKs, against the local gateway fakes (shops/payments/fakes).
 
-Each test gets its own fakes (their RSA-2048 keys made once per test process: gateway_keys), served on a free
-loopback port; the settings point the providers at them. Notifications are held by default (`outbox.mode = "hold"`)
-and sent by the test over HTTP to the live server, so a test says exactly when each arrives: late, twice, out of
-order, or never.
+Each test gets its own fakes (their RSA-2048 keys made once per test process: gateway_keys in tests/conftest.py),
+served on a free loopback port; the settings point the providers at them. Notifications are held by default
+(`outbox.mode = "hold"`) and sent by the test over HTTP to the live server, so a test says exactly when each
+arrives: late, twice, out of order, or never.
 """
 
 import urllib.error
@@ -16,17 +16,8 @@ from django.urls import reverse
 from shops.models import Order, OrderEvent, Payment, Product, Refund, WebhookEvent
 from shops.payments.base import Buyer
 from shops.payments.fakes import AlipayFake, PaymentGatewaysFake, WeChatPayFake
-from shops.payments.fakes.common import KeyPair
 from shops.services import payment_start_method
 from tests.factories import ProductFactory, place_order, shop_with_products
-
-
-@pytest.fixture(scope="session")
-def gateway_keys() -> dict[str, KeyPair]:
-    """The fakes' five RSA-2048 key pairs, made once per test process: making one takes 0.1-0.4 s, and made for each
-    test they were about a second of every test with the fakes. Each test still gets new fakes (new serial numbers,
-    API v3 key, public key id, certificates, port and trades), and the five keys differ from one another."""
-    return {name: KeyPair.generate() for name in ("merchant", "platform", "app", "alipay", "root")}
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ and Alipay transfer rails pointed at them, and members bound to each rail."""
 
 import pytest
 
-from tests.payments.conftest import alipay, gateway_keys, gateways, wechat, wechat_settings  # noqa: F401 - fixtures used here
+from tests.payments.conftest import alipay, gateways, wechat, wechat_settings  # noqa: F401 - fixtures used here
 from tests.payouts.helpers import ALIPAY_LOGIN, OPENID, REAL_NAME
 
 

@@ -24,7 +24,7 @@ from staff.models import ReconciliationRun as Run
 from staff.reconciliation import CHINA, reconciliation_resolve, reconciliation_run, yesterday
 from staff.tasks import reconciliation_run_task
 from tests.factories import ProductFactory, place_order, shop_with_products
-from tests.payments.conftest import alipay, gateway_keys, gateways, http, open_payment, wechat, wechat_settings  # noqa: F401
+from tests.payments.conftest import alipay, gateways, http, open_payment, wechat, wechat_settings  # noqa: F401
 from tests.payouts.conftest import rails  # noqa: F401 - the fixture
 from tests.payouts.helpers import alipay_member, approved, send_batch, transfer_of, wechat_member
 
