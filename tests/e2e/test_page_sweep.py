@@ -58,8 +58,8 @@ from tests.config.test_public_surface import routes
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
 # One sweep (the module-scoped fixture below, minutes of browsing) feeds all the tests here: under pytest-xdist
-# (`make test`, --dist loadgroup) they all run on the same worker, or each worker would sweep again.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("page_sweep")]
+# `make test` runs a file's tests on one worker (--dist loadfile), or each worker would sweep again.
+pytestmark = [pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
