@@ -55,8 +55,13 @@ node_modules/.package-lock.json: package-lock.json
 	  echo "make: npm not found; the axe-core test will be skipped (apt-get install nodejs npm, then npm ci)"; \
 	fi
 
+# The suite on every core, at most 2 (pytest-xdist; each worker has its own test database and Redis databases, see
+# tests/parallel.py). --dist loadfile: a file's tests run on one worker, so a module-scoped fixture (the page sweep's,
+# minutes of browsing) is made once (loadgroup with xdist_group marks did not keep them together in xdist 3.8.0).
+# TEST_WORKERS=0 runs it in this process; so does `PYTEST_ARGS="-n 0 ..."`, and pytest run directly (one file).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 2 ] && n=2; echo $$n)
 test: $(VENV)/.installed node_modules/.package-lock.json
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

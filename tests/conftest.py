@@ -3,6 +3,15 @@ import os
 import pytest
 
 from tests.factories import MemberFactory, UserFactory
+from tests.parallel import RedisBlockError, isolate_worker_redis
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, this worker's own Redis databases (tests/parallel.py), before any test module is imported."""
+    try:
+        isolate_worker_redis()
+    except RedisBlockError as error:
+        raise pytest.UsageError(str(error)) from error
 
 
 def pytest_collection_modifyitems(config, items):
@@ -106,6 +115,17 @@ def _site_url_is_the_live_server(request):
     if "live_server" in request.fixturenames:
         settings = request.getfixturevalue("settings")
         settings.SITE_URL = request.getfixturevalue("live_server").url
+
+
+@pytest.fixture(scope="session")
+def gateway_keys():
+    """The payment gateway fakes' five RSA-2048 key pairs (tests/payments/conftest.py's `gateways`), made once per test
+    process: making one takes 0.1-0.4 s, and made for each test they were about a second of every test with the fakes.
+    Each test still gets new fakes (new serial numbers, API v3 key, public key id, certificates, port and trades), and
+    the five keys differ from one another. Here, not beside `gateways`: the modules that import that fixture see it."""
+    from shops.payments.fakes.common import KeyPair
+
+    return {name: KeyPair.generate() for name in ("merchant", "platform", "app", "alipay", "root")}
 
 
 @pytest.fixture

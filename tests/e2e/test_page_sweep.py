@@ -58,6 +58,8 @@ from shops.services import share_link_create, shop_close_announce
 from tests.config.test_public_surface import routes
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
+# One sweep (the module-scoped fixture below, minutes of browsing) feeds all the tests here: under pytest-xdist
+# `make test` runs a file's tests on one worker (--dist loadfile), or each worker would sweep again.
 pytestmark = [pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,8 +1,9 @@
 """The real rails' adapters, through their SDKs, against the local gateway fakes (shops/payments/fakes).
 
-Each test gets its own fakes with fresh RSA-2048 keys, served on a free loopback port; the settings point the
-providers at them. Notifications are held by default (`outbox.mode = "hold"`) and sent by the test over HTTP to the
-live server, so a test says exactly when each arrives: late, twice, out of order, or never.
+Each test gets its own fakes (their RSA-2048 keys made once per test process: gateway_keys in tests/conftest.py),
+served on a free loopback port; the settings point the providers at them. Notifications are held by default
+(`outbox.mode = "hold"`) and sent by the test over HTTP to the live server, so a test says exactly when each
+arrives: late, twice, out of order, or never.
 """
 
 import urllib.error
@@ -20,8 +21,12 @@ from tests.factories import ProductFactory, place_order, shop_with_products
 
 
 @pytest.fixture
-def gateways():
-    with PaymentGatewaysFake(wechatpay=WeChatPayFake(), alipay=AlipayFake()) as fake:
+def gateways(gateway_keys):
+    wechatpay = WeChatPayFake(merchant_keys=gateway_keys["merchant"], platform_keys=gateway_keys["platform"])
+    alipay = AlipayFake(
+        app_keys=gateway_keys["app"], alipay_keys=gateway_keys["alipay"], root_keys=gateway_keys["root"]
+    )
+    with PaymentGatewaysFake(wechatpay=wechatpay, alipay=alipay) as fake:
         fake.wechatpay.outbox.mode = fake.alipay.outbox.mode = "hold"
         fake.wechatpay.auto_complete_refunds = False
         yield fake

@@ -217,7 +217,7 @@ def certificate_sn(certificate) -> str:
 
 
 class AlipayFake:
-    """One application's Alipay, in memory. Keys are made fresh for each instance."""
+    """One application's Alipay, in memory. Keys are made fresh for each instance unless given."""
 
     def __init__(
         self,
@@ -226,10 +226,12 @@ class AlipayFake:
         seller_id: str = "2088000000000001",
         app_keys: KeyPair | None = None,
         alipay_keys: KeyPair | None = None,
+        root_keys: KeyPair | None = None,
     ):
         self.app_id, self.seller_id = app_id, seller_id
         self.app_keys = app_keys or KeyPair.generate()  # the application's key pair (its public half uploaded)
         self.alipay_keys = alipay_keys or KeyPair.generate()  # Alipay's own key pair (its public half downloaded)
+        self.root_keys = root_keys or KeyPair.generate()  # the root CA's, which signs both certificates
         self.base_url = ""
         self.outbox = Outbox()
         self.trades: dict[str, Trade] = {}
@@ -599,7 +601,6 @@ class AlipayFake:
         self.bill_changes: dict[str, dict] = {}
         self.bill_extra_rows: list[dict] = []
         self._bill_files: dict[str, bytes] = {}
-        self.root_keys = KeyPair.generate()
         self.root_certificate = _certificate(self.root_keys, ROOT_NAME, self.root_keys, ROOT_NAME)
         self.app_certificate = _certificate(
             self.app_keys, {**ROOT_NAME, "CN": self.app_id, "OU": "Alipay Open Platform"}, self.root_keys, ROOT_NAME
