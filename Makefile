@@ -56,12 +56,15 @@ node_modules/.package-lock.json: package-lock.json
 	fi
 
 # The suite on every core, at most 2 (pytest-xdist; each worker has its own test database and Redis databases, see
-# tests/parallel.py). --dist loadfile: a file's tests run on one worker, so a module-scoped fixture (the page sweep's,
-# minutes of browsing) is made once (loadgroup with xdist_group marks did not keep them together in xdist 3.8.0).
-# TEST_WORKERS=0 runs it in this process; so does `PYTEST_ARGS="-n 0 ..."`, and pytest run directly (one file).
+# tests/parallel.py). --dist load: each worker runs its tests in pytest-django's order (transactional tests, which
+# empty the database of the rows the migrations seed, after the others). --dist loadfile broke that order (a file's
+# tests go together, so a later file's plain tests ran after another file's transactional ones and found no policy,
+# plan or network: 170 failures in CI); the page sweep's module fixture is then made on both workers, which split its
+# pages between them. TEST_WORKERS=0 runs it in this process; so does `PYTEST_ARGS="-n 0 ..."`, and pytest run
+# directly (one file).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 2 ] && n=2; echo $$n)
 test: $(VENV)/.installed node_modules/.package-lock.json
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
